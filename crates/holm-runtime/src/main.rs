@@ -1,0 +1,2 @@
+//! holm-runtime
+fn main() {}
