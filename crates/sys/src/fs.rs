@@ -1,0 +1,219 @@
+//! File-system calls relative to directory fds: `openat2(2)`, `mkdirat(2)`, `mknodat(2)`, `symlinkat(2)`,
+//! `mkfifoat(3)`, `close_range(2)`.
+
+use crate::{check, cpath, Error, Result};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// `RESOLVE_*` flags of `openat2(2)` (linux/openat2.h).
+pub mod resolve {
+    /// Refuse to cross mount points.
+    pub const NO_XDEV: u64 = 0x01;
+    /// Refuse magic links such as `/proc/self/fd/N` and `/proc/self/exe`.
+    pub const NO_MAGICLINKS: u64 = 0x02;
+    /// Refuse every symlink.
+    pub const NO_SYMLINKS: u64 = 0x04;
+    /// Refuse to leave the directory `dirfd` ("..", absolute symlinks fail with EXDEV).
+    pub const BENEATH: u64 = 0x08;
+    /// Treat `dirfd` as the root: "..", absolute paths and absolute symlinks stay inside it (a chroot for one lookup).
+    pub const IN_ROOT: u64 = 0x10;
+}
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `openat2(dirfd, path, {flags, mode, resolve})`: opens `path` relative to `dirfd` under the `RESOLVE_*` rules in
+/// `resolve` (see [`resolve`]). `flags` are `O_*` flags; `O_CLOEXEC` is always added.
+///
+/// Errors: `openat2` with the path, e.g. `ENOENT`, `EXDEV` (a lookup tried to escape), `ELOOP`.
+pub fn openat2(
+    dirfd: BorrowedFd<'_>,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> Result<OwnedFd> {
+    let c = cpath("openat2", path)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve,
+    };
+    loop {
+        // SAFETY: `c` is a NUL-terminated string that outlives the call, `how` is a properly laid out `open_how`
+        // whose size we pass; the kernel only reads both.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if ret == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN) {
+            // EAGAIN: a concurrent rename raced with RESOLVE_IN_ROOT/BENEATH; the kernel asks us to retry.
+            continue;
+        }
+        let fd = check(ret, "openat2", || path.display().to_string())?;
+        // SAFETY: the kernel returned a new file descriptor that nothing else owns.
+        return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+    }
+}
+
+/// `mkdirat(dirfd, name, mode)`. Errors name `name`; `EEXIST` is returned as an error for the caller to judge.
+pub fn mkdirat(dirfd: BorrowedFd<'_>, name: &Path, mode: u32) -> Result<()> {
+    let c = cpath("mkdirat", name)?;
+    // SAFETY: `c` is NUL-terminated and outlives the call.
+    let ret = unsafe { libc::mkdirat(dirfd.as_raw_fd(), c.as_ptr(), mode as libc::mode_t) };
+    check(ret as _, "mkdirat", || name.display().to_string()).map(drop)
+}
+
+/// `mknodat(dirfd, name, mode, makedev(major, minor))`: `mode` holds the file type (`S_IFCHR`, `S_IFBLK`,
+/// `S_IFIFO`) and permission bits (the umask applies).
+pub fn mknodat(
+    dirfd: BorrowedFd<'_>,
+    name: &Path,
+    mode: u32,
+    major: u64,
+    minor: u64,
+) -> Result<()> {
+    let c = cpath("mknodat", name)?;
+    let dev = libc::makedev(major as u32, minor as u32);
+    // SAFETY: `c` is NUL-terminated and outlives the call.
+    let ret = unsafe { libc::mknodat(dirfd.as_raw_fd(), c.as_ptr(), mode as libc::mode_t, dev) };
+    check(ret as _, "mknodat", || name.display().to_string()).map(drop)
+}
+
+/// `symlinkat(target, dirfd, name)`: creates `name` (relative to `dirfd`) pointing at `target`.
+pub fn symlinkat(target: &Path, dirfd: BorrowedFd<'_>, name: &Path) -> Result<()> {
+    let t = cpath("symlinkat", target)?;
+    let n = cpath("symlinkat", name)?;
+    // SAFETY: both strings are NUL-terminated and outlive the call.
+    let ret = unsafe { libc::symlinkat(t.as_ptr(), dirfd.as_raw_fd(), n.as_ptr()) };
+    check(ret as _, "symlinkat", || name.display().to_string()).map(drop)
+}
+
+/// `mkfifoat(dirfd, name, mode)`.
+pub fn mkfifoat(dirfd: BorrowedFd<'_>, name: &Path, mode: u32) -> Result<()> {
+    let c = cpath("mkfifoat", name)?;
+    // SAFETY: `c` is NUL-terminated and outlives the call.
+    let ret = unsafe { libc::mkfifoat(dirfd.as_raw_fd(), c.as_ptr(), mode as libc::mode_t) };
+    check(ret as _, "mkfifoat", || name.display().to_string()).map(drop)
+}
+
+/// `fchmodat(dirfd, name, mode, 0)`; used on names just created by this process (no symlink can be there).
+pub fn fchmodat(dirfd: BorrowedFd<'_>, name: &Path, mode: u32) -> Result<()> {
+    let c = cpath("fchmodat", name)?;
+    // SAFETY: `c` is NUL-terminated and outlives the call.
+    let ret = unsafe { libc::fchmodat(dirfd.as_raw_fd(), c.as_ptr(), mode as libc::mode_t, 0) };
+    check(ret as _, "fchmodat", || name.display().to_string()).map(drop)
+}
+
+/// `fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW)`; with an empty `name` it changes `dirfd` itself
+/// (`AT_EMPTY_PATH`).
+pub fn fchownat(dirfd: BorrowedFd<'_>, name: &Path, uid: u32, gid: u32) -> Result<()> {
+    let c = cpath("fchownat", name)?;
+    let mut flags = libc::AT_SYMLINK_NOFOLLOW;
+    if name.as_os_str().is_empty() {
+        flags |= libc::AT_EMPTY_PATH;
+    }
+    // SAFETY: `c` is NUL-terminated and outlives the call.
+    let ret = unsafe { libc::fchownat(dirfd.as_raw_fd(), c.as_ptr(), uid, gid, flags) };
+    check(ret as _, "fchownat", || name.display().to_string()).map(drop)
+}
+
+/// Marks every fd `>= first` close-on-exec (`close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`), so that nothing but
+/// the fds below `first` survives the next `execve`.
+pub fn cloexec_from(first: RawFd) -> Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes flags of this process's fd table; no memory is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    check(ret, "close_range", || format!("fd {first}..")).map(drop)
+}
+
+/// Sets or clears `FD_CLOEXEC` on one fd.
+pub fn set_cloexec(fd: BorrowedFd<'_>, on: bool) -> Result<()> {
+    // SAFETY: F_GETFD/F_SETFD only read and write the fd's flags.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+    check(flags as _, "fcntl(F_GETFD)", || {
+        format!("fd {}", fd.as_raw_fd())
+    })?;
+    let new = if on {
+        flags | libc::FD_CLOEXEC
+    } else {
+        flags & !libc::FD_CLOEXEC
+    };
+    // SAFETY: as above.
+    let ret = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, new) };
+    check(ret as _, "fcntl(F_SETFD)", || {
+        format!("fd {}", fd.as_raw_fd())
+    })
+    .map(drop)
+}
+
+/// `dup3(old, new, 0)`: makes `new` a copy of `old` (without `FD_CLOEXEC`). Used for stdio (0, 1, 2) before exec.
+pub fn dup_onto(old: BorrowedFd<'_>, new: RawFd) -> Result<()> {
+    if old.as_raw_fd() == new {
+        return set_cloexec(old, false);
+    }
+    // SAFETY: dup3 only manipulates this process's fd table; `new` being replaced is the point of the call.
+    let ret = unsafe { libc::dup3(old.as_raw_fd(), new, 0) };
+    check(ret as _, "dup3", || {
+        format!("fd {} onto {new}", old.as_raw_fd())
+    })
+    .map(drop)
+}
+
+/// `fchdir(fd)`.
+pub fn fchdir(fd: BorrowedFd<'_>) -> Result<()> {
+    // SAFETY: fchdir takes only an fd.
+    let ret = unsafe { libc::fchdir(fd.as_raw_fd()) };
+    check(ret as _, "fchdir", || format!("fd {}", fd.as_raw_fd())).map(drop)
+}
+
+/// `chroot(path)`.
+pub fn chroot(path: &Path) -> Result<()> {
+    let c = cpath("chroot", path)?;
+    // SAFETY: `c` is NUL-terminated and outlives the call.
+    let ret = unsafe { libc::chroot(c.as_ptr()) };
+    check(ret as _, "chroot", || path.display().to_string()).map(drop)
+}
+
+/// `umask(mask)`, returning the previous mask.
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: umask cannot fail and touches no memory.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+/// `fstatfs(fd).f_type`: the magic number of the file system holding `fd` (e.g. `PROC_SUPER_MAGIC`).
+pub fn fs_magic(fd: BorrowedFd<'_>) -> Result<i64> {
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `st` is a buffer of the right type for the kernel to fill.
+    let ret = unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) };
+    check(ret as _, "fstatfs", || format!("fd {}", fd.as_raw_fd()))?;
+    // SAFETY: fstatfs succeeded, so the struct was filled in.
+    Ok(unsafe { st.assume_init() }.f_type as i64)
+}
+
+/// `/proc/self/fd/N` for an fd: the magic-link path through which `mount(2)` and friends reach exactly the object
+/// the fd holds, whatever happens to its name afterwards.
+pub fn fd_path(fd: BorrowedFd<'_>) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// `Error` for callers that need to report an `openat2`-style failure of their own making.
+pub fn einval(syscall: &'static str, target: impl Into<String>) -> Error {
+    Error::from_errno(syscall, target, libc::EINVAL)
+}

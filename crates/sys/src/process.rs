@@ -1,0 +1,304 @@
+//! Processes: `fork(2)`, `waitpid(2)`, `execve(2)`, pidfds, credentials, `prctl(2)`, `prlimit(2)`.
+
+use crate::{check, cpath, cstr, Error, Result};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// Which side of a [`fork`] the caller is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fork {
+    /// In the new child process.
+    Child,
+    /// In the parent; the child's pid (in the parent's pid namespace).
+    Parent(i32),
+}
+
+/// Number of threads of the calling process, from `/proc/self/status` (`Threads:`).
+pub fn thread_count() -> Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| Error {
+        syscall: "read",
+        target: "/proc/self/status".into(),
+        source: e,
+    })?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| Error::from_errno("read", "/proc/self/status: Threads", libc::EINVAL))
+}
+
+/// `fork()`. Refuses (EDEADLK) when the process has more than one thread: a child of a multi-threaded process may
+/// inherit locks held by threads that do not exist in it, and holm's children allocate and do real work.
+pub fn fork() -> Result<Fork> {
+    let threads = thread_count()?;
+    if threads != 1 {
+        return Err(Error::from_errno(
+            "fork",
+            format!("{threads} threads running"),
+            libc::EDEADLK,
+        ));
+    }
+    // SAFETY: the process is single-threaded (checked just above), so the child gets a consistent copy of every
+    // lock and allocator state and may use the full Rust runtime.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(Error::last("fork", "")),
+        0 => Ok(Fork::Child),
+        pid => Ok(Fork::Parent(pid)),
+    }
+}
+
+/// How a child ended (or changed state), from `waitpid(2)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStatus {
+    /// It called `exit(code)`.
+    Exited(i32),
+    /// A signal killed it.
+    Signaled(i32),
+    /// Still running (only with `WNOHANG`).
+    StillAlive,
+}
+
+impl WaitStatus {
+    /// The shell convention: the exit code, or 128 + the signal number.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            WaitStatus::Exited(c) => c,
+            WaitStatus::Signaled(s) => 128 + s,
+            WaitStatus::StillAlive => 0,
+        }
+    }
+}
+
+/// `waitpid(pid, flags)` for a child that exits or is killed; `EINTR` is retried. `pid` -1 waits for any child;
+/// the returned pid is the one that changed state.
+pub fn waitpid(pid: i32, flags: i32) -> Result<(i32, WaitStatus)> {
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid place for the kernel to write to.
+        let ret = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if ret == -1 {
+            let e = Error::last("waitpid", format!("pid {pid}"));
+            if e.errno() == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        if ret == 0 {
+            return Ok((0, WaitStatus::StillAlive));
+        }
+        if libc::WIFEXITED(status) {
+            return Ok((ret, WaitStatus::Exited(libc::WEXITSTATUS(status))));
+        }
+        if libc::WIFSIGNALED(status) {
+            return Ok((ret, WaitStatus::Signaled(libc::WTERMSIG(status))));
+        }
+    }
+}
+
+/// `execve(path, argv, envp)`: replaces the process image. Only returns on failure.
+pub fn execve(path: &Path, argv: &[String], envp: &[String]) -> Error {
+    let prep = || -> Result<(CString, Vec<CString>, Vec<CString>)> {
+        let p = cpath("execve", path)?;
+        let a = argv
+            .iter()
+            .map(|s| cstr("execve", s))
+            .collect::<Result<Vec<_>>>()?;
+        let e = envp
+            .iter()
+            .map(|s| cstr("execve", s))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((p, a, e))
+    };
+    let (p, a, e) = match prep() {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let mut ap: Vec<*const libc::c_char> = a.iter().map(|s| s.as_ptr()).collect();
+    ap.push(std::ptr::null());
+    let mut ep: Vec<*const libc::c_char> = e.iter().map(|s| s.as_ptr()).collect();
+    ep.push(std::ptr::null());
+    // SAFETY: `p` and every element of `ap`/`ep` are NUL-terminated strings kept alive by `a` and `e` until after
+    // the call; both arrays end with NULL as execve requires.
+    unsafe { libc::execve(p.as_ptr(), ap.as_ptr(), ep.as_ptr()) };
+    Error::last("execve", path.display().to_string())
+}
+
+/// `_exit(code)`: ends the process at once, without running destructors or flushing stdio buffers shared with the
+/// parent. Used by forked children.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// `kill(pid, sig)`.
+pub fn kill(pid: i32, sig: i32) -> Result<()> {
+    // SAFETY: kill takes plain integers.
+    let ret = unsafe { libc::kill(pid, sig) };
+    check(ret as _, "kill", || format!("pid {pid}")).map(drop)
+}
+
+/// `pidfd_open(pid, 0)`: a stable handle on a process that cannot be confused with a later process given the same
+/// pid.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd> {
+    // SAFETY: pidfd_open takes plain integers.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = check(ret, "pidfd_open", || format!("pid {pid}"))?;
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `pidfd_send_signal(pidfd, sig, NULL, 0)`. `ESRCH` means the process has exited.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> Result<()> {
+    // SAFETY: a NULL siginfo is allowed; the rest are integers.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    check(ret, "pidfd_send_signal", || {
+        format!("pidfd {}", pidfd.as_raw_fd())
+    })
+    .map(drop)
+}
+
+/// `poll(fd, POLLIN, timeout_ms)`: true if `fd` became readable (for a pidfd: the process exited) before the
+/// timeout (-1 waits forever). `EINTR` is retried.
+pub fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `pfd` is one valid pollfd.
+        let ret = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if ret == -1 {
+            let e = Error::last("poll", format!("fd {}", fd.as_raw_fd()));
+            if e.errno() == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(ret > 0);
+    }
+}
+
+/// `setresuid(uid, uid, uid)` for the calling thread (holm's container processes are single-threaded).
+pub fn set_uid(uid: u32) -> Result<()> {
+    // SAFETY: the raw syscall takes integers; using it (not glibc's wrapper) avoids glibc's cross-thread signalling,
+    // which is irrelevant in a single-threaded process.
+    let ret = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
+    check(ret, "setresuid", || uid.to_string()).map(drop)
+}
+
+/// `setresgid(gid, gid, gid)` for the calling thread.
+pub fn set_gid(gid: u32) -> Result<()> {
+    // SAFETY: as for `set_uid`.
+    let ret = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
+    check(ret, "setresgid", || gid.to_string()).map(drop)
+}
+
+/// `setgroups(groups)`: the supplementary group list.
+pub fn set_groups(groups: &[u32]) -> Result<()> {
+    // SAFETY: the pointer and length describe `groups`, which outlives the call.
+    let ret = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+    check(ret, "setgroups", || format!("{groups:?}")).map(drop)
+}
+
+/// `prlimit(0, resource, {soft, hard}, NULL)`: sets a resource limit of the calling process. `u64::MAX` is
+/// `RLIM_INFINITY`.
+pub fn set_rlimit(resource: i32, soft: u64, hard: u64, name: &str) -> Result<()> {
+    let lim = libc::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: `lim` is a valid rlimit64 read by the kernel; old-limit pointer is NULL.
+    let ret = unsafe { libc::prlimit64(0, resource as _, &lim, std::ptr::null_mut()) };
+    check(ret as _, "prlimit", || name.to_string()).map(drop)
+}
+
+/// `prlimit(0, resource, NULL, &old)`: reads a resource limit as (soft, hard).
+pub fn get_rlimit(resource: i32) -> Result<(u64, u64)> {
+    let mut lim = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid place for the kernel to write the old limit.
+    let ret = unsafe { libc::prlimit64(0, resource as _, std::ptr::null(), &mut lim) };
+    check(ret as _, "prlimit", || resource.to_string())?;
+    Ok((lim.rlim_cur, lim.rlim_max))
+}
+
+/// `setsid()`: makes the caller a session and process-group leader (needed before taking a controlling terminal).
+pub fn setsid() -> Result<()> {
+    // SAFETY: no arguments.
+    let ret = unsafe { libc::setsid() };
+    check(ret as _, "setsid", String::new).map(drop)
+}
+
+fn prctl(op: i32, arg: libc::c_ulong, name: &'static str) -> Result<()> {
+    // SAFETY: every op used through this helper takes one integer argument and no pointers.
+    let ret = unsafe {
+        libc::prctl(
+            op,
+            arg,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    check(ret as _, name, String::new).map(drop)
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`: execve can no longer grant privileges (setuid bits, file caps).
+pub fn set_no_new_privs() -> Result<()> {
+    prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)")
+}
+
+/// `prctl(PR_SET_KEEPCAPS, on)`: keep permitted capabilities across a switch away from uid 0.
+pub fn set_keepcaps(on: bool) -> Result<()> {
+    prctl(libc::PR_SET_KEEPCAPS, on as _, "prctl(PR_SET_KEEPCAPS)")
+}
+
+/// `prctl(PR_SET_PDEATHSIG, sig)`: the signal this process gets when its parent dies (0 clears it).
+pub fn set_parent_death_signal(sig: i32) -> Result<()> {
+    prctl(libc::PR_SET_PDEATHSIG, sig as _, "prctl(PR_SET_PDEATHSIG)")
+}
+
+/// `prctl(PR_SET_CHILD_SUBREAPER, 1)`: orphaned descendants are re-parented to this process.
+pub fn set_child_subreaper() -> Result<()> {
+    prctl(
+        libc::PR_SET_CHILD_SUBREAPER,
+        1,
+        "prctl(PR_SET_CHILD_SUBREAPER)",
+    )
+}
+
+/// `prctl(PR_SET_DUMPABLE, on)`: a non-dumpable process's `/proc/PID` files (`exe`, `fd`, `mem`…) are owned by
+/// root and not reachable by ptrace-less peers.
+pub fn set_dumpable(on: bool) -> Result<()> {
+    prctl(libc::PR_SET_DUMPABLE, on as _, "prctl(PR_SET_DUMPABLE)")
+}
+
+/// `getpid()`.
+pub fn getpid() -> i32 {
+    // SAFETY: cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// `geteuid()`.
+pub fn geteuid() -> u32 {
+    // SAFETY: cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// True if a process with this pid exists (`kill(pid, 0)` does not fail with `ESRCH`).
+pub fn pid_exists(pid: i32) -> bool {
+    pid > 0 && kill(pid, 0).map_or_else(|e| e.errno() != libc::ESRCH, |_| true)
+}

@@ -1,0 +1,165 @@
+//! Signals: the signal mask, dispositions and `signalfd(2)`; used to forward signals to a container and to hand a
+//! clean signal state to the container process.
+
+use crate::{check, Error, Result};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// A set of signals (`sigset_t`).
+#[derive(Clone, Copy)]
+pub struct SigSet(libc::sigset_t);
+
+impl SigSet {
+    /// Every signal.
+    pub fn all() -> SigSet {
+        let mut s = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigfillset initialises the set it is given.
+        unsafe { libc::sigfillset(s.as_mut_ptr()) };
+        // SAFETY: initialised just above.
+        SigSet(unsafe { s.assume_init() })
+    }
+
+    /// No signal.
+    pub fn empty() -> SigSet {
+        let mut s = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initialises the set it is given.
+        unsafe { libc::sigemptyset(s.as_mut_ptr()) };
+        // SAFETY: initialised just above.
+        SigSet(unsafe { s.assume_init() })
+    }
+}
+
+/// `sigprocmask(SIG_SETMASK, set)`, returning the previous mask.
+pub fn set_mask(set: &SigSet) -> Result<SigSet> {
+    let mut old = SigSet::empty();
+    // SAFETY: both pointers are valid sigset_t values owned by this frame.
+    let ret = unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set.0, &mut old.0) };
+    check(ret as _, "sigprocmask", String::new)?;
+    Ok(old)
+}
+
+/// Sets every catchable signal's disposition back to `SIG_DFL` (the Rust runtime ignores `SIGPIPE`, and an
+/// ignored signal stays ignored across `execve`) and unblocks all signals.
+pub fn reset_all() -> Result<()> {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL involves no handler code; invalid numbers (32/33, used by glibc) just fail.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    set_mask(&SigSet::empty()).map(drop)
+}
+
+/// `signalfd(-1, set, SFD_CLOEXEC)`: an fd from which the (blocked) signals in `set` are read.
+pub fn signalfd(set: &SigSet) -> Result<OwnedFd> {
+    // SAFETY: `set` points to a valid sigset_t.
+    let fd = unsafe { libc::signalfd(-1, &set.0, libc::SFD_CLOEXEC) };
+    check(fd as _, "signalfd", String::new)?;
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Reads one signal number from a signalfd (blocking).
+pub fn read_signal(fd: BorrowedFd<'_>) -> Result<i32> {
+    let mut info = std::mem::MaybeUninit::<libc::signalfd_siginfo>::uninit();
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    loop {
+        // SAFETY: `info` is a buffer of exactly `size` bytes.
+        let n = unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr() as *mut libc::c_void, size) };
+        if n == -1 {
+            let e = Error::last("read", format!("signalfd {}", fd.as_raw_fd()));
+            if e.errno() == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        if n as usize != size {
+            return Err(Error::from_errno("read", "signalfd: short read", libc::EIO));
+        }
+        // SAFETY: the kernel filled the whole struct.
+        return Ok(unsafe { info.assume_init() }.ssi_signo as i32);
+    }
+}
+
+/// Signal number for a name like `KILL`, `SIGKILL`, `sigterm`, `RTMIN+3`, or a decimal number (1..=64).
+pub fn parse_signal(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    let rt = |base: i32, rest: &str| -> Option<i32> {
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.strip_prefix('+').or(Some(rest))?.parse().ok()?
+        };
+        let n = base + off;
+        (libc::SIGRTMIN()..=libc::SIGRTMAX())
+            .contains(&n)
+            .then_some(n)
+    };
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return rt(libc::SIGRTMIN(), rest);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        let r = rest.strip_prefix('-').map(|v| format!("-{v}"));
+        return rt(libc::SIGRTMAX(), r.as_deref().unwrap_or(rest));
+    }
+    SIGNALS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// Standard signal names (without `SIG`) and numbers on Linux x86-64/arm64.
+pub const SIGNALS: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("IOT", libc::SIGIOT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("POLL", libc::SIGPOLL),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::parse_signal;
+
+    #[test]
+    fn names_and_numbers() {
+        assert_eq!(parse_signal("KILL"), Some(9));
+        assert_eq!(parse_signal("SIGTERM"), Some(15));
+        assert_eq!(parse_signal("sigusr1"), Some(10));
+        assert_eq!(parse_signal("9"), Some(9));
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("65"), None);
+        assert_eq!(parse_signal("NOPE"), None);
+        assert_eq!(parse_signal("RTMIN+1"), Some(libc::SIGRTMIN() + 1));
+        assert_eq!(parse_signal("RTMAX-1"), Some(libc::SIGRTMAX() - 1));
+    }
+}
