@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The one test command: formatting, lints, build, then every test of the workspace.
+# Needs root (containers need namespaces, mounts and cgroups); tests fail rather than skip.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "install test dependencies"
+scripts/install-test-deps.sh
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build"
+cargo build --workspace --all-targets
+
+step "cargo test"
+# Tests are parallel-safe: unique container ids, private state roots and temp dirs.
+cargo test --workspace -- --test-threads=4
+
+step "all tests passed"
