@@ -1,1 +1,30 @@
-//! placeholder
+//! `holm-container`: the OCI runtime core behind `holm-runtime` (and the `holm` engine).
+//!
+//! Given an OCI bundle (runtime-spec v1.2: a directory with `config.json` and a root filesystem) this crate creates
+//! a container — namespaces, cgroup, mounts, devices, `pivot_root`, credentials — and drives it through the
+//! lifecycle `creating → created → running → stopped` (runtime-spec `runtime.md`), with the same verbs as runc:
+//! [`create`], [`start`], [`state`], [`kill`], [`delete`], [`list`], and [`run`] (create + start + wait).
+//!
+//! Processes: the runtime process **P** forks a stage-1 child **C1**, which joins or creates the namespaces and
+//! then forks (with `CLONE_PARENT`, so P is its parent) the container init **C2**; C2 sets up the root filesystem,
+//! reports `created`, and blocks on `exec.fifo` until `start`. See [`launch`] and [`init`] for the ordering.
+
+#![forbid(unsafe_code)]
+
+pub mod channel;
+pub mod error;
+pub mod hooks;
+pub mod init;
+pub mod launch;
+pub mod lifecycle;
+pub mod mountopts;
+pub mod process;
+pub mod resolve;
+pub mod rootfs;
+pub mod spec;
+pub mod state;
+
+pub use error::{Error, Result};
+pub use launch::{create, CreateOptions};
+pub use lifecycle::{delete, kill, list, run, start, state, RunOptions};
+pub use state::{Status, Store};

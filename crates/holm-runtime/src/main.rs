@@ -1,2 +1,286 @@
-//! holm-runtime
-fn main() {}
+//! `holm-runtime`: an OCI runtime with runc's command line. Each verb parses its flags and calls
+//! `holm-container`; errors are reported once, here (stderr and `--log`), with exit code 1 as runc does.
+
+#![forbid(unsafe_code)]
+
+mod log;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use holm_container::{state::OciState, CreateOptions, RunOptions, Store};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// A runc-compatible OCI runtime.
+#[derive(Parser)]
+#[command(
+    name = "holm-runtime",
+    version,
+    about = "Run OCI containers (runc-compatible command line)"
+)]
+struct Cli {
+    /// Directory for container state (tmpfs recommended).
+    #[arg(long, global = true, default_value = "/run/holm", value_name = "DIR")]
+    root: PathBuf,
+    /// Also write log messages to FILE.
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Log format.
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = log::Format::Text)]
+    log_format: log::Format,
+    /// Enable debug logging.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Accepted for runc compatibility; holm manages cgroupfs directly (systemd is not supported yet).
+    #[arg(long = "systemd-cgroup", global = true, hide = true)]
+    systemd_cgroup: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct CreateArgs {
+    /// Path to the bundle (the directory holding config.json).
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    bundle: PathBuf,
+    /// Unix socket that receives the pty master when process.terminal is true.
+    #[arg(long = "console-socket", value_name = "PATH")]
+    console_socket: Option<PathBuf>,
+    /// File to write the container init's pid to.
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// Do not use pivot_root (for a rootfs on a ramdisk): move it over / and chroot.
+    #[arg(long = "no-pivot")]
+    no_pivot: bool,
+    /// Accepted for runc compatibility; holm does not create session keyrings.
+    #[arg(long = "no-new-keyring", hide = true)]
+    no_new_keyring: bool,
+    /// Pass N extra file descriptors (3 .. 3+N-1) to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    preserve_fds: i32,
+    /// Container id.
+    id: String,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a container; it waits for `start`.
+    Create(CreateArgs),
+    /// Start a created container's process.
+    Start {
+        /// Container id.
+        id: String,
+    },
+    /// Create and start a container; in the foreground, wait and exit with its code.
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Return once the container runs.
+        #[arg(short, long)]
+        detach: bool,
+        /// Accepted for runc compatibility; holm always deletes a foreground container after it exits.
+        #[arg(long, hide = true)]
+        keep: bool,
+    },
+    /// Print the container's OCI state as JSON.
+    State {
+        /// Container id.
+        id: String,
+    },
+    /// Send a signal (default SIGTERM) to the container's init.
+    Kill {
+        /// Signal every process in the container's cgroup.
+        #[arg(short, long)]
+        all: bool,
+        /// Container id.
+        id: String,
+        /// Signal name (KILL, SIGTERM, RTMIN+1) or number.
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a container and everything it holds.
+    Delete {
+        /// Kill the container first if it still runs.
+        #[arg(short, long)]
+        force: bool,
+        /// Container id.
+        id: String,
+    },
+    /// List containers.
+    #[command(alias = "ps")]
+    List {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        /// Print only ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Write a default config.json into the bundle.
+    Spec {
+        /// Bundle directory.
+        #[arg(short, long, default_value = ".", value_name = "DIR")]
+        bundle: PathBuf,
+        /// Make a spec for a rootless container (user namespace mapping the caller).
+        #[arg(long)]
+        rootless: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    log::init(cli.log.as_deref(), cli.log_format, cli.debug);
+    match dispatch(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            log::error(&format!("{e:#}"));
+            std::process::exit(1);
+        }
+    }
+}
+
+fn create_options(a: &CreateArgs) -> anyhow::Result<CreateOptions> {
+    if a.preserve_fds < 0 {
+        bail!(
+            "--preserve-fds: expected a non-negative number, got {}",
+            a.preserve_fds
+        );
+    }
+    if let Some(fd) = (3..3 + a.preserve_fds).find(|fd| !holm_sys::fs::fd_is_open(*fd)) {
+        bail!(
+            "--preserve-fds {}: file descriptor {fd} is not open",
+            a.preserve_fds
+        );
+    }
+    Ok(CreateOptions {
+        id: a.id.clone(),
+        bundle: a.bundle.clone(),
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        no_pivot: a.no_pivot,
+        preserve_fds: a.preserve_fds,
+    })
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    if cli.systemd_cgroup {
+        log::warn("--systemd-cgroup: systemd cgroup management is not supported; using cgroupfs");
+    }
+    let store = Store::new(&cli.root);
+    let mut warn = |e: &holm_container::Error| log::warn(&e.to_string());
+    match cli.cmd {
+        Cmd::Create(a) => {
+            holm_container::create(&store, &create_options(&a)?)?;
+        }
+        Cmd::Start { id } => holm_container::start(&store, &id, &mut warn)?,
+        Cmd::Run {
+            create,
+            detach,
+            keep: _,
+        } => {
+            let opts = RunOptions {
+                create: create_options(&create)?,
+                detach,
+            };
+            return Ok(holm_container::run(&store, &opts, &mut warn)?);
+        }
+        Cmd::State { id } => {
+            let s = holm_container::state(&store, &id)?;
+            println!("{}", serde_json::to_string_pretty(&s)?);
+        }
+        Cmd::Kill { all, id, signal } => {
+            let sig = holm_sys_signal(&signal)?;
+            holm_container::kill(&store, &id, sig, all)?;
+        }
+        Cmd::Delete { force, id } => holm_container::delete(&store, &id, force, &mut warn)?,
+        Cmd::List { format, quiet } => print_list(&holm_container::list(&store)?, format, quiet)?,
+        Cmd::Spec { bundle, rootless } => write_spec(&bundle, rootless)?,
+    }
+    Ok(0)
+}
+
+fn holm_sys_signal(s: &str) -> anyhow::Result<i32> {
+    holm_sys::signal::parse_signal(s).with_context(|| {
+        format!("invalid signal {s:?}: expected a name like KILL or SIGTERM, or a number 1-64")
+    })
+}
+
+fn print_list(list: &[OciState], format: ListFormat, quiet: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for s in list {
+            writeln!(out, "{}", s.id)?;
+        }
+        return Ok(());
+    }
+    match format {
+        ListFormat::Json => {
+            serde_json::to_writer(&mut out, list)?;
+            writeln!(out)?;
+        }
+        ListFormat::Table => {
+            let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
+            let rows: Vec<[String; 6]> = list
+                .iter()
+                .map(|s| {
+                    [
+                        s.id.clone(),
+                        s.pid.to_string(),
+                        s.status.to_string(),
+                        s.bundle.display().to_string(),
+                        s.created.clone(),
+                        s.owner.clone(),
+                    ]
+                })
+                .collect();
+            let mut w = [0usize; 6];
+            for (i, h) in header.iter().enumerate() {
+                w[i] = rows
+                    .iter()
+                    .map(|r| r[i].len())
+                    .chain([h.len()])
+                    .max()
+                    .unwrap_or(0)
+                    .max(9)
+                    + 3;
+            }
+            let line = |cells: [&str; 6]| {
+                cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        if i == 5 {
+                            c.to_string()
+                        } else {
+                            format!("{c:<w$}", w = w[i])
+                        }
+                    })
+                    .collect::<String>()
+            };
+            writeln!(out, "{}", line(header))?;
+            for r in &rows {
+                writeln!(out, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_spec(bundle: &std::path::Path, rootless: bool) -> anyhow::Result<()> {
+    let path = bundle.join("config.json");
+    let text = holm_container::spec::default_spec_json(rootless)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| format!("write {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(())
+}

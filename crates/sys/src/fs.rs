@@ -217,3 +217,64 @@ pub fn fd_path(fd: BorrowedFd<'_>) -> std::path::PathBuf {
 pub fn einval(syscall: &'static str, target: impl Into<String>) -> Error {
     Error::from_errno(syscall, target, libc::EINVAL)
 }
+
+/// `readlinkat(dirfd, name)`: the target of the symlink `name`.
+pub fn readlinkat(dirfd: BorrowedFd<'_>, name: &Path) -> Result<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let c = cpath("readlinkat", name)?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: `buf` is writable for `buf.len()` bytes; `c` is NUL-terminated.
+    let n = unsafe {
+        libc::readlinkat(
+            dirfd.as_raw_fd(),
+            c.as_ptr(),
+            buf.as_mut_ptr() as *mut libc::c_char,
+            buf.len(),
+        )
+    };
+    let n = check(n as _, "readlinkat", || name.display().to_string())? as usize;
+    buf.truncate(n);
+    Ok(std::path::PathBuf::from(std::ffi::OsString::from_vec(buf)))
+}
+
+/// `unlinkat(dirfd, name, flags)` (`AT_REMOVEDIR` removes an empty directory).
+pub fn unlinkat(dirfd: BorrowedFd<'_>, name: &Path, flags: i32) -> Result<()> {
+    let c = cpath("unlinkat", name)?;
+    // SAFETY: `c` is NUL-terminated and outlives the call.
+    let ret = unsafe { libc::unlinkat(dirfd.as_raw_fd(), c.as_ptr(), flags) };
+    check(ret as _, "unlinkat", || name.display().to_string()).map(drop)
+}
+
+/// The `ST_*` mount flags (`ST_RDONLY`, `ST_NOSUID`, `ST_NODEV`, `ST_NOEXEC`, …) of the mount holding `fd`, from
+/// `fstatvfs(3)`; used to keep locked flags when remounting.
+pub fn mount_flags(fd: BorrowedFd<'_>) -> Result<u64> {
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `st` is a buffer of the right type for libc to fill.
+    let ret = unsafe { libc::fstatvfs(fd.as_raw_fd(), st.as_mut_ptr()) };
+    check(ret as _, "fstatvfs", || format!("fd {}", fd.as_raw_fd()))?;
+    // SAFETY: fstatvfs succeeded and filled the struct.
+    Ok(unsafe { st.assume_init() }.f_flag as u64)
+}
+
+/// True if `fd` is an open file descriptor of this process (`fcntl(fd, F_GETFD)` succeeds).
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD on any integer is harmless; it fails with EBADF for unopened fds.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// Clears `FD_CLOEXEC` on the open fds among `first..first+count` (runc's `--preserve-fds`), so they survive the
+/// next `execve`. Fds in the range that are not open are skipped.
+pub fn keep_across_exec(first: RawFd, count: i32) -> Result<()> {
+    for fd in first..first.saturating_add(count) {
+        // SAFETY: F_GETFD/F_SETFD only read and write the descriptor flags of `fd`; an unopened fd fails with
+        // EBADF, which we skip.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags == -1 {
+            continue;
+        }
+        // SAFETY: as above.
+        let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) };
+        check(ret as _, "fcntl(F_SETFD)", || format!("fd {fd}"))?;
+    }
+    Ok(())
+}

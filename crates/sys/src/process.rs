@@ -302,3 +302,81 @@ pub fn geteuid() -> u32 {
 pub fn pid_exists(pid: i32) -> bool {
     pid > 0 && kill(pid, 0).map_or_else(|e| e.errno() != libc::ESRCH, |_| true)
 }
+
+/// `getppid()`.
+pub fn getppid() -> i32 {
+    // SAFETY: cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// Like [`fork`], but the new process becomes a child of the caller's *parent* (`clone(CLONE_PARENT)`), so the
+/// runtime can wait for the container init even though an intermediate process created it. Refuses when
+/// multi-threaded, like [`fork`].
+pub fn fork_sibling() -> Result<Fork> {
+    let threads = thread_count()?;
+    if threads != 1 {
+        return Err(Error::from_errno(
+            "clone",
+            format!("{threads} threads running"),
+            libc::EDEADLK,
+        ));
+    }
+    // SAFETY: with a NULL stack, clone(2) behaves like fork(2): the child runs on a copy-on-write copy of the
+    // caller's stack and returns 0 here. The process is single-threaded (checked above), so the child's copy of
+    // every lock and of the allocator is consistent. glibc's cached thread id is not refreshed by a raw clone;
+    // nothing in holm's child paths depends on it (Rust's own thread ids and locks do not use it).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match ret {
+        -1 => Err(Error::last("clone", "CLONE_PARENT")),
+        0 => Ok(Fork::Child),
+        pid => Ok(Fork::Parent(pid as i32)),
+    }
+}
+
+/// Closes a raw fd in a freshly forked child whose owner (an `OwnedFd`/`File` of the parent's code) will never run
+/// its destructor there (the child ends with `execve` or [`exit_now`]). Used to drop inherited lock fds at once.
+pub fn close_inherited(fd: RawFd) {
+    // SAFETY: the caller states that no live Rust owner will use or close `fd` again in this process; closing an
+    // fd number that is not open is harmless (EBADF).
+    unsafe { libc::close(fd) };
+}
+
+/// `poll(2)` on several fds for `POLLIN`; returns which became readable (or hung up) before `timeout_ms`
+/// (-1: wait forever). `EINTR` is retried.
+pub fn poll_any(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> Result<Vec<bool>> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|f| libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        // SAFETY: `p` is a valid array of `p.len()` pollfd structs.
+        let ret = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+        if ret == -1 {
+            let e = Error::last("poll", "");
+            if e.errno() == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(p.iter().map(|x| x.revents != 0).collect());
+    }
+}
+
+/// `getegid()`.
+pub fn getegid() -> u32 {
+    // SAFETY: cannot fail.
+    unsafe { libc::getegid() }
+}

@@ -1,0 +1,177 @@
+//! The typed sync channel between the runtime (P), the stage-1 child (C1) and the container init (C2): a
+//! `SOCK_SEQPACKET` socketpair carrying one JSON-encoded [`Msg`] per packet. Each `wait_*` method names the one
+//! message it waits for; an [`Msg::Error`] from the other side, an unexpected message, or EOF becomes an error
+//! that says what was awaited.
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+/// One message of the create protocol, in the order they flow.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Msg {
+    /// P → C1: C1 is in the container's cgroup; go on.
+    Go,
+    /// C1 → P: C1 made a new user namespace; write its uid/gid maps.
+    UserNsReady,
+    /// P → C1: maps written.
+    MapsWritten,
+    /// C1 → P: host pid of the container init (C2).
+    InitPid(i32),
+    /// C2 → P: mounts are done; run `prestart` and `createRuntime` hooks.
+    MountsReady,
+    /// P → C2: hooks ran; the state JSON for the container-side hooks.
+    HooksDone(String),
+    /// C2 → P: the container is created and waits on `exec.fifo`.
+    Created,
+    /// P → C2: state recorded; the runtime may exit.
+    Ack,
+    /// Any child → P: setup failed with this message.
+    Error(String),
+}
+
+/// One end of the channel.
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+impl Channel {
+    /// A connected pair (both ends close-on-exec).
+    pub fn pair() -> Result<(Channel, Channel)> {
+        let (a, b) = holm_sys::socket::seqpacket_pair()?;
+        Ok((Channel { fd: a }, Channel { fd: b }))
+    }
+
+    /// Sends one message.
+    pub fn send(&self, m: &Msg) -> Result<()> {
+        let bytes = serde_json::to_vec(m).expect("Msg always serialises");
+        holm_sys::socket::send_with_fds(self.fd.as_fd(), &bytes, &[])?;
+        Ok(())
+    }
+
+    /// Receives one message; `None` when the peer closed its end.
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let (n, _) = holm_sys::socket::recv_with_fds(self.fd.as_fd(), &mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        serde_json::from_slice(&buf[..n])
+            .map(Some)
+            .map_err(|e| Error::Init(format!("sync channel: malformed message: {e}")))
+    }
+
+    fn wait<T>(
+        &self,
+        what: &str,
+        pick: impl FnOnce(Msg) -> std::result::Result<T, Msg>,
+    ) -> Result<T> {
+        match self.recv()? {
+            None => Err(Error::Init(format!(
+                "container setup process exited while the runtime waited for {what}"
+            ))),
+            Some(Msg::Error(e)) => Err(Error::Init(e)),
+            Some(m) => pick(m)
+                .map_err(|m| Error::Init(format!("sync channel: expected {what}, got {m:?}"))),
+        }
+    }
+
+    /// C1 waits for [`Msg::Go`].
+    pub fn wait_go(&self) -> Result<()> {
+        self.wait("Go", |m| if let Msg::Go = m { Ok(()) } else { Err(m) })
+    }
+
+    /// P waits for [`Msg::UserNsReady`].
+    pub fn wait_userns_ready(&self) -> Result<()> {
+        self.wait("UserNsReady", |m| {
+            if let Msg::UserNsReady = m {
+                Ok(())
+            } else {
+                Err(m)
+            }
+        })
+    }
+
+    /// C1 waits for [`Msg::MapsWritten`].
+    pub fn wait_maps_written(&self) -> Result<()> {
+        self.wait("MapsWritten", |m| {
+            if let Msg::MapsWritten = m {
+                Ok(())
+            } else {
+                Err(m)
+            }
+        })
+    }
+
+    /// P waits for [`Msg::InitPid`].
+    pub fn wait_init_pid(&self) -> Result<i32> {
+        self.wait("InitPid", |m| {
+            if let Msg::InitPid(p) = m {
+                Ok(p)
+            } else {
+                Err(m)
+            }
+        })
+    }
+
+    /// P waits for [`Msg::MountsReady`].
+    pub fn wait_mounts_ready(&self) -> Result<()> {
+        self.wait("MountsReady", |m| {
+            if let Msg::MountsReady = m {
+                Ok(())
+            } else {
+                Err(m)
+            }
+        })
+    }
+
+    /// C2 waits for [`Msg::HooksDone`] and returns the state JSON.
+    pub fn wait_hooks_done(&self) -> Result<String> {
+        self.wait("HooksDone", |m| {
+            if let Msg::HooksDone(s) = m {
+                Ok(s)
+            } else {
+                Err(m)
+            }
+        })
+    }
+
+    /// P waits for [`Msg::Created`].
+    pub fn wait_created(&self) -> Result<()> {
+        self.wait("Created", |m| {
+            if let Msg::Created = m {
+                Ok(())
+            } else {
+                Err(m)
+            }
+        })
+    }
+
+    /// C2 waits for [`Msg::Ack`].
+    pub fn wait_ack(&self) -> Result<()> {
+        self.wait("Ack", |m| if let Msg::Ack = m { Ok(()) } else { Err(m) })
+    }
+
+    /// P waits until every child closed its end (EOF).
+    pub fn wait_closed(&self) -> Result<()> {
+        loop {
+            match self.recv()? {
+                None => return Ok(()),
+                Some(Msg::Error(e)) => return Err(Error::Init(e)),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// The raw fd (to keep it open across steps that close others).
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

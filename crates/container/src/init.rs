@@ -1,0 +1,299 @@
+//! The two child stages of `create`.
+//!
+//! **Stage 1 (C1)**, forked by the runtime: waits until the runtime put it in the container's cgroup, enters or
+//! creates the user namespace (the runtime writes the id maps), joins namespaces given by `path`, unshares the new
+//! ones, writes time-namespace offsets, then forks the init with `CLONE_PARENT` (so the runtime is its parent and
+//! the init is pid 1 of a new pid namespace and lives in the new time namespace) and exits.
+//!
+//! **Stage 2 (C2)**, the container init: sets up the rootfs, lets the runtime run `prestart`/`createRuntime` hooks,
+//! runs `createContainer` hooks, pivots, applies sysctls, masked and read-only paths, prepares the process
+//! (cwd, env, executable, rlimits, terminal), reports `Created`, then blocks opening `exec.fifo` for writing until
+//! `start` opens it for reading; then `startContainer` hooks, user and capabilities, and `execve`.
+//!
+//! Both stages are single-threaded; each is one linear function with its ordering constraints commented.
+
+use crate::channel::{Channel, Msg};
+use crate::hooks;
+use crate::process;
+use crate::rootfs;
+use crate::spec::{clone_flag, Bundle};
+use crate::{Error, Result};
+use holm_sys::process::{exit_now, Fork};
+use oci_spec::runtime::LinuxNamespaceType;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Everything the children need, prepared by the runtime before the first fork.
+pub struct InitArgs<'a> {
+    /// Validated bundle.
+    pub bundle: &'a Bundle,
+    /// The container's cgroup.
+    pub cgroup: Option<&'a holm_cgroups::Cgroup>,
+    /// Namespaces to join: type and an open fd of its `path`.
+    pub join: Vec<(LinuxNamespaceType, OwnedFd, String)>,
+    /// `CLONE_NEW*` flags of namespaces to create, except the user namespace.
+    pub new_flags: i32,
+    /// Create a new user namespace.
+    pub new_userns: bool,
+    /// The child end of the sync channel.
+    pub chan: Channel,
+    /// The runtime's lock fd on the state directory: closed at once in the children (an inherited copy would keep
+    /// the lock held until the container execs).
+    pub lock_fd: RawFd,
+    /// The runtime's end of the channel, closed in the children.
+    pub parent_chan_fd: RawFd,
+    /// An unlocked handle on the state directory, for opening `exec.fifo`.
+    pub state_dir: File,
+    /// Connected `--console-socket`, when `process.terminal` is set.
+    pub console: Option<std::os::unix::net::UnixStream>,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--preserve-fds`: fds 3..3+N stay open in the container.
+    pub preserve_fds: i32,
+    /// The runtime's pid (the init's parent).
+    pub runtime_pid: i32,
+}
+
+/// Stage 1 entry point (in the forked child). Never returns.
+pub fn stage1(a: InitArgs<'_>) -> ! {
+    holm_sys::process::close_inherited(a.lock_fd);
+    holm_sys::process::close_inherited(a.parent_chan_fd);
+    match stage1_inner(&a) {
+        Ok(()) => exit_now(0),
+        Err(e) => {
+            let _ = a.chan.send(&Msg::Error(e.to_string()));
+            exit_now(1)
+        }
+    }
+}
+
+fn stage1_inner(a: &InitArgs<'_>) -> Result<()> {
+    // Die with the runtime: an orphaned half-made container helps nobody.
+    holm_sys::process::set_parent_death_signal(libc::SIGKILL)?;
+    if holm_sys::process::getppid() != a.runtime_pid {
+        return Err(Error::Init("runtime exited during create".into()));
+    }
+    // The runtime moves us into the container's cgroup first, so that the cgroup namespace unshared below is
+    // rooted at the container's cgroup and every later child starts in it.
+    a.chan.wait_go()?;
+
+    // The user namespace comes first: it owns every namespace created after it.
+    if let Some((_, fd, path)) = a
+        .join
+        .iter()
+        .find(|(t, _, _)| *t == LinuxNamespaceType::User)
+    {
+        holm_sys::ns::setns(fd.as_fd(), holm_sys::ns::CLONE_NEWUSER, path)?;
+    } else if a.new_userns {
+        holm_sys::ns::unshare(holm_sys::ns::CLONE_NEWUSER)?;
+        a.chan.send(&Msg::UserNsReady)?;
+        a.chan.wait_maps_written()?;
+        // Become root of the new namespace (uid/gid 0 must be mapped).
+        holm_sys::process::set_gid(0)
+            .map_err(|e| Error::Init(format!("become root in the user namespace: {e}")))?;
+        holm_sys::process::set_uid(0)
+            .map_err(|e| Error::Init(format!("become root in the user namespace: {e}")))?;
+    }
+    // Join the other namespaces given by path, in config order.
+    for (t, fd, path) in a
+        .join
+        .iter()
+        .filter(|(t, _, _)| *t != LinuxNamespaceType::User)
+    {
+        holm_sys::ns::setns(fd.as_fd(), clone_flag(*t), path)?;
+    }
+    // Create the new ones. pid and time namespaces apply to children only: the init forked below.
+    if a.new_flags != 0 {
+        holm_sys::ns::unshare(a.new_flags)?;
+    }
+    // Time offsets must be written before any process lives in the new time namespace.
+    if a.new_flags & holm_sys::ns::CLONE_NEWTIME != 0 {
+        write_time_offsets(a.bundle)?;
+    }
+    match holm_sys::process::fork_sibling()? {
+        Fork::Child => stage2(a),
+        Fork::Parent(pid) => a.chan.send(&Msg::InitPid(pid)),
+    }
+}
+
+fn write_time_offsets(b: &Bundle) -> Result<()> {
+    let Some(offs) = b
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    for (clock, o) in offs {
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            o.secs().unwrap_or(0),
+            o.nanosecs().unwrap_or(0)
+        ));
+    }
+    std::fs::write("/proc/self/timens_offsets", text).map_err(|e| {
+        Error::config(
+            "linux.timeOffsets",
+            format!("write /proc/self/timens_offsets: {e}"),
+        )
+    })
+}
+
+/// Stage 2 entry point (the container init). Never returns: it `execve`s the user process or exits.
+fn stage2(a: &InitArgs<'_>) -> ! {
+    let e = match stage2_inner(a) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // Before `Created` the runtime reads this from the channel; after it, the channel is closed and stderr is the
+    // only way to say what went wrong.
+    if a.chan.send(&Msg::Error(e.to_string())).is_err() {
+        let _ = writeln!(std::io::stderr(), "holm-runtime: container init: {e}");
+    }
+    exit_now(127)
+}
+
+fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
+    let spec = &a.bundle.spec;
+    let proc_ = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process", "missing"))?;
+    // Until `Created` is acknowledged, a dying runtime takes the init with it (no orphan containers). The parent
+    // is outside a new pid namespace (getppid() is 0 here), so a runtime that died before this line is noticed
+    // instead by the channel: the next wait below sees EOF and the init exits.
+    holm_sys::process::set_parent_death_signal(libc::SIGKILL)?;
+    let cgroupns = a.new_flags & holm_sys::ns::CLONE_NEWCGROUP != 0;
+    let ctx = rootfs::Context {
+        spec,
+        bundle: &a.bundle.dir,
+        rootfs: &a.bundle.rootfs,
+        cgroup: a.cgroup,
+        userns: a.new_userns
+            || a.join
+                .iter()
+                .any(|(t, _, _)| *t == LinuxNamespaceType::User),
+        cgroupns,
+    };
+    let root_fd = rootfs::prepare(&ctx)?;
+    drop(root_fd);
+
+    // prestart and createRuntime hooks run in the runtime's namespaces, after the mounts and before pivot_root.
+    a.chan.send(&Msg::MountsReady)?;
+    let state_json = a.chan.wait_hooks_done()?;
+    let hooks = spec.hooks().as_ref();
+    if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
+        hooks::run_all("createContainer", h, &state_json)?;
+    }
+
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        holm_sys::ns::sethostname(h)?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        holm_sys::ns::setdomainname(d)?;
+    }
+    rootfs::pivot(&a.bundle.rootfs, a.no_pivot)?;
+    // sysctls before read-only paths: /proc/sys is usually one of them.
+    rootfs::apply_sysctl(spec)?;
+    rootfs::finish(spec)?;
+
+    // The process: cwd (created if missing, inside the new root), environment, executable, rlimits.
+    let root = File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open("/")
+        .map_err(|e| Error::io("open", "/", e))?;
+    let cwd = crate::resolve::mkdir_all(root.as_fd(), proc_.cwd(), 0o755)?;
+    holm_sys::fs::fchdir(cwd.as_fd())?;
+    drop((cwd, root));
+    let passwd = read_small("/etc/passwd");
+    let env = process::environment(proc_, passwd.as_deref());
+    let args = proc_.args().clone().unwrap_or_default();
+    let exe = process::find_executable(&args[0], &env)?;
+    process::apply_rlimits(proc_)?;
+    if proc_.terminal().unwrap_or(false) {
+        setup_terminal(a, proc_)?;
+    }
+
+    // Created: the runtime records the state; after its Ack we no longer die with it.
+    a.chan.send(&Msg::Created)?;
+    a.chan.wait_ack()?;
+    holm_sys::process::set_parent_death_signal(0)?;
+    holm_sys::process::close_inherited(a.chan.raw());
+
+    // Block until `start` opens the FIFO for reading, then tell it we are going.
+    let fifo = holm_sys::fs::openat2(
+        a.state_dir.as_fd(),
+        Path::new(crate::state::EXEC_FIFO),
+        libc::O_WRONLY,
+        0,
+        holm_sys::fs::resolve::BENEATH,
+    )?;
+    File::from(fifo)
+        .write_all(b"0")
+        .map_err(|e| Error::io("write", crate::state::EXEC_FIFO, e))?;
+    holm_sys::process::close_inherited(a.state_dir.as_raw_fd());
+
+    if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
+        let mut st: serde_json::Value = serde_json::from_str(&state_json).unwrap_or_default();
+        st["status"] = "running".into();
+        hooks::run_all("startContainer", h, &st.to_string())?;
+    }
+    holm_sys::fs::umask(proc_.user().umask().unwrap_or(0o022));
+    process::switch_user(proc_)?;
+    holm_sys::signal::reset_all()?;
+    holm_sys::fs::cloexec_from(3 + a.preserve_fds)?;
+    holm_sys::fs::keep_across_exec(3, a.preserve_fds)?;
+    Err(Error::Init(
+        holm_sys::process::execve(&exe, &args, &env).to_string(),
+    ))
+}
+
+fn read_small(path: &str) -> Option<String> {
+    use std::io::Read;
+    let f = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut s = String::new();
+    f.take(1 << 20).read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
+/// Opens a pty in the container's devpts, sends the master over `--console-socket` (as runc: SCM_RIGHTS with the
+/// pty's name as data), and makes the peer the init's controlling terminal and stdio.
+fn setup_terminal(a: &InitArgs<'_>, p: &oci_spec::runtime::Process) -> Result<()> {
+    let sock = a
+        .console
+        .as_ref()
+        .ok_or_else(|| Error::config("process.terminal", "needs --console-socket"))?;
+    let master: OwnedFd = File::options()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open("/dev/ptmx")
+        .map_err(|e| Error::io("open", "/dev/ptmx", e))?
+        .into();
+    let (peer, num) = holm_sys::tty::open_peer(master.as_fd())?;
+    if let Some(size) = p.console_size() {
+        holm_sys::tty::set_winsize(peer.as_fd(), size.height() as u16, size.width() as u16)?;
+    }
+    let name = format!("/dev/pts/{num}");
+    holm_sys::socket::send_with_fds(sock.as_fd(), name.as_bytes(), &[master.as_fd()])?;
+    drop(master);
+    holm_sys::process::setsid()?;
+    holm_sys::tty::set_controlling(peer.as_fd())?;
+    for fd in 0..3 {
+        holm_sys::fs::dup_onto(peer.as_fd(), fd)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,298 @@
+//! `create` on the runtime side (process P): validate, record state, make the cgroup, fork stage 1, drive the sync
+//! protocol ([`crate::channel`]) and the runtime-namespace hooks, and record `created`. Any failure kills the
+//! children and removes the cgroup and state directory: nothing is left behind.
+
+use crate::channel::{Channel, Msg};
+use crate::hooks;
+use crate::init::{self, InitArgs};
+use crate::spec::{self, clone_flag, Bundle};
+use crate::state::{self, Locked, Saved, Status, Store};
+use crate::{Error, Result};
+use holm_sys::process::Fork;
+use oci_spec::runtime::LinuxNamespaceType;
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+/// Options of `create` (runc's flags).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// Container id.
+    pub id: String,
+    /// Bundle directory (`--bundle`, default: the current directory).
+    pub bundle: PathBuf,
+    /// `--pid-file`: where to write the init's pid.
+    pub pid_file: Option<PathBuf>,
+    /// `--console-socket`: a Unix socket that receives the pty master when `process.terminal` is true.
+    pub console_socket: Option<PathBuf>,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--preserve-fds N`.
+    pub preserve_fds: i32,
+}
+
+/// Creates the container `opts.id` from its bundle and returns the init's host pid. The init is a child of the
+/// calling process (so [`crate::run`] can wait for it) and waits on `exec.fifo` for `start`.
+///
+/// Errors: [`Error::Config`] for an invalid bundle (before anything is created), [`Error::Exists`], and any setup
+/// failure of the children or hooks, after full cleanup.
+pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
+    let bundle = spec::load(&opts.bundle)?;
+    let process = bundle
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process", "missing"))?;
+    let console = match (process.terminal().unwrap_or(false), &opts.console_socket) {
+        (true, None) => {
+            return Err(Error::config(
+                "process.terminal",
+                "a terminal was requested but no --console-socket was given",
+            ))
+        }
+        (true, Some(p)) => Some(
+            std::os::unix::net::UnixStream::connect(p)
+                .map_err(|e| Error::io("connect to console socket", p, e))?,
+        ),
+        (false, _) => None,
+    };
+    let linux = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::config("linux", "missing"))?;
+    let mut join = Vec::new();
+    let mut new_flags = 0;
+    let mut new_userns = false;
+    for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
+        match ns.path() {
+            Some(p) => {
+                let fd: OwnedFd = File::open(p)
+                    .map_err(|e| {
+                        Error::config(
+                            format!("linux.namespaces[{i}].path"),
+                            format!("`{}`: {e}", p.display()),
+                        )
+                    })?
+                    .into();
+                join.push((ns.typ(), fd, p.display().to_string()));
+            }
+            None if ns.typ() == LinuxNamespaceType::User => new_userns = true,
+            None => new_flags |= clone_flag(ns.typ()),
+        }
+    }
+
+    let locked = store.create(&opts.id)?;
+    let mut saved = Saved {
+        oci_version: "1.2.0".into(),
+        id: opts.id.clone(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::rfc3339(std::time::SystemTime::now()),
+        owner: owner_name(),
+        annotations: bundle
+            .spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        created_done: false,
+        cgroup: None,
+        config: bundle.spec.clone(),
+    };
+    let mut children = Children::default();
+    let r = (|| {
+        locked.save(&saved)?;
+        let hier = holm_cgroups::Hierarchies::detect()?;
+        let cg_path = linux
+            .cgroups_path()
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned());
+        let cg = holm_cgroups::Cgroup::resolve(&hier, cg_path.as_deref(), &opts.id)?;
+        // Record the cgroup before creating it, so `delete --force` can remove it after a killed create.
+        saved.cgroup = Some(cg.clone());
+        locked.save(&saved)?;
+        cg.create()?;
+        holm_sys::fs::mkfifoat(
+            locked.dir_file().as_fd(),
+            std::path::Path::new(state::EXEC_FIFO),
+            0o600,
+        )?;
+        let state_dir = File::open(&locked.dir).map_err(|e| Error::io("open", &locked.dir, e))?;
+        let (pchan, cchan) = Channel::pair()?;
+        let runtime_pid = holm_sys::process::getpid();
+        let args = InitArgs {
+            bundle: &bundle,
+            cgroup: Some(&cg),
+            join,
+            new_flags,
+            new_userns,
+            chan: cchan,
+            lock_fd: locked.dir_file().as_raw_fd(),
+            parent_chan_fd: pchan.raw(),
+            state_dir,
+            console,
+            no_pivot: opts.no_pivot,
+            preserve_fds: opts.preserve_fds,
+            runtime_pid,
+        };
+        let c1 = match holm_sys::process::fork()? {
+            Fork::Child => init::stage1(args),
+            Fork::Parent(pid) => pid,
+        };
+        drop(args);
+        children.stage1 = c1;
+        drive(
+            &locked,
+            &mut saved,
+            &bundle,
+            &cg,
+            &pchan,
+            c1,
+            new_userns,
+            &mut children,
+        )?;
+        if let Some(pf) = &opts.pid_file {
+            write_pid_file(pf, saved.pid)?;
+        }
+        pchan.send(&Msg::Ack)?;
+        pchan.wait_closed()?;
+        Ok(saved.pid)
+    })();
+    match r {
+        Ok(pid) => Ok(pid),
+        Err(e) => {
+            children.kill_and_reap();
+            if let Some(cg) = &saved.cgroup {
+                let _ = cg.remove();
+            }
+            let _ = locked.remove();
+            Err(e)
+        }
+    }
+}
+
+#[derive(Default)]
+struct Children {
+    stage1: i32,
+    init: i32,
+}
+
+impl Children {
+    fn kill_and_reap(&self) {
+        for pid in [self.init, self.stage1] {
+            if pid > 0 {
+                let _ = holm_sys::process::kill(pid, libc::SIGKILL);
+                let _ = holm_sys::process::waitpid(pid, 0);
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn drive(
+    locked: &Locked,
+    saved: &mut Saved,
+    bundle: &Bundle,
+    cg: &holm_cgroups::Cgroup,
+    chan: &Channel,
+    c1: i32,
+    new_userns: bool,
+    children: &mut Children,
+) -> Result<()> {
+    // Stage 1 joins the cgroup before it unshares the cgroup namespace.
+    cg.add_pid(c1)?;
+    chan.send(&Msg::Go)?;
+    if new_userns {
+        chan.wait_userns_ready()?;
+        write_id_maps(c1, bundle)?;
+        chan.send(&Msg::MapsWritten)?;
+    }
+    let pid = chan.wait_init_pid()?;
+    children.init = pid;
+    let (_, st) = holm_sys::process::waitpid(c1, 0)?;
+    children.stage1 = 0;
+    if st != holm_sys::process::WaitStatus::Exited(0) {
+        return Err(Error::Init(format!("stage-1 process ended with {st:?}")));
+    }
+    saved.pid = pid;
+    saved.pid_start = state::proc_start_time(pid)
+        .ok_or_else(|| Error::Init("container init exited during create".into()))?;
+    locked.save(saved)?;
+    if let Some(adj) = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.oom_score_adj())
+    {
+        let path = format!("/proc/{pid}/oom_score_adj");
+        std::fs::write(&path, adj.to_string())
+            .map_err(|e| Error::config("process.oomScoreAdj", format!("write {path}: {e}")))?;
+    }
+    chan.wait_mounts_ready()?;
+    let st = saved.hook_state(Status::Creating).to_string();
+    if let Some(h) = bundle.spec.hooks().as_ref() {
+        #[allow(deprecated)]
+        if let Some(list) = h.prestart() {
+            hooks::run_all("prestart", list, &st)?;
+        }
+        if let Some(list) = h.create_runtime() {
+            hooks::run_all("createRuntime", list, &st)?;
+        }
+    }
+    chan.send(&Msg::HooksDone(st))?;
+    chan.wait_created()?;
+    saved.created_done = true;
+    locked.save(saved)
+}
+
+/// Writes `/proc/PID/uid_map` and `gid_map` from `linux.uidMappings`/`gidMappings` (one write each, as the kernel
+/// requires; user_namespaces(7)).
+fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
+    let linux = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::config("linux", "missing"))?;
+    for (file, field, maps) in [
+        ("uid_map", "linux.uidMappings", linux.uid_mappings()),
+        ("gid_map", "linux.gidMappings", linux.gid_mappings()),
+    ] {
+        let text: String = maps
+            .iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text)
+            .map_err(|e| Error::config(field, format!("write {path}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Writes the pid file atomically (temp + rename), as runc does.
+pub(crate) fn write_pid_file(path: &std::path::Path, pid: i32) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path.file_name().ok_or_else(|| {
+        Error::Invalid(format!("--pid-file `{}`: not a file name", path.display()))
+    })?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write pid file", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("write pid file", path, e)
+    })
+}
+
+fn owner_name() -> String {
+    match holm_sys::process::geteuid() {
+        0 => "root".into(),
+        uid => uid.to_string(),
+    }
+}

@@ -1,0 +1,274 @@
+//! The lifecycle verbs after `create` (runtime-spec `runtime.md#operations`, runc's command line): `start`,
+//! `state`, `kill`, `delete`, `list`, and `run` (create + start + wait + delete).
+
+use crate::hooks;
+use crate::launch::{create, CreateOptions};
+use crate::state::{self, Locked, OciState, Saved, Status, Store};
+use crate::{Error, Result};
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::{Duration, Instant};
+
+fn bad_state(id: &str, status: Status, msg: &str) -> Error {
+    Error::BadState {
+        id: id.to_string(),
+        status: status.to_string(),
+        msg: msg.to_string(),
+    }
+}
+
+/// A pidfd on the container init, opened only if the recorded pid still names the same process (start time).
+fn init_pidfd(s: &Saved) -> Option<OwnedFd> {
+    let fd = holm_sys::process::pidfd_open(s.pid).ok()?;
+    // Checked after opening: if the start time still matches now, the pidfd refers to the init.
+    s.init_alive().then_some(fd)
+}
+
+/// `start ID`: lets a `created` container run its process, then runs `poststart` hooks (failures are passed to
+/// `warn`). Errors: not found; not `created`; the init died before it could be started.
+pub fn start(store: &Store, id: &str, warn: &mut dyn FnMut(&Error)) -> Result<()> {
+    let l = store.lock(id)?;
+    let s = l.load()?;
+    let status = l.status(&s);
+    if status != Status::Created {
+        return Err(bad_state(
+            id,
+            status,
+            "cannot start a container that is not created",
+        ));
+    }
+    let fifo_path = l.dir.join(state::EXEC_FIFO);
+    let mut fifo = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo_path)
+        .map_err(|e| Error::io("open", &fifo_path, e))?;
+    let pidfd = init_pidfd(&s)
+        .ok_or_else(|| bad_state(id, Status::Stopped, "the init exited before start"))?;
+    loop {
+        let ready = holm_sys::process::poll_any(&[fifo.as_fd(), pidfd.as_fd()], -1)?;
+        if ready[0] {
+            let mut b = [0u8; 1];
+            match fifo.read(&mut b) {
+                Ok(1) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Error::io("read", &fifo_path, e)),
+            }
+        }
+        if ready[1] {
+            return Err(bad_state(
+                id,
+                Status::Stopped,
+                "the init exited before start",
+            ));
+        }
+    }
+    std::fs::remove_file(&fifo_path).map_err(|e| Error::io("remove", &fifo_path, e))?;
+    if let Some(h) = s
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().as_ref())
+    {
+        hooks::run_all_warn(
+            "poststart",
+            h,
+            &s.hook_state(Status::Running).to_string(),
+            warn,
+        );
+    }
+    Ok(())
+}
+
+/// `state ID`: the OCI state (runc's shape: ociVersion, id, pid, status, bundle, rootfs, created, owner,
+/// annotations). Read without a lock; pid is 0 when stopped.
+pub fn state(store: &Store, id: &str) -> Result<OciState> {
+    store.read(id)
+}
+
+/// `list`: the state of every container, sorted by id. Unreadable entries (a create killed before its first
+/// write) are skipped.
+pub fn list(store: &Store) -> Result<Vec<OciState>> {
+    Ok(store
+        .ids()?
+        .iter()
+        .filter_map(|id| store.read(id).ok())
+        .collect())
+}
+
+/// `kill [--all] ID SIGNAL`: signals the init through a pidfd (never a recycled pid), or with `all` every process
+/// of the container's cgroup. Errors: not found; the container is not created/running/paused.
+pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
+    let l = store.lock(id)?;
+    let s = l.load()?;
+    let status = l.status(&s);
+    if matches!(status, Status::Stopped) {
+        return Err(bad_state(id, status, "container not running"));
+    }
+    if all {
+        if let Some(cg) = &s.cgroup {
+            for pid in cg.pids()? {
+                let _ = holm_sys::process::kill(pid, sig);
+            }
+            return Ok(());
+        }
+    }
+    let fd =
+        init_pidfd(&s).ok_or_else(|| bad_state(id, Status::Stopped, "container not running"))?;
+    holm_sys::process::pidfd_send_signal(fd.as_fd(), sig)?;
+    Ok(())
+}
+
+/// `delete [--force] ID`: removes a stopped (or created) container: its processes are gone, `poststop` hooks run
+/// (failures passed to `warn`), the cgroup and state directory are removed. With `force` a running container is
+/// killed first, and whatever a killed `create` left is cleaned up.
+pub fn delete(store: &Store, id: &str, force: bool, warn: &mut dyn FnMut(&Error)) -> Result<()> {
+    let l = store.lock(id)?;
+    let s = match l.load() {
+        Ok(s) => s,
+        // A create killed before it wrote anything: only the directory exists.
+        Err(Error::NotFound(_)) if force => return l.remove(),
+        Err(e) => return Err(e),
+    };
+    let status = l.status(&s);
+    match status {
+        Status::Stopped => {}
+        Status::Created | Status::Creating => kill_all_and_wait(&s)?,
+        Status::Running | Status::Paused if force => kill_all_and_wait(&s)?,
+        _ => {
+            return Err(bad_state(
+                id,
+                status,
+                "cannot delete a container that is not stopped (use --force)",
+            ))
+        }
+    }
+    finish_delete(l, &s, warn)
+}
+
+fn finish_delete(l: Locked, s: &Saved, warn: &mut dyn FnMut(&Error)) -> Result<()> {
+    if let Some(cg) = &s.cgroup {
+        // Other processes may still live in the cgroup after the init died (no pid namespace, or setns'd ones).
+        for pid in cg.pids().unwrap_or_default() {
+            let _ = holm_sys::process::kill(pid, libc::SIGKILL);
+        }
+        cg.remove()?;
+    }
+    if s.created_done {
+        if let Some(h) = s
+            .config
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().as_ref())
+        {
+            hooks::run_all_warn(
+                "poststop",
+                h,
+                &s.hook_state(Status::Stopped).to_string(),
+                warn,
+            );
+        }
+    }
+    l.remove()
+}
+
+fn kill_all_and_wait(s: &Saved) -> Result<()> {
+    if let Some(fd) = init_pidfd(s) {
+        let _ = holm_sys::process::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+        if !holm_sys::process::poll_readable(fd.as_fd(), 10_000)? {
+            return Err(Error::Init(format!(
+                "container `{}`: init (pid {}) did not die within 10 s of SIGKILL",
+                s.id, s.pid
+            )));
+        }
+    }
+    if let Some(cg) = &s.cgroup {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pids = cg.pids().unwrap_or_default();
+            if pids.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Init(format!(
+                    "container `{}`: processes {pids:?} survive SIGKILL",
+                    s.id
+                )));
+            }
+            for pid in pids {
+                let _ = holm_sys::process::kill(pid, libc::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    Ok(())
+}
+
+/// Options of `run`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The create part.
+    pub create: CreateOptions,
+    /// `--detach`: return once the container runs.
+    pub detach: bool,
+}
+
+/// `run`: create + start; in the foreground, forwards signals to the init, waits for it, deletes the container and
+/// returns its exit code (128+N for signal N). Detached, returns 0 once it runs.
+pub fn run(store: &Store, opts: &RunOptions, warn: &mut dyn FnMut(&Error)) -> Result<i32> {
+    let id = &opts.create.id;
+    // Block signals before the children exist, so none is lost between create and the forwarding loop; the
+    // container init unblocks them all before exec.
+    let old_mask = if opts.detach {
+        None
+    } else {
+        Some(holm_sys::signal::set_mask(&holm_sys::signal::SigSet::all())?)
+    };
+    let restore = |m: Option<holm_sys::signal::SigSet>| {
+        if let Some(m) = m {
+            let _ = holm_sys::signal::set_mask(&m);
+        }
+    };
+    let pid = match create(store, &opts.create) {
+        Ok(p) => p,
+        Err(e) => {
+            restore(old_mask);
+            return Err(e);
+        }
+    };
+    if let Err(e) = start(store, id, warn) {
+        let _ = delete(store, id, true, &mut |_| {});
+        let _ = holm_sys::process::waitpid(pid, libc::WNOHANG);
+        restore(old_mask);
+        return Err(e);
+    }
+    if opts.detach {
+        return Ok(0);
+    }
+    let code = forward_and_wait(pid);
+    restore(old_mask);
+    let code = code?;
+    delete(store, id, true, warn)?;
+    Ok(code)
+}
+
+fn forward_and_wait(pid: i32) -> Result<i32> {
+    let pidfd = holm_sys::process::pidfd_open(pid)?;
+    let sfd = holm_sys::signal::signalfd(&holm_sys::signal::SigSet::all())?;
+    loop {
+        let ready = holm_sys::process::poll_any(&[pidfd.as_fd(), sfd.as_fd()], -1)?;
+        if ready[0] {
+            let (_, st) = holm_sys::process::waitpid(pid, 0)?;
+            return Ok(st.exit_code());
+        }
+        if ready[1] {
+            let sig = holm_sys::signal::read_signal(sfd.as_fd())?;
+            if sig != libc::SIGCHLD {
+                let _ = holm_sys::process::pidfd_send_signal(pidfd.as_fd(), sig);
+            }
+        }
+    }
+}

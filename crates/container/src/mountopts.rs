@@ -1,0 +1,150 @@
+//! Mount option words of `mounts[].options` (runtime-spec `config.md#mounts`, mount(8)) turned into `mount(2)`
+//! flags, propagation changes and the file-system data string.
+
+use holm_sys::mount::*;
+
+/// The meaning of a mount's option list.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    /// `MS_*` flags to set.
+    pub flags: libc::c_ulong,
+    /// `MS_*` flags the options explicitly clear (`rw`, `suid`, `dev`, …), for remounts.
+    pub clear: libc::c_ulong,
+    /// Propagation changes (`MS_PRIVATE`, `MS_SLAVE|MS_REC`, …) applied after the mount, in order.
+    pub propagation: Vec<libc::c_ulong>,
+    /// `bind` or `rbind` was given.
+    pub bind: bool,
+    /// `rbind` (recursive bind).
+    pub recursive: bool,
+    /// Remaining words passed to the file system as comma-separated data (`mode=755`, `size=65536k`, …).
+    pub data: Vec<String>,
+}
+
+impl MountOptions {
+    /// The data string for `mount(2)`.
+    pub fn data_string(&self) -> String {
+        self.data.join(",")
+    }
+}
+
+/// Propagation flags for `shared`, `rshared`, `slave`, `rslave`, `private`, `rprivate`, `unbindable`,
+/// `runbindable`; `None` for any other word.
+pub fn propagation(word: &str) -> Option<libc::c_ulong> {
+    Some(match word {
+        "shared" => MS_SHARED,
+        "rshared" => MS_SHARED | MS_REC,
+        "slave" => MS_SLAVE,
+        "rslave" => MS_SLAVE | MS_REC,
+        "private" => MS_PRIVATE,
+        "rprivate" => MS_PRIVATE | MS_REC,
+        "unbindable" => MS_UNBINDABLE,
+        "runbindable" => MS_UNBINDABLE | MS_REC,
+        _ => return None,
+    })
+}
+
+/// Parses an option list. Flag words (mount(8)): `ro rw suid nosuid dev nodev exec noexec sync async dirsync
+/// remount mand nomand atime noatime diratime nodiratime relatime norelatime strictatime nostrictatime lazytime
+/// nolazytime silent loud defaults bind rbind`, the propagation words above; anything else is file-system data.
+///
+/// Errors: a message naming the word for recursive attributes (`rro`, `rnosuid`, …: needs `mount_setattr`, not
+/// supported yet) and for `idmap`/`ridmap`.
+pub fn parse(options: &[String]) -> Result<MountOptions, String> {
+    let mut o = MountOptions::default();
+    for word in options {
+        let w = word.as_str();
+        let (set, clr): (libc::c_ulong, libc::c_ulong) = match w {
+            "defaults" => (0, 0),
+            "ro" => (MS_RDONLY, 0),
+            "rw" => (0, MS_RDONLY),
+            "suid" => (0, MS_NOSUID),
+            "nosuid" => (MS_NOSUID, 0),
+            "dev" => (0, MS_NODEV),
+            "nodev" => (MS_NODEV, 0),
+            "exec" => (0, MS_NOEXEC),
+            "noexec" => (MS_NOEXEC, 0),
+            "sync" => (MS_SYNCHRONOUS, 0),
+            "async" => (0, MS_SYNCHRONOUS),
+            "dirsync" => (MS_DIRSYNC, 0),
+            "remount" => (MS_REMOUNT, 0),
+            "mand" => (MS_MANDLOCK, 0),
+            "nomand" => (0, MS_MANDLOCK),
+            "atime" => (0, MS_NOATIME),
+            "noatime" => (MS_NOATIME, 0),
+            "diratime" => (0, MS_NODIRATIME),
+            "nodiratime" => (MS_NODIRATIME, 0),
+            "relatime" => (MS_RELATIME, 0),
+            "norelatime" => (0, MS_RELATIME),
+            "strictatime" => (MS_STRICTATIME, 0),
+            "nostrictatime" => (0, MS_STRICTATIME),
+            "lazytime" => (MS_LAZYTIME, 0),
+            "nolazytime" => (0, MS_LAZYTIME),
+            "silent" => (MS_SILENT, 0),
+            "loud" => (0, MS_SILENT),
+            "bind" => {
+                o.bind = true;
+                (MS_BIND, 0)
+            }
+            "rbind" => {
+                o.bind = true;
+                o.recursive = true;
+                (MS_BIND | MS_REC, 0)
+            }
+            "idmap" | "ridmap" => {
+                return Err(format!("`{w}`: id-mapped mounts are not supported yet"))
+            }
+            "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec"
+            | "rnoatime" | "ratime" | "rrelatime" | "rnorelatime" | "rstrictatime"
+            | "rnostrictatime" | "rnodiratime" | "rdiratime" | "rnosymfollow" | "rsymfollow" => {
+                return Err(format!(
+                    "`{w}`: recursive mount attributes are not supported yet"
+                ))
+            }
+            "tmpcopyup" | "nocopyup" | "notmpcopyup" | "copy-symlink" | "nosymfollow"
+            | "symfollow" => return Err(format!("`{w}`: not supported")),
+            _ => {
+                if let Some(p) = propagation(w) {
+                    o.propagation.push(p);
+                } else if w.is_empty() {
+                    return Err("empty option word".into());
+                } else {
+                    o.data.push(w.to_string());
+                }
+                continue;
+            }
+        };
+        o.flags = (o.flags | set) & !clr;
+        o.clear = (o.clear | clr) & !set;
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(words: &[&str]) -> MountOptions {
+        parse(&words.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn flags_data_and_propagation() {
+        let o = p(&["nosuid", "strictatime", "mode=755", "size=65536k"]);
+        assert_eq!(o.flags, MS_NOSUID | MS_STRICTATIME);
+        assert_eq!(o.data_string(), "mode=755,size=65536k");
+        let o = p(&["rbind", "ro", "rprivate"]);
+        assert!(o.bind && o.recursive);
+        assert_eq!(o.flags, MS_BIND | MS_REC | MS_RDONLY);
+        assert_eq!(o.propagation, vec![MS_PRIVATE | MS_REC]);
+        let o = p(&["ro", "rw"]);
+        assert_eq!(o.flags, 0);
+        assert_eq!(o.clear, MS_RDONLY);
+    }
+
+    #[test]
+    fn unsupported_words_are_errors() {
+        assert!(parse(&["rro".to_string()]).unwrap_err().contains("rro"));
+        assert!(parse(&["idmap".to_string()]).is_err());
+        assert!(parse(&[String::new()]).is_err());
+    }
+}

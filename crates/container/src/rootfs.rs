@@ -1,0 +1,643 @@
+//! The container's root filesystem (runtime-spec `config.md#root`, `#mounts`, `config-linux.md#devices`,
+//! `#masked-paths`, `#readonly-paths`, `#rootfs-mount-propagation`), set up by the container init inside its own
+//! mount namespace.
+//!
+//! Order (each step depends on the one before):
+//! 1. `/` gets the rootfs propagation (default `rslave`) so nothing done here reaches the host;
+//! 2. the rootfs is bind-mounted onto itself (pivot_root needs a mount point);
+//! 3. `mounts` in config order, each destination resolved inside the rootfs ([`crate::resolve`]) and mounted onto
+//!    `/proc/self/fd/N` of the verified fd;
+//! 4. default devices and `linux.devices`, `/dev` symlinks;
+//! 5. (hooks run by the caller), then `pivot_root` (or `MS_MOVE` + `chroot` with `--no-pivot`);
+//! 6. masked and read-only paths, then `root.readonly`.
+
+use crate::mountopts::{self, MountOptions};
+use crate::resolve;
+use crate::{Error, Result};
+use holm_sys::fs::{fd_path, resolve as rflags};
+use holm_sys::mount::*;
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// What the rootfs setup needs besides the spec.
+pub struct Context<'a> {
+    /// The validated spec.
+    pub spec: &'a Spec,
+    /// Bundle directory (relative bind sources are relative to it).
+    pub bundle: &'a Path,
+    /// Absolute rootfs path (host view).
+    pub rootfs: &'a Path,
+    /// The container's cgroup, for `cgroup` mounts.
+    pub cgroup: Option<&'a holm_cgroups::Cgroup>,
+    /// The container has a new user namespace (device nodes are bind-mounted, not created).
+    pub userns: bool,
+    /// The container has a new cgroup namespace.
+    pub cgroupns: bool,
+}
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+fn what(m: &Mount) -> String {
+    let src = m
+        .source()
+        .as_ref()
+        .map(|s| s.display().to_string())
+        .or_else(|| m.typ().clone())
+        .unwrap_or_default();
+    format!("{src} on {}", m.destination().display())
+}
+
+/// Steps 1–4: propagation, rootfs bind, `mounts`, devices. Returns an fd of the rootfs mount.
+pub fn prepare(ctx: &Context<'_>) -> Result<OwnedFd> {
+    let linux = ctx.spec.linux().as_ref();
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .filter(|p| !p.is_empty())
+        .and_then(mountopts::propagation)
+        .unwrap_or(MS_SLAVE | MS_REC);
+    mount(None, Path::new("/"), None, prop, None, "propagation of /")?;
+    // A shared parent would make pivot_root fail (EINVAL); make it private when the user asked for shared.
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        None,
+        MS_BIND | MS_REC,
+        None,
+        &format!("rootfs {}", ctx.rootfs.display()),
+    )?;
+    if prop & MS_SHARED != 0 {
+        mount(
+            None,
+            ctx.rootfs,
+            None,
+            MS_SHARED | MS_REC,
+            None,
+            "rootfs propagation",
+        )?;
+    }
+    let root: OwnedFd = File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(ctx.rootfs)
+        .map_err(|e| Error::io("open rootfs", ctx.rootfs, e))?
+        .into();
+
+    let mut dev_bound = false;
+    for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
+        let opts = mountopts::parse(m.options().as_deref().unwrap_or_default())
+            .map_err(|msg| Error::config(format!("mounts[{i}].options"), msg))?;
+        let is_bind = opts.bind || m.typ().as_deref() == Some("bind");
+        if is_bind && resolve::clean(m.destination()) == Path::new("dev") {
+            dev_bound = true;
+        }
+        mount_one(ctx, root.as_fd(), i, m, &opts, is_bind)?;
+    }
+    if !dev_bound {
+        create_devices(ctx, root.as_fd())?;
+    }
+    Ok(root)
+}
+
+fn mount_one(
+    ctx: &Context<'_>,
+    root: BorrowedFd<'_>,
+    i: usize,
+    m: &Mount,
+    o: &MountOptions,
+    bind: bool,
+) -> Result<()> {
+    let dest = m.destination();
+    let w = what(m);
+    let typ = m.typ().as_deref().unwrap_or(if bind { "bind" } else { "" });
+    if bind {
+        let src = m.source().as_ref().ok_or_else(|| {
+            Error::config(format!("mounts[{i}].source"), "a bind mount needs a source")
+        })?;
+        let src = if src.is_absolute() {
+            src.clone()
+        } else {
+            ctx.bundle.join(src)
+        };
+        let src_fd: OwnedFd = File::options()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(&src)
+            .map_err(|e| {
+                Error::config(
+                    format!("mounts[{i}].source"),
+                    format!("`{}`: {e}", src.display()),
+                )
+            })?
+            .into();
+        let is_dir = File::from(src_fd.try_clone().map_err(|e| Error::io("dup", &src, e))?)
+            .metadata()
+            .map_err(|e| Error::io("stat", &src, e))?
+            .is_dir();
+        let target = if is_dir {
+            resolve::mkdir_all(root, dest, 0o755)?
+        } else {
+            resolve::touch(root, dest)?
+        };
+        let rec = if o.recursive { MS_REC } else { 0 };
+        mount(
+            Some(&fd_path(src_fd.as_fd())),
+            &fd_path(target.as_fd()),
+            None,
+            MS_BIND | rec,
+            None,
+            &w,
+        )?;
+        let extra = o.flags & !(MS_BIND | MS_REC | MS_REMOUNT);
+        if extra != 0 {
+            let fd = resolve::open(root, dest, libc::O_PATH)?;
+            let locked = locked_flags(fd.as_fd())?;
+            mount(
+                None,
+                &fd_path(fd.as_fd()),
+                None,
+                MS_BIND | MS_REMOUNT | rec | extra | locked,
+                None,
+                &w,
+            )?;
+        }
+    } else if typ == "cgroup" || typ == "cgroup2" {
+        mount_cgroup(ctx, root, dest, o, &w)?;
+    } else {
+        if typ.is_empty() {
+            return Err(Error::config(
+                format!("mounts[{i}].type"),
+                "missing (expected proc, sysfs, tmpfs, bind, …)",
+            ));
+        }
+        let target = resolve::mkdir_all(root, dest, 0o755)?;
+        if typ == "proc" || typ == "sysfs" {
+            // procfs and sysfs must land on a real directory of the rootfs, never through a symlink.
+            holm_sys::fs::openat2(
+                root,
+                &resolve::clean(dest),
+                libc::O_PATH,
+                0,
+                rflags::NO_SYMLINKS | rflags::IN_ROOT,
+            )
+            .map_err(|_| {
+                Error::Init(format!(
+                    "mount {w}: destination `{}` must not be a symlink",
+                    dest.display()
+                ))
+            })?;
+        }
+        let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+        let data = o.data_string();
+        mount(
+            Some(&src),
+            &fd_path(target.as_fd()),
+            Some(typ),
+            o.flags & !MS_REMOUNT,
+            Some(&data),
+            &w,
+        )?;
+    }
+    for p in &o.propagation {
+        let fd = resolve::open(root, dest, libc::O_PATH)?;
+        mount(None, &fd_path(fd.as_fd()), None, *p, None, &w)?;
+    }
+    Ok(())
+}
+
+/// Flags of the mount holding `fd` that a remount must keep (the kernel refuses to clear them inside a user
+/// namespace): nosuid, nodev, noexec, and atime flags.
+fn locked_flags(fd: BorrowedFd<'_>) -> Result<libc::c_ulong> {
+    let st = holm_sys::fs::mount_flags(fd)?;
+    let mut f = 0;
+    for (st_flag, ms) in [
+        (libc::ST_NOSUID, MS_NOSUID),
+        (libc::ST_NODEV, MS_NODEV),
+        (libc::ST_NOEXEC, MS_NOEXEC),
+        (libc::ST_NOATIME, MS_NOATIME),
+        (libc::ST_NODIRATIME, MS_NODIRATIME),
+        (libc::ST_RELATIME, MS_RELATIME),
+    ] {
+        if st & st_flag != 0 {
+            f |= ms;
+        }
+    }
+    Ok(f)
+}
+
+/// A `cgroup` mount: on a v2-only host one `cgroup2` mount; otherwise a tmpfs with one mount per hierarchy named
+/// like the host's (`cpu`, `memory`, `systemd`, `unified`…). With a cgroup namespace each is a fresh cgroup mount
+/// (the kernel shows the container's cgroup as its root); without one, the container's own cgroup directory is
+/// bind-mounted so the host tree stays hidden.
+fn mount_cgroup(
+    ctx: &Context<'_>,
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    o: &MountOptions,
+    w: &str,
+) -> Result<()> {
+    let cg = ctx
+        .cgroup
+        .ok_or_else(|| Error::Init(format!("mount {w}: the container has no cgroup")))?;
+    let flags = o.flags & !MS_REMOUNT;
+    let dirs: Vec<_> = cg.dirs().collect();
+    let v2_only = dirs.iter().all(|(h, _)| h.is_v2());
+    let mount_hier =
+        |target: &Path, info: &holm_cgroups::HierarchyInfo, dir: &Path| -> Result<()> {
+            let fd = resolve::mkdir_all(root, target, 0o755)?;
+            if ctx.cgroupns {
+                let (fstype, data) = if info.is_v2() {
+                    ("cgroup2", String::new())
+                } else if let Some(name) = info.name() {
+                    let mut c = info.controllers().to_vec();
+                    c.push(format!("name={name}"));
+                    (
+                        "cgroup",
+                        if info.controllers().is_empty() {
+                            format!("none,name={name}")
+                        } else {
+                            c.join(",")
+                        },
+                    )
+                } else {
+                    ("cgroup", info.controllers().join(","))
+                };
+                mount(
+                    Some(Path::new(fstype)),
+                    &fd_path(fd.as_fd()),
+                    Some(fstype),
+                    flags,
+                    Some(&data),
+                    w,
+                )?;
+            } else {
+                mount(
+                    Some(dir),
+                    &fd_path(fd.as_fd()),
+                    None,
+                    MS_BIND | MS_REC,
+                    None,
+                    w,
+                )?;
+                let fd = resolve::open(root, target, libc::O_PATH)?;
+                let locked = locked_flags(fd.as_fd())?;
+                mount(
+                    None,
+                    &fd_path(fd.as_fd()),
+                    None,
+                    MS_BIND | MS_REMOUNT | flags | locked,
+                    None,
+                    w,
+                )?;
+            }
+            Ok(())
+        };
+    if v2_only {
+        let (info, dir) = dirs[0];
+        return mount_hier(dest, info, dir);
+    }
+    let fd = resolve::mkdir_all(root, dest, 0o755)?;
+    let tmp_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    mount(
+        Some(Path::new("tmpfs")),
+        &fd_path(fd.as_fd()),
+        Some("tmpfs"),
+        tmp_flags,
+        Some("mode=755"),
+        w,
+    )?;
+    for (info, dir) in &dirs {
+        let name = info
+            .mount_point()
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("unified"));
+        mount_hier(&dest.join(name), info, dir)?;
+    }
+    if flags & MS_RDONLY != 0 {
+        let fd = resolve::open(root, dest, libc::O_PATH)?;
+        mount(
+            None,
+            &fd_path(fd.as_fd()),
+            None,
+            MS_REMOUNT | MS_BIND | MS_RDONLY | tmp_flags,
+            None,
+            w,
+        )?;
+    }
+    Ok(())
+}
+
+/// The devices every container gets (runtime-spec `config-linux.md#default-devices`): path, major, minor.
+pub const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+fn create_devices(ctx: &Context<'_>, root: BorrowedFd<'_>) -> Result<()> {
+    let mut list: Vec<(PathBuf, u32, u64, u64, u32, Option<u32>, Option<u32>)> = DEFAULT_DEVICES
+        .iter()
+        .map(|(p, ma, mi)| (PathBuf::from(p), libc::S_IFCHR, *ma, *mi, 0o666, None, None))
+        .collect();
+    for (i, d) in ctx
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        list.push(device_entry(i, d)?);
+    }
+    for (path, kind, major, minor, mode, uid, gid) in list {
+        let (parent, name) = resolve::parent_and_name(root, &path, 0o755)?;
+        match holm_sys::fs::unlinkat(parent.as_fd(), &name, 0) {
+            Ok(()) => {}
+            Err(e) if e.errno() == libc::ENOENT => {}
+            Err(e) if e.errno() == libc::EISDIR => {
+                return Err(Error::Init(format!(
+                    "device `{}`: a directory is in the way",
+                    path.display()
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if ctx.userns {
+            // mknod is not allowed in a user namespace: bind the host's node onto an empty file.
+            let target = resolve::touch(root, &path)?;
+            let host = File::options()
+                .read(true)
+                .custom_flags(libc::O_PATH)
+                .open(&path)
+                .map_err(|e| Error::io("open host device", &path, e))?;
+            mount(
+                Some(&fd_path(host.as_fd())),
+                &fd_path(target.as_fd()),
+                None,
+                MS_BIND,
+                None,
+                &format!("device {}", path.display()),
+            )?;
+        } else {
+            let old = holm_sys::fs::umask(0);
+            let r = holm_sys::fs::mknodat(parent.as_fd(), &name, kind | mode, major, minor);
+            holm_sys::fs::umask(old);
+            r?;
+            if uid.is_some() || gid.is_some() {
+                let u = uid.unwrap_or(u32::MAX);
+                let g = gid.unwrap_or(u32::MAX);
+                holm_sys::fs::fchownat(parent.as_fd(), &name, u, g)?;
+            }
+        }
+    }
+    let dev = resolve::mkdir_all(root, Path::new("/dev"), 0o755)?;
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        match holm_sys::fs::symlinkat(Path::new(target), dev.as_fd(), Path::new(name)) {
+            Ok(()) => {}
+            Err(e) if e.errno() == libc::EEXIST => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for d in ["pts", "shm"] {
+        resolve::mkdir_all(root, &Path::new("/dev").join(d), 0o755)?;
+    }
+    Ok(())
+}
+
+type DevEntry = (PathBuf, u32, u64, u64, u32, Option<u32>, Option<u32>);
+
+fn device_entry(i: usize, d: &LinuxDevice) -> Result<DevEntry> {
+    let kind = match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+        LinuxDeviceType::B => libc::S_IFBLK,
+        LinuxDeviceType::P => libc::S_IFIFO,
+        LinuxDeviceType::A => {
+            return Err(Error::config(
+                format!("linux.devices[{i}].type"),
+                "expected c, b, u or p",
+            ))
+        }
+    };
+    if kind != libc::S_IFIFO && (d.major() < 0 || d.minor() < 0) {
+        return Err(Error::config(
+            format!("linux.devices[{i}]"),
+            "major and minor must be set for c, b and u devices",
+        ));
+    }
+    Ok((
+        d.path().clone(),
+        kind,
+        d.major() as u64,
+        d.minor() as u64,
+        d.file_mode().unwrap_or(0o666) & 0o7777,
+        d.uid(),
+        d.gid(),
+    ))
+}
+
+/// Step 5: makes the prepared rootfs the process's `/`. With `no_pivot`, moves it over `/` and `chroot`s
+/// (for ramdisk roots where `pivot_root` is impossible).
+pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    let newroot = File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(rootfs)
+        .map_err(|e| Error::io("open rootfs", rootfs, e))?;
+    holm_sys::fs::fchdir(newroot.as_fd())?;
+    if no_pivot {
+        mount(
+            Some(rootfs),
+            Path::new("/"),
+            None,
+            MS_MOVE,
+            None,
+            "rootfs onto /",
+        )?;
+        holm_sys::fs::chroot(Path::new("."))?;
+    } else {
+        let oldroot = File::options()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open("/")
+            .map_err(|e| Error::io("open", "/", e))?;
+        pivot_root(Path::new("."), Path::new("."))?;
+        // The old root is now stacked on "."; make it a slave so the detach does not propagate to the host.
+        holm_sys::fs::fchdir(oldroot.as_fd())?;
+        mount(
+            None,
+            Path::new("."),
+            None,
+            MS_SLAVE | MS_REC,
+            None,
+            "old root",
+        )?;
+        umount2(Path::new("."), MNT_DETACH)?;
+    }
+    std::env::set_current_dir("/").map_err(|e| Error::io("chdir", "/", e))
+}
+
+/// Step 6, after [`pivot`]: `linux.maskedPaths` (directories get a read-only tmpfs, files `/dev/null`, which must be
+/// the real null device), `linux.readonlyPaths` (bind-mounted read-only onto themselves), then `root.readonly`.
+/// Paths that do not exist are skipped.
+pub fn finish(spec: &Spec) -> Result<()> {
+    let root: OwnedFd = File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open("/")
+        .map_err(|e| Error::io("open", "/", e))?
+        .into();
+    let linux = spec.linux().as_ref();
+    let masked = linux.and_then(|l| l.masked_paths().as_ref());
+    if masked.is_some_and(|m| !m.is_empty()) {
+        let null = File::options()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+            .open("/dev/null")
+            .map_err(|e| Error::io("open", "/dev/null", e))?;
+        let md = null
+            .metadata()
+            .map_err(|e| Error::io("stat", "/dev/null", e))?;
+        if !md.file_type().is_char_device() || md.rdev() != libc::makedev(1, 3) {
+            return Err(Error::Init(
+                "masked paths: /dev/null in the container is not the null device (1:3)".into(),
+            ));
+        }
+        for p in masked.into_iter().flatten() {
+            let fd = match resolve::open(root.as_fd(), Path::new(p), libc::O_PATH) {
+                Ok(fd) => fd,
+                Err(Error::Sys(e)) if e.errno() == libc::ENOENT || e.errno() == libc::ENOTDIR => {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            let is_dir = File::from(fd.try_clone().map_err(|e| Error::io("dup", p, e))?)
+                .metadata()
+                .map_err(|e| Error::io("stat", p, e))?
+                .is_dir();
+            let w = format!("masked path {p}");
+            if is_dir {
+                mount(
+                    Some(Path::new("tmpfs")),
+                    &fd_path(fd.as_fd()),
+                    Some("tmpfs"),
+                    MS_RDONLY,
+                    None,
+                    &w,
+                )?;
+            } else {
+                mount(
+                    Some(&fd_path(null.as_fd())),
+                    &fd_path(fd.as_fd()),
+                    None,
+                    MS_BIND,
+                    None,
+                    &w,
+                )?;
+            }
+        }
+    }
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let fd = match resolve::open(root.as_fd(), Path::new(p), libc::O_PATH) {
+            Ok(fd) => fd,
+            Err(Error::Sys(e)) if e.errno() == libc::ENOENT || e.errno() == libc::ENOTDIR => {
+                continue
+            }
+            Err(e) => return Err(e),
+        };
+        let w = format!("readonly path {p}");
+        mount(
+            Some(&fd_path(fd.as_fd())),
+            &fd_path(fd.as_fd()),
+            None,
+            MS_BIND | MS_REC,
+            None,
+            &w,
+        )?;
+        let fd = resolve::open(root.as_fd(), Path::new(p), libc::O_PATH)?;
+        let locked = locked_flags(fd.as_fd())?;
+        mount(
+            None,
+            &fd_path(fd.as_fd()),
+            None,
+            MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | locked,
+            None,
+            &w,
+        )?;
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        let locked = locked_flags(root.as_fd())?;
+        mount(
+            None,
+            Path::new("/"),
+            None,
+            MS_BIND | MS_REMOUNT | MS_RDONLY | locked,
+            None,
+            "read-only root",
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes `linux.sysctl` through the container's own `/proc/sys` (which must be a procfs).
+pub fn apply_sysctl(spec: &Spec) -> Result<()> {
+    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
+    if map.is_empty() {
+        return Ok(());
+    }
+    let procsys = File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open("/proc/sys")
+        .map_err(|e| Error::io("open", "/proc/sys", e))?;
+    if holm_sys::fs::fs_magic(procsys.as_fd())? != PROC_SUPER_MAGIC {
+        return Err(Error::Init(
+            "sysctl: /proc/sys in the container is not procfs".into(),
+        ));
+    }
+    let mut keys: Vec<_> = map.iter().collect();
+    keys.sort();
+    for (k, v) in keys {
+        let rel = k.replace('.', "/");
+        if rel.split('/').any(|c| c.is_empty() || c == "..") {
+            return Err(Error::config(
+                format!("linux.sysctl.{k}"),
+                "not a valid sysctl name",
+            ));
+        }
+        let fd = holm_sys::fs::openat2(
+            procsys.as_fd(),
+            Path::new(&rel),
+            libc::O_WRONLY,
+            0,
+            rflags::BENEATH | rflags::NO_SYMLINKS | rflags::NO_XDEV,
+        )
+        .map_err(|e| Error::config(format!("linux.sysctl.{k}"), e.to_string()))?;
+        std::io::Write::write_all(&mut File::from(fd), v.as_bytes())
+            .map_err(|e| Error::config(format!("linux.sysctl.{k}"), e.to_string()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,457 @@
+//! Loading and validating `config.json` (runtime-spec `config.md`, `config-linux.md`).
+//!
+//! Parsing errors carry the JSON path of the field (via `serde_path_to_error`); validation errors name the field
+//! and say what was expected. Nothing is created before validation passes.
+
+use crate::{Error, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// A validated bundle: the parsed spec, the bundle directory and the absolute rootfs path.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Absolute, canonical bundle directory.
+    pub dir: PathBuf,
+    /// The parsed `config.json`.
+    pub spec: Spec,
+    /// `root.path` made absolute (relative paths are relative to the bundle) and canonicalised.
+    pub rootfs: PathBuf,
+}
+
+/// Reads and validates `<bundle>/config.json`.
+///
+/// Errors: [`Error::Io`] when the bundle or file cannot be read; [`Error::Config`] naming the field for bad JSON,
+/// unknown enum values (e.g. a namespace type), and for every rule in [`validate`].
+pub fn load(bundle: &Path) -> Result<Bundle> {
+    let dir = std::fs::canonicalize(bundle).map_err(|e| Error::io("open bundle", bundle, e))?;
+    let path = dir.join("config.json");
+    let text = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    let spec = parse(&text)?;
+    let rootfs = validate(&spec, &dir)?;
+    Ok(Bundle { dir, spec, rootfs })
+}
+
+/// Parses `config.json` bytes; errors name the JSON path of the offending field.
+pub fn parse(text: &[u8]) -> Result<Spec> {
+    let de = &mut serde_json::Deserializer::from_slice(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." {
+            "(document)".to_string()
+        } else {
+            field
+        };
+        Error::config(field, e.inner().to_string())
+    })
+}
+
+fn ns_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mount",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "network",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+/// Checks the rules of runtime-spec v1.2 that the kernel would otherwise report obscurely, and returns the absolute
+/// rootfs path.
+///
+/// Rules: `ociVersion` is 1.x; `root.path` names an existing directory; `process` is present with non-empty
+/// `args` and an absolute `cwd`; each namespace type appears once, a `path` is absolute and exists; a mount
+/// namespace is present; a user namespace has mappings and mappings need a user namespace; `hostname`/`domainname`
+/// need a UTS namespace; `timeOffsets` need a time namespace; mount destinations, hook paths, masked/read-only paths
+/// and device paths are absolute; rlimit soft ≤ hard and no type is repeated.
+pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
+    if !spec.version().starts_with("1.") {
+        return Err(Error::config(
+            "ociVersion",
+            format!("expected a 1.x version, got {:?}", spec.version()),
+        ));
+    }
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::config("root", "missing: the bundle must name its rootfs"))?;
+    if root.path().as_os_str().is_empty() {
+        return Err(Error::config("root.path", "empty"));
+    }
+    let rootfs = bundle.join(root.path());
+    let rootfs = std::fs::canonicalize(&rootfs)
+        .map_err(|e| Error::config("root.path", format!("`{}`: {e}", rootfs.display())))?;
+    if !rootfs.is_dir() {
+        return Err(Error::config(
+            "root.path",
+            format!("`{}` is not a directory", rootfs.display()),
+        ));
+    }
+
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process", "missing"))?;
+    if process
+        .args()
+        .as_ref()
+        .is_none_or(|a| a.is_empty() || a[0].is_empty())
+    {
+        return Err(Error::config(
+            "process.args",
+            "must name the program to run (non-empty)",
+        ));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(Error::config(
+            "process.cwd",
+            format!("`{}` must be an absolute path", process.cwd().display()),
+        ));
+    }
+    if let Some(env) = process.env() {
+        for (i, e) in env.iter().enumerate() {
+            if !e.contains('=') || e.starts_with('=') {
+                return Err(Error::config(
+                    format!("process.env[{i}]"),
+                    format!("{e:?} is not KEY=VALUE"),
+                ));
+            }
+        }
+    }
+    if let Some(rl) = process.rlimits() {
+        let mut seen = HashSet::new();
+        for (i, r) in rl.iter().enumerate() {
+            if r.soft() > r.hard() {
+                return Err(Error::config(
+                    format!("process.rlimits[{i}]"),
+                    "soft limit is above the hard limit",
+                ));
+            }
+            if !seen.insert(r.typ().to_string()) {
+                return Err(Error::config(
+                    format!("process.rlimits[{i}].type"),
+                    format!("{} repeated", r.typ()),
+                ));
+            }
+        }
+    }
+    if let Some(cs) = process.console_size() {
+        if cs.height() > u16::MAX as u64 || cs.width() > u16::MAX as u64 {
+            return Err(Error::config(
+                "process.consoleSize",
+                "height and width must be at most 65535",
+            ));
+        }
+    }
+
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::config("linux", "missing"))?;
+    let mut types = HashSet::new();
+    for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
+        if !types.insert(ns.typ()) {
+            return Err(Error::config(
+                format!("linux.namespaces[{i}].type"),
+                format!("{} repeated", ns_name(ns.typ())),
+            ));
+        }
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                return Err(Error::config(
+                    format!("linux.namespaces[{i}].path"),
+                    "must be an absolute path",
+                ));
+            }
+            if let Err(e) = std::fs::metadata(p) {
+                return Err(Error::config(
+                    format!("linux.namespaces[{i}].path"),
+                    format!("`{}`: {e}", p.display()),
+                ));
+            }
+        }
+    }
+    let has_new = |t| {
+        linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
+    let has = |t| types.contains(&t);
+    if !has(LinuxNamespaceType::Mount) {
+        return Err(Error::config(
+            "linux.namespaces",
+            "a mount namespace is required",
+        ));
+    }
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if has_new(LinuxNamespaceType::User) {
+        for (field, m) in [
+            ("linux.uidMappings", linux.uid_mappings()),
+            ("linux.gidMappings", linux.gid_mappings()),
+        ] {
+            let m = m.as_deref().unwrap_or_default();
+            if m.is_empty() {
+                return Err(Error::config(
+                    field,
+                    "a new user namespace needs at least one mapping",
+                ));
+            }
+            for (i, e) in m.iter().enumerate() {
+                if e.size() == 0 {
+                    return Err(Error::config(
+                        format!("{field}[{i}].size"),
+                        "must be at least 1",
+                    ));
+                }
+            }
+        }
+    } else if maps {
+        return Err(Error::config(
+            "linux.uidMappings",
+            "mappings given without a new user namespace",
+        ));
+    }
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has_new(LinuxNamespaceType::Uts)
+    {
+        return Err(Error::config(
+            "hostname",
+            "setting the hostname needs a new uts namespace",
+        ));
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty())
+        && !has_new(LinuxNamespaceType::Uts)
+    {
+        return Err(Error::config(
+            "domainname",
+            "setting the domainname needs a new uts namespace",
+        ));
+    }
+    if let Some(off) = linux.time_offsets() {
+        if !off.is_empty() && !has_new(LinuxNamespaceType::Time) {
+            return Err(Error::config(
+                "linux.timeOffsets",
+                "time offsets need a new time namespace",
+            ));
+        }
+        for k in off.keys() {
+            if k != "monotonic" && k != "boottime" {
+                return Err(Error::config(
+                    format!("linux.timeOffsets.{k}"),
+                    "expected `monotonic` or `boottime`",
+                ));
+            }
+        }
+    }
+    if let Some(p) = linux.rootfs_propagation() {
+        if !p.is_empty() && crate::mountopts::propagation(p).is_none() {
+            return Err(Error::config(
+                "linux.rootfsPropagation",
+                format!("{p:?}: expected shared, slave, private or unbindable (optionally with an `r` prefix)"),
+            ));
+        }
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !m.destination().is_absolute() {
+            return Err(Error::config(
+                format!("mounts[{i}].destination"),
+                format!("`{}` must be an absolute path", m.destination().display()),
+            ));
+        }
+        crate::mountopts::parse(m.options().as_deref().unwrap_or_default())
+            .map_err(|msg| Error::config(format!("mounts[{i}].options"), msg))?;
+    }
+    for (field, list) in [
+        ("linux.maskedPaths", linux.masked_paths()),
+        ("linux.readonlyPaths", linux.readonly_paths()),
+    ] {
+        for (i, p) in list.iter().flatten().enumerate() {
+            if !p.starts_with('/') {
+                return Err(Error::config(
+                    format!("{field}[{i}]"),
+                    format!("`{p}` must be an absolute path"),
+                ));
+            }
+        }
+    }
+    for (i, d) in linux.devices().iter().flatten().enumerate() {
+        if !d.path().is_absolute() {
+            return Err(Error::config(
+                format!("linux.devices[{i}].path"),
+                "must be an absolute path",
+            ));
+        }
+    }
+    if let Some(hooks) = spec.hooks() {
+        #[allow(deprecated)]
+        let lists = [
+            ("hooks.prestart", hooks.prestart()),
+            ("hooks.createRuntime", hooks.create_runtime()),
+            ("hooks.createContainer", hooks.create_container()),
+            ("hooks.startContainer", hooks.start_container()),
+            ("hooks.poststart", hooks.poststart()),
+            ("hooks.poststop", hooks.poststop()),
+        ];
+        for (field, list) in lists {
+            for (i, h) in list.iter().flatten().enumerate() {
+                if !h.path().is_absolute() {
+                    return Err(Error::config(
+                        format!("{field}[{i}].path"),
+                        "must be an absolute path",
+                    ));
+                }
+                if h.timeout().is_some_and(|t| t <= 0) {
+                    return Err(Error::config(
+                        format!("{field}[{i}].timeout"),
+                        "must be greater than zero",
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(p) = linux.cgroups_path() {
+        let s = p.to_string_lossy();
+        if s.split('/').any(|c| c == "..") {
+            return Err(Error::config(
+                "linux.cgroupsPath",
+                format!("`{s}` must not contain `..`"),
+            ));
+        }
+    }
+    Ok(rootfs)
+}
+
+/// Name of a namespace type as written in `/proc/PID/ns/` (`mnt`, `net`, …).
+pub fn proc_ns_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Network => "net",
+        other => ns_name(other),
+    }
+}
+
+/// The `CLONE_NEW*` flag of a namespace type.
+pub fn clone_flag(t: LinuxNamespaceType) -> i32 {
+    use holm_sys::ns::*;
+    match t {
+        LinuxNamespaceType::Mount => CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CLONE_NEWIPC,
+        LinuxNamespaceType::User => CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CLONE_NEWPID,
+        LinuxNamespaceType::Network => CLONE_NEWNET,
+        LinuxNamespaceType::Time => CLONE_NEWTIME,
+    }
+}
+
+/// The `config.json` that `spec` writes: runc's defaults (terminal `sh`, the default mounts, capabilities,
+/// masked and read-only paths, namespaces pid/network/ipc/uts/mount/cgroup). With `rootless`, a user namespace
+/// mapping the caller's uid/gid to root and no network namespace. Pretty-printed JSON.
+pub fn default_spec_json(rootless: bool) -> Result<String> {
+    let mut spec = if rootless {
+        Spec::rootless(holm_sys::process::geteuid(), holm_sys::process::getegid())
+    } else {
+        Spec::default()
+    };
+    spec.set_version("1.2.0".into());
+    spec.set_hostname(Some("holm".into()));
+    if let Some(p) = spec.process_mut() {
+        p.set_terminal(Some(true));
+    }
+    serde_json::to_string_pretty(&spec).map_err(|e| Error::Invalid(format!("serialise spec: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_json_names_the_field() {
+        let e = parse(
+            br#"{"ociVersion":"1.2.0","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("linux.namespaces[1].type"), "{e}");
+        assert!(e.contains("bogus"), "{e}");
+        let e = parse(b"{not json").unwrap_err().to_string();
+        assert!(e.contains("config.json"), "{e}");
+    }
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]}
+        })
+    }
+
+    fn check(v: serde_json::Value) -> std::result::Result<(), String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        let spec = parse(v.to_string().as_bytes()).map_err(|e| e.to_string())?;
+        validate(&spec, dir.path())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn validation_rules_name_fields() {
+        check(base()).unwrap();
+        let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+            ("/process/cwd", "rel".into(), "process.cwd"),
+            ("/process/args", serde_json::json!([]), "process.args"),
+            ("/root/path", "missing-dir".into(), "root.path"),
+            (
+                "/linux/namespaces",
+                serde_json::json!([{"type": "pid"}]),
+                "linux.namespaces",
+            ),
+            (
+                "/linux/namespaces",
+                serde_json::json!([{"type": "mount"}, {"type": "mount"}]),
+                "linux.namespaces[1]",
+            ),
+            (
+                "/linux/namespaces",
+                serde_json::json!([{"type": "mount"}, {"type": "user"}]),
+                "linux.uidMappings",
+            ),
+            (
+                "/linux/namespaces",
+                serde_json::json!([{"type": "mount"}, {"type": "net", "path": "x"}]),
+                "path",
+            ),
+            ("/hostname", "h".into(), "hostname"),
+            (
+                "/mounts",
+                serde_json::json!([{"destination": "rel", "type": "tmpfs"}]),
+                "mounts[0].destination",
+            ),
+            (
+                "/process/rlimits",
+                serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}]),
+                "rlimits",
+            ),
+            ("/ociVersion", "0.9".into(), "ociVersion"),
+        ];
+        for (ptr, val, field) in cases {
+            let mut v = base();
+            let (parent, key) = ptr.rsplit_once('/').unwrap();
+            v.pointer_mut(parent)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .insert(key.into(), val);
+            let err = check(v).expect_err(ptr);
+            assert!(err.contains(field), "{ptr}: {err}");
+        }
+    }
+}

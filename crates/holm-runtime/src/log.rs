@@ -1,0 +1,77 @@
+//! The runtime's log: messages go to stderr and, with `--log FILE`, are appended to FILE as text
+//! (`time="…" level=error msg="…"`, logrus style) or JSON (`{"level":"error","msg":"…","time":"…"}`), the formats
+//! containerd and podman read back from runc.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// `--log-format`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// logrus text format.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+struct Logger {
+    file: Option<std::fs::File>,
+    format: Format,
+    debug: bool,
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+/// Sets up logging; a log file that cannot be opened is reported on stderr and skipped.
+pub fn init(file: Option<&Path>, format: Format, debug: bool) {
+    let file = file.and_then(|p| {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("holm-runtime: cannot open log file {}: {e}", p.display());
+                None
+            }
+        }
+    });
+    let _ = LOGGER.set(Logger {
+        file,
+        format,
+        debug,
+    });
+}
+
+fn emit(level: &str, msg: &str) {
+    let Some(l) = LOGGER.get() else {
+        eprintln!("holm-runtime: {level}: {msg}");
+        return;
+    };
+    if level == "debug" && !l.debug {
+        return;
+    }
+    eprintln!("holm-runtime: {level}: {msg}");
+    if let Some(mut f) = l.file.as_ref() {
+        let time = holm_container::state::rfc3339(std::time::SystemTime::now());
+        let line = match l.format {
+            Format::Json => {
+                serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
+            }
+            Format::Text => format!("time={time:?} level={level} msg={msg:?}"),
+        };
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// Logs an error.
+pub fn error(msg: &str) {
+    emit("error", msg);
+}
+
+/// Logs a warning.
+pub fn warn(msg: &str) {
+    emit("warning", msg);
+}
