@@ -106,12 +106,17 @@ mod tests {
         let out = d.path().join("out");
         let h = hook(serde_json::json!({
             "path": "/bin/sh",
-            "args": ["sh", "-c", format!("cat > {0}; echo \"$FOO|$PATH|$0\" >> {0}", out.display())],
+            "args": ["sh", "-c", format!("cat > {0}; echo \"|$0\" >> {0}; /usr/bin/env >> {0}", out.display())],
             "env": ["FOO=bar"]
         }));
         run_all("createRuntime", &[h], r#"{"id":"x"}"#).unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
-        assert_eq!(text, "{\"id\":\"x\"}bar||sh\n");
+        assert!(text.starts_with("{\"id\":\"x\"}|sh\n"), "{text}");
+        assert!(text.lines().any(|l| l == "FOO=bar"), "{text}");
+        assert!(
+            !text.contains("HOME=") && !text.contains("CARGO"),
+            "hook saw the runtime's env: {text}"
+        );
     }
 
     #[test]

@@ -341,7 +341,7 @@ pub const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
 ];
 
 fn create_devices(ctx: &Context<'_>, root: BorrowedFd<'_>) -> Result<()> {
-    let mut list: Vec<(PathBuf, u32, u64, u64, u32, Option<u32>, Option<u32>)> = DEFAULT_DEVICES
+    let mut list: Vec<DevEntry> = DEFAULT_DEVICES
         .iter()
         .map(|(p, ma, mi)| (PathBuf::from(p), libc::S_IFCHR, *ma, *mi, 0o666, None, None))
         .collect();
@@ -417,6 +417,7 @@ fn create_devices(ctx: &Context<'_>, root: BorrowedFd<'_>) -> Result<()> {
     Ok(())
 }
 
+/// (path, S_IF* kind, major, minor, permission bits, uid, gid) of a device node to create.
 type DevEntry = (PathBuf, u32, u64, u64, u32, Option<u32>, Option<u32>);
 
 fn device_entry(i: usize, d: &LinuxDevice) -> Result<DevEntry> {

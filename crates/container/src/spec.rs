@@ -426,7 +426,7 @@ mod tests {
             ),
             (
                 "/linux/namespaces",
-                serde_json::json!([{"type": "mount"}, {"type": "net", "path": "x"}]),
+                serde_json::json!([{"type": "mount"}, {"type": "network", "path": "x"}]),
                 "path",
             ),
             ("/hostname", "h".into(), "hostname"),

@@ -204,7 +204,9 @@ pub fn fs_magic(fd: BorrowedFd<'_>) -> Result<i64> {
     let ret = unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) };
     check(ret as _, "fstatfs", || format!("fd {}", fd.as_raw_fd()))?;
     // SAFETY: fstatfs succeeded, so the struct was filled in.
-    Ok(unsafe { st.assume_init() }.f_type as i64)
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // f_type is not i64 on every architecture
+    Ok(st.f_type as i64)
 }
 
 /// `/proc/self/fd/N` for an fd: the magic-link path through which `mount(2)` and friends reach exactly the object
@@ -253,7 +255,9 @@ pub fn mount_flags(fd: BorrowedFd<'_>) -> Result<u64> {
     let ret = unsafe { libc::fstatvfs(fd.as_raw_fd(), st.as_mut_ptr()) };
     check(ret as _, "fstatvfs", || format!("fd {}", fd.as_raw_fd()))?;
     // SAFETY: fstatvfs succeeded and filled the struct.
-    Ok(unsafe { st.assume_init() }.f_flag as u64)
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // f_flag is not u64 on every architecture
+    Ok(st.f_flag as u64)
 }
 
 /// True if `fd` is an open file descriptor of this process (`fcntl(fd, F_GETFD)` succeeds).
