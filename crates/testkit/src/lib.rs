@@ -19,6 +19,7 @@
 
 mod bundle;
 mod busybox;
+mod console;
 mod host;
 mod ids;
 mod root;
@@ -26,6 +27,7 @@ mod runtime;
 
 pub use bundle::{default_config, Bundle};
 pub use busybox::{busybox, busybox_applets};
+pub use console::{read_pty_until_closed, ConsoleSocket};
 pub use host::{mountinfo, mounts_mentioning, process_exists, wait_until};
 pub use ids::unique_id;
 pub use root::require_root;
