@@ -24,7 +24,6 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 
 /// Everything the children need, prepared by the runtime before the first fork.
 pub struct InitArgs<'a> {
@@ -45,8 +44,9 @@ pub struct InitArgs<'a> {
     pub lock_fd: RawFd,
     /// The runtime's end of the channel, closed in the children.
     pub parent_chan_fd: RawFd,
-    /// An unlocked handle on the state directory, for opening `exec.fifo`.
-    pub state_dir: File,
+    /// An `O_PATH` handle on `exec.fifo`, reopened for writing through `/proc/self/fd` (in a user namespace the
+    /// init cannot search the runtime's 0700 state directory).
+    pub exec_fifo: File,
     /// Connected `--console-socket`, when `process.terminal` is set.
     pub console: Option<std::os::unix::net::UnixStream>,
     /// `--no-pivot`.
@@ -91,7 +91,10 @@ fn stage1_inner(a: &InitArgs<'_>) -> Result<()> {
         holm_sys::ns::unshare(holm_sys::ns::CLONE_NEWUSER)?;
         a.chan.send(&Msg::UserNsReady)?;
         a.chan.wait_maps_written()?;
-        // Become root of the new namespace (uid/gid 0 must be mapped).
+    }
+    if a.new_userns || a.join.iter().any(|(t, _, _)| *t == LinuxNamespaceType::User) {
+        // Become root of the new or joined namespace (uid/gid 0 must be mapped): our host uid is unmapped there,
+        // and files created with an unmapped fsuid fail with EOVERFLOW.
         holm_sys::process::set_gid(0)
             .map_err(|e| Error::Init(format!("become root in the user namespace: {e}")))?;
         holm_sys::process::set_uid(0)
@@ -113,8 +116,16 @@ fn stage1_inner(a: &InitArgs<'_>) -> Result<()> {
     if a.new_flags & holm_sys::ns::CLONE_NEWTIME != 0 {
         write_time_offsets(a.bundle)?;
     }
+    // The init shares our channel end: it must not send before InitPid is out, or the runtime reads its first
+    // message out of order. It waits for EOF on a pipe whose write end only we hold (closed when we return).
+    let (mut sent_r, sent_w) = std::io::pipe().map_err(|e| Error::io("pipe", "", e))?;
     match holm_sys::process::fork_sibling()? {
-        Fork::Child => stage2(a),
+        Fork::Child => {
+            drop(sent_w);
+            let _ = std::io::Read::read(&mut sent_r, &mut [0u8; 1]);
+            drop(sent_r);
+            stage2(a)
+        }
         Fork::Parent(pid) => a.chan.send(&Msg::InitPid(pid)),
     }
 }
@@ -227,17 +238,14 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     holm_sys::process::close_inherited(a.chan.raw());
 
     // Block until `start` opens the FIFO for reading, then tell it we are going.
-    let fifo = holm_sys::fs::openat2(
-        a.state_dir.as_fd(),
-        Path::new(crate::state::EXEC_FIFO),
-        libc::O_WRONLY,
-        0,
-        holm_sys::fs::resolve::BENEATH,
-    )?;
-    File::from(fifo)
-        .write_all(b"0")
+    let fifo_path = format!("/proc/self/fd/{}", a.exec_fifo.as_raw_fd());
+    File::options()
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .and_then(|mut f| f.write_all(b"0"))
         .map_err(|e| Error::io("write", crate::state::EXEC_FIFO, e))?;
-    holm_sys::process::close_inherited(a.state_dir.as_raw_fd());
+    holm_sys::process::close_inherited(a.exec_fifo.as_raw_fd());
 
     if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
         let mut st: serde_json::Value = serde_json::from_str(&state_json).unwrap_or_default();

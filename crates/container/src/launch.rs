@@ -121,7 +121,13 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
             std::path::Path::new(state::EXEC_FIFO),
             0o600,
         )?;
-        let state_dir = File::open(&locked.dir).map_err(|e| Error::io("open", &locked.dir, e))?;
+        let exec_fifo = File::from(holm_sys::fs::openat2(
+            locked.dir_file().as_fd(),
+            std::path::Path::new(state::EXEC_FIFO),
+            libc::O_PATH,
+            0,
+            holm_sys::fs::resolve::BENEATH,
+        )?);
         let (pchan, cchan) = Channel::pair()?;
         let runtime_pid = holm_sys::process::getpid();
         let args = InitArgs {
@@ -133,7 +139,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
             chan: cchan,
             lock_fd: locked.dir_file().as_raw_fd(),
             parent_chan_fd: pchan.raw(),
-            state_dir,
+            exec_fifo,
             console,
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
@@ -221,6 +227,11 @@ fn drive(
     saved.pid = pid;
     saved.pid_start = state::proc_start_time(pid)
         .ok_or_else(|| Error::Init("container init exited during create".into()))?;
+    // The init opens exec.fifo as the container's root, which in a user namespace is another host uid.
+    if let Some((uid, gid)) = root_host_ids(pid).filter(|ids| *ids != (0, 0)) {
+        let fifo = std::path::Path::new(state::EXEC_FIFO);
+        holm_sys::fs::fchownat(locked.dir_file().as_fd(), fifo, uid, gid)?;
+    }
     locked.save(saved)?;
     if let Some(adj) = bundle
         .spec
@@ -271,6 +282,18 @@ fn write_id_maps(pid: i32, bundle: &Bundle) -> Result<()> {
             .map_err(|e| Error::config(field, format!("write {path}: {e}")))?;
     }
     Ok(())
+}
+
+/// The host uid and gid that uid/gid 0 of `pid`'s user namespace map to (`/proc/PID/uid_map`, `gid_map`).
+fn root_host_ids(pid: i32) -> Option<(u32, u32)> {
+    let host_of_0 = |file: &str| -> Option<u32> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+        text.lines().find_map(|l| {
+            let f: Vec<u64> = l.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+            (f.len() == 3 && f[0] == 0 && f[2] > 0).then(|| f[1] as u32)
+        })
+    };
+    Some((host_of_0("uid_map")?, host_of_0("gid_map")?))
 }
 
 /// Writes the pid file atomically (temp + rename), as runc does.

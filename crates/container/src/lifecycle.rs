@@ -39,14 +39,16 @@ pub fn start(store: &Store, id: &str, warn: &mut dyn FnMut(&Error)) -> Result<()
             "cannot start a container that is not created",
         ));
     }
+    // The pidfd first: opening the FIFO releases the init, whose process may exit (and become a zombie that
+    // `init_pidfd` rejects) before a later check.
+    let pidfd = init_pidfd(&s)
+        .ok_or_else(|| bad_state(id, Status::Stopped, "the init exited before start"))?;
     let fifo_path = l.dir.join(state::EXEC_FIFO);
     let mut fifo = File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(&fifo_path)
         .map_err(|e| Error::io("open", &fifo_path, e))?;
-    let pidfd = init_pidfd(&s)
-        .ok_or_else(|| bad_state(id, Status::Stopped, "the init exited before start"))?;
     loop {
         let ready = holm_sys::process::poll_any(&[fifo.as_fd(), pidfd.as_fd()], -1)?;
         if ready[0] {
