@@ -282,3 +282,180 @@ pub fn keep_across_exec(first: RawFd, count: i32) -> Result<()> {
     }
     Ok(())
 }
+
+// ---- Metadata calls for layer unpacking (holm-image): none of them follows a symlink in the last component. ----
+
+/// `fchmodat2(dirfd, name, mode, AT_SYMLINK_NOFOLLOW)` (Linux 6.6+): changes the mode of `name` itself, never the
+/// target of a symlink (on a symlink the kernel fails with `EOPNOTSUPP`). On older kernels (`ENOSYS`) it opens
+/// `name` with `O_PATH | O_NOFOLLOW` and changes the mode through `/proc/self/fd/N`, refusing symlinks the same way.
+///
+/// Errors: `fchmodat2` with `name`.
+pub fn fchmodat_nofollow(dirfd: BorrowedFd<'_>, name: &Path, mode: u32) -> Result<()> {
+    let c = cpath("fchmodat2", name)?;
+    // SAFETY: `c` is NUL-terminated and outlives the call; fchmodat2 only reads it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fchmodat2,
+            dirfd.as_raw_fd(),
+            c.as_ptr(),
+            mode as libc::c_uint,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if ret == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        let fd = openat2(dirfd, name, libc::O_PATH | libc::O_NOFOLLOW, 0, 0)?;
+        let f = std::fs::File::from(fd);
+        let meta = f.metadata().map_err(|e| {
+            Error::from_errno(
+                "fstat",
+                name.display().to_string(),
+                e.raw_os_error().unwrap_or(0),
+            )
+        })?;
+        if meta.file_type().is_symlink() {
+            return Err(Error::from_errno(
+                "fchmodat2",
+                name.display().to_string(),
+                libc::EOPNOTSUPP,
+            ));
+        }
+        use std::os::fd::AsFd;
+        let p = cpath("chmod", &fd_path(f.as_fd()))?;
+        // SAFETY: `p` is NUL-terminated and names the magic link of an fd we hold, which is not a symlink.
+        let ret = unsafe { libc::chmod(p.as_ptr(), mode as libc::mode_t) };
+        return check(ret as _, "chmod", || name.display().to_string()).map(drop);
+    }
+    check(ret, "fchmodat2", || name.display().to_string()).map(drop)
+}
+
+/// `utimensat(dirfd, name, [atime, mtime], AT_SYMLINK_NOFOLLOW)`: sets the access and modification times of `name`
+/// itself (a symlink's own times, never its target's). Each time is `(seconds, nanoseconds)` since the Unix epoch.
+pub fn utimensat_nofollow(
+    dirfd: BorrowedFd<'_>,
+    name: &Path,
+    atime: (i64, i64),
+    mtime: (i64, i64),
+) -> Result<()> {
+    let c = cpath("utimensat", name)?;
+    let ts = [
+        libc::timespec {
+            tv_sec: atime.0 as libc::time_t,
+            tv_nsec: atime.1 as _,
+        },
+        libc::timespec {
+            tv_sec: mtime.0 as libc::time_t,
+            tv_nsec: mtime.1 as _,
+        },
+    ];
+    // SAFETY: `c` is NUL-terminated, `ts` is an array of two timespecs; both outlive the call and are only read.
+    let ret = unsafe {
+        libc::utimensat(
+            dirfd.as_raw_fd(),
+            c.as_ptr(),
+            ts.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    check(ret as _, "utimensat", || name.display().to_string()).map(drop)
+}
+
+/// `linkat(olddirfd, oldname, newdirfd, newname, 0)`: makes `newname` a hard link to `oldname`. Without
+/// `AT_SYMLINK_FOLLOW`, a symlink at `oldname` is linked itself, never its target.
+pub fn linkat(
+    olddirfd: BorrowedFd<'_>,
+    oldname: &Path,
+    newdirfd: BorrowedFd<'_>,
+    newname: &Path,
+) -> Result<()> {
+    let o = cpath("linkat", oldname)?;
+    let n = cpath("linkat", newname)?;
+    // SAFETY: both strings are NUL-terminated and outlive the call.
+    let ret = unsafe {
+        libc::linkat(
+            olddirfd.as_raw_fd(),
+            o.as_ptr(),
+            newdirfd.as_raw_fd(),
+            n.as_ptr(),
+            0,
+        )
+    };
+    check(ret as _, "linkat", || {
+        format!("{} -> {}", newname.display(), oldname.display())
+    })
+    .map(drop)
+}
+
+/// `fsetxattr(fd, key, value, 0)`: sets an extended attribute (e.g. `security.capability`) on an open file.
+pub fn fsetxattr(fd: BorrowedFd<'_>, key: &str, value: &[u8]) -> Result<()> {
+    let k = crate::cstr("fsetxattr", key)?;
+    // SAFETY: `k` is NUL-terminated; `value` is readable for `value.len()` bytes; both outlive the call.
+    let ret = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            k.as_ptr(),
+            value.as_ptr() as *const libc::c_void,
+            value.len(),
+            0,
+        )
+    };
+    check(ret as _, "fsetxattr", || key.to_string()).map(drop)
+}
+
+/// `lsetxattr("/proc/self/fd/<dirfd>/<name>", key, value, 0)`: sets an extended attribute on the entry `name` of the
+/// directory `dirfd` itself (a symlink is not followed). `name` must be a single path component.
+pub fn lsetxattrat(dirfd: BorrowedFd<'_>, name: &Path, key: &str, value: &[u8]) -> Result<()> {
+    let p = cpath("lsetxattr", &fd_path(dirfd).join(name))?;
+    let k = crate::cstr("lsetxattr", key)?;
+    // SAFETY: `p` and `k` are NUL-terminated; `value` is readable for `value.len()` bytes; all outlive the call.
+    let ret = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            k.as_ptr(),
+            value.as_ptr() as *const libc::c_void,
+            value.len(),
+            0,
+        )
+    };
+    check(ret as _, "lsetxattr", || {
+        format!("{} {key}", name.display())
+    })
+    .map(drop)
+}
+
+/// `lgetxattr(path, key)`: the value of an extended attribute of `path` itself (no symlink following), or `None`
+/// when it has no such attribute (`ENODATA`).
+pub fn lgetxattr(path: &Path, key: &str) -> Result<Option<Vec<u8>>> {
+    let p = cpath("lgetxattr", path)?;
+    let k = crate::cstr("lgetxattr", key)?;
+    let mut buf = vec![0u8; 65536];
+    // SAFETY: `p`, `k` are NUL-terminated; `buf` is writable for `buf.len()` bytes.
+    let n = unsafe {
+        libc::lgetxattr(
+            p.as_ptr(),
+            k.as_ptr(),
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+        )
+    };
+    if n == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENODATA) {
+        return Ok(None);
+    }
+    let n = check(n as _, "lgetxattr", || format!("{} {key}", path.display()))? as usize;
+    buf.truncate(n);
+    Ok(Some(buf))
+}
+
+/// `llistxattr(path)`: the names of the extended attributes of `path` itself (no symlink following).
+pub fn llistxattr(path: &Path) -> Result<Vec<String>> {
+    let p = cpath("llistxattr", path)?;
+    let mut buf = vec![0u8; 65536];
+    // SAFETY: `p` is NUL-terminated; `buf` is writable for `buf.len()` bytes.
+    let n =
+        unsafe { libc::llistxattr(p.as_ptr(), buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    let n = check(n as _, "llistxattr", || path.display().to_string())? as usize;
+    Ok(buf[..n]
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect())
+}

@@ -1,0 +1,2 @@
+//! `holm`: the engine's command line.
+fn main() {}
