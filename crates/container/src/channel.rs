@@ -24,8 +24,10 @@ pub enum Msg {
     HooksDone(String),
     /// C2 → P: the container is created and waits on `exec.fifo`.
     Created,
-    /// P → C2: state recorded; the runtime may exit.
+    /// P → C2: state recorded.
     Ack,
+    /// C2 → P: the init no longer dies with the runtime (`PR_SET_PDEATHSIG` cleared); the runtime may exit.
+    Released,
     /// Any child → P: setup failed with this message.
     Error(String),
 }
@@ -153,15 +155,9 @@ impl Channel {
         self.wait("Ack", |m| if let Msg::Ack = m { Ok(()) } else { Err(m) })
     }
 
-    /// P waits until every child closed its end (EOF).
-    pub fn wait_closed(&self) -> Result<()> {
-        loop {
-            match self.recv()? {
-                None => return Ok(()),
-                Some(Msg::Error(e)) => return Err(Error::Init(e)),
-                Some(_) => {}
-            }
-        }
+    /// P waits for [`Msg::Released`].
+    pub fn wait_released(&self) -> Result<()> {
+        self.wait("Released", |m| if let Msg::Released = m { Ok(()) } else { Err(m) })
     }
 
     /// The raw fd (to keep it open across steps that close others).

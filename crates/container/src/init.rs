@@ -235,7 +235,9 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     a.chan.send(&Msg::Created)?;
     a.chan.wait_ack()?;
     holm_sys::process::set_parent_death_signal(0)?;
-    holm_sys::process::close_inherited(a.chan.raw());
+    // The channel stays open (close-on-exec) so its fd number cannot be reused by a later open; the runtime
+    // exits after this message, and any later error goes to stderr.
+    a.chan.send(&Msg::Released)?;
 
     // Block until `start` opens the FIFO for reading, then tell it we are going.
     let fifo_path = format!("/proc/self/fd/{}", a.exec_fifo.as_raw_fd());

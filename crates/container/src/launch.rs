@@ -105,14 +105,14 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
     };
     let mut children = Children::default();
     let r = (|| {
-        locked.save(&saved)?;
         let hier = holm_cgroups::Hierarchies::detect()?;
         let cg_path = linux
             .cgroups_path()
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned());
         let cg = holm_cgroups::Cgroup::resolve(&hier, cg_path.as_deref(), &opts.id)?;
-        // Record the cgroup before creating it, so `delete --force` can remove it after a killed create.
+        // Record the cgroup before creating it, so `delete --force` can remove it after a killed create (and
+        // kill what runs in it; the children of a killed create also die by PR_SET_PDEATHSIG).
         saved.cgroup = Some(cg.clone());
         locked.save(&saved)?;
         cg.create()?;
@@ -165,7 +165,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
             write_pid_file(pf, saved.pid)?;
         }
         pchan.send(&Msg::Ack)?;
-        pchan.wait_closed()?;
+        pchan.wait_released()?;
         Ok(saved.pid)
     })();
     match r {
@@ -232,7 +232,6 @@ fn drive(
         let fifo = std::path::Path::new(state::EXEC_FIFO);
         holm_sys::fs::fchownat(locked.dir_file().as_fd(), fifo, uid, gid)?;
     }
-    locked.save(saved)?;
     if let Some(adj) = bundle
         .spec
         .process()

@@ -124,7 +124,8 @@ fn caps_err(what: &str, e: caps::errors::CapsError) -> Error {
 
 /// Switches to `process.user` and applies capabilities, in the order the kernel requires: bounding set first,
 /// `PR_SET_KEEPCAPS`, `setgroups(additionalGids)`, `setresgid`, `setresuid`, then effective, inheritable, permitted
-/// and ambient sets (capabilities(7)). Absent `process.capabilities` means none at all.
+/// and ambient sets (capabilities(7)). Absent `process.capabilities` means none at all. An ambient capability
+/// that is not both permitted and inheritable is skipped, as runc does.
 pub fn switch_user(process: &Process) -> Result<()> {
     let c = process.capabilities().as_ref();
     let bounding = to_caps(
@@ -167,7 +168,9 @@ pub fn switch_user(process: &Process) -> Result<()> {
     caps::set(None, caps::CapSet::Permitted, &permitted)
         .map_err(|e| caps_err("set permitted", e))?;
     caps::clear(None, caps::CapSet::Ambient).map_err(|e| caps_err("clear ambient", e))?;
-    for cap in &ambient {
+    // The kernel only lets a capability into the ambient set when it is both permitted and inheritable. runc's own
+    // default spec lists ambient capabilities without inheritable ones, and runc skips those; so do we.
+    for cap in ambient.iter().filter(|c| permitted.contains(c) && inheritable.contains(c)) {
         caps::raise(None, caps::CapSet::Ambient, *cap)
             .map_err(|e| caps_err(&format!("raise ambient {cap}"), e))?;
     }

@@ -270,17 +270,19 @@ impl Locked {
             .map_err(|e| Error::io("parse", &path, std::io::Error::other(e)))
     }
 
-    /// Writes `state.json` crash-safely: a temp file in the same directory, fsync, rename over, fsync the directory.
+    /// Writes `state.json` crash-safely: one write to a temp file in the same directory, fdatasync, rename over.
     pub fn save(&self, s: &Saved) -> Result<()> {
         let tmp = self.dir.join(".state.json.tmp");
         let path = self.dir.join(STATE_FILE);
         let write = || -> std::io::Result<()> {
+            let mut bytes = serde_json::to_vec(s)?;
+            bytes.push(b'\n');
             let mut f = File::create(&tmp)?;
-            serde_json::to_writer(&mut f, s)?;
-            f.write_all(b"\n")?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            self.lock.sync_all()
+            f.write_all(&bytes)?;
+            // The data must be on disk before the rename makes it the state; the rename itself need not be durable
+            // (after a crash either version is a whole, valid state).
+            f.sync_data()?;
+            std::fs::rename(&tmp, &path)
         };
         write().map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
