@@ -1,0 +1,1 @@
+//! Image builder for tests (filled in below).
