@@ -3,7 +3,8 @@
 //! mount namespace.
 //!
 //! Order (each step depends on the one before):
-//! 1. `/` gets the rootfs propagation (default `rslave`) so nothing done here reaches the host;
+//! 1. `/` gets the rootfs propagation (default `rslave`) so nothing done here reaches the host, and the mount
+//!    holding the rootfs is made private (pivot_root refuses shared parents);
 //! 2. the rootfs is bind-mounted onto itself (pivot_root needs a mount point);
 //! 3. `mounts` in config order, each destination resolved inside the rootfs ([`crate::resolve`]) and mounted onto
 //!    `/proc/self/fd/N` of the verified fd;
@@ -59,7 +60,10 @@ pub fn prepare(ctx: &Context<'_>) -> Result<OwnedFd> {
         .and_then(mountopts::propagation)
         .unwrap_or(MS_SLAVE | MS_REC);
     mount(None, Path::new("/"), None, prop, None, "propagation of /")?;
-    // A shared parent would make pivot_root fail (EINVAL); make it private when the user asked for shared.
+    // pivot_root (and MS_MOVE for --no-pivot) fails with EINVAL when the new root or its parent mount is shared, and
+    // binding an unbindable mount fails: make the mount holding the rootfs private first, as runc does. The rootfs
+    // propagation is given to the new `/` after the pivot ([`finish`]).
+    make_parent_private(ctx.rootfs)?;
     mount(
         Some(ctx.rootfs),
         ctx.rootfs,
@@ -68,16 +72,6 @@ pub fn prepare(ctx: &Context<'_>) -> Result<OwnedFd> {
         None,
         &format!("rootfs {}", ctx.rootfs.display()),
     )?;
-    if prop & MS_SHARED != 0 {
-        mount(
-            None,
-            ctx.rootfs,
-            None,
-            MS_SHARED | MS_REC,
-            None,
-            "rootfs propagation",
-        )?;
-    }
     let root: OwnedFd = File::options()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
@@ -99,6 +93,21 @@ pub fn prepare(ctx: &Context<'_>) -> Result<OwnedFd> {
         create_devices(ctx, root.as_fd())?;
     }
     Ok(root)
+}
+
+/// Makes the mount that holds `path` private: tries `path`, then each parent, until one is a mount point (the kernel
+/// answers EINVAL for a directory that is not the root of a mount).
+fn make_parent_private(path: &Path) -> Result<()> {
+    let mut p = path;
+    loop {
+        match mount(None, p, None, MS_PRIVATE, None, "rootfs parent mount") {
+            Ok(()) => return Ok(()),
+            Err(e) if e.errno() == libc::EINVAL => {
+                p = p.parent().ok_or_else(|| Error::Sys(e))?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn mount_one(
@@ -491,16 +500,17 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
 }
 
 /// Step 6, after [`pivot`]: `linux.maskedPaths` (directories get a read-only tmpfs, files `/dev/null`, which must be
-/// the real null device), `linux.readonlyPaths` (bind-mounted read-only onto themselves), then `root.readonly`.
+/// the real null device), `linux.readonlyPaths` (bind-mounted read-only onto themselves), then `root.readonly`
+/// and `linux.rootfsPropagation` for the new `/`.
 /// Paths that do not exist are skipped.
 pub fn finish(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
     let root: OwnedFd = File::options()
         .read(true)
         .custom_flags(libc::O_DIRECTORY)
         .open("/")
         .map_err(|e| Error::io("open", "/", e))?
         .into();
-    let linux = spec.linux().as_ref();
     let masked = linux.and_then(|l| l.masked_paths().as_ref());
     if masked.is_some_and(|m| !m.is_empty()) {
         let null = File::options()
@@ -597,6 +607,13 @@ pub fn finish(spec: &Spec) -> Result<()> {
             None,
             "read-only root",
         )?;
+    }
+    // Last: an unbindable `/` (runbindable) would refuse the bind mounts above.
+    if let Some(prop) = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(mountopts::propagation)
+    {
+        mount(None, Path::new("/"), None, prop, None, "rootfs propagation")?;
     }
     Ok(())
 }
