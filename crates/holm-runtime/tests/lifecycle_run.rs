@@ -1,0 +1,228 @@
+//! `holm-runtime run` in the foreground and detached: the container's stdout, exit-code passthrough, death by
+//! signal (128+N), a missing executable, `--detach` and `--pid-file`, and that nothing is left afterwards.
+
+mod lifecycle_util;
+
+use holm_testkit::{unique_id, wait_until, Bundle};
+use lifecycle_util::*;
+use std::time::{Duration, Instant};
+
+/// `run <bundle> <id>`, returning the whole output.
+fn run_fg(rt: &holm_testkit::Runtime, b: &Bundle, id: &str) -> std::process::Output {
+    rt.run(&["run", "--bundle", path_str(b.path()), id])
+}
+
+#[test]
+fn run_prints_container_stdout_and_exits_zero() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sh", "-c", "echo hello from holm; echo to-stderr >&2"]);
+    let id = unique_id("run-stdout");
+    let _g = rt.guard(&id);
+    let out = run_fg(&rt, &b, &id);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "hello from holm\n");
+    assert!(stderr(&out).contains("to-stderr"), "{}", stderr(&out));
+    // A foreground run deletes its container.
+    assert_no_trace(&rt, &id, b.path());
+}
+
+#[test]
+fn run_passes_the_exit_code_through() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    for code in [3, 1, 42, 255] {
+        b.set_args(&["sh", "-c", &format!("exit {code}")]);
+        let id = unique_id("run-exit");
+        let _g = rt.guard(&id);
+        let out = run_fg(&rt, &b, &id);
+        assert_eq!(out.status.code(), Some(code), "stderr: {}", stderr(&out));
+        assert_no_trace(&rt, &id, b.path());
+    }
+}
+
+#[test]
+fn run_of_a_process_killed_by_a_signal_exits_128_plus_n() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    // Without a pid namespace the shell is not a namespace init, so it can signal itself.
+    remove_namespace(&mut b, "pid");
+    for (sig, code) in [("9", 137), ("TERM", 143), ("KILL", 137), ("INT", 130)] {
+        b.set_args(&["sh", "-c", &format!("echo before; kill -{sig} $$; echo after")]);
+        let id = unique_id("run-sig");
+        let _g = rt.guard(&id);
+        let out = run_fg(&rt, &b, &id);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "kill -{sig}: stdout {:?} stderr {:?}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert_eq!(stdout(&out), "before\n", "kill -{sig}");
+        assert_no_trace(&rt, &id, b.path());
+    }
+}
+
+#[test]
+fn run_of_a_pid_namespace_init_killed_from_the_host_exits_137() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "100"]);
+    let id = unique_id("run-killed");
+    let _g = rt.guard(&id);
+    let start = Instant::now();
+    let running = spawn(rt.cmd(&["run", "--bundle", path_str(b.path()), &id]));
+    wait_until(Duration::from_secs(20), "the container to run", || {
+        rt.run(&["state", &id]).status.success() && status(&rt, &id).0 == "running"
+    });
+    rt.ok(&["kill", &id, "KILL"]);
+    let out = running.finish(Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(137), "stderr: {}", stderr(&out));
+    assert!(start.elapsed() < Duration::from_secs(60));
+    assert_no_trace(&rt, &id, b.path());
+}
+
+#[test]
+fn run_in_the_foreground_forwards_signals_to_the_container() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    // The shell traps TERM (a pid-namespace init ignores signals it has no handler for) and reports it.
+    b.set_args(&[
+        "sh",
+        "-c",
+        "trap 'echo got-term; exit 7' TERM; echo ready > /tmp/ready; while :; do sleep 0.05; done",
+    ]);
+    let id = unique_id("run-fwd");
+    let _g = rt.guard(&id);
+    let running = spawn(rt.cmd(&["run", "--bundle", path_str(b.path()), &id]));
+    let ready = b.rootfs().join("tmp/ready");
+    wait_until(Duration::from_secs(20), "the container to be ready", || {
+        ready.exists()
+    });
+    send_signal(running.child.id() as i32, "TERM");
+    let out = running.finish(Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(7), "stderr: {}", stderr(&out));
+    assert_eq!(stdout(&out), "got-term\n");
+    assert_no_trace(&rt, &id, b.path());
+}
+
+#[test]
+fn missing_executable_fails_run_naming_it_and_leaves_nothing() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    for exe in ["/bin/holm-no-such-program", "holm-no-such-program-in-path"] {
+        b.set_args(&[exe, "arg"]);
+        let id = unique_id("run-noexe");
+        let _g = rt.guard(&id);
+        let out = rt.fails(&["run", "--bundle", path_str(b.path()), &id]);
+        assert_ne!(out.status.code(), Some(0));
+        let err = stderr(&out);
+        assert!(err.contains(exe), "error should name `{exe}`: {err}");
+        assert_no_trace(&rt, &id, b.path());
+    }
+    assert_root_empty(&rt);
+}
+
+#[test]
+fn missing_executable_fails_create_naming_it_and_leaves_nothing() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    for exe in ["/bin/holm-no-such-program", "holm-no-such-program-in-path"] {
+        b.set_args(&[exe]);
+        let id = unique_id("create-noexe");
+        let _g = rt.guard(&id);
+        let out = rt.fails(&["create", "--bundle", path_str(b.path()), &id]);
+        let err = stderr(&out);
+        assert!(err.contains(exe), "error should name `{exe}`: {err}");
+        assert_no_trace(&rt, &id, b.path());
+    }
+    assert_root_empty(&rt);
+}
+
+#[test]
+fn a_directory_as_executable_fails_create() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["/etc"]);
+    let id = unique_id("create-direxe");
+    let _g = rt.guard(&id);
+    let out = rt.fails(&["create", "--bundle", path_str(b.path()), &id]);
+    assert!(stderr(&out).contains("/etc"), "{}", stderr(&out));
+    assert_no_trace(&rt, &id, b.path());
+}
+
+#[test]
+fn run_detach_returns_while_the_container_keeps_running() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "100"]);
+    let id = unique_id("run-detach");
+    let g = rt.guard(&id);
+    let tmp = tempfile::tempdir().unwrap();
+    let pid_file = tmp.path().join("init.pid");
+    let start = Instant::now();
+    rt.ok(&[
+        "run",
+        "--detach",
+        "--pid-file",
+        path_str(&pid_file),
+        "--bundle",
+        path_str(b.path()),
+        &id,
+    ]);
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "run --detach took {:?} for a container sleeping 100 s",
+        start.elapsed()
+    );
+    let (st, pid) = status(&rt, &id);
+    assert_eq!(st, "running");
+    let file_pid: i64 = read_or_empty(&pid_file)
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("pid file `{}`: {e}", pid_file.display()));
+    assert_eq!(file_pid, pid, "pid file vs state");
+    assert!(alive(pid as i32), "init {pid} not alive");
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "sleep", "the init should have exec'd the process");
+    // Still running a moment later.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(status(&rt, &id).0, "running");
+
+    rt.ok(&["delete", "--force", &id]);
+    drop(g);
+    assert!(!alive(pid as i32), "init {pid} survived delete --force");
+    assert_no_trace(&rt, &id, b.path());
+}
+
+#[test]
+fn create_pid_file_holds_the_init_pid() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "100"]);
+    let id = unique_id("create-pidfile");
+    let _g = rt.guard(&id);
+    let tmp = tempfile::tempdir().unwrap();
+    let pid_file = tmp.path().join("sub-pid");
+    rt.ok(&[
+        "create",
+        "--pid-file",
+        path_str(&pid_file),
+        "--bundle",
+        path_str(b.path()),
+        &id,
+    ]);
+    let (st, pid) = status(&rt, &id);
+    assert_eq!(st, "created");
+    assert_eq!(read_or_empty(&pid_file).trim(), pid.to_string());
+    // No temp file left next to it.
+    let names: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("sub-pid")]);
+    rt.ok(&["delete", "--force", &id]);
+    assert_no_trace(&rt, &id, b.path());
+}
