@@ -22,6 +22,8 @@ pub enum Msg {
     MountsReady,
     /// P → C2: hooks ran; the state JSON for the container-side hooks.
     HooksDone(String),
+    /// C2 → P: the seccomp listener fd (sent with this message) for `linux.seccomp.listenerPath`.
+    SeccompFd,
     /// C2 → P: the container is created and waits on `exec.fifo`.
     Created,
     /// P → C2: state recorded.
@@ -139,6 +141,41 @@ impl Channel {
         })
     }
 
+    /// Sends one message with one fd attached (`SCM_RIGHTS`).
+    pub fn send_fd(&self, m: &Msg, fd: BorrowedFd<'_>) -> Result<()> {
+        let bytes = serde_json::to_vec(m).expect("Msg always serialises");
+        holm_sys::socket::send_with_fds(self.fd.as_fd(), &bytes, &[fd])?;
+        Ok(())
+    }
+
+    /// P waits for [`Msg::Created`]; each [`Msg::SeccompFd`] before it is handed to `on_seccomp_fd`.
+    pub fn wait_created_forwarding(
+        &self,
+        on_seccomp_fd: &mut dyn FnMut(OwnedFd) -> Result<()>,
+    ) -> Result<()> {
+        loop {
+            let mut buf = vec![0u8; 64 * 1024];
+            let (n, mut fds) = holm_sys::socket::recv_with_fds(self.fd.as_fd(), &mut buf)?;
+            if n == 0 {
+                return Err(Error::Init(
+                    "container init exited while the runtime waited for Created".into(),
+                ));
+            }
+            let m: Msg = serde_json::from_slice(&buf[..n])
+                .map_err(|e| Error::Init(format!("sync channel: malformed message: {e}")))?;
+            match m {
+                Msg::Created => return Ok(()),
+                Msg::Error(e) => return Err(Error::Init(e)),
+                Msg::SeccompFd if fds.len() == 1 => on_seccomp_fd(fds.remove(0))?,
+                m => {
+                    return Err(Error::Init(format!(
+                        "sync channel: expected Created, got {m:?}"
+                    )))
+                }
+            }
+        }
+    }
+
     /// P waits for [`Msg::Created`].
     pub fn wait_created(&self) -> Result<()> {
         self.wait("Created", |m| {
@@ -157,7 +194,13 @@ impl Channel {
 
     /// P waits for [`Msg::Released`].
     pub fn wait_released(&self) -> Result<()> {
-        self.wait("Released", |m| if let Msg::Released = m { Ok(()) } else { Err(m) })
+        self.wait("Released", |m| {
+            if let Msg::Released = m {
+                Ok(())
+            } else {
+                Err(m)
+            }
+        })
     }
 
     /// The raw fd (to keep it open across steps that close others).

@@ -55,6 +55,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: i32,
     /// The runtime's pid (the init's parent).
     pub runtime_pid: i32,
+    /// The compiled `linux.seccomp` filter, loaded last before `Created`.
+    pub seccomp: Option<crate::seccomp::Filter>,
 }
 
 /// Stage 1 entry point (in the forked child). Never returns.
@@ -92,7 +94,11 @@ fn stage1_inner(a: &InitArgs<'_>) -> Result<()> {
         a.chan.send(&Msg::UserNsReady)?;
         a.chan.wait_maps_written()?;
     }
-    if a.new_userns || a.join.iter().any(|(t, _, _)| *t == LinuxNamespaceType::User) {
+    if a.new_userns
+        || a.join
+            .iter()
+            .any(|(t, _, _)| *t == LinuxNamespaceType::User)
+    {
         // Become root of the new or joined namespace (uid/gid 0 must be mapped): our host uid is unmapped there,
         // and files created with an unmapped fsuid fail with EOVERFLOW.
         holm_sys::process::set_gid(0)
@@ -230,6 +236,19 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     if proc_.terminal().unwrap_or(false) {
         setup_terminal(a, proc_)?;
     }
+    holm_sys::fs::umask(proc_.user().umask().unwrap_or(0o022));
+
+    // Credentials and seccomp come last before `Created` (runc's order), so their errors fail `create`. Without
+    // no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the capabilities are dropped. With it,
+    // load it after, so the filter need not allow setresuid/capset.
+    let nnp = proc_.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        load_seccomp(a)?;
+    }
+    process::switch_user(proc_)?;
+    if nnp {
+        load_seccomp(a)?;
+    }
 
     // Created: the runtime records the state; after its Ack we no longer die with it.
     a.chan.send(&Msg::Created)?;
@@ -254,14 +273,22 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         st["status"] = "running".into();
         hooks::run_all("startContainer", h, &st.to_string())?;
     }
-    holm_sys::fs::umask(proc_.user().umask().unwrap_or(0o022));
-    process::switch_user(proc_)?;
     holm_sys::signal::reset_all()?;
     holm_sys::fs::cloexec_from(3 + a.preserve_fds)?;
     holm_sys::fs::keep_across_exec(3, a.preserve_fds)?;
     Err(Error::Init(
         holm_sys::process::execve(&exe, &args, &env).to_string(),
     ))
+}
+
+fn load_seccomp(a: &InitArgs<'_>) -> Result<()> {
+    let Some(filter) = &a.seccomp else {
+        return Ok(());
+    };
+    if let Some(fd) = filter.load()? {
+        a.chan.send_fd(&Msg::SeccompFd, fd.as_fd())?;
+    }
+    Ok(())
 }
 
 fn read_small(path: &str) -> Option<String> {

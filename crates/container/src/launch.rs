@@ -82,6 +82,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
         }
     }
 
+    // Compiled before anything is created, so a malformed profile leaves nothing behind.
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(crate::seccomp::compile)
+        .transpose()?;
     let locked = store.create(&opts.id)?;
     let mut saved = Saved {
         oci_version: "1.2.0".into(),
@@ -119,7 +125,14 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
         holm_sys::fs::mkfifoat(
             locked.dir_file().as_fd(),
             std::path::Path::new(state::EXEC_FIFO),
-            0o600,
+            // Written by the init after it switched to the container's user, through a reopened O_PATH fd; the
+            // state directory itself stays 0700.
+            0o622,
+        )?;
+        holm_sys::fs::fchmodat(
+            locked.dir_file().as_fd(),
+            std::path::Path::new(state::EXEC_FIFO),
+            0o622,
         )?;
         let exec_fifo = File::from(holm_sys::fs::openat2(
             locked.dir_file().as_fd(),
@@ -144,6 +157,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
             no_pivot: opts.no_pivot,
             preserve_fds: opts.preserve_fds,
             runtime_pid,
+            seccomp,
         };
         let c1 = match holm_sys::process::fork()? {
             Fork::Child => init::stage1(args),
@@ -254,7 +268,8 @@ fn drive(
         }
     }
     chan.send(&Msg::HooksDone(st))?;
-    chan.wait_created()?;
+    let listener = linux_of(bundle).and_then(|l| l.seccomp().as_ref());
+    chan.wait_created_forwarding(&mut |fd| send_seccomp_fd(listener, saved, fd))?;
     saved.created_done = true;
     locked.save(saved)
 }
@@ -288,11 +303,48 @@ fn root_host_ids(pid: i32) -> Option<(u32, u32)> {
     let host_of_0 = |file: &str| -> Option<u32> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
         text.lines().find_map(|l| {
-            let f: Vec<u64> = l.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+            let f: Vec<u64> = l
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
             (f.len() == 3 && f[0] == 0 && f[2] > 0).then(|| f[1] as u32)
         })
     };
     Some((host_of_0("uid_map")?, host_of_0("gid_map")?))
+}
+
+fn linux_of(b: &Bundle) -> Option<&oci_spec::runtime::Linux> {
+    b.spec.linux().as_ref()
+}
+
+/// Hands the seccomp notify fd to the agent at `linux.seccomp.listenerPath`, as runc does: one message whose data
+/// is the container process state JSON (runtime-spec `runtime.md#state`, `ContainerProcessState`: ociVersion,
+/// fds `["seccompFd"]`, pid, metadata, state) with the fd attached by `SCM_RIGHTS`.
+fn send_seccomp_fd(
+    s: Option<&oci_spec::runtime::LinuxSeccomp>,
+    saved: &Saved,
+    fd: OwnedFd,
+) -> Result<()> {
+    let s = s.ok_or_else(|| Error::Init("seccomp notify fd without a profile".into()))?;
+    let path = s
+        .listener_path()
+        .as_ref()
+        .ok_or_else(|| Error::config("linux.seccomp.listenerPath", "missing"))?;
+    let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        Error::config(
+            "linux.seccomp.listenerPath",
+            format!("connect `{}`: {e}", path.display()),
+        )
+    })?;
+    let msg = serde_json::json!({
+        "ociVersion": saved.oci_version,
+        "fds": ["seccompFd"],
+        "pid": saved.pid,
+        "metadata": s.listener_metadata().clone().unwrap_or_default(),
+        "state": saved.hook_state(Status::Creating),
+    });
+    holm_sys::socket::send_with_fds(sock.as_fd(), msg.to_string().as_bytes(), &[fd.as_fd()])?;
+    Ok(())
 }
 
 /// Writes the pid file atomically (temp + rename), as runc does.

@@ -21,6 +21,7 @@ pub mod mountopts;
 pub mod process;
 pub mod resolve;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 

@@ -170,7 +170,10 @@ pub fn switch_user(process: &Process) -> Result<()> {
     caps::clear(None, caps::CapSet::Ambient).map_err(|e| caps_err("clear ambient", e))?;
     // The kernel only lets a capability into the ambient set when it is both permitted and inheritable. runc's own
     // default spec lists ambient capabilities without inheritable ones, and runc skips those; so do we.
-    for cap in ambient.iter().filter(|c| permitted.contains(c) && inheritable.contains(c)) {
+    for cap in ambient
+        .iter()
+        .filter(|c| permitted.contains(c) && inheritable.contains(c))
+    {
         caps::raise(None, caps::CapSet::Ambient, *cap)
             .map_err(|e| caps_err(&format!("raise ambient {cap}"), e))?;
     }

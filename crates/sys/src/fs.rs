@@ -459,3 +459,22 @@ pub fn llistxattr(path: &Path) -> Result<Vec<String>> {
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .collect())
 }
+
+/// `syncfs(fd)`: flushes every dirty page and inode of the file system holding `fd` (one call instead of an
+/// fsync per file, e.g. after unpacking a layer tree).
+pub fn syncfs(fd: BorrowedFd<'_>) -> Result<()> {
+    // SAFETY: syncfs takes only an fd.
+    let ret = unsafe { libc::syncfs(fd.as_raw_fd()) };
+    check(ret as _, "syncfs", || format!("fd {}", fd.as_raw_fd())).map(drop)
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, 3)`: a new owned, close-on-exec duplicate of an fd owned elsewhere (for example by a
+/// C library such as libseccomp), without taking ownership of the original.
+pub fn dup_raw(fd: RawFd) -> Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC only reads `fd` and returns a new descriptor (or fails with EBADF); it does not
+    // affect the original's ownership.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    check(new as _, "fcntl(F_DUPFD_CLOEXEC)", || format!("fd {fd}"))?;
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
