@@ -239,8 +239,12 @@ fn drive(
         return Err(Error::Init(format!("stage-1 process ended with {st:?}")));
     }
     saved.pid = pid;
-    saved.pid_start = state::proc_start_time(pid)
-        .ok_or_else(|| Error::Init("container init exited during create".into()))?;
+    let Some(pid_start) = state::proc_start_time(pid) else {
+        // The init already failed: its reason is waiting on the channel.
+        chan.wait_mounts_ready()?;
+        return Err(Error::Init("container init exited during create".into()));
+    };
+    saved.pid_start = pid_start;
     // The init opens exec.fifo as the container's root, which in a user namespace is another host uid.
     if let Some((uid, gid)) = root_host_ids(pid).filter(|ids| *ids != (0, 0)) {
         let fifo = std::path::Path::new(state::EXEC_FIFO);

@@ -42,20 +42,36 @@ fn new_namespaces_differ_from_the_host() {
     // The default config asks for new pid, network, ipc, uts, mount and cgroup namespaces.
     for ns in ["pid", "net", "ipc", "uts", "mnt", "cgroup"] {
         let inside = value_of(&out, ns);
-        assert!(inside.starts_with(&format!("{ns}:[")), "{ns}: {inside}\n{out}");
+        assert!(
+            inside.starts_with(&format!("{ns}:[")),
+            "{ns}: {inside}\n{out}"
+        );
         assert_ne!(inside, host_ns(ns), "{ns} namespace must be new\n{out}");
     }
     // Not requested: shared with the host.
     for ns in ["user", "time"] {
-        assert_eq!(value_of(&out, ns), host_ns(ns), "{ns} must be the host's\n{out}");
+        assert_eq!(
+            value_of(&out, ns),
+            host_ns(ns),
+            "{ns} must be the host's\n{out}"
+        );
     }
     assert_eq!(value_of(&out, "self"), "1", "the process is pid 1\n{out}");
     assert_eq!(value_of(&out, "init"), "sh", "{out}");
     // sh, the command substitution's subshell, ls and grep.
     let procs: u32 = value_of(&out, "procs").parse().unwrap();
-    assert!(procs <= 6, "only the container's few processes are visible: {procs}\n{out}");
+    assert!(
+        procs <= 6,
+        "only the container's few processes are visible: {procs}\n{out}"
+    );
 
-    let net = out.split("--- net\n").nth(1).unwrap().split("--- cgroup").next().unwrap();
+    let net = out
+        .split("--- net\n")
+        .nth(1)
+        .unwrap()
+        .split("--- cgroup")
+        .next()
+        .unwrap();
     assert_eq!(interfaces(net), ["lo"], "a new netns has only lo\n{out}");
 
     let cgroup = out.split("--- cgroup\n").nth(1).unwrap();
@@ -78,10 +94,18 @@ fn namespaces_not_requested_are_the_hosts() {
     let script = format!("{PRINT_NS}; echo \"self=$$\"; echo '--- net'; cat /proc/net/dev");
     let out = run_script(&rt, &mut b, "ns-shared", &script);
     for ns in ["pid", "net", "ipc", "uts", "cgroup", "user", "time"] {
-        assert_eq!(value_of(&out, ns), host_ns(ns), "{ns} must be the host's\n{out}");
+        assert_eq!(
+            value_of(&out, ns),
+            host_ns(ns),
+            "{ns} must be the host's\n{out}"
+        );
     }
     assert_ne!(value_of(&out, "mnt"), host_ns("mnt"), "{out}");
-    assert_ne!(value_of(&out, "self"), "1", "no pid namespace: not pid 1\n{out}");
+    assert_ne!(
+        value_of(&out, "self"),
+        "1",
+        "no pid namespace: not pid 1\n{out}"
+    );
     let net = out.split("--- net\n").nth(1).unwrap();
     let host_net = std::fs::read_to_string("/proc/net/dev").unwrap();
     assert_eq!(interfaces(net), interfaces(&host_net), "{out}");
@@ -105,8 +129,14 @@ fn hostname_and_domainname_in_a_new_uts_namespace() {
     assert_eq!(value_of(&out, "hostname"), "holm-uts-test", "{out}");
     assert_eq!(value_of(&out, "uname"), "holm-uts-test", "{out}");
     assert_eq!(value_of(&out, "domain"), "holm.example", "{out}");
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host_name);
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap(), host_domain);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host_name
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap(),
+        host_domain
+    );
 }
 
 fn userns_bundle(host_id: u32) -> Bundle {
@@ -131,12 +161,19 @@ fn user_namespace_with_mappings() {
     );
     let out = run_script(&rt, &mut b, "userns", &script);
     assert_ne!(value_of(&out, "user"), host_ns("user"), "{out}");
-    assert!(value_of(&out, "id").starts_with("uid=0(root) gid=0(root)"), "{out}");
-    let uid_map: Vec<String> =
-        value_of(&out, "uid_map").split_whitespace().map(String::from).collect();
+    assert!(
+        value_of(&out, "id").starts_with("uid=0(root) gid=0(root)"),
+        "{out}"
+    );
+    let uid_map: Vec<String> = value_of(&out, "uid_map")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     assert_eq!(uid_map, ["0", "100000", "65536"], "{out}");
-    let gid_map: Vec<String> =
-        value_of(&out, "gid_map").split_whitespace().map(String::from).collect();
+    let gid_map: Vec<String> = value_of(&out, "gid_map")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     assert_eq!(gid_map, ["0", "100000", "65536"], "{out}");
     assert_eq!(value_of(&out, "owner"), "0:0", "{out}");
     // The file the container's root made belongs to host uid 100000.
@@ -149,12 +186,24 @@ fn user_namespace_with_mappings() {
     b.write_config();
     let id = unique_id("userns-host");
     let _guard = rt.guard(&id);
-    rt.ok(&["run", "--detach", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.ok(&[
+        "run",
+        "--detach",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let uids: Vec<String> = status_field(&status, "Uid").split_whitespace().map(String::from).collect();
+    let uids: Vec<String> = status_field(&status, "Uid")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     assert_eq!(uids, ["100000"; 4], "{status}");
-    let gids: Vec<String> = status_field(&status, "Gid").split_whitespace().map(String::from).collect();
+    let gids: Vec<String> = status_field(&status, "Gid")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     assert_eq!(gids, ["100000"; 4], "{status}");
     rt.ok(&["delete", "--force", &id]);
 }
@@ -169,7 +218,13 @@ fn time_namespace_with_offsets() {
         "boottime": { "secs": 1728000, "nanosecs": 0 }
     });
     let uptime = || -> f64 {
-        std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap()
+        std::fs::read_to_string("/proc/uptime")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     let before = uptime();
     let script = format!(
@@ -191,8 +246,14 @@ fn time_namespace_with_offsets() {
         .lines()
         .map(|l| l.split_whitespace().map(String::from).collect())
         .collect();
-    assert!(offsets.contains(&vec!["monotonic".into(), "864000".into(), "0".into()]), "{out}");
-    assert!(offsets.contains(&vec!["boottime".into(), "1728000".into(), "0".into()]), "{out}");
+    assert!(
+        offsets.contains(&vec!["monotonic".into(), "864000".into(), "0".into()]),
+        "{out}"
+    );
+    assert!(
+        offsets.contains(&vec!["boottime".into(), "1728000".into(), "0".into()]),
+        "{out}"
+    );
 }
 
 #[test]
@@ -204,14 +265,26 @@ fn joining_namespaces_by_path() {
     a.set_args(&["sleep", "1000"]);
     let a_id = unique_id("ns-owner");
     let _a_guard = rt.guard(&a_id);
-    rt.ok(&["run", "--detach", "--bundle", a.path().to_str().unwrap(), &a_id]);
+    rt.ok(&[
+        "run",
+        "--detach",
+        "--bundle",
+        a.path().to_str().unwrap(),
+        &a_id,
+    ]);
     let pid = rt.state(&a_id)["pid"].as_i64().unwrap().to_string();
 
     // Container B joins A's network, ipc, uts, pid and cgroup namespaces and has its own mount ns.
     let mut b = Bundle::busybox();
     b.config_mut().as_object_mut().unwrap().remove("hostname");
     let mut list = vec![json!({ "type": "mount" })];
-    for (typ, name) in [("network", "net"), ("ipc", "ipc"), ("uts", "uts"), ("pid", "pid"), ("cgroup", "cgroup")] {
+    for (typ, name) in [
+        ("network", "net"),
+        ("ipc", "ipc"),
+        ("uts", "uts"),
+        ("pid", "pid"),
+        ("cgroup", "cgroup"),
+    ] {
         list.push(json!({ "type": typ, "path": format!("/proc/{pid}/ns/{name}") }));
     }
     *namespaces(&mut b) = list;
@@ -221,12 +294,24 @@ fn joining_namespaces_by_path() {
     );
     let out = run_script(&rt, &mut b, "ns-joiner", &script);
     for ns in ["net", "ipc", "uts", "pid", "cgroup"] {
-        assert_eq!(value_of(&out, ns), ns_of(&pid, ns), "{ns} must be container A's\n{out}");
+        assert_eq!(
+            value_of(&out, ns),
+            ns_of(&pid, ns),
+            "{ns} must be container A's\n{out}"
+        );
         assert_ne!(value_of(&out, ns), host_ns(ns), "{ns}\n{out}");
     }
-    assert_ne!(value_of(&out, "mnt"), ns_of(&pid, "mnt"), "own mount namespace\n{out}");
+    assert_ne!(
+        value_of(&out, "mnt"),
+        ns_of(&pid, "mnt"),
+        "own mount namespace\n{out}"
+    );
     assert_ne!(value_of(&out, "mnt"), host_ns("mnt"), "{out}");
-    assert_eq!(value_of(&out, "hostname"), "holm-owner", "A's uts namespace\n{out}");
+    assert_eq!(
+        value_of(&out, "hostname"),
+        "holm-owner",
+        "A's uts namespace\n{out}"
+    );
     assert_eq!(value_of(&out, "one"), "sleep", "pid 1 is A's init\n{out}");
     assert_ne!(value_of(&out, "self"), "1", "{out}");
     let net = out.split("--- net\n").nth(1).unwrap();
@@ -246,7 +331,13 @@ fn joining_a_user_namespace_by_path() {
     };
     let a_id = unique_id("userns-owner");
     let _a_guard = rt.guard(&a_id);
-    rt.ok(&["run", "--detach", "--bundle", a.path().to_str().unwrap(), &a_id]);
+    rt.ok(&[
+        "run",
+        "--detach",
+        "--bundle",
+        a.path().to_str().unwrap(),
+        &a_id,
+    ]);
     let pid = rt.state(&a_id)["pid"].as_i64().unwrap().to_string();
 
     // B joins A's user and network namespaces; the others are new (and owned by A's userns).
@@ -265,13 +356,17 @@ fn joining_a_user_namespace_by_path() {
         assert_ne!(value_of(&out, ns), host_ns(ns), "{ns}\n{out}");
     }
     assert_eq!(value_of(&out, "id"), "0:0", "{out}");
-    let uid_map: Vec<String> =
-        value_of(&out, "uid_map").split_whitespace().map(String::from).collect();
+    let uid_map: Vec<String> = value_of(&out, "uid_map")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     assert_eq!(uid_map, ["0", "200000", "65536"], "{out}");
     rt.ok(&["delete", "--force", &a_id]);
-    wait_until(Duration::from_secs(10), "container A's init to be gone", || {
-        !holm_testkit::process_exists(pid.parse().unwrap())
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "container A's init to be gone",
+        || !holm_testkit::process_exists(pid.parse().unwrap()),
+    );
 }
 
 #[test]

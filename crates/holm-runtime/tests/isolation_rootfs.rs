@@ -70,7 +70,11 @@ fn readonly_root() {
     assert_success(&out, "readonly root");
     assert_eq!(value_of(&text, "wrote"), "no", "{text}");
     assert_eq!(value_of(&text, "tmp"), "no", "{text}");
-    assert_eq!(value_of(&text, "shm"), "yes", "other mounts stay writable\n{text}");
+    assert_eq!(
+        value_of(&text, "shm"),
+        "yes",
+        "other mounts stay writable\n{text}"
+    );
     assert!(stderr.contains("Read-only file system"), "{stderr}");
     let root = text.lines().next().unwrap();
     assert!(mount_opts(root).contains(&"ro".to_string()), "{root}");
@@ -91,7 +95,10 @@ fn writable_root() {
     assert_eq!(value_of(&out, "wrote"), "yes", "{out}");
     let root = out.lines().next().unwrap();
     assert!(mount_opts(root).contains(&"rw".to_string()), "{root}");
-    assert_eq!(fs::read_to_string(b.rootfs().join("new-file")).unwrap(), "hello\n");
+    assert_eq!(
+        fs::read_to_string(b.rootfs().join("new-file")).unwrap(),
+        "hello\n"
+    );
 }
 
 #[test]
@@ -110,7 +117,12 @@ fn rootfs_propagation() {
     ] {
         let mut b = Bundle::busybox();
         b.config_mut()["linux"]["rootfsPropagation"] = json!(prop);
-        let out = run_script(&rt, &mut b, "root-prop", "awk '$5 == \"/\"' /proc/self/mountinfo");
+        let out = run_script(
+            &rt,
+            &mut b,
+            "root-prop",
+            "awk '$5 == \"/\"' /proc/self/mountinfo",
+        );
         let line = out.lines().next().unwrap_or_default();
         let fields = mount_propagation(line);
         match want {
@@ -126,7 +138,11 @@ fn rootfs_propagation() {
     b.config_mut()["linux"]["rootfsPropagation"] = json!("sideways");
     let out = run_script_output(&rt, &mut b, "root-prop-bad", "true");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("rootfsPropagation"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("rootfsPropagation"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -143,12 +159,22 @@ fn no_pivot_moves_the_rootfs_and_chroots() {
     b.write_config();
     let id = unique_id("no-pivot");
     let _guard = rt.guard(&id);
-    let out = rt.run(&["run", "--no-pivot", "--bundle", b.path().to_str().unwrap(), &id]);
+    let out = rt.run(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
     assert_success(&out, "run --no-pivot");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with(&format!("{marker}\n")), "{text}");
     assert_eq!(value_of(&text, "self"), "1", "{text}");
-    assert_eq!(value_of(&text, "dots"), marker, "`..` stops at the root\n{text}");
+    assert_eq!(
+        value_of(&text, "dots"),
+        marker,
+        "`..` stops at the root\n{text}"
+    );
     assert!(text.contains("/work: No such file or directory"), "{text}");
 }
 
@@ -224,8 +250,8 @@ fn default_devices() {
     assert_eq!(
         names,
         [
-            "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout",
-            "tty", "urandom", "zero"
+            "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin",
+            "stdout", "tty", "urandom", "zero"
         ],
         "{out}"
     );
@@ -274,7 +300,11 @@ fn linux_devices_are_created() {
     );
     assert_eq!(find(&stats, "/dev/myfifo")[1], "fifo", "{out}");
     assert_eq!(find(&stats, "/dev/myfifo")[3], "620", "{out}");
-    assert_eq!(find(&stats, "/dev/sub/dir/nested")[1..3], ["character special file", "1:5"], "{out}");
+    assert_eq!(
+        find(&stats, "/dev/sub/dir/nested")[1..3],
+        ["character special file", "1:5"],
+        "{out}"
+    );
     assert_eq!(value_of(&out, "nested-read"), "0000", "{out}");
     // Mode 0600 owned by 1000: the container's root has no CAP_DAC_OVERRIDE in the default config.
     assert_eq!(value_of(&out, "mydev-write"), "denied", "{out}");
@@ -286,10 +316,15 @@ fn linux_devices_are_created() {
 fn linux_devices_bad_type_is_a_config_error() {
     let rt = runtime();
     let mut b = Bundle::busybox();
-    b.config_mut()["linux"]["devices"] = json!([{ "path": "/dev/x", "type": "q", "major": 1, "minor": 3 }]);
+    b.config_mut()["linux"]["devices"] =
+        json!([{ "path": "/dev/x", "type": "q", "major": 1, "minor": 3 }]);
     let out = run_script_output(&rt, &mut b, "bad-device", "true");
     assert!(!out.status.success(), "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("linux.devices[0]"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("linux.devices[0]"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -301,7 +336,12 @@ fn masked_paths() {
     fs::write(secret_dir.join("key"), "top secret").unwrap();
     fs::write(b.rootfs().join("etc/secret.txt"), "hidden text").unwrap();
     b.config_mut()["linux"]["maskedPaths"] = json!([
-        "/proc/timer_list", "/proc/acpi", "/secret", "/etc/secret.txt", "/does/not/exist", "/proc/kcore"
+        "/proc/timer_list",
+        "/proc/acpi",
+        "/secret",
+        "/etc/secret.txt",
+        "/does/not/exist",
+        "/proc/kcore"
     ]);
     let out = run_script(
         &rt,
@@ -316,11 +356,22 @@ fn masked_paths() {
     assert_eq!(value_of(&out, "acpi"), "0", "{out}");
     assert_eq!(value_of(&out, "secret"), "0", "{out}");
     assert_eq!(value_of(&out, "secret_txt"), "0", "{out}");
-    assert_eq!(value_of(&out, "secret_write"), "no", "a masked directory is read-only\n{out}");
-    assert_ne!(value_of(&out, "loadavg"), "0", "other /proc files are readable\n{out}");
+    assert_eq!(
+        value_of(&out, "secret_write"),
+        "no",
+        "a masked directory is read-only\n{out}"
+    );
+    assert_ne!(
+        value_of(&out, "loadavg"),
+        "0",
+        "other /proc files are readable\n{out}"
+    );
     assert!(!out.contains("hidden text"), "{out}");
     // The host files are untouched.
-    assert_eq!(fs::read_to_string(secret_dir.join("key")).unwrap(), "top secret");
+    assert_eq!(
+        fs::read_to_string(secret_dir.join("key")).unwrap(),
+        "top secret"
+    );
     assert!(fs::read_to_string("/proc/timer_list").unwrap().len() > 0);
 }
 
@@ -331,8 +382,12 @@ fn readonly_paths() {
     fs::create_dir(b.rootfs().join("rodir")).unwrap();
     fs::write(b.rootfs().join("rodir/file"), "data").unwrap();
     fs::create_dir(b.rootfs().join("rwdir")).unwrap();
-    b.config_mut()["linux"]["readonlyPaths"] =
-        json!(["/proc/sys", "/proc/sysrq-trigger", "/rodir", "/does/not/exist"]);
+    b.config_mut()["linux"]["readonlyPaths"] = json!([
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+        "/rodir",
+        "/does/not/exist"
+    ]);
     let out = run_script_output(
         &rt,
         &mut b,
@@ -352,11 +407,22 @@ fn readonly_paths() {
     assert!(!text.contains("rodir_append=yes"), "{text}");
     assert!(!text.contains("procsys=yes"), "{text}");
     assert!(text.contains("rwdir_new=yes"), "{text}");
-    assert!(text.contains("Linux"), "read-only paths stay readable\n{text}");
-    assert!(err.matches("Read-only file system").count() >= 3, "EROFS expected:\n{err}");
-    assert_eq!(fs::read_to_string(b.rootfs().join("rodir/file")).unwrap(), "data");
+    assert!(
+        text.contains("Linux"),
+        "read-only paths stay readable\n{text}"
+    );
+    assert!(
+        err.matches("Read-only file system").count() >= 3,
+        "EROFS expected:\n{err}"
+    );
     assert_eq!(
-        fs::metadata(b.rootfs().join("rwdir/new")).map(|m| m.uid()).ok(),
+        fs::read_to_string(b.rootfs().join("rodir/file")).unwrap(),
+        "data"
+    );
+    assert_eq!(
+        fs::metadata(b.rootfs().join("rwdir/new"))
+            .map(|m| m.uid())
+            .ok(),
         Some(0)
     );
 }

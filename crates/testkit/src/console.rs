@@ -74,12 +74,7 @@ impl ConsoleSocket {
             .unwrap_or_else(|e| panic!("set console connection timeout: {e}"));
         let mut buf = [0u8; 4096];
         let (n, mut fds) = holm_sys::socket::recv_with_fds(stream.as_fd(), &mut buf)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "receive the pty master on `{}`: {e}",
-                    self.path.display()
-                )
-            });
+            .unwrap_or_else(|e| panic!("receive the pty master on `{}`: {e}", self.path.display()));
         if fds.len() != 1 {
             panic!(
                 "console socket message carried {} fds (expected exactly 1), data {:?}",

@@ -26,7 +26,11 @@ pub fn run_script_output(rt: &Runtime, bundle: &mut Bundle, prefix: &str, script
     bundle.write_config();
     let id = unique_id(prefix);
     let _guard = rt.guard(&id);
-    let bundle_path = bundle.path().to_str().expect("UTF-8 bundle path").to_string();
+    let bundle_path = bundle
+        .path()
+        .to_str()
+        .expect("UTF-8 bundle path")
+        .to_string();
     rt.run(&["run", "--bundle", &bundle_path, &id])
 }
 
@@ -161,6 +165,11 @@ pub fn super_opts(line: &str) -> Vec<String> {
 
 /// Optional fields (propagation: `shared:N`, `master:N`, `unbindable`) of a mountinfo line.
 pub fn mount_propagation(line: &str) -> Vec<String> {
-    let fields: Vec<&str> = line.split(" - ").next().unwrap_or_default().split(' ').collect();
+    let fields: Vec<&str> = line
+        .split(" - ")
+        .next()
+        .unwrap_or_default()
+        .split(' ')
+        .collect();
     fields.iter().skip(6).map(|s| s.to_string()).collect()
 }
