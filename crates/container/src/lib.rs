@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod channel;
+pub mod defaults;
 pub mod error;
 pub mod hooks;
 pub mod init;

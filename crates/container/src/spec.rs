@@ -350,23 +350,6 @@ pub fn clone_flag(t: LinuxNamespaceType) -> i32 {
     }
 }
 
-/// The `config.json` that `spec` writes: runc's defaults (terminal `sh`, the default mounts, capabilities,
-/// masked and read-only paths, namespaces pid/network/ipc/uts/mount/cgroup). With `rootless`, a user namespace
-/// mapping the caller's uid/gid to root and no network namespace. Pretty-printed JSON.
-pub fn default_spec_json(rootless: bool) -> Result<String> {
-    let mut spec = if rootless {
-        Spec::rootless(holm_sys::process::geteuid(), holm_sys::process::getegid())
-    } else {
-        Spec::default()
-    };
-    spec.set_version("1.2.0".into());
-    spec.set_hostname(Some("holm".into()));
-    if let Some(p) = spec.process_mut() {
-        p.set_terminal(Some(true));
-    }
-    serde_json::to_string_pretty(&spec).map_err(|e| Error::Invalid(format!("serialise spec: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

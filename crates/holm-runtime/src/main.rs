@@ -274,7 +274,7 @@ fn print_list(list: &[OciState], format: ListFormat, quiet: bool) -> anyhow::Res
 
 fn write_spec(bundle: &std::path::Path, rootless: bool) -> anyhow::Result<()> {
     let path = bundle.join("config.json");
-    let text = holm_container::spec::default_spec_json(rootless)?;
+    let text = holm_container::defaults::spec_json(rootless)?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
