@@ -61,7 +61,10 @@ pub fn wait_status(rt: &Runtime, id: &str, want: &str) {
 /// default placement when `linux.cgroupsPath` is unset).
 pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    for e in fs::read_dir(CGROUP_ROOT).expect("read /sys/fs/cgroup").flatten() {
+    for e in fs::read_dir(CGROUP_ROOT)
+        .expect("read /sys/fs/cgroup")
+        .flatten()
+    {
         let p = e.path().join("holm").join(id);
         if p.exists() {
             dirs.push(p);
@@ -121,14 +124,48 @@ pub fn assert_no_trace(rt: &Runtime, id: &str, bundle: &Path) {
         "`{id}` still listed:\n{listed}"
     );
     let out = rt.fails(&["state", id]);
-    assert!(stderr(&out).contains(id), "state error should name the id: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains(id),
+        "state error should name the id: {}",
+        stderr(&out)
+    );
     let cg = cgroup_dirs(id);
     assert!(cg.is_empty(), "cgroup dirs left behind: {cg:?}");
-    wait_until(Duration::from_secs(5), "container processes to be gone", || {
-        processes_in_cgroup(id).is_empty()
-    });
+    wait_until(
+        Duration::from_secs(5),
+        "container processes to be gone",
+        || processes_in_cgroup(id).is_empty(),
+    );
     let mounts = mounts_mentioning(path_str(bundle));
-    assert!(mounts.is_empty(), "mounts left behind:\n{}", mounts.join("\n"));
+    assert!(
+        mounts.is_empty(),
+        "mounts left behind:\n{}",
+        mounts.join("\n")
+    );
+    let procs = processes_mentioning(id);
+    assert!(
+        procs.is_empty(),
+        "processes mentioning `{id}` left behind: {procs:?}"
+    );
+}
+
+/// Live host processes (not zombies) whose command line contains `needle`: a runtime child that never exec'd
+/// still carries the runtime's command line, container id included.
+pub fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    for e in fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(raw) = fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if cmdline.contains(needle) && alive(pid) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
 }
 
 /// Asserts that a state root holds no container directory at all (nothing was created in it).
@@ -142,8 +179,10 @@ pub fn assert_root_empty(rt: &Runtime) {
 
 /// Reads a JSON file.
 pub fn read_json(path: &Path) -> Value {
-    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("read `{}`: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse `{}`: {e}\n{text}", path.display()))
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|e| panic!("read `{}`: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("parse `{}`: {e}\n{text}", path.display()))
 }
 
 /// A child process whose stdout and stderr go to anonymous temp files (never pipes: a container inherits them).
