@@ -216,7 +216,8 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     }
     rootfs::pivot(&a.bundle.rootfs, a.no_pivot)?;
     // sysctls before read-only paths: /proc/sys is usually one of them.
-    rootfs::apply_sysctl(spec)?;
+    let proc = crate::procfs::ProcFs::open()?;
+    crate::sysctl::apply(spec, &proc)?;
     rootfs::finish(spec)?;
 
     // The process: cwd (created if missing, inside the new root), environment, executable, rlimits.

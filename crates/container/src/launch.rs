@@ -82,6 +82,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
         }
     }
 
+    crate::sysctl::validate(&bundle.spec)?;
     // Compiled before anything is created, so a malformed profile leaves nothing behind.
     let seccomp = linux
         .seccomp()

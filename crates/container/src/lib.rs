@@ -20,11 +20,13 @@ pub mod launch;
 pub mod lifecycle;
 pub mod mountopts;
 pub mod process;
+pub mod procfs;
 pub mod resolve;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
 pub mod state;
+pub mod sysctl;
 
 pub use error::{Error, Result};
 pub use launch::{create, CreateOptions};

@@ -39,8 +39,6 @@ pub struct Context<'a> {
     pub cgroupns: bool,
 }
 
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-
 fn what(m: &Mount) -> String {
     let src = m
         .source()
@@ -614,48 +612,6 @@ pub fn finish(spec: &Spec) -> Result<()> {
         .and_then(mountopts::propagation)
     {
         mount(None, Path::new("/"), None, prop, None, "rootfs propagation")?;
-    }
-    Ok(())
-}
-
-/// Writes `linux.sysctl` through the container's own `/proc/sys` (which must be a procfs).
-pub fn apply_sysctl(spec: &Spec) -> Result<()> {
-    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
-        return Ok(());
-    };
-    if map.is_empty() {
-        return Ok(());
-    }
-    let procsys = File::options()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-        .open("/proc/sys")
-        .map_err(|e| Error::io("open", "/proc/sys", e))?;
-    if holm_sys::fs::fs_magic(procsys.as_fd())? != PROC_SUPER_MAGIC {
-        return Err(Error::Init(
-            "sysctl: /proc/sys in the container is not procfs".into(),
-        ));
-    }
-    let mut keys: Vec<_> = map.iter().collect();
-    keys.sort();
-    for (k, v) in keys {
-        let rel = k.replace('.', "/");
-        if rel.split('/').any(|c| c.is_empty() || c == "..") {
-            return Err(Error::config(
-                format!("linux.sysctl.{k}"),
-                "not a valid sysctl name",
-            ));
-        }
-        let fd = holm_sys::fs::openat2(
-            procsys.as_fd(),
-            Path::new(&rel),
-            libc::O_WRONLY,
-            0,
-            rflags::BENEATH | rflags::NO_SYMLINKS | rflags::NO_XDEV,
-        )
-        .map_err(|e| Error::config(format!("linux.sysctl.{k}"), e.to_string()))?;
-        std::io::Write::write_all(&mut File::from(fd), v.as_bytes())
-            .map_err(|e| Error::config(format!("linux.sysctl.{k}"), e.to_string()))?;
     }
     Ok(())
 }
