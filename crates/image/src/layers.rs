@@ -1,0 +1,259 @@
+//! Unpacked layers, one directory per chain id: `<root>/layers/<chain-id hex>/{diff/,layer.json}`.
+//!
+//! A layer is unpacked once, whichever image brings it, into the import's staging directory, verified against
+//! the config's diff_id, and only then renamed into place; `layer.json` is written before the rename, so a layer
+//! directory that exists is complete. The layers of one import are unpacked in parallel (one thread per layer, at
+//! most one per CPU): each goes into its own directory, so they do not depend on each other.
+
+use crate::content::Staging;
+use crate::digest::{self, Digest};
+use crate::fsutil;
+use crate::unpack::{self, Compression, UnpackError, UnpackOptions};
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Errors of the layer store.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    /// The layer blob did not unpack.
+    #[error("unpack layer {blob}: {source}")]
+    Unpack {
+        /// The layer blob's digest.
+        blob: Digest,
+        /// Why.
+        #[source]
+        source: UnpackError,
+    },
+    /// The uncompressed layer does not hash to the config's diff_id.
+    #[error(
+        "layer {blob}: uncompressed digest {actual} does not match the config's diff_id {expected}"
+    )]
+    DiffIdMismatch {
+        /// The layer blob's digest.
+        blob: Digest,
+        /// The config's `rootfs.diff_ids` entry.
+        expected: Digest,
+        /// What the stream hashed to.
+        actual: Digest,
+    },
+    /// A file-system error, with what was being done.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// A chain id that is not a valid sha256 digest.
+    #[error(transparent)]
+    Digest(#[from] digest::DigestError),
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> LayerError {
+    let what = what.into();
+    move |source| LayerError::Io { what, source }
+}
+
+/// What the store knows about an unpacked layer (`layer.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    /// The chain id (image-spec `config.md#layer-chainid`) naming the directory.
+    pub chain_id: Digest,
+    /// The layer's diff_id (sha256 of its uncompressed tar).
+    pub diff_id: Digest,
+    /// Chain id of the layer below, if any.
+    pub parent: Option<Digest>,
+    /// Length of the uncompressed tar stream in bytes (the size of a docker-archive `layer.tar`).
+    pub tar_size: u64,
+    /// Bytes of regular file data.
+    pub file_bytes: u64,
+}
+
+/// One layer to unpack.
+#[derive(Debug, Clone)]
+pub struct LayerJob {
+    /// The (compressed) blob's digest, for messages.
+    pub blob: Digest,
+    /// Where the blob is (staged or in the store).
+    pub blob_path: PathBuf,
+    /// How it is compressed.
+    pub compression: Compression,
+    /// The diff_id the config declares for it.
+    pub diff_id: Digest,
+    /// Its chain id.
+    pub chain_id: Digest,
+    /// The chain id below it.
+    pub parent: Option<Digest>,
+}
+
+/// Unpacked layers under `<root>/layers`.
+#[derive(Debug, Clone)]
+pub struct LayerStore {
+    dir: PathBuf,
+}
+
+impl LayerStore {
+    /// Opens (creating if needed) the layer directory under `root`.
+    pub fn open(root: &Path) -> Result<LayerStore, LayerError> {
+        let dir = fsutil::ensure_dir(root.join("layers")).map_err(io_err("layers dir"))?;
+        Ok(LayerStore { dir })
+    }
+
+    fn layer_dir(&self, chain: &Digest) -> Result<PathBuf, LayerError> {
+        Ok(self.dir.join(digest::hex(chain)?))
+    }
+
+    /// The unpacked tree of a layer (an overlayfs lower dir).
+    pub fn diff_dir(&self, chain: &Digest) -> Result<PathBuf, LayerError> {
+        Ok(self.layer_dir(chain)?.join("diff"))
+    }
+
+    /// True if the layer is unpacked.
+    pub fn contains(&self, chain: &Digest) -> bool {
+        self.layer_dir(chain)
+            .map(|d| d.join("layer.json").is_file())
+            .unwrap_or(false)
+    }
+
+    /// The layer's `layer.json`.
+    pub fn info(&self, chain: &Digest) -> Result<LayerInfo, LayerError> {
+        let p = self.layer_dir(chain)?.join("layer.json");
+        let bytes = std::fs::read(&p).map_err(io_err(format!("read {}", p.display())))?;
+        serde_json::from_slice(&bytes).map_err(|e| LayerError::Io {
+            what: format!("parse {}", p.display()),
+            source: io::Error::other(e),
+        })
+    }
+
+    /// Chain ids of all unpacked layers.
+    pub fn list(&self) -> Result<Vec<Digest>, LayerError> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&self.dir).map_err(io_err("list layers"))? {
+            let e = e.map_err(io_err("list layers"))?;
+            if let Some(n) = e.file_name().to_str() {
+                if let Ok(d) = digest::parse(&format!("sha256:{n}")) {
+                    out.push(d);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes a layer directory (symlinks inside are never followed).
+    pub fn remove(&self, chain: &Digest) -> Result<(), LayerError> {
+        let d = self.layer_dir(chain)?;
+        // Rename first so that a half-removed layer never looks complete.
+        let tmp = self.dir.join(fsutil::unique_name(".removing-"));
+        match std::fs::rename(&d, &tmp) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            r => r.map_err(io_err(format!("remove layer {chain}")))?,
+        }
+        std::fs::remove_dir_all(&tmp).map_err(io_err(format!("remove layer {chain}")))
+    }
+
+    /// Removes leftovers of interrupted removals. Call under the store's gc lock.
+    pub fn remove_leftovers(&self) -> Result<(), LayerError> {
+        for e in std::fs::read_dir(&self.dir).map_err(io_err("list layers"))? {
+            let e = e.map_err(io_err("list layers"))?;
+            if e.file_name().to_string_lossy().starts_with(".removing-") {
+                std::fs::remove_dir_all(e.path()).map_err(io_err("remove leftover layer"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Unpacks `jobs` into `staging`, in parallel, verifying each diff_id. Returns, in the order of `jobs`, the
+    /// staged layer directories and their info. The first failure is returned (the others still finish).
+    pub fn unpack_all(
+        &self,
+        staging: &Staging,
+        jobs: &[LayerJob],
+        opts: &UnpackOptions,
+    ) -> Result<Vec<(PathBuf, LayerInfo)>, LayerError> {
+        let base = staging.dir().join("layers");
+        std::fs::create_dir_all(&base).map_err(io_err("create staging layers"))?;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(jobs.len())
+            .max(1);
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<Result<(PathBuf, LayerInfo), LayerError>>>> =
+            Mutex::new((0..jobs.len()).map(|_| None).collect());
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let r = unpack_one(&base.join(i.to_string()), job, opts);
+                    results.lock().expect("no panics while held")[i] = Some(r);
+                });
+            }
+        });
+        results
+            .into_inner()
+            .expect("threads joined")
+            .into_iter()
+            .map(|r| r.expect("every job ran"))
+            .collect()
+    }
+
+    /// Moves a staged layer directory into place. If another import got there first, the staged copy is left for
+    /// the staging area's cleanup.
+    pub fn commit(&self, staged: &Path, info: &LayerInfo) -> Result<(), LayerError> {
+        let dst = self.layer_dir(&info.chain_id)?;
+        if self.contains(&info.chain_id) {
+            return Ok(());
+        }
+        match std::fs::rename(staged, &dst) {
+            Ok(()) => Ok(()),
+            // ENOTEMPTY/EEXIST: a concurrent import committed the same chain id.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST)) => {
+                Ok(())
+            }
+            Err(e) => Err(io_err(format!("commit layer {}", info.chain_id))(e)),
+        }
+    }
+
+    /// The store's layer directory (for fsync after commits).
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn unpack_one(
+    dir: &Path,
+    job: &LayerJob,
+    opts: &UnpackOptions,
+) -> Result<(PathBuf, LayerInfo), LayerError> {
+    let diff = dir.join("diff");
+    std::fs::create_dir_all(&diff).map_err(io_err(format!("create {}", diff.display())))?;
+    let blob = std::fs::File::open(&job.blob_path)
+        .map_err(io_err(format!("open layer blob {}", job.blob)))?;
+    let d = unpack::unpack_layer(blob, job.compression, &diff, opts).map_err(|source| {
+        LayerError::Unpack {
+            blob: job.blob.clone(),
+            source,
+        }
+    })?;
+    if d.diff_id != job.diff_id {
+        return Err(LayerError::DiffIdMismatch {
+            blob: job.blob.clone(),
+            expected: job.diff_id.clone(),
+            actual: d.diff_id,
+        });
+    }
+    let info = LayerInfo {
+        chain_id: job.chain_id.clone(),
+        diff_id: d.diff_id,
+        parent: job.parent.clone(),
+        tar_size: d.tar_size,
+        file_bytes: d.file_bytes,
+    };
+    let json = serde_json::to_vec_pretty(&info).expect("layer info serialises");
+    std::fs::write(dir.join("layer.json"), json).map_err(io_err("write layer.json"))?;
+    Ok((dir.to_path_buf(), info))
+}

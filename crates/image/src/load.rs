@@ -1,0 +1,202 @@
+//! `holm load`: importing a docker-archive or an OCI layout (directory or tar, optionally gzip/zstd-compressed).
+//!
+//! Steps, all under a shared `gc.lock` so that garbage collection cannot delete what the import is about to use:
+//! 1. read the source into a private staging area, verifying every blob (digest, size);
+//! 2. pick the images (docker `manifest.json`, else OCI `index.json` for the platform);
+//! 3. check each config's `rootfs.diff_ids` against the manifest's layers and compute chain ids;
+//! 4. unpack the layers not yet in the store, in parallel, verifying each diff_id;
+//! 5. `syncfs`, then rename blobs and layers into the store (each rename makes a complete object visible);
+//! 6. record the images and their names in the metadata (names move from images that had them).
+//!
+//! Any failure before step 5 leaves the store untouched: the staging area is removed on drop.
+
+use crate::archive::source::Source;
+use crate::archive::{docker, oci, ArchiveError, Candidate};
+use crate::digest::{self, Digest};
+use crate::layers::{LayerInfo, LayerJob};
+use crate::meta::{ImageRecord, ManifestRef};
+use crate::platform::{self, Platform};
+use crate::store::{io_err, set_tag, ImageStore, StoreError};
+use crate::unpack::{Compression, UnpackOptions};
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+/// Options of [`ImageStore::load`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Platform to pick from multi-platform indexes (default `linux/amd64`).
+    pub platform: Platform,
+    /// Limits for unpacking layers.
+    pub unpack: UnpackOptions,
+}
+
+/// One image imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The image id (config digest).
+    pub id: Digest,
+    /// The names it got from the archive (normalised).
+    pub names: Vec<String>,
+}
+
+impl ImageStore {
+    /// Imports the images of `input` (a docker-archive or OCI archive file, or an OCI layout directory).
+    pub fn load(&self, input: &Path, opts: &LoadOptions) -> Result<Vec<Loaded>, StoreError> {
+        let _gc = self.gc_shared()?;
+        let mut staging = self.content.staging()?;
+        let src = Source::open(input, &mut staging)?;
+        let candidates = match src.meta_file("manifest.json")? {
+            Some(m) => docker::candidates(&src, &mut staging, &m)?,
+            None => {
+                if src.meta_file("index.json")?.is_none() {
+                    return Err(ArchiveError::Unrecognised.into());
+                }
+                oci::candidates(&src, &mut staging, &opts.platform)?
+            }
+        };
+
+        // Layers to unpack, once per chain id, and each image's chain.
+        let mut jobs: Vec<LayerJob> = Vec::new();
+        let mut chains: Vec<Vec<Digest>> = Vec::new();
+        for c in &candidates {
+            let diff_ids = diff_ids(c)?;
+            let chain = digest::chain_ids(&diff_ids);
+            for (i, layer) in c.manifest.layers().iter().enumerate() {
+                let chain_id = &chain[i];
+                if self.layers.contains(chain_id) || jobs.iter().any(|j| j.chain_id == *chain_id) {
+                    continue;
+                }
+                let compression =
+                    Compression::from_media_type(layer.media_type()).ok_or_else(|| {
+                        ArchiveError::Invalid(format!(
+                            "layer {}: unsupported media type {}",
+                            layer.digest(),
+                            layer.media_type()
+                        ))
+                    })?;
+                jobs.push(LayerJob {
+                    blob: layer.digest().clone(),
+                    blob_path: staging.path(layer.digest())?,
+                    compression,
+                    diff_id: diff_ids[i].clone(),
+                    chain_id: chain_id.clone(),
+                    parent: i.checked_sub(1).map(|p| chain[p].clone()),
+                });
+            }
+            chains.push(chain);
+        }
+        let unpacked = self.layers.unpack_all(&staging, &jobs, &opts.unpack)?;
+
+        // Make everything durable before it becomes visible.
+        let dir = std::fs::File::open(staging.dir()).map_err(io_err("open staging"))?;
+        holm_sys::fs::syncfs(dir.as_fd()).map_err(|e| io_err("syncfs")(e.into()))?;
+        for c in &candidates {
+            staging.commit(&self.content, &c.config_digest)?;
+            staging.commit(&self.content, &c.manifest_digest)?;
+            for l in c.manifest.layers() {
+                staging.commit(&self.content, l.digest())?;
+            }
+        }
+        for (path, info) in &unpacked {
+            self.layers.commit(path, info)?;
+        }
+        crate::fsutil::sync_dir(self.layers.path()).map_err(io_err("sync layers"))?;
+        crate::fsutil::sync_dir(self.content.dir()).map_err(io_err("sync blobs"))?;
+
+        let mut infos: HashMap<Digest, LayerInfo> = HashMap::new();
+        for chain in &chains {
+            for c in chain {
+                if !infos.contains_key(c) {
+                    infos.insert(c.clone(), self.layers.info(c)?);
+                }
+            }
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.meta.update(|db| {
+            let mut out = Vec::new();
+            for (c, chain) in candidates.iter().zip(&chains) {
+                let names: Vec<String> = c.names.iter().map(|n| n.to_string()).collect();
+                let size = chain.iter().map(|l| infos[l].file_bytes).sum();
+                if !db.images.iter().any(|i| i.id == c.config_digest) {
+                    db.images.push(record(c, chain.clone(), size, now));
+                }
+                for n in &c.names {
+                    if n.tag().is_some() {
+                        set_tag(
+                            db,
+                            &c.config_digest,
+                            &n.with_tag(n.tag().unwrap_or("latest"))?.to_string(),
+                        );
+                    }
+                    if c.real_manifest {
+                        let rd = n.with_digest(c.manifest_digest.clone()).to_string();
+                        let rec = db
+                            .images
+                            .iter_mut()
+                            .find(|i| i.id == c.config_digest)
+                            .expect("pushed above");
+                        if !rec.repo_digests.contains(&rd) {
+                            rec.repo_digests.push(rd);
+                        }
+                    }
+                }
+                out.push(Loaded {
+                    id: c.config_digest.clone(),
+                    names,
+                });
+            }
+            Ok::<_, StoreError>(out)
+        })
+    }
+}
+
+fn diff_ids(c: &Candidate) -> Result<Vec<Digest>, StoreError> {
+    let ids = c.config.rootfs().diff_ids();
+    if ids.len() != c.manifest.layers().len() {
+        return Err(ArchiveError::Invalid(format!(
+            "image {}: config lists {} diff_ids but the manifest has {} layers",
+            c.config_digest,
+            ids.len(),
+            c.manifest.layers().len()
+        ))
+        .into());
+    }
+    ids.iter()
+        .map(|s| {
+            digest::parse(s).map_err(|e| {
+                ArchiveError::Invalid(format!("image {}: diff_id: {e}", c.config_digest)).into()
+            })
+        })
+        .collect()
+}
+
+fn record(c: &Candidate, layers: Vec<Digest>, size: u64, now: u64) -> ImageRecord {
+    let cfg = &c.config;
+    let mut plat = format!(
+        "{}/{}",
+        platform::os_name(cfg.os()),
+        platform::arch_name(cfg.architecture())
+    );
+    if let Some(v) = cfg.variant() {
+        plat.push('/');
+        plat.push_str(v);
+    }
+    ImageRecord {
+        id: c.config_digest.clone(),
+        manifest: ManifestRef {
+            digest: c.manifest_digest.clone(),
+            size: c.manifest_size,
+            media_type: c.manifest_media_type.clone(),
+        },
+        repo_tags: Vec::new(),
+        repo_digests: Vec::new(),
+        created: cfg.created().clone(),
+        platform: plat,
+        size,
+        layers,
+        loaded_at: now,
+    }
+}
