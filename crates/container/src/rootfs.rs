@@ -108,6 +108,46 @@ fn make_parent_private(path: &Path) -> Result<()> {
     }
 }
 
+/// Destinations under `/proc` that may receive a bind mount from elsewhere (lxcfs-style virtualised files); the
+/// same list runc accepts.
+const PROC_BIND_ALLOWED: &[&str] = &[
+    "proc/cpuinfo",
+    "proc/diskstats",
+    "proc/meminfo",
+    "proc/stat",
+    "proc/swaps",
+    "proc/uptime",
+    "proc/loadavg",
+    "proc/slabinfo",
+    "proc/net/dev",
+    "proc/sys/kernel/ns_last_pid",
+];
+
+/// `/proc` must really be procfs (runc CVE-2019-16884 class): only a `proc` mount may land on `/proc`; below it,
+/// a bind mount is allowed from procfs itself or onto the [`PROC_BIND_ALLOWED`] files; nothing else.
+fn check_proc_mount(i: usize, dest: &Path, src: Option<BorrowedFd<'_>>, typ: &str) -> Result<()> {
+    let rel = resolve::clean(dest);
+    if !rel.starts_with("proc") {
+        return Ok(());
+    }
+    if typ == "proc" {
+        return Ok(());
+    }
+    let field = format!("mounts[{i}]");
+    if rel == Path::new("proc") {
+        return Err(Error::config(field, format!("only a procfs may be mounted on /proc, not {typ:?}")));
+    }
+    if let Some(src) = src {
+        if holm_sys::fs::fs_magic(src)? == 0x9fa0 {
+            return Ok(());
+        }
+        if PROC_BIND_ALLOWED.iter().any(|p| rel == Path::new(p)) {
+            return Ok(());
+        }
+    }
+    Err(Error::config(field, format!("`{}`: mounts below /proc must come from procfs (or be one of the lxcfs-style files)", dest.display())))
+}
+
 fn mount_one(
     ctx: &Context<'_>,
     root: BorrowedFd<'_>,
@@ -139,6 +179,7 @@ fn mount_one(
                 )
             })?
             .into();
+        check_proc_mount(i, dest, Some(src_fd.as_fd()), typ)?;
         let is_dir = File::from(src_fd.try_clone().map_err(|e| Error::io("dup", &src, e))?)
             .metadata()
             .map_err(|e| Error::io("stat", &src, e))?
@@ -179,6 +220,7 @@ fn mount_one(
                 "missing (expected proc, sysfs, tmpfs, bind, …)",
             ));
         }
+        check_proc_mount(i, dest, None, typ)?;
         let target = resolve::mkdir_all(root, dest, 0o755)?;
         if typ == "proc" || typ == "sysfs" {
             // procfs and sysfs must land on a real directory of the rootfs, never through a symlink.
