@@ -185,6 +185,9 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     // is outside a new pid namespace (getppid() is 0 here), so a runtime that died before this line is noticed
     // instead by the channel: the next wait below sees EOF and the init exits.
     holm_sys::process::set_parent_death_signal(libc::SIGKILL)?;
+    // Not dumpable until execve: other processes (of a shared pid namespace, or later `exec`s) cannot open this
+    // process's /proc/<pid>/{fd,exe,mem,...}, which still lead to host objects.
+    holm_sys::process::set_dumpable(false)?;
     let cgroupns = a.new_flags & holm_sys::ns::CLONE_NEWCGROUP != 0;
     let ctx = rootfs::Context {
         spec,

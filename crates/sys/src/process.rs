@@ -380,3 +380,81 @@ pub fn getegid() -> u32 {
     // SAFETY: cannot fail.
     unsafe { libc::getegid() }
 }
+
+/// Name prefix of the sealed in-memory copy of the runtime binary (see [`run_from_sealed_copy`]).
+pub const SEALED_EXE_NAME: &str = "holm-sealed-exe";
+
+/// Makes sure the process runs from a sealed, in-memory copy of its own executable (the runc CVE-2019-5736 class).
+///
+/// While the runtime sets up a container it *is* the runtime binary; if the container's entry point is a script
+/// such as `#!/proc/self/exe`, or a process inside can open `/proc/<pid>/exe` of the runtime, that path leads to
+/// the host's binary file, and a root process in the container could write to it. Running from a
+/// `memfd_create(MFD_ALLOW_SEALING)` copy sealed with `F_SEAL_SEAL|SHRINK|GROW|WRITE` makes `/proc/<pid>/exe` an
+/// anonymous file that nobody can modify.
+///
+/// If `/proc/self/exe` is already such a copy, returns `Ok(())`. Otherwise copies the binary (`sendfile`), seals it
+/// and `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`s it with the current arguments and environment, so on
+/// success this function does not return. Call it early, single-threaded, before any state is created.
+pub fn run_from_sealed_copy() -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let link = std::fs::read_link("/proc/self/exe").map_err(|e| Error {
+        syscall: "readlink",
+        target: "/proc/self/exe".into(),
+        source: e,
+    })?;
+    let exe = std::fs::File::open("/proc/self/exe").map_err(|e| Error {
+        syscall: "open",
+        target: "/proc/self/exe".into(),
+        source: e,
+    })?;
+    const WANT: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    if link.as_os_str().as_bytes().starts_with(format!("/memfd:{SEALED_EXE_NAME}").as_bytes()) {
+        // SAFETY: F_GET_SEALS reads the seals of an fd we own.
+        let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
+        if seals != -1 && seals & WANT == WANT {
+            return Ok(());
+        }
+    }
+    let size = exe.metadata().map_err(|e| Error { syscall: "fstat", target: "/proc/self/exe".into(), source: e })?.len();
+    let name = cstr("memfd_create", SEALED_EXE_NAME)?;
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    let mfd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let mfd = check(mfd as _, "memfd_create", || SEALED_EXE_NAME.into())?;
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    let mfd = unsafe { OwnedFd::from_raw_fd(mfd as RawFd) };
+    let mut left = size;
+    while left > 0 {
+        // SAFETY: sendfile copies between two fds we own; a NULL offset uses the file positions.
+        let n = unsafe { libc::sendfile(mfd.as_raw_fd(), exe.as_raw_fd(), std::ptr::null_mut(), left as usize) };
+        let n = check(n as _, "sendfile", || "/proc/self/exe".into())?;
+        if n == 0 {
+            return Err(Error::from_errno("sendfile", "/proc/self/exe: short copy", libc::EIO));
+        }
+        left -= n as u64;
+    }
+    // SAFETY: F_ADD_SEALS takes an integer argument.
+    let ret = unsafe { libc::fcntl(mfd.as_raw_fd(), libc::F_ADD_SEALS, WANT) };
+    check(ret as _, "fcntl(F_ADD_SEALS)", || SEALED_EXE_NAME.into())?;
+    let args: Vec<std::ffi::CString> = std::env::args_os()
+        .map(|a| std::ffi::CString::new(a.as_bytes()).map_err(|_| Error::from_errno("execveat", "argument with NUL", libc::EINVAL)))
+        .collect::<Result<_>>()?;
+    let envs: Vec<std::ffi::CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            std::ffi::CString::new(kv).map_err(|_| Error::from_errno("execveat", "environment with NUL", libc::EINVAL))
+        })
+        .collect::<Result<_>>()?;
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = envs.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let empty = c"";
+    // SAFETY: `argv`/`envp` are NULL-terminated arrays of pointers into `args`/`envs`, alive until the call; the
+    // path is an empty C string used with AT_EMPTY_PATH. On success the call does not return.
+    unsafe {
+        libc::syscall(libc::SYS_execveat, mfd.as_raw_fd(), empty.as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH)
+    };
+    Err(Error::last("execveat", SEALED_EXE_NAME))
+}
