@@ -99,7 +99,6 @@ fn name_of<T: serde::Serialize>(v: &T) -> String {
 /// Compiles `linux.seccomp`. Errors name the field: an unknown architecture, `errnoRet` on an action that takes
 /// none, an argument index above 5, `SCMP_ACT_NOTIFY` without `listenerPath`, a flag this libseccomp lacks.
 pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
-    let default_errno = s.default_errno_ret().unwrap_or(libc::EPERM as u32);
     let default = action(
         "linux.seccomp.defaultAction",
         s.default_action(),
@@ -132,7 +131,8 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
     let mut notify = matches!(default, ScmpAction::Notify);
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.syscalls[{i}]");
-        let act = action(&field, sc.action(), sc.errno_ret(), default_errno)?;
+        // A rule without errnoRet returns EPERM (runc); defaultErrnoRet is for the default action only.
+        let act = action(&field, sc.action(), sc.errno_ret(), libc::EPERM as u32)?;
         if act == default {
             continue;
         }
