@@ -24,15 +24,15 @@ const REMOVE_TIMEOUT: Duration = Duration::from_secs(1);
 /// following a symlink and never leaving the hierarchy's file system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cgroup {
-    dirs: Vec<CgroupDir>,
+    pub(crate) dirs: Vec<CgroupDir>,
 }
 
 /// The container's directory in one hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CgroupDir {
-    hierarchy: HierarchyInfo,
+pub(crate) struct CgroupDir {
+    pub(crate) hierarchy: HierarchyInfo,
     /// Absolute path of the cgroup directory: the hierarchy's mount point joined with the cgroup path.
-    path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
 impl Cgroup {
@@ -211,8 +211,15 @@ impl Cgroup {
         let mut pause = Duration::from_millis(5);
         loop {
             pending.retain(|(i, d, parent, leaf)| match parent.rmdir(leaf) {
-                Ok(()) => false,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+                // Removed on a retry: forget the EBUSY of an earlier attempt.
+                Ok(()) => {
+                    errors[*i] = None;
+                    false
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    errors[*i] = None;
+                    false
+                }
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                     let waited_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
                     let (path, hierarchy) = (d.path.clone(), d.hierarchy.to_string());
@@ -243,7 +250,7 @@ impl Cgroup {
 impl CgroupDir {
     /// The path's components below the mount point. Refuses paths that are not strictly below it (possible only
     /// for a hand-edited, deserialised `Cgroup`).
-    fn components(&self) -> Result<Vec<&str>, Error> {
+    pub(crate) fn components(&self) -> Result<Vec<&str>, Error> {
         let bad = || {
             let e = io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -269,12 +276,12 @@ impl CgroupDir {
     }
 
     /// Opens the directory by walking down from the mount point.
-    fn open(&self) -> Result<Dir, Error> {
+    pub(crate) fn open(&self) -> Result<Dir, Error> {
         self.walk(&self.components()?)
     }
 
     /// Opens `<mount point>/<comps...>`, one component at a time.
-    fn walk(&self, comps: &[&str]) -> Result<Dir, Error> {
+    pub(crate) fn walk(&self, comps: &[&str]) -> Result<Dir, Error> {
         let mount = self.hierarchy.mount_point();
         let mut dir = Dir::open_mount_point(&self.hierarchy)
             .map_err(|e| self.err("open", mount.to_path_buf(), e))?;
@@ -286,7 +293,7 @@ impl CgroupDir {
         Ok(dir)
     }
 
-    fn err(&self, op: &'static str, path: PathBuf, error: io::Error) -> Error {
+    pub(crate) fn err(&self, op: &'static str, path: PathBuf, error: io::Error) -> Error {
         Error::Io {
             op,
             path,

@@ -100,6 +100,26 @@ impl Dir {
         Ok(())
     }
 
+    /// True if the child `name` exists (any type; a symlink counts as existing and is refused later on open).
+    pub(crate) fn exists(&self, name: &str) -> io::Result<bool> {
+        match std::fs::symlink_metadata(self.at(name)?) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The open directory itself (for `bpf(BPF_PROG_ATTACH)`, which takes a cgroup directory fd).
+    pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.file.as_fd()
+    }
+
+    /// The path this directory was reached by (for error messages).
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// `/proc/self/fd/<fd>/<name>`, after checking that `name` is one plain component.
     fn at(&self, name: &str) -> io::Result<PathBuf> {
         let mut c = Path::new(name).components();

@@ -91,19 +91,64 @@ pub enum Error {
         /// The last OS error (`EBUSY`).
         error: io::Error,
     },
+
+    /// A `linux.resources` value is invalid, or cannot be applied on this host: its controller is not mounted,
+    /// the kernel lacks its control file, or the cgroup version has no equivalent. `field` is the path below
+    /// `linux.resources` (`memory.swap`, `hugepageLimits[0]`); the reason names the controller and file.
+    #[error("linux.resources.{field}: {reason}")]
+    Resource {
+        /// The field below `linux.resources`.
+        field: String,
+        /// What is wrong, naming the controller and control file.
+        reason: String,
+    },
+
+    /// Writing a `linux.resources` value to its control file failed.
+    #[error("linux.resources.{field}: write `{value}` to `{path}` (cgroup {hierarchy}): {error}")]
+    WriteResource {
+        /// The field below `linux.resources`.
+        field: String,
+        /// The text written.
+        value: String,
+        /// The control file.
+        path: PathBuf,
+        /// The hierarchy, as printed by [`crate::HierarchyInfo`]'s `Display`.
+        hierarchy: String,
+        /// The OS error.
+        error: io::Error,
+    },
+
+    /// Freezing or thawing the cgroup failed or did not finish in time.
+    #[error("{op} `{path}`: {reason}")]
+    Freezer {
+        /// `freeze` or `thaw`.
+        op: &'static str,
+        /// The control file (`freezer.state`, `cgroup.freeze`).
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A cgroup operation needs a controller or file the host does not offer (the freezer for `pause`, ...).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl Error {
     /// The OS error behind this error, if there is one.
     pub fn io_error(&self) -> Option<&io::Error> {
         match self {
-            Error::ReadProc { error, .. } | Error::Io { error, .. } | Error::Busy { error, .. } => {
-                Some(error)
-            }
+            Error::ReadProc { error, .. }
+            | Error::Io { error, .. }
+            | Error::Busy { error, .. }
+            | Error::WriteResource { error, .. } => Some(error),
             Error::Parse { .. }
             | Error::NoHierarchies
             | Error::InvalidPath { .. }
-            | Error::OwnCgroup { .. } => None,
+            | Error::OwnCgroup { .. }
+            | Error::Resource { .. }
+            | Error::Freezer { .. }
+            | Error::Unsupported(_) => None,
         }
     }
 }

@@ -24,17 +24,29 @@
 
 #![forbid(unsafe_code)]
 
+mod blkio;
 mod cgroup;
+mod cpu;
+mod cpuset;
+pub mod devices;
 mod dir;
 mod error;
 mod hierarchies;
+mod hugetlb;
+mod memory;
 mod mountinfo;
+mod net;
 mod path;
+mod pids;
 mod proc_cgroup;
+mod resources;
 #[cfg(test)]
 mod samples;
+mod unified;
 
+pub use blkio::weight_to_io_weight;
 pub use cgroup::Cgroup;
+pub use cpu::shares_to_weight;
 pub use error::Error;
 pub use hierarchies::{Hierarchies, Layout};
 pub use mountinfo::{parse_mountinfo, DevId, HierarchyInfo, HierarchyKind};

@@ -123,6 +123,8 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
         saved.cgroup = Some(cg.clone());
         locked.save(&saved)?;
         cg.create()?;
+        // Limits are in place before stage 1 joins the cgroup.
+        crate::resources::apply_at_create(&cg, linux)?;
         holm_sys::fs::mkfifoat(
             locked.dir_file().as_fd(),
             std::path::Path::new(state::EXEC_FIFO),

@@ -22,6 +22,7 @@ pub mod mountopts;
 pub mod process;
 pub mod procfs;
 pub mod resolve;
+pub mod resources;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;

@@ -7,6 +7,7 @@
 //!
 //! Invariants the wrappers rely on are stated in `// SAFETY:` comments next to each `unsafe` block.
 
+pub mod bpf;
 pub mod fs;
 pub mod mount;
 pub mod ns;
