@@ -264,25 +264,33 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
 
     // Block until `start` opens the FIFO for reading, then tell it we are going.
     let fifo_path = format!("/proc/self/fd/{}", a.exec_fifo.as_raw_fd());
-    File::options()
+    let mut fifo = File::options()
         .write(true)
         .custom_flags(libc::O_CLOEXEC)
         .open(&fifo_path)
-        .and_then(|mut f| f.write_all(b"0"))
+        .map_err(|e| Error::io("open", crate::state::EXEC_FIFO, e))?;
+    fifo.write_all(b"0")
         .map_err(|e| Error::io("write", crate::state::EXEC_FIFO, e))?;
     holm_sys::process::close_inherited(a.exec_fifo.as_raw_fd());
 
-    if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
-        let mut st: serde_json::Value = serde_json::from_str(&state_json).unwrap_or_default();
-        st["status"] = "running".into();
-        hooks::run_all("startContainer", h, &st.to_string())?;
-    }
-    holm_sys::signal::reset_all()?;
-    holm_sys::fs::cloexec_from(3 + a.preserve_fds)?;
-    holm_sys::fs::keep_across_exec(3, a.preserve_fds)?;
-    Err(Error::Init(
-        holm_sys::process::execve(&exe, &args, &env).to_string(),
-    ))
+    // `fifo` stays open until execve closes it (close-on-exec): `start` reads it to EOF, so it returns (and runs
+    // poststart hooks) only once the process was executed, and reports what is written here if it was not.
+    let exec = || -> Result<std::convert::Infallible> {
+        if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
+            let mut st: serde_json::Value = serde_json::from_str(&state_json).unwrap_or_default();
+            st["status"] = "running".into();
+            hooks::run_all("startContainer", h, &st.to_string())?;
+        }
+        holm_sys::signal::reset_all()?;
+        holm_sys::fs::cloexec_from(3 + a.preserve_fds)?;
+        holm_sys::fs::keep_across_exec(3, a.preserve_fds)?;
+        Err(Error::Init(
+            holm_sys::process::execve(&exe, &args, &env).to_string(),
+        ))
+    };
+    let Err(e) = exec();
+    let _ = fifo.write_all(e.to_string().as_bytes());
+    Err(e)
 }
 
 fn load_seccomp(a: &InitArgs<'_>) -> Result<()> {

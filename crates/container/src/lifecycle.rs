@@ -69,6 +69,25 @@ pub fn start(store: &Store, id: &str, warn: &mut dyn FnMut(&Error)) -> Result<()
         }
     }
     std::fs::remove_file(&fifo_path).map_err(|e| Error::io("remove", &fifo_path, e))?;
+    // The init holds its end until execve closes it: EOF means the process runs (runtime-spec: poststart hooks
+    // come after that). Anything written before EOF says why it did not start (a startContainer hook, execve).
+    let mut failure = Vec::new();
+    loop {
+        holm_sys::process::poll_any(&[fifo.as_fd()], -1)?;
+        let mut buf = [0u8; 4096];
+        match fifo.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => failure.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(Error::io("read", &fifo_path, e)),
+        }
+    }
+    if !failure.is_empty() {
+        return Err(Error::Init(format!(
+            "container `{id}`: the process did not start: {}",
+            String::from_utf8_lossy(&failure)
+        )));
+    }
     if let Some(h) = s
         .config
         .hooks()
