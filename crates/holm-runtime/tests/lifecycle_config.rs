@@ -39,7 +39,9 @@ fn assert_rejected_bundle(b: &Bundle, needles: &[&str]) {
         );
         assert_root_empty(&rt);
         assert_no_trace(&rt, &id, b.path());
-        let pids_dir = std::path::Path::new(CGROUP_ROOT).join("pids/holm").join(&id);
+        let pids_dir = std::path::Path::new(CGROUP_ROOT)
+            .join("pids/holm")
+            .join(&id);
         assert!(!pids_dir.exists(), "{}", pids_dir.display());
     }
 }
@@ -47,7 +49,11 @@ fn assert_rejected_bundle(b: &Bundle, needles: &[&str]) {
 #[test]
 fn bad_json_is_rejected() {
     let b = Bundle::busybox();
-    std::fs::write(b.path().join("config.json"), "{\"ociVersion\": \"1.2.0\",\n  \"process\": {").unwrap();
+    std::fs::write(
+        b.path().join("config.json"),
+        "{\"ociVersion\": \"1.2.0\",\n  \"process\": {",
+    )
+    .unwrap();
     assert_rejected_bundle(&b, &["config.json"]);
 }
 
@@ -60,7 +66,10 @@ fn missing_config_json_is_rejected() {
 
 #[test]
 fn wrong_json_type_names_the_field() {
-    assert_rejected(|c| c["process"]["args"] = json!("sh -c true"), "process.args");
+    assert_rejected(
+        |c| c["process"]["args"] = json!("sh -c true"),
+        "process.args",
+    );
 }
 
 #[test]
@@ -87,7 +96,10 @@ fn repeated_namespace_names_the_field() {
 #[test]
 fn missing_namespace_path_names_the_field() {
     assert_rejected(
-        |c| c["linux"]["namespaces"][1] = json!({"type": "network", "path": "/proc/holm-no-such/ns/net"}),
+        |c| {
+            c["linux"]["namespaces"][1] =
+                json!({"type": "network", "path": "/proc/holm-no-such/ns/net"})
+        },
         "linux.namespaces[1].path",
     );
 }
@@ -143,7 +155,10 @@ fn bad_env_entry_names_the_field() {
 #[test]
 fn rlimit_soft_above_hard_names_the_field() {
     assert_rejected(
-        |c| c["process"]["rlimits"][0] = json!({"type": "RLIMIT_NOFILE", "soft": 4096, "hard": 1024}),
+        |c| {
+            c["process"]["rlimits"][0] =
+                json!({"type": "RLIMIT_NOFILE", "soft": 4096, "hard": 1024})
+        },
         "process.rlimits[0]",
     );
 }
@@ -170,7 +185,8 @@ fn mapping_of_size_zero_names_the_field() {
                 .unwrap()
                 .push(json!({"type": "user"}));
             c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 0}]);
-            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         },
         "linux.uidMappings[0].size",
     );
@@ -180,8 +196,10 @@ fn mapping_of_size_zero_names_the_field() {
 fn mappings_without_user_namespace_name_the_field() {
     assert_rejected(
         |c| {
-            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         },
         "linux.uidMappings",
     );

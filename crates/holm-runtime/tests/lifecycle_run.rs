@@ -48,7 +48,11 @@ fn run_of_a_process_killed_by_a_signal_exits_128_plus_n() {
     // Without a pid namespace the shell is not a namespace init, so it can signal itself.
     remove_namespace(&mut b, "pid");
     for (sig, code) in [("9", 137), ("TERM", 143), ("KILL", 137), ("INT", 130)] {
-        b.set_args(&["sh", "-c", &format!("echo before; kill -{sig} $$; echo after")]);
+        b.set_args(&[
+            "sh",
+            "-c",
+            &format!("echo before; kill -{sig} $$; echo after"),
+        ]);
         let id = unique_id("run-sig");
         let _g = rt.guard(&id);
         let out = run_fg(&rt, &b, &id);
@@ -185,7 +189,11 @@ fn run_detach_returns_while_the_container_keeps_running() {
     assert_eq!(file_pid, pid, "pid file vs state");
     assert!(alive(pid as i32), "init {pid} not alive");
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
-    assert_eq!(comm.trim(), "sleep", "the init should have exec'd the process");
+    assert_eq!(
+        comm.trim(),
+        "sleep",
+        "the init should have exec'd the process"
+    );
     // Still running a moment later.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(status(&rt, &id).0, "running");

@@ -47,7 +47,9 @@ fn create_start_stop_delete_walks_the_state_machine() {
     assert_eq!(rt.state(&id)["status"], "created");
     assert!(!b.rootfs().join("tmp/done").exists());
     assert_ne!(
-        fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(),
+        fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap()
+            .trim(),
         "sleep"
     );
     let listed = rt.ok(&["list", "-q"]);
@@ -118,7 +120,13 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 fn parse_rfc3339_utc(s: &str) -> i64 {
     let bad = || panic!("`created` is not an RFC 3339 UTC time: {s:?}");
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         bad();
     }
     if !s.ends_with('Z') {
@@ -126,10 +134,14 @@ fn parse_rfc3339_utc(s: &str) -> i64 {
     }
     let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap_or_else(|_| bad());
     let frac = &s[19..s.len() - 1];
-    if !(frac.is_empty() || frac.starts_with('.') && frac[1..].chars().all(|c| c.is_ascii_digit())) {
+    if !(frac.is_empty() || frac.starts_with('.') && frac[1..].chars().all(|c| c.is_ascii_digit()))
+    {
         bad();
     }
-    days_from_civil(n(0..4), n(5..7), n(8..10)) * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+    days_from_civil(n(0..4), n(5..7), n(8..10)) * 86_400
+        + n(11..13) * 3600
+        + n(14..16) * 60
+        + n(17..19)
 }
 
 #[test]
@@ -140,7 +152,10 @@ fn state_json_has_every_oci_field() {
     b.set_args(&["sleep", "100"]);
     let id = unique_id("state-json");
     let _g = rt.guard(&id);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     // A relative --bundle, resolved against the caller's cwd.
     let out = rt
         .cmd(&["create", "--bundle", ".", &id])
@@ -155,7 +170,9 @@ fn state_json_has_every_oci_field() {
     let s: Value = serde_json::from_str(&text).unwrap();
     let bundle = fs::canonicalize(b.path()).unwrap();
     assert!(
-        s["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")),
+        s["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
         "{s}"
     );
     assert_eq!(s["id"], id.as_str());

@@ -376,7 +376,16 @@ fn kill_with_an_invalid_signal_fails_and_changes_nothing() {
     let _g = rt.guard(&id);
     start_and_wait_ready(&rt, &b, &id);
     let before = snapshot(&rt, &id);
-    for bad in ["SIGNOPE", "NOTASIGNAL", "65", "99", "9x", "SIG", "RTMIN+99", ""] {
+    for bad in [
+        "SIGNOPE",
+        "NOTASIGNAL",
+        "65",
+        "99",
+        "9x",
+        "SIG",
+        "RTMIN+99",
+        "",
+    ] {
         let out = rt.fails(&["kill", &id, bad]);
         let err = stderr(&out);
         assert!(
