@@ -4,7 +4,7 @@
 # apt is skipped when every package is already installed.
 set -euo pipefail
 
-packages=(busybox-static runc hyperfine libseccomp-dev pkg-config time iproute2 procps)
+packages=(busybox-static runc hyperfine libseccomp-dev pkg-config time iproute2 procps skopeo umoci podman debootstrap)
 
 installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]

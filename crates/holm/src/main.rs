@@ -1,2 +1,32 @@
-//! `holm`: the engine's command line.
-fn main() {}
+//! `holm`: the engine's command line (docker/podman-like). For now the image commands: `load`, `save`, `images`,
+//! `image inspect|ls|rm|tag|prune`, `rmi`, `tag`. Each command is a thin call into `holm-image`; errors are
+//! printed once, here, and exit with status 125 (podman's "engine error").
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod human;
+
+use clap::Parser;
+use cli::{Cli, Command, ImageCommand};
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let store = holm_image::ImageStore::open(&cli.root)?;
+    match &cli.command {
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => commands::load(&store, a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => commands::save(&store, a),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => commands::images(&store, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => commands::rmi(&store, a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => commands::tag(&store, a),
+        Command::Image(ImageCommand::Inspect(a)) => commands::inspect(&store, a),
+        Command::Image(ImageCommand::Prune(a)) => commands::prune(&store, a),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("Error: {e:#}");
+        std::process::exit(125);
+    }
+}

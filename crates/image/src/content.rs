@@ -25,9 +25,9 @@ pub enum ContentError {
         /// Where the bytes came from (a digest or an archive path).
         what: String,
         /// The declared digest.
-        expected: Digest,
+        expected: String,
         /// The digest of the bytes.
-        actual: Digest,
+        actual: String,
     },
     /// The blob is longer than its descriptor's size.
     #[error("blob {digest} is longer than its descriptor's size of {expected} bytes")]
@@ -278,8 +278,8 @@ impl Staging {
             if *ed != d {
                 return Err(ContentError::DigestMismatch {
                     what: what.to_string(),
-                    expected: ed.clone(),
-                    actual: d,
+                    expected: ed.to_string(),
+                    actual: d.to_string(),
                 });
             }
         }

@@ -22,7 +22,7 @@ pub enum LayerError {
     #[error("unpack layer {blob}: {source}")]
     Unpack {
         /// The layer blob's digest.
-        blob: Digest,
+        blob: String,
         /// Why.
         #[source]
         source: UnpackError,
@@ -33,11 +33,11 @@ pub enum LayerError {
     )]
     DiffIdMismatch {
         /// The layer blob's digest.
-        blob: Digest,
+        blob: String,
         /// The config's `rootfs.diff_ids` entry.
-        expected: Digest,
+        expected: String,
         /// What the stream hashed to.
-        actual: Digest,
+        actual: String,
     },
     /// A file-system error, with what was being done.
     #[error("{what}: {source}")]
@@ -72,6 +72,9 @@ pub struct LayerInfo {
     /// Bytes of regular file data.
     pub file_bytes: u64,
 }
+
+/// A layer unpacked into staging: its directory and info, or why it failed.
+type Staged = Result<(PathBuf, LayerInfo), LayerError>;
 
 /// One layer to unpack.
 #[derive(Debug, Clone)]
@@ -181,7 +184,7 @@ impl LayerStore {
             .min(jobs.len())
             .max(1);
         let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<Result<(PathBuf, LayerInfo), LayerError>>>> =
+        let results: Mutex<Vec<Option<Staged>>> =
             Mutex::new((0..jobs.len()).map(|_| None).collect());
         std::thread::scope(|s| {
             for _ in 0..threads {
@@ -235,15 +238,15 @@ fn unpack_one(
         .map_err(io_err(format!("open layer blob {}", job.blob)))?;
     let d = unpack::unpack_layer(blob, job.compression, &diff, opts).map_err(|source| {
         LayerError::Unpack {
-            blob: job.blob.clone(),
+            blob: job.blob.to_string(),
             source,
         }
     })?;
     if d.diff_id != job.diff_id {
         return Err(LayerError::DiffIdMismatch {
-            blob: job.blob.clone(),
-            expected: job.diff_id.clone(),
-            actual: d.diff_id,
+            blob: job.blob.to_string(),
+            expected: job.diff_id.to_string(),
+            actual: d.diff_id.to_string(),
         });
     }
     let info = LayerInfo {

@@ -42,13 +42,13 @@ pub enum StoreError {
     )]
     MultipleNames {
         /// The image id.
-        id: Digest,
+        id: String,
     },
     /// The image is used by snapshots (containers); `-f` removes it anyway.
     #[error("unable to delete {id} (must be forced): image is in use by container {snapshot}")]
     InUse {
         /// The image id.
-        id: Digest,
+        id: String,
         /// One snapshot using it.
         snapshot: String,
     },
@@ -359,12 +359,14 @@ fn remove_in(db: &mut Db, name: &str, force: bool) -> Result<RemoveReport, Store
             return Ok(report);
         }
     } else if img.repo_tags.len() > 1 && !force {
-        return Err(StoreError::MultipleNames { id: img.id });
+        return Err(StoreError::MultipleNames {
+            id: img.id.to_string(),
+        });
     }
     if let Some(s) = db.snapshots.iter().find(|s| s.image == img.id) {
         if !force {
             return Err(StoreError::InUse {
-                id: img.id,
+                id: img.id.to_string(),
                 snapshot: s.id.clone(),
             });
         }

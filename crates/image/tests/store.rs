@@ -53,7 +53,7 @@ fn load_oci_directory_and_tar() {
     assert!(diff.join("bin/busybox").is_file());
     // by id, short id and digest reference
     assert_eq!(
-        ts.store.resolve(&img.config_digest.to_string()).unwrap().id,
+        ts.store.resolve(img.config_digest.as_ref()).unwrap().id,
         rec.id
     );
     assert_eq!(
@@ -315,12 +315,12 @@ fn tag_rmi_and_prune() {
     );
     // moving a tag: b:1 now names a
     ts.store.tag("a:1", "b:1").unwrap();
-    let rb = ts.store.resolve(&b.config_digest.to_string()).unwrap();
+    let rb = ts.store.resolve(b.config_digest.as_ref()).unwrap();
     assert!(rb.repo_tags.is_empty());
     // by id with several names: refused without force
     let err = ts
         .store
-        .remove(&a.config_digest.to_string(), false)
+        .remove(a.config_digest.as_ref(), false)
         .unwrap_err();
     assert!(matches!(err, StoreError::MultipleNames { .. }), "{err}");
     // a tag of several: untag only
@@ -330,12 +330,12 @@ fn tag_rmi_and_prune() {
     // prune removes the dangling b and its layers
     let layers_before = ts.entries("layers").len();
     let (deleted, gc) = ts.store.prune(false).unwrap();
-    assert_eq!(deleted, [b.config_digest.clone()]);
+    assert_eq!(deleted, std::slice::from_ref(&b.config_digest));
     assert_eq!(gc.layers, 2);
     assert_eq!(ts.entries("layers").len(), layers_before - 2);
     // forced removal by id deletes everything
-    let r = ts.store.remove(&a.config_digest.to_string(), true).unwrap();
-    assert_eq!(r.deleted, [a.config_digest.clone()]);
+    let r = ts.store.remove(a.config_digest.as_ref(), true).unwrap();
+    assert_eq!(r.deleted, std::slice::from_ref(&a.config_digest));
     ts.assert_empty();
     let err = ts.store.remove("a:1", false).unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");

@@ -53,7 +53,8 @@ fn dotdot_and_absolute_names_stay_inside() {
 #[test]
 fn symlink_to_outside_then_write_through_it() {
     let etc_name = unique("holm-pwned");
-    let cases: Vec<Box<dyn Fn(&Sandbox) -> Vec<u8>>> = vec![
+    type Case = Box<dyn Fn(&Sandbox) -> Vec<u8>>;
+    let cases: Vec<Case> = vec![
         Box::new(|_| {
             Tar::new()
                 .symlink("rel", "../outside")

@@ -1,5 +1,6 @@
-//! Writing archives: `docker-archive` (classic `docker save` layout: `<config hex>.json`, `<diff_id hex>/layer.tar`
-//! uncompressed, `manifest.json`) and `oci-archive` (an OCI image layout in a tar: `oci-layout`, `index.json`,
+//! Writing archives: `docker-archive` (classic `docker save` layout: `<config hex>.json`, uncompressed
+//! `<diff_id hex>/layer.tar`, and `manifest.json` with fully qualified `RepoTags`, as podman writes them and docker
+//! accepts) and `oci-archive` (an OCI image layout in a tar: `oci-layout`, `index.json`,
 //! `blobs/sha256/*` exactly as stored). Entries are written with fixed owner (0:0), mode 0644 and mtime 0, so
 //! saving the same images twice gives the same bytes.
 
@@ -206,7 +207,7 @@ pub(crate) fn docker_archive<W: Write>(
         }
         entries.push(ManifestEntry {
             config: config_path,
-            repo_tags: Some(img.names.iter().map(|n| n.familiar()).collect()),
+            repo_tags: Some(img.names.iter().map(|n| n.to_string()).collect()),
             layers: layer_paths,
         });
     }

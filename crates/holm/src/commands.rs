@@ -1,0 +1,279 @@
+//! The image commands: each builds a request, calls `holm-image` and prints the result the way docker does.
+
+use crate::cli::{
+    ImagesArgs, InspectArgs, ListFormat, LoadArgs, PruneArgs, RmiArgs, SaveArgs, SaveFormat,
+    TagArgs,
+};
+use crate::human;
+use anyhow::{bail, Context, Result};
+use holm_image::platform::Platform;
+use holm_image::unpack::UnpackOptions;
+use holm_image::{ArchiveFormat, ImageRecord, ImageStore, LoadOptions, Reference};
+use serde_json::json;
+use std::io::{IsTerminal, Write};
+
+/// `holm load`.
+pub fn load(store: &ImageStore, a: &LoadArgs) -> Result<()> {
+    let opts = LoadOptions {
+        platform: Platform::parse(&a.platform)?,
+        unpack: UnpackOptions {
+            max_bytes: a.max_layer_size,
+        },
+    };
+    let loaded = store
+        .load(&a.input, &opts)
+        .with_context(|| format!("load {}", a.input.display()))?;
+    let mut out = std::io::stdout().lock();
+    for l in loaded {
+        if a.quiet || l.names.is_empty() {
+            writeln!(out, "Loaded image ID: {}", l.id)?;
+        }
+        if !a.quiet {
+            for n in &l.names {
+                writeln!(out, "Loaded image: {n}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `holm save`: to a file (written to a temporary name, then renamed) or to standard output if it is not a
+/// terminal.
+pub fn save(store: &ImageStore, a: &SaveArgs) -> Result<()> {
+    let format = match a.format {
+        SaveFormat::DockerArchive => ArchiveFormat::DockerArchive,
+        SaveFormat::OciArchive => ArchiveFormat::OciArchive,
+    };
+    match &a.output {
+        Some(path) => {
+            let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+            tmp_name.push(format!(".holm-tmp-{}", std::process::id()));
+            let tmp = path.with_file_name(tmp_name);
+            let res = (|| -> Result<()> {
+                let f = std::fs::File::create(&tmp)
+                    .with_context(|| format!("create {}", tmp.display()))?;
+                let w = store.save(
+                    &a.images,
+                    format,
+                    std::io::BufWriter::with_capacity(1 << 20, f),
+                )?;
+                let f = w.into_inner().map_err(|e| e.into_error())?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, path)
+                    .with_context(|| format!("rename to {}", path.display()))?;
+                Ok(())
+            })();
+            if res.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            res
+        }
+        None => {
+            let stdout = std::io::stdout();
+            if stdout.is_terminal() {
+                bail!("refusing to write an archive to a terminal: use -o FILE or redirect standard output");
+            }
+            let mut w = store.save(&a.images, format, std::io::BufWriter::new(stdout.lock()))?;
+            w.flush()?;
+            Ok(())
+        }
+    }
+}
+
+fn split_name(n: &str) -> (String, String) {
+    match Reference::parse(n) {
+        Ok(r) => (r.repository(), r.tag().unwrap_or("<none>").to_string()),
+        Err(_) => (n.to_string(), "<none>".to_string()),
+    }
+}
+
+fn short_id(img: &ImageRecord, no_trunc: bool) -> String {
+    let hex = img.id.digest().to_string();
+    if no_trunc {
+        img.id.to_string()
+    } else {
+        hex[..12].to_string()
+    }
+}
+
+/// `holm images`.
+pub fn images(store: &ImageStore, a: &ImagesArgs) -> Result<()> {
+    let mut list = store.list()?;
+    if let Some(f) = &a.reference {
+        let want = Reference::parse_normalized(f)?;
+        list.retain(|i| {
+            i.repo_tags.iter().any(|t| {
+                Reference::parse(t).is_ok_and(|r| {
+                    r.repository() == want.repository()
+                        && want.tag().is_none_or(|wt| r.tag() == Some(wt))
+                })
+            })
+        });
+    }
+    // newest first, like docker
+    list.sort_by_key(|i| {
+        std::cmp::Reverse(
+            i.created
+                .as_deref()
+                .and_then(human::parse_rfc3339)
+                .unwrap_or(0),
+        )
+    });
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        let mut seen = std::collections::HashSet::new();
+        for i in &list {
+            if seen.insert(i.id.clone()) {
+                writeln!(out, "{}", short_id(i, a.no_trunc))?;
+            }
+        }
+        return Ok(());
+    }
+    if a.format == ListFormat::Json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|i| {
+                json!({
+                    "Id": i.id.to_string(),
+                    "RepoTags": i.repo_tags,
+                    "RepoDigests": i.repo_digests,
+                    "Created": i.created,
+                    "Size": i.size,
+                    "Platform": i.platform,
+                    "Digest": i.manifest.digest.to_string(),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut rows = vec![[
+        "REPOSITORY".to_string(),
+        "TAG".into(),
+        "IMAGE ID".into(),
+        "CREATED".into(),
+        "SIZE".into(),
+    ]];
+    for i in &list {
+        let created = i
+            .created
+            .as_deref()
+            .and_then(human::parse_rfc3339)
+            .map_or("N/A".to_string(), |t| human::ago(t, now));
+        let names: Vec<(String, String)> = if i.repo_tags.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            i.repo_tags.iter().map(|t| split_name(t)).collect()
+        };
+        for (repo, tag) in names {
+            rows.push([
+                repo,
+                tag,
+                short_id(i, a.no_trunc),
+                created.clone(),
+                human::size(i.size),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(c, s)| {
+                if c < 4 {
+                    format!("{s:<w$}", w = widths[c])
+                } else {
+                    s.clone()
+                }
+            })
+            .collect();
+        writeln!(out, "{}", line.join("   "))?;
+    }
+    Ok(())
+}
+
+/// `holm image inspect`: a JSON array with one object per image, docker's field names.
+pub fn inspect(store: &ImageStore, a: &InspectArgs) -> Result<()> {
+    let mut v = Vec::new();
+    for name in &a.images {
+        let img = store.resolve(name)?;
+        let cfg = store.config(&img)?;
+        let layers: Vec<String> = cfg.rootfs().diff_ids().clone();
+        v.push(json!({
+            "Id": img.id.to_string(),
+            "RepoTags": img.repo_tags,
+            "RepoDigests": img.repo_digests,
+            "Created": img.created,
+            "Author": cfg.author(),
+            "Architecture": holm_image::platform::arch_name(cfg.architecture()),
+            "Os": holm_image::platform::os_name(cfg.os()),
+            "Variant": cfg.variant(),
+            "Size": img.size,
+            "Config": cfg.config(),
+            "RootFS": {"Type": "layers", "Layers": layers},
+            "Manifest": {
+                "Digest": img.manifest.digest.to_string(),
+                "MediaType": img.manifest.media_type,
+                "Size": img.manifest.size,
+            },
+            "ChainIDs": img.layers.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            "History": cfg.history(),
+        }));
+    }
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+/// `holm rmi`: removes each image; failures are reported and make the exit status non-zero, but do not stop the
+/// others.
+pub fn rmi(store: &ImageStore, a: &RmiArgs) -> Result<()> {
+    let mut failed = 0;
+    let mut out = std::io::stdout().lock();
+    for name in &a.images {
+        match store.remove(name, a.force) {
+            Ok(r) => {
+                for u in r.untagged {
+                    writeln!(out, "Untagged: {u}")?;
+                }
+                for d in r.deleted {
+                    writeln!(out, "Deleted: {d}")?;
+                }
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} images could not be removed", a.images.len());
+    }
+    Ok(())
+}
+
+/// `holm tag`.
+pub fn tag(store: &ImageStore, a: &TagArgs) -> Result<()> {
+    store.tag(&a.source, &a.target)?;
+    Ok(())
+}
+
+/// `holm image prune`.
+pub fn prune(store: &ImageStore, a: &PruneArgs) -> Result<()> {
+    let (deleted, gc) = store.prune(a.all)?;
+    let mut out = std::io::stdout().lock();
+    if !deleted.is_empty() {
+        writeln!(out, "Deleted Images:")?;
+        for d in &deleted {
+            writeln!(out, "deleted: {d}")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "Total reclaimed space: {}", human::size(gc.bytes))?;
+    Ok(())
+}
