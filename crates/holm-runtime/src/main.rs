@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod cgroup_cmds;
 mod log;
 
 use anyhow::{bail, Context};
@@ -107,7 +108,6 @@ enum Cmd {
         id: String,
     },
     /// List containers.
-    #[command(alias = "ps")]
     List {
         /// Output format.
         #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
@@ -115,6 +115,16 @@ enum Cmd {
         /// Print only ids.
         #[arg(short, long)]
         quiet: bool,
+    },
+    /// Suspend every process of the container (cgroup freezer).
+    Pause {
+        /// Container id.
+        id: String,
+    },
+    /// Resume a paused container.
+    Resume {
+        /// Container id.
+        id: String,
     },
     /// Write a default config.json into the bundle.
     Spec {
@@ -175,7 +185,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     // Verbs that put a runtime process inside a container run from a sealed in-memory copy of this binary, so
     // nothing inside can reach (and overwrite) the binary on the host through /proc/<pid>/exe (CVE-2019-5736).
     if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. }) {
-        holm_sys::process::run_from_sealed_copy().context("re-executing from a sealed copy of the runtime")?;
+        holm_sys::process::run_from_sealed_copy()
+            .context("re-executing from a sealed copy of the runtime")?;
     }
     let store = Store::new(&cli.root);
     let mut warn = |e: &holm_container::Error| log::warn(&e.to_string());
@@ -205,6 +216,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Cmd::Delete { force, id } => holm_container::delete(&store, &id, force, &mut warn)?,
         Cmd::List { format, quiet } => print_list(&holm_container::list(&store)?, format, quiet)?,
+        Cmd::Pause { id } => cgroup_cmds::pause(&store, &id)?,
+        Cmd::Resume { id } => cgroup_cmds::resume(&store, &id)?,
         Cmd::Spec { bundle, rootless } => write_spec(&bundle, rootless)?,
     }
     Ok(0)
