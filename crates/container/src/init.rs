@@ -245,6 +245,7 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     // Credentials and seccomp come last before `Created` (runc's order), so their errors fail `create`. Without
     // no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the capabilities are dropped. With it,
     // load it after, so the filter need not allow setresuid/capset.
+    crate::lsm::apply(proc_, &proc)?;
     let nnp = proc_.no_new_privileges().unwrap_or(false);
     if !nnp {
         load_seccomp(a)?;

@@ -83,6 +83,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
     }
 
     crate::sysctl::validate(&bundle.spec)?;
+    crate::lsm::validate(process)?;
     // Compiled before anything is created, so a malformed profile leaves nothing behind.
     let seccomp = linux
         .seccomp()

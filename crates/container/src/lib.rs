@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cgroup_verbs;
 pub mod channel;
 pub mod defaults;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod hooks;
 pub mod init;
 pub mod launch;
 pub mod lifecycle;
+pub mod lsm;
 pub mod mountopts;
 pub mod process;
 pub mod procfs;

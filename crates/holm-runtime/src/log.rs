@@ -43,6 +43,36 @@ pub fn init(file: Option<&Path>, format: Format, debug: bool) {
         format,
         debug,
     });
+    // Library messages (`log::debug!` in holm-container) go through the same sink.
+    let _ = ::log::set_logger(&FACADE);
+    ::log::set_max_level(if debug {
+        ::log::LevelFilter::Debug
+    } else {
+        ::log::LevelFilter::Warn
+    });
+}
+
+struct Facade;
+static FACADE: Facade = Facade;
+
+impl ::log::Log for Facade {
+    fn enabled(&self, m: &::log::Metadata<'_>) -> bool {
+        m.level() <= ::log::max_level()
+    }
+
+    fn log(&self, r: &::log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            let level = match r.level() {
+                ::log::Level::Error => "error",
+                ::log::Level::Warn => "warning",
+                ::log::Level::Info => "info",
+                _ => "debug",
+            };
+            emit(level, &r.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
 }
 
 fn emit(level: &str, msg: &str) {
