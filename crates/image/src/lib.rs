@@ -16,10 +16,13 @@ mod fsutil;
 pub mod layers;
 pub mod load;
 pub mod meta;
+pub mod passwd;
 pub mod platform;
 pub mod reference;
+pub mod rootfs;
 pub mod save;
 pub mod snapshot;
+pub mod spec;
 pub mod store;
 pub mod unpack;
 
