@@ -155,9 +155,7 @@ pub fn resolve_with(
         None => {
             if let Some(e) = entry {
                 for grp in group {
-                    if grp.members.iter().any(|m| *m == e.name)
-                        && !out.additional_gids.contains(&grp.gid)
-                    {
+                    if grp.members.contains(&e.name) && !out.additional_gids.contains(&grp.gid) {
                         out.additional_gids.push(grp.gid);
                     }
                 }
