@@ -234,3 +234,96 @@ fn create_pid_file_holds_the_init_pid() {
     rt.ok(&["delete", "--force", &id]);
     assert_no_trace(&rt, &id, b.path());
 }
+
+#[test]
+fn run_in_the_foreground_passes_stdin_to_the_container() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sh", "-c", "tr a-z A-Z; echo end"]);
+    let id = unique_id("run-stdin");
+    let _g = rt.guard(&id);
+    let mut input = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut input, b"hello stdin\n").unwrap();
+    std::io::Seek::rewind(&mut input).unwrap();
+    let mut cmd = rt.cmd(&["run", "--bundle", path_str(b.path()), &id]);
+    cmd.stdin(input);
+    let out = spawn_keep_stdin(cmd).finish(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "HELLO STDIN\nend\n");
+    assert_no_trace(&rt, &id, b.path());
+}
+
+#[test]
+fn run_detach_with_a_pipe_as_stdout_returns_promptly() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "100"]);
+    let id = unique_id("run-detach-pipe");
+    let _g = rt.guard(&id);
+    let mut child = rt
+        .cmd(&["run", "-d", "--bundle", path_str(b.path()), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let st = wait_timeout(&mut child, Duration::from_secs(10));
+    if st.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let st = st.expect("run -d with piped stdout did not return within 10 s");
+    assert!(st.success(), "{st}");
+    drop(child);
+    assert_eq!(status(&rt, &id).0, "running");
+    rt.ok(&["delete", "--force", &id]);
+    assert_no_trace(&rt, &id, b.path());
+}
+
+#[test]
+fn run_whose_start_container_hook_fails_fails_and_leaves_nothing() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sh", "-c", "echo ran"]);
+    b.config_mut()["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/false"}]});
+    b.write_config();
+    let id = unique_id("run-startctr-fail");
+    let _g = rt.guard(&id);
+    let out = rt.fails(&["run", "--bundle", path_str(b.path()), &id]);
+    assert!(!stdout(&out).contains("ran"), "the process ran");
+    assert!(stderr(&out).contains("startContainer"), "{}", stderr(&out));
+    assert_no_trace(&rt, &id, b.path());
+}
+
+#[test]
+fn errors_go_to_the_log_file_in_text_and_json() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let id = unique_id("log-file");
+    for (format, check) in [
+        (
+            "text",
+            (|l: &str| l.contains("level=error") && l.contains("msg=")) as fn(&str) -> bool,
+        ),
+        ("json", |l: &str| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON log line");
+            v["level"] == "error" && v["msg"].is_string() && v["time"].is_string()
+        }),
+    ] {
+        let log = dir.path().join(format!("{format}.log"));
+        let out = rt.fails(&[
+            "--log",
+            path_str(&log),
+            "--log-format",
+            format,
+            "state",
+            &id,
+        ]);
+        assert!(stderr(&out).contains(&id), "{}", stderr(&out));
+        let text = read_or_empty(&log);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{format}: {text}");
+        assert!(check(lines[0]), "{format}: {}", lines[0]);
+        assert!(lines[0].contains(&id), "{format}: {}", lines[0]);
+    }
+}

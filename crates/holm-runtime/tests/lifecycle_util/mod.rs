@@ -204,6 +204,16 @@ pub fn spawn(mut cmd: Command) -> Spawned {
     Spawned { child, out, err }
 }
 
+/// Spawns `cmd` with the stdin it was given and stdout/stderr captured in temp files.
+pub fn spawn_keep_stdin(mut cmd: Command) -> Spawned {
+    let out = tempfile::tempfile().expect("tempfile");
+    let err = tempfile::tempfile().expect("tempfile");
+    cmd.stdout(out.try_clone().expect("dup"))
+        .stderr(err.try_clone().expect("dup"));
+    let child = cmd.spawn().expect("spawn holm-runtime");
+    Spawned { child, out, err }
+}
+
 impl Spawned {
     /// Waits at most `timeout` for the child; kills it and panics on expiry.
     pub fn finish(mut self, timeout: Duration) -> Output {
