@@ -99,16 +99,19 @@ fn short_id(img: &ImageRecord, no_trunc: bool) -> String {
 /// `holm images`.
 pub fn images(store: &ImageStore, a: &ImagesArgs) -> Result<()> {
     let mut list = store.list()?;
-    if let Some(f) = &a.reference {
-        let want = Reference::parse_normalized(f)?;
-        list.retain(|i| {
-            i.repo_tags.iter().any(|t| {
-                Reference::parse(t).is_ok_and(|r| {
-                    r.repository() == want.repository()
-                        && want.tag().is_none_or(|wt| r.tag() == Some(wt))
-                })
-            })
-        });
+    let want = a
+        .reference
+        .as_deref()
+        .map(Reference::parse_normalized)
+        .transpose()?;
+    let matches = |t: &String| match &want {
+        None => true,
+        Some(w) => Reference::parse(t).is_ok_and(|r| {
+            r.repository() == w.repository() && w.tag().is_none_or(|wt| r.tag() == Some(wt))
+        }),
+    };
+    if want.is_some() {
+        list.retain(|i| i.repo_tags.iter().any(matches));
     }
     // newest first, like docker
     list.sort_by_key(|i| {
@@ -166,7 +169,11 @@ pub fn images(store: &ImageStore, a: &ImagesArgs) -> Result<()> {
         let names: Vec<(String, String)> = if i.repo_tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]
         } else {
-            i.repo_tags.iter().map(|t| split_name(t)).collect()
+            i.repo_tags
+                .iter()
+                .filter(|t| matches(t))
+                .map(|t| split_name(t))
+                .collect()
         };
         for (repo, tag) in names {
             rows.push([
