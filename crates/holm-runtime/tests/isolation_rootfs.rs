@@ -178,9 +178,7 @@ fn no_pivot_moves_the_rootfs_and_chroots() {
     assert!(text.contains("/work: No such file or directory"), "{text}");
 }
 
-/// `stat` of each path: `<path> <type> <major hex>:<minor hex> <mode octal> <uid>:<gid>`.
-const STAT: &str = "stat -c '%n|%F|%t:%T|%a|%u:%g'";
-
+/// Lines `<path>|<type>|<major hex>:<minor hex>|<mode octal>|<uid>:<gid>` printed by `stat -c`.
 fn stat_lines(out: &str) -> Vec<Vec<String>> {
     out.lines()
         .filter(|l| l.contains('|'))
@@ -372,7 +370,7 @@ fn masked_paths() {
         fs::read_to_string(secret_dir.join("key")).unwrap(),
         "top secret"
     );
-    assert!(fs::read_to_string("/proc/timer_list").unwrap().len() > 0);
+    assert!(!fs::read_to_string("/proc/timer_list").unwrap().is_empty());
 }
 
 #[test]

@@ -129,8 +129,7 @@ pub fn status_field(status: &str, name: &str) -> String {
 pub fn mount_line<'a>(mountinfo: &'a str, mount_point: &str) -> Option<&'a str> {
     mountinfo
         .lines()
-        .filter(|l| l.split(' ').nth(4) == Some(mount_point))
-        .last()
+        .rfind(|l| l.split(' ').nth(4) == Some(mount_point))
 }
 
 /// Per-mount options (field 6) of a mountinfo line, e.g. `["ro", "nosuid", "relatime"]`.
