@@ -154,7 +154,8 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> holm_sys::bpf::Insn {
 /// The context is `struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }` where `access_type` is
 /// `device type | access << 16`. The prologue loads type into r2, access into r3, major into r4, minor into r5;
 /// then one block per rule, last rule first: each condition that does not match jumps to the next block, and a
-/// block that falls through returns 1 (allow) or 0 (deny). After all blocks: return 0.
+/// block that falls through returns 1 (allow) or 0 (deny). After all blocks: return 0. A rule that matches
+/// everything ends the program (the kernel's verifier refuses unreachable instructions).
 fn program(rules: &[Rule]) -> Vec<holm_sys::bpf::Insn> {
     let mut p = vec![
         insn(LDX_MEM_W, 2, 1, 0, 0),
@@ -165,6 +166,13 @@ fn program(rules: &[Rule]) -> Vec<holm_sys::bpf::Insn> {
         insn(LDX_MEM_W, 5, 1, 8, 0),
     ];
     for r in rules.iter().rev() {
+        // A rule matching everything decides alone: blocks after it (earlier rules) would be unreachable, which
+        // the verifier refuses.
+        if r.typ == 'a' && r.access == 7 && r.major.is_none() && r.minor.is_none() {
+            p.push(insn(ALU_MOV_K, 0, 0, 0, i32::from(r.allow)));
+            p.push(insn(JMP_EXIT, 0, 0, 0, 0));
+            return p;
+        }
         // Conditions as (opcode, reg, imm) jumping to the next block when they hold; access is a 3-insn test.
         let mut block: Vec<holm_sys::bpf::Insn> = Vec::new();
         // Jumps are patched once the block length is known: remember their indices.
@@ -320,6 +328,43 @@ mod tests {
                 c => panic!("unexpected opcode {c:#x}"),
             }
         }
+    }
+
+    /// Every instruction can be reached from the first (the verifier refuses programs with dead code) and the
+    /// last one is an exit.
+    fn assert_all_reachable(p: &[holm_sys::bpf::Insn]) {
+        let mut seen = vec![false; p.len()];
+        let mut todo = vec![0usize];
+        while let Some(pc) = todo.pop() {
+            if pc >= p.len() || seen[pc] {
+                continue;
+            }
+            seen[pc] = true;
+            match p[pc].code {
+                JMP_EXIT => {}
+                JMP_JNE_K | JMP_JNE_X => {
+                    todo.push(pc + 1);
+                    todo.push(pc + 1 + p[pc].off as usize);
+                }
+                _ => todo.push(pc + 1),
+            }
+        }
+        let dead: Vec<usize> = (0..p.len()).filter(|i| !seen[*i]).collect();
+        assert!(dead.is_empty(), "unreachable instructions {dead:?}");
+        assert_eq!(p.last().unwrap().code, JMP_EXIT);
+    }
+
+    #[test]
+    fn programs_have_no_dead_code() {
+        let mut all = rules(
+            r#"[{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3}]"#,
+        );
+        assert_all_reachable(&program(&all));
+        all.reverse();
+        assert_all_reachable(&program(&all));
+        assert_all_reachable(&program(&[]));
+        let r: Vec<LinuxDeviceCgroup> = default_allowed();
+        assert_all_reachable(&program(&parse_all(&r).unwrap()));
     }
 
     #[test]

@@ -134,12 +134,14 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
             for pid in cg.pids()? {
                 let _ = holm_sys::process::kill(pid, sig);
             }
+            crate::cgroup_verbs::thaw_after_kill(&s, status, sig);
             return Ok(());
         }
     }
     let fd =
         init_pidfd(&s).ok_or_else(|| bad_state(id, Status::Stopped, "container not running"))?;
     holm_sys::process::pidfd_send_signal(fd.as_fd(), sig)?;
+    crate::cgroup_verbs::thaw_after_kill(&s, status, sig);
     Ok(())
 }
 
@@ -199,6 +201,8 @@ fn finish_delete(l: Locked, s: &Saved, warn: &mut dyn FnMut(&Error)) -> Result<(
 fn kill_all_and_wait(s: &Saved) -> Result<()> {
     if let Some(fd) = init_pidfd(s) {
         let _ = holm_sys::process::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+        // A frozen (paused) process dies only once thawed.
+        crate::cgroup_verbs::thaw_after_kill(s, Status::Paused, libc::SIGKILL);
         if !holm_sys::process::poll_readable(fd.as_fd(), 10_000)? {
             return Err(Error::Init(format!(
                 "container `{}`: init (pid {}) did not die within 10 s of SIGKILL",

@@ -329,6 +329,9 @@ pub fn status_of(dir: &Path, s: &Saved) -> Status {
     }
     if dir.join(EXEC_FIFO).exists() {
         Status::Created
+    } else if s.cgroup.as_ref().is_some_and(|cg| cg.is_paused()) {
+        // runc's `paused`: the freezer holds the container.
+        Status::Paused
     } else {
         Status::Running
     }
