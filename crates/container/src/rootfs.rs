@@ -101,7 +101,7 @@ fn make_parent_private(path: &Path) -> Result<()> {
         match mount(None, p, None, MS_PRIVATE, None, "rootfs parent mount") {
             Ok(()) => return Ok(()),
             Err(e) if e.errno() == libc::EINVAL => {
-                p = p.parent().ok_or_else(|| Error::Sys(e))?;
+                p = p.parent().ok_or(Error::Sys(e))?;
             }
             Err(e) => return Err(e.into()),
         }
