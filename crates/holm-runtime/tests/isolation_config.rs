@@ -62,6 +62,49 @@ fn bad_sysctl_names_fail_naming_the_key() {
 }
 
 #[test]
+fn sysctls_outside_the_containers_namespaces_are_refused() {
+    let rt = runtime();
+    let host = |k: &str| {
+        fs::read_to_string(format!("/proc/sys/{}", k.replace('.', "/")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    // Each value is the host's current one, so even a runtime that wrongly writes it changes
+    // nothing; what is checked is that create refuses.
+    for (key, drop_ns) in [
+        ("net.ipv4.ip_forward", Some("network")),
+        ("kernel.shm_rmid_forced", Some("ipc")),
+        ("kernel.domainname", Some("uts")),
+        ("vm.swappiness", None),
+        ("fs.file-max", None),
+    ] {
+        let mut b = Bundle::busybox();
+        if let Some(ns) = drop_ns {
+            remove_ns(&mut b, ns);
+        }
+        if drop_ns == Some("uts") {
+            b.config_mut().as_object_mut().unwrap().remove("hostname");
+        }
+        let before = host(key);
+        b.config_mut()["linux"]["sysctl"] = json!({ key: before.clone() });
+        let out = run_script_output(&rt, &mut b, "sysctl-host", "true");
+        assert!(
+            !out.status.success(),
+            "{key} (without {drop_ns:?} namespace) must be refused: {}",
+            describe(&out)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("linux.sysctl.{key}")), "{key}: {err}");
+        assert_eq!(host(key), before);
+        assert!(
+            rt.ok(&["list", "-q"]).trim().is_empty(),
+            "nothing left behind"
+        );
+    }
+}
+
+#[test]
 fn annotations_appear_in_state() {
     let rt = runtime();
     let mut b = Bundle::busybox();
