@@ -298,6 +298,43 @@ fn terminal_with_console_socket() {
 }
 
 #[test]
+fn terminal_in_a_user_namespace_for_a_non_root_user() {
+    let rt = runtime();
+    let console = ConsoleSocket::new();
+    let mut b = Bundle::busybox();
+    set_ns(&mut b, "user", None);
+    let map = json!([{ "containerID": 0, "hostID": 140000, "size": 65536 }]);
+    b.config_mut()["linux"]["uidMappings"] = map.clone();
+    b.config_mut()["linux"]["gidMappings"] = map;
+    b.chown_rootfs(140000, 140000);
+    b.config_mut()["process"]["terminal"] = json!(true);
+    b.config_mut()["process"]["user"] = json!({ "uid": 1000, "gid": 1000 });
+    b.set_args(&[
+        "sh",
+        "-c",
+        "echo \"tty=$(tty)\"; echo \"id=$(id -u)\"; echo done",
+    ]);
+    let id = unique_id("tty-userns");
+    let _guard = rt.guard(&id);
+    let sock = console.path().to_str().unwrap();
+    rt.ok(&[
+        "create",
+        "--console-socket",
+        sock,
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    let (master, name) = console.recv_master(Duration::from_secs(10));
+    assert_eq!(name, "/dev/pts/0");
+    rt.ok(&["start", &id]);
+    let text = read_pty_until_closed(master, Duration::from_secs(20)).replace('\r', "");
+    assert_eq!(value_of(&text, "tty"), "/dev/pts/0", "{text:?}");
+    assert_eq!(value_of(&text, "id"), "1000", "{text:?}");
+    assert!(text.contains("done"), "{text:?}");
+}
+
+#[test]
 fn terminal_with_run_in_the_foreground() {
     let rt = runtime();
     let console = ConsoleSocket::new();
