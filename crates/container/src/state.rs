@@ -234,7 +234,13 @@ impl Store {
         })?;
         let s: Saved = serde_json::from_slice(&text)
             .map_err(|e| Error::io("parse", &path, std::io::Error::other(e)))?;
-        Ok(oci_state_of(&dir, &s))
+        let mut st = oci_state_of(&dir, &s);
+        // `create` records the init's pid only when it is done; until then its process holds the container's lock
+        // (a killed `create` released it): that container is `creating`, not `stopped`.
+        if st.status == Status::Stopped && !s.created_done && lock_held(&dir) {
+            st.status = Status::Creating;
+        }
+        Ok(st)
     }
 
     /// Ids of all containers in the store, sorted (a missing root means none).
@@ -313,6 +319,12 @@ impl Locked {
     pub fn dir_file(&self) -> &File {
         &self.lock
     }
+}
+
+/// True if some process holds the `flock` of the container directory `dir`.
+fn lock_held(dir: &Path) -> bool {
+    File::open(dir)
+        .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
 /// Status of the container whose directory is `dir` and saved state `s` (see the module doc).

@@ -225,7 +225,11 @@ fn kill_create_in_hook(rt: &Runtime, b: &mut Bundle, id: &str, kind: &str, dir: 
     wait_until(Duration::from_secs(20), "the hook to run", || {
         marker.exists()
     });
-    std::thread::sleep(Duration::from_millis(100));
+    // Mid-create, the container is `creating` (not `stopped`), for `state` and `list`.
+    let s = rt.state(id);
+    assert_eq!(s["status"], "creating", "{s}");
+    let listed: Value = serde_json::from_str(&rt.ok(&["list", "-f", "json"])).unwrap();
+    assert_eq!(listed[0]["status"], "creating", "{listed}");
     running.child.kill().unwrap();
     let st = running.child.wait().unwrap();
     assert!(!st.success(), "create finished before it was killed");

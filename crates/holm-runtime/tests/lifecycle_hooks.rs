@@ -384,3 +384,43 @@ fn a_failing_startcontainer_hook_fails_start_and_the_process_never_runs() {
     rt.ok(&["delete", &id]);
     assert_no_trace(&rt, &id, b.path());
 }
+
+#[test]
+fn the_state_on_a_hooks_stdin_is_the_oci_state() {
+    let rt = runtime();
+    let dir = host_dir();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "100"]);
+    b.config_mut()["annotations"] = json!({"org.example/a": "b"});
+    let save = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("/bin/cat > {}/{name}.json", path_str(dir.path()))]});
+    b.config_mut()["hooks"] = json!({
+        "createRuntime": [save("createRuntime")],
+        "poststart": [save("poststart")],
+        "poststop": [save("poststop")],
+    });
+    b.write_config();
+    let id = unique_id("hooks-state");
+    let _g = rt.guard(&id);
+    create(&rt, &b, &id);
+    let pid = status(&rt, &id).1;
+    rt.ok(&["start", &id]);
+    rt.ok(&["delete", "--force", &id]);
+    let bundle = fs::canonicalize(b.path()).unwrap();
+    for (kind, st, want_pid) in [
+        ("createRuntime", "creating", pid),
+        ("poststart", "running", pid),
+        ("poststop", "stopped", 0),
+    ] {
+        let v = read_json(&dir.path().join(format!("{kind}.json")));
+        assert!(
+            v["ociVersion"].as_str().unwrap().starts_with("1."),
+            "{kind}: {v}"
+        );
+        assert_eq!(v["id"], id.as_str(), "{kind}");
+        assert_eq!(v["status"], st, "{kind}");
+        assert_eq!(v["pid"], want_pid, "{kind}");
+        assert_eq!(v["bundle"], path_str(&bundle), "{kind}");
+        assert_eq!(v["annotations"], json!({"org.example/a": "b"}), "{kind}");
+    }
+    assert_no_trace(&rt, &id, b.path());
+}
