@@ -121,7 +121,12 @@ pub(crate) fn settings(m: &LinuxMemory, cur: &dyn Current) -> Result<Vec<Setting
                     format!("invalid value {sw}: expected -1 or a byte count"),
                 ));
             }
-            if let (Some(l), true) = (limit, sw >= 0) {
+            // Swap without a limit in this request is checked against the cgroup's current limit.
+            let l = limit.or_else(|| {
+                cur.read(MEMORY, "memory.limit_in_bytes", "memory.max")
+                    .and_then(|t| parse_limit(&t))
+            });
+            if let (Some(l), true) = (l, sw >= 0) {
                 if l >= 0 && sw < l {
                     return Err(bad("swap", format!(
                         "memory+swap limit {sw} is below the memory limit {l}; memory.swap counts memory plus swap"

@@ -60,3 +60,66 @@ pub(crate) fn thaw_after_kill(s: &Saved, status: Status, sig: i32) {
         }
     }
 }
+
+/// `update ID`: changes the resource limits of a created, running or paused container. Only the fields present
+/// in `r` are written; `devices` is ignored (as runc's `update`). The new values are also recorded in the saved
+/// config, so later readers see the limits in force. Errors: not found; stopped; a value the host refuses
+/// (naming field, controller and file; fields before it stay applied).
+pub fn update(store: &Store, id: &str, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let l = store.lock(id)?;
+    let mut s = l.load()?;
+    let status = l.status(&s);
+    if status == Status::Stopped {
+        return Err(bad_state(id, status, "cannot update a stopped container"));
+    }
+    let mut r = r.clone();
+    r.set_devices(None);
+    cgroup_of(id, &s)?.apply(&r)?;
+    if let Some(linux) = s.config.linux_mut() {
+        let merged = merge_resources(linux.resources().as_ref(), &r)?;
+        linux.set_resources(Some(merged));
+    }
+    l.save(&s)
+}
+
+/// `base` with every field present in `upd` replaced (objects merged key by key, arrays replaced).
+fn merge_resources(
+    base: Option<&oci_spec::runtime::LinuxResources>,
+    upd: &oci_spec::runtime::LinuxResources,
+) -> Result<oci_spec::runtime::LinuxResources> {
+    fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
+        match (a, b) {
+            (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+                for (k, v) in b {
+                    merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+                }
+            }
+            (a, b) => *a = b,
+        }
+    }
+    let json = |e: serde_json::Error| Error::Invalid(format!("merge linux.resources: {e}"));
+    let mut a = serde_json::to_value(base.cloned().unwrap_or_default()).map_err(json)?;
+    merge(&mut a, serde_json::to_value(upd).map_err(json)?);
+    serde_json::from_value(a).map_err(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_absent_fields() {
+        let base: oci_spec::runtime::LinuxResources = serde_json::from_str(
+            r#"{"memory": {"limit": 100, "swap": 200}, "pids": {"limit": 5}, "devices": [{"allow": false}]}"#,
+        )
+        .unwrap();
+        let upd: oci_spec::runtime::LinuxResources =
+            serde_json::from_str(r#"{"memory": {"limit": 150}, "cpu": {"shares": 2}}"#).unwrap();
+        let m = serde_json::to_value(merge_resources(Some(&base), &upd).unwrap()).unwrap();
+        assert_eq!(m["memory"]["limit"], 150);
+        assert_eq!(m["memory"]["swap"], 200);
+        assert_eq!(m["pids"]["limit"], 5);
+        assert_eq!(m["cpu"]["shares"], 2);
+        assert_eq!(m["devices"][0]["allow"], false);
+    }
+}

@@ -1,7 +1,13 @@
 //! The cgroup verbs of the command line: `pause`, `resume`, `update`, `ps`, `events` (runc's flags and output).
 //! Each parses its flags and calls `holm-container`.
 
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
 use holm_container::Store;
+use serde_json::{json, Value};
 
 /// `pause ID`.
 pub fn pause(store: &Store, id: &str) -> anyhow::Result<()> {
@@ -11,4 +17,211 @@ pub fn pause(store: &Store, id: &str) -> anyhow::Result<()> {
 /// `resume ID`.
 pub fn resume(store: &Store, id: &str) -> anyhow::Result<()> {
     Ok(holm_container::cgroup_verbs::resume(store, id)?)
+}
+
+/// runc's `update` flags. Byte values accept runc's suffixes (`64m`, `1g`, `512k`) and -1 for unlimited.
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// Path to a JSON file with the resources to update (linux.resources format), or `-` for standard input.
+    #[arg(short = 'r', long, value_name = "FILE")]
+    resources: Option<PathBuf>,
+    /// Per-cgroup block IO weight, 10 to 1000.
+    #[arg(long = "blkio-weight", value_name = "N")]
+    blkio_weight: Option<u16>,
+    /// CPU CFS period (microseconds).
+    #[arg(long = "cpu-period", value_name = "N")]
+    cpu_period: Option<u64>,
+    /// CPU CFS quota (microseconds per period; -1 for none).
+    #[arg(long = "cpu-quota", value_name = "N", allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// CPU shares (relative weight).
+    #[arg(long = "cpu-share", alias = "cpu-shares", value_name = "N")]
+    cpu_share: Option<u64>,
+    /// CPU realtime period (microseconds).
+    #[arg(long = "cpu-rt-period", value_name = "N")]
+    cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime (microseconds per period).
+    #[arg(long = "cpu-rt-runtime", value_name = "N", allow_hyphen_values = true)]
+    cpu_rt_runtime: Option<i64>,
+    /// SCHED_IDLE for the cgroup: 1 on, 0 off.
+    #[arg(long = "cpu-idle", value_name = "N")]
+    cpu_idle: Option<i64>,
+    /// CPUs to use (`0-2,4`).
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes to use.
+    #[arg(long = "cpuset-mems", value_name = "LIST")]
+    cpuset_mems: Option<String>,
+    /// Kernel memory limit (obsolete; cgroup v1 kernels that still have it).
+    #[arg(
+        long = "kernel-memory",
+        value_name = "BYTES",
+        allow_hyphen_values = true
+    )]
+    kernel_memory: Option<String>,
+    /// Kernel TCP buffer limit (obsolete; cgroup v1 kernels that still have it).
+    #[arg(
+        long = "kernel-memory-tcp",
+        value_name = "BYTES",
+        allow_hyphen_values = true
+    )]
+    kernel_memory_tcp: Option<String>,
+    /// Memory limit.
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    memory: Option<String>,
+    /// Memory reservation (soft limit).
+    #[arg(
+        long = "memory-reservation",
+        value_name = "BYTES",
+        allow_hyphen_values = true
+    )]
+    memory_reservation: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap. Given alone, it is checked against the current memory limit.
+    #[arg(long = "memory-swap", value_name = "BYTES", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Maximum number of processes (0 or -1: unlimited).
+    #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Intel RDT L3 cache schema (not supported).
+    #[arg(long = "l3-cache-schema", value_name = "SCHEMA", hide = true)]
+    l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema (not supported).
+    #[arg(long = "mem-bw-schema", value_name = "SCHEMA", hide = true)]
+    mem_bw_schema: Option<String>,
+    /// Container id.
+    id: String,
+}
+
+/// Parses a byte count as runc does (docker's `RAMInBytes`): a decimal number with an optional binary suffix
+/// `k`, `m`, `g`, `t`, `p` (any case, optionally followed by `b` or `ib`), or -1.
+pub fn parse_bytes(s: &str) -> anyhow::Result<i64> {
+    let t = s.trim();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let bad =
+        || anyhow::anyhow!("invalid size {s:?}: expected bytes like 1048576, 64m or 1g, or -1");
+    let lower = t.to_ascii_lowercase();
+    let lower = lower.strip_suffix('b').unwrap_or(&lower);
+    let lower = lower.strip_suffix('i').unwrap_or(lower);
+    let (num, mult) = match lower.chars().last() {
+        Some(c @ ('k' | 'm' | 'g' | 't' | 'p')) => {
+            let shift = 10 * (1 + "kmgtp".find(c).unwrap_or(0) as u32);
+            (lower[..lower.len() - 1].trim_end(), 1u128 << shift)
+        }
+        _ => (lower, 1u128),
+    };
+    if num.is_empty() || !num.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(bad());
+    }
+    let v: f64 = num.parse().map_err(|_| bad())?;
+    let bytes = (v * mult as f64) as u128;
+    i64::try_from(bytes).map_err(|_| bad())
+}
+
+/// The `linux.resources` object an `update` asks for: the `--resources` file, with the flags on top.
+fn update_resources(a: &UpdateArgs) -> anyhow::Result<Value> {
+    if a.l3_cache_schema.is_some() || a.mem_bw_schema.is_some() {
+        bail!("--l3-cache-schema / --mem-bw-schema: Intel RDT is not supported by holm");
+    }
+    let mut r = match &a.resources {
+        None => json!({}),
+        Some(p) => {
+            let mut text = String::new();
+            if p.as_os_str() == "-" {
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("--resources -: read standard input")?;
+            } else {
+                text = std::fs::read_to_string(p)
+                    .with_context(|| format!("--resources: read `{}`", p.display()))?;
+            }
+            let v: Value = serde_json::from_str(&text).context("--resources: invalid JSON")?;
+            if !v.is_object() {
+                bail!("--resources: expected a JSON object (linux.resources)");
+            }
+            v
+        }
+    };
+    let mut set = |section: &str, key: &str, v: Value| {
+        if !r[section].is_object() {
+            r[section] = json!({});
+        }
+        r[section][key] = v;
+    };
+    let bytes = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<i64>> {
+        v.as_deref()
+            .map(|s| parse_bytes(s).with_context(|| format!("--{flag}")))
+            .transpose()
+    };
+    if let Some(v) = a.blkio_weight {
+        set("blockIO", "weight", json!(v));
+    }
+    if let Some(v) = a.cpu_period {
+        set("cpu", "period", json!(v));
+    }
+    if let Some(v) = a.cpu_quota {
+        set("cpu", "quota", json!(v));
+    }
+    if let Some(v) = a.cpu_share {
+        set("cpu", "shares", json!(v));
+    }
+    if let Some(v) = a.cpu_rt_period {
+        set("cpu", "realtimePeriod", json!(v));
+    }
+    if let Some(v) = a.cpu_rt_runtime {
+        set("cpu", "realtimeRuntime", json!(v));
+    }
+    if let Some(v) = a.cpu_idle {
+        set("cpu", "idle", json!(v));
+    }
+    if let Some(v) = &a.cpuset_cpus {
+        set("cpu", "cpus", json!(v));
+    }
+    if let Some(v) = &a.cpuset_mems {
+        set("cpu", "mems", json!(v));
+    }
+    for (flag, value, key) in [
+        ("memory", &a.memory, "limit"),
+        ("memory-reservation", &a.memory_reservation, "reservation"),
+        ("memory-swap", &a.memory_swap, "swap"),
+        ("kernel-memory", &a.kernel_memory, "kernel"),
+        ("kernel-memory-tcp", &a.kernel_memory_tcp, "kernelTCP"),
+    ] {
+        if let Some(v) = bytes(flag, value)? {
+            set("memory", key, json!(v));
+        }
+    }
+    if let Some(v) = a.pids_limit {
+        set("pids", "limit", json!(v));
+    }
+    Ok(r)
+}
+
+/// `update [flags] ID`.
+pub fn update(store: &Store, a: &UpdateArgs) -> anyhow::Result<()> {
+    let r = update_resources(a)?;
+    let r: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(r).context("invalid linux.resources")?;
+    Ok(holm_container::cgroup_verbs::update(store, &a.id, &r)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_as_runc_parses_them() {
+        assert_eq!(parse_bytes("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_bytes("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("64M").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("512kb").unwrap(), 512 << 10);
+        assert_eq!(parse_bytes("1.5k").unwrap(), 1536);
+        assert_eq!(parse_bytes("-1").unwrap(), -1);
+        for bad in ["", "m", "-2", "12x", "1 2m", "abc"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -126,6 +126,8 @@ enum Cmd {
         /// Container id.
         id: String,
     },
+    /// Change a container's resource limits (runc's flags, or --resources FILE|-).
+    Update(cgroup_cmds::UpdateArgs),
     /// Write a default config.json into the bundle.
     Spec {
         /// Bundle directory.
@@ -218,6 +220,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Cmd::List { format, quiet } => print_list(&holm_container::list(&store)?, format, quiet)?,
         Cmd::Pause { id } => cgroup_cmds::pause(&store, &id)?,
         Cmd::Resume { id } => cgroup_cmds::resume(&store, &id)?,
+        Cmd::Update(a) => cgroup_cmds::update(&store, &a)?,
         Cmd::Spec { bundle, rootless } => write_spec(&bundle, rootless)?,
     }
     Ok(0)
