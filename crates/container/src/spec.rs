@@ -217,20 +217,19 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
             "mappings given without a new user namespace",
         ));
     }
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has_new(LinuxNamespaceType::Uts)
-    {
-        return Err(Error::config(
-            "hostname",
-            "setting the hostname needs a new uts namespace",
-        ));
-    }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty())
-        && !has_new(LinuxNamespaceType::Uts)
-    {
-        return Err(Error::config(
-            "domainname",
-            "setting the domainname needs a new uts namespace",
-        ));
+    // A UTS namespace joined by path is fine (runc allows it) unless it is the runtime's own.
+    for (field, value) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        if value.as_ref().is_some_and(|h| !h.is_empty())
+            && !owns_namespace(spec, LinuxNamespaceType::Uts)?
+        {
+            return Err(Error::config(
+                field,
+                format!("setting the {field} needs a uts namespace of the container's own"),
+            ));
+        }
     }
     if let Some(off) = linux.time_offsets() {
         if !off.is_empty() && !has_new(LinuxNamespaceType::Time) {
@@ -324,6 +323,27 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
         }
     }
     Ok(rootfs)
+}
+
+/// True if the container has a namespace of type `t` of its own: a new one, or one joined by `path` that is not the
+/// runtime's own (compared by device and inode of the nsfs file, never by the path string).
+pub fn owns_namespace(spec: &Spec, t: LinuxNamespaceType) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(ns) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|n| n.iter().find(|n| n.typ() == t))
+    else {
+        return Ok(false);
+    };
+    let Some(path) = ns.path() else {
+        return Ok(true);
+    };
+    let own = format!("/proc/self/ns/{}", proc_ns_name(t));
+    let a = std::fs::metadata(path).map_err(|e| Error::io("stat", path, e))?;
+    let b = std::fs::metadata(&own).map_err(|e| Error::io("stat", &own, e))?;
+    Ok((a.dev(), a.ino()) != (b.dev(), b.ino()))
 }
 
 /// Name of a namespace type as written in `/proc/PID/ns/` (`mnt`, `net`, …).

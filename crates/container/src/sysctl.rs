@@ -11,7 +11,6 @@
 use crate::procfs::ProcFs;
 use crate::{Error, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 const IPC_KEYS: &[&str] = &[
@@ -24,24 +23,6 @@ const IPC_KEYS: &[&str] = &[
     "kernel.shmmni",
     "kernel.shm_rmid_forced",
 ];
-
-fn owns(spec: &Spec, t: LinuxNamespaceType) -> Result<bool> {
-    let Some(ns) = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .and_then(|n| n.iter().find(|n| n.typ() == t))
-    else {
-        return Ok(false);
-    };
-    let Some(path) = ns.path() else {
-        return Ok(true);
-    };
-    let own = format!("/proc/self/ns/{}", crate::spec::proc_ns_name(t));
-    let a = std::fs::metadata(path).map_err(|e| Error::io("stat", path, e))?;
-    let b = std::fs::metadata(&own).map_err(|e| Error::io("stat", &own, e))?;
-    Ok((a.dev(), a.ino()) != (b.dev(), b.ino()))
-}
 
 /// Checks every `linux.sysctl` key against the rules in the module doc. Errors name `linux.sysctl.KEY`.
 pub fn validate(spec: &Spec) -> Result<()> {
@@ -62,7 +43,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         } else {
             return Err(Error::config(field, "not namespaced: it would change the host (only ipc, net.* and uts keys are allowed)"));
         };
-        if !owns(spec, ns)? {
+        if !crate::spec::owns_namespace(spec, ns)? {
             return Err(Error::config(
                 field,
                 format!("needs {what} namespace of the container's own"),
