@@ -319,31 +319,13 @@ fn read_small(path: &str) -> Option<String> {
     Some(s)
 }
 
-/// Opens a pty in the container's devpts, sends the master over `--console-socket` (as runc: SCM_RIGHTS with the
-/// pty's name as data), and makes the peer the init's controlling terminal and stdio.
+/// Opens a pty in the container's devpts, bind-mounts its peer onto `/dev/console`, sends the master over
+/// `--console-socket` (as runc: SCM_RIGHTS with the pty's name as data), and makes the peer the init's controlling
+/// terminal and stdio ([`crate::console::setup_init`]).
 fn setup_terminal(a: &InitArgs<'_>, p: &oci_spec::runtime::Process) -> Result<()> {
     let sock = a
         .console
         .as_ref()
         .ok_or_else(|| Error::config("process.terminal", "needs --console-socket"))?;
-    let master: OwnedFd = File::options()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY)
-        .open("/dev/ptmx")
-        .map_err(|e| Error::io("open", "/dev/ptmx", e))?
-        .into();
-    let (peer, num) = holm_sys::tty::open_peer(master.as_fd())?;
-    if let Some(size) = p.console_size() {
-        holm_sys::tty::set_winsize(peer.as_fd(), size.height() as u16, size.width() as u16)?;
-    }
-    let name = format!("/dev/pts/{num}");
-    holm_sys::socket::send_with_fds(sock.as_fd(), name.as_bytes(), &[master.as_fd()])?;
-    drop(master);
-    holm_sys::process::setsid()?;
-    holm_sys::tty::set_controlling(peer.as_fd())?;
-    for fd in 0..3 {
-        holm_sys::fs::dup_onto(peer.as_fd(), fd)?;
-    }
-    Ok(())
+    crate::console::setup_init(sock, p)
 }

@@ -328,7 +328,7 @@ fn linux_of(b: &Bundle) -> Option<&oci_spec::runtime::Linux> {
 /// Hands the seccomp notify fd to the agent at `linux.seccomp.listenerPath`, as runc does: one message whose data
 /// is the container process state JSON (runtime-spec `runtime.md#state`, `ContainerProcessState`: ociVersion,
 /// fds `["seccompFd"]`, pid, metadata, state) with the fd attached by `SCM_RIGHTS`.
-fn send_seccomp_fd(
+pub(crate) fn send_seccomp_fd(
     s: Option<&oci_spec::runtime::LinuxSeccomp>,
     saved: &Saved,
     fd: OwnedFd,

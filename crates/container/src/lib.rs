@@ -13,8 +13,10 @@
 
 pub mod cgroup_verbs;
 pub mod channel;
+pub mod console;
 pub mod defaults;
 pub mod error;
+pub mod exec;
 pub mod hooks;
 pub mod init;
 pub mod launch;
@@ -30,8 +32,10 @@ pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod sysctl;
+pub mod tenant;
 
 pub use error::{Error, Result};
+pub use exec::{exec, ExecOptions};
 pub use launch::{create, CreateOptions};
 pub use lifecycle::{delete, kill, list, run, start, state, RunOptions};
 pub use state::{Status, Store};

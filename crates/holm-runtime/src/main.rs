@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod cgroup_cmds;
+mod exec_cmd;
 mod log;
 
 use anyhow::{bail, Context};
@@ -116,6 +117,8 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Run a new process inside a created or running container.
+    Exec(exec_cmd::ExecArgs),
     /// Suspend every process of the container (cgroup freezer).
     Pause {
         /// Container id.
@@ -186,7 +189,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     }
     // Verbs that put a runtime process inside a container run from a sealed in-memory copy of this binary, so
     // nothing inside can reach (and overwrite) the binary on the host through /proc/<pid>/exe (CVE-2019-5736).
-    if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. }) {
+    if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec(_)) {
         holm_sys::process::run_from_sealed_copy()
             .context("re-executing from a sealed copy of the runtime")?;
     }
@@ -218,6 +221,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Cmd::Delete { force, id } => holm_container::delete(&store, &id, force, &mut warn)?,
         Cmd::List { format, quiet } => print_list(&holm_container::list(&store)?, format, quiet)?,
+        Cmd::Exec(a) => return Ok(exec_cmd::run(&store, a)),
         Cmd::Pause { id } => cgroup_cmds::pause(&store, &id)?,
         Cmd::Resume { id } => cgroup_cmds::resume(&store, &id)?,
         Cmd::Update(a) => cgroup_cmds::update(&store, &a)?,

@@ -62,3 +62,49 @@ pub fn is_terminal(fd: BorrowedFd<'_>) -> bool {
     // SAFETY: isatty takes an fd and only queries it.
     unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
 }
+
+/// `ioctl(fd, TIOCGWINSZ)`: the window size as (rows, columns).
+pub fn get_winsize(fd: BorrowedFd<'_>) -> Result<(u16, u16)> {
+    // SAFETY: winsize is a plain C struct; all-zero is a valid value.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize struct to the pointer, which points to `ws`.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    check(ret as _, "ioctl(TIOCGWINSZ)", || {
+        format!("fd {}", fd.as_raw_fd())
+    })?;
+    Ok((ws.ws_row, ws.ws_col))
+}
+
+/// A terminal's saved attributes, from [`make_raw`], for [`restore_attrs`].
+#[derive(Clone, Copy)]
+pub struct Termios(libc::termios);
+
+impl std::fmt::Debug for Termios {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Termios")
+    }
+}
+
+/// Puts the terminal `fd` in raw mode (`cfmakeraw`: no echo, no line editing, no signals from keys) and returns its
+/// previous attributes.
+pub fn make_raw(fd: BorrowedFd<'_>) -> Result<Termios> {
+    // SAFETY: termios is a plain C struct; all-zero is a valid value that tcgetattr overwrites.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: tcgetattr writes one termios struct to the pointer, which points to `t`.
+    let ret = unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut t) };
+    check(ret as _, "tcgetattr", || format!("fd {}", fd.as_raw_fd()))?;
+    let saved = Termios(t);
+    // SAFETY: cfmakeraw only modifies the struct it is given.
+    unsafe { libc::cfmakeraw(&mut t) };
+    // SAFETY: tcsetattr reads one termios struct from the pointer.
+    let ret = unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &t) };
+    check(ret as _, "tcsetattr", || format!("fd {}", fd.as_raw_fd()))?;
+    Ok(saved)
+}
+
+/// Restores attributes saved by [`make_raw`] (`tcsetattr(TCSANOW)`).
+pub fn restore_attrs(fd: BorrowedFd<'_>, t: &Termios) -> Result<()> {
+    // SAFETY: tcsetattr reads one termios struct from the pointer, which points into `t`.
+    let ret = unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &t.0) };
+    check(ret as _, "tcsetattr", || format!("fd {}", fd.as_raw_fd())).map(drop)
+}

@@ -1,0 +1,211 @@
+//! The two child stages of `exec` (a "tenant" process entering a running container; youki's name).
+//!
+//! **Stage 1 (T1)**, forked by the runtime: waits until the runtime put it in the container's cgroup, joins the
+//! container's user namespace first (it owns the others) and becomes root in it, then the ipc, uts, net, pid,
+//! cgroup and time namespaces (runc's order), and forks the tenant with `CLONE_PARENT` (so the runtime is its
+//! parent, and it lives in the pid and time namespaces, which only apply to children) and exits.
+//!
+//! **Stage 2 (T2)**, the exec'd process: joins the mount namespace last, prepares the process (cwd, environment,
+//! executable, rlimits, oom score, terminal, umask, LSM labels), seccomp and credentials in the same order as the
+//! container init, then `execve`s. Until `execve` its end of the channel is open; the runtime reads an error from
+//! it, or EOF once the exec succeeded (the channel is close-on-exec).
+//!
+//! Both stages are single-threaded and not dumpable, so nothing in the container can read their memory or their
+//! host fds through `/proc/<pid>` before the exec (the runc CVE-2016-9962 class).
+
+use crate::channel::{Channel, Msg};
+use crate::process;
+use crate::{Error, Result};
+use holm_sys::process::{exit_now, Fork};
+use oci_spec::runtime::Process;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+/// One namespace of the container to join: its `CLONE_NEW*` flag, an open `/proc/<init>/ns/<name>` and that path.
+#[derive(Debug)]
+pub struct JoinNs {
+    /// `CLONE_NEW*` flag.
+    pub flag: i32,
+    /// The open namespace file.
+    pub fd: OwnedFd,
+    /// Its path (for errors).
+    pub path: String,
+}
+
+/// Everything the tenant stages need, prepared by the runtime before the fork.
+pub struct TenantArgs<'a> {
+    /// The process to run (already merged from the container's config and the `exec` flags, or `--process`).
+    pub process: &'a Process,
+    /// Namespaces to join, in order, the user namespace first; the mount namespace is in `mnt`.
+    pub join: Vec<JoinNs>,
+    /// The container's mount namespace, joined by stage 2.
+    pub mnt: Option<JoinNs>,
+    /// The child end of the sync channel.
+    pub chan: Channel,
+    /// The runtime's end of the channel and its lock fd on the state directory: closed at once in the children.
+    pub close: Vec<RawFd>,
+    /// Connected `--console-socket` (or the runtime's own socket) when the process has a terminal.
+    pub console: Option<std::os::unix::net::UnixStream>,
+    /// `--preserve-fds`: fds 3..3+N stay open in the process.
+    pub preserve_fds: i32,
+    /// The runtime's pid (stage 1's parent).
+    pub runtime_pid: i32,
+    /// The container's compiled `linux.seccomp` filter.
+    pub seccomp: Option<crate::seccomp::Filter>,
+}
+
+/// Stage 1 entry point (in the forked child). Never returns.
+pub fn stage1(a: TenantArgs<'_>) -> ! {
+    for fd in &a.close {
+        holm_sys::process::close_inherited(*fd);
+    }
+    match stage1_inner(&a) {
+        Ok(()) => exit_now(0),
+        Err(e) => {
+            let _ = a.chan.send(&Msg::Error(e.to_string()));
+            exit_now(1)
+        }
+    }
+}
+
+fn stage1_inner(a: &TenantArgs<'_>) -> Result<()> {
+    // Die with the runtime: a half-entered process helps nobody.
+    holm_sys::process::set_parent_death_signal(libc::SIGKILL)?;
+    if holm_sys::process::getppid() != a.runtime_pid {
+        return Err(Error::Init("runtime exited during exec".into()));
+    }
+    // Not dumpable from here to execve (inherited by stage 2): processes of the container must not reach our
+    // memory or host fds through /proc/<pid>/ once we share their pid namespace.
+    holm_sys::process::set_dumpable(false)?;
+    // The runtime first moves us into the container's cgroup: every child starts in it, and the cgroup namespace
+    // joined below shows it as its root.
+    a.chan.wait_go()?;
+    for ns in &a.join {
+        holm_sys::ns::setns(ns.fd.as_fd(), ns.flag, &ns.path)?;
+        if ns.flag == holm_sys::ns::CLONE_NEWUSER {
+            // The user namespace comes first (it owns the others, and joining it grants the capabilities needed to
+            // join them). Become its root: our host uid is unmapped there, and a file created with an unmapped
+            // fsuid (a pty, for one) fails with EOVERFLOW. switch_user sets the process's own ids later.
+            holm_sys::process::set_gid(0)
+                .map_err(|e| Error::Init(format!("become root in the user namespace: {e}")))?;
+            holm_sys::process::set_uid(0)
+                .map_err(|e| Error::Init(format!("become root in the user namespace: {e}")))?;
+        }
+    }
+    // The tenant shares our channel end: it must not send before InitPid is out, or the runtime reads its first
+    // message out of order. It waits for EOF on a pipe whose write end only we hold (closed when we return).
+    let (mut sent_r, sent_w) = std::io::pipe().map_err(|e| Error::io("pipe", "", e))?;
+    // pid and time namespaces apply to children only: the tenant is forked into them here. The mount namespace is
+    // joined by the tenant itself, because fork_sibling reads our /proc/self, which the container's /proc (seen
+    // after joining its mount namespace) does not show: we are outside its pid namespace.
+    match holm_sys::process::fork_sibling()? {
+        Fork::Child => {
+            drop(sent_w);
+            let _ = std::io::Read::read(&mut sent_r, &mut [0u8; 1]);
+            drop(sent_r);
+            stage2(a)
+        }
+        Fork::Parent(pid) => a.chan.send(&Msg::InitPid(pid)),
+    }
+}
+
+/// Stage 2 entry point (the exec'd process). Never returns: it `execve`s or exits.
+fn stage2(a: &TenantArgs<'_>) -> ! {
+    let e = match stage2_inner(a) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if a.chan.send(&Msg::Error(e.to_string())).is_err() {
+        let _ = writeln!(std::io::stderr(), "holm-runtime: exec: {e}");
+    }
+    exit_now(127)
+}
+
+fn stage2_inner(a: &TenantArgs<'_>) -> Result<std::convert::Infallible> {
+    let p = a.process;
+    // Dies with the runtime until the exec. The runtime is outside our pid namespace (getppid() is 0), so a runtime
+    // that died before this line goes unnoticed here; it took stage 1 with it, and nobody waits for us.
+    holm_sys::process::set_parent_death_signal(libc::SIGKILL)?;
+    // The mount namespace last: setns makes its root our root and cwd, so every path below is the container's.
+    if let Some(ns) = &a.mnt {
+        holm_sys::ns::setns(ns.fd.as_fd(), ns.flag, &ns.path)?;
+    }
+    // cwd must exist (runc's rule for exec: it is not created). A directory that root cannot search (root in a user
+    // namespace without CAP_DAC_OVERRIDE over it) is tried again as the process's user, after switch_user.
+    let cwd = p.cwd();
+    let cwd_later = match std::env::set_current_dir(cwd) {
+        Ok(()) => false,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => true,
+        Err(e) => return Err(Error::io("chdir to process.cwd", cwd, e)),
+    };
+    let passwd = read_small("/etc/passwd");
+    let env = process::environment(p, passwd.as_deref());
+    let args = p.args().clone().unwrap_or_default();
+    let arg0 = args
+        .first()
+        .ok_or_else(|| Error::Invalid("exec: process.args must not be empty".into()))?;
+    let exe = process::find_executable(arg0, &env)?;
+    process::apply_rlimits(p)?;
+    let proc = crate::procfs::ProcFs::open()?;
+    if let Some(adj) = p.oom_score_adj() {
+        proc.write(std::path::Path::new("self/oom_score_adj"), &adj.to_string())
+            .map_err(|e| Error::config("process.oomScoreAdj", e.to_string()))?;
+    }
+    if let Some(sock) = &a.console {
+        crate::console::setup_tenant(sock, p)?;
+    }
+    holm_sys::fs::umask(p.user().umask().unwrap_or(0o022));
+    // Labels, seccomp and credentials in the container init's order: without no_new_privs a filter needs
+    // CAP_SYS_ADMIN to load, so it goes before the capabilities are dropped; with it, after, so the filter need
+    // not allow setresuid/capset.
+    crate::lsm::apply(p, &proc)?;
+    drop(proc);
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    if !nnp {
+        load_seccomp(a)?;
+    }
+    process::switch_user(p)?;
+    if nnp {
+        load_seccomp(a)?;
+    }
+    if cwd_later {
+        std::env::set_current_dir(cwd).map_err(|e| Error::io("chdir to process.cwd", cwd, e))?;
+    }
+    // A detached tenant outlives the runtime (its parent becomes the container's init).
+    holm_sys::process::set_parent_death_signal(0)?;
+    holm_sys::signal::reset_all()?;
+    holm_sys::fs::cloexec_from(3 + a.preserve_fds)?;
+    holm_sys::fs::keep_across_exec(3, a.preserve_fds)?;
+    Err(Error::Init(
+        holm_sys::process::execve(&exe, &args, &env).to_string(),
+    ))
+}
+
+fn load_seccomp(a: &TenantArgs<'_>) -> Result<()> {
+    let Some(filter) = &a.seccomp else {
+        return Ok(());
+    };
+    if let Some(fd) = filter.load()? {
+        a.chan.send_fd(&Msg::SeccompFd, fd.as_fd())?;
+    }
+    Ok(())
+}
+
+/// Reads a small regular file (at most 1 MiB), refusing symlinks and special files: `/etc/passwd` belongs to the
+/// container and may be anything.
+fn read_small(path: &str) -> Option<String> {
+    use std::io::Read;
+    let f = File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut s = String::new();
+    f.take(1 << 20).read_to_string(&mut s).ok()?;
+    Some(s)
+}
