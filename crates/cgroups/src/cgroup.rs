@@ -182,13 +182,70 @@ impl Cgroup {
         Ok(pids)
     }
 
+    /// The processes in the cgroup and in all its descendant cgroups (runc's `GetAllPids`, used by `ps`), read
+    /// from the same hierarchy as [`Cgroup::pids`]; sorted, without duplicates.
+    ///
+    /// Errors: [`Error::Io`] naming the directory or `cgroup.procs` (including `ENOENT` when the cgroup does not
+    /// exist). A child cgroup removed while it is being walked is skipped.
+    pub fn all_pids(&self) -> Result<Vec<i32>, Error> {
+        let Some(d) = self.procs_dir() else {
+            return Ok(Vec::new());
+        };
+        let mut pids = Vec::new();
+        let mut todo = vec![(d.open()?, true)];
+        while let Some((dir, top)) = todo.pop() {
+            let text = match dir.read("cgroup.procs") {
+                Ok(t) => t,
+                Err(e) if !top && e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(d.err("read", dir.child_path("cgroup.procs"), e)),
+            };
+            pids.extend(
+                text.split_whitespace()
+                    .filter_map(|s| s.parse::<i32>().ok()),
+            );
+            let subs = dir
+                .subdirs()
+                .map_err(|e| d.err("read", dir.path().to_path_buf(), e))?;
+            for name in subs {
+                match dir.open_dir(&name) {
+                    Ok(sub) => todo.push((sub, false)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(d.err("open", dir.child_path(&name), e)),
+                }
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
+    }
+
+    /// The directory whose `cgroup.procs` lists the container's processes: v2, else v1 `pids`, else `freezer`,
+    /// else the first hierarchy.
+    fn procs_dir(&self) -> Option<&CgroupDir> {
+        self.dirs
+            .iter()
+            .find(|d| d.hierarchy.is_v2())
+            .or_else(|| {
+                self.dirs
+                    .iter()
+                    .find(|d| d.hierarchy.has_v1_controller("pids"))
+            })
+            .or_else(|| {
+                self.dirs
+                    .iter()
+                    .find(|d| d.hierarchy.has_v1_controller("freezer"))
+            })
+            .or_else(|| self.dirs.first())
+    }
+
     /// True if the cgroup directory exists in at least one hierarchy (so a half-removed cgroup still counts:
     /// [`Cgroup::remove`] is needed before the path can be considered free).
     pub fn exists(&self) -> bool {
         self.dirs.iter().any(|d| d.open().is_ok())
     }
 
-    /// Removes the cgroup: `rmdir` of the leaf directory in every hierarchy. Parent directories are left alone,
+    /// Removes the cgroup: `rmdir` of the leaf directory in every hierarchy, after any child cgroups below it
+    /// (deepest first, as runc). Parent directories are left alone,
     /// even if [`Cgroup::create`] made them (other containers share `/holm`).
     ///
     /// A directory that is already gone is fine. `EBUSY` (processes or child cgroups remain; processes take a
@@ -210,30 +267,37 @@ impl Cgroup {
         let start = Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {
-            pending.retain(|(i, d, parent, leaf)| match parent.rmdir(leaf) {
-                // Removed on a retry: forget the EBUSY of an earlier attempt.
-                Ok(()) => {
-                    errors[*i] = None;
-                    false
+            pending.retain(|(i, d, parent, leaf)| {
+                // Child cgroups (made inside the container, e.g. with a cgroup namespace) go first, deepest first.
+                if let Ok(dir) = parent.open_dir(leaf) {
+                    remove_descendants(&dir);
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    errors[*i] = None;
-                    false
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                    let waited_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    let (path, hierarchy) = (d.path.clone(), d.hierarchy.to_string());
-                    errors[*i] = Some(Error::Busy {
-                        path,
-                        hierarchy,
-                        waited_ms,
-                        error: e,
-                    });
-                    true
-                }
-                Err(e) => {
-                    errors[*i] = Some(d.err("rmdir", d.path.clone(), e));
-                    false
+                match parent.rmdir(leaf) {
+                    // Removed on a retry: forget the EBUSY of an earlier attempt.
+                    Ok(()) => {
+                        errors[*i] = None;
+                        false
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        errors[*i] = None;
+                        false
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        let waited_ms =
+                            u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+                        let (path, hierarchy) = (d.path.clone(), d.hierarchy.to_string());
+                        errors[*i] = Some(Error::Busy {
+                            path,
+                            hierarchy,
+                            waited_ms,
+                            error: e,
+                        });
+                        true
+                    }
+                    Err(e) => {
+                        errors[*i] = Some(d.err("rmdir", d.path.clone(), e));
+                        false
+                    }
                 }
             });
             let waited = start.elapsed();
@@ -357,6 +421,17 @@ fn open_parent(d: &CgroupDir) -> Result<Option<(Dir, &str)>, Error> {
         Ok(p) => Ok(Some((p, leaf))),
         Err(Error::Io { error, .. }) if error.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// Removes every cgroup below `dir`, deepest first; best effort (a busy one makes the caller's `rmdir` of `dir`
+/// report `EBUSY`).
+fn remove_descendants(dir: &Dir) {
+    for name in dir.subdirs().unwrap_or_default() {
+        if let Ok(sub) = dir.open_dir(&name) {
+            remove_descendants(&sub);
+        }
+        let _ = dir.rmdir(&name);
     }
 }
 

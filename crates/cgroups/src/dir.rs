@@ -109,6 +109,22 @@ impl Dir {
         }
     }
 
+    /// Names of the child directories (child cgroups), sorted.
+    pub(crate) fn subdirs(&self) -> io::Result<Vec<String>> {
+        let me = PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd()));
+        let mut names = Vec::new();
+        for e in std::fs::read_dir(me)? {
+            let e = e?;
+            if e.file_type()?.is_dir() {
+                if let Ok(n) = e.file_name().into_string() {
+                    names.push(n);
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     /// The open directory itself (for `bpf(BPF_PROG_ATTACH)`, which takes a cgroup directory fd).
     pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd;

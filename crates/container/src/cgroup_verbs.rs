@@ -61,6 +61,18 @@ pub(crate) fn thaw_after_kill(s: &Saved, status: Status, sig: i32) {
     }
 }
 
+/// `ps ID`: the host pids of every process in the container's cgroup and its child cgroups, sorted. Errors: not
+/// found; stopped.
+pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>> {
+    let s = store.lock(id)?;
+    let saved = s.load()?;
+    let status = s.status(&saved);
+    if status == Status::Stopped {
+        return Err(bad_state(id, status, "container not running"));
+    }
+    Ok(cgroup_of(id, &saved)?.all_pids()?)
+}
+
 /// `update ID`: changes the resource limits of a created, running or paused container. Only the fields present
 /// in `r` are written; `devices` is ignored (as runc's `update`). The new values are also recorded in the saved
 /// config, so later readers see the limits in force. Errors: not found; stopped; a value the host refuses

@@ -131,7 +131,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     }
     if all {
         if let Some(cg) = &s.cgroup {
-            for pid in cg.pids()? {
+            for pid in cg.all_pids()? {
                 let _ = holm_sys::process::kill(pid, sig);
             }
             crate::cgroup_verbs::thaw_after_kill(&s, status, sig);
@@ -175,7 +175,7 @@ pub fn delete(store: &Store, id: &str, force: bool, warn: &mut dyn FnMut(&Error)
 fn finish_delete(l: Locked, s: &Saved, warn: &mut dyn FnMut(&Error)) -> Result<()> {
     if let Some(cg) = &s.cgroup {
         // Other processes may still live in the cgroup after the init died (no pid namespace, or setns'd ones).
-        for pid in cg.pids().unwrap_or_default() {
+        for pid in cg.all_pids().unwrap_or_default() {
             let _ = holm_sys::process::kill(pid, libc::SIGKILL);
         }
         cg.remove()?;
@@ -213,7 +213,7 @@ fn kill_all_and_wait(s: &Saved) -> Result<()> {
     if let Some(cg) = &s.cgroup {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let pids = cg.pids().unwrap_or_default();
+            let pids = cg.all_pids().unwrap_or_default();
             if pids.is_empty() {
                 break;
             }

@@ -225,3 +225,107 @@ mod tests {
         }
     }
 }
+
+/// Output format of `ps`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum PsFormat {
+    /// `ps` output filtered to the container's processes.
+    Table,
+    /// A JSON array of host pids.
+    Json,
+}
+
+/// runc's `ps` flags.
+#[derive(Args)]
+pub struct PsArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = PsFormat::Table)]
+    format: PsFormat,
+    /// Container id.
+    id: String,
+    /// Options for ps(1) (default `-ef`), after the id or after `--`.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PS_OPTIONS"
+    )]
+    ps_args: Vec<String>,
+}
+
+/// `ps [--format table|json] ID [ps options]`: as runc, runs `ps` on the host (default `ps -ef`) and prints its
+/// header and the lines whose PID column is a process of the container; `--format json` prints the pids.
+pub fn ps(store: &Store, a: &PsArgs) -> anyhow::Result<()> {
+    let pids = holm_container::cgroup_verbs::pids(store, &a.id)?;
+    if let PsFormat::Json = a.format {
+        println!("{}", serde_json::to_string(&pids)?);
+        return Ok(());
+    }
+    let args: Vec<&str> = if a.ps_args.is_empty() {
+        vec!["-ef"]
+    } else {
+        a.ps_args.iter().map(String::as_str).collect()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .with_context(|| format!("run `ps {}`", args.join(" ")))?;
+    if !out.status.success() {
+        bail!(
+            "`ps {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    print!(
+        "{}",
+        filter_ps(&String::from_utf8_lossy(&out.stdout), &pids)?
+    );
+    Ok(())
+}
+
+/// The header of `ps` output and the lines whose `PID` column is in `pids`.
+pub fn filter_ps(text: &str, pids: &[i32]) -> anyhow::Result<String> {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let col = header
+        .split_whitespace()
+        .position(|f| f == "PID")
+        .with_context(|| format!("`ps` output has no PID column: {header:?}"))?;
+    let mut out = format!("{header}\n");
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let pid = line
+            .split_whitespace()
+            .nth(col)
+            .and_then(|f| f.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod ps_tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_header_and_the_container_lines() {
+        let text = "UID          PID    PPID  C STIME TTY          TIME CMD\n\
+                    root           1       0  0 10:00 ?        00:00:01 /sbin/init\n\
+                    root         412       1  0 10:01 ?        00:00:00 sleep 1000\n\
+                    root        4120       1  0 10:01 ?        00:00:00 other\n";
+        assert_eq!(
+            filter_ps(text, &[412]).unwrap(),
+            "UID          PID    PPID  C STIME TTY          TIME CMD\n\
+             root         412       1  0 10:01 ?        00:00:00 sleep 1000\n"
+        );
+        assert!(filter_ps("USER COMMAND\nroot x\n", &[1]).is_err());
+        // `ps -o pid,comm` puts PID first.
+        assert_eq!(
+            filter_ps("    PID COMMAND\n   7 sh\n   8 x\n", &[7]).unwrap(),
+            "    PID COMMAND\n   7 sh\n"
+        );
+    }
+}

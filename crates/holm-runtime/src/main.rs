@@ -131,6 +131,8 @@ enum Cmd {
     },
     /// Change a container's resource limits (runc's flags, or --resources FILE|-).
     Update(cgroup_cmds::UpdateArgs),
+    /// List the processes running in a container (host `ps` filtered to the container, or JSON pids).
+    Ps(cgroup_cmds::PsArgs),
     /// Write a default config.json into the bundle.
     Spec {
         /// Bundle directory.
@@ -225,6 +227,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Pause { id } => cgroup_cmds::pause(&store, &id)?,
         Cmd::Resume { id } => cgroup_cmds::resume(&store, &id)?,
         Cmd::Update(a) => cgroup_cmds::update(&store, &a)?,
+        Cmd::Ps(a) => cgroup_cmds::ps(&store, &a)?,
         Cmd::Spec { bundle, rootless } => write_spec(&bundle, rootless)?,
     }
     Ok(0)
