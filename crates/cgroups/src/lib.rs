@@ -41,6 +41,7 @@ mod path;
 mod pids;
 mod proc_cgroup;
 mod resources;
+pub mod stats;
 #[cfg(test)]
 mod samples;
 mod unified;

@@ -432,6 +432,24 @@ impl<'a> Target<'a> {
     }
 }
 
+impl Target<'_> {
+    /// Where `controller` lives here: `Some(true)` in cgroup v2, `Some(false)` in v1, `None` nowhere.
+    pub(crate) fn version_of(&self, controller: Controller) -> Option<bool> {
+        self.place(controller).map(|p| p.v2)
+    }
+
+    /// The content of `file` of `controller`, where the controller lives; `None` if it is not mounted or the file
+    /// cannot be read.
+    pub(crate) fn read_file(&self, controller: Controller, file: &str) -> Option<String> {
+        let place = self.place(controller)?;
+        self.with_dir(place.index, |d| {
+            d.read(file)
+                .map_err(|e| place.dir.err("read", d.child_path(file), e))
+        })
+        .ok()
+    }
+}
+
 impl Current for Target<'_> {
     fn read(&self, controller: Controller, v1_file: &str, v2_file: &str) -> Option<String> {
         let place = self.place(controller)?;

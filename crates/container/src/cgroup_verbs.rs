@@ -73,6 +73,91 @@ pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>> {
     Ok(cgroup_of(id, &saved)?.all_pids()?)
 }
 
+/// One event of `events`, shaped as runc prints it: `{"type":"stats","id":"…","data":{…}}` or
+/// `{"type":"oom","id":"…"}`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Event {
+    /// `stats` or `oom`.
+    #[serde(rename = "type")]
+    pub typ: &'static str,
+    /// Container id.
+    pub id: String,
+    /// The stats, for `stats` events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<holm_cgroups::stats::Stats>,
+}
+
+/// The saved state of a container that is not stopped, read under its lock (released on return).
+fn load_live(store: &Store, id: &str) -> Result<Saved> {
+    let l = store.lock(id)?;
+    let s = l.load()?;
+    let status = l.status(&s);
+    if status == Status::Stopped {
+        return Err(bad_state(id, status, "container not running"));
+    }
+    Ok(s)
+}
+
+/// `events --stats ID`: one stats event. Errors: not found; stopped.
+pub fn stats(store: &Store, id: &str) -> Result<Event> {
+    let s = load_live(store, id)?;
+    Ok(Event {
+        typ: "stats",
+        id: id.to_string(),
+        data: Some(cgroup_of(id, &s)?.stats()),
+    })
+}
+
+/// How often `events` looks for OOM kills and whether the container still runs.
+const EVENTS_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// `events ID`: a stats event every `interval` (the first after one interval, as runc) and an `oom` event each
+/// time the OOM killer kills a process of the container, passed to `emit`, until the container stops or is
+/// deleted (then `Ok`). No lock is held while waiting, so other verbs go on. Errors: not found; stopped; an
+/// error from `emit` ends the stream.
+pub fn events(
+    store: &Store,
+    id: &str,
+    interval: std::time::Duration,
+    emit: &mut dyn FnMut(&Event) -> Result<()>,
+) -> Result<()> {
+    let s = load_live(store, id)?;
+    let cg = cgroup_of(id, &s)?;
+    let mut ooms = cg.oom_kills().unwrap_or(0);
+    let interval = interval.max(std::time::Duration::from_millis(1));
+    let mut next = std::time::Instant::now() + interval;
+    loop {
+        if let Some(n) = cg.oom_kills() {
+            if n > ooms {
+                ooms = n;
+                emit(&Event {
+                    typ: "oom",
+                    id: id.to_string(),
+                    data: None,
+                })?;
+            }
+        }
+        match store.read(id) {
+            Ok(st) if st.status != Status::Stopped => {}
+            Ok(_) | Err(Error::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let now = std::time::Instant::now();
+        if now >= next {
+            emit(&Event {
+                typ: "stats",
+                id: id.to_string(),
+                data: Some(cg.stats()),
+            })?;
+            next += interval;
+            if next < now {
+                next = now + interval;
+            }
+        }
+        std::thread::sleep(EVENTS_POLL.min(next.saturating_duration_since(now)));
+    }
+}
+
 /// `update ID`: changes the resource limits of a created, running or paused container. Only the fields present
 /// in `r` are written; `devices` is ignored (as runc's `update`). The new values are also recorded in the saved
 /// config, so later readers see the limits in force. Errors: not found; stopped; a value the host refuses

@@ -133,6 +133,8 @@ enum Cmd {
     Update(cgroup_cmds::UpdateArgs),
     /// List the processes running in a container (host `ps` filtered to the container, or JSON pids).
     Ps(cgroup_cmds::PsArgs),
+    /// Print the container's resource usage and OOM events as JSON (runc's events).
+    Events(cgroup_cmds::EventsArgs),
     /// Write a default config.json into the bundle.
     Spec {
         /// Bundle directory.
@@ -228,6 +230,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Resume { id } => cgroup_cmds::resume(&store, &id)?,
         Cmd::Update(a) => cgroup_cmds::update(&store, &a)?,
         Cmd::Ps(a) => cgroup_cmds::ps(&store, &a)?,
+        Cmd::Events(a) => cgroup_cmds::events(&store, &a)?,
         Cmd::Spec { bundle, rootless } => write_spec(&bundle, rootless)?,
     }
     Ok(0)
