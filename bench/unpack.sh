@@ -8,20 +8,20 @@
 # 2. Packs it as a 4-layer OCI image (gzip layers): the rest of the tree, then usr/{bin,sbin,libexec},
 #    usr/share and usr/lib, each a GNU tar with numeric owners. Written as an OCI layout directory (for
 #    holm and umoci) and as an OCI archive (for podman load).
-# 3. Times, with hyperfine, from an empty store each run (emptied in --prepare, not timed):
+# 3. Times, in interleaved rounds, from an empty store each run (emptied before, not timed):
 #      holm    holm --root R load -i LAYOUT        verify blobs, unpack every layer (in parallel), verify diff_ids
 #      umoci   umoci unpack --image LAYOUT:deb B   verify blobs, apply the layers into one rootfs, write its mtree
 #      podman  podman load -i ARCHIVE && podman image mount    (overlay storage driver)
 # 4. Prints a Markdown table (median seconds, MB/s of uncompressed layer data, ratio to holm) to
 #    paste into BENCHMARKS.md.
-# Runs as root; needs debootstrap, umoci, podman, hyperfine and python3 (scripts/install-test-deps.sh).
+# Runs as root; needs debootstrap, umoci, podman and python3 (scripts/install-test-deps.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 RUNS="${RUNS:-5}"
 CACHE="${CACHE:-/var/tmp/holm-bench/debian-rootfs}"
 MIRROR="${MIRROR:-http://deb.debian.org/debian}"
-for tool in debootstrap umoci podman hyperfine python3 tar; do
+for tool in debootstrap umoci podman python3 tar; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "unpack: missing $tool; run scripts/install-test-deps.sh" >&2
         exit 1
@@ -61,7 +61,7 @@ split = ["./usr/lib", "./usr/share"]
 mid = [p for p in ["./usr/bin", "./usr/sbin", "./usr/libexec"] if os.path.exists(os.path.join(rootfs, p))]
 excl = split + mid
 def tar(args):
-    return subprocess.run(["tar", "--numeric-owners", "--xattrs", "-C", rootfs, "-cf", "-", *args],
+    return subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", rootfs, "-cf", "-", *args],
                           check=True, stdout=subprocess.PIPE).stdout
 layers = [tar([f"--exclude={e}" for e in excl] + ["."]), tar(mid), tar(["./usr/share"]), tar(["./usr/lib"])]
 def blob(data):
@@ -99,17 +99,43 @@ echo "unpack: $NLAYERS layers, $((TAR_BYTES / 1000000)) MB uncompressed, $((GZ_B
 umoci unpack --image "$TMP/layout:deb" "$TMP/umoci-bundle" >/dev/null
 "${PODMAN[@]}" load -q -i "$TMP/image.tar" >/dev/null
 
-hyperfine --runs "$RUNS" --export-json "$TMP/results.json" \
-    --prepare "rm -rf $TMP/holm-root; sync" \
-    --command-name holm "$HOLM --root $TMP/holm-root load -i $TMP/layout" \
-    --prepare "rm -rf $TMP/umoci-bundle; sync" \
-    --command-name umoci "umoci unpack --image $TMP/layout:deb $TMP/umoci-bundle" \
-    --prepare "${PODMAN[*]} rmi -a -f >/dev/null 2>&1; sync" \
-    --command-name podman "${PODMAN[*]} load -q -i $TMP/image.tar && ${PODMAN[*]} image mount localhost/bench/debian:deb" >&2
+# Rounds interleave the three tools (holm, umoci, podman, holm, …) so that load from other work on a
+# shared machine hits them alike; each run starts from an empty store and a clean page cache state
+# (`sync`), neither timed.
+prepare() {
+    case "$1" in
+    holm) rm -rf "$TMP/holm-root" ;;
+    umoci) rm -rf "$TMP/umoci-bundle" ;;
+    podman) "${PODMAN[@]}" rmi -a -f >/dev/null 2>&1 ;;
+    esac
+    sync
+}
+measure() {
+    case "$1" in
+    holm) "$HOLM" --root "$TMP/holm-root" load -i "$TMP/layout" ;;
+    umoci) umoci unpack --image "$TMP/layout:deb" "$TMP/umoci-bundle" ;;
+    podman) "${PODMAN[@]}" load -q -i "$TMP/image.tar" && "${PODMAN[@]}" image mount localhost/bench/debian:deb ;;
+    esac
+}
+: >"$TMP/times"
+for round in $(seq "$RUNS"); do
+    for tool in holm umoci podman; do
+        prepare "$tool"
+        t0=$(date +%s.%N)
+        measure "$tool" >/dev/null
+        t1=$(date +%s.%N)
+        echo "$tool $t0 $t1" >>"$TMP/times"
+        echo "unpack: round $round $tool $(python3 -c "print(f'{$t1 - $t0:.2f}')") s" >&2
+    done
+done
 
-python3 - "$TMP/results.json" "$TAR_BYTES" "$GZ_BYTES" "$NLAYERS" "$(git rev-parse --short HEAD)" <<'PY'
-import json, sys, datetime
-res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+python3 - "$TMP/times" "$TAR_BYTES" "$GZ_BYTES" "$NLAYERS" "$(git rev-parse --short HEAD)" <<'PY'
+import sys, datetime, statistics
+times = {}
+for line in open(sys.argv[1]):
+    tool, t0, t1 = line.split()
+    times.setdefault(tool, []).append(float(t1) - float(t0))
+res = {t: {"median": statistics.median(v), "min": min(v), "max": max(v), "times": v} for t, v in times.items()}
 tar_bytes, gz_bytes, n, commit = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 holm = res["holm"]["median"]
 print(f"Debian 12 minbase, {n} gzip layers, {tar_bytes/1e6:.0f} MB uncompressed ({gz_bytes/1e6:.0f} MB gzip); "

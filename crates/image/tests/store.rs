@@ -423,3 +423,26 @@ fn concurrent_loads_and_removals_keep_the_store_consistent() {
     ts.store.remove("c:1", false).unwrap();
     ts.assert_empty();
 }
+
+#[test]
+fn leftovers_of_a_killed_import_are_collected() {
+    let ts = TestStore::new();
+    // A killed import leaves its staging directory (with a lock file nobody holds) and maybe a staged blob.
+    let stale = ts.store.path().join("ingest/import-killed");
+    std::fs::create_dir_all(stale.join("blobs")).unwrap();
+    std::fs::write(stale.join("lock"), b"").unwrap();
+    std::fs::write(stale.join("blobs/.tmp-1"), b"half a blob").unwrap();
+    // A staging directory whose import is alive (lock held) is kept.
+    let live = ts.store.path().join("ingest/import-live");
+    std::fs::create_dir_all(&live).unwrap();
+    let f = std::fs::File::create(live.join("lock")).unwrap();
+    f.lock().unwrap();
+    // No half blob is ever visible under blobs/: only complete, verified ones are renamed there.
+    assert!(ts.entries("blobs/sha256").is_empty());
+    let report = ts.store.gc().unwrap();
+    assert_eq!(report.blobs, 0);
+    assert_eq!(ts.entries("ingest"), ["import-live"]);
+    drop(f);
+    ts.store.gc().unwrap();
+    ts.assert_empty();
+}
