@@ -115,3 +115,79 @@ pub fn read_pid_file(p: &std::path::Path) -> i32 {
         .parse()
         .unwrap_or_else(|e| panic!("pid file `{}` holds {text:?}: {e}", p.display()))
 }
+
+/// A pty master read by a background thread, so tests can wait for text with a timeout.
+pub struct Pty {
+    master: std::fs::File,
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    seen: String,
+}
+
+impl Pty {
+    /// Starts reading `master` (as received from a console socket).
+    pub fn new(master: std::os::fd::OwnedFd) -> Pty {
+        let master = std::fs::File::from(master);
+        let mut reader = master.try_clone().expect("dup pty master");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match std::io::Read::read(&mut reader, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        Pty {
+            master,
+            rx,
+            seen: String::new(),
+        }
+    }
+
+    /// Types `text` into the terminal.
+    pub fn type_text(&mut self, text: &str) {
+        std::io::Write::write_all(&mut self.master, text.as_bytes()).expect("write to pty master");
+    }
+
+    /// Waits (up to 20 s) until the output since the last call contains `needle`; returns that output. Panics with
+    /// everything seen otherwise.
+    pub fn expect(&mut self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(i) = self.seen.find(needle) {
+                let end = i + needle.len();
+                let out = self.seen[..end].to_string();
+                self.seen.drain(..end);
+                return out;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(chunk) => self.seen.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(_) => panic!(
+                    "terminal output never contained {needle:?}; saw:\n{}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    /// Waits (up to 20 s) until every peer of the pty is closed (the reader sees EOF or EIO).
+    pub fn expect_closed(&mut self) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(chunk) => self.seen.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return std::mem::take(&mut self.seen)
+                }
+                Err(_) => panic!("the terminal was not closed; saw:\n{}", self.seen),
+            }
+        }
+    }
+}
