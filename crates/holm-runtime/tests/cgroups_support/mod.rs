@@ -105,8 +105,13 @@ pub fn v2_runtime() -> Runtime {
          exec unshare --mount --propagation private sh -c \
          'umount -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec \"$0\" \"$@\"' '{bin}' \"$@\"\n"
     );
-    // Written under a per-process name, then renamed: parallel test binaries never see a half-written file.
-    let tmp = dir.join(format!(".holm-runtime-cgroup2-only.{}", std::process::id()));
+    // Written under a name unique to this call, then renamed: parallel tests never see a half-written file.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let tmp = dir.join(format!(
+        ".holm-runtime-cgroup2-only.{}.{n}",
+        std::process::id()
+    ));
     std::fs::write(&tmp, text).expect("write the cgroup2 wrapper");
     std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     std::fs::rename(&tmp, &script).expect("install the cgroup2 wrapper");
