@@ -353,6 +353,23 @@ impl<'a> Target<'a> {
             }
         }
         self.with_dir(place.index, |dir| {
+            // A v1 hierarchy mounted with `noprefix` names its files without the controller prefix.
+            let alts: Vec<Knob> = alts
+                .iter()
+                .map(|k| Knob {
+                    file: if place.v2 {
+                        k.file.clone()
+                    } else {
+                        place
+                            .dir
+                            .hierarchy
+                            .v1_file_name(s.controller.v1, &k.file)
+                            .to_string()
+                    },
+                    value: k.value.clone(),
+                })
+                .collect();
+            let alts = &alts;
             let mut found = None;
             for k in alts {
                 let present = dir
@@ -442,6 +459,11 @@ impl Target<'_> {
     /// cannot be read.
     pub(crate) fn read_file(&self, controller: Controller, file: &str) -> Option<String> {
         let place = self.place(controller)?;
+        let file = if place.v2 {
+            file
+        } else {
+            place.dir.hierarchy.v1_file_name(controller.v1, file)
+        };
         self.with_dir(place.index, |d| {
             d.read(file)
                 .map_err(|e| place.dir.err("read", d.child_path(file), e))
@@ -453,7 +475,11 @@ impl Target<'_> {
 impl Current for Target<'_> {
     fn read(&self, controller: Controller, v1_file: &str, v2_file: &str) -> Option<String> {
         let place = self.place(controller)?;
-        let file = if place.v2 { v2_file } else { v1_file };
+        let file = if place.v2 {
+            v2_file
+        } else {
+            place.dir.hierarchy.v1_file_name(controller.v1, v1_file)
+        };
         self.with_dir(place.index, |d| {
             d.read(file)
                 .map_err(|e| place.dir.err("read", d.child_path(file), e))

@@ -194,3 +194,33 @@ fn a_missing_file_is_named_with_its_directory() {
     cg.apply(&resources(r#"{ "pids": { "limit": 0 } }"#))
         .unwrap();
 }
+
+/// A v1 memory hierarchy mounted with `noprefix` (files named `limit_in_bytes`, not `memory.limit_in_bytes`).
+#[test]
+fn v1_noprefix_file_names() {
+    let root = tempfile::tempdir().unwrap();
+    let dev = fs::metadata(root.path()).unwrap().dev();
+    let h = HierarchyInfo::new(
+        HierarchyKind::V1 {
+            controllers: vec!["memory".into()],
+            name: None,
+            noprefix: true,
+        },
+        root.path().to_path_buf(),
+        "/".into(),
+        DevId::from_dev_t(dev),
+    );
+    let hier =
+        Hierarchies::from_parts(vec![h], &parse_proc_cgroup("4:memory:/\n").unwrap()).unwrap();
+    let cg = Cgroup::resolve(&hier, Some("/holm/c1"), "c1").unwrap();
+    cg.create().unwrap();
+    for f in ["limit_in_bytes", "memsw.limit_in_bytes"] {
+        fs::write(root.path().join("holm/c1").join(f), "").unwrap();
+    }
+    cg.apply(&resources(
+        r#"{ "memory": { "limit": 1048576, "swap": 2097152 } }"#,
+    ))
+    .unwrap();
+    assert_eq!(read(root.path(), "limit_in_bytes"), "1048576");
+    assert_eq!(read(root.path(), "memsw.limit_in_bytes"), "2097152");
+}

@@ -277,3 +277,42 @@ fn a_fork_bomb_stops_at_the_pids_limit() {
         .unwrap_or_else(|| panic!("{}", describe(&out)));
     assert!(failed > 0, "no fork hit pids.max\n{text}");
 }
+
+#[test]
+fn a_per_device_weight_is_written_or_refused_by_name() {
+    let rt = runtime();
+    let (major, minor) = block_device();
+    let b = bundle(
+        "true",
+        json!({ "blockIO": { "weightDevice": [ { "major": major, "minor": minor, "weight": 300 } ] } }),
+    );
+    let id = unique_id("cg-weightdev");
+    let _g = rt.guard(&id);
+    // Per-device weights work only for a disk scheduled by BFQ (this kernel has no CFQ).
+    let dev = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| {
+            std::fs::read_to_string(e.path().join("dev"))
+                .is_ok_and(|d| d.trim() == format!("{major}:{minor}"))
+        })
+        .expect("the block device in /sys/block");
+    let sched = std::fs::read_to_string(dev.path().join("queue/scheduler")).unwrap();
+    let out = rt.run(&["create", "--bundle", &path_arg(&b), &id]);
+    if sched.contains("[bfq]") {
+        assert!(out.status.success(), "{}", describe(&out));
+        let w = cg_read("blkio", &id, "blkio.bfq.weight_device");
+        assert!(w.contains(&format!("{major}:{minor} 300")), "{w}");
+    } else {
+        assert!(!out.status.success(), "{}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        for want in [
+            "linux.resources.blockIO.weightDevice[0].weight",
+            "blkio.bfq.weight_device",
+            "not supported",
+        ] {
+            assert!(err.contains(want), "`{want}` missing from {err}");
+        }
+        assert_eq!(leftover_dirs(&id), Vec::<std::path::PathBuf>::new());
+    }
+}
