@@ -91,8 +91,9 @@ fn mount_console(peer: BorrowedFd<'_>) -> Result<()> {
 /// Writes are blocking: input is not buffered beyond the pty's own buffer.
 #[derive(Debug)]
 pub struct Relay {
-    ours: UnixStream,
+    ours: Option<UnixStream>,
     theirs: Option<UnixStream>,
+    listener: Option<(std::os::unix::net::UnixListener, std::path::PathBuf)>,
     master: Option<File>,
     stdin: Option<File>,
     stdout: File,
@@ -105,13 +106,57 @@ impl Relay {
         let (ours, theirs) =
             UnixStream::pair().map_err(|e| Error::io("socketpair", "console relay", e))?;
         Ok(Relay {
-            ours,
+            ours: Some(ours),
             theirs: Some(theirs),
+            listener: None,
             master: None,
             stdin: holm_sys::fs::dup_raw(0).ok().map(File::from),
             stdout: File::from(holm_sys::fs::dup_raw(1)?),
             raw: None,
         })
+    }
+
+    /// A relay that receives the master on a listening socket, for `create`'s `--console-socket` (used by a
+    /// foreground `run`): the socket lives in a new 0700 directory under the temporary directory, removed when the
+    /// relay starts or is dropped. Returns the relay and the socket path.
+    pub fn listen() -> Result<(Relay, std::path::PathBuf)> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "holm-console-{}-{nanos}",
+            holm_sys::process::getpid()
+        ));
+        let mut b = std::fs::DirBuilder::new();
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(&dir)
+            .map_err(|e| Error::io("create console socket directory", &dir, e))?;
+        let path = dir.join("console.sock");
+        let listener = match std::os::unix::net::UnixListener::bind(&path) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                return Err(Error::io("bind console socket", &path, e));
+            }
+        };
+        let relay = Relay {
+            ours: None,
+            theirs: None,
+            listener: Some((listener, dir)),
+            master: None,
+            stdin: holm_sys::fs::dup_raw(0).ok().map(File::from),
+            stdout: File::from(holm_sys::fs::dup_raw(1)?),
+            raw: None,
+        };
+        Ok((relay, path))
+    }
+
+    fn remove_socket_dir(&mut self) {
+        if let Some((l, dir)) = self.listener.take() {
+            drop(l);
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 
     /// The end the container side sends the master on (a new handle each call).
@@ -127,8 +172,20 @@ impl Relay {
     /// terminal raw.
     pub fn start(&mut self) -> Result<()> {
         self.theirs = None;
+        if let Some((l, dir)) = &self.listener {
+            // The container init connected and sent the master during `create`: accepting does not block.
+            let (stream, _) = l
+                .accept()
+                .map_err(|e| Error::io("accept on console socket", dir, e))?;
+            self.ours = Some(stream);
+        }
+        self.remove_socket_dir();
+        let ours = self
+            .ours
+            .as_ref()
+            .ok_or_else(|| Error::Init("console relay: no socket".into()))?;
         let mut buf = [0u8; 256];
-        let (_, mut fds) = holm_sys::socket::recv_with_fds(self.ours.as_fd(), &mut buf)?;
+        let (_, mut fds) = holm_sys::socket::recv_with_fds(ours.as_fd(), &mut buf)?;
         if fds.len() != 1 {
             return Err(Error::Init(
                 "console relay: the container sent no pty master".into(),
@@ -225,6 +282,7 @@ impl Relay {
 
 impl Drop for Relay {
     fn drop(&mut self) {
+        self.remove_socket_dir();
         if let (Some(t), Some(stdin)) = (&self.raw, &self.stdin) {
             let _ = holm_sys::tty::restore_attrs(stdin.as_fd(), t);
         } else if let Some(t) = &self.raw {
@@ -232,5 +290,26 @@ impl Drop for Relay {
                 let _ = holm_sys::tty::restore_attrs(fd.as_fd(), t);
             }
         }
+    }
+}
+
+/// For a foreground `run`: a listening [`Relay`] and its socket path when the bundle's process wants a terminal
+/// and no `--console-socket` was given; `None` otherwise (including when the config cannot be read: `create`
+/// reports that).
+pub fn relay_for_run(
+    opts: &crate::CreateOptions,
+    detach: bool,
+) -> Result<Option<(Relay, std::path::PathBuf)>> {
+    if detach || opts.console_socket.is_some() {
+        return Ok(None);
+    }
+    let terminal = crate::spec::load(&opts.bundle)
+        .ok()
+        .and_then(|b| b.spec.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false);
+    if terminal {
+        Relay::listen().map(Some)
+    } else {
+        Ok(None)
     }
 }

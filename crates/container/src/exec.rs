@@ -446,7 +446,7 @@ fn drive(saved: &Saved, chan: &Channel, c1: i32, children: &mut Children) -> Res
 
 /// Waits for the tenant `pid` (our child), forwarding every signal the runtime gets to it and relaying its
 /// terminal if `relay` is set; returns its exit code (128+N for signal N).
-fn wait_foreground(pid: i32, mut relay: Option<Relay>) -> Result<i32> {
+pub(crate) fn wait_foreground(pid: i32, mut relay: Option<Relay>) -> Result<i32> {
     let pidfd = holm_sys::process::pidfd_open(pid)?;
     let sfd = holm_sys::signal::signalfd(&holm_sys::signal::SigSet::all())?;
     if let Some(r) = &mut relay {
@@ -465,7 +465,7 @@ fn wait_foreground(pid: i32, mut relay: Option<Relay>) -> Result<i32> {
             let sig = holm_sys::signal::read_signal(sfd.as_fd())?;
             match sig {
                 libc::SIGCHLD => {}
-                libc::SIGWINCH => {
+                libc::SIGWINCH if relay.is_some() => {
                     if let Some(r) = &relay {
                         r.resize();
                     }

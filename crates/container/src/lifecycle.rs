@@ -257,7 +257,20 @@ pub fn run(store: &Store, opts: &RunOptions, warn: &mut dyn FnMut(&Error)) -> Re
             let _ = holm_sys::signal::set_mask(&m);
         }
     };
-    let pid = match create(store, &opts.create) {
+    // In the foreground, a terminal without --console-socket is relayed by the runtime itself (as runc does).
+    let mut create_opts = opts.create.clone();
+    let relay = match crate::console::relay_for_run(&create_opts, opts.detach) {
+        Ok(Some((r, path))) => {
+            create_opts.console_socket = Some(path);
+            Some(r)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            restore(old_mask);
+            return Err(e);
+        }
+    };
+    let pid = match create(store, &create_opts) {
         Ok(p) => p,
         Err(e) => {
             restore(old_mask);
@@ -273,27 +286,9 @@ pub fn run(store: &Store, opts: &RunOptions, warn: &mut dyn FnMut(&Error)) -> Re
     if opts.detach {
         return Ok(0);
     }
-    let code = forward_and_wait(pid);
+    let code = crate::exec::wait_foreground(pid, relay);
     restore(old_mask);
     let code = code?;
     delete(store, id, true, warn)?;
     Ok(code)
-}
-
-fn forward_and_wait(pid: i32) -> Result<i32> {
-    let pidfd = holm_sys::process::pidfd_open(pid)?;
-    let sfd = holm_sys::signal::signalfd(&holm_sys::signal::SigSet::all())?;
-    loop {
-        let ready = holm_sys::process::poll_any(&[pidfd.as_fd(), sfd.as_fd()], -1)?;
-        if ready[0] {
-            let (_, st) = holm_sys::process::waitpid(pid, 0)?;
-            return Ok(st.exit_code());
-        }
-        if ready[1] {
-            let sig = holm_sys::signal::read_signal(sfd.as_fd())?;
-            if sig != libc::SIGCHLD {
-                let _ = holm_sys::process::pidfd_send_signal(pidfd.as_fd(), sig);
-            }
-        }
-    }
 }
