@@ -4,7 +4,7 @@
 //! - v1: `devices.deny` ← `a *:* rwm`, then each rule as `type major:minor access` to `devices.allow` or
 //!   `devices.deny` (`Documentation/admin-guide/cgroup-v1/devices.rst`).
 //! - v2: there are no files; an eBPF program of type `BPF_PROG_TYPE_CGROUP_DEVICE` attached to the cgroup decides
-//!   each access (`Documentation/admin-guide/cgroup-v2.rst` § "Device controller"). [`program`] compiles the rules
+//!   each access (`Documentation/admin-guide/cgroup-v2.rst` § "Device controller"). `program` compiles the rules
 //!   into one, checking them last to first so that the last matching rule decides; nothing matching denies.
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};

@@ -9,15 +9,18 @@
 //! - **hybrid**: v1 hierarchies for most controllers plus a v2 mount (e.g. `/sys/fs/cgroup/unified`) holding the
 //!   rest.
 //!
-//! This crate is the *placement* half ("where"): [`Hierarchies::detect`] reads `/proc/self/mountinfo` and
-//! `/proc/self/cgroup`; [`Cgroup::resolve`] turns `linux.cgroupsPath` into one directory per hierarchy; and
-//! [`Cgroup`] creates, joins, lists and removes those directories. It writes no resource limits.
+//! The *placement* half ("where"): [`Hierarchies::detect`] reads `/proc/self/mountinfo` and `/proc/self/cgroup`;
+//! [`Cgroup::resolve`] turns `linux.cgroupsPath` into one directory per hierarchy; and [`Cgroup`] creates, joins,
+//! lists and removes those directories.
 //!
-//! The *resource* half ("what") is to come as one module per controller (`cpu`, `cpuset`, `memory`, `pids`,
-//! `blkio`/`io`, `devices`, `freezer`, `hugetlb`, ...), each knowing its v1 and v2 file names and value
-//! encodings as data, and writing into the directories that [`Cgroup::v1_dir`] / [`Cgroup::v2_dir`] name,
-//! through the crate-private `dir::Dir` handle (no symlink following). Enabling v2 controllers in the parents'
-//! `cgroup.subtree_control` belongs there too.
+//! The *resource* half ("what"): [`Cgroup::apply`] writes `linux.resources`. One module per controller
+//! (`memory`, `cpu`, `cpuset`, `pids`, `blkio` (v2 `io`), `hugetlb`, `net` (net_cls/net_prio), `unified`,
+//! [`devices`]) turns its part into settings that carry the v1 and the v2 file and value side by side, as data;
+//! the engine in `resources` decides per controller where it lives on this host (the v1 hierarchy carrying it,
+//! else cgroup2 if it offers the controller, enabling it in the parents' `cgroup.subtree_control`), so hybrid
+//! hosts mix both. The freezer ([`Cgroup::freeze`], [`Cgroup::thaw`], [`FreezerState`]) backs `pause`/`resume`;
+//! [`Cgroup::stats`] and [`Cgroup::oom_kills`] back `events`. The v2 device controller is an eBPF program
+//! ([`devices`]) loaded through `holm_sys::bpf`.
 //!
 //! All file-system access goes through directory handles opened with `O_NOFOLLOW` and checked to lie on the
 //! hierarchy's file system; there is no `unsafe` code in this crate.
@@ -41,9 +44,9 @@ mod path;
 mod pids;
 mod proc_cgroup;
 mod resources;
-pub mod stats;
 #[cfg(test)]
 mod samples;
+pub mod stats;
 mod unified;
 
 pub use blkio::weight_to_io_weight;
