@@ -165,6 +165,8 @@ pub(crate) fn oci_archive<W: Write>(
         .manifests(descs)
         .build()
         .map_err(|e| ArchiveError::Invalid(format!("index.json: {e}")))?;
+    // Through a `serde_json::Value` (sorted maps), so that annotations come out in the same order every time.
+    let index = serde_json::to_value(&index).expect("index serialises");
     add_bytes(
         &mut b,
         "index.json",
