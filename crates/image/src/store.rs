@@ -126,8 +126,25 @@ pub struct ImageStore {
 
 impl ImageStore {
     /// Opens (creating if needed) the image store of the engine root `root` (its `image/` subdirectory).
+    ///
+    /// The store directory is made mode 0700 (and a new engine root too): unpacked layers hold the images'
+    /// setuid binaries and device nodes, which other users of the host must not reach.
     pub fn open(root: &Path) -> Result<ImageStore, StoreError> {
-        let root = fsutil::ensure_dir(root.join("image")).map_err(io_err("image store"))?;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let what = || format!("create {}", root.display());
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(io_err(what()))?;
+        let root = root.join("image");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)
+            .map_err(io_err(what()))?;
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err(format!("chmod {}", root.display())))?;
         Ok(ImageStore {
             content: ContentStore::open(&root)?,
             layers: LayerStore::open(&root)?,

@@ -42,6 +42,16 @@ fn load_oci_directory_and_tar() {
     assert_eq!(loaded[0].names, ["docker.io/library/busybox:1.0"]);
     let rec = ts.store.resolve("busybox:1.0").unwrap();
     assert_eq!(rec.id, img.config_digest);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(ts.store.path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o700,
+        "layers must not be reachable by other users"
+    );
     assert_eq!(rec.platform, "linux/amd64");
     assert_eq!(rec.created.as_deref(), Some("2024-01-02T03:04:05Z"));
     assert_eq!(
