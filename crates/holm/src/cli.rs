@@ -57,9 +57,10 @@ pub enum ImageCommand {
 /// `holm load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// The archive (docker-archive, OCI archive; plain, gzip or zstd) or OCI layout directory.
+    /// The archive (docker-archive, OCI archive; plain, gzip or zstd) or OCI layout directory; standard input
+    /// if absent or `-`.
     #[arg(short = 'i', long = "input")]
-    pub input: PathBuf,
+    pub input: Option<PathBuf>,
     /// Platform to pick from multi-platform images (os/arch[/variant]).
     #[arg(long, default_value = "linux/amd64")]
     pub platform: String,

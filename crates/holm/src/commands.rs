@@ -20,9 +20,18 @@ pub fn load(store: &ImageStore, a: &LoadArgs) -> Result<()> {
             max_bytes: a.max_layer_size,
         },
     };
+    let input = match &a.input {
+        Some(p) if p.as_os_str() != "-" => p.clone(),
+        _ => {
+            if std::io::stdin().is_terminal() {
+                bail!("no archive given: use -i FILE or redirect standard input");
+            }
+            std::path::PathBuf::from("/dev/stdin")
+        }
+    };
     let loaded = store
-        .load(&a.input, &opts)
-        .with_context(|| format!("load {}", a.input.display()))?;
+        .load(&input, &opts)
+        .with_context(|| format!("load {}", input.display()))?;
     let mut out = std::io::stdout().lock();
     for l in loaded {
         if a.quiet || l.names.is_empty() {

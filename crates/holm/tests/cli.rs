@@ -195,4 +195,18 @@ fn kill_during_load_leaves_no_half_blob() {
     }
     let out = ok(&root, &["load", "-i", archive.to_str().unwrap()]);
     assert_eq!(out, "Loaded image: docker.io/library/kill:1\n");
+    // From standard input, as `docker load < file`.
+    ok(&root, &["rmi", "kill:1"]);
+    let o = Command::new(env!("CARGO_BIN_EXE_holm"))
+        .arg("--root")
+        .arg(&root)
+        .arg("load")
+        .stdin(std::fs::File::open(&archive).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "Loaded image: docker.io/library/kill:1\n"
+    );
 }
