@@ -135,7 +135,10 @@ fn check_proc_mount(i: usize, dest: &Path, src: Option<BorrowedFd<'_>>, typ: &st
     }
     let field = format!("mounts[{i}]");
     if rel == Path::new("proc") {
-        return Err(Error::config(field, format!("only a procfs may be mounted on /proc, not {typ:?}")));
+        return Err(Error::config(
+            field,
+            format!("only a procfs may be mounted on /proc, not {typ:?}"),
+        ));
     }
     if let Some(src) = src {
         if holm_sys::fs::fs_magic(src)? == 0x9fa0 {
@@ -145,7 +148,13 @@ fn check_proc_mount(i: usize, dest: &Path, src: Option<BorrowedFd<'_>>, typ: &st
             return Ok(());
         }
     }
-    Err(Error::config(field, format!("`{}`: mounts below /proc must come from procfs (or be one of the lxcfs-style files)", dest.display())))
+    Err(Error::config(
+        field,
+        format!(
+            "`{}`: mounts below /proc must come from procfs (or be one of the lxcfs-style files)",
+            dest.display()
+        ),
+    ))
 }
 
 fn mount_one(

@@ -407,28 +407,52 @@ pub fn run_from_sealed_copy() -> Result<()> {
         target: "/proc/self/exe".into(),
         source: e,
     })?;
-    const WANT: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    if link.as_os_str().as_bytes().starts_with(format!("/memfd:{SEALED_EXE_NAME}").as_bytes()) {
+    const WANT: libc::c_int =
+        libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    if link
+        .as_os_str()
+        .as_bytes()
+        .starts_with(format!("/memfd:{SEALED_EXE_NAME}").as_bytes())
+    {
         // SAFETY: F_GET_SEALS reads the seals of an fd we own.
         let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
         if seals != -1 && seals & WANT == WANT {
             return Ok(());
         }
     }
-    let size = exe.metadata().map_err(|e| Error { syscall: "fstat", target: "/proc/self/exe".into(), source: e })?.len();
+    let size = exe
+        .metadata()
+        .map_err(|e| Error {
+            syscall: "fstat",
+            target: "/proc/self/exe".into(),
+            source: e,
+        })?
+        .len();
     let name = cstr("memfd_create", SEALED_EXE_NAME)?;
     // SAFETY: `name` is NUL-terminated and outlives the call.
-    let mfd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let mfd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     let mfd = check(mfd as _, "memfd_create", || SEALED_EXE_NAME.into())?;
     // SAFETY: the kernel returned a new fd that nothing else owns.
     let mfd = unsafe { OwnedFd::from_raw_fd(mfd as RawFd) };
     let mut left = size;
     while left > 0 {
         // SAFETY: sendfile copies between two fds we own; a NULL offset uses the file positions.
-        let n = unsafe { libc::sendfile(mfd.as_raw_fd(), exe.as_raw_fd(), std::ptr::null_mut(), left as usize) };
+        let n = unsafe {
+            libc::sendfile(
+                mfd.as_raw_fd(),
+                exe.as_raw_fd(),
+                std::ptr::null_mut(),
+                left as usize,
+            )
+        };
         let n = check(n as _, "sendfile", || "/proc/self/exe".into())?;
         if n == 0 {
-            return Err(Error::from_errno("sendfile", "/proc/self/exe: short copy", libc::EIO));
+            return Err(Error::from_errno(
+                "sendfile",
+                "/proc/self/exe: short copy",
+                libc::EIO,
+            ));
         }
         left -= n as u64;
     }
@@ -436,14 +460,18 @@ pub fn run_from_sealed_copy() -> Result<()> {
     let ret = unsafe { libc::fcntl(mfd.as_raw_fd(), libc::F_ADD_SEALS, WANT) };
     check(ret as _, "fcntl(F_ADD_SEALS)", || SEALED_EXE_NAME.into())?;
     let args: Vec<std::ffi::CString> = std::env::args_os()
-        .map(|a| std::ffi::CString::new(a.as_bytes()).map_err(|_| Error::from_errno("execveat", "argument with NUL", libc::EINVAL)))
+        .map(|a| {
+            std::ffi::CString::new(a.as_bytes())
+                .map_err(|_| Error::from_errno("execveat", "argument with NUL", libc::EINVAL))
+        })
         .collect::<Result<_>>()?;
     let envs: Vec<std::ffi::CString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut kv = k.as_bytes().to_vec();
             kv.push(b'=');
             kv.extend_from_slice(v.as_bytes());
-            std::ffi::CString::new(kv).map_err(|_| Error::from_errno("execveat", "environment with NUL", libc::EINVAL))
+            std::ffi::CString::new(kv)
+                .map_err(|_| Error::from_errno("execveat", "environment with NUL", libc::EINVAL))
         })
         .collect::<Result<_>>()?;
     let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
@@ -454,7 +482,14 @@ pub fn run_from_sealed_copy() -> Result<()> {
     // SAFETY: `argv`/`envp` are NULL-terminated arrays of pointers into `args`/`envs`, alive until the call; the
     // path is an empty C string used with AT_EMPTY_PATH. On success the call does not return.
     unsafe {
-        libc::syscall(libc::SYS_execveat, mfd.as_raw_fd(), empty.as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH)
+        libc::syscall(
+            libc::SYS_execveat,
+            mfd.as_raw_fd(),
+            empty.as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
     };
     Err(Error::last("execveat", SEALED_EXE_NAME))
 }
