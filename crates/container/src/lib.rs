@@ -4,7 +4,7 @@
 //! a container — namespaces, cgroup, mounts, devices, `pivot_root`, credentials — and drives it through the
 //! lifecycle `creating → created → running → stopped` (runtime-spec `runtime.md`), with the same verbs as runc:
 //! [`create`], [`start`], [`state`], [`kill`], [`delete`], [`list`], [`run`] (create + start + wait), and
-//! [`exec`] (a new process in a running container: [`exec`](mod@exec), [`tenant`]; terminals in [`console`]).
+//! [`exec`](fn@exec) (a new process in a running container: [`exec`](mod@exec), [`tenant`]; terminals in [`console`]).
 //!
 //! Processes: the runtime process **P** forks a stage-1 child **C1**, which joins or creates the namespaces and
 //! then forks (with `CLONE_PARENT`, so P is its parent) the container init **C2**; C2 sets up the root filesystem,
