@@ -150,7 +150,9 @@ fn stage2_inner(a: &TenantArgs<'_>) -> Result<std::convert::Infallible> {
     process::apply_rlimits(p)?;
     let proc = crate::procfs::ProcFs::open()?;
     if let Some(adj) = p.oom_score_adj() {
-        proc.write(std::path::Path::new("self/oom_score_adj"), &adj.to_string())
+        // By pid: "self" is a symlink, which the procfs handle refuses to follow.
+        let path = format!("{}/oom_score_adj", holm_sys::process::getpid());
+        proc.write(std::path::Path::new(&path), &adj.to_string())
             .map_err(|e| Error::config("process.oomScoreAdj", e.to_string()))?;
     }
     if let Some(sock) = &a.console {

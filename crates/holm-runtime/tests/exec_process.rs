@@ -104,6 +104,7 @@ fn user_groups_env_cwd_rlimits_and_umask() {
     let mut b = sleeper();
     b.config_mut()["process"]["user"] =
         json!({ "uid": 0, "gid": 0, "additionalGids": [10], "umask": 63 });
+    b.config_mut()["process"]["oomScoreAdj"] = json!(123);
     b.config_mut()["process"]["env"]
         .as_array_mut()
         .unwrap()
@@ -111,7 +112,8 @@ fn user_groups_env_cwd_rlimits_and_umask() {
     let (g, _) = running(&rt, &b, "exec-user");
     let script = "echo \"uid=$(id -u)\"; echo \"gid=$(id -g)\"; echo \"groups=$(id -G)\"; \
                   echo \"cwd=$(pwd)\"; echo \"nofile=$(ulimit -n)\"; echo \"umask=$(umask)\"; \
-                  echo \"term=$TERM\"; echo \"extra=$EXTRA\"; echo \"cfg=$FROM_CONFIG\"";
+                  echo \"term=$TERM\"; echo \"extra=$EXTRA\"; echo \"cfg=$FROM_CONFIG\"; \
+                  echo \"oom=$(cat /proc/self/oom_score_adj)\"";
     let out = exec_ok(&rt, g.id(), script);
     assert_eq!(value_of(&out, "uid"), "0", "{out}");
     assert_eq!(value_of(&out, "groups"), "0 10", "{out}");
@@ -120,6 +122,7 @@ fn user_groups_env_cwd_rlimits_and_umask() {
     assert_eq!(value_of(&out, "nofile"), "1024", "{out}");
     assert_eq!(value_of(&out, "umask"), "0077", "{out}");
     assert_eq!(value_of(&out, "cfg"), "yes", "{out}");
+    assert_eq!(value_of(&out, "oom"), "123", "{out}");
 
     let out = rt.ok(&[
         "exec",
