@@ -183,16 +183,21 @@ impl LayerStore {
             .map_or(1, |n| n.get())
             .min(jobs.len())
             .max(1);
+        // Largest blobs first, so that the longest unpack starts at once and the small ones fill the other
+        // threads (instead of a big last layer running alone at the end).
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        let size = |j: &LayerJob| std::fs::metadata(&j.blob_path).map_or(0, |m| m.len());
+        order.sort_by_key(|&i| std::cmp::Reverse(size(&jobs[i])));
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<Staged>>> =
             Mutex::new((0..jobs.len()).map(|_| None).collect());
         std::thread::scope(|s| {
             for _ in 0..threads {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    let r = unpack_one(&base.join(i.to_string()), job, opts);
-                    results.lock().expect("no panics while held")[i] = Some(r);
+                s.spawn(|| {
+                    while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let r = unpack_one(&base.join(i.to_string()), &jobs[i], opts);
+                        results.lock().expect("no panics while held")[i] = Some(r);
+                    }
                 });
             }
         });
