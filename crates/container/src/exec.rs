@@ -52,6 +52,10 @@ pub struct ExecOptions {
     pub no_new_privs: bool,
     /// `--preserve-fds N`: fds 3..3+N are passed to the process.
     pub preserve_fds: i32,
+    /// `--apparmor`: the AppArmor profile (ignored, like the config's, on a host without AppArmor).
+    pub apparmor: Option<String>,
+    /// `--process-label`: the SELinux label.
+    pub process_label: Option<String>,
 }
 
 /// Parses `--user UID[:GID]` (numbers only, as runc).
@@ -112,6 +116,12 @@ pub fn resolve_process(config: &Spec, opts: &ExecOptions) -> Result<Process> {
     }
     if let Some(cwd) = &opts.cwd {
         p.set_cwd(cwd.clone());
+    }
+    if let Some(profile) = &opts.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &opts.process_label {
+        p.set_selinux_label(Some(label.clone()));
     }
     let mut env = p.env().clone().unwrap_or_default();
     for kv in &opts.env {

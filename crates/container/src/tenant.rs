@@ -100,7 +100,15 @@ fn stage1_inner(a: &TenantArgs<'_>) -> Result<()> {
     // pid and time namespaces apply to children only: the tenant is forked into them here. The mount namespace is
     // joined by the tenant itself, because fork_sibling reads our /proc/self, which the container's /proc (seen
     // after joining its mount namespace) does not show: we are outside its pid namespace.
-    match holm_sys::process::fork_sibling()? {
+    let forked = holm_sys::process::fork_sibling().map_err(|e| {
+        if e.errno() == libc::ENOMEM {
+            // fork into a pid namespace whose init has exited.
+            Error::Init("the container's init exited while exec joined its namespaces".into())
+        } else {
+            e.into()
+        }
+    })?;
+    match forked {
         Fork::Child => {
             drop(sent_w);
             let _ = std::io::Read::read(&mut sent_r, &mut [0u8; 1]);

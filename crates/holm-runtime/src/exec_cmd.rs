@@ -51,6 +51,12 @@ pub struct ExecArgs {
     /// Pass N extra file descriptors (3 .. 3+N-1) to the process.
     #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
     preserve_fds: i32,
+    /// AppArmor profile for the process (ignored on a host without AppArmor, as runc does).
+    #[arg(long, value_name = "PROFILE")]
+    apparmor: Option<String>,
+    /// SELinux label for the process (an error on a host without SELinux).
+    #[arg(long = "process-label", value_name = "LABEL")]
+    process_label: Option<String>,
     /// Accepted for runc compatibility; exec into a paused container is refused.
     #[arg(long = "ignore-paused", hide = true)]
     ignore_paused: bool,
@@ -93,6 +99,8 @@ fn options(a: ExecArgs) -> anyhow::Result<ExecOptions> {
         caps: a.cap,
         no_new_privs: a.no_new_privs,
         preserve_fds: a.preserve_fds,
+        apparmor: a.apparmor,
+        process_label: a.process_label,
     })
 }
 

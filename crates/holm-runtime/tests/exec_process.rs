@@ -299,3 +299,22 @@ fn tty_without_a_console_socket_when_detached_is_an_error() {
     assert_eq!(out.status.code(), Some(255), "{}", describe(&out));
     assert!(stderr(&out).contains("--tty"), "{}", describe(&out));
 }
+
+#[test]
+fn lsm_flags_follow_runcs_rules_on_a_host_without_lsms() {
+    let rt = runtime();
+    let b = sleeper();
+    let (g, _) = running(&rt, &b, "exec-lsm");
+    // This host has neither AppArmor nor SELinux (DESIGN.md): a profile is ignored, a label is an error.
+    let out = rt.run(&["exec", "--apparmor", "holm-test-profile", g.id(), "true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = rt.run(&[
+        "exec",
+        "--process-label",
+        "system_u:system_r:container_t:s0",
+        g.id(),
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(255), "{}", describe(&out));
+    assert!(stderr(&out).contains("SELinux"), "{}", describe(&out));
+}
