@@ -318,3 +318,40 @@ fn lsm_flags_follow_runcs_rules_on_a_host_without_lsms() {
     assert_eq!(out.status.code(), Some(255), "{}", describe(&out));
     assert!(stderr(&out).contains("SELinux"), "{}", describe(&out));
 }
+
+#[test]
+fn seccomp_notify_fd_of_an_exec_goes_to_the_listener_with_its_pid() {
+    use std::os::fd::AsFd;
+    let rt = runtime();
+    let mut b = sleeper();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    b.config_mut()["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock, "listenerMetadata": "exec-meta",
+        "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY" }]
+    });
+    // One connection from the container's init (create), one from the exec.
+    let agent = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let (conn, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            let (n, fds) = holm_sys::socket::recv_with_fds(conn.as_fd(), &mut buf).unwrap();
+            let state: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+            got.push((state, fds.len()));
+        }
+        got
+    });
+    let (g, init) = running(&rt, &b, "exec-notify");
+    let pf = dir.path().join("exec.pid");
+    rt.ok(&["exec", "--pid-file", path_str(&pf), g.id(), "true"]);
+    let got = agent.join().unwrap();
+    assert_eq!(got[0].0["pid"], init, "{:?}", got[0]);
+    let (state, nfds) = &got[1];
+    assert_eq!(*nfds, 1, "exactly the seccomp fd is passed");
+    assert_eq!(state["fds"], json!(["seccompFd"]), "{state}");
+    assert_eq!(state["metadata"], "exec-meta", "{state}");
+    assert_eq!(state["state"]["id"], g.id(), "{state}");
+    assert_eq!(state["pid"], read_pid_file(&pf), "{state}");
+}
