@@ -1,12 +1,13 @@
 //! The two child stages of `exec` (a "tenant" process entering a running container; youki's name).
 //!
-//! **Stage 1 (T1)**, forked by the runtime: waits until the runtime put it in the container's cgroup, joins the
-//! container's user namespace first (it owns the others) and becomes root in it, then the ipc, uts, net, pid,
-//! cgroup and time namespaces (runc's order), and forks the tenant with `CLONE_PARENT` (so the runtime is its
-//! parent, and it lives in the pid and time namespaces, which only apply to children) and exits.
+//! **Stage 1 (T1)**, forked by the runtime: waits until the runtime put it in the container's cgroup, sets the
+//! process's `oomScoreAdj` (inherited by the tenant), joins the container's user namespace first (it owns the
+//! others) and becomes root in it, then the ipc, uts, net, pid, cgroup and time namespaces (runc's order), and
+//! forks the tenant with `CLONE_PARENT` (so the runtime is its parent, and it lives in the pid and time
+//! namespaces, which only apply to children) and exits.
 //!
 //! **Stage 2 (T2)**, the exec'd process: joins the mount namespace last, prepares the process (cwd, environment,
-//! executable, rlimits, oom score, terminal, umask, LSM labels), seccomp and credentials in the same order as the
+//! executable, rlimits, terminal, umask, LSM labels), seccomp and credentials in the same order as the
 //! container init, then `execve`s. Until `execve` its end of the channel is open; the runtime reads an error from
 //! it, or EOF once the exec succeeded (the channel is close-on-exec).
 //!
@@ -82,6 +83,17 @@ fn stage1_inner(a: &TenantArgs<'_>) -> Result<()> {
     // The runtime first moves us into the container's cgroup: every child starts in it, and the cgroup namespace
     // joined below shows it as its root.
     a.chan.wait_go()?;
+    // oom_score_adj is inherited by the tenant. Written here, by host root through the host's /proc, before any
+    // namespace is joined: after joining a user namespace our /proc files belong to host root, whom we no longer
+    // are there.
+    if let Some(adj) = a.process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            Error::config(
+                "process.oomScoreAdj",
+                format!("write /proc/self/oom_score_adj: {e}"),
+            )
+        })?;
+    }
     for ns in &a.join {
         holm_sys::ns::setns(ns.fd.as_fd(), ns.flag, &ns.path)?;
         if ns.flag == holm_sys::ns::CLONE_NEWUSER {
@@ -157,12 +169,6 @@ fn stage2_inner(a: &TenantArgs<'_>) -> Result<std::convert::Infallible> {
     let exe = process::find_executable(arg0, &env)?;
     process::apply_rlimits(p)?;
     let proc = crate::procfs::ProcFs::open()?;
-    if let Some(adj) = p.oom_score_adj() {
-        // By pid: "self" is a symlink, which the procfs handle refuses to follow.
-        let path = format!("{}/oom_score_adj", holm_sys::process::getpid());
-        proc.write(std::path::Path::new(&path), &adj.to_string())
-            .map_err(|e| Error::config("process.oomScoreAdj", e.to_string()))?;
-    }
     if let Some(sock) = &a.console {
         crate::console::setup_tenant(sock, p)?;
     }

@@ -45,6 +45,8 @@ fn userns_bundle(host_id: u32) -> Bundle {
     let map = json!([{ "containerID": 0, "hostID": host_id, "size": 65536 }]);
     b.config_mut()["linux"]["uidMappings"] = map.clone();
     b.config_mut()["linux"]["gidMappings"] = map;
+    // Written from outside the user namespace (inside it, /proc/<pid> belongs to an unmapped host root).
+    b.config_mut()["process"]["oomScoreAdj"] = json!(321);
     b.chown_rootfs(host_id, host_id);
     b
 }
@@ -59,7 +61,7 @@ fn exec_joins_the_user_namespace() {
         g.id(),
         &format!(
             "{PRINT_NS}; echo \"id=$(id -u):$(id -g)\"; echo \"uid_map=$(cat /proc/self/uid_map)\"; \
-             touch /tmp/by-exec"
+             echo \"oom=$(cat /proc/self/oom_score_adj)\"; touch /tmp/by-exec"
         ),
     );
     for ns in ALL_NS {
@@ -68,6 +70,7 @@ fn exec_joins_the_user_namespace() {
     let me = std::process::id() as i32;
     assert_ne!(value_of(&out, "user"), ns_of(me, "user"), "{out}");
     assert_eq!(value_of(&out, "id"), "0:0", "{out}");
+    assert_eq!(value_of(&out, "oom"), "321", "{out}");
     let map: Vec<String> = value_of(&out, "uid_map")
         .split_whitespace()
         .map(String::from)
