@@ -120,6 +120,9 @@ fn stage1_inner(a: &InitArgs<'_>) -> Result<()> {
     }
     // Time offsets must be written before any process lives in the new time namespace.
     if a.new_flags & holm_sys::ns::CLONE_NEWTIME != 0 {
+        // The uid switch in a new user namespace made this process non-dumpable, which hands its /proc files to
+        // the host's root; stage 1 runs no container code, so it may be dumpable again to write its own file.
+        holm_sys::process::set_dumpable(true)?;
         write_time_offsets(a.bundle)?;
     }
     // The init shares our channel end: it must not send before InitPid is out, or the runtime reads its first
