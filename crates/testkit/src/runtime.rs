@@ -222,7 +222,7 @@ fn execute(cmd: &mut Command, timeout: Duration) -> Result<Output, String> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(out_handle))
         .stderr(Stdio::from(err_handle));
-    let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
+    let mut child = spawn_retrying_etxtbsy(cmd).map_err(|e| format!("spawn: {e}"))?;
     // Close our copies of the capture fds held inside `cmd` as soon as possible.
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     let waited = wait_timeout(&mut child, timeout);
@@ -288,6 +288,22 @@ fn describe_output(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout).trim_end(),
         String::from_utf8_lossy(&out.stderr).trim_end()
     )
+}
+
+/// `cmd.spawn()`, retried for a while on `ETXTBSY`: a binary a test has just written (a copied runtime, a fake
+/// runtime script) can still be open for writing in a child that another test thread forked at that moment and
+/// that has not yet exec'd (the fd is close-on-exec, so it goes away by itself).
+pub fn spawn_retrying_etxtbsy(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
 }
 
 #[cfg(test)]
