@@ -11,6 +11,9 @@ pub struct Cli {
     /// Root directory of the engine's state (images, layers, containers).
     #[arg(long, global = true, default_value = holm_image::DEFAULT_ROOT)]
     pub root: PathBuf,
+    /// Directory of the containers' runtime state (lost at reboot).
+    #[arg(long, global = true, default_value = holm_engine::DEFAULT_RUNROOT)]
+    pub runroot: PathBuf,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -32,6 +35,9 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Container commands (run, ps, logs, stop, rm, exec, …).
+    #[command(flatten)]
+    Engine(crate::engine_cli::EngineCommand),
 }
 
 /// `holm image …`.

@@ -5,7 +5,13 @@
 
 mod cli;
 mod commands;
+mod engine_cli;
+mod exec;
 mod human;
+mod logs;
+mod ps;
+mod run;
+mod stop;
 
 use clap::Parser;
 use cli::{Cli, Command, ImageCommand};
@@ -20,11 +26,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => commands::tag(&store, a),
         Command::Image(ImageCommand::Inspect(a)) => commands::inspect(&store, a),
         Command::Image(ImageCommand::Prune(a)) => commands::prune(&store, a),
+        Command::Engine(_) => unreachable!("dispatched in main"),
     }
 }
 
 fn main() {
     let cli = Cli::parse();
+    if let Command::Engine(cmd) = &cli.command {
+        std::process::exit(engine_cli::run(cmd, &cli.root, &cli.runroot));
+    }
     if let Err(e) = run(cli) {
         eprintln!("Error: {e:#}");
         std::process::exit(125);

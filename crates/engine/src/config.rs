@@ -1,0 +1,340 @@
+//! How a container was asked to run ([`RunConfig`], stored as JSON in the database), the parsing of `holm run`'s
+//! flag values (sizes, CPUs, volumes), and the runtime spec: holm-image's image config → spec, plus these
+//! overrides (hostname, binds, read-only root, resource limits, cgroup path, docker's capabilities, the default
+//! seccomp profile).
+
+use crate::{Error, Result};
+use oci_spec::image::ImageConfiguration;
+use oci_spec::runtime::{
+    Capability, LinuxCapabilities, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Mount, Spec,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// Everything `holm run`/`create` was told about a container (docker's `Config` + `HostConfig`, for the fields
+/// holm has).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// `--entrypoint` (an empty string clears the image's).
+    pub entrypoint: Option<Vec<String>>,
+    /// Command after the image (replaces the image's Cmd when not empty).
+    pub cmd: Vec<String>,
+    /// `-e K=V`.
+    pub env: Vec<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `-u USER[:GROUP]`.
+    pub user: Option<String>,
+    /// `--hostname`.
+    pub hostname: Option<String>,
+    /// `-v SRC:DST[:ro]`, as given.
+    pub volumes: Vec<String>,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--memory` in bytes.
+    pub memory: Option<i64>,
+    /// `--pids-limit`.
+    pub pids_limit: Option<i64>,
+    /// `--cpus`.
+    pub cpus: Option<f64>,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// The process the spec runs (entrypoint + cmd after the image's defaults), filled in at create.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// The environment the spec gives the process, filled in at create.
+    #[serde(default)]
+    pub process_env: Vec<String>,
+    /// The hostname the container gets, filled in at create.
+    #[serde(default)]
+    pub final_hostname: String,
+    /// The image's stop signal (`SIGTERM` if it names none), filled in at create.
+    #[serde(default)]
+    pub stop_signal: String,
+}
+
+/// Parses a size as docker's `--memory` does: a number with an optional `b`, `k`, `m`, `g`, `t` suffix (any case,
+/// optionally followed by `b` or `ib`), binary multiples.
+pub fn parse_size(flag: &str, s: &str) -> Result<i64> {
+    let bad = || Error::flag(flag, s, format!("invalid size: '{s}'"));
+    let t = s.trim().to_ascii_lowercase();
+    let digits_end = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits_end);
+    let num: f64 = num.parse().map_err(|_| bad())?;
+    let unit = unit.trim_start();
+    let unit = unit
+        .strip_suffix("ib")
+        .or_else(|| unit.strip_suffix('b').filter(|u| !u.is_empty()))
+        .unwrap_or(unit);
+    let mult: i64 = match unit {
+        "" | "b" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    let v = num * mult as f64;
+    if !v.is_finite() || v < 0.0 || v > i64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(v as i64)
+}
+
+/// Parses and checks `--memory`: docker's minimum is 6 MiB.
+pub fn parse_memory(s: &str) -> Result<i64> {
+    let v = parse_size("--memory", s)?;
+    if v < 6 << 20 {
+        return Err(Error::flag(
+            "--memory",
+            s,
+            "minimum memory limit allowed is 6MB",
+        ));
+    }
+    Ok(v)
+}
+
+/// Parses and checks `--cpus` (0.01 up to the number of CPUs online).
+pub fn parse_cpus(s: &str) -> Result<f64> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| Error::flag("--cpus", s, "not a number"))?;
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if !(v.is_finite() && (0.01..=n as f64).contains(&v)) {
+        return Err(Error::flag(
+            "--cpus",
+            s,
+            format!("range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"),
+        ));
+    }
+    Ok(v)
+}
+
+/// One `-v SRC:DST[:OPTS]` bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    /// Absolute host path.
+    pub source: String,
+    /// Absolute container path.
+    pub destination: String,
+    /// `ro`.
+    pub read_only: bool,
+}
+
+/// Parses `-v SRC:DST[:OPTS]` (OPTS: `ro`, `rw`, and docker's labels and propagation words, which are accepted
+/// and ignored). The source must be an existing absolute host path: named volumes come later.
+pub fn parse_volume(s: &str) -> Result<Bind> {
+    let bad = |why: &str| Error::flag("--volume", s, why);
+    let parts: Vec<&str> = s.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [src, dst] => (*src, *dst, ""),
+        [src, dst, opts] => (*src, *dst, *opts),
+        _ => return Err(bad("expected SRC:DST[:OPTIONS]")),
+    };
+    if !src.starts_with('/') {
+        return Err(bad(
+            "named volumes are not supported yet: the source must be an absolute host path",
+        ));
+    }
+    if !dst.starts_with('/') || dst.trim_end_matches('/').is_empty() {
+        return Err(bad(
+            "the destination must be an absolute path other than `/`",
+        ));
+    }
+    let mut read_only = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            "z" | "Z" | "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
+            | "nocopy" => {}
+            _ => return Err(bad(&format!("unknown option `{o}`"))),
+        }
+    }
+    if std::fs::symlink_metadata(src).is_err() {
+        return Err(bad(&format!("bind source path does not exist: {src}")));
+    }
+    Ok(Bind {
+        source: src.to_string(),
+        destination: dst.to_string(),
+        read_only,
+    })
+}
+
+/// Docker's default capability set.
+pub const DEFAULT_CAPS: &[Capability] = &[
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::Fsetid,
+    Capability::Fowner,
+    Capability::Mknod,
+    Capability::NetRaw,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::Setfcap,
+    Capability::Setpcap,
+    Capability::NetBindService,
+    Capability::SysChroot,
+    Capability::Kill,
+    Capability::AuditWrite,
+];
+
+fn docker_caps() -> LinuxCapabilities {
+    let set: HashSet<Capability> = DEFAULT_CAPS.iter().copied().collect();
+    let mut c = LinuxCapabilities::default();
+    c.set_bounding(Some(set.clone()));
+    c.set_effective(Some(set.clone()));
+    c.set_permitted(Some(set));
+    c.set_inheritable(None);
+    c.set_ambient(None);
+    c
+}
+
+/// The cgroup path holm gives a container (absolute: the same under every hierarchy).
+pub fn cgroups_path(id: &str) -> String {
+    format!("/holm/{id}")
+}
+
+/// Builds the runtime spec of container `id` from the image config and `cfg`, on the mounted `rootfs` (the
+/// working directory and user are resolved in it). Fills `cfg`'s `args`, `process_env`, `final_hostname` and
+/// `stop_signal`.
+pub fn build_spec(
+    id: &str,
+    image: &ImageConfiguration,
+    rootfs: &Path,
+    cfg: &mut RunConfig,
+) -> Result<Spec> {
+    let ov = holm_image::spec::Overrides {
+        entrypoint: cfg.entrypoint.clone(),
+        cmd: (!cfg.cmd.is_empty()).then(|| cfg.cmd.clone()),
+        env: cfg.env.clone(),
+        working_dir: cfg.workdir.clone(),
+        user: cfg.user.clone(),
+        terminal: false,
+    };
+    let mut spec = holm_image::spec::runtime_spec(image, rootfs, &ov)?;
+    let hostname = cfg.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    spec.set_hostname(Some(hostname.clone()));
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_capabilities(Some(docker_caps()));
+    process.set_no_new_privileges(Some(false));
+    cfg.args = process.args().clone().unwrap_or_default();
+    cfg.process_env = process.env().clone().unwrap_or_default();
+    cfg.final_hostname = hostname;
+    cfg.stop_signal = image
+        .config()
+        .as_ref()
+        .and_then(|c| c.stop_signal().clone())
+        .unwrap_or_else(|| "SIGTERM".into());
+    spec.set_process(Some(process));
+
+    if cfg.read_only {
+        let mut root = spec.root().clone().unwrap_or_default();
+        root.set_readonly(Some(true));
+        spec.set_root(Some(root));
+    }
+
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    for v in &cfg.volumes {
+        let b = parse_volume(v)?;
+        let mut opts = vec!["rbind".to_string(), "rprivate".to_string()];
+        if b.read_only {
+            opts.push("ro".into());
+        }
+        let mut m = Mount::default();
+        m.set_destination(b.destination.into());
+        m.set_typ(Some("bind".into()));
+        m.set_source(Some(b.source.into()));
+        m.set_options(Some(opts));
+        mounts.push(m);
+    }
+    spec.set_mounts(Some(mounts));
+
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    linux.set_cgroups_path(Some(cgroups_path(id).into()));
+    linux.set_seccomp(Some(holm_container::defaults::seccomp_profile()));
+    let mut res = linux
+        .resources()
+        .clone()
+        .unwrap_or(LinuxResources::default());
+    if let Some(m) = cfg.memory {
+        let mut mem = LinuxMemory::default();
+        mem.set_limit(Some(m));
+        res.set_memory(Some(mem));
+    }
+    if let Some(p) = cfg.pids_limit {
+        let mut pids = LinuxPids::default();
+        pids.set_limit(if p <= 0 { -1 } else { p });
+        res.set_pids(Some(pids));
+    }
+    if let Some(c) = cfg.cpus {
+        let mut cpu = LinuxCpu::default();
+        cpu.set_period(Some(100_000));
+        cpu.set_quota(Some((c * 100_000.0).round() as i64));
+        res.set_cpu(Some(cpu));
+    }
+    linux.set_resources(Some(res));
+    spec.set_linux(Some(linux));
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("-m", "512").unwrap(), 512);
+        assert_eq!(parse_size("-m", "64m").unwrap(), 64 << 20);
+        assert_eq!(parse_size("-m", "1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("-m", "1gb").unwrap(), 1 << 30);
+        assert_eq!(parse_size("-m", "2kib").unwrap(), 2048);
+        assert_eq!(parse_size("-m", "1.5k").unwrap(), 1536);
+        for bad in ["12q", "", "m", "-1m", "1..2m", "1mm"] {
+            let e = parse_size("--memory", bad).unwrap_err().to_string();
+            assert!(e.contains("invalid size"), "{bad}: {e}");
+        }
+        assert!(parse_memory("1m").unwrap_err().to_string().contains("6MB"));
+        assert!(parse_memory("12q")
+            .unwrap_err()
+            .to_string()
+            .contains("invalid argument \"12q\" for \"--memory\""));
+    }
+
+    #[test]
+    fn cpus() {
+        assert_eq!(parse_cpus("0.5").unwrap(), 0.5);
+        assert!(parse_cpus("0").is_err());
+        assert!(parse_cpus("x").is_err());
+        assert!(parse_cpus("100000").is_err());
+    }
+
+    #[test]
+    fn volumes() {
+        let b = parse_volume("/tmp:/data:ro").unwrap();
+        assert_eq!(
+            b,
+            Bind {
+                source: "/tmp".into(),
+                destination: "/data".into(),
+                read_only: true
+            }
+        );
+        assert!(!parse_volume("/tmp:/data").unwrap().read_only);
+        let e = parse_volume("/no/such/dir/x:/data")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bind source path does not exist"), "{e}");
+        assert!(parse_volume("name:/data")
+            .unwrap_err()
+            .to_string()
+            .contains("named volumes"));
+        assert!(parse_volume("/tmp:rel").is_err());
+        assert!(parse_volume("/tmp:/d:bogus").is_err());
+        assert!(parse_volume("/tmp").is_err());
+    }
+}

@@ -1,0 +1,319 @@
+//! The engine's metadata: one SQLite database, `<root>/holm.db` (WAL mode, 5 s busy timeout), with one row per
+//! container. Every change is a single statement or an `IMMEDIATE` transaction, so concurrent `holm` commands and
+//! monitors never see a half-made change; a crash leaves either the old or the new row.
+//!
+//! The row records what the engine *decided* (state `created`, `running`, `exited`); whether a `running`
+//! container's process still lives is checked against the runtime state by [`crate::Engine::refresh`].
+
+use crate::config::RunConfig;
+use crate::{Error, Result};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::{Path, PathBuf};
+
+/// What the engine last recorded for a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Made (bundle and rootfs ready) but never started, or its start failed.
+    Created,
+    /// Its monitor started the process.
+    Running,
+    /// The process ended (exit code known unless its monitor was killed).
+    Exited,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Created => "created",
+            State::Running => "running",
+            State::Exited => "exited",
+        }
+    }
+
+    fn parse(s: &str) -> State {
+        match s {
+            "running" => State::Running,
+            "exited" => State::Exited,
+            _ => State::Created,
+        }
+    }
+}
+
+/// One container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerRecord {
+    /// 64 hex digits.
+    pub id: String,
+    /// Unique name (without docker's leading `/`).
+    pub name: String,
+    /// The image as the user named it.
+    pub image: String,
+    /// The image id (`sha256:…`).
+    pub image_id: String,
+    /// Creation time, RFC 3339.
+    pub created: String,
+    /// How it was asked to run.
+    pub config: RunConfig,
+    /// The recorded state.
+    pub state: State,
+    /// Host pid of the container's init while running (0 otherwise).
+    pub pid: i32,
+    /// Pid of its monitor while running (0 otherwise).
+    pub monitor_pid: i32,
+    /// Start time of the monitor (`/proc/PID/stat` field 22), to tell a recycled pid apart.
+    pub monitor_start: u64,
+    /// Exit code once exited; `None` if unknown (the monitor was killed) or not exited.
+    pub exit_code: Option<i32>,
+    /// Why the last start failed, or what went wrong when it ended.
+    pub error: String,
+    /// When the process last started (RFC 3339, empty if never).
+    pub started_at: String,
+    /// When it last ended (RFC 3339, empty if never).
+    pub finished_at: String,
+}
+
+/// An open database.
+pub struct Db {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image TEXT NOT NULL,
+    image_id TEXT NOT NULL,
+    created TEXT NOT NULL,
+    config TEXT NOT NULL,
+    state TEXT NOT NULL,
+    pid INTEGER NOT NULL DEFAULT 0,
+    monitor_pid INTEGER NOT NULL DEFAULT 0,
+    monitor_start INTEGER NOT NULL DEFAULT 0,
+    exit_code INTEGER,
+    error TEXT NOT NULL DEFAULT '',
+    started_at TEXT NOT NULL DEFAULT '',
+    finished_at TEXT NOT NULL DEFAULT ''
+);
+";
+
+const COLUMNS: &str =
+    "id, name, image, image_id, created, config, state, pid, monitor_pid, monitor_start, \
+                       exit_code, error, started_at, finished_at";
+
+impl Db {
+    /// Opens (creating if needed) `<root>/holm.db`.
+    pub fn open(root: &Path) -> Result<Db> {
+        std::fs::create_dir_all(root).map_err(Error::io(format!("create {}", root.display())))?;
+        let path = root.join("holm.db");
+        let conn = Connection::open(&path).map_err(|source| Error::Db {
+            path: path.clone(),
+            source,
+        })?;
+        let db = Db { conn, path };
+        db.wrap(db.conn.busy_timeout(std::time::Duration::from_secs(5)))?;
+        // WAL: readers never block the writer (`ps` while a monitor records an exit); NORMAL sync is durable
+        // enough in WAL mode (a crash loses at most the last commits, never consistency).
+        db.wrap(
+            db.conn
+                .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"),
+        )?;
+        db.wrap(db.conn.execute_batch(SCHEMA))?;
+        Ok(db)
+    }
+
+    fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
+        r.map_err(|source| Error::Db {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Adds a container. Errors: [`Error::NameInUse`].
+    pub fn insert(&mut self, r: &ContainerRecord) -> Result<()> {
+        let path = self.path.clone();
+        let wrap = |source| Error::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(wrap)?;
+        let holder: Option<String> = tx
+            .query_row(
+                "SELECT id FROM containers WHERE name = ?1",
+                [&r.name],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(wrap)?;
+        if let Some(id) = holder {
+            return Err(Error::NameInUse {
+                name: r.name.clone(),
+                id,
+            });
+        }
+        let config = serde_json::to_string(&r.config).expect("RunConfig serialises");
+        tx.execute(
+            &format!("INSERT INTO containers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            params![
+                r.id,
+                r.name,
+                r.image,
+                r.image_id,
+                r.created,
+                config,
+                r.state.as_str(),
+                r.pid,
+                r.monitor_pid,
+                r.monitor_start as i64,
+                r.exit_code,
+                r.error,
+                r.started_at,
+                r.finished_at
+            ],
+        )
+        .map_err(wrap)?;
+        tx.commit().map_err(wrap)
+    }
+
+    fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerRecord> {
+        let config: String = row.get(5)?;
+        let state: String = row.get(6)?;
+        let monitor_start: i64 = row.get(9)?;
+        Ok(ContainerRecord {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            image: row.get(2)?,
+            image_id: row.get(3)?,
+            created: row.get(4)?,
+            config: serde_json::from_str(&config).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
+            })?,
+            state: State::parse(&state),
+            pid: row.get(7)?,
+            monitor_pid: row.get(8)?,
+            monitor_start: monitor_start as u64,
+            exit_code: row.get(10)?,
+            error: row.get(11)?,
+            started_at: row.get(12)?,
+            finished_at: row.get(13)?,
+        })
+    }
+
+    /// Every container, oldest first.
+    pub fn list(&self) -> Result<Vec<ContainerRecord>> {
+        let mut st = self.wrap(self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM containers ORDER BY created, id"
+        )))?;
+        let rows = self.wrap(st.query_map([], Db::row))?;
+        rows.map(|r| self.wrap(r)).collect()
+    }
+
+    /// The container with exactly this id, if any.
+    pub fn get(&self, id: &str) -> Result<Option<ContainerRecord>> {
+        self.wrap(
+            self.conn
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM containers WHERE id = ?1"),
+                    [id],
+                    Db::row,
+                )
+                .optional(),
+        )
+    }
+
+    /// Finds a container by full id, name (with or without a leading `/`), or unique id prefix, as docker does.
+    /// Errors: [`Error::NoSuchContainer`], [`Error::AmbiguousContainer`].
+    pub fn find(&self, what: &str) -> Result<ContainerRecord> {
+        if let Some(r) = self.get(what)? {
+            return Ok(r);
+        }
+        let name = what.strip_prefix('/').unwrap_or(what);
+        let by_name = self.wrap(
+            self.conn
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM containers WHERE name = ?1"),
+                    [name],
+                    Db::row,
+                )
+                .optional(),
+        )?;
+        if let Some(r) = by_name {
+            return Ok(r);
+        }
+        if !what.is_empty() && what.len() < 64 && what.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut st = self.wrap(self.conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM containers WHERE substr(id, 1, ?2) = ?1 LIMIT 2"
+            )))?;
+            let hits: Vec<ContainerRecord> = self
+                .wrap(st.query_map(
+                    params![what.to_ascii_lowercase(), what.len() as i64],
+                    Db::row,
+                ))?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(|source| Error::Db {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            match hits.len() {
+                1 => return Ok(hits.into_iter().next().expect("one")),
+                0 => {}
+                _ => return Err(Error::AmbiguousContainer(what.to_string())),
+            }
+        }
+        Err(Error::NoSuchContainer(what.to_string()))
+    }
+
+    /// Records that the monitor started the process. Returns false if the container is gone.
+    pub fn set_running(
+        &self,
+        id: &str,
+        pid: i32,
+        monitor: (i32, u64),
+        started_at: &str,
+    ) -> Result<bool> {
+        let n = self.wrap(self.conn.execute(
+            "UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, monitor_start = ?4, \
+             exit_code = NULL, error = '', started_at = ?5, finished_at = '' WHERE id = ?1",
+            params![id, pid, monitor.0, monitor.1 as i64, started_at],
+        ))?;
+        Ok(n == 1)
+    }
+
+    /// Records that the process ended (`code` `None`: unknown). Returns false if the container is gone.
+    pub fn set_exited(
+        &self,
+        id: &str,
+        code: Option<i32>,
+        finished_at: &str,
+        error: &str,
+    ) -> Result<bool> {
+        let n = self.wrap(self.conn.execute(
+            "UPDATE containers SET state = 'exited', pid = 0, monitor_pid = 0, monitor_start = 0, \
+             exit_code = ?2, finished_at = ?3, error = ?4 WHERE id = ?1",
+            params![id, code, finished_at, error],
+        ))?;
+        Ok(n == 1)
+    }
+
+    /// Records a failed start: the container stays `created` with the reason.
+    pub fn set_start_failed(&self, id: &str, error: &str, code: i32) -> Result<()> {
+        self.wrap(self.conn.execute(
+            "UPDATE containers SET state = 'created', pid = 0, monitor_pid = 0, monitor_start = 0, \
+             exit_code = ?3, error = ?2 WHERE id = ?1",
+            params![id, error, code],
+        ))?;
+        Ok(())
+    }
+
+    /// Deletes a container's row (absent is fine).
+    pub fn delete(&self, id: &str) -> Result<()> {
+        self.wrap(
+            self.conn
+                .execute("DELETE FROM containers WHERE id = ?1", [id]),
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! The engine's error type. Messages follow docker's wording where users know it ("No such container", "is
+//! already in use by container", "Unable to find image").
+
+use std::path::PathBuf;
+
+/// Errors of engine operations.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No container has this id, id prefix or name.
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// An id prefix matches several containers.
+    #[error("multiple containers match `{0}`: use a longer id or the name")]
+    AmbiguousContainer(String),
+    /// The requested name belongs to another container.
+    #[error("the container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name")]
+    NameInUse {
+        /// The name.
+        name: String,
+        /// The container holding it.
+        id: String,
+    },
+    /// The image is not in the local store (holm cannot pull yet).
+    #[error("Unable to find image '{0}' locally (holm cannot pull images yet: load it with `holm load -i ARCHIVE`)")]
+    ImageNotFound(String),
+    /// A command-line value is invalid.
+    #[error("invalid argument \"{value}\" for \"{flag}\": {why}")]
+    InvalidFlag {
+        /// The flag, e.g. `--memory`.
+        flag: String,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The container is not in a state that allows the operation.
+    #[error("container {id} is {state}: {msg}")]
+    BadState {
+        /// Container id.
+        id: String,
+        /// Its state.
+        state: String,
+        /// What cannot be done.
+        msg: String,
+    },
+    /// The container's process could not be started (missing binary, bad user, …).
+    #[error("container {id}: {msg}")]
+    StartFailed {
+        /// Container id.
+        id: String,
+        /// Why.
+        msg: String,
+        /// The exit code docker uses for this failure (125, 126 or 127).
+        code: i32,
+    },
+    /// The metadata database failed.
+    #[error("container database {path}: {source}")]
+    Db {
+        /// The database file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The image store failed.
+    #[error(transparent)]
+    Image(#[from] holm_image::StoreError),
+    /// Converting the image config into a runtime spec failed.
+    #[error(transparent)]
+    Spec(#[from] holm_image::spec::SpecError),
+    /// The runtime failed.
+    #[error(transparent)]
+    Runtime(#[from] holm_container::Error),
+    /// A system call failed.
+    #[error(transparent)]
+    Sys(#[from] holm_sys::Error),
+    /// A file-system or process operation failed, with what was being done.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done (naming the path or object).
+        what: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The monitor process broke its protocol or died.
+    #[error("container {id}: monitor: {msg}")]
+    Monitor {
+        /// Container id.
+        id: String,
+        /// What happened.
+        msg: String,
+    },
+}
+
+impl Error {
+    /// An [`Error::Io`] maker for `map_err`.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Io { what, source }
+    }
+
+    /// An [`Error::InvalidFlag`].
+    pub fn flag(flag: &str, value: &str, why: impl Into<String>) -> Error {
+        Error::InvalidFlag {
+            flag: flag.into(),
+            value: value.into(),
+            why: why.into(),
+        }
+    }
+}
+
+/// The engine's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,99 @@
+//! `holm-engine`: the engine behind `holm run`, `ps`, `logs`, `stop`, `rm`, `exec`, … — containers from images,
+//! with no daemon.
+//!
+//! Where things live:
+//!
+//! ```text
+//! <root>/holm.db                       container metadata (SQLite, WAL)         see [`db`]
+//! <root>/containers/<id>/config.json   the bundle: runtime spec                 see [`config`]
+//! <root>/containers/<id>/rootfs/       the overlay snapshot, mounted while it runs (holm-image snapshots)
+//! <root>/containers/<id>/<id>-json.log docker's json-file log                   see [`logfile`]
+//! <runroot>/runtime/<id>/              holm-container's runtime state (gone after a reboot)
+//! ```
+//!
+//! Processes: `holm run` prepares the bundle and spawns a **monitor** (`holm __monitor`, [`monitor`]) in its own
+//! session. The monitor calls holm-container's `create` + `start`, so it is the parent of the container's init; it
+//! holds the container's stdout/stderr pipes, writes the log, records the exit code in the database, applies
+//! `--rm`, and outlives `holm`. A foreground `holm run` hands its own stdout/stderr to the monitor over a Unix
+//! socket ([`control`]) and waits there for the exit code, forwarding signals to the container.
+//!
+//! Truthfulness after crashes: a `running` row whose monitor is gone is checked against the runtime state (and
+//! after a reboot, the runtime state is gone): [`Engine::refresh`] records such a container as exited (exit code
+//! unknown) and cleans what it left.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod control;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod inspect;
+pub mod lifecycle;
+pub mod logfile;
+pub mod monitor;
+pub mod ops;
+
+pub use config::RunConfig;
+pub use db::{ContainerRecord, Db, State};
+pub use error::{Error, Result};
+pub use lifecycle::Started;
+
+use std::path::{Path, PathBuf};
+
+/// The default runtime-state directory (`--runroot`).
+pub const DEFAULT_RUNROOT: &str = "/run/holm";
+
+/// An engine on a root (persistent) and a runroot (runtime state).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    root: PathBuf,
+    runroot: PathBuf,
+    images: holm_image::ImageStore,
+}
+
+impl Engine {
+    /// Opens the engine's stores under `root` and `runroot` (creating them if needed).
+    pub fn open(root: &Path, runroot: &Path) -> Result<Engine> {
+        let images = holm_image::ImageStore::open(root)?;
+        Ok(Engine {
+            root: root.to_path_buf(),
+            runroot: runroot.to_path_buf(),
+            images,
+        })
+    }
+
+    /// `--root`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `--runroot`.
+    pub fn runroot(&self) -> &Path {
+        &self.runroot
+    }
+
+    /// The image store.
+    pub fn images(&self) -> &holm_image::ImageStore {
+        &self.images
+    }
+
+    /// Opens the metadata database.
+    pub fn db(&self) -> Result<Db> {
+        Db::open(&self.root)
+    }
+
+    /// The runtime's state store (`<runroot>/runtime`).
+    pub fn runtime(&self) -> holm_container::Store {
+        holm_container::Store::new(self.runroot.join("runtime"))
+    }
+
+    /// The bundle directory of a container.
+    pub fn bundle(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    /// The log file of a container.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.bundle(id).join(format!("{id}-json.log"))
+    }
+}

@@ -1,0 +1,477 @@
+//! The container verbs: create, start (spawning the monitor), attach-and-wait, stop, kill, wait, pause, unpause,
+//! rm, exec, and [`Engine::refresh`], which keeps the recorded state truthful after crashes.
+
+use crate::config::{self, RunConfig};
+use crate::control::{self, FromMonitor};
+use crate::db::{ContainerRecord, Db, State};
+use crate::{ids, ops, Engine, Error, Result};
+use holm_container::Status as RtStatus;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a container is doing now (the recorded state refined by the runtime: paused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Never started (or its start failed).
+    Created,
+    /// Its process runs.
+    Running,
+    /// Its process is frozen.
+    Paused,
+    /// Its process ended.
+    Exited,
+}
+
+impl Status {
+    /// docker's lowercase word (`created`, `running`, `paused`, `exited`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// A container whose monitor started it.
+pub struct Started {
+    /// Container id.
+    pub id: String,
+    /// Host pid of its init.
+    pub pid: i32,
+    ctl: UnixStream,
+    monitor: Child,
+}
+
+/// The name of the file a monitor holds an exclusive `flock` on for its whole life (in the bundle).
+pub const MONITOR_LOCK: &str = "monitor.lock";
+
+fn now() -> String {
+    holm_container::state::rfc3339(std::time::SystemTime::now())
+}
+
+impl Engine {
+    /// True while a monitor runs for `id` (it holds the bundle's `monitor.lock`).
+    pub fn monitor_alive(&self, id: &str) -> bool {
+        std::fs::File::open(self.bundle(id).join(MONITOR_LOCK))
+            .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
+    }
+
+    /// Makes a `running` record whose monitor is gone truthful: if the process is gone too (or the runtime state
+    /// was wiped, as by a reboot), records it as exited with an unknown code and releases what it held (applying
+    /// `--rm`). A process that still runs unmonitored stays `running`.
+    pub fn refresh(&self, db: &Db, rec: ContainerRecord) -> Result<ContainerRecord> {
+        if rec.state != State::Running || self.monitor_alive(&rec.id) {
+            return Ok(rec);
+        }
+        if let Ok(st) = holm_container::state(&self.runtime(), &rec.id) {
+            if st.status != RtStatus::Stopped {
+                return Ok(rec);
+            }
+        }
+        // The monitor may have recorded the exit between our read and its death.
+        let Some(fresh) = db.get(&rec.id)? else {
+            return Err(Error::NoSuchContainer(rec.id));
+        };
+        if fresh.state != State::Running {
+            return Ok(fresh);
+        }
+        ops::release_runtime(self, &rec.id)?;
+        db.set_exited(&rec.id, None, &now(), "the monitor died: exit code unknown")?;
+        if rec.config.auto_remove {
+            ops::remove(self, &rec.id)?;
+            return Err(Error::NoSuchContainer(rec.id));
+        }
+        db.get(&rec.id)?
+            .ok_or_else(|| Error::NoSuchContainer(rec.id.clone()))
+    }
+
+    /// The live status of a (refreshed) record.
+    pub fn status(&self, rec: &ContainerRecord) -> Status {
+        match rec.state {
+            State::Created => Status::Created,
+            State::Exited => Status::Exited,
+            State::Running => match holm_container::state(&self.runtime(), &rec.id) {
+                Ok(s) if s.status == RtStatus::Paused => Status::Paused,
+                _ => Status::Running,
+            },
+        }
+    }
+
+    /// Finds a container by id, id prefix or name, refreshed.
+    pub fn find(&self, what: &str) -> Result<ContainerRecord> {
+        let db = self.db()?;
+        let rec = db.find(what)?;
+        self.refresh(&db, rec)
+    }
+
+    /// Every container with its status, oldest first.
+    pub fn list(&self) -> Result<Vec<(ContainerRecord, Status)>> {
+        let db = self.db()?;
+        let mut out = Vec::new();
+        for rec in db.list()? {
+            match self.refresh(&db, rec) {
+                Ok(r) => {
+                    let st = self.status(&r);
+                    out.push((r, st));
+                }
+                Err(Error::NoSuchContainer(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `holm create`: a container from `image` (a local image: holm cannot pull yet) with `cfg`, named `name` or a
+    /// generated name. Its snapshot is mounted on the bundle's `rootfs/` and `config.json` written; nothing runs.
+    pub fn create(
+        &self,
+        image: &str,
+        name: Option<&str>,
+        mut cfg: RunConfig,
+    ) -> Result<ContainerRecord> {
+        let img = match self.images().resolve(image) {
+            Ok(i) => i,
+            Err(holm_image::StoreError::NotFound(_)) => {
+                return Err(Error::ImageNotFound(image.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for v in &cfg.volumes {
+            config::parse_volume(v)?;
+        }
+        let wanted = name.map(ids::validate_name).transpose()?;
+        let image_cfg = self.images().config(&img)?;
+        let id = ids::new_id()?;
+        self.images().prepare_snapshot(&id, img.id.as_ref())?;
+        let r = (|| {
+            let bundle = self.bundle(&id);
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(bundle.join("rootfs"))
+                .map_err(Error::io(format!("create {}", bundle.display())))?;
+            ops::mount_rootfs(self, &id)?;
+            let spec = config::build_spec(&id, &image_cfg, &ops::rootfs(self, &id), &mut cfg)?;
+            let tmp = bundle.join(".config.json.tmp");
+            let bytes = serde_json::to_vec_pretty(&spec).expect("spec serialises");
+            std::fs::write(&tmp, bytes)
+                .and_then(|_| std::fs::rename(&tmp, bundle.join("config.json")))
+                .map_err(Error::io(format!("write {}/config.json", bundle.display())))?;
+            let mut rec = ContainerRecord {
+                id: id.clone(),
+                name: String::new(),
+                image: image.to_string(),
+                image_id: img.id.to_string(),
+                created: now(),
+                config: cfg.clone(),
+                state: State::Created,
+                pid: 0,
+                monitor_pid: 0,
+                monitor_start: 0,
+                exit_code: None,
+                error: String::new(),
+                started_at: String::new(),
+                finished_at: String::new(),
+            };
+            let mut db = self.db()?;
+            for attempt in 0.. {
+                rec.name = match &wanted {
+                    Some(n) => n.clone(),
+                    None => ids::new_name()?,
+                };
+                match db.insert(&rec) {
+                    Err(Error::NameInUse { .. }) if wanted.is_none() && attempt < 10 => continue,
+                    r => return r.map(|_| rec),
+                }
+            }
+            unreachable!("the loop returns")
+        })();
+        if r.is_err() {
+            let _ = ops::unmount_rootfs(self, &id);
+            let _ = self.images().remove_snapshot(&id);
+            let _ = std::fs::remove_dir_all(self.bundle(&id));
+        }
+        r
+    }
+
+    /// Starts a created or exited container: spawns its monitor and waits until the process runs. With `attach`
+    /// (stdout, stderr), the monitor also copies the output there. `Ok(None)`: it was running already.
+    ///
+    /// Errors: [`Error::StartFailed`] with docker's exit code (127: executable not found, 126: not executable).
+    pub fn start(
+        &self,
+        what: &str,
+        attach: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
+    ) -> Result<Option<Started>> {
+        let rec = self.find(what)?;
+        if rec.state == State::Running || self.monitor_alive(&rec.id) {
+            return Ok(None);
+        }
+        let exe = std::env::current_exe().map_err(Error::io("find the holm executable"))?;
+        let (mine, theirs) = UnixStream::pair().map_err(Error::io("socketpair"))?;
+        let mut monitor = Command::new(&exe)
+            .arg("--root")
+            .arg(self.root())
+            .arg("--runroot")
+            .arg(self.runroot())
+            .arg("__monitor")
+            .arg(&rec.id)
+            .arg("--exe")
+            .arg(&exe)
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(Error::io(format!("start the monitor {}", exe.display())))?;
+        let r = control::send_attach(&mine, attach).and_then(|_| control::read(&mine));
+        let died = |msg: &str| Error::Monitor {
+            id: rec.id.clone(),
+            msg: msg.to_string(),
+        };
+        match r {
+            Ok(Some(FromMonitor::Started(pid))) => Ok(Some(Started {
+                id: rec.id,
+                pid,
+                ctl: mine,
+                monitor,
+            })),
+            Ok(Some(FromMonitor::Failed { code, msg })) => {
+                let _ = monitor.wait();
+                Err(Error::StartFailed {
+                    id: rec.id,
+                    msg,
+                    code,
+                })
+            }
+            Ok(_) => {
+                let _ = monitor.wait();
+                Err(died("it exited before starting the container"))
+            }
+            Err(e) => {
+                let _ = monitor.wait();
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits for an attached container to end, forwarding `holm`'s signals (INT, TERM, HUP, QUIT, USR1, USR2) to
+    /// it; returns its exit code (after `--rm` was applied).
+    pub fn wait_attached(&self, mut s: Started) -> Result<i32> {
+        use holm_sys::signal::{self, SigSet};
+        let old = signal::set_mask(&SigSet::all())?;
+        let r = (|| {
+            let sigfd = signal::signalfd(&SigSet::all())?;
+            loop {
+                let ready = holm_sys::process::poll_any(&[s.ctl.as_fd(), sigfd.as_fd()], -1)?;
+                if ready[1] {
+                    let sig = signal::read_signal(sigfd.as_fd())?;
+                    if [
+                        libc::SIGINT,
+                        libc::SIGTERM,
+                        libc::SIGHUP,
+                        libc::SIGQUIT,
+                        libc::SIGUSR1,
+                        libc::SIGUSR2,
+                    ]
+                    .contains(&sig)
+                    {
+                        let _ = holm_container::kill(&self.runtime(), &s.id, sig, false);
+                    }
+                }
+                if ready[0] {
+                    match control::read(&s.ctl)? {
+                        Some(FromMonitor::Exited(code)) => return Ok(code),
+                        Some(_) => {}
+                        None => {
+                            return Err(Error::Monitor {
+                                id: s.id.clone(),
+                                msg: "it died; the container may still run (see `holm ps`)".into(),
+                            })
+                        }
+                    }
+                }
+            }
+        })();
+        let _ = s.monitor.wait();
+        let _ = signal::set_mask(&old);
+        r
+    }
+
+    /// Leaves a started container to its monitor (detached run).
+    pub fn detach(&self, s: Started) {
+        // Dropping the socket tells the monitor; the monitor process is not waited for (it outlives holm).
+        drop(s);
+    }
+
+    /// Waits until the container is not running and its monitor is done (or `timeout` passed); true if so. A
+    /// removed container counts as done.
+    pub fn wait_stopped(&self, id: &str, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let rec = match self.find(id) {
+                Ok(r) => r,
+                Err(Error::NoSuchContainer(_)) => return Ok(true),
+                Err(e) => return Err(e),
+            };
+            let monitor = self.monitor_alive(id);
+            if rec.state != State::Running && !monitor {
+                return Ok(true);
+            }
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(l) => l,
+                    None => return Ok(false),
+                },
+                None => Duration::from_secs(1),
+            };
+            let slice = left.min(Duration::from_millis(100));
+            // A live monitor's pidfd becomes readable when it exits, which is when the exit is recorded.
+            let pidfd = (monitor && rec.monitor_pid > 0)
+                .then(|| holm_sys::process::pidfd_open(rec.monitor_pid).ok())
+                .flatten();
+            match pidfd {
+                Some(fd) => {
+                    holm_sys::process::poll_readable(fd.as_fd(), slice.as_millis() as i32)?;
+                }
+                None => std::thread::sleep(slice.min(Duration::from_millis(10))),
+            }
+        }
+    }
+
+    /// `holm stop`: the image's stop signal (SIGTERM by default), then SIGKILL after `timeout` (10 s). Returns the
+    /// id. A container that is not running is left as it is.
+    pub fn stop(&self, what: &str, timeout: Option<u64>) -> Result<String> {
+        let rec = self.find(what)?;
+        if rec.state != State::Running {
+            return Ok(rec.id);
+        }
+        let sig = holm_sys::signal::parse_signal(&rec.config.stop_signal).unwrap_or(libc::SIGTERM);
+        let store = self.runtime();
+        let _ = holm_container::kill(&store, &rec.id, sig, false);
+        let t = Duration::from_secs(timeout.unwrap_or(10));
+        if !self.wait_stopped(&rec.id, Some(t))? {
+            let _ = holm_container::kill(&store, &rec.id, libc::SIGKILL, true);
+            if !self.wait_stopped(&rec.id, Some(Duration::from_secs(10)))? {
+                return Err(Error::BadState {
+                    id: rec.id,
+                    state: "running".into(),
+                    msg: "it did not stop within 10 s of SIGKILL".into(),
+                });
+            }
+        }
+        Ok(rec.id)
+    }
+
+    /// `holm kill`: sends `sig` to the container's init. Errors: not running.
+    pub fn kill(&self, what: &str, sig: i32) -> Result<String> {
+        let rec = self.find(what)?;
+        if rec.state != State::Running {
+            return Err(not_running(&rec));
+        }
+        holm_container::kill(&self.runtime(), &rec.id, sig, false)?;
+        Ok(rec.id)
+    }
+
+    /// `holm wait`: blocks until the container stops; its exit code (`None` if unknown or it was removed).
+    pub fn wait(&self, what: &str) -> Result<Option<i32>> {
+        let rec = self.find(what)?;
+        self.wait_stopped(&rec.id, None)?;
+        match self.find(&rec.id) {
+            Ok(r) => Ok(r.exit_code),
+            Err(Error::NoSuchContainer(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `holm pause`.
+    pub fn pause(&self, what: &str) -> Result<String> {
+        let rec = self.find(what)?;
+        if rec.state != State::Running {
+            return Err(not_running(&rec));
+        }
+        holm_container::cgroup_verbs::pause(&self.runtime(), &rec.id)?;
+        Ok(rec.id)
+    }
+
+    /// `holm unpause`.
+    pub fn unpause(&self, what: &str) -> Result<String> {
+        let rec = self.find(what)?;
+        if rec.state != State::Running {
+            return Err(not_running(&rec));
+        }
+        holm_container::cgroup_verbs::resume(&self.runtime(), &rec.id)?;
+        Ok(rec.id)
+    }
+
+    /// `holm rm`: removes a container that is not running (with `force`, kills it first). Returns the id.
+    pub fn remove(&self, what: &str, force: bool) -> Result<String> {
+        let rec = self.find(what)?;
+        if rec.state == State::Running || self.monitor_alive(&rec.id) {
+            if !force {
+                return Err(Error::BadState {
+                    state: self.status(&rec).as_str().into(),
+                    id: rec.id,
+                    msg: "You cannot remove a running container. Stop the container before attempting removal or force remove".into(),
+                });
+            }
+            let _ = holm_container::kill(&self.runtime(), &rec.id, libc::SIGKILL, true);
+            self.wait_stopped(&rec.id, Some(Duration::from_secs(10)))?;
+        }
+        ops::remove(self, &rec.id)?;
+        Ok(rec.id)
+    }
+}
+
+fn not_running(rec: &ContainerRecord) -> Error {
+    Error::BadState {
+        id: rec.id.clone(),
+        state: "not running".into(),
+        msg: "the operation needs a running container".into(),
+    }
+}
+
+/// What `holm exec` runs.
+#[derive(Debug, Clone, Default)]
+pub struct ExecRequest {
+    /// The command and its arguments.
+    pub cmd: Vec<String>,
+    /// `-e K=V`, added to the container's environment.
+    pub env: Vec<String>,
+    /// `-u USER[:GROUP]`, resolved with the container's `/etc/passwd` and `/etc/group`.
+    pub user: Option<String>,
+    /// `-w DIR`.
+    pub workdir: Option<String>,
+}
+
+impl Engine {
+    /// `holm exec`: runs a process in a running container, in the foreground with `holm`'s stdio; returns its exit
+    /// code. The caller must already run from a sealed copy of its binary (the process is forked from it).
+    pub fn exec(&self, what: &str, req: &ExecRequest) -> Result<i32> {
+        let rec = self.find(what)?;
+        if rec.state != State::Running {
+            return Err(not_running(&rec));
+        }
+        let (user, additional_gids) = match &req.user {
+            Some(u) => {
+                let eu = holm_image::passwd::resolve_user(&ops::rootfs(self, &rec.id), u)
+                    .map_err(holm_image::spec::SpecError::from)?;
+                (Some((eu.uid, eu.gid)), eu.additional_gids)
+            }
+            None => (None, Vec::new()),
+        };
+        let opts = holm_container::ExecOptions {
+            id: rec.id.clone(),
+            args: req.cmd.clone(),
+            env: req.env.clone(),
+            cwd: req.workdir.as_ref().map(Into::into),
+            user,
+            additional_gids,
+            ..Default::default()
+        };
+        Ok(holm_container::exec(&self.runtime(), &opts)?)
+    }
+}

@@ -1,0 +1,216 @@
+//! Container log files in docker's `json-file` format: one JSON object per line,
+//! `{"log":"hello\n","stream":"stdout","time":"2026-11-29T10:16:34.123456789Z"}`. The monitor writes them
+//! ([`LogWriter`]: output is cut at newlines, a partial line is written when it reaches 16 KiB or at EOF, as docker
+//! does); `holm logs` reads them ([`LogReader`]).
+
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// Which output a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// One log record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The text, with its newline if it had one.
+    pub log: String,
+    /// Where it came from.
+    pub stream: Stream,
+    /// When the monitor read it (RFC 3339, nanoseconds).
+    pub time: String,
+}
+
+/// A partial line is flushed when it reaches this size.
+const MAX_PARTIAL: usize = 16 * 1024;
+
+/// Appends records to a container's log file.
+pub struct LogWriter {
+    file: File,
+    partial: [Vec<u8>; 2],
+}
+
+impl LogWriter {
+    /// Opens (creating, mode 0640) `path` for appending.
+    pub fn open(path: &Path) -> io::Result<LogWriter> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode_0640()
+            .open(path)?;
+        Ok(LogWriter {
+            file,
+            partial: [Vec::new(), Vec::new()],
+        })
+    }
+
+    fn record(&mut self, stream: Stream, bytes: &[u8]) -> io::Result<()> {
+        let e = Entry {
+            log: String::from_utf8_lossy(bytes).into_owned(),
+            stream,
+            time: holm_container::state::rfc3339(std::time::SystemTime::now()),
+        };
+        let mut line = serde_json::to_vec(&e).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.file.write_all(&line)
+    }
+
+    /// Logs `data` read from `stream`: every completed line becomes a record.
+    pub fn write(&mut self, stream: Stream, data: &[u8]) -> io::Result<()> {
+        let i = stream as usize;
+        let mut rest = data;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            let (line, tail) = rest.split_at(nl + 1);
+            if self.partial[i].is_empty() {
+                self.record(stream, line)?;
+            } else {
+                let mut buf = std::mem::take(&mut self.partial[i]);
+                buf.extend_from_slice(line);
+                self.record(stream, &buf)?;
+            }
+            rest = tail;
+        }
+        self.partial[i].extend_from_slice(rest);
+        if self.partial[i].len() >= MAX_PARTIAL {
+            let buf = std::mem::take(&mut self.partial[i]);
+            self.record(stream, &buf)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left of unfinished lines (at EOF).
+    pub fn flush(&mut self) -> io::Result<()> {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let buf = std::mem::take(&mut self.partial[stream as usize]);
+            if !buf.is_empty() {
+                self.record(stream, &buf)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+trait Mode0640 {
+    fn mode_0640(&mut self) -> &mut Self;
+}
+
+impl Mode0640 for std::fs::OpenOptions {
+    fn mode_0640(&mut self) -> &mut Self {
+        std::os::unix::fs::OpenOptionsExt::mode(self, 0o640)
+    }
+}
+
+/// Reads records from a log file, from the start or as they are appended.
+pub struct LogReader {
+    path: std::path::PathBuf,
+    file: Option<File>,
+    pending: Vec<u8>,
+}
+
+impl LogReader {
+    /// Opens `path`; a missing file reads as empty (a container that never ran).
+    pub fn open(path: &Path) -> io::Result<LogReader> {
+        let file = match File::open(path) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        Ok(LogReader {
+            path: path.to_path_buf(),
+            file,
+            pending: Vec::new(),
+        })
+    }
+
+    /// The complete records appended since the last call (malformed lines are skipped).
+    pub fn read_new(&mut self) -> io::Result<Vec<Entry>> {
+        if self.file.is_none() {
+            // Created by the monitor once the container runs.
+            self.file = File::open(&self.path).ok();
+        }
+        let Some(f) = &mut self.file else {
+            return Ok(Vec::new());
+        };
+        f.read_to_end(&mut self.pending)?;
+        let mut out = Vec::new();
+        let end = match self.pending.iter().rposition(|&b| b == b'\n') {
+            Some(p) => p + 1,
+            None => return Ok(out),
+        };
+        for line in self.pending[..end].split(|&b| b == b'\n') {
+            if let Ok(e) = serde_json::from_slice::<Entry>(line) {
+                out.push(e);
+            }
+        }
+        self.pending.drain(..end);
+        Ok(out)
+    }
+
+    /// Skips to the end of the file (for `--tail 0 -f`).
+    pub fn seek_end(&mut self) -> io::Result<()> {
+        if let Some(f) = &mut self.file {
+            f.seek(SeekFrom::End(0))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_and_joined() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c-json.log");
+        let mut w = LogWriter::open(&p).unwrap();
+        w.write(Stream::Stdout, b"hel").unwrap();
+        w.write(Stream::Stderr, b"oops\n").unwrap();
+        w.write(Stream::Stdout, b"lo\nworld\npart").unwrap();
+        let mut r = LogReader::open(&p).unwrap();
+        let got: Vec<(Stream, String)> = r
+            .read_new()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.stream, e.log))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Stream::Stderr, "oops\n".to_string()),
+                (Stream::Stdout, "hello\n".into()),
+                (Stream::Stdout, "world\n".into())
+            ]
+        );
+        w.flush().unwrap();
+        let e = r.read_new().unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].log, "part");
+        assert!(e[0].time.ends_with('Z'));
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.starts_with(r#"{"log":"oops\n","stream":"stderr","time":""#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn long_partial_lines_are_cut() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("l.log");
+        let mut w = LogWriter::open(&p).unwrap();
+        w.write(Stream::Stdout, &vec![b'x'; MAX_PARTIAL + 10])
+            .unwrap();
+        let e = LogReader::open(&p).unwrap().read_new().unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].log.len(), MAX_PARTIAL + 10);
+    }
+}

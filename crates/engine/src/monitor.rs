@@ -1,0 +1,449 @@
+//! The per-container monitor (conmon's job), run as `holm __monitor ID` by [`crate::Engine::start`]:
+//!
+//! 1. Re-executes itself from a sealed in-memory copy of the binary (the container's init is forked from this
+//!    process, and must not reach the host's binary through `/proc/self/exe`, CVE-2019-5736), then `setsid`s, so
+//!    neither `holm`'s death nor its terminal's signals reach it.
+//! 2. Takes the control socket from its stdin ([`crate::control`]) and the fds to copy output to, if attached.
+//! 3. Makes two pipes, puts their write ends on its own fds 1 and 2, and calls holm-container's `create` and
+//!    `start`: the init inherits them as its stdout/stderr and, through `CLONE_PARENT`, becomes this process's
+//!    child. Its own fds 1 and 2 then go back to `/dev/null`, so EOF on the pipes means the container closed them.
+//! 4. Records `running` (with its own pid and start time) in the database and tells `holm`.
+//! 5. Loops on `poll`: container output → log file (+ attached fds), the init's pidfd → exit status, the control
+//!    socket's EOF → detach.
+//! 6. When the init ended: drains the pipes, deletes the runtime state and cgroup, unmounts the rootfs, records
+//!    the exit code and time, applies `--rm`, and sends `exited CODE`.
+//!
+//! It is single-threaded (forking is only safe so), opens the database only at its start and its end, and keeps
+//! a 16 KiB buffer: its private memory stays small while the container runs.
+
+use crate::control::{self, FromMonitor};
+use crate::logfile::{LogWriter, Stream};
+use crate::{ops, Engine, Error, Result};
+use holm_sys::process::WaitStatus;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// How the monitor was invoked (`holm __monitor ID [--exe PATH] [--resume FDS]`).
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    /// Container id.
+    pub id: String,
+    /// The on-disk holm binary to re-execute once the container runs (`--exe`).
+    pub exe: Option<std::path::PathBuf>,
+    /// Set after the re-exec (`--resume`): `PID,OUT,ERR,CTL,LOCK[,ATTACH_OUT,ATTACH_ERR]`.
+    pub resume: Option<String>,
+}
+
+/// The monitor's entry point; returns its exit status (0 once the container's exit was handled).
+pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
+    let id = inv.id.as_str();
+    if let Some(spec) = &inv.resume {
+        return resume(root, runroot, id, spec);
+    }
+    // Nothing holm's caller leaked to it (fds without close-on-exec) may live on in a long-lived monitor; fd 0 is
+    // the control socket.
+    let _ = holm_sys::fs::cloexec_from(3);
+    if holm_sys::process::run_from_sealed_copy().is_err() {
+        // Without the copy the container could reach the host's binary: refuse to start it.
+        if let Ok(fd) = holm_sys::fs::dup_raw(0) {
+            control::send(
+                &UnixStream::from(fd),
+                &FromMonitor::Failed {
+                    code: 125,
+                    msg: "monitor: cannot run from a sealed copy of holm".into(),
+                },
+            );
+        }
+        return 125;
+    }
+    let _ = holm_sys::process::setsid();
+    let Ok(ctl) = holm_sys::fs::dup_raw(0).map(UnixStream::from) else {
+        return 125;
+    };
+    let Ok(null) = File::options().read(true).write(true).open("/dev/null") else {
+        return 125;
+    };
+    let _ = holm_sys::fs::dup_onto(null.as_fd(), 0);
+    // holm gone before it attached: run detached.
+    let attach = control::recv_attach(&ctl).unwrap_or_default();
+    let engine = match Engine::open(root, runroot) {
+        Ok(e) => e,
+        Err(e) => {
+            control::send(
+                &ctl,
+                &FromMonitor::Failed {
+                    code: 125,
+                    msg: e.to_string(),
+                },
+            );
+            return 125;
+        }
+    };
+    // One monitor per container, held for its whole life: `holm` reads the lock as "a monitor runs".
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(engine.bundle(id).join(crate::lifecycle::MONITOR_LOCK));
+    let lock = match lock.map(|f| f.try_lock().map(|_| f)) {
+        Ok(Ok(f)) => f,
+        Ok(Err(_)) => {
+            control::send(
+                &ctl,
+                &FromMonitor::Failed {
+                    code: 125,
+                    msg: format!("container {id} already has a monitor (it is running)"),
+                },
+            );
+            return 125;
+        }
+        Err(e) => {
+            control::send(
+                &ctl,
+                &FromMonitor::Failed {
+                    code: 125,
+                    msg: format!("monitor lock of {id}: {e}"),
+                },
+            );
+            return 125;
+        }
+    };
+    let auto_remove = match engine.db().and_then(|db| db.find(id)) {
+        Ok(r) => r.config.auto_remove,
+        Err(e) => {
+            control::send(
+                &ctl,
+                &FromMonitor::Failed {
+                    code: 125,
+                    msg: e.to_string(),
+                },
+            );
+            return 125;
+        }
+    };
+    let (pid, out, err) = match launch(&engine, id, &null) {
+        Ok(x) => x,
+        Err(e) => {
+            let (code, msg) = start_failure(&e);
+            if auto_remove {
+                let _ = ops::remove(&engine, id);
+            } else {
+                let _ = engine
+                    .db()
+                    .and_then(|db| db.set_start_failed(id, &msg, code));
+                let _ = ops::release_runtime(&engine, id);
+            }
+            control::send(&ctl, &FromMonitor::Failed { code, msg });
+            return 0;
+        }
+    };
+    let me = holm_sys::process::getpid();
+    let me_start = holm_container::state::proc_start_time(me).unwrap_or(0);
+    let now = holm_container::state::rfc3339(std::time::SystemTime::now());
+    match engine
+        .db()
+        .and_then(|db| db.set_running(id, pid, (me, me_start), &now))
+    {
+        Ok(true) => {}
+        // Removed (`rm -f`) while starting, or the database failed: the container must not run unrecorded.
+        Ok(false) | Err(_) => {
+            let _ = holm_sys::process::kill(pid, libc::SIGKILL);
+        }
+    }
+    control::send(&ctl, &FromMonitor::Started(pid));
+    // Shed the sealed copy of the binary (a private in-memory file as big as holm) and the heap of `create`:
+    // continue as a fresh image of the on-disk binary, which every monitor shares. The container cannot reach it
+    // (it is in its own pid namespace). On failure, go on here.
+    if let Some(exe) = &inv.exe {
+        let _ = reexec(
+            root,
+            runroot,
+            id,
+            exe,
+            pid,
+            [&out, &err],
+            &ctl,
+            &lock,
+            &attach,
+        );
+    }
+    run_to_end(&engine, id, pid, out, err, ctl, attach)
+}
+
+/// Supervises until the end, then finishes.
+fn run_to_end(
+    engine: &Engine,
+    id: &str,
+    pid: i32,
+    out: OwnedFd,
+    err: OwnedFd,
+    ctl: UnixStream,
+    attach: Vec<OwnedFd>,
+) -> i32 {
+    // A clone for the loop, which drops it when holm detaches; `finish` still reports on the original.
+    let code = supervise(engine, id, pid, out, err, ctl.try_clone().ok(), attach);
+    finish(engine, id, code, &ctl);
+    0
+}
+
+/// Re-executes `exe` as `holm __monitor ID --resume PID,OUT,ERR,CTL,LOCK[,A1,A2]`, keeping those fds open. Only
+/// returns on failure.
+#[allow(clippy::too_many_arguments)]
+fn reexec(
+    root: &Path,
+    runroot: &Path,
+    id: &str,
+    exe: &Path,
+    pid: i32,
+    pipes: [&OwnedFd; 2],
+    ctl: &UnixStream,
+    lock: &File,
+    attach: &[OwnedFd],
+) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut fds = vec![
+        pipes[0].as_fd(),
+        pipes[1].as_fd(),
+        ctl.as_fd(),
+        lock.as_fd(),
+    ];
+    fds.extend(attach.iter().map(|f| f.as_fd()));
+    for fd in &fds {
+        holm_sys::fs::set_cloexec(*fd, false)?;
+    }
+    let spec: Vec<String> = std::iter::once(pid.to_string())
+        .chain(fds.iter().map(|f| f.as_raw_fd().to_string()))
+        .collect();
+    let argv = vec![
+        "holm".to_string(),
+        "--root".into(),
+        root.display().to_string(),
+        "--runroot".into(),
+        runroot.display().to_string(),
+        "__monitor".into(),
+        id.into(),
+        "--resume".into(),
+        spec.join(","),
+    ];
+    let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+    let e = holm_sys::process::execve(exe, &argv, &env);
+    for fd in &fds {
+        let _ = holm_sys::fs::set_cloexec(*fd, true);
+    }
+    Err(e.into())
+}
+
+/// The monitor after its re-exec: takes over the fds named by `spec` and supervises.
+fn resume(root: &Path, runroot: &Path, id: &str, spec: &str) -> i32 {
+    let nums: Vec<i32> = spec.split(',').filter_map(|n| n.parse().ok()).collect();
+    if nums.len() < 5 || nums[1..].iter().any(|&fd| fd < 3) {
+        return 125;
+    }
+    // Each inherited fd is duplicated into an owned one and the original closed: nothing else owns them.
+    let take = |fd: i32| -> Option<OwnedFd> {
+        let owned = holm_sys::fs::dup_raw(fd).ok();
+        holm_sys::process::close_inherited(fd);
+        owned
+    };
+    let pid = nums[0];
+    let (Some(out), Some(err), Some(ctl), Some(lock)) =
+        (take(nums[1]), take(nums[2]), take(nums[3]), take(nums[4]))
+    else {
+        return 125;
+    };
+    let _lock = File::from(lock);
+    let attach: Vec<OwnedFd> = nums[5..].iter().filter_map(|&fd| take(fd)).collect();
+    let engine = match Engine::open(root, runroot) {
+        Ok(e) => e,
+        Err(_) => return 125,
+    };
+    run_to_end(&engine, id, pid, out, err, UnixStream::from(ctl), attach)
+}
+
+/// docker's exit code and message for a failed start: 127 for a missing executable, 126 for one that cannot be
+/// run, 125 for anything else.
+fn start_failure(e: &Error) -> (i32, String) {
+    let msg = e.to_string();
+    let code = if msg.contains("No such file") || msg.contains("not found") {
+        127
+    } else if msg.contains("permission denied") || msg.contains("is a directory") {
+        126
+    } else {
+        125
+    };
+    (code, msg)
+}
+
+/// Creates and starts the container with the pipes as its stdout/stderr; returns the init's pid and the read
+/// ends.
+fn launch(engine: &Engine, id: &str, null: &File) -> Result<(i32, OwnedFd, OwnedFd)> {
+    let (out_r, out_w) = std::io::pipe().map_err(Error::io("pipe"))?;
+    let (err_r, err_w) = std::io::pipe().map_err(Error::io("pipe"))?;
+    holm_sys::fs::dup_onto(out_w.as_fd(), 1)?;
+    holm_sys::fs::dup_onto(err_w.as_fd(), 2)?;
+    drop((out_w, err_w));
+    let store = engine.runtime();
+    let r = (|| {
+        ops::mount_rootfs(engine, id)?;
+        // Runtime state left by a crash would make `create` fail with "exists".
+        let _ = holm_container::delete(&store, id, true, &mut |_| {});
+        let opts = holm_container::CreateOptions {
+            id: id.to_string(),
+            bundle: engine.bundle(id),
+            ..Default::default()
+        };
+        let pid = holm_container::create(&store, &opts)?;
+        if let Err(e) = holm_container::start(&store, id, &mut |_| {}) {
+            let _ = holm_container::delete(&store, id, true, &mut |_| {});
+            let _ = holm_sys::process::waitpid(pid, libc::WNOHANG);
+            return Err(e.into());
+        }
+        Ok(pid)
+    })();
+    holm_sys::fs::dup_onto(null.as_fd(), 1)?;
+    holm_sys::fs::dup_onto(null.as_fd(), 2)?;
+    r.map(|pid| (pid, OwnedFd::from(out_r), OwnedFd::from(err_r)))
+}
+
+/// Copies output until the init has exited and the pipes are drained; returns the exit code (128+N for signal N).
+fn supervise(
+    engine: &Engine,
+    id: &str,
+    pid: i32,
+    out: OwnedFd,
+    err: OwnedFd,
+    mut ctl: Option<UnixStream>,
+    attach: Vec<OwnedFd>,
+) -> i32 {
+    let pidfd = holm_sys::process::pidfd_open(pid).ok();
+    let mut log = LogWriter::open(&engine.log_path(id)).ok();
+    let mut pipes = [Some(File::from(out)), Some(File::from(err))];
+    let mut attach: Vec<File> = attach.into_iter().map(File::from).collect();
+    let mut status: Option<WaitStatus> = None;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if status.is_some() && pipes.iter().all(Option::is_none) {
+            break;
+        }
+        // Which slot each polled fd is: 0/1 pipes, 2 control socket, 3 pidfd.
+        let mut slots = Vec::with_capacity(4);
+        let mut fds = Vec::with_capacity(4);
+        for (i, p) in pipes.iter().enumerate() {
+            if let Some(p) = p {
+                slots.push(i);
+                fds.push(p.as_fd());
+            }
+        }
+        if let Some(c) = &ctl {
+            slots.push(2);
+            fds.push(c.as_fd());
+        }
+        if status.is_none() {
+            match &pidfd {
+                Some(p) => {
+                    slots.push(3);
+                    fds.push(p.as_fd());
+                }
+                None => status = Some(wait_blocking(pid)),
+            }
+        }
+        // Once the init is gone, whatever is still writing gets a short grace period.
+        let timeout = if status.is_some() { 500 } else { -1 };
+        let ready = match holm_sys::process::poll_any(&fds, timeout) {
+            Ok(r) => r,
+            Err(_) => {
+                status.get_or_insert_with(|| wait_blocking(pid));
+                break;
+            }
+        };
+        drop(fds);
+        if status.is_some() && !ready.iter().any(|r| *r) {
+            break;
+        }
+        for (slot, _) in slots.iter().zip(&ready).filter(|(_, r)| **r) {
+            match *slot {
+                i @ (0 | 1) => {
+                    let n = pipes[i]
+                        .as_mut()
+                        .map_or(Ok(0), |p| p.read(&mut buf))
+                        .unwrap_or(0);
+                    if n == 0 {
+                        pipes[i] = None;
+                        continue;
+                    }
+                    let stream = if i == 0 {
+                        Stream::Stdout
+                    } else {
+                        Stream::Stderr
+                    };
+                    if let Some(l) = &mut log {
+                        if l.write(stream, &buf[..n]).is_err() {
+                            log = None;
+                        }
+                    }
+                    if let Some(a) = attach.get_mut(i) {
+                        if a.write_all(&buf[..n]).is_err() {
+                            attach.clear();
+                        }
+                    }
+                }
+                2 => {
+                    // holm sends nothing after attaching: readable means it is gone.
+                    let mut b = [0u8; 64];
+                    if ctl
+                        .as_ref()
+                        .map_or(Ok(0), |mut c| c.read(&mut b))
+                        .unwrap_or(0)
+                        == 0
+                    {
+                        ctl = None;
+                        attach.clear();
+                    }
+                }
+                _ => status = Some(wait_blocking(pid)),
+            }
+        }
+    }
+    if let Some(l) = &mut log {
+        let _ = l.flush();
+    }
+    match status.unwrap_or(WaitStatus::Exited(255)) {
+        WaitStatus::Exited(c) => c,
+        WaitStatus::Signaled(s) => 128 + s,
+        _ => 255,
+    }
+}
+
+fn wait_blocking(pid: i32) -> WaitStatus {
+    loop {
+        match holm_sys::process::waitpid(pid, 0) {
+            Ok((_, WaitStatus::StillAlive)) => continue,
+            Ok((_, st)) => return st,
+            Err(e) if e.errno() == libc::EINTR => continue,
+            Err(_) => return WaitStatus::Exited(255),
+        }
+    }
+}
+
+/// After the process ended: runtime state and cgroup gone, rootfs unmounted, exit recorded, `--rm` applied, holm
+/// told.
+fn finish(engine: &Engine, id: &str, code: i32, ctl: &UnixStream) {
+    let _ = ops::release_runtime(engine, id);
+    let now = holm_container::state::rfc3339(std::time::SystemTime::now());
+    let mut auto_remove = false;
+    if let Ok(db) = engine.db() {
+        let _ = db.set_exited(id, Some(code), &now, "");
+        auto_remove = db
+            .get(id)
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.config.auto_remove);
+    }
+    if auto_remove {
+        let _ = ops::remove(engine, id);
+    }
+    control::send(ctl, &FromMonitor::Exited(code));
+}

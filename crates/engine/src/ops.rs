@@ -1,0 +1,123 @@
+//! Clean-up steps shared by the monitor, `rm`, `--rm` and crash recovery. Each is idempotent: it may run twice
+//! (a monitor and `rm -f` racing, or after a crash half-way) and finds "already gone" fine.
+
+use crate::config::cgroups_path;
+use crate::{Engine, Error, Result};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// The rootfs mount point of a container's bundle.
+pub fn rootfs(engine: &Engine, id: &str) -> std::path::PathBuf {
+    engine.bundle(id).join("rootfs")
+}
+
+/// True if `path` is a mount point (its device differs from its parent's, or it is an overlay's root).
+fn is_mount_point(path: &Path) -> bool {
+    let (Ok(m), Some(Ok(p))) = (
+        std::fs::symlink_metadata(path),
+        path.parent().map(std::fs::symlink_metadata),
+    ) else {
+        return false;
+    };
+    m.dev() != p.dev()
+}
+
+/// Mounts the container's snapshot on its bundle's `rootfs/` (unless it is mounted already).
+pub fn mount_rootfs(engine: &Engine, id: &str) -> Result<()> {
+    let target = rootfs(engine, id);
+    if is_mount_point(&target) {
+        return Ok(());
+    }
+    engine.images().mount_snapshot(id, Some(&target))?;
+    Ok(())
+}
+
+/// Unmounts the container's rootfs (not mounted is fine).
+pub fn unmount_rootfs(engine: &Engine, id: &str) -> Result<()> {
+    let target = rootfs(engine, id);
+    // Lazily: a process of an `exec` may still hold it for a moment; the mount goes when it lets go.
+    while is_mount_point(&target) {
+        match holm_sys::mount::umount2(&target, libc::MNT_DETACH) {
+            Ok(()) => {}
+            Err(e) if e.errno() == libc::EINVAL || e.errno() == libc::ENOENT => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Everything of a stopped (or to be force-stopped) container that only lives while it runs: the runtime state
+/// (its processes are killed), the cgroup (also when the runtime state was lost, e.g. after `/run` was wiped),
+/// and the rootfs mount.
+pub fn release_runtime(engine: &Engine, id: &str) -> Result<()> {
+    match holm_container::delete(&engine.runtime(), id, true, &mut |_| {}) {
+        Ok(()) | Err(holm_container::Error::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    remove_cgroup(id)?;
+    unmount_rootfs(engine, id)
+}
+
+/// Kills whatever is left in the container's cgroup and removes it (a missing cgroup is fine).
+fn remove_cgroup(id: &str) -> Result<()> {
+    let Ok(h) = holm_cgroups::Hierarchies::detect() else {
+        return Ok(());
+    };
+    let Ok(cg) = holm_cgroups::Cgroup::resolve(&h, Some(&cgroups_path(id)), id) else {
+        return Ok(());
+    };
+    let exists = cg.dirs().any(|(_, p)| p.exists());
+    if !exists {
+        return Ok(());
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let pids = cg.all_pids().unwrap_or_default();
+        if pids.is_empty() {
+            break;
+        }
+        if cg.is_paused() {
+            let _ = cg.thaw();
+        }
+        for pid in &pids {
+            let _ = holm_sys::process::kill(*pid, libc::SIGKILL);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Monitor {
+                id: id.to_string(),
+                msg: format!("processes {pids:?} survive SIGKILL"),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    cg.remove().map_err(|e| Error::Io {
+        what: format!("remove cgroup of {id}"),
+        source: std::io::Error::other(e),
+    })
+}
+
+/// Removes every trace of a container: runtime, cgroup, mount, snapshot (its writable layer), bundle with the
+/// log, and its database row.
+pub fn remove(engine: &Engine, id: &str) -> Result<()> {
+    release_runtime(engine, id)?;
+    match engine.images().remove_snapshot(id) {
+        Ok(())
+        | Err(holm_image::StoreError::Snapshot(holm_image::snapshot::SnapshotError::NotFound(_))) =>
+            {}
+        Err(e) => return Err(e.into()),
+    }
+    let bundle = engine.bundle(id);
+    // Never delete through a mount.
+    if is_mount_point(&rootfs(engine, id)) {
+        return Err(Error::Monitor {
+            id: id.to_string(),
+            msg: format!("{} is still mounted", rootfs(engine, id).display()),
+        });
+    }
+    match std::fs::remove_dir_all(&bundle) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(format!("remove {}", bundle.display()))(e)),
+    }
+    engine.db()?.delete(id)
+}

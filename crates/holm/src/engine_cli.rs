@@ -1,0 +1,102 @@
+//! The container commands of `holm` (docker's names and flags): argument shapes and dispatch. Each verb lives in
+//! its own file and is a thin call into `holm-engine`; errors are printed once, here, and exit with 125 (docker's
+//! "the engine failed"), or with the code docker uses for a process that could not start (126, 127).
+
+use clap::{Args, Subcommand};
+use std::path::Path;
+
+/// Container commands.
+#[derive(Debug, Subcommand)]
+pub enum EngineCommand {
+    /// Create and start a container from an image.
+    Run(Box<crate::run::RunArgs>),
+    /// Create a container from an image without starting it.
+    Create(Box<crate::run::RunArgs>),
+    /// Start created or stopped containers.
+    Start(crate::run::StartArgs),
+    /// List containers.
+    Ps(crate::ps::PsArgs),
+    /// Show a container's output.
+    Logs(crate::logs::LogsArgs),
+    /// Stop containers (stop signal, then SIGKILL after a timeout).
+    Stop(crate::stop::StopArgs),
+    /// Send a signal to containers.
+    Kill(crate::stop::KillArgs),
+    /// Remove containers.
+    Rm(crate::stop::RmArgs),
+    /// Wait for containers to stop and print their exit codes.
+    Wait(Names),
+    /// Freeze every process of containers.
+    Pause(Names),
+    /// Thaw paused containers.
+    Unpause(Names),
+    /// Show details of containers as JSON.
+    Inspect(Names),
+    /// Run a command in a running container.
+    Exec(crate::exec::ExecArgs),
+    /// (internal) the per-container monitor.
+    #[command(name = "__monitor", hide = true)]
+    Monitor {
+        /// Container id.
+        id: String,
+        /// The on-disk holm binary to continue as once the container runs.
+        #[arg(long)]
+        exe: Option<std::path::PathBuf>,
+        /// Set by the monitor's own re-exec: the fds it keeps.
+        #[arg(long)]
+        resume: Option<String>,
+    },
+}
+
+/// Commands that take container names or ids.
+#[derive(Debug, Args)]
+pub struct Names {
+    /// Containers (names, ids or id prefixes).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Runs a container command; returns the process exit status.
+pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
+    if let EngineCommand::Monitor { id, exe, resume } = cmd {
+        let inv = holm_engine::monitor::Invocation {
+            id: id.clone(),
+            exe: exe.clone(),
+            resume: resume.clone(),
+        };
+        return holm_engine::monitor::main(root, runroot, &inv);
+    }
+    let engine = match holm_engine::Engine::open(root, runroot) {
+        Ok(e) => e,
+        Err(e) => return fail(&e.into()),
+    };
+    let r = match cmd {
+        EngineCommand::Run(a) => crate::run::run(&engine, a),
+        EngineCommand::Create(a) => crate::run::create(&engine, a),
+        EngineCommand::Start(a) => crate::run::start(&engine, a),
+        EngineCommand::Ps(a) => crate::ps::ps(&engine, a),
+        EngineCommand::Logs(a) => crate::logs::logs(&engine, a),
+        EngineCommand::Stop(a) => crate::stop::stop(&engine, a),
+        EngineCommand::Kill(a) => crate::stop::kill(&engine, a),
+        EngineCommand::Rm(a) => crate::stop::rm(&engine, a),
+        EngineCommand::Wait(a) => crate::stop::wait(&engine, a),
+        EngineCommand::Pause(a) => crate::stop::each(&a.containers, |c| engine.pause(c)),
+        EngineCommand::Unpause(a) => crate::stop::each(&a.containers, |c| engine.unpause(c)),
+        EngineCommand::Inspect(a) => crate::stop::inspect(&engine, a),
+        EngineCommand::Exec(a) => crate::exec::exec(&engine, a),
+        EngineCommand::Monitor { .. } => unreachable!("handled above"),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Prints an error once and returns docker's exit code for it.
+pub fn fail(e: &anyhow::Error) -> i32 {
+    eprintln!("Error: {e:#}");
+    match e.downcast_ref::<holm_engine::Error>() {
+        Some(holm_engine::Error::StartFailed { code, .. }) => *code,
+        _ => 125,
+    }
+}

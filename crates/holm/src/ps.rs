@@ -1,0 +1,140 @@
+//! `holm ps`: docker's table (CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS, PORTS, NAMES), `-q`, or JSON.
+
+use crate::cli::ListFormat;
+use crate::human;
+use anyhow::Result;
+use clap::Args;
+use holm_engine::lifecycle::Status;
+use holm_engine::{ContainerRecord, Engine};
+use std::io::Write;
+
+/// `holm ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default: running ones).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print only container ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate ids and commands.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// docker's STATUS column: `Created`, `Up 5 seconds`, `Up 2 minutes (Paused)`, `Exited (0) 3 seconds ago`.
+pub fn status_text(rec: &ContainerRecord, st: Status, now: i64) -> String {
+    let since = |t: &str| human::parse_rfc3339(t).map(|t| human::ago(t, now));
+    match st {
+        Status::Created => "Created".into(),
+        Status::Running | Status::Paused => {
+            let up = since(&rec.started_at)
+                .map(|a| a.trim_end_matches(" ago").to_string())
+                .unwrap_or_default();
+            let paused = if st == Status::Paused {
+                " (Paused)"
+            } else {
+                ""
+            };
+            format!("Up {up}{paused}")
+        }
+        Status::Exited => {
+            let code = rec
+                .exit_code
+                .map_or_else(|| "unknown".to_string(), |c| c.to_string());
+            match since(&rec.finished_at) {
+                Some(a) => format!("Exited ({code}) {a}"),
+                None => format!("Exited ({code})"),
+            }
+        }
+    }
+}
+
+fn command_text(args: &[String], no_trunc: bool) -> String {
+    let s = args.join(" ");
+    if no_trunc || s.chars().count() <= 20 {
+        format!("\"{s}\"")
+    } else {
+        format!("\"{}…\"", s.chars().take(19).collect::<String>())
+    }
+}
+
+/// `holm ps [-a] [-q] [--format json]`.
+pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
+    let list: Vec<_> = engine
+        .list()?
+        .into_iter()
+        .filter(|(_, st)| a.all || matches!(st, Status::Running | Status::Paused))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    let id = |r: &ContainerRecord| {
+        if a.no_trunc {
+            r.id.clone()
+        } else {
+            r.id[..12].to_string()
+        }
+    };
+    if a.quiet {
+        for (r, _) in &list {
+            writeln!(out, "{}", id(r))?;
+        }
+        return Ok(0);
+    }
+    if a.format == ListFormat::Json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|(r, st)| holm_engine::inspect::ps_json(r, *st))
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(0);
+    }
+    let now = now();
+    let mut rows = vec![[
+        "CONTAINER ID".to_string(),
+        "IMAGE".into(),
+        "COMMAND".into(),
+        "CREATED".into(),
+        "STATUS".into(),
+        "PORTS".into(),
+        "NAMES".into(),
+    ]];
+    for (r, st) in &list {
+        rows.push([
+            id(r),
+            r.image.clone(),
+            command_text(&r.config.args, a.no_trunc),
+            human::parse_rfc3339(&r.created).map_or_else(String::new, |t| human::ago(t, now)),
+            status_text(r, *st, now),
+            String::new(),
+            r.name.clone(),
+        ]);
+    }
+    let mut widths = [0usize; 7];
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for row in &rows {
+        let mut line = String::new();
+        for (i, c) in row.iter().enumerate() {
+            if i == 6 {
+                line.push_str(c);
+            } else {
+                line.push_str(c);
+                line.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,159 @@
+//! `holm run`, `holm create`, `holm start`.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use holm_engine::{Engine, RunConfig};
+use std::os::fd::AsFd;
+
+/// `holm run` / `holm create`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run in the background and print the container id.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Name of the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (`K=V`, or `K` to pass holm's own value).
+    #[arg(short, long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// User (name or uid) and optionally group: `USER[:GROUP]`.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Override the image's entrypoint (an empty string clears it).
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container host name (default: the short id).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Bind mount a host path: `SRC:DST[:ro]`.
+    #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
+    pub volumes: Vec<String>,
+    /// Mount the container's root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Memory limit (`512m`, `1g`, …).
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Maximum number of processes (0 or -1: unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Number of CPUs (`0.5`, `1.5`, …).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// The image, then the command and its arguments (replacing the image's Cmd).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "IMAGE [COMMAND [ARG...]]"
+    )]
+    pub image_and_cmd: Vec<String>,
+}
+
+impl RunArgs {
+    fn config(&self) -> Result<RunConfig> {
+        let env = self
+            .env
+            .iter()
+            .filter_map(|e| {
+                if e.contains('=') {
+                    Some(e.clone())
+                } else {
+                    // docker: `-e NAME` passes holm's value, or nothing if holm has none.
+                    std::env::var(e).ok().map(|v| format!("{e}={v}"))
+                }
+            })
+            .collect();
+        Ok(RunConfig {
+            entrypoint: self.entrypoint.as_ref().map(|e| {
+                if e.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![e.clone()]
+                }
+            }),
+            cmd: self.image_and_cmd[1..].to_vec(),
+            env,
+            workdir: self.workdir.clone(),
+            user: self.user.clone(),
+            hostname: self.hostname.clone(),
+            volumes: self.volumes.clone(),
+            read_only: self.read_only,
+            memory: self
+                .memory
+                .as_deref()
+                .map(holm_engine::config::parse_memory)
+                .transpose()?,
+            pids_limit: self.pids_limit,
+            cpus: self
+                .cpus
+                .as_deref()
+                .map(holm_engine::config::parse_cpus)
+                .transpose()?,
+            auto_remove: self.rm,
+            ..Default::default()
+        })
+    }
+}
+
+/// `holm create`: prints the new container's id.
+pub fn create(engine: &Engine, a: &RunArgs) -> Result<i32> {
+    let rec = engine.create(&a.image_and_cmd[0], a.name.as_deref(), a.config()?)?;
+    println!("{}", rec.id);
+    Ok(0)
+}
+
+/// `holm run`: in the foreground, streams the container's output and exits with its code; with `-d`, prints its
+/// id once it runs.
+pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
+    let rec = engine.create(&a.image_and_cmd[0], a.name.as_deref(), a.config()?)?;
+    if a.detach {
+        if let Some(s) = engine.start(&rec.id, None)? {
+            engine.detach(s);
+        }
+        println!("{}", rec.id);
+        return Ok(0);
+    }
+    let (out, err) = (std::io::stdout(), std::io::stderr());
+    match engine.start(&rec.id, Some((out.as_fd(), err.as_fd())))? {
+        Some(s) => Ok(engine.wait_attached(s)?),
+        None => bail!("container {} was started by someone else", rec.id),
+    }
+}
+
+/// `holm start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach to the container's output and exit with its code.
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Containers (names, ids or id prefixes).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `holm start [-a]`.
+pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
+    if a.attach {
+        if a.containers.len() != 1 {
+            bail!("you cannot start and attach multiple containers at once");
+        }
+        let (out, err) = (std::io::stdout(), std::io::stderr());
+        return match engine.start(&a.containers[0], Some((out.as_fd(), err.as_fd())))? {
+            Some(s) => Ok(engine.wait_attached(s)?),
+            None => bail!("container {} is already running", a.containers[0]),
+        };
+    }
+    crate::stop::each(&a.containers, |c| {
+        if let Some(s) = engine.start(c, None)? {
+            engine.detach(s);
+        }
+        Ok(c.to_string())
+    })
+}

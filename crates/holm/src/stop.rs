@@ -1,0 +1,115 @@
+//! `holm stop`, `kill`, `rm`, `wait`, `pause`, `unpause`, `inspect`: verbs on a list of containers. Like docker,
+//! each container is tried; failures are printed and make the exit status 1.
+
+use crate::engine_cli::Names;
+use anyhow::Result;
+use clap::Args;
+use holm_engine::Engine;
+
+/// Runs `f` on each container, printing its name as given on success and the error otherwise.
+pub fn each(
+    containers: &[String],
+    mut f: impl FnMut(&str) -> holm_engine::Result<String>,
+) -> Result<i32> {
+    let mut code = 0;
+    for c in containers {
+        match f(c) {
+            Ok(_) => println!("{c}"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `holm stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait after the stop signal before SIGKILL.
+    #[arg(short = 't', long = "time", alias = "timeout", default_value_t = 10)]
+    pub time: u64,
+    /// Containers (names, ids or id prefixes).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `holm stop [-t N]`.
+pub fn stop(engine: &Engine, a: &StopArgs) -> Result<i32> {
+    each(&a.containers, |c| engine.stop(c, Some(a.time)))
+}
+
+/// `holm kill`.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send (name or number).
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+    /// Containers (names, ids or id prefixes).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `holm kill [-s SIG]`.
+pub fn kill(engine: &Engine, a: &KillArgs) -> Result<i32> {
+    let Some(sig) = holm_sys::signal::parse_signal(&a.signal) else {
+        return Err(holm_engine::Error::flag("--signal", &a.signal, "unknown signal").into());
+    };
+    each(&a.containers, |c| engine.kill(c, sig))
+}
+
+/// `holm rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Kill and remove running containers.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove anonymous volumes (holm has none yet; accepted for compatibility).
+    #[arg(short, long)]
+    pub volumes: bool,
+    /// Containers (names, ids or id prefixes).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `holm rm [-f]`.
+pub fn rm(engine: &Engine, a: &RmArgs) -> Result<i32> {
+    each(&a.containers, |c| engine.remove(c, a.force))
+}
+
+/// `holm wait`: prints each container's exit code once it stopped.
+pub fn wait(engine: &Engine, a: &Names) -> Result<i32> {
+    let mut code = 0;
+    for c in &a.containers {
+        match engine.wait(c) {
+            Ok(Some(n)) => println!("{n}"),
+            Ok(None) => println!("-1"),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `holm inspect`: a JSON array of docker-shaped container details.
+pub fn inspect(engine: &Engine, a: &Names) -> Result<i32> {
+    let mut out = Vec::new();
+    let mut code = 0;
+    for c in &a.containers {
+        match engine.find(c) {
+            Ok(rec) => {
+                let st = engine.status(&rec);
+                out.push(holm_engine::inspect::inspect(engine, &rec, st));
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(code)
+}
