@@ -110,5 +110,17 @@ impl Error {
     }
 }
 
+/// docker's exit code for a process that could not be started, from the runtime's message: 127 for a missing
+/// executable, 126 for one that cannot be run, 125 for anything else.
+pub fn start_failure_code(msg: &str) -> i32 {
+    if msg.contains("No such file") || msg.contains("not found") {
+        127
+    } else if msg.contains("permission denied") || msg.contains("is a directory") {
+        126
+    } else {
+        125
+    }
+}
+
 /// The engine's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

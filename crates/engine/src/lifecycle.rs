@@ -418,7 +418,9 @@ impl Engine {
                     msg: "You cannot remove a running container. Stop the container before attempting removal or force remove".into(),
                 });
             }
-            let _ = holm_container::kill(&self.runtime(), &rec.id, libc::SIGKILL, true);
+            // Kill through the runtime (or, if its state was lost, through the cgroup); the monitor then records
+            // the exit and goes.
+            ops::release_runtime(self, &rec.id)?;
             self.wait_stopped(&rec.id, Some(Duration::from_secs(10)))?;
         }
         ops::remove(self, &rec.id)?;
@@ -472,6 +474,17 @@ impl Engine {
             additional_gids,
             ..Default::default()
         };
-        Ok(holm_container::exec(&self.runtime(), &opts)?)
+        match holm_container::exec(&self.runtime(), &opts) {
+            Ok(code) => Ok(code),
+            Err(e @ holm_container::Error::Init(_)) => {
+                let msg = e.to_string();
+                Err(Error::StartFailed {
+                    id: rec.id,
+                    code: crate::error::start_failure_code(&msg),
+                    msg,
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }

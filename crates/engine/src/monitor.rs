@@ -263,18 +263,10 @@ fn resume(root: &Path, runroot: &Path, id: &str, spec: &str) -> i32 {
     run_to_end(&engine, id, pid, out, err, UnixStream::from(ctl), attach)
 }
 
-/// docker's exit code and message for a failed start: 127 for a missing executable, 126 for one that cannot be
-/// run, 125 for anything else.
+/// docker's exit code and message for a failed start.
 fn start_failure(e: &Error) -> (i32, String) {
     let msg = e.to_string();
-    let code = if msg.contains("No such file") || msg.contains("not found") {
-        127
-    } else if msg.contains("permission denied") || msg.contains("is a directory") {
-        126
-    } else {
-        125
-    };
-    (code, msg)
+    (crate::error::start_failure_code(&msg), msg)
 }
 
 /// Creates and starts the container with the pipes as its stdout/stderr; returns the init's pid and the read

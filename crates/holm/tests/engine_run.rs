@@ -156,8 +156,11 @@ fn detached_container_has_a_small_monitor() {
         "echo started; exec sleep 60",
     ]);
     assert_eq!(e.status("bg"), "running");
+    // (its command line reads empty for a moment while it re-executes itself)
+    wait_until(Duration::from_secs(5), "one monitor", || {
+        e.monitors().len() == 1
+    });
     let monitors = e.monitors();
-    assert_eq!(monitors.len(), 1, "one monitor per container");
     let v = e.inspect("bg");
     let init = v["State"]["Pid"].as_i64().unwrap() as i32;
     // the monitor is the init's parent, and in its own session
