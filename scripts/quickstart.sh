@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Quick start: build holm-runtime and run one busybox container with it.
-# Runs as root (no sudo). Leaves nothing behind: the bundle lives in a temp dir removed on exit.
+# Quick start: build holm and run containers from an image, offline.
+# Runs as root (no sudo). Makes a busybox image from Debian's busybox-static (scripts/make-busybox-image.sh), loads
+# it into holm's store (--root, default /var/lib/holm, where it stays for you to play with) and runs two
+# containers with --rm, so no container is left behind.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,51 +18,29 @@ if ((${#need_pkgs[@]})); then
     apt-get install -y --no-install-recommends "${need_pkgs[@]}" </dev/null
 fi
 
-echo "quickstart: cargo build --release -p holm-runtime"
-cargo build --release -p holm-runtime
-runtime="$PWD/target/release/holm-runtime"
+echo "quickstart: cargo build --release -p holm"
+cargo build --release -p holm
+holm="${CARGO_TARGET_DIR:-$PWD/target}/release/holm"
 
-id="quickstart-$$"
 tmp="$(mktemp -d /tmp/holm-quickstart.XXXXXX)"
-# shellcheck disable=SC2317  # called through the EXIT trap
-cleanup() {
-    "$runtime" delete --force "$id" >/dev/null 2>&1 || true
-    # Never rm -rf through a mount a failed run may have left inside the bundle.
-    if grep -qF " $tmp" /proc/self/mountinfo; then
-        echo "quickstart: NOT removing $tmp: something is still mounted inside it" >&2
-    else
-        rm -rf "$tmp"
-    fi
+trap 'rm -rf "$tmp"' EXIT
+scripts/make-busybox-image.sh "$tmp/busybox.tar" busybox:latest
+
+run() {
+    echo "+ holm $*"
+    "$holm" "$@"
 }
-trap cleanup EXIT
+run load -i "$tmp/busybox.tar"
+run run --rm busybox echo hello from holm
+# Isolation: its own hostname, pid namespace (the shell is pid 1) and root filesystem.
+run run --rm --hostname quickstart busybox sh -c \
+    'echo "hostname: $(hostname), my pid: $$, root: $(echo /*)"; ps -o pid,user,comm'
 
-bundle="$tmp/bundle"
-rootfs="$bundle/rootfs"
-mkdir -p "$rootfs"/{bin,proc,sys,dev,tmp,etc,root}
-chmod 1777 "$rootfs/tmp"
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $("$rootfs/bin/busybox" --list); do
-    [[ "$applet" == busybox ]] || ln -s busybox "$rootfs/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
-    >"$rootfs/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+cat <<MSG
 
-# runc's default spec, made non-interactive: no terminal, and a command that shows where it runs.
-"$runtime" spec --bundle "$bundle"
-python3 - "$bundle/config.json" <<'PY'
-import json, sys
-path = sys.argv[1]
-with open(path) as f:
-    spec = json.load(f)
-spec["process"]["terminal"] = False
-spec["process"]["args"] = ["sh", "-c", "echo hello from holm; hostname; id; ps"]
-with open(path, "w") as f:
-    json.dump(spec, f, indent=2)
-PY
-
-echo "quickstart: holm-runtime run --bundle $bundle $id"
-rc=0
-"$runtime" run --bundle "$bundle" "$id" </dev/null || rc=$?
-echo "quickstart: container exited with code $rc"
-exit "$rc"
+quickstart: done. The image stays loaded in holm's store; try (holm=$holm):
+  holm run -d --name web busybox sh -c 'while true; do date; sleep 1; done'
+  holm ps; holm logs -f web; holm exec web ps; holm stop web; holm rm web
+With internet access (pull comes in a later issue):
+  holm run --rm docker.io/library/alpine echo hello
+MSG
