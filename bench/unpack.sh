@@ -8,7 +8,7 @@
 # 2. Packs it as a 4-layer OCI image (gzip layers): the rest of the tree, then usr/{bin,sbin,libexec},
 #    usr/share and usr/lib, each a GNU tar with numeric owners. Written as an OCI layout directory (for
 #    holm and umoci) and as an OCI archive (for podman load).
-# 3. Times, in interleaved rounds, from an empty store each run (emptied before, not timed):
+# 3. Times, in interleaved rounds, each run into a new empty directory (all removed at the end):
 #      holm    holm --root R load -i LAYOUT        verify blobs, unpack every layer (in parallel), verify diff_ids
 #      umoci   umoci unpack --image LAYOUT:deb B   verify blobs, apply the layers into one rootfs, write its mtree
 #      podman  podman load -i ARCHIVE && podman image mount    (overlay storage driver)
@@ -40,10 +40,12 @@ if [[ ! -x "$CACHE/bin/sh" ]]; then
 fi
 
 TMP="$(mktemp -d /var/tmp/holm-unpack.XXXXXX)"
-PODMAN=(podman --root "$TMP/podman-root" --runroot "$TMP/podman-run" --storage-driver overlay)
+podman_r() { podman --root "$TMP/podman-root-$1" --runroot "$TMP/podman-run-$1" --storage-driver overlay "${@:2}"; }
 cleanup() {
-    "${PODMAN[@]}" rmi -a -f >/dev/null 2>&1 || true
-    "${PODMAN[@]}" system reset -f >/dev/null 2>&1 || true
+    local d
+    for d in "$TMP"/podman-root-*; do
+        [[ -d "$d" ]] && podman_r "${d##*-}" image unmount -a >/dev/null 2>&1
+    done
     if grep -qF " $TMP" /proc/self/mountinfo; then
         echo "unpack: NOT removing $TMP: something is still mounted inside it" >&2
     else
@@ -95,34 +97,27 @@ read -r TAR_BYTES GZ_BYTES NLAYERS <"$TMP/sizes"
 echo "unpack: $NLAYERS layers, $((TAR_BYTES / 1000000)) MB uncompressed, $((GZ_BYTES / 1000000)) MB gzip" >&2
 
 # A warm-up of each, so that page cache and binaries are equally hot.
-"$HOLM" --root "$TMP/holm-root" load -i "$TMP/layout" >/dev/null
-umoci unpack --image "$TMP/layout:deb" "$TMP/umoci-bundle" >/dev/null
-"${PODMAN[@]}" load -q -i "$TMP/image.tar" >/dev/null
+"$HOLM" --root "$TMP/holm-root-0" load -i "$TMP/layout" >/dev/null
+umoci unpack --image "$TMP/layout:deb" "$TMP/umoci-bundle-0" >/dev/null
+podman_r 0 load -q -i "$TMP/image.tar" >/dev/null
 
 # Rounds interleave the three tools (holm, umoci, podman, holm, …) so that load from other work on a
-# shared machine hits them alike; each run starts from an empty store and a clean page cache state
-# (`sync`), neither timed.
-prepare() {
-    case "$1" in
-    holm) rm -rf "$TMP/holm-root" ;;
-    umoci) rm -rf "$TMP/umoci-bundle" ;;
-    podman) "${PODMAN[@]}" rmi -a -f >/dev/null 2>&1 ;;
-    esac
-    sync
-}
+# shared machine hits them alike. Every run writes into a new directory and nothing is deleted until
+# the end: ext4 spends most of its time skipping recently deleted inodes when files are created right
+# after a large `rm -rf`, which would measure the previous run's cleanup instead of the tool.
 measure() {
     case "$1" in
-    holm) "$HOLM" --root "$TMP/holm-root" load -i "$TMP/layout" ;;
-    umoci) umoci unpack --image "$TMP/layout:deb" "$TMP/umoci-bundle" ;;
-    podman) "${PODMAN[@]}" load -q -i "$TMP/image.tar" && "${PODMAN[@]}" image mount localhost/bench/debian:deb ;;
+    holm) "$HOLM" --root "$TMP/holm-root-$2" load -i "$TMP/layout" ;;
+    umoci) umoci unpack --image "$TMP/layout:deb" "$TMP/umoci-bundle-$2" ;;
+    podman) podman_r "$2" load -q -i "$TMP/image.tar" && podman_r "$2" image mount localhost/bench/debian:deb ;;
     esac
 }
 : >"$TMP/times"
 for round in $(seq "$RUNS"); do
     for tool in holm umoci podman; do
-        prepare "$tool"
+        sync
         t0=$(date +%s.%N)
-        measure "$tool" >/dev/null
+        measure "$tool" "$round" >/dev/null
         t1=$(date +%s.%N)
         echo "$tool $t0 $t1" >>"$TMP/times"
         echo "unpack: round $round $tool $(python3 -c "print(f'{$t1 - $t0:.2f}')") s" >&2
