@@ -56,6 +56,32 @@ pub struct Names {
     pub containers: Vec<String>,
 }
 
+/// The monitor after its re-exec (`holm --root R --runroot S __monitor ID --resume FDS`, exactly as the monitor
+/// writes it) is recognised without clap: a long-lived monitor should not keep clap's command tree on its heap.
+/// Returns its exit status, or `None` for any other command line.
+pub fn monitor_fast_path() -> Option<i32> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let s = |i: usize| args.get(i).and_then(|a| a.to_str());
+    if args.len() != 9
+        || s(1) != Some("--root")
+        || s(3) != Some("--runroot")
+        || s(5) != Some("__monitor")
+        || s(7) != Some("--resume")
+    {
+        return None;
+    }
+    let inv = holm_engine::monitor::Invocation {
+        id: s(6)?.to_string(),
+        exe: None,
+        resume: Some(s(8)?.to_string()),
+    };
+    Some(holm_engine::monitor::main(
+        Path::new(&args[2]),
+        Path::new(&args[4]),
+        &inv,
+    ))
+}
+
 /// Runs a container command; returns the process exit status.
 pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
     if let EngineCommand::Monitor { id, exe, resume } = cmd {

@@ -31,6 +31,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() {
+    if let Some(code) = engine_cli::monitor_fast_path() {
+        std::process::exit(code);
+    }
     let cli = Cli::parse();
     if let Command::Engine(cmd) = &cli.command {
         std::process::exit(engine_cli::run(cmd, &cli.root, &cli.runroot));

@@ -107,6 +107,12 @@ fn image_commands_end_to_end() {
         assert_eq!(ok(&other, &["images", "-q"]), format!("{short}\n"));
     }
 
+    // Without -o the archive goes to standard output, byte for byte the same.
+    let via_file = std::fs::read(ts.tmp.path().join("saved-docker-archive.tar")).unwrap();
+    let o = holm(&root, &["save", "cli:1", "example.com/cli:2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout == via_file, "save to stdout differs from save -o");
+
     let out = ok(&root, &["rmi", "example.com/cli:2"]);
     assert_eq!(out, "Untagged: example.com/cli:2\n");
     let err = fails(&root, &["rmi", "nosuch:1", "cli:1"]);
