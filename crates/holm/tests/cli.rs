@@ -198,6 +198,17 @@ fn kill_during_load_leaves_no_half_blob() {
                 .count(),
             0
         );
+        let temps = std::fs::read_dir(store.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".tmp-")
+            })
+            .count();
+        assert_eq!(temps, 0, "temporary files left after gc");
     }
     let out = ok(&root, &["load", "-i", archive.to_str().unwrap()]);
     assert_eq!(out, "Loaded image: docker.io/library/kill:1\n");

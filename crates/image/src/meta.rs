@@ -134,6 +134,29 @@ impl MetaStore {
         })
     }
 
+    /// Removes temporary files of writers that were killed before their rename (a live writer holds the lock,
+    /// which this takes first). Returns how many were removed.
+    pub fn remove_stale_temps(&self) -> Result<usize, MetaError> {
+        let io = |source| MetaError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let _lock = fsutil::lock_exclusive(&self.lock).map_err(io)?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).map_err(io)? {
+            let e = e.map_err(io)?;
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with(".images.json.tmp-")
+            {
+                std::fs::remove_file(e.path()).map_err(io)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Runs `f` on the current document under the exclusive lock and, if it succeeds, replaces the document with
     /// the changed one crash-safely. `f`'s error is returned as is (and nothing is written).
     pub fn update<T, E: From<MetaError>>(

@@ -283,6 +283,7 @@ impl ImageStore {
         }
         self.layers.remove_leftovers()?;
         self.content.remove_stale_staging()?;
+        self.meta.remove_stale_temps()?;
         Ok(report)
     }
 }

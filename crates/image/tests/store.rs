@@ -442,6 +442,8 @@ fn leftovers_of_a_killed_import_are_collected() {
     std::fs::create_dir_all(stale.join("blobs")).unwrap();
     std::fs::write(stale.join("lock"), b"").unwrap();
     std::fs::write(stale.join("blobs/.tmp-1"), b"half a blob").unwrap();
+    // … or the temporary file of a metadata update.
+    std::fs::write(ts.store.path().join(".images.json.tmp-1-2-3"), b"{").unwrap();
     // A staging directory whose import is alive (lock held) is kept.
     let live = ts.store.path().join("ingest/import-live");
     std::fs::create_dir_all(&live).unwrap();
@@ -452,6 +454,7 @@ fn leftovers_of_a_killed_import_are_collected() {
     let report = ts.store.gc().unwrap();
     assert_eq!(report.blobs, 0);
     assert_eq!(ts.entries("ingest"), ["import-live"]);
+    assert!(!ts.store.path().join(".images.json.tmp-1-2-3").exists());
     drop(f);
     ts.store.gc().unwrap();
     ts.assert_empty();
