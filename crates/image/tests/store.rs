@@ -459,3 +459,58 @@ fn leftovers_of_a_killed_import_are_collected() {
     ts.store.gc().unwrap();
     ts.assert_empty();
 }
+
+#[test]
+fn a_base_layer_shared_by_images_is_unpacked_once() {
+    let ts = TestStore::new();
+    let base = busybox_layer();
+    let a = build(
+        &[
+            (base.clone(), Comp::Gzip),
+            (Tar::new().file("a", 0o644, b"a").bytes(), Comp::Gzip),
+        ],
+        json!({}),
+        "amd64",
+    );
+    let b = build(
+        &[
+            (base, Comp::Zstd),
+            (Tar::new().file("b", 0o644, b"b").bytes(), Comp::None),
+        ],
+        json!({}),
+        "amd64",
+    );
+    let t = ts.file(
+        "ab.tar",
+        &tar_of(&oci_files(
+            simple_index(&[(&a, Some("a:1")), (&b, Some("b:1"))]),
+            &[&a, &b],
+            &[],
+        )),
+    );
+    ts.store.load(&t, &opts()).unwrap();
+    let (ra, rb) = (
+        ts.store.resolve("a:1").unwrap(),
+        ts.store.resolve("b:1").unwrap(),
+    );
+    assert_eq!(
+        ra.layers[0], rb.layers[0],
+        "same diff_id, same chain id, whatever the compression"
+    );
+    assert_eq!(ts.entries("layers").len(), 3);
+    // Removing one image keeps the shared layer for the other.
+    ts.store.remove("a:1", false).unwrap();
+    assert_eq!(ts.entries("layers").len(), 2);
+    assert!(ts.store.layers().contains(&rb.layers[0]));
+    // Both compressed variants of the base were kept while both images existed; now only b's.
+    let out = ts
+        .store
+        .save(&["b:1".into()], ArchiveFormat::OciArchive, Vec::new())
+        .unwrap();
+    let other = TestStore::new();
+    let p = other.file("b.tar", &out);
+    assert_eq!(
+        other.store.load(&p, &opts()).unwrap()[0].id,
+        b.config_digest
+    );
+}
