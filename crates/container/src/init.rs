@@ -235,7 +235,7 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     let cwd = crate::resolve::mkdir_all(root.as_fd(), proc_.cwd(), 0o755)?;
     holm_sys::fs::fchdir(cwd.as_fd())?;
     drop((cwd, root));
-    let passwd = read_small("/etc/passwd");
+    let passwd = process::read_small("/etc/passwd");
     let env = process::environment(proc_, passwd.as_deref());
     let args = proc_.args().clone().unwrap_or_default();
     let exe = process::find_executable(&args[0], &env)?;
@@ -251,11 +251,11 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     crate::lsm::apply(proc_, &proc)?;
     let nnp = proc_.no_new_privileges().unwrap_or(false);
     if !nnp {
-        load_seccomp(a)?;
+        crate::seccomp::load_and_report(a.seccomp.as_ref(), &a.chan)?;
     }
     process::switch_user(proc_)?;
     if nnp {
-        load_seccomp(a)?;
+        crate::seccomp::load_and_report(a.seccomp.as_ref(), &a.chan)?;
     }
 
     // Created: the runtime records the state; after its Ack we no longer die with it.
@@ -295,31 +295,6 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     let Err(e) = exec();
     let _ = fifo.write_all(e.to_string().as_bytes());
     Err(e)
-}
-
-fn load_seccomp(a: &InitArgs<'_>) -> Result<()> {
-    let Some(filter) = &a.seccomp else {
-        return Ok(());
-    };
-    if let Some(fd) = filter.load()? {
-        a.chan.send_fd(&Msg::SeccompFd, fd.as_fd())?;
-    }
-    Ok(())
-}
-
-fn read_small(path: &str) -> Option<String> {
-    use std::io::Read;
-    let f = File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut s = String::new();
-    f.take(1 << 20).read_to_string(&mut s).ok()?;
-    Some(s)
 }
 
 /// Opens a pty in the container's devpts, bind-mounts its peer onto `/dev/console`, sends the master over

@@ -64,6 +64,24 @@ pub fn environment(process: &Process, passwd: Option<&str>) -> Vec<String> {
     env
 }
 
+/// Reads a small regular file of the container (at most 1 MiB), refusing symlinks and special files:
+/// `/etc/passwd` belongs to the image and may be anything (a FIFO would otherwise hang the runtime).
+pub fn read_small(path: &str) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut s = String::new();
+    f.take(1 << 20).read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
 /// The `RLIMIT_*` resource number of an OCI rlimit type.
 pub fn rlimit_resource(t: PosixRlimitType) -> i32 {
     use PosixRlimitType::*;

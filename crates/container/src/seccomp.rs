@@ -212,3 +212,16 @@ impl Filter {
         Ok(Some(dup))
     }
 }
+
+/// Loads `filter` (if any) into the calling process and, for `SCMP_ACT_NOTIFY` profiles, sends the listener fd to
+/// the runtime over `chan` ([`crate::channel::Msg::SeccompFd`]), which passes it on to `listenerPath`.
+pub fn load_and_report(filter: Option<&Filter>, chan: &crate::channel::Channel) -> Result<()> {
+    let Some(filter) = filter else { return Ok(()) };
+    if let Some(fd) = filter.load()? {
+        chan.send_fd(
+            &crate::channel::Msg::SeccompFd,
+            std::os::fd::AsFd::as_fd(&fd),
+        )?;
+    }
+    Ok(())
+}

@@ -19,10 +19,8 @@ use crate::process;
 use crate::{Error, Result};
 use holm_sys::process::{exit_now, Fork};
 use oci_spec::runtime::Process;
-use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
 
 /// One namespace of the container to join: its `CLONE_NEW*` flag, an open `/proc/<init>/ns/<name>` and that path.
 #[derive(Debug)]
@@ -160,7 +158,7 @@ fn stage2_inner(a: &TenantArgs<'_>) -> Result<std::convert::Infallible> {
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => true,
         Err(e) => return Err(Error::io("chdir to process.cwd", cwd, e)),
     };
-    let passwd = read_small("/etc/passwd");
+    let passwd = process::read_small("/etc/passwd");
     let env = process::environment(p, passwd.as_deref());
     let args = p.args().clone().unwrap_or_default();
     let arg0 = args
@@ -180,11 +178,11 @@ fn stage2_inner(a: &TenantArgs<'_>) -> Result<std::convert::Infallible> {
     drop(proc);
     let nnp = p.no_new_privileges().unwrap_or(false);
     if !nnp {
-        load_seccomp(a)?;
+        crate::seccomp::load_and_report(a.seccomp.as_ref(), &a.chan)?;
     }
     process::switch_user(p)?;
     if nnp {
-        load_seccomp(a)?;
+        crate::seccomp::load_and_report(a.seccomp.as_ref(), &a.chan)?;
     }
     if cwd_later {
         std::env::set_current_dir(cwd).map_err(|e| Error::io("chdir to process.cwd", cwd, e))?;
@@ -197,31 +195,4 @@ fn stage2_inner(a: &TenantArgs<'_>) -> Result<std::convert::Infallible> {
     Err(Error::Init(
         holm_sys::process::execve(&exe, &args, &env).to_string(),
     ))
-}
-
-fn load_seccomp(a: &TenantArgs<'_>) -> Result<()> {
-    let Some(filter) = &a.seccomp else {
-        return Ok(());
-    };
-    if let Some(fd) = filter.load()? {
-        a.chan.send_fd(&Msg::SeccompFd, fd.as_fd())?;
-    }
-    Ok(())
-}
-
-/// Reads a small regular file (at most 1 MiB), refusing symlinks and special files: `/etc/passwd` belongs to the
-/// container and may be anything.
-fn read_small(path: &str) -> Option<String> {
-    use std::io::Read;
-    let f = File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut s = String::new();
-    f.take(1 << 20).read_to_string(&mut s).ok()?;
-    Some(s)
 }
