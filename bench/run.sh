@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Engine benchmark: `holm run` vs `podman run` (with runc) on the same busybox image, on this machine.
+#
+#   bench/run.sh                      # RUNS=30 timed runs each, CONTAINERS=100 detached containers each
+#   PROFILE=dist bench/run.sh         # holm built with the dist profile (fat LTO; slow to build)
+#
+# 1. Wall time of `run --rm IMAGE true` for both engines, side by side in one hyperfine invocation.
+#    podman runs with `--runtime runc --network none --cgroup-manager cgroupfs` (holm has no network yet,
+#    and this machine has no systemd) and `--ulimit nofile=1024:1024 --ulimit nproc=1024:1024` (podman's
+#    default rlimits exceed this machine's hard limits, which root cannot raise without CAP_SYS_RESOURCE).
+# 2. Memory per detached container: CONTAINERS `sleep` containers per engine, then the Pss and private memory
+#    (Private_Clean + Private_Dirty from /proc/PID/smaps_rollup) of every process that stays per container:
+#    holm's monitor, podman's conmon (runc exits after start on both sides). The containers' own processes are
+#    the same busybox `sleep` for both and are not counted.
+# Both engines use private roots in a temp dir; everything is removed at the end. Prints Markdown for
+# BENCHMARKS.md. Runs as root; needs hyperfine, podman, runc, python3 (scripts/install-test-deps.sh).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+RUNS="${RUNS:-30}"
+CONTAINERS="${CONTAINERS:-100}"
+PROFILE="${PROFILE:-release}"
+for tool in hyperfine podman runc python3; do
+    command -v "$tool" >/dev/null 2>&1 || {
+        echo "run.sh: missing $tool; run scripts/install-test-deps.sh" >&2
+        exit 1
+    }
+done
+
+echo "run.sh: cargo build --profile $PROFILE -p holm" >&2
+cargo build --profile "$PROFILE" -p holm >&2
+HOLM_BIN="${CARGO_TARGET_DIR:-$PWD/target}/$PROFILE/holm"
+
+TMP="$(mktemp -d /tmp/holm-bench-run.XXXXXX)"
+holm() { "$HOLM_BIN" --root "$TMP/holm-root" --runroot "$TMP/holm-run" "$@"; }
+pod() {
+    podman --root "$TMP/podman-root" --runroot "$TMP/podman-run" --runtime runc \
+        --cgroup-manager cgroupfs --events-backend file "$@"
+}
+POD_RUN=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+cleanup() {
+    holm rm -f $(holm ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+    pod rm -fa >/dev/null 2>&1 || true
+    pod rmi -af >/dev/null 2>&1 || true
+    local m
+    for m in $(awk -v t="$TMP" '$5 ~ "^"t {print $5}' /proc/self/mountinfo | sort -r); do
+        umount -l "$m" 2>/dev/null || true
+    done
+    if grep -qF " $TMP" /proc/self/mountinfo; then
+        echo "run.sh: NOT removing $TMP: something is still mounted inside it" >&2
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+
+scripts/make-busybox-image.sh "$TMP/busybox.tar" busybox:bench >&2
+holm load -i "$TMP/busybox.tar" >&2
+pod load -q -i "$TMP/busybox.tar" >&2
+IMG=docker.io/library/busybox:bench
+PIMG=localhost/busybox:bench
+# Both work before timing.
+[[ "$(holm run --rm "$IMG" echo ok)" == ok ]]
+[[ "$(pod run --rm "${POD_RUN[@]}" "$PIMG" echo ok)" == ok ]]
+
+hyperfine --warmup 3 --runs "$RUNS" --export-json "$TMP/hyperfine.json" \
+    -n holm "$HOLM_BIN --root $TMP/holm-root --runroot $TMP/holm-run run --rm $IMG true" \
+    -n podman "podman --root $TMP/podman-root --runroot $TMP/podman-run --runtime runc --cgroup-manager cgroupfs --events-backend file run --rm ${POD_RUN[*]} $PIMG true" >&2
+
+echo "run.sh: starting $CONTAINERS detached containers per engine" >&2
+for i in $(seq "$CONTAINERS"); do
+    holm run -d "$IMG" sleep 3600 >/dev/null
+    pod run -d "${POD_RUN[@]}" "$PIMG" sleep 3600 >/dev/null
+done
+sleep 2
+mem() { # pids... → "count pss_kib private_kib"
+    local p pss=0 priv=0 n=0 v
+    for p in "$@"; do
+        v=$(awk '/^Pss:/ {pss=$2} /^Private_(Clean|Dirty):/ {priv+=$2} END {print pss, priv}' "/proc/$p/smaps_rollup")
+        pss=$((pss + ${v% *}))
+        priv=$((priv + ${v#* }))
+        n=$((n + 1))
+    done
+    echo "$n $pss $priv"
+}
+read -r hn hpss hpriv <<<"$(mem $(pgrep -f -- "--root $TMP/holm-root .*__monitor"))"
+read -r pn ppss ppriv <<<"$(mem $(pgrep -f -- "conmon .*$TMP/podman"))"
+# A single monitor, as a user with one container sees it (no sharing of the binary's pages with others).
+one=$(pgrep -f -- "--root $TMP/holm-root .*__monitor" | head -1)
+
+python3 - "$TMP/hyperfine.json" "$hn" "$hpss" "$hpriv" "$pn" "$ppss" "$ppriv" "$RUNS" "$PROFILE" \
+    "$(awk '/^Private_(Clean|Dirty):/ {s+=$2} END {print s}' /proc/$one/smaps_rollup)" <<'PY'
+import json, sys
+hf, hn, hpss, hpriv, pn, ppss, ppriv, runs, profile, one = sys.argv[1:]
+res = {r["command"]: r for r in json.load(open(hf))["results"]}
+h, p = res["holm"], res["podman"]
+hn, hpss, hpriv, pn, ppss, ppriv = map(int, (hn, hpss, hpriv, pn, ppss, ppriv))
+print(f"| `run --rm IMG true` ({runs} runs, holm {profile}) | mean ms | min ms | max ms | podman / holm |")
+print("|---|---:|---:|---:|---:|")
+for name, r in (("holm", h), ("podman + runc", p)):
+    print(f"| {name} | {r['mean']*1e3:.0f} ± {r['stddev']*1e3:.0f} | {r['min']*1e3:.0f} | {r['max']*1e3:.0f} | "
+          f"{p['mean']/r['mean']:.2f} |")
+print()
+print("| per detached container | processes | Pss KiB (mean) | private KiB (mean) | conmon / holm (Pss) |")
+print("|---|---:|---:|---:|---:|")
+print(f"| holm monitor | {hn} | {hpss/hn:.0f} | {hpriv/hn:.0f} | {(ppss/pn)/(hpss/hn):.2f} |")
+print(f"| podman conmon | {pn} | {ppss/pn:.0f} | {ppriv/pn:.0f} | 1.00 |")
+print()
+print(f"One holm monitor's private memory, counting the binary pages it shares with the others: {one} KiB.")
+PY
