@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
 use clap::Args;
 use holm_container::{ExecOptions, Store};
 
@@ -68,18 +67,7 @@ pub struct ExecArgs {
 }
 
 fn options(a: ExecArgs) -> anyhow::Result<ExecOptions> {
-    if a.preserve_fds < 0 {
-        bail!(
-            "--preserve-fds: expected a non-negative number, got {}",
-            a.preserve_fds
-        );
-    }
-    if let Some(fd) = (3..3 + a.preserve_fds).find(|fd| !holm_sys::fs::fd_is_open(*fd)) {
-        bail!(
-            "--preserve-fds {}: file descriptor {fd} is not open",
-            a.preserve_fds
-        );
-    }
+    crate::check_preserve_fds(a.preserve_fds)?;
     Ok(ExecOptions {
         id: a.id,
         process_file: a.process,

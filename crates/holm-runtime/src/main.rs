@@ -164,19 +164,20 @@ fn main() {
     }
 }
 
+/// `--preserve-fds N`: N must be non-negative and fds 3..3+N must be open in this process (otherwise the
+/// runtime's own fds could end up in the container).
+pub(crate) fn check_preserve_fds(n: i32) -> anyhow::Result<()> {
+    if n < 0 {
+        bail!("--preserve-fds: expected a non-negative number, got {n}");
+    }
+    if let Some(fd) = (3..3 + n).find(|fd| !holm_sys::fs::fd_is_open(*fd)) {
+        bail!("--preserve-fds {n}: file descriptor {fd} is not open");
+    }
+    Ok(())
+}
+
 fn create_options(a: &CreateArgs) -> anyhow::Result<CreateOptions> {
-    if a.preserve_fds < 0 {
-        bail!(
-            "--preserve-fds: expected a non-negative number, got {}",
-            a.preserve_fds
-        );
-    }
-    if let Some(fd) = (3..3 + a.preserve_fds).find(|fd| !holm_sys::fs::fd_is_open(*fd)) {
-        bail!(
-            "--preserve-fds {}: file descriptor {fd} is not open",
-            a.preserve_fds
-        );
-    }
+    crate::check_preserve_fds(a.preserve_fds)?;
     Ok(CreateOptions {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
