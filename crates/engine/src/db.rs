@@ -113,13 +113,30 @@ impl Db {
         let db = Db { conn, path };
         db.wrap(db.conn.busy_timeout(std::time::Duration::from_secs(5)))?;
         // WAL: readers never block the writer (`ps` while a monitor records an exit); NORMAL sync is durable
-        // enough in WAL mode (a crash loses at most the last commits, never consistency).
-        db.wrap(
-            db.conn
-                .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"),
-        )?;
-        db.wrap(db.conn.execute_batch(SCHEMA))?;
-        Ok(db)
+        // enough in WAL mode (a crash loses at most the last commits, never consistency). Switching a new
+        // database to WAL fails with SQLITE_BUSY without calling the busy handler while another process does the
+        // same: retry for as long as the busy timeout.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let r = db
+                .conn
+                .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+                .and_then(|_| db.conn.execute_batch(SCHEMA));
+            match r {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                r => {
+                    db.wrap(r)?;
+                    return Ok(db);
+                }
+            }
+        }
     }
 
     fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
@@ -315,5 +332,85 @@ impl Db {
                 .execute("DELETE FROM containers WHERE id = ?1", [id]),
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, name: &str) -> ContainerRecord {
+        ContainerRecord {
+            id: id.into(),
+            name: name.into(),
+            image: "busybox".into(),
+            image_id: "sha256:00".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            config: RunConfig::default(),
+            state: State::Created,
+            pid: 0,
+            monitor_pid: 0,
+            monitor_start: 0,
+            exit_code: None,
+            error: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn concurrent_first_opens() {
+        for _ in 0..5 {
+            let d = tempfile::tempdir().unwrap();
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    let p = d.path().to_path_buf();
+                    std::thread::spawn(move || {
+                        Db::open(&p).and_then(|db| db.list()).map(|l| l.len())
+                    })
+                })
+                .collect();
+            for t in threads {
+                assert_eq!(t.join().unwrap().unwrap(), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn insert_find_update_delete() {
+        let d = tempfile::tempdir().unwrap();
+        let mut db = Db::open(d.path()).unwrap();
+        let a = "a".repeat(64);
+        let b = format!("ab{}", "0".repeat(62));
+        db.insert(&rec(&a, "web")).unwrap();
+        db.insert(&rec(&b, "db")).unwrap();
+        match db.insert(&rec(&"c".repeat(64), "web")) {
+            Err(Error::NameInUse { name, id }) => {
+                assert_eq!((name.as_str(), id), ("web", a.clone()))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(db.find("web").unwrap().id, a);
+        assert_eq!(db.find("/db").unwrap().id, b);
+        assert_eq!(db.find("aaaa").unwrap().id, a);
+        assert!(matches!(db.find("a"), Err(Error::AmbiguousContainer(_))));
+        assert!(matches!(db.find("nope"), Err(Error::NoSuchContainer(_))));
+        assert!(db.set_running(&a, 42, (7, 99), "t1").unwrap());
+        let r = db.find("web").unwrap();
+        assert_eq!(
+            (r.state, r.pid, r.monitor_pid, r.monitor_start),
+            (State::Running, 42, 7, 99)
+        );
+        assert!(db.set_exited(&a, Some(3), "t2", "").unwrap());
+        let r = db.find("web").unwrap();
+        assert_eq!((r.state, r.exit_code, r.pid), (State::Exited, Some(3), 0));
+        db.set_start_failed(&b, "exec: not found", 127).unwrap();
+        let r = db.find("db").unwrap();
+        assert_eq!((r.state, r.exit_code), (State::Created, Some(127)));
+        db.delete(&a).unwrap();
+        assert!(!db.set_exited(&a, None, "t3", "").unwrap());
+        assert_eq!(db.list().unwrap().len(), 1);
+        // a second connection (another holm process) sees the same rows
+        assert_eq!(Db::open(d.path()).unwrap().list().unwrap()[0].id, b);
     }
 }

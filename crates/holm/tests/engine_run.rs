@@ -210,3 +210,26 @@ fn container_outlives_a_killed_holm() {
     assert_eq!(e.ok(&["logs", "survivor"]), "done\n");
     assert!(e.monitors().is_empty());
 }
+
+#[test]
+fn foreground_run_forwards_signals() {
+    let e = Engine::new();
+    let child = e.spawn(&[
+        "run",
+        "--rm",
+        "--name",
+        "fwd",
+        IMAGE,
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 0' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
+    wait_until(Duration::from_secs(10), "running", || {
+        e.run(&["logs", "fwd"]).stdout.starts_with(b"ready")
+    });
+    holm_sys::process::kill(child.id() as i32, libc::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\ngot TERM\n");
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+}
