@@ -1,6 +1,8 @@
-//! `holm`: the engine's command line (docker/podman-like). For now the image commands: `load`, `save`, `images`,
-//! `image inspect|ls|rm|tag|prune`, `rmi`, `tag`. Each command is a thin call into `holm-image`; errors are
-//! printed once, here, and exit with status 125 (podman's "engine error").
+//! `holm`: the engine's command line (docker/podman-like). The image commands (`load`, `save`, `images`,
+//! `image inspect|ls|rm|tag|prune`, `rmi`, `tag`) are thin calls into `holm-image`; the container commands
+//! (`run`, `create`, `start`, `ps`, `logs`, `stop`, `kill`, `rm`, `wait`, `pause`, `unpause`, `inspect`, `exec`,
+//! and the hidden `__monitor`) into `holm-engine` (see `engine_cli`). Errors are printed once and exit with
+//! status 125 (podman's "engine error").
 #![forbid(unsafe_code)]
 
 mod cli;
