@@ -195,8 +195,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     // Verbs that put a runtime process inside a container run from a sealed in-memory copy of this binary, so
     // nothing inside can reach (and overwrite) the binary on the host through /proc/<pid>/exe (CVE-2019-5736).
     if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. } | Cmd::Exec(_)) {
-        holm_sys::process::run_from_sealed_copy()
-            .context("re-executing from a sealed copy of the runtime")?;
+        holm_sys::process::protect_exe()
+            .context("protecting the runtime binary (read-only re-exec)")?;
     }
     let store = Store::new(&cli.root);
     let mut warn = |e: &holm_container::Error| log::warn(&e.to_string());

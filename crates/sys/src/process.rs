@@ -2,7 +2,7 @@
 
 use crate::{check, cpath, cstr, Error, Result};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// Which side of a [`fork`] the caller is on.
@@ -492,4 +492,140 @@ pub fn run_from_sealed_copy() -> Result<()> {
         )
     };
     Err(Error::last("execveat", SEALED_EXE_NAME))
+}
+
+/// Environment variable through which [`protect_exe`] hands the original mount namespace fd across its re-exec.
+const ORIG_MNTNS_ENV: &str = "_HOLM_ORIG_MNTNS";
+
+/// Makes sure `/proc/self/exe` cannot be opened for writing by anyone (the runc CVE-2019-5736 class), at the
+/// lowest cost available:
+///
+/// 1. If the executable already lives on a read-only mount, nothing is done.
+/// 2. Otherwise (runc 1.2's approach) the process enters a private mount namespace, bind-mounts its own executable
+///    read-only over its path, re-executes itself through that mount, and right after the re-exec returns to the
+///    original mount namespace (the fd travels in `_HOLM_ORIG_MNTNS`). `/proc/<pid>/exe` of this process and of
+///    every child it forks then refers to a read-only mount: writes fail with `EROFS`, even through a reopened
+///    `O_PATH` handle. Hooks and everything else run in the original mount namespace. No copy is made: about
+///    1 ms instead of the 4 ms a 4 MiB copy costs.
+/// 3. If that is impossible (no `CAP_SYS_ADMIN`, deleted binary), falls back to [`run_from_sealed_copy`].
+///
+/// Call it early, single-threaded, before any state is created; on the re-exec paths it does not return.
+pub fn protect_exe() -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(v) = std::env::var_os(ORIG_MNTNS_ENV) {
+        // Second half of step 2: back to the caller's mount namespace; the read-only exe mount stays pinned by
+        // this process's exe link even after the private namespace is gone.
+        std::env::remove_var(ORIG_MNTNS_ENV);
+        let fd: RawFd = std::str::from_utf8(v.as_bytes())
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::from_errno("setns", ORIG_MNTNS_ENV, libc::EINVAL))?;
+        // SAFETY: the fd was opened by our pre-exec self on /proc/self/ns/mnt and deliberately left open across
+        // execve; nothing else in this fresh process owns it.
+        let ns = unsafe { OwnedFd::from_raw_fd(fd) };
+        return back_to_mount_ns(ns.as_fd());
+    }
+    let exe = std::fs::File::open("/proc/self/exe").map_err(|e| Error {
+        syscall: "open",
+        target: "/proc/self/exe".into(),
+        source: e,
+    })?;
+    if crate::fs::mount_flags(exe.as_fd())? & libc::ST_RDONLY != 0 {
+        return Ok(());
+    }
+    let path = std::fs::read_link("/proc/self/exe").map_err(|e| Error {
+        syscall: "readlink",
+        target: "/proc/self/exe".into(),
+        source: e,
+    })?;
+    if !path.is_absolute() || path.as_os_str().as_bytes().ends_with(b" (deleted)") || !path.exists()
+    {
+        return run_from_sealed_copy();
+    }
+    match reexec_through_ro_bind(&path) {
+        Ok(never) => match never {},
+        Err(_) => run_from_sealed_copy(),
+    }
+}
+
+fn reexec_through_ro_bind(path: &Path) -> Result<std::convert::Infallible> {
+    use std::os::unix::ffi::OsStrExt;
+    let orig = std::fs::File::open("/proc/self/ns/mnt").map_err(|e| Error {
+        syscall: "open",
+        target: "/proc/self/ns/mnt".into(),
+        source: e,
+    })?;
+    crate::ns::unshare(libc::CLONE_NEWNS)?;
+    let undo = |e: Error| {
+        // Back to the original namespace before falling back, so nothing later runs in the private one.
+        let _ = back_to_mount_ns(orig.as_fd());
+        e
+    };
+    let p = Path::new;
+    crate::mount::mount(
+        None,
+        p("/"),
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        None,
+        "private /",
+    )
+    .map_err(undo)?;
+    // /proc/self/exe itself cannot be the source (its mount belongs to the old namespace): bind the path, then
+    // check that it is still the very file this process runs.
+    crate::mount::mount(
+        Some(path),
+        path,
+        None,
+        libc::MS_BIND,
+        None,
+        "runtime binary",
+    )
+    .map_err(undo)?;
+    let same = |a: &Path, b: &Path| -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+            _ => false,
+        }
+    };
+    if !same(path, p("/proc/self/exe")) {
+        return Err(undo(Error::from_errno(
+            "mount",
+            path.display().to_string(),
+            libc::ESTALE,
+        )));
+    }
+    let flags =
+        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
+    crate::mount::mount(None, path, None, flags, None, "runtime binary read-only").map_err(undo)?;
+    // The namespace fd must survive execve.
+    crate::fs::set_cloexec(orig.as_fd(), false).map_err(undo)?;
+    let mut envs: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            Some(format!(
+                "{}={}",
+                k.into_string().ok()?,
+                v.into_string().ok()?
+            ))
+        })
+        .collect();
+    envs.push(format!("{ORIG_MNTNS_ENV}={}", orig.as_raw_fd()));
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
+        .collect();
+    let e = execve(path, &args, &envs);
+    Err(undo(e))
+}
+
+/// `setns` into the mount namespace `ns`, keeping the current working directory (setns moves it to the
+/// namespace's root).
+fn back_to_mount_ns(ns: BorrowedFd<'_>) -> Result<()> {
+    let cwd = std::fs::File::open(".").map_err(|e| Error {
+        syscall: "open",
+        target: ".".into(),
+        source: e,
+    })?;
+    crate::ns::setns(ns, libc::CLONE_NEWNS, "original mount namespace")?;
+    crate::fs::fchdir(cwd.as_fd())
 }
