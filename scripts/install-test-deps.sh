@@ -4,7 +4,7 @@
 # apt is skipped when every package is already installed.
 set -euo pipefail
 
-packages=(busybox-static runc hyperfine libseccomp-dev pkg-config time iproute2 procps skopeo umoci podman debootstrap)
+packages=(busybox-static tini runc hyperfine libseccomp-dev pkg-config time iproute2 procps skopeo umoci podman debootstrap)
 
 installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
@@ -54,6 +54,7 @@ if command -v ldd >/dev/null 2>&1 && ldd /bin/busybox >/dev/null 2>&1; then
     echo "install-test-deps: /bin/busybox is dynamically linked; install busybox-static" >&2
     fail=1
 fi
+check "static tini (tini, for holm run --init)" /usr/bin/tini-static --version
 check "runc" runc --version
 check "hyperfine" hyperfine --version
 check "pkg-config" pkg-config --version

@@ -15,6 +15,7 @@ use std::path::Path;
 /// Everything `holm run`/`create` was told about a container (docker's `Config` + `HostConfig`, for the fields
 /// holm has).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunConfig {
     /// `--entrypoint` (an empty string clears the image's).
     pub entrypoint: Option<Vec<String>>,
@@ -49,9 +50,48 @@ pub struct RunConfig {
     /// The hostname the container gets, filled in at create.
     #[serde(default)]
     pub final_hostname: String,
-    /// The image's stop signal (`SIGTERM` if it names none), filled in at create.
+    /// `--stop-signal`, else the image's stop signal (`SIGTERM` if it names none), filled in at create.
     #[serde(default)]
     pub stop_signal: String,
+    /// `--stop-timeout` in seconds (`stop`'s default wait before SIGKILL).
+    pub stop_timeout: Option<u64>,
+    /// `--mount`, as given.
+    pub mounts: Vec<String>,
+    /// `--tmpfs`, as given.
+    pub tmpfs: Vec<String>,
+    /// `--ulimit`, as given.
+    pub ulimits: Vec<String>,
+    /// `--cap-add`.
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--security-opt`, as given.
+    pub security_opt: Vec<String>,
+    /// `--label`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `--memory-swap` in bytes (-1: unlimited).
+    pub memory_swap: Option<i64>,
+    /// `--cpu-shares`.
+    pub cpu_shares: Option<u64>,
+    /// `--cpuset-cpus`.
+    pub cpuset_cpus: Option<String>,
+    /// `--init`.
+    pub init: bool,
+    /// `--log-driver` (empty: `json-file`).
+    pub log_driver: String,
+}
+
+impl RunConfig {
+    /// The log driver (`json-file`, `k8s-file` or `none`).
+    pub fn log_driver(&self) -> &str {
+        if self.log_driver.is_empty() {
+            "json-file"
+        } else {
+            &self.log_driver
+        }
+    }
 }
 
 /// Parses a size as docker's `--memory` does: a number with an optional `b`, `k`, `m`, `g`, `t` suffix (any case,
@@ -225,11 +265,13 @@ pub fn build_spec(
     cfg.args = process.args().clone().unwrap_or_default();
     cfg.process_env = process.env().clone().unwrap_or_default();
     cfg.final_hostname = hostname;
-    cfg.stop_signal = image
-        .config()
-        .as_ref()
-        .and_then(|c| c.stop_signal().clone())
-        .unwrap_or_else(|| "SIGTERM".into());
+    if cfg.stop_signal.is_empty() {
+        cfg.stop_signal = image
+            .config()
+            .as_ref()
+            .and_then(|c| c.stop_signal().clone())
+            .unwrap_or_else(|| "SIGTERM".into());
+    }
     spec.set_process(Some(process));
 
     if cfg.read_only {
@@ -279,6 +321,12 @@ pub fn build_spec(
     }
     linux.set_resources(Some(res));
     spec.set_linux(Some(linux));
+    crate::options::apply(&mut spec, cfg, rootfs)?;
+    cfg.args = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default();
     Ok(spec)
 }
 

@@ -64,7 +64,7 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             "FinishedAt": or_zero(&rec.finished_at),
         },
         "Image": rec.image_id,
-        "LogPath": engine.log_path(&rec.id),
+        "LogPath": engine.log_file(&rec.id, c).map(|p| p.display().to_string()).unwrap_or_default(),
         "Name": format!("/{}", rec.name),
         "RestartCount": 0,
         "Driver": "overlay",
@@ -76,7 +76,24 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             "Memory": c.memory.unwrap_or(0),
             "NanoCpus": c.cpus.map_or(0, |f| (f * 1e9).round() as i64),
             "PidsLimit": c.pids_limit,
-            "LogConfig": {"Type": "json-file", "Config": {}},
+            "LogConfig": {"Type": c.log_driver(), "Config": {}},
+            "CapAdd": c.cap_add,
+            "CapDrop": c.cap_drop,
+            "Privileged": c.privileged,
+            "SecurityOpt": c.security_opt,
+            "Tmpfs": c.tmpfs.iter().map(|t| {
+                let (d, o) = t.split_once(':').unwrap_or((t, ""));
+                (d.to_string(), Value::String(o.to_string()))
+            }).collect::<serde_json::Map<String, Value>>(),
+            "Ulimits": c.ulimits.iter().filter_map(|u| crate::options::parse_ulimit(u).ok().map(|p| {
+                let n = u.split_once('=').map_or(u.as_str(), |x| x.0);
+                let v = |x: u64| if x == u64::MAX { -1 } else { x as i64 };
+                json!({"Name": n, "Soft": v(p.soft), "Hard": v(p.hard)})
+            })).collect::<Vec<_>>(),
+            "MemorySwap": c.memory_swap.unwrap_or(0),
+            "CpuShares": c.cpu_shares.unwrap_or(0),
+            "CpusetCpus": c.cpuset_cpus.clone().unwrap_or_default(),
+            "Init": c.init,
             "NetworkMode": "none",
         },
         "GraphDriver": {
@@ -97,10 +114,25 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             "Entrypoint": entrypoint,
             "Image": rec.image,
             "WorkingDir": c.workdir.clone().or_else(|| image_cfg.as_ref().and_then(|i| i.working_dir().clone())).unwrap_or_default(),
-            "Labels": image_cfg.as_ref().and_then(|i| i.labels().clone()).unwrap_or_default(),
+            "Labels": labels(image_cfg.as_ref(), c),
             "StopSignal": c.stop_signal,
+            "StopTimeout": c.stop_timeout,
         },
     })
+}
+
+/// The image's labels overridden by `--label`.
+fn labels(
+    image: Option<&oci_spec::image::Config>,
+    c: &crate::RunConfig,
+) -> std::collections::BTreeMap<String, String> {
+    let mut l: std::collections::BTreeMap<String, String> = image
+        .and_then(|i| i.labels().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    l.extend(c.labels.clone());
+    l
 }
 
 fn or_zero(t: &str) -> &str {
@@ -126,5 +158,6 @@ pub fn ps_json(rec: &ContainerRecord, status: Status) -> Value {
         "StartedAt": rec.started_at,
         "FinishedAt": rec.finished_at,
         "AutoRemove": rec.config.auto_remove,
+        "Labels": rec.config.labels,
     })
 }

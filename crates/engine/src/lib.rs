@@ -32,6 +32,7 @@ pub mod lifecycle;
 pub mod logfile;
 pub mod monitor;
 pub mod ops;
+pub mod options;
 
 pub use config::RunConfig;
 pub use db::{ContainerRecord, Db, State};
@@ -92,8 +93,16 @@ impl Engine {
         self.root.join("containers").join(id)
     }
 
-    /// The log file of a container.
+    /// The json-file log of a container.
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.bundle(id).join(format!("{id}-json.log"))
+    }
+
+    /// The log file of a container for its `--log-driver` (`None` for `none`).
+    pub fn log_file(&self, id: &str, cfg: &RunConfig) -> Option<PathBuf> {
+        match logfile::Format::of_driver(cfg.log_driver())? {
+            logfile::Format::Json => Some(self.log_path(id)),
+            logfile::Format::K8s => Some(self.bundle(id).join(format!("{id}-k8s.log"))),
+        }
     }
 }

@@ -342,7 +342,8 @@ impl Engine {
         }
     }
 
-    /// `holm stop`: the image's stop signal (SIGTERM by default), then SIGKILL after `timeout` (10 s). Returns the
+    /// `holm stop`: the stop signal (`--stop-signal`, else the image's, else SIGTERM), then SIGKILL after `timeout`
+    /// (else `--stop-timeout`, else 10 s). Returns the
     /// id. A container that is not running is left as it is.
     pub fn stop(&self, what: &str, timeout: Option<u64>) -> Result<String> {
         let rec = self.find(what)?;
@@ -352,7 +353,7 @@ impl Engine {
         let sig = holm_sys::signal::parse_signal(&rec.config.stop_signal).unwrap_or(libc::SIGTERM);
         let store = self.runtime();
         let _ = holm_container::kill(&store, &rec.id, sig, false);
-        let t = Duration::from_secs(timeout.unwrap_or(10));
+        let t = Duration::from_secs(timeout.or(rec.config.stop_timeout).unwrap_or(10));
         if !self.wait_stopped(&rec.id, Some(t))? {
             let _ = holm_container::kill(&store, &rec.id, libc::SIGKILL, true);
             if !self.wait_stopped(&rec.id, Some(Duration::from_secs(10)))? {

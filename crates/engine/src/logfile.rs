@@ -32,15 +32,41 @@ pub struct Entry {
 /// A partial line is flushed when it reaches this size.
 const MAX_PARTIAL: usize = 16 * 1024;
 
+/// The on-disk format of a log file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// docker's `json-file`.
+    Json,
+    /// podman's / CRI's `k8s-file`: `TIME STREAM F|P TEXT` per line (`P`: the line continues in the next record).
+    K8s,
+}
+
+impl Format {
+    /// The format of a `--log-driver` (`None` for `none`).
+    pub fn of_driver(driver: &str) -> Option<Format> {
+        match driver {
+            "k8s-file" => Some(Format::K8s),
+            "none" => None,
+            _ => Some(Format::Json),
+        }
+    }
+}
+
 /// Appends records to a container's log file.
 pub struct LogWriter {
     file: File,
+    format: Format,
     partial: [Vec<u8>; 2],
 }
 
 impl LogWriter {
-    /// Opens (creating, mode 0640) `path` for appending.
+    /// Opens (creating, mode 0640) `path` for appending, in docker's json-file format.
     pub fn open(path: &Path) -> io::Result<LogWriter> {
+        LogWriter::open_as(path, Format::Json)
+    }
+
+    /// Opens (creating, mode 0640) `path` for appending in `format`.
+    pub fn open_as(path: &Path, format: Format) -> io::Result<LogWriter> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -48,18 +74,42 @@ impl LogWriter {
             .open(path)?;
         Ok(LogWriter {
             file,
+            format,
             partial: [Vec::new(), Vec::new()],
         })
     }
 
     fn record(&mut self, stream: Stream, bytes: &[u8]) -> io::Result<()> {
-        let e = Entry {
-            log: String::from_utf8_lossy(bytes).into_owned(),
-            stream,
-            time: holm_container::state::rfc3339(std::time::SystemTime::now()),
+        let time = holm_container::state::rfc3339(std::time::SystemTime::now());
+        let line = match self.format {
+            Format::Json => {
+                let e = Entry {
+                    log: String::from_utf8_lossy(bytes).into_owned(),
+                    stream,
+                    time,
+                };
+                let mut line = serde_json::to_vec(&e).map_err(io::Error::other)?;
+                line.push(b'\n');
+                line
+            }
+            Format::K8s => {
+                let (text, tag) = match bytes.strip_suffix(b"\n") {
+                    Some(t) => (t, "F"),
+                    None => (bytes, "P"),
+                };
+                let name = match stream {
+                    Stream::Stdout => "stdout",
+                    Stream::Stderr => "stderr",
+                };
+                let time = time
+                    .strip_suffix('Z')
+                    .map_or(time.clone(), |t| format!("{t}+00:00"));
+                let mut line = format!("{time} {name} {tag} ").into_bytes();
+                line.extend_from_slice(text);
+                line.push(b'\n');
+                line
+            }
         };
-        let mut line = serde_json::to_vec(&e).map_err(io::Error::other)?;
-        line.push(b'\n');
         self.file.write_all(&line)
     }
 
@@ -148,6 +198,8 @@ impl LogReader {
         for line in self.pending[..end].split(|&b| b == b'\n') {
             if let Ok(e) = serde_json::from_slice::<Entry>(line) {
                 out.push(e);
+            } else if let Some(e) = parse_k8s(line) {
+                out.push(e);
             }
         }
         self.pending.drain(..end);
@@ -161,6 +213,29 @@ impl LogReader {
         }
         Ok(())
     }
+}
+
+/// Parses a `k8s-file` line (`2026-11-29T10:16:34.123456789+00:00 stdout F text`) into an entry (time in UTC
+/// with `Z`, as json-file's).
+fn parse_k8s(line: &[u8]) -> Option<Entry> {
+    let s = String::from_utf8_lossy(line);
+    let mut parts = s.splitn(4, ' ');
+    let (time, stream, tag) = (parts.next()?, parts.next()?, parts.next()?);
+    let text = parts.next().unwrap_or("");
+    let stream = match stream {
+        "stdout" => Stream::Stdout,
+        "stderr" => Stream::Stderr,
+        _ => return None,
+    };
+    let log = match tag {
+        "F" => format!("{text}\n"),
+        "P" => text.to_string(),
+        _ => return None,
+    };
+    let time = time
+        .strip_suffix("+00:00")
+        .map_or(time.to_string(), |t| format!("{t}Z"));
+    Some(Entry { log, stream, time })
 }
 
 #[cfg(test)]
@@ -200,6 +275,25 @@ mod tests {
             text.starts_with(r#"{"log":"oops\n","stream":"stderr","time":""#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn k8s_file_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c.log");
+        let mut w = LogWriter::open_as(&p, Format::K8s).unwrap();
+        w.write(Stream::Stdout, b"a\nb").unwrap();
+        w.write(Stream::Stderr, b"e\n").unwrap();
+        w.flush().unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].ends_with("+00:00 stdout F a"), "{text}");
+        assert!(lines[1].ends_with(" stderr F e"), "{text}");
+        assert!(lines[2].ends_with(" stdout P b"), "{text}");
+        let e = LogReader::open(&p).unwrap().read_new().unwrap();
+        let got: Vec<&str> = e.iter().map(|e| e.log.as_str()).collect();
+        assert_eq!(got, ["a\n", "e\n", "b"]);
+        assert!(e[0].time.ends_with('Z'));
     }
 
     #[test]

@@ -311,7 +311,20 @@ fn supervise(
     attach: Vec<OwnedFd>,
 ) -> i32 {
     let pidfd = holm_sys::process::pidfd_open(pid).ok();
-    let mut log = LogWriter::open(&engine.log_path(id)).ok();
+    let cfg = engine
+        .db()
+        .and_then(|db| db.get(id))
+        .ok()
+        .flatten()
+        .map(|r| r.config)
+        .unwrap_or_default();
+    let mut log = match (
+        engine.log_file(id, &cfg),
+        crate::logfile::Format::of_driver(cfg.log_driver()),
+    ) {
+        (Some(p), Some(f)) => LogWriter::open_as(&p, f).ok(),
+        _ => None,
+    };
     let mut pipes = [Some(File::from(out)), Some(File::from(err))];
     let mut attach: Vec<File> = attach.into_iter().map(File::from).collect();
     let mut status: Option<WaitStatus> = None;

@@ -48,7 +48,13 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
         ),
     };
     let rec = engine.find(&a.container)?;
-    let mut r = LogReader::open(&engine.log_path(&rec.id))?;
+    let Some(path) = engine.log_file(&rec.id, &rec.config) else {
+        anyhow::bail!(
+            "configured logging driver does not support reading (container {} has --log-driver none)",
+            rec.name
+        );
+    };
+    let mut r = LogReader::open(&path)?;
     let mut first = r.read_new()?;
     if let Some(n) = tail {
         first.drain(..first.len().saturating_sub(n));

@@ -23,6 +23,42 @@ pub struct PsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: ListFormat,
+    /// Filter: `label=K[=V]`, `name=N`, `id=PREFIX`, `status=S` (repeatable; all must hold).
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+}
+
+/// True if the container passes every `--filter`. Errors name an unknown filter.
+fn matches(filters: &[String], rec: &ContainerRecord, st: Status) -> holm_engine::Result<bool> {
+    for f in filters {
+        let Some((k, v)) = f.split_once('=') else {
+            return Err(holm_engine::Error::flag(
+                "--filter",
+                f,
+                "expected KEY=VALUE",
+            ));
+        };
+        let ok = match k {
+            "label" => match v.split_once('=') {
+                Some((lk, lv)) => rec.config.labels.get(lk).is_some_and(|x| x == lv),
+                None => rec.config.labels.contains_key(v),
+            },
+            "name" => rec.name.contains(v.trim_start_matches('/')),
+            "id" => rec.id.starts_with(v),
+            "status" => st.as_str() == v,
+            _ => {
+                return Err(holm_engine::Error::flag(
+                    "--filter",
+                    f,
+                    format!("invalid filter '{k}' (holm has label, name, id, status)"),
+                ))
+            }
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn now() -> i64 {
@@ -70,11 +106,15 @@ fn command_text(args: &[String], no_trunc: bool) -> String {
 
 /// `holm ps [-a] [-q] [--format json]`.
 pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
-    let list: Vec<_> = engine
-        .list()?
-        .into_iter()
-        .filter(|(_, st)| a.all || matches!(st, Status::Running | Status::Paused))
-        .collect();
+    let mut list = Vec::new();
+    for (r, st) in engine.list()? {
+        let shown = a.all
+            || matches!(st, Status::Running | Status::Paused)
+            || a.filter.iter().any(|f| f.starts_with("status="));
+        if shown && matches(&a.filter, &r, st)? {
+            list.push((r, st));
+        }
+    }
     let mut out = std::io::stdout().lock();
     let id = |r: &ContainerRecord| {
         if a.no_trunc {

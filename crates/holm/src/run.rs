@@ -47,6 +47,54 @@ pub struct RunArgs {
     /// Number of CPUs (`0.5`, `1.5`, …).
     #[arg(long)]
     pub cpus: Option<String>,
+    /// Read environment variables from a file (`K=V` lines).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<String>,
+    /// Attach a filesystem mount: `type=bind|tmpfs,source=…,target=…[,readonly]`.
+    #[arg(long = "mount", value_name = "SPEC")]
+    pub mounts: Vec<String>,
+    /// Mount a tmpfs: `DST[:OPTIONS]`.
+    #[arg(long, value_name = "DST[:OPTIONS]")]
+    pub tmpfs: Vec<String>,
+    /// Resource limit: `TYPE=SOFT[:HARD]` (e.g. `nofile=1024:2048`).
+    #[arg(long = "ulimit", value_name = "T=S[:H]")]
+    pub ulimits: Vec<String>,
+    /// Add a Linux capability (`ALL` for every one).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a Linux capability (`ALL` for every one).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Give the container every capability and device, without seccomp or masked paths.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security options: `no-new-privileges`, `seccomp=unconfined`, `seccomp=FILE`.
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Signal `stop` sends (default: the image's, or SIGTERM).
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL (default 10).
+    #[arg(long)]
+    pub stop_timeout: Option<u64>,
+    /// Set a label: `K=V`.
+    #[arg(short = 'l', long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// Memory plus swap limit (`-1`: unlimited swap); needs --memory.
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<String>,
+    /// CPUs the container may use (`0-1`, `0,2`).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Run an init as pid 1 that forwards signals and reaps zombies.
+    #[arg(long)]
+    pub init: bool,
+    /// Logging driver: json-file (default), k8s-file or none.
+    #[arg(long, default_value = "json-file")]
+    pub log_driver: String,
     /// The image, then the command and its arguments (replacing the image's Cmd).
     #[arg(
         required = true,
@@ -58,7 +106,12 @@ pub struct RunArgs {
 
 impl RunArgs {
     fn config(&self) -> Result<RunConfig> {
-        let env = self
+        use holm_engine::options as o;
+        let mut env = Vec::new();
+        for f in &self.env_file {
+            env.extend(o::read_env_file(f)?);
+        }
+        let env_flags: Vec<String> = self
             .env
             .iter()
             .filter_map(|e| {
@@ -70,6 +123,32 @@ impl RunArgs {
                 }
             })
             .collect();
+        env.extend(env_flags);
+        let memory = self
+            .memory
+            .as_deref()
+            .map(holm_engine::config::parse_memory)
+            .transpose()?;
+        for m in &self.mounts {
+            o::parse_mount(m)?;
+        }
+        for t in &self.tmpfs {
+            o::parse_tmpfs(t)?;
+        }
+        for u in &self.ulimits {
+            o::parse_ulimit(u)?;
+        }
+        for c in &self.cap_add {
+            if !c.eq_ignore_ascii_case("all") {
+                o::parse_cap("--cap-add", c)?;
+            }
+        }
+        for c in &self.cap_drop {
+            if !c.eq_ignore_ascii_case("all") {
+                o::parse_cap("--cap-drop", c)?;
+            }
+        }
+        o::parse_security_opts(&self.security_opt)?;
         Ok(RunConfig {
             entrypoint: self.entrypoint.as_ref().map(|e| {
                 if e.is_empty() {
@@ -85,11 +164,7 @@ impl RunArgs {
             hostname: self.hostname.clone(),
             volumes: self.volumes.clone(),
             read_only: self.read_only,
-            memory: self
-                .memory
-                .as_deref()
-                .map(holm_engine::config::parse_memory)
-                .transpose()?,
+            memory,
             pids_limit: self.pids_limit,
             cpus: self
                 .cpus
@@ -97,6 +172,38 @@ impl RunArgs {
                 .map(holm_engine::config::parse_cpus)
                 .transpose()?,
             auto_remove: self.rm,
+            stop_signal: self
+                .stop_signal
+                .as_deref()
+                .map(o::parse_stop_signal)
+                .transpose()?
+                .unwrap_or_default(),
+            stop_timeout: self.stop_timeout,
+            mounts: self.mounts.clone(),
+            tmpfs: self.tmpfs.clone(),
+            ulimits: self.ulimits.clone(),
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            privileged: self.privileged,
+            security_opt: self.security_opt.clone(),
+            labels: o::parse_labels(&self.labels)?,
+            memory_swap: self
+                .memory_swap
+                .as_deref()
+                .map(|s| o::parse_memory_swap(s, memory))
+                .transpose()?,
+            cpu_shares: self
+                .cpu_shares
+                .as_deref()
+                .map(o::parse_cpu_shares)
+                .transpose()?,
+            cpuset_cpus: self
+                .cpuset_cpus
+                .as_deref()
+                .map(o::parse_cpuset)
+                .transpose()?,
+            init: self.init,
+            log_driver: o::parse_log_driver(&self.log_driver)?,
             ..Default::default()
         })
     }

@@ -27,9 +27,9 @@ pub fn each(
 /// `holm stop`.
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Seconds to wait after the stop signal before SIGKILL.
-    #[arg(short = 't', long = "time", alias = "timeout", default_value_t = 10)]
-    pub time: u64,
+    /// Seconds to wait after the stop signal before SIGKILL (default: the container's --stop-timeout, or 10).
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    pub time: Option<u64>,
     /// Containers (names, ids or id prefixes).
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -37,7 +37,7 @@ pub struct StopArgs {
 
 /// `holm stop [-t N]`.
 pub fn stop(engine: &Engine, a: &StopArgs) -> Result<i32> {
-    each(&a.containers, |c| engine.stop(c, Some(a.time)))
+    each(&a.containers, |c| engine.stop(c, a.time))
 }
 
 /// `holm kill`.

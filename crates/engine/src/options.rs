@@ -1,0 +1,785 @@
+//! The `holm run`/`create` flags beyond the basics, parsed the way docker parses them and mapped onto the runtime
+//! spec the way docker maps them: `--env-file`, `--mount`, `--tmpfs`, `--ulimit`, `--cap-add`/`--cap-drop`,
+//! `--privileged`, `--security-opt`, `--stop-signal`, `--label`, `--memory-swap`, `--cpu-shares`,
+//! `--cpuset-cpus`, `--init`, `--log-driver`. Bad values are [`Error::InvalidFlag`]s naming the flag.
+
+use crate::config::{parse_size, RunConfig, DEFAULT_CAPS};
+use crate::{Error, Result};
+use oci_spec::runtime::{
+    Capabilities, Capability, LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxSeccomp, Mount,
+    PosixRlimitBuilder, PosixRlimitType, Spec,
+};
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+/// Reads a docker `--env-file`: one `K=V` per line (`K` alone passes holm's own value, or nothing), blank lines
+/// and `#` comments skipped. Errors: unreadable file, a name with whitespace.
+pub fn read_env_file(path: &str) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::flag("--env-file", path, format!("open {path}: {e}")))?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let l = line.trim_start();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let (k, v) = match l.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (l.trim_end(), None),
+        };
+        if k.is_empty() {
+            return Err(Error::flag(
+                "--env-file",
+                path,
+                format!("no variable name on line {line:?}"),
+            ));
+        }
+        if k.contains(char::is_whitespace) {
+            return Err(Error::flag(
+                "--env-file",
+                path,
+                format!("variable '{k}' contains whitespaces"),
+            ));
+        }
+        match v {
+            Some(v) => out.push(format!("{k}={v}")),
+            None => {
+                if let Ok(v) = std::env::var(k) {
+                    out.push(format!("{k}={v}"));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One `--mount` or `--tmpfs`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOpt {
+    /// `bind` or `tmpfs`.
+    pub typ: String,
+    /// Host path (binds).
+    pub source: String,
+    /// Container path.
+    pub destination: String,
+    /// Read-only.
+    pub read_only: bool,
+    /// Mount options for the spec (besides `ro`).
+    pub options: Vec<String>,
+}
+
+fn tmpfs_size(flag: &str, whole: &str, v: &str) -> Result<String> {
+    let n =
+        parse_size(flag, v).map_err(|_| Error::flag(flag, whole, format!("invalid size `{v}`")))?;
+    Ok(format!("size={n}"))
+}
+
+fn tmpfs_mode(flag: &str, whole: &str, v: &str) -> Result<String> {
+    u32::from_str_radix(v, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .map(|m| format!("mode={m:o}"))
+        .ok_or_else(|| Error::flag(flag, whole, format!("invalid mode `{v}` (octal)")))
+}
+
+fn check_destination(flag: &str, whole: &str, dst: &str) -> Result<()> {
+    if !dst.starts_with('/') || dst.trim_end_matches('/').is_empty() {
+        return Err(Error::flag(
+            flag,
+            whole,
+            "the destination must be an absolute path other than `/`",
+        ));
+    }
+    Ok(())
+}
+
+/// Parses docker's `--mount type=bind|tmpfs,source=…,target=…[,readonly][,bind-propagation=…][,tmpfs-size=…]
+/// [,tmpfs-mode=…]` (`src`, `dst`/`destination`, `ro`/`readonly[=true|false]` accepted). Named volumes come later.
+pub fn parse_mount(s: &str) -> Result<MountOpt> {
+    let bad = |why: String| Error::flag("--mount", s, why);
+    let mut typ = None;
+    let (mut src, mut dst) = (None, None);
+    let mut read_only = false;
+    let mut propagation = "rprivate".to_string();
+    let mut tmpfs = Vec::new();
+    for kv in s.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = match kv.split_once('=') {
+            Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim())),
+            None => (kv.trim().to_ascii_lowercase(), None),
+        };
+        match (k.as_str(), v) {
+            ("type", Some(v)) => typ = Some(v.to_string()),
+            ("source" | "src", Some(v)) => src = Some(v.to_string()),
+            ("target" | "dst" | "destination", Some(v)) => dst = Some(v.to_string()),
+            ("readonly" | "ro", None) => read_only = true,
+            ("readonly" | "ro", Some(v)) => {
+                read_only = match v {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    _ => return Err(bad(format!("invalid value for {k}: {v}"))),
+                }
+            }
+            ("bind-propagation", Some(v)) => {
+                if !matches!(
+                    v,
+                    "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
+                ) {
+                    return Err(bad(format!("invalid bind-propagation `{v}`")));
+                }
+                propagation = v.to_string();
+            }
+            ("tmpfs-size", Some(v)) => tmpfs.push(tmpfs_size("--mount", s, v)?),
+            ("tmpfs-mode", Some(v)) => tmpfs.push(tmpfs_mode("--mount", s, v)?),
+            ("consistency" | "bind-nonrecursive", _) => {}
+            _ => return Err(bad(format!("unexpected key '{k}' in '{kv}'"))),
+        }
+    }
+    let typ = typ.ok_or_else(|| bad("type is required".into()))?;
+    let dst = dst.ok_or_else(|| bad("target is required".into()))?;
+    check_destination("--mount", s, &dst)?;
+    match typ.as_str() {
+        "bind" => {
+            if !tmpfs.is_empty() {
+                return Err(bad("tmpfs options are only for type=tmpfs".into()));
+            }
+            let src = src.ok_or_else(|| bad("source is required for a bind mount".into()))?;
+            if !src.starts_with('/') {
+                return Err(bad(
+                    "the source of a bind mount must be an absolute path".into()
+                ));
+            }
+            if std::fs::symlink_metadata(&src).is_err() {
+                return Err(bad(format!("bind source path does not exist: {src}")));
+            }
+            Ok(MountOpt {
+                typ,
+                source: src,
+                destination: dst,
+                read_only,
+                options: vec!["rbind".into(), propagation],
+            })
+        }
+        "tmpfs" => {
+            if src.is_some() {
+                return Err(bad("a tmpfs mount takes no source".into()));
+            }
+            let mut options = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
+            options.extend(tmpfs);
+            Ok(MountOpt {
+                typ,
+                source: "tmpfs".into(),
+                destination: dst,
+                read_only,
+                options,
+            })
+        }
+        "volume" => Err(bad("named volumes are not supported yet".into())),
+        t => Err(bad(format!(
+            "invalid mount type `{t}`: expected bind or tmpfs"
+        ))),
+    }
+}
+
+/// Parses `--tmpfs DST[:OPTIONS]` (docker's defaults `rw,noexec,nosuid,nodev`; OPTIONS are mount(8) words, with
+/// `size=` and `mode=` checked).
+pub fn parse_tmpfs(s: &str) -> Result<MountOpt> {
+    let (dst, opts) = s.split_once(':').unwrap_or((s, ""));
+    check_destination("--tmpfs", s, dst)?;
+    let mut options = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
+    let mut read_only = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        let (k, v) = o.split_once('=').unwrap_or((o, ""));
+        match k {
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            "size" => options.push(tmpfs_size("--tmpfs", s, v)?),
+            "mode" => options.push(tmpfs_mode("--tmpfs", s, v)?),
+            "exec" | "noexec" | "suid" | "nosuid" | "dev" | "nodev" => {
+                let opposite = match k.strip_prefix("no") {
+                    Some(base) => base.to_string(),
+                    None => format!("no{k}"),
+                };
+                options.retain(|x| *x != opposite);
+                options.push(k.to_string());
+            }
+            "uid" | "gid" | "nr_inodes" | "nr_blocks" => options.push(o.to_string()),
+            _ => {
+                return Err(Error::flag(
+                    "--tmpfs",
+                    s,
+                    format!("unknown tmpfs option `{o}`"),
+                ))
+            }
+        }
+    }
+    Ok(MountOpt {
+        typ: "tmpfs".into(),
+        source: "tmpfs".into(),
+        destination: dst.to_string(),
+        read_only,
+        options,
+    })
+}
+
+/// One `--ulimit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ulimit {
+    /// The resource.
+    pub typ: PosixRlimitType,
+    /// Soft limit (`u64::MAX`: unlimited).
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// Parses docker's `--ulimit TYPE=SOFT[:HARD]` (`nofile=1024:2048`, `core=-1`; -1 is unlimited).
+pub fn parse_ulimit(s: &str) -> Result<Ulimit> {
+    let bad = |why: String| Error::flag("--ulimit", s, why);
+    let (name, vals) = s
+        .split_once('=')
+        .ok_or_else(|| bad("expected TYPE=SOFT[:HARD]".into()))?;
+    const NAMES: &[&str] = &[
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+        "as",
+    ];
+    if !NAMES.contains(&name) {
+        return Err(bad(format!("invalid ulimit type: {name}")));
+    }
+    let typ: PosixRlimitType = format!("RLIMIT_{}", name.to_ascii_uppercase())
+        .parse()
+        .map_err(|_| bad(format!("invalid ulimit type: {name}")))?;
+    let num = |v: &str| -> Result<u64> {
+        match v.trim().parse::<i64>() {
+            Ok(-1) => Ok(u64::MAX),
+            Ok(n) if n >= 0 => Ok(n as u64),
+            _ => Err(bad(format!("invalid ulimit value: {v}"))),
+        }
+    };
+    let (soft, hard) = match vals.split_once(':') {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => {
+            let v = num(vals)?;
+            (v, v)
+        }
+    };
+    if soft > hard {
+        return Err(bad(format!(
+            "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+        )));
+    }
+    Ok(Ulimit { typ, soft, hard })
+}
+
+/// Parses a capability name as docker does (`NET_ADMIN`, `cap_net_admin`; `ALL` is handled by the caller).
+pub fn parse_cap(flag: &str, s: &str) -> Result<Capability> {
+    let up = s.trim().to_ascii_uppercase();
+    let name = if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    };
+    serde_json::from_value(serde_json::Value::String(name.clone()))
+        .map_err(|_| Error::flag(flag, s, format!("unknown capability: \"{name}\"")))
+}
+
+/// Every capability holm itself may pass on (its bounding set: a host that withholds one, e.g.
+/// `CAP_SYS_RESOURCE`, cannot give it to a container).
+fn all_caps() -> Capabilities {
+    caps::read(None, caps::CapSet::Bounding)
+        .unwrap_or_else(|_| caps::all())
+        .into_iter()
+        .filter_map(|c| serde_json::from_value(serde_json::Value::String(c.to_string())).ok())
+        .collect()
+}
+
+/// docker's capability set: the default set, or every capability with `privileged`; then `--cap-drop` (ALL: none
+/// left) and `--cap-add` (ALL: every one).
+pub fn capability_set(cfg: &RunConfig) -> Result<Capabilities> {
+    if cfg.privileged {
+        return Ok(all_caps());
+    }
+    let is_all = |c: &String| c.eq_ignore_ascii_case("all") || c.eq_ignore_ascii_case("cap_all");
+    let mut set: Capabilities = DEFAULT_CAPS.iter().copied().collect();
+    if cfg.cap_drop.iter().any(is_all) {
+        set.clear();
+    }
+    for c in cfg.cap_drop.iter().filter(|c| !is_all(c)) {
+        set.remove(&parse_cap("--cap-drop", c)?);
+    }
+    if cfg.cap_add.iter().any(is_all) {
+        set = all_caps();
+    }
+    for c in cfg.cap_add.iter().filter(|c| !is_all(c)) {
+        set.insert(parse_cap("--cap-add", c)?);
+    }
+    Ok(set)
+}
+
+/// What `--security-opt` asked for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SecurityOpts {
+    /// `no-new-privileges`.
+    pub no_new_privileges: bool,
+    /// `seccomp=unconfined`.
+    pub seccomp_unconfined: bool,
+    /// `seccomp=FILE`: the profile read from the file.
+    pub seccomp_profile: Option<Box<LinuxSeccomp>>,
+}
+
+/// Parses `--security-opt` values: `no-new-privileges[:true|=true|:false]`, `seccomp=unconfined|FILE` (an OCI /
+/// docker seccomp JSON profile), and `apparmor=…`/`label=…`, accepted and ignored (this host has no LSM).
+pub fn parse_security_opts(opts: &[String]) -> Result<SecurityOpts> {
+    let mut out = SecurityOpts::default();
+    for s in opts {
+        let bad = |why: String| Error::flag("--security-opt", s, why);
+        let (k, v) = match s.split_once(['=', ':']) {
+            Some((k, v)) => (k, Some(v)),
+            None => (s.as_str(), None),
+        };
+        match (k, v) {
+            ("no-new-privileges", None | Some("true")) => out.no_new_privileges = true,
+            ("no-new-privileges", Some("false")) => out.no_new_privileges = false,
+            ("seccomp", Some("unconfined")) => {
+                out.seccomp_unconfined = true;
+                out.seccomp_profile = None;
+            }
+            ("seccomp", Some(file)) => {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| bad(format!("opening seccomp profile ({file}) failed: {e}")))?;
+                let p: LinuxSeccomp = serde_json::from_str(&text)
+                    .map_err(|e| bad(format!("decoding seccomp profile ({file}) failed: {e}")))?;
+                out.seccomp_unconfined = false;
+                out.seccomp_profile = Some(Box::new(p));
+            }
+            ("apparmor" | "label", Some(_)) => {}
+            _ => return Err(bad(format!("invalid --security-opt: {s:?}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// Checks `--stop-signal` (a name or number); returns the name as given, upper-cased.
+pub fn parse_stop_signal(s: &str) -> Result<String> {
+    holm_sys::signal::parse_signal(s)
+        .map(|_| s.to_ascii_uppercase())
+        .ok_or_else(|| Error::flag("--stop-signal", s, format!("invalid signal: {s}")))
+}
+
+/// Parses `--label K=V` (or `K`, an empty value) into the map.
+pub fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for l in labels {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        if k.trim().is_empty() {
+            return Err(Error::flag("--label", l, "empty label key"));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// Parses `--memory-swap` (a size, or -1 for unlimited swap), checked against `--memory` as docker does.
+pub fn parse_memory_swap(s: &str, memory: Option<i64>) -> Result<i64> {
+    let v = if s.trim() == "-1" {
+        -1
+    } else {
+        parse_size("--memory-swap", s)?
+    };
+    let Some(m) = memory else {
+        return Err(Error::flag(
+            "--memory-swap",
+            s,
+            "You should always set the Memory limit when using Memoryswap limit, see usage",
+        ));
+    };
+    if v != -1 && v < m {
+        return Err(Error::flag(
+            "--memory-swap",
+            s,
+            "Minimum memoryswap limit should be larger than memory limit, see usage",
+        ));
+    }
+    Ok(v)
+}
+
+/// Parses `--cpu-shares` (cgroup v1 weight 2..262144; 0 means the default).
+pub fn parse_cpu_shares(s: &str) -> Result<u64> {
+    s.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n == 0 || (2..=262_144).contains(n))
+        .ok_or_else(|| Error::flag("--cpu-shares", s, "expected a number from 2 to 262144"))
+}
+
+/// Parses and checks `--cpuset-cpus` (`0-2,4`) against the CPUs online.
+pub fn parse_cpuset(s: &str) -> Result<String> {
+    let bad = |why: String| Error::flag("--cpuset-cpus", s, why);
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let mut max = 0;
+    for part in s.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (Ok(a), Ok(b)) = (a.trim().parse::<u32>(), b.trim().parse::<u32>()) else {
+            return Err(bad(format!("invalid format: {s}")));
+        };
+        if a > b {
+            return Err(bad(format!("invalid format: {s}")));
+        }
+        max = max.max(b);
+    }
+    if max >= n {
+        return Err(bad(format!(
+            "Requested CPUs are not available - requested {s}, available: 0-{}",
+            n - 1
+        )));
+    }
+    Ok(s.to_string())
+}
+
+/// The log drivers holm has.
+pub const LOG_DRIVERS: &[&str] = &["json-file", "k8s-file", "none"];
+
+/// Checks `--log-driver`.
+pub fn parse_log_driver(s: &str) -> Result<String> {
+    if LOG_DRIVERS.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(Error::flag(
+            "--log-driver",
+            s,
+            format!("no log driver named '{s}' is registered (holm has json-file, k8s-file, none)"),
+        ))
+    }
+}
+
+/// Where `--init` finds its init inside the container (docker's path).
+pub const INIT_PATH: &str = "/sbin/docker-init";
+
+/// A tini in the image, used by `--init` as is.
+const IMAGE_INITS: &[&str] = &[
+    "/sbin/tini",
+    "/usr/bin/tini",
+    "/usr/sbin/tini",
+    "/tini",
+    "/usr/local/bin/tini",
+];
+
+/// Static inits on the host, bind-mounted read-only at [`INIT_PATH`] when the image has none: docker's
+/// docker-init, Debian's `tini-static` (package `tini`), podman's catatonit.
+const HOST_INITS: &[&str] = &[
+    "/usr/libexec/docker/docker-init",
+    "/usr/bin/docker-init",
+    "/usr/bin/tini-static",
+    "/usr/libexec/podman/catatonit",
+    "/usr/bin/catatonit",
+];
+
+/// The init `--init` runs: `(path in the container, host file to bind there)`. A tini in the image is used
+/// directly; otherwise a static init of the host is bound read-only at [`INIT_PATH`].
+pub fn find_init(rootfs: &Path) -> Result<(String, Option<PathBuf>)> {
+    if let Ok(root) = std::fs::File::open(rootfs) {
+        for p in IMAGE_INITS {
+            if let Ok(fd) = holm_container::resolve::open(root.as_fd(), Path::new(p), libc::O_PATH)
+            {
+                let m = std::fs::metadata(holm_sys::fs::fd_path(fd.as_fd()));
+                if m.is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0) {
+                    return Ok((p.to_string(), None));
+                }
+            }
+        }
+    }
+    for h in HOST_INITS {
+        if std::fs::metadata(h).is_ok_and(|m| m.is_file()) {
+            return Ok((INIT_PATH.to_string(), Some(PathBuf::from(h))));
+        }
+    }
+    Err(Error::flag(
+        "--init",
+        "true",
+        "no init found: the image has no tini and the host none of docker-init, tini-static (Debian package \
+         `tini`) or catatonit",
+    ))
+}
+
+/// The host's devices for `--privileged` (as runc's HostDevices: every node under `/dev` except `pts`, `shm`,
+/// `mqueue`, `fd` and `console`).
+fn host_devices() -> Vec<LinuxDevice> {
+    fn walk(dir: &Path, out: &mut Vec<LinuxDevice>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name();
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let ft = m.file_type();
+            if ft.is_dir() {
+                if !matches!(
+                    name.to_str(),
+                    Some("pts" | "shm" | "mqueue" | "fd" | ".udev" | ".lxc")
+                ) {
+                    walk(&p, out);
+                }
+                continue;
+            }
+            if name == "console" {
+                continue;
+            }
+            let typ = if ft.is_char_device() {
+                LinuxDeviceType::C
+            } else if ft.is_block_device() {
+                LinuxDeviceType::B
+            } else {
+                continue;
+            };
+            let rdev = m.rdev();
+            let mut d = LinuxDevice::default();
+            d.set_path(p);
+            d.set_typ(typ);
+            d.set_major(libc::major(rdev) as i64);
+            d.set_minor(libc::minor(rdev) as i64);
+            d.set_file_mode(Some(m.mode() & 0o7777));
+            d.set_uid(Some(m.uid()));
+            d.set_gid(Some(m.gid()));
+            out.push(d);
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/dev"), &mut out);
+    out
+}
+
+fn spec_mount(m: &MountOpt) -> Mount {
+    let mut opts = m.options.clone();
+    if m.read_only {
+        opts.push("ro".into());
+    }
+    let mut sm = Mount::default();
+    sm.set_destination(m.destination.clone().into());
+    sm.set_typ(Some(m.typ.clone()));
+    sm.set_source(Some(m.source.clone().into()));
+    sm.set_options(Some(opts));
+    sm
+}
+
+/// Applies the flags of this module to `spec` (built from the image, on the mounted `rootfs`).
+pub fn apply(spec: &mut Spec, cfg: &RunConfig, rootfs: &Path) -> Result<()> {
+    let sec = parse_security_opts(&cfg.security_opt)?;
+    let caps = capability_set(cfg)?;
+    let mut process = spec.process().clone().unwrap_or_default();
+    let mut c = process.capabilities().clone().unwrap_or_default();
+    c.set_bounding(Some(caps.clone()));
+    c.set_effective(Some(caps.clone()));
+    c.set_permitted(Some(caps));
+    process.set_capabilities(Some(c));
+    process.set_no_new_privileges(Some(sec.no_new_privileges));
+    if !cfg.ulimits.is_empty() {
+        let mut rl = process.rlimits().clone().unwrap_or_default();
+        for u in &cfg.ulimits {
+            let u = parse_ulimit(u)?;
+            rl.retain(|r| r.typ() != u.typ);
+            let r = PosixRlimitBuilder::default()
+                .typ(u.typ)
+                .soft(u.soft)
+                .hard(u.hard)
+                .build()
+                .map_err(|e| Error::flag("--ulimit", &format!("{:?}", u.typ), e.to_string()))?;
+            rl.push(r);
+        }
+        process.set_rlimits(Some(rl));
+    }
+
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    if cfg.init {
+        let (path, host) = find_init(rootfs)?;
+        if let Some(h) = host {
+            mounts.push(spec_mount(&MountOpt {
+                typ: "bind".into(),
+                source: h.display().to_string(),
+                destination: path.clone(),
+                read_only: true,
+                options: vec!["bind".into(), "rprivate".into()],
+            }));
+        }
+        let mut args = vec![path, "--".to_string()];
+        args.extend(process.args().clone().unwrap_or_default());
+        process.set_args(Some(args));
+    }
+    spec.set_process(Some(process));
+    for m in &cfg.mounts {
+        mounts.push(spec_mount(&parse_mount(m)?));
+    }
+    for t in &cfg.tmpfs {
+        mounts.push(spec_mount(&parse_tmpfs(t)?));
+    }
+    if cfg.privileged {
+        // /sys and its cgroup mount read-write.
+        for m in &mut mounts {
+            if matches!(m.typ().as_deref(), Some("sysfs" | "cgroup" | "cgroup2")) {
+                if let Some(o) = m.options().clone() {
+                    m.set_options(Some(o.into_iter().filter(|o| o != "ro").collect()));
+                }
+            }
+        }
+    }
+    spec.set_mounts(Some(mounts));
+
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    if cfg.privileged || sec.seccomp_unconfined {
+        linux.set_seccomp(None);
+    } else if let Some(p) = sec.seccomp_profile {
+        linux.set_seccomp(Some(*p));
+    }
+    let mut res = linux.resources().clone().unwrap_or_default();
+    if cfg.privileged {
+        linux.set_masked_paths(None);
+        linux.set_readonly_paths(None);
+        linux.set_devices(Some(host_devices()));
+        let mut all = LinuxDeviceCgroup::default();
+        all.set_allow(true);
+        all.set_typ(Some(LinuxDeviceType::A));
+        all.set_access(Some("rwm".into()));
+        let mut rules = res.devices().clone().unwrap_or_default();
+        rules.push(all);
+        res.set_devices(Some(rules));
+    }
+    if let Some(swap) = cfg.memory_swap {
+        let mut mem = (*res.memory()).unwrap_or_default();
+        mem.set_swap(Some(swap));
+        res.set_memory(Some(mem));
+    }
+    if cfg.cpu_shares.is_some_and(|s| s > 0) || cfg.cpuset_cpus.is_some() {
+        let mut cpu = res.cpu().clone().unwrap_or_default();
+        if let Some(s) = cfg.cpu_shares.filter(|s| *s > 0) {
+            cpu.set_shares(Some(s));
+        }
+        if let Some(c) = &cfg.cpuset_cpus {
+            cpu.set_cpus(Some(c.clone()));
+        }
+        res.set_cpu(Some(cpu));
+    }
+    linux.set_resources(Some(res));
+    spec.set_linux(Some(linux));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(r: Result<impl std::fmt::Debug>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn env_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("env");
+        std::fs::write(&p, "# comment\n\nA=1\nB=two words\nHOLM_SURELY_UNSET_VAR\n").unwrap();
+        assert_eq!(
+            read_env_file(p.to_str().unwrap()).unwrap(),
+            ["A=1", "B=two words"]
+        );
+        std::fs::write(&p, "BAD NAME=1\n").unwrap();
+        assert!(err(read_env_file(p.to_str().unwrap())).contains("contains whitespaces"));
+        assert!(err(read_env_file("/no/such/env")).contains("\"--env-file\""));
+    }
+
+    #[test]
+    fn mounts() {
+        let m = parse_mount("type=bind,source=/tmp,target=/data,readonly").unwrap();
+        assert_eq!(
+            (m.source.as_str(), m.destination.as_str(), m.read_only),
+            ("/tmp", "/data", true)
+        );
+        let m = parse_mount("type=tmpfs,dst=/scratch,tmpfs-size=1m,tmpfs-mode=1770").unwrap();
+        assert!(m.options.contains(&"size=1048576".to_string()), "{m:?}");
+        assert!(m.options.contains(&"mode=1770".to_string()), "{m:?}");
+        assert!(err(parse_mount("type=bind,src=/no/such/x,dst=/d")).contains("does not exist"));
+        assert!(err(parse_mount("type=nfs,dst=/d")).contains("invalid mount type"));
+        assert!(err(parse_mount("type=bind,src=/tmp")).contains("target is required"));
+        assert!(err(parse_mount("type=tmpfs,dst=/d,bogus=1")).contains("unexpected key"));
+        let t = parse_tmpfs("/run:size=64k,exec").unwrap();
+        assert!(
+            t.options.contains(&"exec".to_string()) && !t.options.contains(&"noexec".to_string())
+        );
+        assert!(err(parse_tmpfs("rel")).contains("\"--tmpfs\""));
+        assert!(err(parse_tmpfs("/x:size=12q")).contains("invalid size"));
+    }
+
+    #[test]
+    fn ulimits() {
+        let u = parse_ulimit("nofile=1024:2048").unwrap();
+        assert_eq!(
+            (u.typ, u.soft, u.hard),
+            (PosixRlimitType::RlimitNofile, 1024, 2048)
+        );
+        assert_eq!(parse_ulimit("core=-1").unwrap().hard, u64::MAX);
+        assert!(err(parse_ulimit("nofile=10:5")).contains("soft limit"));
+        assert!(err(parse_ulimit("bogus=1")).contains("invalid ulimit type"));
+        assert!(err(parse_ulimit("nofile=x")).contains("invalid ulimit value"));
+    }
+
+    #[test]
+    fn caps_and_security() {
+        let mut cfg = RunConfig {
+            cap_drop: vec!["all".into()],
+            cap_add: vec!["net_admin".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            capability_set(&cfg).unwrap(),
+            [Capability::NetAdmin].into_iter().collect()
+        );
+        cfg.cap_drop = vec!["CAP_CHOWN".into()];
+        cfg.cap_add = vec![];
+        let s = capability_set(&cfg).unwrap();
+        assert!(!s.contains(&Capability::Chown) && s.contains(&Capability::Kill));
+        cfg.cap_add = vec!["ALL".into()];
+        assert!(capability_set(&cfg)
+            .unwrap()
+            .contains(&Capability::SysAdmin));
+        cfg.cap_add = vec!["BOGUS".into()];
+        assert!(err(capability_set(&cfg)).contains("unknown capability: \"CAP_BOGUS\""));
+        let s = parse_security_opts(&["no-new-privileges".into(), "seccomp=unconfined".into()])
+            .unwrap();
+        assert!(s.no_new_privileges && s.seccomp_unconfined);
+        assert!(err(parse_security_opts(&["bogus".into()])).contains("\"--security-opt\""));
+        assert!(
+            err(parse_security_opts(&["seccomp=/no/such.json".into()])).contains("seccomp profile")
+        );
+    }
+
+    #[test]
+    fn small_values() {
+        assert_eq!(parse_stop_signal("sigusr1").unwrap(), "SIGUSR1");
+        assert!(err(parse_stop_signal("SIGNOPE")).contains("\"--stop-signal\""));
+        assert_eq!(parse_labels(&["a=b".into(), "c".into()]).unwrap()["c"], "");
+        assert!(err(parse_memory_swap("1g", None)).contains("Memory limit"));
+        assert!(err(parse_memory_swap("1m", Some(64 << 20))).contains("larger than memory"));
+        assert_eq!(parse_memory_swap("-1", Some(64 << 20)).unwrap(), -1);
+        assert!(parse_cpu_shares("1").is_err());
+        assert_eq!(parse_cpu_shares("512").unwrap(), 512);
+        assert!(parse_cpuset("0").is_ok());
+        assert!(err(parse_cpuset("0-999")).contains("Requested CPUs are not available"));
+        assert!(err(parse_cpuset("a")).contains("invalid format"));
+        assert!(err(parse_log_driver("syslog")).contains("no log driver named 'syslog'"));
+    }
+}
