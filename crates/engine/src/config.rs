@@ -81,6 +81,10 @@ pub struct RunConfig {
     pub init: bool,
     /// `--log-driver` (empty: `json-file`).
     pub log_driver: String,
+    /// `-t`: the process gets a pty.
+    pub tty: bool,
+    /// `-i`: the process's stdin stays open (fed by an attached client).
+    pub interactive: bool,
 }
 
 impl RunConfig {
@@ -254,7 +258,7 @@ pub fn build_spec(
         env: cfg.env.clone(),
         working_dir: cfg.workdir.clone(),
         user: cfg.user.clone(),
-        terminal: false,
+        terminal: cfg.tty,
     };
     let mut spec = holm_image::spec::runtime_spec(image, rootfs, &ov)?;
     let hostname = cfg.hostname.clone().unwrap_or_else(|| id[..12].to_string());

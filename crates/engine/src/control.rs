@@ -2,7 +2,8 @@
 //! its standard input when it starts).
 //!
 //! 1. holm → monitor, one message: `attach\n` with two fds (`SCM_RIGHTS`: where the container's stdout and stderr
-//!    are copied, besides the log), or `detach\n`.
+//!    are copied, besides the log) or three (the third: `-i`'s stdin, copied to the container), or `detach\n`;
+//!    later only `resize ROWS COLS\n` lines (`-t`: holm's terminal changed size).
 //! 2. monitor → holm, lines: `started PID`, or `failed CODE MESSAGE` (the container did not start; CODE is the
 //!    exit code docker uses: 125, 126 or 127); later `exited CODE` once the process ended, was recorded and (with
 //!    `--rm`) removed. EOF without `exited` means the monitor died.
@@ -73,11 +74,39 @@ pub fn read(sock: &UnixStream) -> Result<Option<FromMonitor>> {
 
 /// holm → monitor: attach these (stdout, stderr), or detach.
 pub fn send_attach(sock: &UnixStream, out: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>) -> Result<()> {
-    match out {
-        Some((o, e)) => holm_sys::socket::send_with_fds(sock.as_fd(), b"attach\n", &[o, e])?,
-        None => holm_sys::socket::send_with_fds(sock.as_fd(), b"detach\n", &[])?,
+    send_attach_stdin(sock, out, None)
+}
+
+/// holm → monitor: attach these (stdout, stderr) and, for `-i`, the stdin the monitor copies to the container.
+pub fn send_attach_stdin(
+    sock: &UnixStream,
+    out: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
+    stdin: Option<BorrowedFd<'_>>,
+) -> Result<()> {
+    match (out, stdin) {
+        (Some((o, e)), Some(i)) => {
+            holm_sys::socket::send_with_fds(sock.as_fd(), b"attach\n", &[o, e, i])?
+        }
+        (Some((o, e)), None) => {
+            holm_sys::socket::send_with_fds(sock.as_fd(), b"attach\n", &[o, e])?
+        }
+        (None, _) => holm_sys::socket::send_with_fds(sock.as_fd(), b"detach\n", &[])?,
     }
     Ok(())
+}
+
+/// holm → monitor after attaching (`-t`): the terminal's new size.
+pub fn send_resize(sock: &UnixStream, rows: u16, cols: u16) {
+    let _ = (&*sock).write_all(format!("resize {rows} {cols}\n").as_bytes());
+}
+
+/// Parses a `resize ROWS COLS` line.
+pub fn parse_resize(line: &[u8]) -> Option<(u16, u16)> {
+    let s = std::str::from_utf8(line).ok()?.trim();
+    let mut w = s.strip_prefix("resize ")?.split(' ');
+    let rows = w.next()?.parse().ok()?;
+    let cols = w.next()?.parse().ok()?;
+    Some((rows, cols))
 }
 
 /// The monitor's side of [`send_attach`]: the fds to copy output to (empty when detached).

@@ -33,6 +33,7 @@ pub mod logfile;
 pub mod monitor;
 pub mod ops;
 pub mod options;
+pub mod tty;
 
 pub use config::RunConfig;
 pub use db::{ContainerRecord, Db, State};

@@ -44,6 +44,7 @@ pub struct Started {
     pub pid: i32,
     ctl: UnixStream,
     monitor: Child,
+    tty: bool,
 }
 
 /// The name of the file a monitor holds an exclusive `flock` on for its whole life (in the bundle).
@@ -207,6 +208,16 @@ impl Engine {
         what: &str,
         attach: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
     ) -> Result<Option<Started>> {
+        self.start_with_stdin(what, attach, None)
+    }
+
+    /// [`Engine::start`], also handing the monitor `stdin` (`-i`: copied to the container's stdin or pty).
+    pub fn start_with_stdin(
+        &self,
+        what: &str,
+        attach: Option<(BorrowedFd<'_>, BorrowedFd<'_>)>,
+        stdin: Option<BorrowedFd<'_>>,
+    ) -> Result<Option<Started>> {
         let rec = self.find(what)?;
         if rec.state == State::Running || self.monitor_alive(&rec.id) {
             return Ok(None);
@@ -227,7 +238,7 @@ impl Engine {
             .stderr(Stdio::null())
             .spawn()
             .map_err(Error::io(format!("start the monitor {}", exe.display())))?;
-        let r = control::send_attach(&mine, attach).and_then(|_| control::read(&mine));
+        let r = control::send_attach_stdin(&mine, attach, stdin).and_then(|_| control::read(&mine));
         let died = |msg: &str| Error::Monitor {
             id: rec.id.clone(),
             msg: msg.to_string(),
@@ -238,6 +249,7 @@ impl Engine {
                 pid,
                 ctl: mine,
                 monitor,
+                tty: rec.config.tty,
             })),
             Ok(Some(FromMonitor::Failed { code, msg })) => {
                 let _ = monitor.wait();
@@ -259,16 +271,32 @@ impl Engine {
     }
 
     /// Waits for an attached container to end, forwarding `holm`'s signals (INT, TERM, HUP, QUIT, USR1, USR2) to
-    /// it; returns its exit code (after `--rm` was applied).
+    /// it and, for a `-t` container, the size of holm's terminal (at once and on SIGWINCH); returns its exit code
+    /// (after `--rm` was applied).
     pub fn wait_attached(&self, mut s: Started) -> Result<i32> {
         use holm_sys::signal::{self, SigSet};
         let old = signal::set_mask(&SigSet::all())?;
+        let resize = |s: &Started| {
+            let size = [0, 1].into_iter().find_map(|fd| {
+                let fd = holm_sys::fs::dup_raw(fd).ok()?;
+                holm_sys::tty::get_winsize(fd.as_fd()).ok()
+            });
+            if let Some((rows, cols)) = size.filter(|s| s.0 > 0 && s.1 > 0) {
+                control::send_resize(&s.ctl, rows, cols);
+            }
+        };
+        if s.tty {
+            resize(&s);
+        }
         let r = (|| {
             let sigfd = signal::signalfd(&SigSet::all())?;
             loop {
                 let ready = holm_sys::process::poll_any(&[s.ctl.as_fd(), sigfd.as_fd()], -1)?;
                 if ready[1] {
                     let sig = signal::read_signal(sigfd.as_fd())?;
+                    if sig == libc::SIGWINCH && s.tty {
+                        resize(&s);
+                    }
                     if [
                         libc::SIGINT,
                         libc::SIGTERM,
@@ -448,6 +476,10 @@ pub struct ExecRequest {
     pub user: Option<String>,
     /// `-w DIR`.
     pub workdir: Option<String>,
+    /// `-t`: a pty, relayed to holm's stdin/stdout (raw mode, resizes) by the runtime.
+    pub tty: bool,
+    /// `-d`: return once the process runs.
+    pub detach: bool,
 }
 
 impl Engine {
@@ -473,6 +505,8 @@ impl Engine {
             cwd: req.workdir.as_ref().map(Into::into),
             user,
             additional_gids,
+            tty: req.tty,
+            detach: req.detach,
             ..Default::default()
         };
         match holm_container::exec(&self.runtime(), &opts) {

@@ -111,8 +111,8 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
             return 125;
         }
     };
-    let auto_remove = match engine.db().and_then(|db| db.find(id)) {
-        Ok(r) => r.config.auto_remove,
+    let cfg = match engine.db().and_then(|db| db.find(id)) {
+        Ok(r) => r.config,
         Err(e) => {
             control::send(
                 &ctl,
@@ -124,7 +124,8 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
             return 125;
         }
     };
-    let (pid, out, err) = match launch(&engine, id, &null) {
+    let auto_remove = cfg.auto_remove;
+    let (pid, io) = match launch(&engine, id, &null, &cfg) {
         Ok(x) => x,
         Err(e) => {
             let (code, msg) = start_failure(&e);
@@ -157,40 +158,36 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
     // Shed the sealed copy of the binary (a private in-memory file as big as holm) and the heap of `create`:
     // continue as a fresh image of the on-disk binary, which every monitor shares. The container cannot reach it
     // (it is in its own pid namespace). On failure, go on here.
+    let io = Io { attach, ..io };
     if let Some(exe) = &inv.exe {
-        let _ = reexec(
-            root,
-            runroot,
-            id,
-            exe,
-            pid,
-            [&out, &err],
-            &ctl,
-            &lock,
-            &attach,
-        );
+        let _ = reexec(root, runroot, id, exe, pid, &io, &ctl, &lock);
     }
-    run_to_end(&engine, id, pid, out, err, ctl, attach)
+    run_to_end(&engine, id, pid, io, ctl)
+}
+
+/// The container's stdio as the monitor holds it.
+struct Io {
+    /// Read ends of the container's stdout and stderr pipes.
+    out: OwnedFd,
+    err: OwnedFd,
+    /// `-t`: the pty master (the container's stdin, stdout and stderr).
+    master: Option<OwnedFd>,
+    /// `-i` without `-t`: the write end of the container's stdin pipe.
+    stdin: Option<OwnedFd>,
+    /// Attached client: its stdout, stderr and (`-i`) stdin.
+    attach: Vec<OwnedFd>,
 }
 
 /// Supervises until the end, then finishes.
-fn run_to_end(
-    engine: &Engine,
-    id: &str,
-    pid: i32,
-    out: OwnedFd,
-    err: OwnedFd,
-    ctl: UnixStream,
-    attach: Vec<OwnedFd>,
-) -> i32 {
+fn run_to_end(engine: &Engine, id: &str, pid: i32, io: Io, ctl: UnixStream) -> i32 {
     // A clone for the loop, which drops it when holm detaches; `finish` still reports on the original.
-    let code = supervise(engine, id, pid, out, err, ctl.try_clone().ok(), attach);
+    let code = supervise(engine, id, pid, io, ctl.try_clone().ok());
     finish(engine, id, code, &ctl);
     0
 }
 
-/// Re-executes `exe` as `holm __monitor ID --resume PID,OUT,ERR,CTL,LOCK[,A1,A2]`, keeping those fds open. Only
-/// returns on failure.
+/// Re-executes `exe` as `holm __monitor ID --resume PID,OUT,ERR,CTL,LOCK,MASTER,STDIN[,ATTACH…]` (-1 for an
+/// absent MASTER or STDIN), keeping those fds open. Only returns on failure.
 #[allow(clippy::too_many_arguments)]
 fn reexec(
     root: &Path,
@@ -198,25 +195,32 @@ fn reexec(
     id: &str,
     exe: &Path,
     pid: i32,
-    pipes: [&OwnedFd; 2],
+    io: &Io,
     ctl: &UnixStream,
     lock: &File,
-    attach: &[OwnedFd],
 ) -> Result<()> {
     use std::os::fd::AsRawFd;
-    let mut fds = vec![
-        pipes[0].as_fd(),
-        pipes[1].as_fd(),
-        ctl.as_fd(),
-        lock.as_fd(),
-    ];
-    fds.extend(attach.iter().map(|f| f.as_fd()));
+    let mut fds = vec![io.out.as_fd(), io.err.as_fd(), ctl.as_fd(), lock.as_fd()];
+    let optional = [io.master.as_ref(), io.stdin.as_ref()];
+    fds.extend(optional.iter().flatten().map(|f| f.as_fd()));
+    fds.extend(io.attach.iter().map(|f| f.as_fd()));
     for fd in &fds {
         holm_sys::fs::set_cloexec(*fd, false)?;
     }
-    let spec: Vec<String> = std::iter::once(pid.to_string())
-        .chain(fds.iter().map(|f| f.as_raw_fd().to_string()))
-        .collect();
+    let raw = |f: Option<&OwnedFd>| f.map_or(-1, |f| f.as_raw_fd());
+    let spec: Vec<String> = [
+        pid,
+        io.out.as_raw_fd(),
+        io.err.as_raw_fd(),
+        ctl.as_raw_fd(),
+        lock.as_raw_fd(),
+        raw(io.master.as_ref()),
+        raw(io.stdin.as_ref()),
+    ]
+    .into_iter()
+    .chain(io.attach.iter().map(|f| f.as_raw_fd()))
+    .map(|n| n.to_string())
+    .collect();
     let argv = vec![
         "holm".to_string(),
         "--root".into(),
@@ -239,7 +243,11 @@ fn reexec(
 /// The monitor after its re-exec: takes over the fds named by `spec` and supervises.
 fn resume(root: &Path, runroot: &Path, id: &str, spec: &str) -> i32 {
     let nums: Vec<i32> = spec.split(',').filter_map(|n| n.parse().ok()).collect();
-    if nums.len() < 5 || nums[1..].iter().any(|&fd| fd < 3) {
+    if nums.len() < 7
+        || nums[1..5].iter().any(|&fd| fd < 3)
+        || nums[5..7].iter().any(|&fd| fd != -1 && fd < 3)
+        || nums[7..].iter().any(|&fd| fd < 3)
+    {
         return 125;
     }
     // Each inherited fd is duplicated into an owned one and the original closed: nothing else owns them.
@@ -255,12 +263,19 @@ fn resume(root: &Path, runroot: &Path, id: &str, spec: &str) -> i32 {
         return 125;
     };
     let _lock = File::from(lock);
-    let attach: Vec<OwnedFd> = nums[5..].iter().filter_map(|&fd| take(fd)).collect();
+    let opt = |fd: i32| if fd == -1 { None } else { take(fd) };
+    let io = Io {
+        out,
+        err,
+        master: opt(nums[5]),
+        stdin: opt(nums[6]),
+        attach: nums[7..].iter().filter_map(|&fd| take(fd)).collect(),
+    };
     let engine = match Engine::open(root, runroot) {
         Ok(e) => e,
         Err(_) => return 125,
     };
-    run_to_end(&engine, id, pid, out, err, UnixStream::from(ctl), attach)
+    run_to_end(&engine, id, pid, io, UnixStream::from(ctl))
 }
 
 /// docker's exit code and message for a failed start.
@@ -269,25 +284,47 @@ fn start_failure(e: &Error) -> (i32, String) {
     (crate::error::start_failure_code(&msg), msg)
 }
 
-/// Creates and starts the container with the pipes as its stdout/stderr; returns the init's pid and the read
-/// ends.
-fn launch(engine: &Engine, id: &str, null: &File) -> Result<(i32, OwnedFd, OwnedFd)> {
+/// Creates and starts the container with the pipes as its stdout/stderr (and, with `-i`, a pipe as its stdin;
+/// with `-t`, a pty from the runtime's console socket); returns the init's pid and the monitor's ends.
+fn launch(engine: &Engine, id: &str, null: &File, cfg: &crate::RunConfig) -> Result<(i32, Io)> {
     let (out_r, out_w) = std::io::pipe().map_err(Error::io("pipe"))?;
     let (err_r, err_w) = std::io::pipe().map_err(Error::io("pipe"))?;
     holm_sys::fs::dup_onto(out_w.as_fd(), 1)?;
     holm_sys::fs::dup_onto(err_w.as_fd(), 2)?;
     drop((out_w, err_w));
+    let mut stdin_w = None;
+    if cfg.interactive && !cfg.tty {
+        let (r, w) = std::io::pipe().map_err(Error::io("pipe"))?;
+        holm_sys::fs::dup_onto(r.as_fd(), 0)?;
+        stdin_w = Some(OwnedFd::from(w));
+    }
     let store = engine.runtime();
+    let mut master = None;
     let r = (|| {
         ops::mount_rootfs(engine, id)?;
         // Runtime state left by a crash would make `create` fail with "exists".
         let _ = holm_container::delete(&store, id, true, &mut |_| {});
+        let console = cfg
+            .tty
+            .then(|| crate::tty::ConsoleSocket::bind(engine.runroot(), id))
+            .transpose()?;
         let opts = holm_container::CreateOptions {
             id: id.to_string(),
             bundle: engine.bundle(id),
+            console_socket: console.as_ref().map(|c| c.path().to_path_buf()),
             ..Default::default()
         };
         let pid = holm_container::create(&store, &opts)?;
+        if let Some(c) = console {
+            match c.receive() {
+                Ok(m) => master = Some(m),
+                Err(e) => {
+                    let _ = holm_container::delete(&store, id, true, &mut |_| {});
+                    let _ = holm_sys::process::waitpid(pid, libc::WNOHANG);
+                    return Err(e);
+                }
+            }
+        }
         if let Err(e) = holm_container::start(&store, id, &mut |_| {}) {
             let _ = holm_container::delete(&store, id, true, &mut |_| {});
             let _ = holm_sys::process::waitpid(pid, libc::WNOHANG);
@@ -295,21 +332,26 @@ fn launch(engine: &Engine, id: &str, null: &File) -> Result<(i32, OwnedFd, Owned
         }
         Ok(pid)
     })();
+    holm_sys::fs::dup_onto(null.as_fd(), 0)?;
     holm_sys::fs::dup_onto(null.as_fd(), 1)?;
     holm_sys::fs::dup_onto(null.as_fd(), 2)?;
-    r.map(|pid| (pid, OwnedFd::from(out_r), OwnedFd::from(err_r)))
+    r.map(|pid| {
+        (
+            pid,
+            Io {
+                out: OwnedFd::from(out_r),
+                err: OwnedFd::from(err_r),
+                master,
+                stdin: stdin_w,
+                attach: Vec::new(),
+            },
+        )
+    })
 }
 
-/// Copies output until the init has exited and the pipes are drained; returns the exit code (128+N for signal N).
-fn supervise(
-    engine: &Engine,
-    id: &str,
-    pid: i32,
-    out: OwnedFd,
-    err: OwnedFd,
-    mut ctl: Option<UnixStream>,
-    attach: Vec<OwnedFd>,
-) -> i32 {
+/// Copies output until the init has exited and the pipes (and pty) are drained, and an attached client's input to
+/// the container; returns the exit code (128+N for signal N).
+fn supervise(engine: &Engine, id: &str, pid: i32, io: Io, mut ctl: Option<UnixStream>) -> i32 {
     let pidfd = holm_sys::process::pidfd_open(pid).ok();
     let cfg = engine
         .db()
@@ -325,17 +367,23 @@ fn supervise(
         (Some(p), Some(f)) => LogWriter::open_as(&p, f).ok(),
         _ => None,
     };
-    let mut pipes = [Some(File::from(out)), Some(File::from(err))];
-    let mut attach: Vec<File> = attach.into_iter().map(File::from).collect();
+    // Output sources: 0 stdout pipe, 1 stderr pipe, 4 pty master (logged as stdout).
+    let mut pipes = [Some(File::from(io.out)), Some(File::from(io.err))];
+    let mut master = io.master.map(File::from);
+    let mut stdin_w = io.stdin.map(File::from);
+    let mut attach: Vec<File> = io.attach.into_iter().map(File::from).collect();
+    // The client's stdin (`-i`): the third attached fd.
+    let mut client_in = if attach.len() > 2 { attach.pop() } else { None };
+    let mut ctl_buf = Vec::new();
     let mut status: Option<WaitStatus> = None;
     let mut buf = [0u8; 16 * 1024];
     loop {
-        if status.is_some() && pipes.iter().all(Option::is_none) {
+        if status.is_some() && pipes.iter().all(Option::is_none) && master.is_none() {
             break;
         }
-        // Which slot each polled fd is: 0/1 pipes, 2 control socket, 3 pidfd.
-        let mut slots = Vec::with_capacity(4);
-        let mut fds = Vec::with_capacity(4);
+        // Which slot each polled fd is: 0/1 pipes, 2 control socket, 3 pidfd, 4 master, 5 client stdin.
+        let mut slots = Vec::with_capacity(6);
+        let mut fds = Vec::with_capacity(6);
         for (i, p) in pipes.iter().enumerate() {
             if let Some(p) = p {
                 slots.push(i);
@@ -355,6 +403,14 @@ fn supervise(
                 None => status = Some(wait_blocking(pid)),
             }
         }
+        if let Some(m) = &master {
+            slots.push(4);
+            fds.push(m.as_fd());
+        }
+        if let Some(i) = client_in.as_ref().filter(|_| status.is_none()) {
+            slots.push(5);
+            fds.push(i.as_fd());
+        }
         // Once the init is gone, whatever is still writing gets a short grace period.
         let timeout = if status.is_some() { 500 } else { -1 };
         let ready = match holm_sys::process::poll_any(&fds, timeout) {
@@ -370,48 +426,85 @@ fn supervise(
         }
         for (slot, _) in slots.iter().zip(&ready).filter(|(_, r)| **r) {
             match *slot {
-                i @ (0 | 1) => {
-                    let n = pipes[i]
-                        .as_mut()
-                        .map_or(Ok(0), |p| p.read(&mut buf))
-                        .unwrap_or(0);
+                i @ (0 | 1 | 4) => {
+                    let src = if i == 4 {
+                        master.as_mut()
+                    } else {
+                        pipes[i].as_mut()
+                    };
+                    // A pty master reads EIO once every peer is closed.
+                    let n = src.map_or(Ok(0), |p| p.read(&mut buf)).unwrap_or(0);
                     if n == 0 {
-                        pipes[i] = None;
+                        if i == 4 {
+                            master = None;
+                        } else {
+                            pipes[i] = None;
+                        }
                         continue;
                     }
-                    let stream = if i == 0 {
-                        Stream::Stdout
+                    let (stream, out) = if i == 1 {
+                        (Stream::Stderr, 1)
                     } else {
-                        Stream::Stderr
+                        (Stream::Stdout, 0)
                     };
                     if let Some(l) = &mut log {
                         if l.write(stream, &buf[..n]).is_err() {
                             log = None;
                         }
                     }
-                    if let Some(a) = attach.get_mut(i) {
+                    if let Some(a) = attach.get_mut(out) {
                         if a.write_all(&buf[..n]).is_err() {
                             attach.clear();
                         }
                     }
                 }
                 2 => {
-                    // holm sends nothing after attaching: readable means it is gone.
-                    let mut b = [0u8; 64];
-                    if ctl
+                    // holm sends only `resize ROWS COLS` lines after attaching; EOF means it is gone.
+                    let n = ctl
                         .as_ref()
-                        .map_or(Ok(0), |mut c| c.read(&mut b))
-                        .unwrap_or(0)
-                        == 0
-                    {
+                        .map_or(Ok(0), |mut c| c.read(&mut buf))
+                        .unwrap_or(0);
+                    if n == 0 {
                         ctl = None;
                         attach.clear();
+                        client_in = None;
+                        // docker's StdinOnce: the container's stdin ends with its client.
+                        stdin_w = None;
+                        continue;
+                    }
+                    ctl_buf.extend_from_slice(&buf[..n]);
+                    while let Some(nl) = ctl_buf.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = ctl_buf.drain(..=nl).collect();
+                        if let (Some(m), Some((rows, cols))) =
+                            (&master, control::parse_resize(&line))
+                        {
+                            let _ = holm_sys::tty::set_winsize(m.as_fd(), rows, cols);
+                        }
+                    }
+                }
+                5 => {
+                    let n = client_in
+                        .as_mut()
+                        .map_or(Ok(0), |f| f.read(&mut buf))
+                        .unwrap_or(0);
+                    let dst = master.as_mut().or(stdin_w.as_mut());
+                    if n == 0 {
+                        client_in = None;
+                        stdin_w = None;
+                        continue;
+                    }
+                    if let Some(d) = dst {
+                        if d.write_all(&buf[..n]).is_err() {
+                            client_in = None;
+                            stdin_w = None;
+                        }
                     }
                 }
                 _ => status = Some(wait_blocking(pid)),
             }
         }
     }
+    drop(stdin_w);
     if let Some(l) = &mut log {
         let _ = l.flush();
     }

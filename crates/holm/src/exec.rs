@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use holm_engine::lifecycle::ExecRequest;
 use holm_engine::Engine;
+use std::os::fd::AsFd;
 
 /// `holm exec`.
 #[derive(Debug, Args)]
@@ -17,6 +18,15 @@ pub struct ExecArgs {
     /// Working directory inside the container.
     #[arg(short, long)]
     pub workdir: Option<String>,
+    /// Keep stdin open (holm's stdin is the process's).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Run in the background (output discarded).
+    #[arg(short, long)]
+    pub detach: bool,
     /// The container, then the command and its arguments.
     #[arg(required = true, num_args = 2.., trailing_var_arg = true, value_name = "CONTAINER COMMAND [ARG...]")]
     pub container_and_cmd: Vec<String>,
@@ -27,11 +37,37 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
     // The process is forked from holm itself: run from a sealed copy so it cannot reach holm's binary
     // (CVE-2019-5736). Re-executes holm with the same arguments the first time.
     holm_sys::process::run_from_sealed_copy().context("re-executing from a sealed copy of holm")?;
+    if a.detach && a.tty {
+        anyhow::bail!("holm exec: -d with -t is not supported yet (a detached terminal needs a console owner)");
+    }
+    let stdin_tty = holm_sys::tty::is_terminal(std::io::stdin().as_fd());
+    if a.tty && a.interactive && !stdin_tty {
+        anyhow::bail!("the input device is not a TTY (use -i without -t to pipe input)");
+    }
+    // Without -i the process gets no input; detached, no output either (docker's behaviour).
+    let null = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .context("open /dev/null")?;
+    if !a.interactive || a.detach {
+        holm_sys::fs::dup_onto(null.as_fd(), 0)?;
+    }
+    // holm's own stderr, for its errors once the process was started.
+    let saved_err = holm_sys::fs::dup_raw(2)?;
+    if a.detach {
+        holm_sys::fs::dup_onto(null.as_fd(), 1)?;
+        holm_sys::fs::dup_onto(null.as_fd(), 2)?;
+    }
     let req = ExecRequest {
         cmd: a.container_and_cmd[1..].to_vec(),
         env: a.env.clone(),
         user: a.user.clone(),
         workdir: a.workdir.clone(),
+        tty: a.tty,
+        detach: a.detach,
     };
-    Ok(engine.exec(&a.container_and_cmd[0], &req)?)
+    let r = engine.exec(&a.container_and_cmd[0], &req);
+    holm_sys::fs::dup_onto(saved_err.as_fd(), 2)?;
+    Ok(r?)
 }

@@ -11,6 +11,12 @@ pub struct RunArgs {
     /// Run in the background and print the container id.
     #[arg(short, long)]
     pub detach: bool,
+    /// Keep the container's stdin open and feed it holm's.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a pseudo-terminal.
+    #[arg(short, long)]
+    pub tty: bool,
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
@@ -203,6 +209,8 @@ impl RunArgs {
                 .map(o::parse_cpuset)
                 .transpose()?,
             init: self.init,
+            tty: self.tty,
+            interactive: self.interactive,
             log_driver: o::parse_log_driver(&self.log_driver)?,
             ..Default::default()
         })
@@ -227,10 +235,26 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
         println!("{}", rec.id);
         return Ok(0);
     }
-    let (out, err) = (std::io::stdout(), std::io::stderr());
-    match engine.start(&rec.id, Some((out.as_fd(), err.as_fd())))? {
+    attach(engine, &rec.id, a.interactive, a.tty)
+}
+
+/// Starts container `id` attached to holm's stdout/stderr (and stdin with `interactive`; with `tty`, holm's
+/// terminal is raw meanwhile) and waits for its exit code.
+fn attach(engine: &Engine, id: &str, interactive: bool, tty: bool) -> Result<i32> {
+    let (stdin, out, err) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let is_tty = holm_sys::tty::is_terminal(stdin.as_fd());
+    if tty && interactive && !is_tty {
+        bail!("the input device is not a TTY (use -i without -t to pipe input)");
+    }
+    let _raw = if tty && interactive && is_tty {
+        Some(holm_engine::tty::RawTerminal::new(stdin.as_fd())?)
+    } else {
+        None
+    };
+    let input = interactive.then(|| stdin.as_fd());
+    match engine.start_with_stdin(id, Some((out.as_fd(), err.as_fd())), input)? {
         Some(s) => Ok(engine.wait_attached(s)?),
-        None => bail!("container {} was started by someone else", rec.id),
+        None => bail!("container {id} was started by someone else"),
     }
 }
 
@@ -240,6 +264,9 @@ pub struct StartArgs {
     /// Attach to the container's output and exit with its code.
     #[arg(short, long)]
     pub attach: bool,
+    /// Attach holm's stdin too (for a container created with -i).
+    #[arg(short, long)]
+    pub interactive: bool,
     /// Containers (names, ids or id prefixes).
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -251,11 +278,16 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
         if a.containers.len() != 1 {
             bail!("you cannot start and attach multiple containers at once");
         }
-        let (out, err) = (std::io::stdout(), std::io::stderr());
-        return match engine.start(&a.containers[0], Some((out.as_fd(), err.as_fd())))? {
-            Some(s) => Ok(engine.wait_attached(s)?),
-            None => bail!("container {} is already running", a.containers[0]),
-        };
+        let rec = engine.find(&a.containers[0])?;
+        if rec.state == holm_engine::State::Running {
+            bail!("container {} is already running", a.containers[0]);
+        }
+        return attach(
+            engine,
+            &rec.id,
+            a.interactive && rec.config.interactive,
+            rec.config.tty,
+        );
     }
     crate::stop::each(&a.containers, |c| {
         if let Some(s) = engine.start(c, None)? {

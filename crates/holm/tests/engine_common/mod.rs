@@ -25,7 +25,7 @@ fn extra_applets() -> Vec<u8> {
     let mut t = Tar::new();
     for a in [
         "hostname", "ps", "wc", "grep", "head", "touch", "kill", "mkdir", "rm", "stat", "pwd",
-        "printf", "seq", "yes", "mount", "readlink",
+        "printf", "seq", "yes", "mount", "readlink", "stty", "tty",
     ] {
         t.symlink(&format!("bin/{a}"), "busybox");
     }

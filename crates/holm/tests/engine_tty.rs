@@ -1,0 +1,233 @@
+//! `-i` and `-t`: an interactive shell through a pty the test drives (type, read the answer, resize, Ctrl-C,
+//! Ctrl-D), stdin piped with `-i`, `run -dit`, and `exec -i/-t/-d`.
+
+#[path = "../../image/tests/common/mod.rs"]
+mod common;
+mod engine_common;
+
+use engine_common::{wait_until, Engine, IMAGE};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A pty pair: the test holds the master, holm gets the peer as its stdin/stdout/stderr.
+struct Pty {
+    master: File,
+    peer: OwnedFd,
+    num: u32,
+    seen: String,
+}
+
+impl Pty {
+    fn new(rows: u16, cols: u16) -> Pty {
+        let master = File::options()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open("/dev/ptmx")
+            .unwrap();
+        let (peer, num) = holm_sys::tty::open_peer(master.as_fd()).unwrap();
+        holm_sys::tty::set_winsize(peer.as_fd(), rows, cols).unwrap();
+        Pty {
+            master,
+            peer,
+            num,
+            seen: String::new(),
+        }
+    }
+
+    fn spawn(&self, e: &Engine, args: &[&str]) -> Child {
+        let io = || Stdio::from(self.peer.try_clone().unwrap());
+        e.cmd(args)
+            .stdin(io())
+            .stdout(io())
+            .stderr(io())
+            .spawn()
+            .unwrap()
+    }
+
+    fn send(&mut self, s: &str) {
+        self.master.write_all(s.as_bytes()).unwrap();
+    }
+
+    /// Reads until the output since the last call contains `what` (10 s); returns that output.
+    fn expect(&mut self, what: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 4096];
+        while !self.seen.contains(what) {
+            let left = end.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for {what:?}; got {:?}",
+                self.seen
+            );
+            if holm_sys::process::poll_readable(self.master.as_fd(), left.as_millis() as i32)
+                .unwrap()
+            {
+                match self.master.read(&mut buf) {
+                    Ok(n) if n > 0 => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                    _ => panic!("pty closed waiting for {what:?}; got {:?}", self.seen),
+                }
+            }
+        }
+        let at = self.seen.find(what).unwrap() + what.len();
+        let out = self.seen[..at].to_string();
+        self.seen.drain(..at);
+        out
+    }
+}
+
+fn wait_exit(child: &mut Child) -> i32 {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code().unwrap_or(-1);
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("holm did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn run_it_gives_an_interactive_shell() {
+    let e = Engine::new();
+    let mut pty = Pty::new(40, 100);
+    let mut child = pty.spawn(&e, &["run", "-it", "--rm", "--name", "shell", IMAGE, "sh"]);
+    pty.expect("# ");
+    pty.send("echo $((6*7)); stty size; tty\r");
+    let out = pty.expect("/dev/pts/0");
+    assert!(out.contains("42\r\n"), "{out:?}");
+    assert!(out.contains("40 100\r\n"), "{out:?}");
+    // the terminal is resized on SIGWINCH
+    holm_sys::tty::set_winsize(pty.peer.as_fd(), 50, 120).unwrap();
+    holm_sys::process::kill(child.id() as i32, libc::SIGWINCH).unwrap();
+    let mut resized = false;
+    for _ in 0..50 {
+        pty.send("stty size\r");
+        let out = pty.expect("# ");
+        if out.contains("50 120") {
+            resized = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(resized, "the container's pty was not resized");
+    // Ctrl-C interrupts the foreground job, not the shell
+    pty.send("sleep 100\r");
+    std::thread::sleep(Duration::from_millis(300));
+    pty.send("\x03");
+    pty.send("echo after-$((1+1))\r");
+    pty.expect("after-2");
+    assert_eq!(e.status("shell"), "running");
+    // Ctrl-D ends the shell, holm exits with its code, --rm removes it
+    pty.send("\x04");
+    assert_eq!(wait_exit(&mut child), 0);
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    // holm put the terminal back as it was (canonical mode)
+    let st = std::process::Command::new("stty")
+        .args(["-a", "-F", &format!("/dev/pts/{}", pty.num)])
+        .output()
+        .unwrap();
+    let st = String::from_utf8_lossy(&st.stdout);
+    assert!(st.contains(" icanon") && !st.contains("-icanon"), "{st}");
+}
+
+#[test]
+fn interactive_without_tty_pipes_stdin() {
+    let e = Engine::new();
+    let mut child = e
+        .cmd(&["run", "-i", "--rm", IMAGE, "sh", "-c", "cat; echo done"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"line 1\nline 2\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "line 1\nline 2\ndone\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // without -i the container's stdin is empty
+    let mut child = e
+        .cmd(&["run", "--rm", IMAGE, "sh", "-c", "cat; echo done"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(b"ignored\n");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
+    // -it needs a terminal
+    let (_, err) = e.code(125, &["run", "-it", "--rm", IMAGE, "true"]);
+    assert!(err.contains("not a TTY"), "{err}");
+}
+
+#[test]
+fn detached_tty_and_exec_i_t_d() {
+    let e = Engine::new();
+    // -dit: a shell waiting on its terminal keeps running
+    let id = e.detached(&["-it", "--name", "bg", IMAGE, "sh"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(e.status("bg"), "running");
+    assert_eq!(
+        e.ok(&["exec", "bg", "sh", "-c", "readlink /proc/1/fd/0"])
+            .trim(),
+        "/dev/pts/0"
+    );
+    // exec -it: a second shell on its own pty
+    let mut pty = Pty::new(30, 90);
+    let mut child = pty.spawn(&e, &["exec", "-it", "bg", "sh"]);
+    pty.expect("# ");
+    pty.send("echo $((2+3)); stty size\r");
+    let out = pty.expect("30 90");
+    assert!(out.contains("5\r\n"), "{out:?}");
+    pty.send("exit 4\r");
+    assert_eq!(wait_exit(&mut child), 4);
+    // exec -i: stdin piped; without -i: none
+    let mut child = e
+        .cmd(&["exec", "-i", "bg", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"piped\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "piped\n");
+    let mut child = e
+        .cmd(&["exec", "bg", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.as_mut().unwrap().write_all(b"x\n");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.stdout, b"");
+    // exec -d returns at once; its process runs on
+    let out = e.ok(&[
+        "exec",
+        "-d",
+        "bg",
+        "sh",
+        "-c",
+        "sleep 0.2; echo bg-done > /tmp/f",
+    ]);
+    assert_eq!(out, "");
+    wait_until(Duration::from_secs(10), "exec -d wrote", || {
+        e.run(&["exec", "bg", "cat", "/tmp/f"]).stdout == b"bg-done\n"
+    });
+    e.ok(&["rm", "-f", "bg"]);
+    e.assert_gone(&id);
+}
