@@ -85,6 +85,8 @@ pub struct RunConfig {
     pub tty: bool,
     /// `-i`: the process's stdin stays open (fed by an attached client).
     pub interactive: bool,
+    /// `--restart` as given (empty: `no`).
+    pub restart: String,
 }
 
 impl RunConfig {

@@ -70,6 +70,10 @@ pub struct ContainerRecord {
     pub started_at: String,
     /// When it last ended (RFC 3339, empty if never).
     pub finished_at: String,
+    /// How often the restart policy restarted it.
+    pub restart_count: u32,
+    /// Set by `stop`, `kill` and `rm`: the restart policy must not restart it (cleared by `start`).
+    pub no_restart: bool,
 }
 
 /// An open database.
@@ -97,9 +101,15 @@ CREATE TABLE IF NOT EXISTS containers (
 );
 ";
 
+/// Columns added after the first schema (added to older databases on open).
+const ADDED_COLUMNS: &[&str] = &[
+    "ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE containers ADD COLUMN no_restart INTEGER NOT NULL DEFAULT 0",
+];
+
 const COLUMNS: &str =
     "id, name, image, image_id, created, config, state, pid, monitor_pid, monitor_start, \
-                       exit_code, error, started_at, finished_at";
+                       exit_code, error, started_at, finished_at, restart_count, no_restart";
 
 impl Db {
     /// Opens (creating if needed) `<root>/holm.db`.
@@ -121,7 +131,8 @@ impl Db {
             let r = db
                 .conn
                 .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-                .and_then(|_| db.conn.execute_batch(SCHEMA));
+                .and_then(|_| db.conn.execute_batch(SCHEMA))
+                .and_then(|_| db.add_columns());
             match r {
                 Err(rusqlite::Error::SqliteFailure(e, _))
                     if matches!(
@@ -137,6 +148,17 @@ impl Db {
                 }
             }
         }
+    }
+
+    fn add_columns(&self) -> rusqlite::Result<()> {
+        for sql in ADDED_COLUMNS {
+            match self.conn.execute_batch(sql) {
+                Err(rusqlite::Error::SqliteFailure(_, Some(m)))
+                    if m.contains("duplicate column") => {}
+                r => r?,
+            }
+        }
+        Ok(())
     }
 
     fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
@@ -173,7 +195,7 @@ impl Db {
         }
         let config = serde_json::to_string(&r.config).expect("RunConfig serialises");
         tx.execute(
-            &format!("INSERT INTO containers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+            &format!("INSERT INTO containers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
             params![
                 r.id,
                 r.name,
@@ -188,7 +210,9 @@ impl Db {
                 r.exit_code,
                 r.error,
                 r.started_at,
-                r.finished_at
+                r.finished_at,
+                r.restart_count,
+                r.no_restart
             ],
         )
         .map_err(wrap)?;
@@ -216,6 +240,8 @@ impl Db {
             error: row.get(11)?,
             started_at: row.get(12)?,
             finished_at: row.get(13)?,
+            restart_count: row.get(14)?,
+            no_restart: row.get(15)?,
         })
     }
 
@@ -325,6 +351,25 @@ impl Db {
         Ok(())
     }
 
+    /// Sets or clears the "do not restart" mark (`stop`/`kill`/`rm` set it, `start` clears it). Returns false if
+    /// the container is gone.
+    pub fn set_no_restart(&self, id: &str, no: bool) -> Result<bool> {
+        let n = self.wrap(self.conn.execute(
+            "UPDATE containers SET no_restart = ?2 WHERE id = ?1",
+            params![id, no],
+        ))?;
+        Ok(n == 1)
+    }
+
+    /// Counts a restart by the restart policy; returns the new count.
+    pub fn bump_restart_count(&self, id: &str) -> Result<u32> {
+        self.wrap(self.conn.query_row(
+            "UPDATE containers SET restart_count = restart_count + 1 WHERE id = ?1 RETURNING restart_count",
+            [id],
+            |r| r.get(0),
+        ))
+    }
+
     /// Deletes a container's row (absent is fine).
     pub fn delete(&self, id: &str) -> Result<()> {
         self.wrap(
@@ -355,6 +400,8 @@ mod tests {
             error: String::new(),
             started_at: String::new(),
             finished_at: String::new(),
+            restart_count: 0,
+            no_restart: false,
         }
     }
 

@@ -53,7 +53,7 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             "Status": status.as_str(),
             "Running": running,
             "Paused": status == Status::Paused,
-            "Restarting": false,
+            "Restarting": status == Status::Restarting,
             "OOMKilled": false,
             "Dead": false,
             "Pid": if running { rec.pid } else { 0 },
@@ -66,7 +66,7 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
         "Image": rec.image_id,
         "LogPath": engine.log_file(&rec.id, c).map(|p| p.display().to_string()).unwrap_or_default(),
         "Name": format!("/{}", rec.name),
-        "RestartCount": 0,
+        "RestartCount": rec.restart_count,
         "Driver": "overlay",
         "Platform": "linux",
         "HostConfig": {
@@ -94,6 +94,10 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             "CpuShares": c.cpu_shares.unwrap_or(0),
             "CpusetCpus": c.cpuset_cpus.clone().unwrap_or_default(),
             "Init": c.init,
+            "RestartPolicy": {
+                "Name": crate::options::parse_restart(&c.restart).map_or("no", |p| p.docker_name().0),
+                "MaximumRetryCount": crate::options::parse_restart(&c.restart).map_or(0, |p| p.docker_name().1),
+            },
             "NetworkMode": "none",
         },
         "GraphDriver": {

@@ -22,6 +22,8 @@ pub enum Status {
     Paused,
     /// Its process ended.
     Exited,
+    /// Its process ended and its monitor waits to restart it (`--restart`).
+    Restarting,
 }
 
 impl Status {
@@ -32,6 +34,7 @@ impl Status {
             Status::Running => "running",
             Status::Paused => "paused",
             Status::Exited => "exited",
+            Status::Restarting => "restarting",
         }
     }
 }
@@ -94,6 +97,7 @@ impl Engine {
     pub fn status(&self, rec: &ContainerRecord) -> Status {
         match rec.state {
             State::Created => Status::Created,
+            State::Exited if self.monitor_alive(&rec.id) => Status::Restarting,
             State::Exited => Status::Exited,
             State::Running => match holm_container::state(&self.runtime(), &rec.id) {
                 Ok(s) if s.status == RtStatus::Paused => Status::Paused,
@@ -177,6 +181,8 @@ impl Engine {
                 error: String::new(),
                 started_at: String::new(),
                 finished_at: String::new(),
+                restart_count: 0,
+                no_restart: false,
             };
             let mut db = self.db()?;
             for attempt in 0.. {
@@ -222,6 +228,8 @@ impl Engine {
         if rec.state == State::Running || self.monitor_alive(&rec.id) {
             return Ok(None);
         }
+        // A user's start lifts a stop's "do not restart".
+        self.db()?.set_no_restart(&rec.id, false)?;
         let exe = std::env::current_exe().map_err(Error::io("find the holm executable"))?;
         let (mine, theirs) = UnixStream::pair().map_err(Error::io("socketpair"))?;
         let mut monitor = Command::new(&exe)
@@ -374,7 +382,18 @@ impl Engine {
     /// (else `--stop-timeout`, else 10 s). Returns the
     /// id. A container that is not running is left as it is.
     pub fn stop(&self, what: &str, timeout: Option<u64>) -> Result<String> {
-        let rec = self.find(what)?;
+        let mut rec = self.find(what)?;
+        // The restart policy must not bring it back (and a monitor waiting to restart it gives up).
+        self.db()?.set_no_restart(&rec.id, true)?;
+        // A monitor between two runs either gives up now or has just started the next run (stopped below).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while rec.state != State::Running
+            && self.monitor_alive(&rec.id)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+            rec = self.find(&rec.id)?;
+        }
         if rec.state != State::Running {
             return Ok(rec.id);
         }
@@ -395,12 +414,23 @@ impl Engine {
         Ok(rec.id)
     }
 
+    /// `holm restart`: stops the container (as [`Engine::stop`]) and starts it again, detached.
+    pub fn restart(&self, what: &str, timeout: Option<u64>) -> Result<String> {
+        let id = self.stop(what, timeout)?;
+        if let Some(s) = self.start(&id, None)? {
+            self.detach(s);
+        }
+        Ok(id)
+    }
+
     /// `holm kill`: sends `sig` to the container's init. Errors: not running.
     pub fn kill(&self, what: &str, sig: i32) -> Result<String> {
         let rec = self.find(what)?;
         if rec.state != State::Running {
             return Err(not_running(&rec));
         }
+        // As docker: a container the user killed is not restarted by its policy.
+        self.db()?.set_no_restart(&rec.id, true)?;
         holm_container::kill(&self.runtime(), &rec.id, sig, false)?;
         Ok(rec.id)
     }
@@ -448,7 +478,8 @@ impl Engine {
                 });
             }
             // Kill through the runtime (or, if its state was lost, through the cgroup); the monitor then records
-            // the exit and goes.
+            // the exit and goes (not restarting it).
+            self.db()?.set_no_restart(&rec.id, true)?;
             ops::release_runtime(self, &rec.id)?;
             self.wait_stopped(&rec.id, Some(Duration::from_secs(10)))?;
         }

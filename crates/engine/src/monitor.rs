@@ -33,8 +33,11 @@ pub struct Invocation {
     pub id: String,
     /// The on-disk holm binary to re-execute once the container runs (`--exe`).
     pub exe: Option<std::path::PathBuf>,
-    /// Set after the re-exec (`--resume`): `PID,OUT,ERR,CTL,LOCK[,ATTACH_OUT,ATTACH_ERR]`.
+    /// Set after the re-exec (`--resume`): `PID,OUT,ERR,CTL,LOCK,MASTER,STDIN[,ATTACH…]`.
     pub resume: Option<String>,
+    /// Set by a monitor that restarts its container (`--lock-fd`): the inherited fd holding the monitor lock, so
+    /// the lock is never free between the two monitors.
+    pub lock_fd: Option<i32>,
 }
 
 /// The monitor's entry point; returns its exit status (0 once the container's exit was handled).
@@ -46,6 +49,13 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
     // Nothing holm's caller leaked to it (fds without close-on-exec) may live on in a long-lived monitor; fd 0 is
     // the control socket.
     let _ = holm_sys::fs::cloexec_from(3);
+    let lock_fd = inv.lock_fd.filter(|fd| *fd > 2);
+    if let Some(fd) = lock_fd {
+        // Kept (same number, without close-on-exec: dup2 clears it) across the sealed-copy re-exec below.
+        if let Ok(f) = holm_sys::fs::dup_raw(fd) {
+            let _ = holm_sys::fs::dup_onto(f.as_fd(), fd);
+        }
+    }
     if holm_sys::process::run_from_sealed_copy().is_err() {
         // Without the copy the container could reach the host's binary: refuse to start it.
         if let Ok(fd) = holm_sys::fs::dup_raw(0) {
@@ -82,13 +92,23 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
             return 125;
         }
     };
-    // One monitor per container, held for its whole life: `holm` reads the lock as "a monitor runs".
+    // One monitor per container, held for its whole life: `holm` reads the lock as "a monitor runs". A restarting
+    // monitor hands its lock over.
+    let inherited = lock_fd.and_then(|fd| {
+        let f = holm_sys::fs::dup_raw(fd).ok();
+        holm_sys::process::close_inherited(fd);
+        f.map(File::from)
+    });
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(engine.bundle(id).join(crate::lifecycle::MONITOR_LOCK));
-    let lock = match lock.map(|f| f.try_lock().map(|_| f)) {
+    let lock = match inherited {
+        Some(f) => Ok(Ok(f)),
+        None => lock.map(|f| f.try_lock().map(|_| f)),
+    };
+    let lock = match lock {
         Ok(Ok(f)) => f,
         Ok(Err(_)) => {
             control::send(
@@ -112,6 +132,8 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
         }
     };
     let cfg = match engine.db().and_then(|db| db.find(id)) {
+        // A restart that `stop`/`kill`/`rm` called off while this monitor was being executed.
+        Ok(r) if lock_fd.is_some() && r.no_restart => return 0,
         Ok(r) => r.config,
         Err(e) => {
             control::send(
@@ -162,7 +184,7 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
     if let Some(exe) = &inv.exe {
         let _ = reexec(root, runroot, id, exe, pid, &io, &ctl, &lock);
     }
-    run_to_end(&engine, id, pid, io, ctl)
+    run_to_end(&engine, id, pid, io, ctl, lock)
 }
 
 /// The container's stdio as the monitor holds it.
@@ -178,12 +200,78 @@ struct Io {
     attach: Vec<OwnedFd>,
 }
 
-/// Supervises until the end, then finishes.
-fn run_to_end(engine: &Engine, id: &str, pid: i32, io: Io, ctl: UnixStream) -> i32 {
+/// Supervises until the end, then finishes; with a restart policy that says so, waits out the backoff and
+/// becomes the monitor of the next run.
+fn run_to_end(engine: &Engine, id: &str, pid: i32, io: Io, ctl: UnixStream, lock: File) -> i32 {
+    let started = std::time::Instant::now();
     // A clone for the loop, which drops it when holm detaches; `finish` still reports on the original.
     let code = supervise(engine, id, pid, io, ctl.try_clone().ok());
-    finish(engine, id, code, &ctl);
+    let again = finish(engine, id, code, &ctl, started.elapsed());
+    drop(ctl);
+    if let Some(delay) = again {
+        restart(engine, id, delay, lock);
+    }
     0
+}
+
+/// Waits `delay` (giving up as soon as `stop`/`kill`/`rm` mark the container), counts the restart, and
+/// re-executes holm as a new monitor of the container (same pid; the lock is released just before, and the new
+/// monitor takes it). Returns only if it gave up or the exec failed.
+fn restart(engine: &Engine, id: &str, delay: std::time::Duration, lock: File) {
+    use std::os::fd::AsRawFd;
+    let end = std::time::Instant::now() + delay;
+    loop {
+        match engine.db().and_then(|db| db.get(id)) {
+            Ok(Some(r)) if !r.no_restart => {}
+            _ => return,
+        }
+        let Some(left) = end.checked_duration_since(std::time::Instant::now()) else {
+            break;
+        };
+        std::thread::sleep(left.min(std::time::Duration::from_millis(50)));
+    }
+    if engine
+        .db()
+        .and_then(|db| db.bump_restart_count(id))
+        .is_err()
+    {
+        return;
+    }
+    // The new monitor reads its control socket on fd 0: one that says "detach" (nobody is attached).
+    let Ok((mine, theirs)) = UnixStream::pair() else {
+        return;
+    };
+    if control::send_attach(&mine, None).is_err()
+        || holm_sys::fs::dup_onto(theirs.as_fd(), 0).is_err()
+    {
+        return;
+    }
+    drop((mine, theirs));
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return;
+    };
+    let argv = vec![
+        "holm".to_string(),
+        "--root".into(),
+        engine.root().display().to_string(),
+        "--runroot".into(),
+        engine.runroot().display().to_string(),
+        "__monitor".into(),
+        id.into(),
+        "--exe".into(),
+        exe.display().to_string(),
+    ];
+    // The lock goes to the new monitor as an fd (never free in between: `rm`/`stop` see a monitor throughout).
+    let Ok(lock_fd) = holm_sys::fs::dup_raw(lock.as_raw_fd()).and_then(|f| {
+        holm_sys::fs::dup_onto(f.as_fd(), lock.as_raw_fd()).map(|_| lock.as_raw_fd())
+    }) else {
+        return;
+    };
+    let mut argv = argv;
+    argv.extend(["--lock-fd".to_string(), lock_fd.to_string()]);
+    let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+    let _ = holm_sys::process::execve(&exe, &argv, &env);
+    drop(lock);
 }
 
 /// Re-executes `exe` as `holm __monitor ID --resume PID,OUT,ERR,CTL,LOCK,MASTER,STDIN[,ATTACH…]` (-1 for an
@@ -262,7 +350,7 @@ fn resume(root: &Path, runroot: &Path, id: &str, spec: &str) -> i32 {
     else {
         return 125;
     };
-    let _lock = File::from(lock);
+    let lock = File::from(lock);
     let opt = |fd: i32| if fd == -1 { None } else { take(fd) };
     let io = Io {
         out,
@@ -275,7 +363,7 @@ fn resume(root: &Path, runroot: &Path, id: &str, spec: &str) -> i32 {
         Ok(e) => e,
         Err(_) => return 125,
     };
-    run_to_end(&engine, id, pid, io, UnixStream::from(ctl))
+    run_to_end(&engine, id, pid, io, UnixStream::from(ctl), lock)
 }
 
 /// docker's exit code and message for a failed start.
@@ -528,20 +616,45 @@ fn wait_blocking(pid: i32) -> WaitStatus {
 
 /// After the process ended: runtime state and cgroup gone, rootfs unmounted, exit recorded, `--rm` applied, holm
 /// told.
-fn finish(engine: &Engine, id: &str, code: i32, ctl: &UnixStream) {
+///
+/// Returns the delay before a restart if the restart policy wants one: `on-failure[:N]` after a non-zero exit (at
+/// most N times), `always` after any; never once `stop`/`kill`/`rm` marked the container. The delay doubles from
+/// 100 ms with each restart (at most a minute), and is 100 ms again after a run of 10 s or more, as docker's.
+fn finish(
+    engine: &Engine,
+    id: &str,
+    code: i32,
+    ctl: &UnixStream,
+    ran: std::time::Duration,
+) -> Option<std::time::Duration> {
     let _ = ops::release_runtime(engine, id);
     let now = holm_container::state::rfc3339(std::time::SystemTime::now());
-    let mut auto_remove = false;
-    if let Ok(db) = engine.db() {
+    let rec = engine.db().ok().and_then(|db| {
         let _ = db.set_exited(id, Some(code), &now, "");
-        auto_remove = db
-            .get(id)
-            .ok()
-            .flatten()
-            .is_some_and(|r| r.config.auto_remove);
-    }
-    if auto_remove {
+        db.get(id).ok().flatten()
+    });
+    let Some(rec) = rec else {
+        control::send(ctl, &FromMonitor::Exited(code));
+        return None;
+    };
+    if rec.config.auto_remove {
         let _ = ops::remove(engine, id);
     }
     control::send(ctl, &FromMonitor::Exited(code));
+    use crate::options::RestartPolicy;
+    let again = !rec.config.auto_remove
+        && !rec.no_restart
+        && match crate::options::parse_restart(&rec.config.restart).unwrap_or(RestartPolicy::No) {
+            RestartPolicy::No => false,
+            RestartPolicy::OnFailure(max) => code != 0 && max.is_none_or(|m| rec.restart_count < m),
+            RestartPolicy::Always => true,
+        };
+    if !again {
+        return None;
+    }
+    let base = std::time::Duration::from_millis(100);
+    if ran >= std::time::Duration::from_secs(10) {
+        return Some(base);
+    }
+    Some((base * (1u32 << rec.restart_count.min(10))).min(std::time::Duration::from_secs(60)))
 }

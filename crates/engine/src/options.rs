@@ -467,6 +467,49 @@ pub fn parse_log_driver(s: &str) -> Result<String> {
     }
 }
 
+/// A `--restart` policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    /// Never (the default).
+    No,
+    /// After a non-zero exit, at most this many times (`None`: no limit).
+    OnFailure(Option<u32>),
+    /// After every exit (`always`, and `unless-stopped`, the same without a daemon to restart).
+    Always,
+}
+
+impl RestartPolicy {
+    /// docker's `RestartPolicy` (`Name`, `MaximumRetryCount`).
+    pub fn docker_name(self) -> (&'static str, u32) {
+        match self {
+            RestartPolicy::No => ("no", 0),
+            RestartPolicy::OnFailure(n) => ("on-failure", n.unwrap_or(0)),
+            RestartPolicy::Always => ("always", 0),
+        }
+    }
+}
+
+/// Parses `--restart no|on-failure[:N]|always|unless-stopped` (empty: `no`).
+pub fn parse_restart(s: &str) -> Result<RestartPolicy> {
+    let bad = |why: &str| Error::flag("--restart", s, why);
+    match s.split_once(':') {
+        None if s.is_empty() || s == "no" => Ok(RestartPolicy::No),
+        None if s == "always" || s == "unless-stopped" => Ok(RestartPolicy::Always),
+        None if s == "on-failure" => Ok(RestartPolicy::OnFailure(None)),
+        Some(("on-failure", n)) => match n.parse::<u32>() {
+            Ok(0) => Ok(RestartPolicy::OnFailure(None)),
+            Ok(n) => Ok(RestartPolicy::OnFailure(Some(n))),
+            Err(_) => Err(bad("maximum retry count must be a positive number")),
+        },
+        Some(("always" | "unless-stopped" | "no", _)) => Err(bad(
+            "maximum retry count cannot be used with this restart policy",
+        )),
+        _ => Err(bad(
+            "invalid restart policy: expected no, on-failure[:N], always or unless-stopped",
+        )),
+    }
+}
+
 /// Where `--init` finds its init inside the container (docker's path).
 pub const INIT_PATH: &str = "/sbin/docker-init";
 
@@ -781,5 +824,14 @@ mod tests {
         assert!(err(parse_cpuset("0-999")).contains("Requested CPUs are not available"));
         assert!(err(parse_cpuset("a")).contains("invalid format"));
         assert!(err(parse_log_driver("syslog")).contains("no log driver named 'syslog'"));
+        assert_eq!(parse_restart("").unwrap(), RestartPolicy::No);
+        assert_eq!(
+            parse_restart("on-failure:3").unwrap(),
+            RestartPolicy::OnFailure(Some(3))
+        );
+        assert_eq!(parse_restart("always").unwrap(), RestartPolicy::Always);
+        assert!(err(parse_restart("always:2")).contains("\"--restart\""));
+        assert!(err(parse_restart("sometimes")).contains("invalid restart policy"));
+        assert!(err(parse_restart("on-failure:x")).contains("positive number"));
     }
 }

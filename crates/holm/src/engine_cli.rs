@@ -20,6 +20,8 @@ pub enum EngineCommand {
     Logs(crate::logs::LogsArgs),
     /// Stop containers (stop signal, then SIGKILL after a timeout).
     Stop(crate::stop::StopArgs),
+    /// Restart containers (stop, then start).
+    Restart(crate::stop::StopArgs),
     /// Send a signal to containers.
     Kill(crate::stop::KillArgs),
     /// Remove containers.
@@ -45,6 +47,9 @@ pub enum EngineCommand {
         /// Set by the monitor's own re-exec: the fds it keeps.
         #[arg(long)]
         resume: Option<String>,
+        /// Set by a monitor restarting its container: the inherited fd holding the monitor lock.
+        #[arg(long)]
+        lock_fd: Option<i32>,
     },
 }
 
@@ -74,6 +79,7 @@ pub fn monitor_fast_path() -> Option<i32> {
         id: s(6)?.to_string(),
         exe: None,
         resume: Some(s(8)?.to_string()),
+        lock_fd: None,
     };
     Some(holm_engine::monitor::main(
         Path::new(&args[2]),
@@ -84,11 +90,18 @@ pub fn monitor_fast_path() -> Option<i32> {
 
 /// Runs a container command; returns the process exit status.
 pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
-    if let EngineCommand::Monitor { id, exe, resume } = cmd {
+    if let EngineCommand::Monitor {
+        id,
+        exe,
+        resume,
+        lock_fd,
+    } = cmd
+    {
         let inv = holm_engine::monitor::Invocation {
             id: id.clone(),
             exe: exe.clone(),
             resume: resume.clone(),
+            lock_fd: *lock_fd,
         };
         return holm_engine::monitor::main(root, runroot, &inv);
     }
@@ -103,6 +116,7 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
         EngineCommand::Ps(a) => crate::ps::ps(&engine, a),
         EngineCommand::Logs(a) => crate::logs::logs(&engine, a),
         EngineCommand::Stop(a) => crate::stop::stop(&engine, a),
+        EngineCommand::Restart(a) => crate::stop::restart(&engine, a),
         EngineCommand::Kill(a) => crate::stop::kill(&engine, a),
         EngineCommand::Rm(a) => crate::stop::rm(&engine, a),
         EngineCommand::Wait(a) => crate::stop::wait(&engine, a),

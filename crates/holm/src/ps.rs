@@ -83,6 +83,13 @@ pub fn status_text(rec: &ContainerRecord, st: Status, now: i64) -> String {
             };
             format!("Up {up}{paused}")
         }
+        Status::Restarting => {
+            let code = rec.exit_code.unwrap_or(-1);
+            match since(&rec.finished_at) {
+                Some(a) => format!("Restarting ({code}) {a}"),
+                None => format!("Restarting ({code})"),
+            }
+        }
         Status::Exited => {
             let code = rec
                 .exit_code
@@ -109,7 +116,7 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
     let mut list = Vec::new();
     for (r, st) in engine.list()? {
         let shown = a.all
-            || matches!(st, Status::Running | Status::Paused)
+            || matches!(st, Status::Running | Status::Paused | Status::Restarting)
             || a.filter.iter().any(|f| f.starts_with("status="));
         if shown && matches(&a.filter, &r, st)? {
             list.push((r, st));

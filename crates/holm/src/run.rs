@@ -98,6 +98,9 @@ pub struct RunArgs {
     /// Run an init as pid 1 that forwards signals and reaps zombies.
     #[arg(long)]
     pub init: bool,
+    /// Restart policy: no, on-failure[:N], always, unless-stopped.
+    #[arg(long, default_value = "no")]
+    pub restart: String,
     /// Logging driver: json-file (default), k8s-file or none.
     #[arg(long, default_value = "json-file")]
     pub log_driver: String,
@@ -155,6 +158,14 @@ impl RunArgs {
             }
         }
         o::parse_security_opts(&self.security_opt)?;
+        if o::parse_restart(&self.restart)? != o::RestartPolicy::No && self.rm {
+            return Err(holm_engine::Error::flag(
+                "--restart",
+                &self.restart,
+                "Conflicting options: --restart and --rm",
+            )
+            .into());
+        }
         Ok(RunConfig {
             entrypoint: self.entrypoint.as_ref().map(|e| {
                 if e.is_empty() {
@@ -210,6 +221,7 @@ impl RunArgs {
                 .transpose()?,
             init: self.init,
             tty: self.tty,
+            restart: self.restart.clone(),
             interactive: self.interactive,
             log_driver: o::parse_log_driver(&self.log_driver)?,
             ..Default::default()

@@ -40,6 +40,11 @@ pub fn stop(engine: &Engine, a: &StopArgs) -> Result<i32> {
     each(&a.containers, |c| engine.stop(c, a.time))
 }
 
+/// `holm restart [-t N]`.
+pub fn restart(engine: &Engine, a: &StopArgs) -> Result<i32> {
+    each(&a.containers, |c| engine.restart(c, a.time))
+}
+
 /// `holm kill`.
 #[derive(Debug, Args)]
 pub struct KillArgs {
