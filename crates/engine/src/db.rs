@@ -97,11 +97,13 @@ CREATE TABLE IF NOT EXISTS containers (
     exit_code INTEGER,
     error TEXT NOT NULL DEFAULT '',
     started_at TEXT NOT NULL DEFAULT '',
-    finished_at TEXT NOT NULL DEFAULT ''
+    finished_at TEXT NOT NULL DEFAULT '',
+    restart_count INTEGER NOT NULL DEFAULT 0,
+    no_restart INTEGER NOT NULL DEFAULT 0
 );
 ";
 
-/// Columns added after the first schema (added to older databases on open).
+/// Columns added after the first schema (added to older databases on open; a no-op error on newer ones).
 const ADDED_COLUMNS: &[&str] = &[
     "ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE containers ADD COLUMN no_restart INTEGER NOT NULL DEFAULT 0",
@@ -368,6 +370,45 @@ impl Db {
             [id],
             |r| r.get(0),
         ))
+    }
+
+    /// Renames a container. Errors: [`Error::NameInUse`], [`Error::NoSuchContainer`].
+    pub fn rename(&mut self, id: &str, name: &str) -> Result<()> {
+        let path = self.path.clone();
+        let wrap = |source| Error::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(wrap)?;
+        let holder: Option<String> = tx
+            .query_row("SELECT id FROM containers WHERE name = ?1", [name], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(wrap)?;
+        match holder {
+            Some(h) if h == id => return Ok(()),
+            Some(h) => {
+                return Err(Error::NameInUse {
+                    name: name.to_string(),
+                    id: h,
+                })
+            }
+            None => {}
+        }
+        let n = tx
+            .execute(
+                "UPDATE containers SET name = ?2 WHERE id = ?1",
+                params![id, name],
+            )
+            .map_err(wrap)?;
+        if n != 1 {
+            return Err(Error::NoSuchContainer(id.to_string()));
+        }
+        tx.commit().map_err(wrap)
     }
 
     /// Deletes a container's row (absent is fine).

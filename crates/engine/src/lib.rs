@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod control;
+pub mod copy;
 pub mod db;
 pub mod error;
 pub mod ids;
@@ -33,6 +34,7 @@ pub mod logfile;
 pub mod monitor;
 pub mod ops;
 pub mod options;
+pub mod stats;
 pub mod tty;
 
 pub use config::RunConfig;

@@ -414,6 +414,40 @@ impl Engine {
         Ok(rec.id)
     }
 
+    /// `holm rename`: gives the container another name (the hostname stays).
+    pub fn rename(&self, what: &str, name: &str) -> Result<String> {
+        let rec = self.find(what)?;
+        let name = ids::validate_name(name)?;
+        self.db()?.rename(&rec.id, &name)?;
+        Ok(rec.id)
+    }
+
+    /// `holm container prune`: removes every container that is not running (nor paused or restarting); returns
+    /// the removed ids and the bytes their writable layers and logs held.
+    pub fn prune(&self) -> Result<(Vec<String>, u64)> {
+        let mut removed = Vec::new();
+        let mut bytes = 0;
+        for (rec, st) in self.list()? {
+            if !matches!(st, Status::Created | Status::Exited) || self.monitor_alive(&rec.id) {
+                continue;
+            }
+            let size = dir_size(&self.bundle(&rec.id))
+                + self
+                    .images()
+                    .snapshot(&rec.id)
+                    .map_or(0, |s| dir_size(&s.upper));
+            match ops::remove(self, &rec.id) {
+                Ok(()) => {
+                    bytes += size;
+                    removed.push(rec.id);
+                }
+                Err(Error::NoSuchContainer(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((removed, bytes))
+    }
+
     /// `holm restart`: stops the container (as [`Engine::stop`]) and starts it again, detached.
     pub fn restart(&self, what: &str, timeout: Option<u64>) -> Result<String> {
         let id = self.stop(what, timeout)?;
@@ -486,6 +520,19 @@ impl Engine {
         ops::remove(self, &rec.id)?;
         Ok(rec.id)
     }
+}
+
+/// Bytes of the regular files under `p` (not following symlinks, not crossing into mounts' contents twice).
+fn dir_size(p: &std::path::Path) -> u64 {
+    let Ok(m) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !m.is_dir() {
+        return if m.is_file() { m.len() } else { 0 };
+    }
+    std::fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
+        .unwrap_or(0)
 }
 
 fn not_running(rec: &ContainerRecord) -> Error {

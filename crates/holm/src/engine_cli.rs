@@ -36,6 +36,23 @@ pub enum EngineCommand {
     Inspect(Names),
     /// Run a command in a running container.
     Exec(crate::exec::ExecArgs),
+    /// Show the processes of a container (the host's ps, filtered).
+    Top(crate::misc::TopArgs),
+    /// Show containers' CPU, memory and process usage.
+    Stats(crate::misc::StatsArgs),
+    /// Rename a container.
+    Rename(crate::misc::RenameArgs),
+    /// Show a container's published ports (holm has no networking yet: none).
+    Port(crate::misc::PortArgs),
+    /// Copy files between a container and the host: `cp SRC C:DST`, `cp C:SRC DST`.
+    Cp(crate::cp::CpArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(crate::misc::ContainerCommand),
+    /// Show holm's version.
+    Version,
+    /// Show facts about the engine and the host.
+    Info,
     /// (internal) the per-container monitor.
     #[command(name = "__monitor", hide = true)]
     Monitor {
@@ -124,6 +141,14 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
         EngineCommand::Unpause(a) => crate::stop::each(&a.containers, |c| engine.unpause(c)),
         EngineCommand::Inspect(a) => crate::stop::inspect(&engine, a),
         EngineCommand::Exec(a) => crate::exec::exec(&engine, a),
+        EngineCommand::Top(a) => crate::misc::top(&engine, a),
+        EngineCommand::Stats(a) => crate::misc::stats(&engine, a),
+        EngineCommand::Rename(a) => crate::misc::rename(&engine, a),
+        EngineCommand::Port(a) => crate::misc::port(&engine, a),
+        EngineCommand::Cp(a) => crate::cp::cp(&engine, a),
+        EngineCommand::Container(c) => crate::misc::container(&engine, c),
+        EngineCommand::Version => crate::misc::version(),
+        EngineCommand::Info => crate::misc::info(&engine),
         EngineCommand::Monitor { .. } => unreachable!("handled above"),
     };
     match r {

@@ -18,6 +18,10 @@ pub struct LogsArgs {
     /// Prefix each line with its time (RFC 3339).
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Only output since this time: RFC 3339 (`2026-11-29T10:00:00Z`), Unix seconds, or a duration ago (`10m`,
+    /// `1h30m`, `42s`).
+    #[arg(long)]
+    pub since: Option<String>,
     /// The container (name, id or id prefix).
     pub container: String,
 }
@@ -47,6 +51,8 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
                 .map_err(|_| holm_engine::Error::flag("--tail", n, "expected a number or `all`"))?,
         ),
     };
+    let since = a.since.as_deref().map(parse_since).transpose()?;
+    let keep = |e: &Entry| since.as_ref().is_none_or(|s| e.time.as_str() >= s.as_str());
     let rec = engine.find(&a.container)?;
     let Some(path) = engine.log_file(&rec.id, &rec.config) else {
         anyhow::bail!(
@@ -56,6 +62,7 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
     };
     let mut r = LogReader::open(&path)?;
     let mut first = r.read_new()?;
+    first.retain(keep);
     if let Some(n) = tail {
         first.drain(..first.len().saturating_sub(n));
     }
@@ -70,10 +77,79 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
             Err(holm_engine::Error::NoSuchContainer(_)) => false,
             Err(e) => return Err(e.into()),
         };
-        print(&r.read_new()?, a.timestamps)?;
+        let mut new = r.read_new()?;
+        new.retain(keep);
+        print(&new, a.timestamps)?;
         if !running {
             return Ok(0);
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `--since`: an RFC 3339 time, Unix seconds (`1700000000`, `1700000000.5`) or a Go-style duration ago (`1h30m`,
+/// `10m`, `42s`, `500ms`); returned as the log's RFC 3339 form (UTC, nanoseconds), which compares as text.
+fn parse_since(s: &str) -> holm_engine::Result<String> {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let bad = || {
+        holm_engine::Error::flag(
+            "--since",
+            s,
+            "expected an RFC 3339 time, Unix seconds or a duration (10m)",
+        )
+    };
+    let t = if let Some(secs) = crate::human::parse_rfc3339(s) {
+        UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64)
+    } else if let Ok(f) = s.parse::<f64>() {
+        if !f.is_finite() || f < 0.0 {
+            return Err(bad());
+        }
+        UNIX_EPOCH + Duration::from_secs_f64(f)
+    } else {
+        let mut total = Duration::ZERO;
+        let mut rest = s;
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        while !rest.is_empty() {
+            let n = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .ok_or_else(bad)?;
+            let v: f64 = rest[..n].parse().map_err(|_| bad())?;
+            let unit_len = rest[n..]
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len() - n);
+            let unit = &rest[n..n + unit_len];
+            let mult = match unit {
+                "h" => 3600.0,
+                "m" => 60.0,
+                "s" => 1.0,
+                "ms" => 0.001,
+                _ => return Err(bad()),
+            };
+            total += Duration::from_secs_f64(v * mult);
+            rest = &rest[n + unit_len..];
+        }
+        SystemTime::now().checked_sub(total).ok_or_else(bad)?
+    };
+    Ok(holm_container::state::rfc3339(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_since;
+
+    #[test]
+    fn since_forms() {
+        assert_eq!(
+            parse_since("2026-01-02T03:04:05Z").unwrap(),
+            "2026-01-02T03:04:05.000000000Z"
+        );
+        assert_eq!(parse_since("0").unwrap(), "1970-01-01T00:00:00.000000000Z");
+        let ago = parse_since("1h30m").unwrap();
+        let now = parse_since("0s").unwrap();
+        assert!(ago < now);
+        assert!(parse_since("yesterday").is_err());
+        assert!(parse_since("5x").is_err());
     }
 }

@@ -7,10 +7,12 @@
 
 mod cli;
 mod commands;
+mod cp;
 mod engine_cli;
 mod exec;
 mod human;
 mod logs;
+mod misc;
 mod ps;
 mod run;
 mod stop;

@@ -1,0 +1,42 @@
+//! `holm cp SRC C:DST` / `holm cp C:SRC DST`: the container side is resolved inside the container's root (see
+//! `holm_engine::copy`).
+
+use anyhow::{bail, Result};
+use clap::Args;
+use holm_engine::Engine;
+use std::path::Path;
+
+/// `holm cp`.
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Source: a host path or `CONTAINER:PATH`.
+    pub src: String,
+    /// Destination: `CONTAINER:PATH` or a host path.
+    pub dst: String,
+}
+
+/// `CONTAINER:PATH` → (container, path); a host path (absolute, relative with `./`, or without a colon) → None.
+fn split(s: &str) -> Option<(&str, &str)> {
+    if s.starts_with('/') || s.starts_with('.') {
+        return None;
+    }
+    let (c, p) = s.split_once(':')?;
+    (!c.is_empty()).then_some((c, p))
+}
+
+/// `holm cp`.
+pub fn cp(engine: &Engine, a: &CpArgs) -> Result<i32> {
+    match (split(&a.src), split(&a.dst)) {
+        (None, Some((c, p))) => {
+            let p = if p.is_empty() { "/" } else { p };
+            engine.copy_to(c, Path::new(&a.src), p)?;
+        }
+        (Some((c, p)), None) => {
+            let p = if p.is_empty() { "/" } else { p };
+            engine.copy_from(c, p, Path::new(&a.dst))?;
+        }
+        (Some(_), Some(_)) => bail!("copying between containers is not supported"),
+        (None, None) => bail!("must specify at least one container source (CONTAINER:PATH)"),
+    }
+    Ok(0)
+}

@@ -1,0 +1,337 @@
+//! `holm top`, `stats`, `rename`, `port`, `container prune`, `version`, `info`.
+
+use crate::human;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use holm_engine::lifecycle::Status;
+use holm_engine::stats::{self, Sample};
+use holm_engine::{Engine, State};
+use std::io::Write;
+
+/// `holm top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// The container (name, id or id prefix).
+    pub container: String,
+    /// Options for ps(1) (default `-ef`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+/// `holm top C [PS OPTIONS]`: as docker, runs the host's `ps` and keeps the rows of the container's processes.
+pub fn top(engine: &Engine, a: &TopArgs) -> Result<i32> {
+    let rec = engine.find(&a.container)?;
+    if rec.state != State::Running {
+        bail!("container {} is not running", rec.name);
+    }
+    let pids = stats::pids(&rec.id)?;
+    let args: Vec<String> = if a.ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        a.ps_args.clone()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("run ps")?;
+    if !out.status.success() {
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let Some(col) = header.split_whitespace().position(|h| h == "PID") else {
+        bail!("ps {}: the output has no PID column", args.join(" "));
+    };
+    let mut w = std::io::stdout().lock();
+    writeln!(w, "{header}")?;
+    for l in lines {
+        let pid = l
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            writeln!(w, "{l}")?;
+        }
+    }
+    Ok(0)
+}
+
+/// `holm stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print one sample and exit (default: refresh every second).
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Show every container, not only running ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Containers (default: all running ones).
+    pub containers: Vec<String>,
+}
+
+/// `holm stats [--no-stream] [C...]`: docker's table (CPU %, memory usage / limit, memory %, PIDs). No
+/// networking yet: NET I/O is `--`.
+pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
+    let pick = || -> Result<Vec<(String, String, bool)>> {
+        let mut out = Vec::new();
+        if a.containers.is_empty() {
+            for (r, st) in engine.list()? {
+                let running = matches!(st, Status::Running | Status::Paused);
+                if running || a.all {
+                    out.push((r.id, r.name, running));
+                }
+            }
+        } else {
+            for c in &a.containers {
+                let r = engine.find(c)?;
+                let running = r.state == State::Running;
+                out.push((r.id, r.name, running));
+            }
+        }
+        Ok(out)
+    };
+    loop {
+        let list = pick()?;
+        let first: Vec<Option<Sample>> = list
+            .iter()
+            .map(|(id, _, run)| run.then(|| stats::sample(id).ok()).flatten())
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let mut rows = vec![[
+            "CONTAINER ID".to_string(),
+            "NAME".into(),
+            "CPU %".into(),
+            "MEM USAGE / LIMIT".into(),
+            "MEM %".into(),
+            "NET I/O".into(),
+            "PIDS".into(),
+        ]];
+        for ((id, name, run), a0) in list.iter().zip(first) {
+            let b = run.then(|| stats::sample(id).ok()).flatten();
+            let row = match (a0, b) {
+                (Some(a0), Some(b)) => [
+                    id[..12].to_string(),
+                    name.clone(),
+                    format!("{:.2}%", stats::cpu_percent(&a0, &b)),
+                    format!("{} / {}", iec(b.mem_usage), iec(b.mem_limit)),
+                    format!(
+                        "{:.2}%",
+                        if b.mem_limit > 0 {
+                            b.mem_usage as f64 / b.mem_limit as f64 * 100.0
+                        } else {
+                            0.0
+                        }
+                    ),
+                    "--".into(),
+                    b.pids.to_string(),
+                ],
+                _ => [
+                    id[..12].to_string(),
+                    name.clone(),
+                    "0.00%".into(),
+                    "0B / 0B".into(),
+                    "0.00%".into(),
+                    "--".into(),
+                    "0".into(),
+                ],
+            };
+            rows.push(row);
+        }
+        let mut widths = [0usize; 7];
+        for r in &rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let mut out = std::io::stdout().lock();
+        if !a.no_stream {
+            // docker clears the screen between samples
+            write!(out, "\x1b[2J\x1b[H")?;
+        }
+        for r in &rows {
+            let mut line = String::new();
+            for (i, c) in r.iter().enumerate() {
+                line.push_str(c);
+                if i < 6 {
+                    line.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
+                }
+            }
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        out.flush()?;
+        if a.no_stream {
+            return Ok(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// docker stats' binary sizes: `602KiB`, `64MiB`, `1.5GiB`.
+fn iec(b: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    let s = format!("{v:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}{}", UNITS[u])
+}
+
+/// `holm rename`.
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// The container (name, id or id prefix).
+    pub container: String,
+    /// Its new name.
+    pub new_name: String,
+}
+
+/// `holm rename C NEW`.
+pub fn rename(engine: &Engine, a: &RenameArgs) -> Result<i32> {
+    engine.rename(&a.container, &a.new_name)?;
+    Ok(0)
+}
+
+/// `holm port`.
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// The container (name, id or id prefix).
+    pub container: String,
+    /// A private port (`80`, `80/tcp`).
+    pub port: Option<String>,
+}
+
+/// `holm port C [PORT]`: holm has no networking yet, so no container publishes a port.
+pub fn port(engine: &Engine, a: &PortArgs) -> Result<i32> {
+    let rec = engine.find(&a.container)?;
+    eprintln!(
+        "holm has no networking yet: container {} runs with networking disabled and publishes no ports",
+        rec.name
+    );
+    match &a.port {
+        Some(p) => bail!("No public port '{p}' published for {}", rec.name),
+        None => Ok(0),
+    }
+}
+
+/// `holm container …`.
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Remove every stopped container.
+    Prune(PruneArgs),
+}
+
+/// `holm container prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not ask for confirmation (holm never asks; accepted for compatibility).
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// `holm container prune`.
+pub fn container(engine: &Engine, c: &ContainerCommand) -> Result<i32> {
+    match c {
+        ContainerCommand::Prune(_) => {
+            let (ids, bytes) = engine.prune()?;
+            let mut out = std::io::stdout().lock();
+            if !ids.is_empty() {
+                writeln!(out, "Deleted Containers:")?;
+                for id in &ids {
+                    writeln!(out, "{id}")?;
+                }
+                writeln!(out)?;
+            }
+            writeln!(out, "Total reclaimed space: {}", human::size(bytes))?;
+            Ok(0)
+        }
+    }
+}
+
+/// `holm version`.
+pub fn version() -> Result<i32> {
+    println!("Client:");
+    println!(" Version:     {}", env!("CARGO_PKG_VERSION"));
+    println!(" OS/Arch:     linux/{}", std::env::consts::ARCH);
+    println!();
+    println!("Engine:");
+    println!(" Version:     {} (daemonless)", env!("CARGO_PKG_VERSION"));
+    println!(" Runtime:     holm-container (built in)");
+    println!(" Kernel:      {}", read_trim("/proc/sys/kernel/osrelease"));
+    Ok(0)
+}
+
+fn read_trim(p: &str) -> String {
+    std::fs::read_to_string(p)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// `holm info`: docker's main facts about this engine and host.
+pub fn info(engine: &Engine) -> Result<i32> {
+    let list = engine.list()?;
+    let count = |f: &dyn Fn(Status) -> bool| list.iter().filter(|(_, s)| f(*s)).count();
+    let images = engine.images().list().map(|l| l.len()).unwrap_or(0);
+    let cgroup = match holm_cgroups::Hierarchies::detect().map(|h| h.layout()) {
+        Ok(l) => format!("{l:?}").to_lowercase(),
+        Err(_) => "unknown".into(),
+    };
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| "Linux".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024;
+    println!("Containers: {}", list.len());
+    println!(" Running: {}", count(&|s| s == Status::Running));
+    println!(" Paused: {}", count(&|s| s == Status::Paused));
+    println!(
+        " Stopped: {}",
+        count(&|s| matches!(s, Status::Exited | Status::Created | Status::Restarting))
+    );
+    println!("Images: {images}");
+    println!("Server Version: {} (daemonless)", env!("CARGO_PKG_VERSION"));
+    println!("Storage Driver: overlay");
+    println!("Logging Driver: json-file");
+    println!("Cgroup Driver: cgroupfs");
+    println!("Cgroup Version: {cgroup}");
+    println!("Runtimes: holm-container (built in)");
+    println!("Security Options:");
+    println!(" seccomp");
+    println!("  Profile: builtin");
+    println!(
+        "Kernel Version: {}",
+        read_trim("/proc/sys/kernel/osrelease")
+    );
+    println!("Operating System: {os}");
+    println!("OSType: linux");
+    println!("Architecture: {}", std::env::consts::ARCH);
+    println!(
+        "CPUs: {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!("Total Memory: {}", human::size(mem));
+    println!("Root Dir: {}", engine.root().display());
+    println!("Run Dir: {}", engine.runroot().display());
+    println!("Networking: none yet (containers run without network interfaces)");
+    Ok(0)
+}
