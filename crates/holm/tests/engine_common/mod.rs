@@ -141,9 +141,20 @@ impl Engine {
         });
     }
 
-    /// Pids of monitor processes of this engine.
+    /// Pids of monitor processes of this engine: session leaders (a monitor calls setsid) whose command line
+    /// names it. The runtime's stage-1 child and the container's init share the monitor's command line until they
+    /// exec, but are not session leaders.
     pub fn monitors(&self) -> Vec<i32> {
         processes_mentioning(&self.root.display().to_string(), "__monitor")
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                    s.rfind(')')
+                        .and_then(|i| s[i + 2..].split(' ').nth(3)?.parse::<i32>().ok())
+                        == Some(*pid)
+                })
+            })
+            .collect()
     }
 
     /// Mount points under this engine's temp dir.
