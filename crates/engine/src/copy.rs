@@ -58,14 +58,28 @@ fn open_root<'a>(engine: &'a Engine, what: &str) -> Result<Root<'a>> {
             .map(OwnedFd::from)
             .map_err(Error::io(format!("open {}", p.display())))
     };
-    if rec.state == State::Running && rec.pid > 0 {
+    // The recorded pid is only trusted while the runtime state (which checks the process's start time) says it is
+    // still this container's init: before opening its root, and after (so the fd is the container's root even if
+    // the pid were recycled in between).
+    let live = || {
+        holm_container::state(&engine.runtime(), &rec.id).is_ok_and(|s| {
+            s.pid == rec.pid
+                && matches!(
+                    s.status,
+                    holm_container::Status::Running | holm_container::Status::Paused
+                )
+        })
+    };
+    if rec.state == State::Running && rec.pid > 0 && live() {
         let fd = open_dir(Path::new(&format!("/proc/{}/root", rec.pid)))?;
-        return Ok(Root {
-            fd,
-            engine,
-            id: rec.id,
-            mounted: false,
-        });
+        if live() {
+            return Ok(Root {
+                fd,
+                engine,
+                id: rec.id,
+                mounted: false,
+            });
+        }
     }
     ops::mount_rootfs(engine, &rec.id)?;
     let fd = open_dir(&ops::rootfs(engine, &rec.id));

@@ -135,6 +135,8 @@ fn cp_both_ways_stays_inside_the_container() {
     let id = e.detached(&[
         "--name",
         "box",
+        "--tmpfs",
+        "/scratch",
         IMAGE,
         "sh",
         "-c",
@@ -149,6 +151,12 @@ fn cp_both_ways_stays_inside_the_container() {
     e.ok(&["cp", f, "box:/data/dir"]);
     assert_eq!(
         e.ok(&["exec", "box", "cat", "/data/dir/file.txt"]),
+        "payload\n"
+    );
+    // the running container's own mounts (its tmpfs) are what cp sees
+    e.ok(&["cp", f, "box:/scratch/"]);
+    assert_eq!(
+        e.ok(&["exec", "box", "cat", "/scratch/file.txt"]),
         "payload\n"
     );
     // through symlinks in the container: the container's /tmp, not the host's
