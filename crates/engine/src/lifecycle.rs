@@ -422,6 +422,11 @@ impl Engine {
         Ok(rec.id)
     }
 
+    /// Bytes in the container's writable layer (its snapshot's upper directory).
+    pub fn writable_size(&self, id: &str) -> u64 {
+        self.images().snapshot(id).map_or(0, |s| dir_size(&s.upper))
+    }
+
     /// `holm container prune`: removes every container that is not running (nor paused or restarting); returns
     /// the removed ids and the bytes their writable layers and logs held.
     pub fn prune(&self) -> Result<(Vec<String>, u64)> {

@@ -49,6 +49,9 @@ pub enum EngineCommand {
     /// Manage containers.
     #[command(subcommand)]
     Container(crate::misc::ContainerCommand),
+    /// Disk usage and clean-up of the whole engine.
+    #[command(subcommand)]
+    System(crate::misc::SystemCommand),
     /// Show holm's version.
     Version,
     /// Show facts about the engine and the host.
@@ -147,6 +150,7 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
         EngineCommand::Port(a) => crate::misc::port(&engine, a),
         EngineCommand::Cp(a) => crate::cp::cp(&engine, a),
         EngineCommand::Container(c) => crate::misc::container(&engine, c),
+        EngineCommand::System(c) => crate::misc::system(&engine, c),
         EngineCommand::Version => crate::misc::version(),
         EngineCommand::Info => crate::misc::info(&engine),
         EngineCommand::Monitor { .. } => unreachable!("handled above"),

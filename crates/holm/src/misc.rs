@@ -256,6 +256,143 @@ pub fn container(engine: &Engine, c: &ContainerCommand) -> Result<i32> {
     }
 }
 
+/// `holm system …`.
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show disk usage of images and containers.
+    Df,
+    /// Remove stopped containers and unused images (dangling ones; with -a every image no container uses).
+    Prune(SystemPruneArgs),
+    /// Show facts about the engine and the host (as `holm info`).
+    Info,
+}
+
+/// `holm system prune`.
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove every unused image, not only dangling ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not ask for confirmation (holm never asks; accepted for compatibility).
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove volumes too (holm has no named volumes yet; accepted for compatibility).
+    #[arg(long)]
+    pub volumes: bool,
+}
+
+/// `holm system df|prune|info`.
+pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
+    match c {
+        SystemCommand::Info => info(engine),
+        SystemCommand::Df => {
+            let list = engine.list()?;
+            let images = engine.images().list()?;
+            let used: std::collections::HashSet<&str> =
+                list.iter().map(|(r, _)| r.image_id.as_str()).collect();
+            let img_size: u64 = images.iter().map(|i| i.size).sum();
+            let active_imgs: Vec<_> = images
+                .iter()
+                .filter(|i| used.contains(i.id.to_string().as_str()))
+                .collect();
+            let img_reclaim = img_size - active_imgs.iter().map(|i| i.size).sum::<u64>();
+            let mut ctr_size = 0;
+            let mut ctr_reclaim = 0;
+            let mut active = 0;
+            for (r, st) in &list {
+                let sz = engine.writable_size(&r.id);
+                ctr_size += sz;
+                if matches!(st, Status::Running | Status::Paused | Status::Restarting) {
+                    active += 1;
+                } else {
+                    ctr_reclaim += sz;
+                }
+            }
+            let pct = |a: u64, b: u64| (a * 100).checked_div(b).unwrap_or(0);
+            let rows = [
+                [
+                    "TYPE".to_string(),
+                    "TOTAL".into(),
+                    "ACTIVE".into(),
+                    "SIZE".into(),
+                    "RECLAIMABLE".into(),
+                ],
+                [
+                    "Images".into(),
+                    images.len().to_string(),
+                    active_imgs.len().to_string(),
+                    human::size(img_size),
+                    format!(
+                        "{} ({}%)",
+                        human::size(img_reclaim),
+                        pct(img_reclaim, img_size)
+                    ),
+                ],
+                [
+                    "Containers".into(),
+                    list.len().to_string(),
+                    active.to_string(),
+                    human::size(ctr_size),
+                    format!(
+                        "{} ({}%)",
+                        human::size(ctr_reclaim),
+                        pct(ctr_reclaim, ctr_size)
+                    ),
+                ],
+                [
+                    "Local Volumes".into(),
+                    "0".into(),
+                    "0".into(),
+                    "0B".into(),
+                    "0B".into(),
+                ],
+            ];
+            let mut widths = [0usize; 5];
+            for r in &rows {
+                for (w, c) in widths.iter_mut().zip(r) {
+                    *w = (*w).max(c.len());
+                }
+            }
+            for r in &rows {
+                let mut line = String::new();
+                for (i, c) in r.iter().enumerate() {
+                    line.push_str(c);
+                    if i < 4 {
+                        line.push_str(&" ".repeat(widths[i] - c.len() + 3));
+                    }
+                }
+                println!("{}", line.trim_end());
+            }
+            Ok(0)
+        }
+        SystemCommand::Prune(a) => {
+            let (ids, cbytes) = engine.prune()?;
+            let (imgs, gc) = engine.images().prune(a.all)?;
+            let mut out = std::io::stdout().lock();
+            if !ids.is_empty() {
+                writeln!(out, "Deleted Containers:")?;
+                for id in &ids {
+                    writeln!(out, "{id}")?;
+                }
+                writeln!(out)?;
+            }
+            if !imgs.is_empty() {
+                writeln!(out, "Deleted Images:")?;
+                for d in &imgs {
+                    writeln!(out, "deleted: {d}")?;
+                }
+                writeln!(out)?;
+            }
+            writeln!(
+                out,
+                "Total reclaimed space: {}",
+                human::size(cbytes + gc.bytes)
+            )?;
+            Ok(0)
+        }
+    }
+}
+
 /// `holm version`.
 pub fn version() -> Result<i32> {
     println!("Client:");

@@ -107,6 +107,18 @@ fn prune_version_info() {
     }
     let out = e.ok(&["version"]);
     assert!(out.contains(env!("CARGO_PKG_VERSION")), "{out}");
+    let out = e.ok(&["system", "df"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("TYPE") && lines[0].contains("RECLAIMABLE"),
+        "{out}"
+    );
+    let images: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(images[..3], ["Images", "1", "1"], "{out}");
+    let ctrs: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(ctrs[..3], ["Containers", "3", "1"], "{out}");
+    // c2 wrote 2 bytes into its writable layer: reclaimable
+    assert_ne!(ctrs[4], "0B", "{out}");
     let out = e.ok(&["container", "prune", "-f"]);
     assert!(out.starts_with("Deleted Containers:\n"), "{out}");
     assert!(out.contains(&a), "{out}");
@@ -115,7 +127,15 @@ fn prune_version_info() {
     e.assert_gone(&a);
     let out = e.ok(&["container", "prune"]);
     assert_eq!(out, "Total reclaimed space: 0B\n");
+    // system prune: the image stays while a container uses it, then goes with -a
+    e.ok(&["create", "--name", "c3", IMAGE]);
+    let out = e.ok(&["system", "prune", "-a", "-f"]);
+    assert!(out.starts_with("Deleted Containers:\n"), "{out}");
+    assert!(!out.contains("Deleted Images"), "{out}");
     e.ok(&["rm", "-f", "up"]);
+    let out = e.ok(&["system", "prune", "-a", "-f"]);
+    assert!(out.starts_with("Deleted Images:\n"), "{out}");
+    assert_eq!(e.ok(&["images", "-q"]), "");
 }
 
 #[test]
