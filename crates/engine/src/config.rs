@@ -160,19 +160,23 @@ pub fn parse_cpus(s: &str) -> Result<f64> {
     Ok(v)
 }
 
-/// One `-v SRC:DST[:OPTS]` bind.
+/// One `-v SRC:DST[:OPTS]` bind or named volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bind {
-    /// Absolute host path.
+    /// Absolute host path, or the volume's name.
     pub source: String,
+    /// A named volume (`source` is its name; created on first use).
+    pub volume: bool,
+    /// `nocopy`: do not copy the image's content into a new (empty) volume.
+    pub nocopy: bool,
     /// Absolute container path.
     pub destination: String,
     /// `ro`.
     pub read_only: bool,
 }
 
-/// Parses `-v SRC:DST[:OPTS]` (OPTS: `ro`, `rw`, and docker's labels and propagation words, which are accepted
-/// and ignored). The source must be an existing absolute host path: named volumes come later.
+/// Parses `-v SRC:DST[:OPTS]` (OPTS: `ro`, `rw`, `nocopy`, and docker's labels and propagation words, which are
+/// accepted and ignored). SRC is an existing absolute host path, or the name of a volume.
 pub fn parse_volume(s: &str) -> Result<Bind> {
     let bad = |why: &str| Error::flag("--volume", s, why);
     let parts: Vec<&str> = s.split(':').collect();
@@ -181,10 +185,13 @@ pub fn parse_volume(s: &str) -> Result<Bind> {
         [src, dst, opts] => (*src, *dst, *opts),
         _ => return Err(bad("expected SRC:DST[:OPTIONS]")),
     };
-    if !src.starts_with('/') {
-        return Err(bad(
-            "named volumes are not supported yet: the source must be an absolute host path",
-        ));
+    let volume = !src.starts_with('/');
+    if volume {
+        crate::volumes::validate_name(src).map_err(|_| {
+            bad(&format!(
+                "\"{src}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+            ))
+        })?;
     }
     if !dst.starts_with('/') || dst.trim_end_matches('/').is_empty() {
         return Err(bad(
@@ -192,20 +199,23 @@ pub fn parse_volume(s: &str) -> Result<Bind> {
         ));
     }
     let mut read_only = false;
+    let mut nocopy = false;
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
             "ro" => read_only = true,
             "rw" => read_only = false,
-            "z" | "Z" | "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave"
-            | "nocopy" => {}
+            "nocopy" => nocopy = true,
+            "z" | "Z" | "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {}
             _ => return Err(bad(&format!("unknown option `{o}`"))),
         }
     }
-    if std::fs::symlink_metadata(src).is_err() {
+    if !volume && std::fs::symlink_metadata(src).is_err() {
         return Err(bad(&format!("bind source path does not exist: {src}")));
     }
     Ok(Bind {
         source: src.to_string(),
+        volume,
+        nocopy,
         destination: dst.to_string(),
         read_only,
     })
@@ -252,6 +262,7 @@ pub fn build_spec(
     id: &str,
     image: &ImageConfiguration,
     rootfs: &Path,
+    volumes_dir: &Path,
     cfg: &mut RunConfig,
 ) -> Result<Spec> {
     let ov = holm_image::spec::Overrides {
@@ -296,7 +307,12 @@ pub fn build_spec(
         let mut m = Mount::default();
         m.set_destination(b.destination.into());
         m.set_typ(Some("bind".into()));
-        m.set_source(Some(b.source.into()));
+        let source = if b.volume {
+            crate::volumes::data_path(volumes_dir, &b.source)
+        } else {
+            b.source.into()
+        };
+        m.set_source(Some(source));
         m.set_options(Some(opts));
         mounts.push(m);
     }
@@ -374,6 +390,8 @@ mod tests {
             b,
             Bind {
                 source: "/tmp".into(),
+                volume: false,
+                nocopy: false,
                 destination: "/data".into(),
                 read_only: true
             }
@@ -383,10 +401,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bind source path does not exist"), "{e}");
-        assert!(parse_volume("name:/data")
+        let v = parse_volume("name:/data:ro,nocopy").unwrap();
+        assert!(v.volume && v.nocopy && v.read_only);
+        assert!(parse_volume("bad name:/data")
             .unwrap_err()
             .to_string()
-            .contains("named volumes"));
+            .contains("invalid characters"));
         assert!(parse_volume("/tmp:rel").is_err());
         assert!(parse_volume("/tmp:/d:bogus").is_err());
         assert!(parse_volume("/tmp").is_err());

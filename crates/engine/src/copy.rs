@@ -257,8 +257,23 @@ fn copy_in(root: BorrowedFd<'_>, src: &Path, rel: &Path) -> Result<()> {
     Ok(())
 }
 
+/// [`copy_out`], keeping owners (a volume's copy-up from the image).
+pub(crate) fn copy_out_preserving(root: BorrowedFd<'_>, rel: &Path, dst: &Path) -> Result<()> {
+    copy_out_as(root, rel, dst, true)
+}
+
 /// Copies `rel` inside the root (a file, symlink or directory tree; symlinks copied as they are) to host `dst`.
 fn copy_out(root: BorrowedFd<'_>, rel: &Path, dst: &Path) -> Result<()> {
+    copy_out_as(root, rel, dst, false)
+}
+
+fn chown_like(dst: &Path, m: &std::fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    std::os::unix::fs::lchown(dst, Some(m.uid()), Some(m.gid()))
+        .map_err(Error::io(format!("chown {}", dst.display())))
+}
+
+fn copy_out_as(root: BorrowedFd<'_>, rel: &Path, dst: &Path, owners: bool) -> Result<()> {
     let what = || format!("{} (in the container)", rel.display());
     match kind_in(root, rel)? {
         Kind::Dir => {
@@ -268,17 +283,22 @@ fn copy_out(root: BorrowedFd<'_>, rel: &Path, dst: &Path) -> Result<()> {
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
             )?;
             let p = holm_sys::fs::fd_path(d.as_fd());
-            let mode = std::fs::metadata(&p)
-                .map_err(Error::io(what()))?
-                .permissions()
-                .mode()
-                & 0o7777;
+            let meta = std::fs::metadata(&p).map_err(Error::io(what()))?;
+            let mode = meta.permissions().mode() & 0o7777;
             std::fs::create_dir_all(dst).map_err(Error::io(format!("create {}", dst.display())))?;
             let _ = std::fs::set_permissions(dst, std::fs::Permissions::from_mode(mode));
+            if owners {
+                chown_like(dst, &meta)?;
+            }
             let rd = std::fs::read_dir(&p).map_err(Error::io(what()))?;
             for e in rd {
                 let e = e.map_err(Error::io(what()))?;
-                copy_out(root, &rel.join(e.file_name()), &dst.join(e.file_name()))?;
+                copy_out_as(
+                    root,
+                    &rel.join(e.file_name()),
+                    &dst.join(e.file_name()),
+                    owners,
+                )?;
             }
         }
         Kind::Symlink => {
@@ -287,6 +307,12 @@ fn copy_out(root: BorrowedFd<'_>, rel: &Path, dst: &Path) -> Result<()> {
             let _ = std::fs::remove_file(dst);
             std::os::unix::fs::symlink(&target, dst)
                 .map_err(Error::io(format!("symlink {}", dst.display())))?;
+            if owners {
+                let m =
+                    std::fs::symlink_metadata(holm_sys::fs::fd_path(parent.as_fd()).join(&name))
+                        .map_err(Error::io(what()))?;
+                chown_like(dst, &m)?;
+            }
         }
         Kind::File => {
             // O_NOFOLLOW: the final component must still be the file just seen, not a symlink swapped in.
@@ -299,12 +325,8 @@ fn copy_out(root: BorrowedFd<'_>, rel: &Path, dst: &Path) -> Result<()> {
             )
             .map_err(|e| cp_err(what(), e))?;
             let mut from = File::from(fd);
-            let mode = from
-                .metadata()
-                .map_err(Error::io(what()))?
-                .permissions()
-                .mode()
-                & 0o7777;
+            let meta = from.metadata().map_err(Error::io(what()))?;
+            let mode = meta.permissions().mode() & 0o7777;
             let mut to =
                 File::create(dst).map_err(Error::io(format!("create {}", dst.display())))?;
             let mut buf = vec![0u8; 64 * 1024];
@@ -317,6 +339,9 @@ fn copy_out(root: BorrowedFd<'_>, rel: &Path, dst: &Path) -> Result<()> {
                     .map_err(Error::io(format!("write {}", dst.display())))?;
             }
             let _ = to.set_permissions(std::fs::Permissions::from_mode(mode));
+            if owners {
+                chown_like(dst, &meta)?;
+            }
         }
         Kind::Other => {
             return Err(cp_err(what(), "not a regular file, directory or symlink"));

@@ -101,6 +101,11 @@ CREATE TABLE IF NOT EXISTS containers (
     restart_count INTEGER NOT NULL DEFAULT 0,
     no_restart INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS volumes (
+    name TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    labels TEXT NOT NULL DEFAULT '{}'
+);
 ";
 
 /// Columns added after the first schema (added to older databases on open; a no-op error on newer ones).
@@ -409,6 +414,57 @@ impl Db {
             return Err(Error::NoSuchContainer(id.to_string()));
         }
         tx.commit().map_err(wrap)
+    }
+
+    /// Records a volume; false if one of that name exists already.
+    pub fn insert_volume(&self, v: &crate::volumes::Volume) -> Result<bool> {
+        let labels = serde_json::to_string(&v.labels).expect("labels serialise");
+        let n = self.wrap(self.conn.execute(
+            "INSERT OR IGNORE INTO volumes (name, created, labels) VALUES (?1, ?2, ?3)",
+            params![v.name, v.created, labels],
+        ))?;
+        Ok(n == 1)
+    }
+
+    fn volume_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<crate::volumes::Volume> {
+        let labels: String = row.get(2)?;
+        Ok(crate::volumes::Volume {
+            name: row.get(0)?,
+            created: row.get(1)?,
+            labels: serde_json::from_str(&labels).unwrap_or_default(),
+        })
+    }
+
+    /// The volume of this name, if any.
+    pub fn get_volume(&self, name: &str) -> Result<Option<crate::volumes::Volume>> {
+        self.wrap(
+            self.conn
+                .query_row(
+                    "SELECT name, created, labels FROM volumes WHERE name = ?1",
+                    [name],
+                    Db::volume_row,
+                )
+                .optional(),
+        )
+    }
+
+    /// Every volume, by name.
+    pub fn list_volumes(&self) -> Result<Vec<crate::volumes::Volume>> {
+        let mut st = self.wrap(
+            self.conn
+                .prepare("SELECT name, created, labels FROM volumes ORDER BY name"),
+        )?;
+        let rows = self.wrap(st.query_map([], Db::volume_row))?;
+        rows.map(|r| self.wrap(r)).collect()
+    }
+
+    /// Deletes a volume's row (absent is fine).
+    pub fn delete_volume(&self, name: &str) -> Result<()> {
+        self.wrap(
+            self.conn
+                .execute("DELETE FROM volumes WHERE name = ?1", [name]),
+        )?;
+        Ok(())
     }
 
     /// Deletes a container's row (absent is fine).

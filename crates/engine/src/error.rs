@@ -9,6 +9,17 @@ pub enum Error {
     /// No container has this id, id prefix or name.
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    /// No volume has this name.
+    #[error("no such volume: {0}")]
+    NoSuchVolume(String),
+    /// The volume is used by containers.
+    #[error("remove {name}: volume is in use - [{containers}]")]
+    VolumeInUse {
+        /// The volume.
+        name: String,
+        /// The containers using it (ids, comma-separated).
+        containers: String,
+    },
     /// An id prefix matches several containers.
     #[error("multiple containers match `{0}`: use a longer id or the name")]
     AmbiguousContainer(String),

@@ -33,6 +33,18 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
         .iter()
         .filter_map(|v| parse_volume(v).ok())
         .map(|b| {
+            if b.volume {
+                return json!({
+                    "Type": "volume",
+                    "Name": b.source,
+                    "Source": engine.volume_path(&b.source),
+                    "Destination": b.destination,
+                    "Driver": "local",
+                    "Mode": if b.read_only { "ro" } else { "z" },
+                    "RW": !b.read_only,
+                    "Propagation": "",
+                });
+            }
             json!({
                 "Type": "bind",
                 "Source": b.source,

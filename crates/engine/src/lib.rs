@@ -36,6 +36,7 @@ pub mod ops;
 pub mod options;
 pub mod stats;
 pub mod tty;
+pub mod volumes;
 
 pub use config::RunConfig;
 pub use db::{ContainerRecord, Db, State};

@@ -160,7 +160,14 @@ impl Engine {
             b.create(bundle.join("rootfs"))
                 .map_err(Error::io(format!("create {}", bundle.display())))?;
             ops::mount_rootfs(self, &id)?;
-            let spec = config::build_spec(&id, &image_cfg, &ops::rootfs(self, &id), &mut cfg)?;
+            self.prepare_volumes(&cfg.volumes, &ops::rootfs(self, &id))?;
+            let spec = config::build_spec(
+                &id,
+                &image_cfg,
+                &ops::rootfs(self, &id),
+                &self.volumes_dir(),
+                &mut cfg,
+            )?;
             let tmp = bundle.join(".config.json.tmp");
             let bytes = serde_json::to_vec_pretty(&spec).expect("spec serialises");
             std::fs::write(&tmp, bytes)

@@ -49,6 +49,9 @@ pub enum EngineCommand {
     /// Manage containers.
     #[command(subcommand)]
     Container(crate::misc::ContainerCommand),
+    /// Manage named volumes.
+    #[command(subcommand)]
+    Volume(crate::volume::VolumeCommand),
     /// Disk usage and clean-up of the whole engine.
     #[command(subcommand)]
     System(crate::misc::SystemCommand),
@@ -151,6 +154,7 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
         EngineCommand::Cp(a) => crate::cp::cp(&engine, a),
         EngineCommand::Container(c) => crate::misc::container(&engine, c),
         EngineCommand::System(c) => crate::misc::system(&engine, c),
+        EngineCommand::Volume(c) => crate::volume::volume(&engine, c),
         EngineCommand::Version => crate::misc::version(),
         EngineCommand::Info => crate::misc::info(&engine),
         EngineCommand::Monitor { .. } => unreachable!("handled above"),

@@ -16,6 +16,7 @@ mod misc;
 mod ps;
 mod run;
 mod stop;
+mod volume;
 
 use clap::Parser;
 use cli::{Cli, Command, ImageCommand};

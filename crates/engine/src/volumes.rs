@@ -1,0 +1,173 @@
+//! Named volumes (`holm volume create|ls|inspect|rm|prune`, `-v NAME:/path`): directories under
+//! `<root>/volumes/<name>/_data`, recorded in the database. `-v NAME:/path` creates the volume on first use and,
+//! while it is empty, copies the image's content at `/path` into it (ownership and modes kept), as docker does
+//! (`nocopy` turns that off).
+
+use crate::config::parse_volume;
+use crate::{Engine, Error, Result};
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+/// One volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// Its name.
+    pub name: String,
+    /// Creation time, RFC 3339.
+    pub created: String,
+    /// `--label`s.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Checks a volume name: docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn validate_name(name: &str) -> Result<()> {
+    let b = name.as_bytes();
+    let ok = b.len() >= 2
+        && b.len() <= 255
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::flag(
+            "volume name",
+            name,
+            "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+        ))
+    }
+}
+
+/// The data directory of volume `name` under `volumes_dir`.
+pub fn data_path(volumes_dir: &Path, name: &str) -> PathBuf {
+    volumes_dir.join(name).join("_data")
+}
+
+fn is_empty_dir(p: &Path) -> bool {
+    std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
+}
+
+impl Engine {
+    /// `<root>/volumes`.
+    pub fn volumes_dir(&self) -> PathBuf {
+        self.root().join("volumes")
+    }
+
+    /// The data directory of a volume.
+    pub fn volume_path(&self, name: &str) -> PathBuf {
+        data_path(&self.volumes_dir(), name)
+    }
+
+    /// `holm volume create [NAME]`: creates a volume (a random name if none); an existing one is returned as is.
+    /// Returns the volume and whether it is new.
+    pub fn volume_create(
+        &self,
+        name: Option<&str>,
+        labels: BTreeMap<String, String>,
+    ) -> Result<(Volume, bool)> {
+        let name = match name {
+            Some(n) => {
+                validate_name(n)?;
+                n.to_string()
+            }
+            None => crate::ids::new_id()?,
+        };
+        let dir = self.volume_path(&name);
+        std::fs::create_dir_all(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
+        let v = Volume {
+            name,
+            created: holm_container::state::rfc3339(std::time::SystemTime::now()),
+            labels,
+        };
+        let new = self.db()?.insert_volume(&v)?;
+        let v = self.db()?.get_volume(&v.name)?.unwrap_or(v);
+        Ok((v, new))
+    }
+
+    /// `holm volume inspect`.
+    pub fn volume_get(&self, name: &str) -> Result<Volume> {
+        self.db()?
+            .get_volume(name)?
+            .ok_or_else(|| Error::NoSuchVolume(name.to_string()))
+    }
+
+    /// `holm volume ls`.
+    pub fn volume_list(&self) -> Result<Vec<Volume>> {
+        self.db()?.list_volumes()
+    }
+
+    /// The containers (ids) whose `-v` names the volume.
+    pub fn volume_users(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .db()?
+            .list()?
+            .into_iter()
+            .filter(|r| {
+                r.config
+                    .volumes
+                    .iter()
+                    .filter_map(|v| parse_volume(v).ok())
+                    .any(|b| b.volume && b.source == name)
+            })
+            .map(|r| r.id)
+            .collect())
+    }
+
+    /// `holm volume rm`: removes a volume no container uses (docker refuses in-use volumes even with -f).
+    pub fn volume_remove(&self, name: &str) -> Result<()> {
+        self.volume_get(name)?;
+        let users = self.volume_users(name)?;
+        if !users.is_empty() {
+            return Err(Error::VolumeInUse {
+                name: name.to_string(),
+                containers: users.join(", "),
+            });
+        }
+        let dir = self.volumes_dir().join(name);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("remove {}", dir.display()))(e)),
+        }
+        self.db()?.delete_volume(name)
+    }
+
+    /// `holm volume prune`: removes every volume no container uses; returns their names.
+    pub fn volume_prune(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for v in self.volume_list()? {
+            if self.volume_users(&v.name)?.is_empty() {
+                self.volume_remove(&v.name)?;
+                out.push(v.name);
+            }
+        }
+        Ok(out)
+    }
+
+    /// At `create`, with the container's rootfs mounted: makes sure every named volume of `volumes` exists, and
+    /// copies the image's content at the mount point into each empty one (unless `nocopy`).
+    pub(crate) fn prepare_volumes(&self, volumes: &[String], rootfs: &Path) -> Result<()> {
+        for v in volumes {
+            let b = parse_volume(v)?;
+            if !b.volume {
+                continue;
+            }
+            self.volume_create(Some(&b.source), BTreeMap::new())?;
+            let data = self.volume_path(&b.source);
+            if b.nocopy || !is_empty_dir(&data) {
+                continue;
+            }
+            let root = std::fs::File::open(rootfs)
+                .map_err(Error::io(format!("open {}", rootfs.display())))?;
+            let dst = Path::new(&b.destination);
+            let is_dir =
+                holm_container::resolve::open(root.as_fd(), dst, libc::O_PATH | libc::O_DIRECTORY)
+                    .is_ok();
+            if is_dir {
+                crate::copy::copy_out_preserving(root.as_fd(), dst, &data)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,93 @@
+//! Named volumes: `-v NAME:/path` creates the volume on first use and copies the image's content into it while
+//! it is empty (`nocopy` off); data outlives containers; `holm volume create|ls|inspect|rm|prune`; a volume in
+//! use is never removed.
+
+#[path = "../../image/tests/common/mod.rs"]
+mod common;
+mod engine_common;
+
+use engine_common::{Engine, IMAGE};
+
+#[test]
+fn named_volumes() {
+    let e = Engine::new();
+    e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo hi > /data/x",
+    ]);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "data\n");
+    assert_eq!(
+        e.ok(&["run", "--rm", "-v", "data:/mnt:ro", IMAGE, "cat", "/mnt/x"]),
+        "hi\n"
+    );
+    let v: serde_json::Value = serde_json::from_str(&e.ok(&["volume", "inspect", "data"])).unwrap();
+    let mp = v[0]["Mountpoint"].as_str().unwrap().to_string();
+    assert_eq!(std::fs::read_to_string(format!("{mp}/x")).unwrap(), "hi\n");
+    assert!(mp.starts_with(e.root.to_str().unwrap()), "{mp}");
+
+    // copy-up: a new volume on /etc gets the image's /etc; nocopy leaves it empty
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "etcv:/etc",
+        IMAGE,
+        "cat",
+        "/etc/passwd",
+    ]);
+    assert!(out.starts_with("root:"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&e.ok(&["volume", "inspect", "etcv"])).unwrap();
+    let mp = v[0]["Mountpoint"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(format!("{mp}/passwd")).unwrap(),
+        out
+    );
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "empty:/etc:nocopy",
+        IMAGE,
+        "sh",
+        "-c",
+        "ls /etc | wc -l",
+    ]);
+    assert_eq!(out.trim(), "0");
+
+    // a volume in use stays; inspect shows it as a volume mount
+    e.ok(&["create", "--name", "user", "-v", "data:/data", IMAGE]);
+    let m = &e.inspect("user")["Mounts"][0];
+    assert_eq!(
+        (m["Type"].as_str(), m["Name"].as_str()),
+        (Some("volume"), Some("data"))
+    );
+    let (_, err) = e.code(1, &["volume", "rm", "data"]);
+    assert!(err.contains("volume is in use"), "{err}");
+    let out = e.ok(&["volume", "prune", "-f"]);
+    assert!(
+        out.contains("etcv") && out.contains("empty") && !out.contains("data\n"),
+        "{out}"
+    );
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "data\n");
+    e.ok(&["rm", "user"]);
+    e.ok(&["volume", "rm", "data"]);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "");
+    assert!(!std::path::Path::new(&mp).exists());
+
+    // create with a name, labels; a random name without one; errors
+    assert_eq!(e.ok(&["volume", "create", "-l", "a=b", "named"]), "named\n");
+    let v: serde_json::Value =
+        serde_json::from_str(&e.ok(&["volume", "inspect", "named"])).unwrap();
+    assert_eq!(v[0]["Labels"]["a"], "b");
+    assert_eq!(e.ok(&["volume", "create"]).trim().len(), 64);
+    let (_, err) = e.code(1, &["volume", "inspect", "nope"]);
+    assert!(err.contains("no such volume: nope"), "{err}");
+    let (_, err) = e.code(125, &["run", "--rm", "-v", "bad name:/x", IMAGE, "true"]);
+    assert!(err.contains("invalid characters"), "{err}");
+}
