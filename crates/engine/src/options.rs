@@ -95,8 +95,31 @@ fn check_destination(flag: &str, whole: &str, dst: &str) -> Result<()> {
     Ok(())
 }
 
-/// Parses docker's `--mount type=bind|tmpfs,source=…,target=…[,readonly][,bind-propagation=…][,tmpfs-size=…]
-/// [,tmpfs-mode=…]` (`src`, `dst`/`destination`, `ro`/`readonly[=true|false]` accepted). Named volumes come later.
+impl MountOpt {
+    /// A `type=volume` mount as the `-v NAME:DST[:ro,nocopy]` the engine handles volumes as; `None` for others.
+    pub fn as_volume(&self) -> Option<String> {
+        if self.typ != "volume" {
+            return None;
+        }
+        let mut opts = Vec::new();
+        if self.read_only {
+            opts.push("ro");
+        }
+        if self.options.iter().any(|o| o == "nocopy") {
+            opts.push("nocopy");
+        }
+        let mut v = format!("{}:{}", self.source, self.destination);
+        if !opts.is_empty() {
+            v.push(':');
+            v.push_str(&opts.join(","));
+        }
+        Some(v)
+    }
+}
+
+/// Parses docker's `--mount type=bind|volume|tmpfs,source=…,target=…[,readonly][,bind-propagation=…]
+/// [,volume-nocopy][,tmpfs-size=…][,tmpfs-mode=…]` (`src`, `dst`/`destination`, `ro`/`readonly[=true|false]`
+/// accepted).
 pub fn parse_mount(s: &str) -> Result<MountOpt> {
     let bad = |why: String| Error::flag("--mount", s, why);
     let mut typ = None;
@@ -104,6 +127,7 @@ pub fn parse_mount(s: &str) -> Result<MountOpt> {
     let mut read_only = false;
     let mut propagation = "rprivate".to_string();
     let mut tmpfs = Vec::new();
+    let mut nocopy = false;
     for kv in s.split(',').filter(|p| !p.is_empty()) {
         let (k, v) = match kv.split_once('=') {
             Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim())),
@@ -132,6 +156,8 @@ pub fn parse_mount(s: &str) -> Result<MountOpt> {
             }
             ("tmpfs-size", Some(v)) => tmpfs.push(tmpfs_size("--mount", s, v)?),
             ("tmpfs-mode", Some(v)) => tmpfs.push(tmpfs_mode("--mount", s, v)?),
+            ("volume-nocopy", None | Some("true" | "1")) => nocopy = true,
+            ("volume-nocopy", Some("false" | "0")) => nocopy = false,
             ("consistency" | "bind-nonrecursive", _) => {}
             _ => return Err(bad(format!("unexpected key '{k}' in '{kv}'"))),
         }
@@ -175,7 +201,29 @@ pub fn parse_mount(s: &str) -> Result<MountOpt> {
                 options,
             })
         }
-        "volume" => Err(bad("named volumes are not supported yet".into())),
+        "volume" => {
+            // A named volume (a new anonymous one, with a random name, without a source); the engine handles it
+            // as `-v NAME:DST` (see [`MountOpt::as_volume`]).
+            let name = match src {
+                Some(n) => {
+                    crate::volumes::validate_name(&n)
+                        .map_err(|_| bad(format!("invalid volume name `{n}`")))?;
+                    n
+                }
+                None => crate::ids::new_id()?,
+            };
+            let mut options = Vec::new();
+            if nocopy {
+                options.push("nocopy".to_string());
+            }
+            Ok(MountOpt {
+                typ,
+                source: name,
+                destination: dst,
+                read_only,
+                options,
+            })
+        }
         t => Err(bad(format!(
             "invalid mount type `{t}`: expected bind or tmpfs"
         ))),
@@ -757,6 +805,9 @@ mod tests {
         assert!(m.options.contains(&"mode=1770".to_string()), "{m:?}");
         assert!(err(parse_mount("type=bind,src=/no/such/x,dst=/d")).contains("does not exist"));
         assert!(err(parse_mount("type=nfs,dst=/d")).contains("invalid mount type"));
+        let v = parse_mount("type=volume,src=vol,dst=/d,ro,volume-nocopy").unwrap();
+        assert_eq!(v.as_volume().unwrap(), "vol:/d:ro,nocopy");
+        assert_eq!(parse_mount("type=volume,dst=/d").unwrap().source.len(), 64);
         assert!(err(parse_mount("type=bind,src=/tmp")).contains("target is required"));
         assert!(err(parse_mount("type=tmpfs,dst=/d,bogus=1")).contains("unexpected key"));
         let t = parse_tmpfs("/run:size=64k,exec").unwrap();

@@ -138,8 +138,14 @@ impl RunArgs {
             .as_deref()
             .map(holm_engine::config::parse_memory)
             .transpose()?;
+        // `--mount type=volume` becomes a `-v NAME:DST`; the others stay mounts.
+        let mut volumes = self.volumes.clone();
+        let mut mounts = Vec::new();
         for m in &self.mounts {
-            o::parse_mount(m)?;
+            match o::parse_mount(m)?.as_volume() {
+                Some(v) => volumes.push(v),
+                None => mounts.push(m.clone()),
+            }
         }
         for t in &self.tmpfs {
             o::parse_tmpfs(t)?;
@@ -179,7 +185,7 @@ impl RunArgs {
             workdir: self.workdir.clone(),
             user: self.user.clone(),
             hostname: self.hostname.clone(),
-            volumes: self.volumes.clone(),
+            volumes,
             read_only: self.read_only,
             memory,
             pids_limit: self.pids_limit,
@@ -196,7 +202,7 @@ impl RunArgs {
                 .transpose()?
                 .unwrap_or_default(),
             stop_timeout: self.stop_timeout,
-            mounts: self.mounts.clone(),
+            mounts,
             tmpfs: self.tmpfs.clone(),
             ulimits: self.ulimits.clone(),
             cap_add: self.cap_add.clone(),

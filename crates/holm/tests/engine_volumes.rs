@@ -80,6 +80,34 @@ fn named_volumes() {
     assert_eq!(e.ok(&["volume", "ls", "-q"]), "");
     assert!(!std::path::Path::new(&mp).exists());
 
+    // --mount type=volume is the same volume; without a source, a new anonymous one
+    e.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,source=mv,target=/m",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo z > /m/f",
+    ]);
+    assert_eq!(
+        e.ok(&["run", "--rm", "-v", "mv:/q", IMAGE, "cat", "/q/f"]),
+        "z\n"
+    );
+    e.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,target=/anon",
+        IMAGE,
+        "true",
+    ]);
+    let names = e.ok(&["volume", "ls", "-q"]);
+    assert_eq!(names.lines().count(), 2, "{names}");
+    assert!(names.lines().any(|n| n.len() == 64), "{names}");
+    e.ok(&["volume", "prune", "-f"]);
+
     // create with a name, labels; a random name without one; errors
     assert_eq!(e.ok(&["volume", "create", "-l", "a=b", "named"]), "named\n");
     let v: serde_json::Value =
