@@ -66,11 +66,10 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
+// No `source()`: `Display` already ends with the OS error, and a chain printer (anyhow's `{:#}`) would repeat it
+// ("sendmsg `socket 5`: Message too long (os error 90): Message too long (os error 90)"). `errno()` and the `source`
+// field give the OS error to code that needs it.
+impl std::error::Error for Error {}
 
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
@@ -103,5 +102,20 @@ pub(crate) fn check(
         Err(Error::last(syscall, target()))
     } else {
         Ok(ret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_is_printed_once_in_an_error_chain() {
+        let e = Error::from_errno("sendmsg", "socket 5", libc::EMSGSIZE);
+        let text = e.to_string();
+        assert!(text.starts_with("sendmsg `socket 5`: "), "{text}");
+        assert_eq!(e.errno(), libc::EMSGSIZE);
+        // A chain printer appends every source after the message: there must be none to repeat the errno.
+        assert!(std::error::Error::source(&e).is_none());
     }
 }
