@@ -20,7 +20,7 @@ pub enum Msg {
     InitPid(i32),
     /// C2 → P: mounts are done; run `prestart` and `createRuntime` hooks.
     MountsReady,
-    /// P → C2: hooks ran; the state JSON for the container-side hooks.
+    /// P → C2: hooks ran; the state JSON for the container-side hooks, without `annotations` (C2 has the spec).
     HooksDone(String),
     /// C2 → P: the seccomp listener fd (sent with this message) for `linux.seccomp.listenerPath`.
     SeccompFd,

@@ -297,6 +297,12 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32> {
         }
     }
     let process = resolve_process(&saved.config, opts)?;
+    if let Some(name) = crate::process::invalid_user_id(&process) {
+        return Err(Error::Invalid(format!(
+            "exec: process.user.{name}: {}",
+            crate::process::INVALID_ID_MSG
+        )));
+    }
     crate::lsm::validate(&process)?;
     let console = match (
         process.terminal().unwrap_or(false),

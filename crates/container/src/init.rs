@@ -208,7 +208,7 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
 
     // prestart and createRuntime hooks run in the runtime's namespaces, after the mounts and before pivot_root.
     a.chan.send(&Msg::MountsReady)?;
-    let state_json = a.chan.wait_hooks_done()?;
+    let state_json = with_annotations(&a.chan.wait_hooks_done()?, spec);
     let hooks = spec.hooks().as_ref();
     if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
         hooks::run_all("createContainer", h, &state_json)?;
@@ -295,6 +295,17 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     let Err(e) = exec();
     let _ = fifo.write_all(e.to_string().as_bytes());
     Err(e)
+}
+
+/// The state JSON from the runtime with the spec's `annotations` put back (they do not travel over the channel).
+fn with_annotations(state_json: &str, spec: &oci_spec::runtime::Spec) -> String {
+    let mut st: serde_json::Value = serde_json::from_str(state_json).unwrap_or_default();
+    if let Some(o) = st.as_object_mut() {
+        let ann = spec.annotations().clone().unwrap_or_default();
+        let ann: std::collections::BTreeMap<_, _> = ann.into_iter().collect();
+        o.insert("annotations".into(), serde_json::json!(ann));
+    }
+    st.to_string()
 }
 
 /// Opens a pty in the container's devpts, bind-mounts its peer onto `/dev/console`, sends the master over

@@ -12,6 +12,7 @@ use holm_sys::process::Fork;
 use oci_spec::runtime::LinuxNamespaceType;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// Options of `create` (runc's flags).
@@ -119,11 +120,16 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned());
         let cg = holm_cgroups::Cgroup::resolve(&hier, cg_path.as_deref(), &opts.id)?;
+        // An existing cgroup must be free: `delete` kills every process in the container's cgroup (and its child
+        // cgroups) and removes them. Refused before the cgroup is recorded, so the failure cleanup leaves it alone.
+        check_cgroup_free(&cg)?;
         // Record the cgroup before creating it, so `delete --force` can remove it after a killed create (and
         // kill what runs in it; the children of a killed create also die by PR_SET_PDEATHSIG).
         saved.cgroup = Some(cg.clone());
         locked.save(&saved)?;
         cg.create()?;
+        // A frozen parent freezes the new cgroup too: stage 1 would hang in it, unkillable.
+        check_cgroup_free(&cg)?;
         // Limits are in place before stage 1 joins the cgroup.
         crate::resources::apply_at_create(&cg, linux)?;
         holm_sys::fs::mkfifoat(
@@ -197,6 +203,31 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
             Err(e)
         }
     }
+}
+
+/// Refuses a cgroup that already holds processes (in it or in its child cgroups) or is frozen, as runc does
+/// ("container's cgroup is not empty", "container's cgroup unexpectedly frozen"). A cgroup that does not exist yet
+/// passes.
+fn check_cgroup_free(cg: &holm_cgroups::Cgroup) -> Result<()> {
+    let field = "linux.cgroupsPath";
+    if let Ok(pids) = cg.all_pids() {
+        if !pids.is_empty() {
+            return Err(Error::config(
+                field,
+                format!(
+                    "the container's cgroup already holds {} process(es) {pids:?}; a container needs a cgroup of its own",
+                    pids.len()
+                ),
+            ));
+        }
+    }
+    if cg.is_paused() {
+        return Err(Error::config(
+            field,
+            "the container's cgroup is frozen (thaw it, or use another cgroup)",
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Default)]
@@ -275,7 +306,13 @@ fn drive(
             hooks::run_all("createRuntime", list, &st)?;
         }
     }
-    chan.send(&Msg::HooksDone(st))?;
+    // Without `annotations`, which the init restores from its own copy of the spec: they can be far larger than
+    // one message on the channel (a 64 KiB annotation is legal and common enough).
+    let mut for_init = saved.hook_state(Status::Creating);
+    if let Some(o) = for_init.as_object_mut() {
+        o.remove("annotations");
+    }
+    chan.send(&Msg::HooksDone(for_init.to_string()))?;
     let listener = linux_of(bundle).and_then(|l| l.seccomp().as_ref());
     chan.wait_created_forwarding(&mut |fd| send_seccomp_fd(listener, saved, fd))?;
     saved.created_done = true;
@@ -355,7 +392,9 @@ pub(crate) fn send_seccomp_fd(
     Ok(())
 }
 
-/// Writes the pid file atomically (temp + rename), as runc does.
+/// Writes the pid file atomically (temp + rename), as runc does. The temp file `.<name>.tmp` is created anew
+/// (`O_EXCL | O_NOFOLLOW`, after removing whatever has that name), so a symlink planted there cannot redirect the
+/// write to another file.
 pub(crate) fn write_pid_file(path: &std::path::Path, pid: i32) -> Result<()> {
     let dir = path
         .parent()
@@ -365,7 +404,20 @@ pub(crate) fn write_pid_file(path: &std::path::Path, pid: i32) -> Result<()> {
         Error::Invalid(format!("--pid-file `{}`: not a file name", path.display()))
     })?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write pid file", &tmp, e))?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?
+            .write_all(pid.to_string().as_bytes())
+    };
+    write().map_err(|e| Error::io("write pid file", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::io("write pid file", path, e)

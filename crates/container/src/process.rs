@@ -82,6 +82,22 @@ pub fn read_small(path: &str) -> Option<String> {
     Some(s)
 }
 
+/// The first uid or gid of `process.user` (`uid`, `gid`, `additionalGids`) that is 4294967295: `setresuid(2)` and
+/// `setresgid(2)` read it as -1, "leave unchanged", so the process would keep running as root.
+pub fn invalid_user_id(process: &Process) -> Option<&'static str> {
+    let user = process.user();
+    let gids = user.additional_gids().as_deref().unwrap_or_default();
+    [("uid", user.uid()), ("gid", user.gid())]
+        .into_iter()
+        .chain(gids.iter().map(|g| ("additionalGids", *g)))
+        .find(|(_, id)| *id == u32::MAX)
+        .map(|(name, _)| name)
+}
+
+/// Why [`invalid_user_id`] refuses an id.
+pub const INVALID_ID_MSG: &str =
+    "4294967295 is not a valid id (the kernel reads it as -1, \"unchanged\")";
+
 /// The `RLIMIT_*` resource number of an OCI rlimit type.
 pub fn rlimit_resource(t: PosixRlimitType) -> i32 {
     use PosixRlimitType::*;

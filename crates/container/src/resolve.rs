@@ -121,14 +121,23 @@ pub fn parent_and_name(root: BorrowedFd<'_>, path: &Path, mode: u32) -> Result<(
 
 /// Makes sure a non-directory file exists at `path` inside `root` (an empty regular file is created if nothing is
 /// there; parents are created) and returns an `O_PATH` fd of it, e.g. as a bind-mount target for a file.
+///
+/// A file that already exists is only ever opened `O_PATH`: the rootfs may put a FIFO there (opening it would block
+/// forever) or a device node (opening it may have side effects, like arming a watchdog).
 pub fn touch(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> {
     let (parent, _) = parent_and_name(root, path, 0o755)?;
     drop(parent);
     let rel = clean(path);
+    match fs::openat2(root, &rel, libc::O_PATH, 0, RESOLVE) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.errno() == libc::ENOENT => {}
+        Err(e) => return Err(in_root(e, path)),
+    }
+    // O_NONBLOCK: should a FIFO appear here after all, opening it must not block.
     let fd = fs::openat2(
         root,
         &rel,
-        libc::O_CREAT | libc::O_RDONLY | libc::O_NOCTTY,
+        libc::O_CREAT | libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK,
         0o644,
         RESOLVE,
     )

@@ -157,6 +157,20 @@ fn check_proc_mount(i: usize, dest: &Path, src: Option<BorrowedFd<'_>>, typ: &st
     ))
 }
 
+/// Where `dest` really is inside the rootfs, symlinks resolved (`/foo` when it is a symlink to `proc` gives
+/// `/proc`), so the rules for `/proc` cannot be sidestepped through a link; `dest` itself if it does not resolve
+/// yet (it is then created as a real directory or file where it stands).
+fn resolved(root: BorrowedFd<'_>, dest: &Path) -> PathBuf {
+    let real = resolve::open(root, dest, libc::O_PATH).ok().and_then(|fd| {
+        let at = std::fs::read_link(fd_path(fd.as_fd())).ok()?;
+        let base = std::fs::read_link(fd_path(root)).ok()?;
+        at.strip_prefix(&base)
+            .ok()
+            .map(|rel| Path::new("/").join(rel))
+    });
+    real.unwrap_or_else(|| dest.to_path_buf())
+}
+
 fn mount_one(
     ctx: &Context<'_>,
     root: BorrowedFd<'_>,
@@ -189,6 +203,7 @@ fn mount_one(
             })?
             .into();
         check_proc_mount(i, dest, Some(src_fd.as_fd()), typ)?;
+        check_proc_mount(i, &resolved(root, dest), Some(src_fd.as_fd()), typ)?;
         let is_dir = File::from(src_fd.try_clone().map_err(|e| Error::io("dup", &src, e))?)
             .metadata()
             .map_err(|e| Error::io("stat", &src, e))?
@@ -221,6 +236,8 @@ fn mount_one(
             )?;
         }
     } else if typ == "cgroup" || typ == "cgroup2" {
+        check_proc_mount(i, dest, None, typ)?;
+        check_proc_mount(i, &resolved(root, dest), None, typ)?;
         mount_cgroup(ctx, root, dest, o, &w)?;
     } else {
         if typ.is_empty() {
@@ -230,6 +247,7 @@ fn mount_one(
             ));
         }
         check_proc_mount(i, dest, None, typ)?;
+        check_proc_mount(i, &resolved(root, dest), None, typ)?;
         let target = resolve::mkdir_all(root, dest, 0o755)?;
         if typ == "proc" || typ == "sysfs" {
             // procfs and sysfs must land on a real directory of the rootfs, never through a symlink.

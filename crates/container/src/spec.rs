@@ -111,6 +111,12 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
             format!("`{}` must be an absolute path", process.cwd().display()),
         ));
     }
+    if let Some(name) = crate::process::invalid_user_id(process) {
+        return Err(Error::config(
+            format!("process.user.{name}"),
+            crate::process::INVALID_ID_MSG,
+        ));
+    }
     if let Some(env) = process.env() {
         for (i, e) in env.iter().enumerate() {
             if !e.contains('=') || e.starts_with('=') {

@@ -170,7 +170,10 @@ pub(crate) fn check_preserve_fds(n: i32) -> anyhow::Result<()> {
     if n < 0 {
         bail!("--preserve-fds: expected a non-negative number, got {n}");
     }
-    if let Some(fd) = (3..3 + n).find(|fd| !holm_sys::fs::fd_is_open(*fd)) {
+    let Some(end) = n.checked_add(3) else {
+        bail!("--preserve-fds {n}: too many file descriptors");
+    };
+    if let Some(fd) = (3..end).find(|fd| !holm_sys::fs::fd_is_open(*fd)) {
         bail!("--preserve-fds {n}: file descriptor {fd} is not open");
     }
     Ok(())

@@ -1,0 +1,315 @@
+//! Regression tests from a hostile-input review: ids that mean "unchanged" to the kernel, planted symlinks,
+//! overflowing flags, a rootfs that plants FIFOs and symlinks into `/proc`, annotations larger than one
+//! sync-channel message, and cgroups that are not the container's own.
+
+mod lifecycle_util;
+
+use holm_testkit::{unique_id, Bundle, Runtime};
+use lifecycle_util::*;
+use serde_json::json;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+/// `create` and `run` of `b` both fail with exit code 1, naming every needle, and leave nothing behind.
+fn assert_refused(rt: &Runtime, b: &Bundle, needles: &[&str]) {
+    for verb in ["create", "run"] {
+        let id = unique_id(&format!("hostile-{verb}"));
+        let _g = rt.guard(&id);
+        let out = rt.fails(&[verb, "--bundle", path_str(b.path()), &id]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{verb}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{verb}: error should name `{n}`:\n{err}");
+        }
+        assert_no_trace(rt, &id, b.path());
+    }
+}
+
+#[test]
+fn uid_or_gid_4294967295_is_refused_instead_of_leaving_root() {
+    // setresuid(-1, -1, -1) changes nothing: the process would have run as root.
+    let rt = runtime();
+    for (field, user) in [
+        ("process.user.uid", json!({"uid": 4294967295u32, "gid": 0})),
+        ("process.user.gid", json!({"uid": 0, "gid": 4294967295u32})),
+        (
+            "process.user.additionalGids",
+            json!({"uid": 0, "gid": 0, "additionalGids": [4294967295u32]}),
+        ),
+    ] {
+        let mut b = Bundle::busybox();
+        b.config_mut()["process"]["user"] = user;
+        b.write_config();
+        assert_refused(&rt, &b, &[field, "4294967295"]);
+    }
+
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "30"]);
+    let id = unique_id("hostile-exec-uid");
+    let _g = rt.guard(&id);
+    rt.ok(&["run", "--detach", "--bundle", path_str(b.path()), &id]);
+    for user in ["4294967295", "0:4294967295"] {
+        let out = rt.fails(&["exec", "--user", user, &id, "id"]);
+        assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+        assert!(stderr(&out).contains("4294967295"), "{}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "the process ran: {}", stdout(&out));
+    }
+}
+
+#[test]
+fn pid_file_temp_name_does_not_follow_a_planted_symlink() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    fs::write(&victim, "precious").unwrap();
+    let pid_file = dir.path().join("c.pid");
+    std::os::unix::fs::symlink(&victim, dir.path().join(".c.pid.tmp")).unwrap();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "30"]);
+    let id = unique_id("hostile-pidfile");
+    let _g = rt.guard(&id);
+    rt.ok(&[
+        "run",
+        "--detach",
+        "--pid-file",
+        path_str(&pid_file),
+        "--bundle",
+        path_str(b.path()),
+        &id,
+    ]);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    let md = fs::symlink_metadata(&pid_file).unwrap();
+    assert!(md.is_file(), "the pid file is not a regular file: {md:?}");
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    assert_eq!(fs::read_to_string(&pid_file).unwrap(), pid.to_string());
+}
+
+#[test]
+fn preserve_fds_that_overflow_are_an_error_not_a_panic() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "30"]);
+    let id = unique_id("hostile-pfds");
+    let _g = rt.guard(&id);
+    let out = rt.fails(&[
+        "create",
+        "--preserve-fds",
+        "2147483647",
+        "--bundle",
+        path_str(b.path()),
+        &id,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--preserve-fds"), "{}", stderr(&out));
+    assert_no_trace(&rt, &id, b.path());
+
+    rt.ok(&["run", "--detach", "--bundle", path_str(b.path()), &id]);
+    let out = rt.fails(&["exec", "--preserve-fds", "2147483647", &id, "true"]);
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--preserve-fds"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_fifo_at_a_file_bind_destination_does_not_hang_create() {
+    // The rootfs (an image) decides what is at a mount destination; opening a FIFO there would block forever.
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    let src = b.path().join("hosts-src");
+    fs::write(&src, "127.0.0.1 hostile\n").unwrap();
+    let fifo = b.rootfs().join("etc/hosts");
+    let _ = fs::remove_file(&fifo);
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    b.config_mut()["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/etc/hosts", "type": "bind", "source": src, "options": ["bind", "ro"]}));
+    b.set_args(&["cat", "/etc/hosts"]);
+    let id = unique_id("hostile-fifo");
+    let _g = rt.guard(&id);
+    let out = rt.ok(&["run", "--bundle", path_str(b.path()), &id]);
+    assert_eq!(out, "127.0.0.1 hostile\n");
+    assert_no_trace(&rt, &id, b.path());
+}
+
+#[test]
+fn proc_rules_hold_through_a_rootfs_symlink() {
+    // rootfs `/foo` -> `proc`: a mount at `/foo` would land on /proc (the runc CVE-2019-16884 shape).
+    let rt = runtime();
+    let elsewhere = tempfile::tempdir().unwrap();
+    for (mount, needles) in [
+        (
+            json!({"destination": "/foo", "type": "bind", "source": elsewhere.path(), "options": ["rbind"]}),
+            &["mounts[", "/proc"][..],
+        ),
+        (
+            json!({"destination": "/foo", "type": "tmpfs", "source": "tmpfs"}),
+            &["mounts[", "/proc"][..],
+        ),
+        (
+            json!({"destination": "/foo/sys", "type": "tmpfs", "source": "tmpfs"}),
+            &["mounts[", "/proc/sys"][..],
+        ),
+        (
+            json!({"destination": "/proc", "type": "cgroup", "source": "cgroup"}),
+            &["mounts[", "/proc"][..],
+        ),
+    ] {
+        let mut b = Bundle::busybox();
+        std::os::unix::fs::symlink("proc", b.rootfs().join("foo")).unwrap();
+        b.config_mut()["mounts"].as_array_mut().unwrap().push(mount);
+        b.write_config();
+        assert_refused(&rt, &b, needles);
+    }
+}
+
+#[test]
+fn annotations_larger_than_a_channel_message_reach_every_hook() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    let big = "v".repeat(100 * 1024);
+    let out_rt = b.path().join("createRuntime.json");
+    let out_cc = b.path().join("createContainer.json");
+    let hook = |out: &Path| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", out.display())]});
+    b.config_mut()["annotations"] = json!({"big": big, "small": "x"});
+    b.config_mut()["hooks"] = json!({
+        "createRuntime": [hook(&out_rt)],
+        "createContainer": [hook(&out_cc)],
+    });
+    b.set_args(&["true"]);
+    let id = unique_id("hostile-annotations");
+    let _g = rt.guard(&id);
+    rt.ok(&["run", "--bundle", path_str(b.path()), &id]);
+    for out in [&out_rt, &out_cc] {
+        let st = read_json(out);
+        assert_eq!(
+            st["annotations"]["big"].as_str(),
+            Some(big.as_str()),
+            "{}",
+            out.display()
+        );
+        assert_eq!(st["annotations"]["small"], "x");
+        assert_eq!(st["id"], id.as_str());
+    }
+}
+
+/// A cgroup made by the test under `holm-test/<name>` in every hierarchy; removed (after killing `sleeper`)
+/// when dropped.
+struct ForeignCgroup {
+    dirs: Vec<PathBuf>,
+    sleeper: Option<Child>,
+}
+
+impl ForeignCgroup {
+    fn new(name: &str) -> ForeignCgroup {
+        let root = Path::new(CGROUP_ROOT);
+        let hierarchies: Vec<PathBuf> = if root.join("cgroup.controllers").exists() {
+            vec![root.to_path_buf()]
+        } else {
+            fs::read_dir(root)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("cgroup.procs").exists())
+                .collect()
+        };
+        let dirs = hierarchies
+            .iter()
+            .map(|h| h.join("holm-test").join(name))
+            .collect::<Vec<_>>();
+        for d in &dirs {
+            fs::create_dir_all(d).unwrap();
+        }
+        ForeignCgroup {
+            dirs,
+            sleeper: None,
+        }
+    }
+
+    /// Starts a process that is not the container's and puts it in the cgroup (where the kernel lets it).
+    fn add_sleeper(&mut self) -> i32 {
+        let child = Command::new("sleep").arg("60").spawn().unwrap();
+        let pid = child.id() as i32;
+        for d in &self.dirs {
+            let _ = fs::write(d.join("cgroup.procs"), pid.to_string());
+        }
+        self.sleeper = Some(child);
+        pid
+    }
+
+    /// Freezes the cgroup (v1 freezer, else v2 cgroup.freeze).
+    fn freeze(&self) {
+        let v1 = self.dirs.iter().find(|d| d.join("freezer.state").exists());
+        match v1 {
+            Some(d) => fs::write(d.join("freezer.state"), "FROZEN").unwrap(),
+            None => fs::write(self.dirs[0].join("cgroup.freeze"), "1").unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        format!("/holm-test/{name}")
+    }
+}
+
+impl Drop for ForeignCgroup {
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            let _ = fs::write(d.join("freezer.state"), "THAWED");
+            let _ = fs::write(d.join("cgroup.freeze"), "0");
+        }
+        if let Some(mut c) = self.sleeper.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for d in &self.dirs {
+            for _ in 0..100 {
+                if fs::remove_dir(d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_cgroup_holding_other_processes_is_refused_and_they_survive() {
+    // `delete` kills everything in the container's cgroup: a cgroup that is not the container's own must not
+    // be taken (runc 1.2 refuses it too).
+    let rt = runtime();
+    let name = unique_id("hostile-shared-cg");
+    let mut cg = ForeignCgroup::new(&name);
+    let pid = cg.add_sleeper();
+    let mut b = Bundle::busybox();
+    b.config_mut()["linux"]["cgroupsPath"] = json!(cg.path(&name));
+    b.set_args(&["true"]);
+    b.write_config();
+    assert_refused(&rt, &b, &["linux.cgroupsPath", &pid.to_string()]);
+    assert!(alive(pid), "the process in the shared cgroup was killed");
+    assert!(
+        cg.dirs.iter().all(|d| d.exists()),
+        "the foreign cgroup was removed"
+    );
+}
+
+#[test]
+fn a_frozen_cgroup_is_refused_at_once() {
+    // Stage 1 would hang in it, unkillable, and `delete --force` could not remove it.
+    let rt = runtime();
+    let name = unique_id("hostile-frozen-cg");
+    let cg = ForeignCgroup::new(&name);
+    cg.freeze();
+    let mut b = Bundle::busybox();
+    b.config_mut()["linux"]["cgroupsPath"] = json!(cg.path(&name));
+    b.set_args(&["true"]);
+    b.write_config();
+    assert_refused(&rt, &b, &["linux.cgroupsPath", "frozen"]);
+    // Below a frozen parent, too.
+    let mut b = Bundle::busybox();
+    b.config_mut()["linux"]["cgroupsPath"] = json!(format!("{}/child", cg.path(&name)));
+    b.set_args(&["true"]);
+    b.write_config();
+    assert_refused(&rt, &b, &["linux.cgroupsPath", "frozen"]);
+}
