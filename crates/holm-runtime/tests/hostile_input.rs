@@ -313,3 +313,34 @@ fn a_frozen_cgroup_is_refused_at_once() {
     b.write_config();
     assert_refused(&rt, &b, &["linux.cgroupsPath", "frozen"]);
 }
+
+#[test]
+fn non_utf8_arguments_survive_the_protective_re_exec() {
+    // The runtime re-executes itself (read-only exe bind mount); a lossy UTF-8 conversion of argv on the way wrote
+    // the pid file to `p\u{FFFD}.pid` instead of the path given.
+    use std::os::unix::ffi::OsStrExt;
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join(std::ffi::OsStr::from_bytes(b"p\xe9.pid"));
+    let mut b = Bundle::busybox();
+    b.set_args(&["true"]);
+    let id = unique_id("hostile-non-utf8");
+    let _g = rt.guard(&id);
+    let out = rt
+        .cmd(&["run", "--bundle", path_str(b.path())])
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        pid_file.exists(),
+        "pid file not at the given path; found {names:?}"
+    );
+}

@@ -618,20 +618,30 @@ fn reexec_through_ro_bind(path: &Path) -> Result<std::convert::Infallible> {
     crate::mount::mount(None, path, None, flags, None, "runtime binary read-only").map_err(undo)?;
     // The namespace fd must survive execve.
     crate::fs::set_cloexec(orig.as_fd(), false).map_err(undo)?;
-    let mut envs: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, v)| {
-            Some(format!(
-                "{}={}",
-                k.into_string().ok()?,
-                v.into_string().ok()?
-            ))
-        })
+    // Arguments and environment as the raw bytes they are (a bundle path need not be UTF-8).
+    let cstrings = |v: Vec<Vec<u8>>| -> Result<Vec<CString>> {
+        v.into_iter()
+            .map(|b| {
+                CString::new(b).map_err(|_| Error::from_errno("execve", "NUL byte", libc::EINVAL))
+            })
+            .collect()
+    };
+    let mut env: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
         .collect();
-    envs.push(format!("{ORIG_MNTNS_ENV}={}", orig.as_raw_fd()));
-    let args: Vec<String> = std::env::args_os()
-        .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
-        .collect();
-    let e = execve(path, &args, &envs);
+    env.push(format!("{ORIG_MNTNS_ENV}={}", orig.as_raw_fd()).into_bytes());
+    let args =
+        cstrings(std::env::args_os().map(|a| a.as_bytes().to_vec()).collect()).map_err(undo)?;
+    let env = cstrings(env).map_err(undo)?;
+    let exe = cpath("execve", path).map_err(undo)?;
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    // SAFETY: `exe` and every element of `argv`/`envp` are NUL-terminated strings kept alive by `exe`, `args` and
+    // `env` until after the call; both arrays end with NULL. On success the call does not return.
+    unsafe { libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    let e = Error::last("execve", path.display().to_string());
     Err(undo(e))
 }
 
