@@ -87,6 +87,8 @@ pub struct RunConfig {
     pub interactive: bool,
     /// `--restart` as given (empty: `no`).
     pub restart: String,
+    /// `--runtime`: the OCI runtime binary (absolute path); `None` for the built-in holm-container.
+    pub runtime: Option<String>,
 }
 
 impl RunConfig {

@@ -62,7 +62,7 @@ fn open_root<'a>(engine: &'a Engine, what: &str) -> Result<Root<'a>> {
     // still this container's init: before opening its root, and after (so the fd is the container's root even if
     // the pid were recycled in between).
     let live = || {
-        holm_container::state(&engine.runtime(), &rec.id).is_ok_and(|s| {
+        engine.runtime_of(&rec.id).state(&rec.id).is_some_and(|s| {
             s.pid == rec.pid
                 && matches!(
                     s.status,

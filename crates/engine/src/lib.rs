@@ -34,6 +34,7 @@ pub mod logfile;
 pub mod monitor;
 pub mod ops;
 pub mod options;
+pub mod runtime;
 pub mod stats;
 pub mod tty;
 pub mod volumes;

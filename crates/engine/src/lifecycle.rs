@@ -71,7 +71,7 @@ impl Engine {
         if rec.state != State::Running || self.monitor_alive(&rec.id) {
             return Ok(rec);
         }
-        if let Ok(st) = holm_container::state(&self.runtime(), &rec.id) {
+        if let Some(st) = self.runtime_of(&rec.id).state(&rec.id) {
             if st.status != RtStatus::Stopped {
                 return Ok(rec);
             }
@@ -99,8 +99,11 @@ impl Engine {
             State::Created => Status::Created,
             State::Exited if self.monitor_alive(&rec.id) => Status::Restarting,
             State::Exited => Status::Exited,
-            State::Running => match holm_container::state(&self.runtime(), &rec.id) {
-                Ok(s) if s.status == RtStatus::Paused => Status::Paused,
+            State::Running => match self
+                .runtime_for(rec.config.runtime.as_deref())
+                .state(&rec.id)
+            {
+                Some(s) if s.status == RtStatus::Paused => Status::Paused,
                 _ => Status::Running,
             },
         }
@@ -322,7 +325,7 @@ impl Engine {
                     ]
                     .contains(&sig)
                     {
-                        let _ = holm_container::kill(&self.runtime(), &s.id, sig, false);
+                        let _ = self.runtime_of(&s.id).kill(&s.id, sig, false);
                     }
                 }
                 if ready[0] {
@@ -405,11 +408,11 @@ impl Engine {
             return Ok(rec.id);
         }
         let sig = holm_sys::signal::parse_signal(&rec.config.stop_signal).unwrap_or(libc::SIGTERM);
-        let store = self.runtime();
-        let _ = holm_container::kill(&store, &rec.id, sig, false);
+        let store = self.runtime_for(rec.config.runtime.as_deref());
+        let _ = store.kill(&rec.id, sig, false);
         let t = Duration::from_secs(timeout.or(rec.config.stop_timeout).unwrap_or(10));
         if !self.wait_stopped(&rec.id, Some(t))? {
-            let _ = holm_container::kill(&store, &rec.id, libc::SIGKILL, true);
+            let _ = store.kill(&rec.id, libc::SIGKILL, true);
             if !self.wait_stopped(&rec.id, Some(Duration::from_secs(10)))? {
                 return Err(Error::BadState {
                     id: rec.id,
@@ -477,7 +480,8 @@ impl Engine {
         }
         // As docker: a container the user killed is not restarted by its policy.
         self.db()?.set_no_restart(&rec.id, true)?;
-        holm_container::kill(&self.runtime(), &rec.id, sig, false)?;
+        self.runtime_for(rec.config.runtime.as_deref())
+            .kill(&rec.id, sig, false)?;
         Ok(rec.id)
     }
 
@@ -498,7 +502,8 @@ impl Engine {
         if rec.state != State::Running {
             return Err(not_running(&rec));
         }
-        holm_container::cgroup_verbs::pause(&self.runtime(), &rec.id)?;
+        self.runtime_for(rec.config.runtime.as_deref())
+            .pause(&rec.id)?;
         Ok(rec.id)
     }
 
@@ -508,7 +513,8 @@ impl Engine {
         if rec.state != State::Running {
             return Err(not_running(&rec));
         }
-        holm_container::cgroup_verbs::resume(&self.runtime(), &rec.id)?;
+        self.runtime_for(rec.config.runtime.as_deref())
+            .resume(&rec.id)?;
         Ok(rec.id)
     }
 
@@ -588,6 +594,9 @@ impl Engine {
             }
             None => (None, Vec::new()),
         };
+        if let Some(bin) = &rec.config.runtime {
+            return self.exec_oci(bin, &rec.id, req, user, &additional_gids);
+        }
         let opts = holm_container::ExecOptions {
             id: rec.id.clone(),
             args: req.cmd.clone(),
@@ -611,5 +620,46 @@ impl Engine {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+impl Engine {
+    /// `holm exec` through an external runtime: `RUNTIME exec` with holm's stdio; its exit code.
+    fn exec_oci(
+        &self,
+        bin: &str,
+        id: &str,
+        req: &ExecRequest,
+        user: Option<(u32, u32)>,
+        additional_gids: &[u32],
+    ) -> Result<i32> {
+        let crate::runtime::Runtime::Oci { root, .. } = self.runtime_for(Some(bin)) else {
+            unreachable!("an external runtime")
+        };
+        let mut c = Command::new(bin);
+        c.arg("--root").arg(root).arg("exec");
+        if req.tty {
+            c.arg("--tty");
+        }
+        if req.detach {
+            c.arg("--detach");
+        }
+        if let Some(w) = &req.workdir {
+            c.arg("--cwd").arg(w);
+        }
+        for e in &req.env {
+            c.arg("--env").arg(e);
+        }
+        if let Some((u, g)) = user {
+            c.arg("--user").arg(format!("{u}:{g}"));
+        }
+        for g in additional_gids {
+            c.arg("--additional-gids").arg(g.to_string());
+        }
+        c.arg(id).args(&req.cmd);
+        let st = c.status().map_err(Error::io(format!("run {bin} exec")))?;
+        Ok(st.code().unwrap_or_else(|| {
+            128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0)
+        }))
     }
 }

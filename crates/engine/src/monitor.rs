@@ -386,37 +386,35 @@ fn launch(engine: &Engine, id: &str, null: &File, cfg: &crate::RunConfig) -> Res
         holm_sys::fs::dup_onto(r.as_fd(), 0)?;
         stdin_w = Some(OwnedFd::from(w));
     }
-    let store = engine.runtime();
+    let rt = engine.runtime_for(cfg.runtime.as_deref());
+    if matches!(rt, crate::runtime::Runtime::Oci { .. }) {
+        // `runc create` exits and leaves the init to the nearest subreaper: this monitor.
+        holm_sys::process::set_child_subreaper()?;
+    }
     let mut master = None;
     let r = (|| {
         ops::mount_rootfs(engine, id)?;
         // Runtime state left by a crash would make `create` fail with "exists".
-        let _ = holm_container::delete(&store, id, true, &mut |_| {});
+        let _ = rt.delete(id);
         let console = cfg
             .tty
             .then(|| crate::tty::ConsoleSocket::bind(engine.runroot(), id))
             .transpose()?;
-        let opts = holm_container::CreateOptions {
-            id: id.to_string(),
-            bundle: engine.bundle(id),
-            console_socket: console.as_ref().map(|c| c.path().to_path_buf()),
-            ..Default::default()
-        };
-        let pid = holm_container::create(&store, &opts)?;
+        let pid = rt.create(id, &engine.bundle(id), console.as_ref().map(|c| c.path()))?;
         if let Some(c) = console {
             match c.receive() {
                 Ok(m) => master = Some(m),
                 Err(e) => {
-                    let _ = holm_container::delete(&store, id, true, &mut |_| {});
+                    let _ = rt.delete(id);
                     let _ = holm_sys::process::waitpid(pid, libc::WNOHANG);
                     return Err(e);
                 }
             }
         }
-        if let Err(e) = holm_container::start(&store, id, &mut |_| {}) {
-            let _ = holm_container::delete(&store, id, true, &mut |_| {});
+        if let Err(e) = rt.start(id) {
+            let _ = rt.delete(id);
             let _ = holm_sys::process::waitpid(pid, libc::WNOHANG);
-            return Err(e.into());
+            return Err(e);
         }
         Ok(pid)
     })();

@@ -50,10 +50,7 @@ pub fn unmount_rootfs(engine: &Engine, id: &str) -> Result<()> {
 /// (its processes are killed), the cgroup (also when the runtime state was lost, e.g. after `/run` was wiped),
 /// and the rootfs mount.
 pub fn release_runtime(engine: &Engine, id: &str) -> Result<()> {
-    match holm_container::delete(&engine.runtime(), id, true, &mut |_| {}) {
-        Ok(()) | Err(holm_container::Error::NotFound(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
+    engine.runtime_of(id).delete(id)?;
     remove_cgroup(id)?;
     unmount_rootfs(engine, id)
 }

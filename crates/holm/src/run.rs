@@ -101,6 +101,9 @@ pub struct RunArgs {
     /// Restart policy: no, on-failure[:N], always, unless-stopped.
     #[arg(long, default_value = "no")]
     pub restart: String,
+    /// Run through this OCI runtime binary (a path or a name in PATH, e.g. `runc`) instead of the built-in one.
+    #[arg(long)]
+    pub runtime: Option<String>,
     /// Logging driver: json-file (default), k8s-file or none.
     #[arg(long, default_value = "json-file")]
     pub log_driver: String,
@@ -228,6 +231,12 @@ impl RunArgs {
             init: self.init,
             tty: self.tty,
             restart: self.restart.clone(),
+            runtime: self
+                .runtime
+                .as_deref()
+                .map(holm_engine::runtime::find_binary)
+                .transpose()?
+                .map(|p| p.display().to_string()),
             interactive: self.interactive,
             log_driver: o::parse_log_driver(&self.log_driver)?,
             ..Default::default()
