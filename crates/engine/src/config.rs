@@ -89,6 +89,9 @@ pub struct RunConfig {
     pub restart: String,
     /// `--runtime`: the OCI runtime binary (absolute path); `None` for the built-in holm-container.
     pub runtime: Option<String>,
+    /// Names of the anonymous volumes it made (`--mount type=volume` without a source): removed with it by
+    /// `rm -v` and `--rm`.
+    pub anonymous_volumes: Vec<String>,
 }
 
 impl RunConfig {

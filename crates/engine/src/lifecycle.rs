@@ -86,7 +86,7 @@ impl Engine {
         ops::release_runtime(self, &rec.id)?;
         db.set_exited(&rec.id, None, &now(), "the monitor died: exit code unknown")?;
         if rec.config.auto_remove {
-            ops::remove(self, &rec.id)?;
+            ops::remove_with(self, &rec.id, true)?;
             return Err(Error::NoSuchContainer(rec.id));
         }
         db.get(&rec.id)?
@@ -520,6 +520,11 @@ impl Engine {
 
     /// `holm rm`: removes a container that is not running (with `force`, kills it first). Returns the id.
     pub fn remove(&self, what: &str, force: bool) -> Result<String> {
+        self.remove_with(what, force, false)
+    }
+
+    /// [`Engine::remove`]; with `volumes` (`rm -v`), also the container's anonymous volumes.
+    pub fn remove_with(&self, what: &str, force: bool, volumes: bool) -> Result<String> {
         let rec = self.find(what)?;
         if rec.state == State::Running || self.monitor_alive(&rec.id) {
             if !force {
@@ -535,7 +540,7 @@ impl Engine {
             ops::release_runtime(self, &rec.id)?;
             self.wait_stopped(&rec.id, Some(Duration::from_secs(10)))?;
         }
-        ops::remove(self, &rec.id)?;
+        ops::remove_with(self, &rec.id, volumes)?;
         Ok(rec.id)
     }
 }

@@ -152,7 +152,7 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
         Err(e) => {
             let (code, msg) = start_failure(&e);
             if auto_remove {
-                let _ = ops::remove(&engine, id);
+                let _ = ops::remove_with(&engine, id, true);
             } else {
                 let _ = engine
                     .db()
@@ -636,7 +636,7 @@ fn finish(
         return None;
     };
     if rec.config.auto_remove {
-        let _ = ops::remove(engine, id);
+        let _ = ops::remove_with(engine, id, true);
     }
     control::send(ctl, &FromMonitor::Exited(code));
     use crate::options::RestartPolicy;

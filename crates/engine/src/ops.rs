@@ -96,6 +96,31 @@ fn remove_cgroup(id: &str) -> Result<()> {
 /// Removes every trace of a container: runtime, cgroup, mount, snapshot (its writable layer), bundle with the
 /// log, and its database row.
 pub fn remove(engine: &Engine, id: &str) -> Result<()> {
+    remove_with(engine, id, false)
+}
+
+/// [`remove`], and with `volumes` its anonymous volumes that no other container uses (`rm -v`, `--rm`).
+pub fn remove_with(engine: &Engine, id: &str, volumes: bool) -> Result<()> {
+    let anonymous = if volumes {
+        engine
+            .db()?
+            .get(id)?
+            .map(|r| r.config.anonymous_volumes)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    remove_container(engine, id)?;
+    for v in anonymous {
+        match engine.volume_remove(&v) {
+            Ok(()) | Err(Error::NoSuchVolume(_)) | Err(Error::VolumeInUse { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn remove_container(engine: &Engine, id: &str) -> Result<()> {
     release_runtime(engine, id)?;
     match engine.images().remove_snapshot(id) {
         Ok(())

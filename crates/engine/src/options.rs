@@ -68,6 +68,8 @@ pub struct MountOpt {
     pub read_only: bool,
     /// Mount options for the spec (besides `ro`).
     pub options: Vec<String>,
+    /// A volume without a source: a new anonymous one (`source` is its random name).
+    pub anonymous: bool,
 }
 
 fn tmpfs_size(flag: &str, whole: &str, v: &str) -> Result<String> {
@@ -185,6 +187,7 @@ pub fn parse_mount(s: &str) -> Result<MountOpt> {
                 destination: dst,
                 read_only,
                 options: vec!["rbind".into(), propagation],
+                anonymous: false,
             })
         }
         "tmpfs" => {
@@ -199,11 +202,13 @@ pub fn parse_mount(s: &str) -> Result<MountOpt> {
                 destination: dst,
                 read_only,
                 options,
+                anonymous: false,
             })
         }
         "volume" => {
             // A named volume (a new anonymous one, with a random name, without a source); the engine handles it
             // as `-v NAME:DST` (see [`MountOpt::as_volume`]).
+            let anonymous = src.is_none();
             let name = match src {
                 Some(n) => {
                     crate::volumes::validate_name(&n)
@@ -222,6 +227,7 @@ pub fn parse_mount(s: &str) -> Result<MountOpt> {
                 destination: dst,
                 read_only,
                 options,
+                anonymous,
             })
         }
         t => Err(bad(format!(
@@ -268,6 +274,7 @@ pub fn parse_tmpfs(s: &str) -> Result<MountOpt> {
         destination: dst.to_string(),
         read_only,
         options,
+        anonymous: false,
     })
 }
 
@@ -707,6 +714,7 @@ pub fn apply(spec: &mut Spec, cfg: &RunConfig, rootfs: &Path) -> Result<()> {
                 destination: path.clone(),
                 read_only: true,
                 options: vec!["bind".into(), "rprivate".into()],
+                anonymous: false,
             }));
         }
         let mut args = vec![path, "--".to_string()];

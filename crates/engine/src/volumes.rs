@@ -85,6 +85,20 @@ impl Engine {
         Ok((v, new))
     }
 
+    /// Bytes of the regular files in a volume.
+    pub fn volume_size(&self, name: &str) -> u64 {
+        fn size(p: &Path) -> u64 {
+            match std::fs::symlink_metadata(p) {
+                Ok(m) if m.is_dir() => std::fs::read_dir(p)
+                    .map(|rd| rd.flatten().map(|e| size(&e.path())).sum())
+                    .unwrap_or(0),
+                Ok(m) if m.is_file() => m.len(),
+                _ => 0,
+            }
+        }
+        size(&self.volume_path(name))
+    }
+
     /// `holm volume inspect`.
     pub fn volume_get(&self, name: &str) -> Result<Volume> {
         self.db()?

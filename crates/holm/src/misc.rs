@@ -309,6 +309,17 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
                 }
             }
             let pct = |a: u64, b: u64| (a * 100).checked_div(b).unwrap_or(0);
+            let vols = engine.volume_list()?;
+            let (mut vol_size, mut vol_reclaim, mut vol_active) = (0, 0, 0);
+            for v in &vols {
+                let sz = engine.volume_size(&v.name);
+                vol_size += sz;
+                if engine.volume_users(&v.name)?.is_empty() {
+                    vol_reclaim += sz;
+                } else {
+                    vol_active += 1;
+                }
+            }
             let rows = [
                 [
                     "TYPE".to_string(),
@@ -341,10 +352,14 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
                 ],
                 [
                     "Local Volumes".into(),
-                    "0".into(),
-                    "0".into(),
-                    "0B".into(),
-                    "0B".into(),
+                    vols.len().to_string(),
+                    vol_active.to_string(),
+                    human::size(vol_size),
+                    format!(
+                        "{} ({}%)",
+                        human::size(vol_reclaim),
+                        pct(vol_reclaim, vol_size)
+                    ),
                 ],
             ];
             let mut widths = [0usize; 5];

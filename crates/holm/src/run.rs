@@ -144,9 +144,16 @@ impl RunArgs {
         // `--mount type=volume` becomes a `-v NAME:DST`; the others stay mounts.
         let mut volumes = self.volumes.clone();
         let mut mounts = Vec::new();
+        let mut anonymous_volumes = Vec::new();
         for m in &self.mounts {
-            match o::parse_mount(m)?.as_volume() {
-                Some(v) => volumes.push(v),
+            let parsed = o::parse_mount(m)?;
+            match parsed.as_volume() {
+                Some(v) => {
+                    if parsed.anonymous {
+                        anonymous_volumes.push(parsed.source.clone());
+                    }
+                    volumes.push(v)
+                }
                 None => mounts.push(m.clone()),
             }
         }
@@ -231,6 +238,7 @@ impl RunArgs {
             init: self.init,
             tty: self.tty,
             restart: self.restart.clone(),
+            anonymous_volumes,
             runtime: self
                 .runtime
                 .as_deref()

@@ -70,7 +70,7 @@ pub struct RmArgs {
     /// Kill and remove running containers.
     #[arg(short, long)]
     pub force: bool,
-    /// Remove anonymous volumes (holm has none yet; accepted for compatibility).
+    /// Remove the container's anonymous volumes (`--mount type=volume` without a source) too.
     #[arg(short, long)]
     pub volumes: bool,
     /// Containers (names, ids or id prefixes).
@@ -80,7 +80,7 @@ pub struct RmArgs {
 
 /// `holm rm [-f]`.
 pub fn rm(engine: &Engine, a: &RmArgs) -> Result<i32> {
-    each(&a.containers, |c| engine.remove(c, a.force))
+    each(&a.containers, |c| engine.remove_with(c, a.force, a.volumes))
 }
 
 /// `holm wait`: prints each container's exit code once it stopped.

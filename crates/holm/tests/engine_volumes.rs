@@ -95,6 +95,7 @@ fn named_volumes() {
         e.ok(&["run", "--rm", "-v", "mv:/q", IMAGE, "cat", "/q/f"]),
         "z\n"
     );
+    // an anonymous volume goes with its container: with --rm, and with rm -v
     e.ok(&[
         "run",
         "--rm",
@@ -103,9 +104,20 @@ fn named_volumes() {
         IMAGE,
         "true",
     ]);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "mv\n");
+    e.ok(&[
+        "create",
+        "--name",
+        "an",
+        "--mount",
+        "type=volume,target=/anon",
+        IMAGE,
+    ]);
     let names = e.ok(&["volume", "ls", "-q"]);
     assert_eq!(names.lines().count(), 2, "{names}");
     assert!(names.lines().any(|n| n.len() == 64), "{names}");
+    e.ok(&["rm", "-v", "an"]);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "mv\n");
     e.ok(&["volume", "prune", "-f"]);
 
     // create with a name, labels; a random name without one; errors
