@@ -153,6 +153,7 @@ impl Engine {
         }
         let wanted = name.map(ids::validate_name).transpose()?;
         let image_cfg = self.images().config(&img)?;
+        crate::volumes::add_image_volumes(&image_cfg, &mut cfg)?;
         let id = ids::new_id()?;
         self.images().prepare_snapshot(&id, img.id.as_ref())?;
         let r = (|| {

@@ -48,6 +48,47 @@ fn is_empty_dir(p: &Path) -> bool {
     std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
 }
 
+/// The image's `Volumes` that no `-v`, `--mount` or `--tmpfs` covers become anonymous volumes of the container
+/// (filled from the image, removed with it by `rm -v` and `--rm`), as docker does.
+pub fn add_image_volumes(
+    image: &oci_spec::image::ImageConfiguration,
+    cfg: &mut crate::RunConfig,
+) -> Result<()> {
+    let norm = |p: &str| Path::new("/").join(holm_container::resolve::clean(Path::new(p)));
+    let declared = image
+        .config()
+        .as_ref()
+        .and_then(|c| c.volumes().clone())
+        .unwrap_or_default();
+    for d in declared {
+        let dst = norm(&d);
+        if dst == Path::new("/") {
+            continue;
+        }
+        let covered = cfg
+            .volumes
+            .iter()
+            .filter_map(|v| parse_volume(v).ok())
+            .any(|b| norm(&b.destination) == dst)
+            || cfg
+                .mounts
+                .iter()
+                .filter_map(|m| crate::options::parse_mount(m).ok())
+                .any(|m| norm(&m.destination) == dst)
+            || cfg
+                .tmpfs
+                .iter()
+                .any(|t| norm(t.split(':').next().unwrap_or(t)) == dst);
+        if covered {
+            continue;
+        }
+        let name = crate::ids::new_id()?;
+        cfg.volumes.push(format!("{name}:{}", dst.display()));
+        cfg.anonymous_volumes.push(name);
+    }
+    Ok(())
+}
+
 impl Engine {
     /// `<root>/volumes`.
     pub fn volumes_dir(&self) -> PathBuf {

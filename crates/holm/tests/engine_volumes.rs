@@ -6,7 +6,10 @@
 mod common;
 mod engine_common;
 
+use common::images::{busybox_image, docker_archive};
+use common::tars::Tar;
 use engine_common::{Engine, IMAGE};
+use serde_json::json;
 
 #[test]
 fn named_volumes() {
@@ -130,4 +133,43 @@ fn named_volumes() {
     assert!(err.contains("no such volume: nope"), "{err}");
     let (_, err) = e.code(125, &["run", "--rm", "-v", "bad name:/x", IMAGE, "true"]);
     assert!(err.contains("invalid characters"), "{err}");
+}
+
+#[test]
+fn image_volumes_become_anonymous_volumes() {
+    let e = Engine::new();
+    let mut t = Tar::new();
+    t.dir("seeded", 0o755)
+        .file("seeded/seed", 0o644, b"from the image\n");
+    let img = busybox_image(
+        json!({"Cmd": ["sh"], "Volumes": {"/seeded": {}}}),
+        &[t.bytes()],
+    );
+    let archive = e.tmp.path().join("vol.tar");
+    std::fs::write(&archive, docker_archive(&[(&img, &["withvol:1"])])).unwrap();
+    e.ok(&["load", "-i", archive.to_str().unwrap()]);
+    // a new anonymous volume, filled from the image, gone with --rm
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "withvol:1",
+        "sh",
+        "-c",
+        "cat /seeded/seed; grep -c ' /seeded ' /proc/self/mountinfo",
+    ]);
+    assert_eq!(out, "from the image\n1\n");
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "");
+    // kept by a container, shown by inspect, removed by rm -v
+    e.ok(&["create", "--name", "keep", "withvol:1"]);
+    let m = &e.inspect("keep")["Mounts"][0];
+    assert_eq!(
+        (m["Type"].as_str(), m["Destination"].as_str()),
+        (Some("volume"), Some("/seeded"))
+    );
+    assert_eq!(e.ok(&["volume", "ls", "-q"]).lines().count(), 1);
+    e.ok(&["rm", "-v", "keep"]);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "");
+    // a -v on the same path replaces it
+    e.ok(&["run", "--rm", "-v", "named:/seeded", "withvol:1", "true"]);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "named\n");
 }
