@@ -32,6 +32,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod logfile;
 pub mod monitor;
+pub mod mounts;
 pub mod ops;
 pub mod options;
 pub mod runtime;
