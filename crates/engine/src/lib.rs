@@ -7,15 +7,18 @@
 //! <root>/holm.db                       container metadata (SQLite, WAL)         see [`db`]
 //! <root>/containers/<id>/config.json   the bundle: runtime spec                 see [`config`]
 //! <root>/containers/<id>/rootfs/       the overlay snapshot, mounted while it runs (holm-image snapshots)
-//! <root>/containers/<id>/<id>-json.log docker's json-file log                   see [`logfile`]
+//! <root>/containers/<id>/<id>-json.log docker's json-file log (`<id>-k8s.log`)  see [`logfile`]
+//! <root>/volumes/<name>/_data          named volumes                            see [`volumes`]
 //! <runroot>/runtime/<id>/              holm-container's runtime state (gone after a reboot)
+//! <runroot>/oci/<runtime>/<id>/        an external runtime's state (`--runtime`) see [`runtime`]
 //! ```
 //!
 //! Processes: `holm run` prepares the bundle and spawns a **monitor** (`holm __monitor`, [`monitor`]) in its own
 //! session. The monitor calls holm-container's `create` + `start`, so it is the parent of the container's init; it
 //! holds the container's stdout/stderr pipes, writes the log, records the exit code in the database, applies
-//! `--rm`, and outlives `holm`. A foreground `holm run` hands its own stdout/stderr to the monitor over a Unix
-//! socket ([`control`]) and waits there for the exit code, forwarding signals to the container.
+//! `--rm` and the restart policy, and outlives `holm`. A foreground `holm run` hands its own stdout/stderr (and
+//! with `-i` its stdin) to the monitor over a Unix socket ([`control`]) and waits there for the exit code,
+//! forwarding signals to the container; with `-t` the monitor relays the container's pty ([`tty`]).
 //!
 //! Truthfulness after crashes: a `running` row whose monitor is gone is checked against the runtime state (and
 //! after a reboot, the runtime state is gone): [`Engine::refresh`] records such a container as exited (exit code

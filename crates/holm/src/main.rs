@@ -1,8 +1,9 @@
 //! `holm`: the engine's command line (docker/podman-like). The image commands (`load`, `save`, `images`,
 //! `image inspect|ls|rm|tag|prune`, `rmi`, `tag`) are thin calls into `holm-image`; the container commands
-//! (`run`, `create`, `start`, `ps`, `logs`, `stop`, `kill`, `rm`, `wait`, `pause`, `unpause`, `inspect`, `exec`,
-//! and the hidden `__monitor`) into `holm-engine` (see `engine_cli`). Errors are printed once and exit with
-//! status 125 (podman's "engine error").
+//! (`run`, `create`, `start`, `restart`, `ps`, `logs`, `stop`, `kill`, `rm`, `wait`, `pause`, `unpause`,
+//! `inspect`, `exec`, `top`, `stats`, `rename`, `port`, `cp`, `container prune`, `volume …`, `system df|prune`,
+//! `version`, `info`, and the hidden `__monitor`) into `holm-engine` (see `engine_cli`). Errors are printed once
+//! and exit with status 125 (podman's "engine error").
 #![forbid(unsafe_code)]
 
 mod cli;
