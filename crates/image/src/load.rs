@@ -44,6 +44,8 @@ impl ImageStore {
     /// Imports the images of `input` (a docker-archive or OCI archive file, or an OCI layout directory).
     pub fn load(&self, input: &Path, opts: &LoadOptions) -> Result<Vec<Loaded>, StoreError> {
         let _gc = self.gc_shared()?;
+        // What a killed import left behind goes first (only directories whose lock nobody holds).
+        self.content.remove_stale_staging()?;
         let mut staging = self.content.staging()?;
         let src = Source::open(input, &mut staging)?;
         let candidates = match src.meta_file("manifest.json")? {
