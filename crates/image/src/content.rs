@@ -180,7 +180,13 @@ impl ContentStore {
             let stale = match fsutil::try_lock_exclusive(&p.join("lock")) {
                 Ok(Some(_held)) => true,
                 Ok(None) => false,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => true, // killed before it took its lock
+                // Killed before it took its lock -- or a concurrent import between its mkdir and its lock: only
+                // a directory older than a minute counts as stale.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::metadata(&p)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(60)),
                 Err(e) => return Err(io_err(format!("lock {}", p.display()))(e)),
             };
             if stale {
