@@ -167,7 +167,7 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
 
 /// Prints an error once and returns docker's exit code for it.
 pub fn fail(e: &anyhow::Error) -> i32 {
-    eprintln!("Error: {e:#}");
+    eprintln!("Error: {}", crate::errfmt::render(e));
     match e.downcast_ref::<holm_engine::Error>() {
         Some(holm_engine::Error::StartFailed { code, .. }) => *code,
         _ => 125,

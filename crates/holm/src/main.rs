@@ -6,6 +6,7 @@
 //! and exit with status 125 (podman's "engine error").
 #![forbid(unsafe_code)]
 
+mod errfmt;
 mod cli;
 mod commands;
 mod cp;
@@ -45,7 +46,7 @@ fn main() {
         std::process::exit(engine_cli::run(cmd, &cli.root, &cli.runroot));
     }
     if let Err(e) = run(cli) {
-        eprintln!("Error: {e:#}");
+        eprintln!("Error: {}", errfmt::render(&e));
         std::process::exit(125);
     }
 }
