@@ -231,3 +231,33 @@ fn detached_tty_and_exec_i_t_d() {
     e.ok(&["rm", "-f", "bg"]);
     e.assert_gone(&id);
 }
+
+#[test]
+fn start_ai_and_a_killed_client() {
+    let e = Engine::new();
+    // create -it, then start -ai attaches a terminal to it
+    e.ok(&["create", "-it", "--name", "later", IMAGE, "sh"]);
+    let mut pty = Pty::new(24, 80);
+    let mut child = pty.spawn(&e, &["start", "-ai", "later"]);
+    pty.expect("# ");
+    pty.send("echo started-$((3*3))\r");
+    pty.expect("started-9");
+    pty.send("exit 6\r");
+    assert_eq!(wait_exit(&mut child), 6);
+    assert_eq!(e.inspect("later")["State"]["ExitCode"], 6);
+    // the output went to the log too
+    assert!(e.ok(&["logs", "later"]).contains("started-9"));
+
+    // kill -9 of an attached holm: the container and its monitor live on, and rm -f cleans up
+    let mut pty = Pty::new(24, 80);
+    let mut child = pty.spawn(&e, &["run", "-it", "--name", "orphaned", IMAGE, "sh"]);
+    pty.expect("# ");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(e.status("orphaned"), "running");
+    let id = e.inspect("orphaned")["Id"].as_str().unwrap().to_string();
+    assert_eq!(e.ok(&["exec", "orphaned", "echo", "alive"]), "alive\n");
+    e.ok(&["rm", "-f", "orphaned"]);
+    e.assert_gone(&id);
+}
