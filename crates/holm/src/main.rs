@@ -6,11 +6,11 @@
 //! and exit with status 125 (podman's "engine error").
 #![forbid(unsafe_code)]
 
-mod errfmt;
 mod cli;
 mod commands;
 mod cp;
 mod engine_cli;
+mod errfmt;
 mod exec;
 mod human;
 mod logs;
