@@ -28,7 +28,7 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
     };
     let running = matches!(status, Status::Running | Status::Paused);
     let binds: Vec<&String> = c.volumes.iter().collect();
-    let mounts: Vec<Value> = c
+    let mut mounts: Vec<Value> = c
         .volumes
         .iter()
         .filter_map(|v| parse_volume(v).ok())
@@ -55,6 +55,30 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             })
         })
         .collect();
+    for m in c
+        .mounts
+        .iter()
+        .filter_map(|m| crate::mounts::parse_mount(m).ok())
+    {
+        mounts.push(json!({
+            "Type": m.typ,
+            "Source": if m.typ == "tmpfs" { String::new() } else { m.source.clone() },
+            "Destination": m.destination,
+            "Mode": "",
+            "RW": !m.read_only,
+            "Propagation": if m.typ == "bind" { "rprivate" } else { "" },
+        }));
+    }
+    for t in &c.tmpfs {
+        mounts.push(json!({
+            "Type": "tmpfs",
+            "Source": "",
+            "Destination": t.split(':').next().unwrap_or(t),
+            "Mode": "",
+            "RW": !t.split(':').nth(1).unwrap_or("").split(',').any(|o| o == "ro"),
+            "Propagation": "",
+        }));
+    }
     let snap = engine.images().snapshot(&rec.id).ok();
     json!({
         "Id": rec.id,
@@ -111,6 +135,7 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
                 "MaximumRetryCount": crate::options::parse_restart(&c.restart).map_or(0, |p| p.docker_name().1),
             },
             "NetworkMode": "none",
+            "Runtime": c.runtime.clone().unwrap_or_else(|| "holm".into()),
         },
         "GraphDriver": {
             "Name": "overlay",
@@ -133,6 +158,9 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             "Labels": labels(image_cfg.as_ref(), c),
             "StopSignal": c.stop_signal,
             "StopTimeout": c.stop_timeout,
+            "Tty": c.tty,
+            "OpenStdin": c.interactive,
+            "StdinOnce": c.interactive,
         },
     })
 }

@@ -245,6 +245,21 @@ fn mounts_tmpfs_ulimits_resources_and_init() {
         "{out}"
     );
     assert_eq!(lines[4..], ["1024", "2048"], "{out}");
+    // inspect lists them
+    let cid = e
+        .ok(&["create", "--mount", &bind, "--tmpfs", "/t2:ro", IMAGE])
+        .trim()
+        .to_string();
+    let m = &e.inspect(&cid)["Mounts"];
+    assert_eq!(m[0]["Type"], "bind");
+    assert_eq!(m[0]["Destination"], "/m");
+    assert_eq!(m[0]["RW"], false);
+    assert_eq!(
+        (m[1]["Type"].as_str(), m[1]["Destination"].as_str()),
+        (Some("tmpfs"), Some("/t2"))
+    );
+    assert_eq!(m[1]["RW"], false);
+    e.ok(&["rm", &cid]);
 
     let id = e.detached(&[
         "--memory",

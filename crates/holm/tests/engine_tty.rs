@@ -180,6 +180,14 @@ fn detached_tty_and_exec_i_t_d() {
     let e = Engine::new();
     // -dit: a shell waiting on its terminal keeps running
     let id = e.detached(&["-it", "--name", "bg", IMAGE, "sh"]);
+    let v = e.inspect("bg");
+    assert_eq!(
+        (
+            v["Config"]["Tty"].as_bool(),
+            v["Config"]["OpenStdin"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(e.status("bg"), "running");
     assert_eq!(
