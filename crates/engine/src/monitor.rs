@@ -247,9 +247,13 @@ fn restart(engine: &Engine, id: &str, delay: std::time::Duration, lock: File) {
         return;
     }
     drop((mine, theirs));
-    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+    // This monitor's own binary, even if it was replaced or deleted since (an upgrade): exec'd through
+    // /proc/self/exe; the new monitor's `--exe` names the path on disk.
+    let Ok(link) = std::fs::read_link("/proc/self/exe") else {
         return;
     };
+    let link = link.display().to_string();
+    let on_disk = link.strip_suffix(" (deleted)").unwrap_or(&link).to_string();
     let argv = vec![
         "holm".to_string(),
         "--root".into(),
@@ -259,7 +263,7 @@ fn restart(engine: &Engine, id: &str, delay: std::time::Duration, lock: File) {
         "__monitor".into(),
         id.into(),
         "--exe".into(),
-        exe.display().to_string(),
+        on_disk,
     ];
     // The lock goes to the new monitor as an fd (never free in between: `rm`/`stop` see a monitor throughout).
     let Ok(lock_fd) = holm_sys::fs::dup_raw(lock.as_raw_fd()).and_then(|f| {
@@ -270,7 +274,7 @@ fn restart(engine: &Engine, id: &str, delay: std::time::Duration, lock: File) {
     let mut argv = argv;
     argv.extend(["--lock-fd".to_string(), lock_fd.to_string()]);
     let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
-    let _ = holm_sys::process::execve(&exe, &argv, &env);
+    let _ = holm_sys::process::execve(Path::new("/proc/self/exe"), &argv, &env);
     drop(lock);
 }
 
