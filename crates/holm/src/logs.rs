@@ -22,6 +22,9 @@ pub struct LogsArgs {
     /// `1h30m`, `42s`).
     #[arg(long)]
     pub since: Option<String>,
+    /// Only output before this time (same forms as --since).
+    #[arg(long)]
+    pub until: Option<String>,
     /// The container (name, id or id prefix).
     pub container: String,
 }
@@ -51,8 +54,20 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
                 .map_err(|_| holm_engine::Error::flag("--tail", n, "expected a number or `all`"))?,
         ),
     };
-    let since = a.since.as_deref().map(parse_since).transpose()?;
-    let keep = |e: &Entry| since.as_ref().is_none_or(|s| e.time.as_str() >= s.as_str());
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| parse_time("--since", s))
+        .transpose()?;
+    let until = a
+        .until
+        .as_deref()
+        .map(|s| parse_time("--until", s))
+        .transpose()?;
+    let keep = |e: &Entry| {
+        since.as_ref().is_none_or(|s| e.time.as_str() >= s.as_str())
+            && until.as_ref().is_none_or(|u| e.time.as_str() < u.as_str())
+    };
     let rec = engine.find(&a.container)?;
     let Some(path) = engine.log_file(&rec.id, &rec.config) else {
         anyhow::bail!(
@@ -89,11 +104,11 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
 
 /// `--since`: an RFC 3339 time, Unix seconds (`1700000000`, `1700000000.5`) or a Go-style duration ago (`1h30m`,
 /// `10m`, `42s`, `500ms`); returned as the log's RFC 3339 form (UTC, nanoseconds), which compares as text.
-fn parse_since(s: &str) -> holm_engine::Result<String> {
+fn parse_time(flag: &str, s: &str) -> holm_engine::Result<String> {
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
     let bad = || {
         holm_engine::Error::flag(
-            "--since",
+            flag,
             s,
             "expected an RFC 3339 time, Unix seconds or a duration (10m)",
         )
@@ -137,7 +152,11 @@ fn parse_since(s: &str) -> holm_engine::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_since;
+    use super::parse_time;
+
+    fn parse_since(s: &str) -> holm_engine::Result<String> {
+        parse_time("--since", s)
+    }
 
     #[test]
     fn since_forms() {

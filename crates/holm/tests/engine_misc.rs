@@ -25,10 +25,27 @@ fn logs_since_top_stats_rename_port() {
     wait_until(Duration::from_secs(10), "late", || {
         e.ok(&["logs", "web"]) == "early\nlate\n"
     });
-    assert_eq!(e.ok(&["logs", "--since", "1s", "web"]), "late\n");
+    // the time "late" was logged (2 s after "early"): --since includes it, --until stops before it
+    let stamped = e.ok(&["logs", "-t", "web"]);
+    let late_at = stamped
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(e.ok(&["logs", "--since", &late_at, "web"]), "late\n");
+    assert_eq!(e.ok(&["logs", "--until", &late_at, "web"]), "early\n");
+    // a duration ago: nothing is older than an hour yet
+    assert_eq!(e.ok(&["logs", "--since", "1h", "web"]), "early\nlate\n");
     assert_eq!(e.ok(&["logs", "--since", "0", "web"]), "early\nlate\n");
     assert_eq!(
         e.ok(&["logs", "--since", "2099-01-01T00:00:00Z", "web"]),
+        ""
+    );
+    assert_eq!(
+        e.ok(&["logs", "--until", "2000-01-01T00:00:00Z", "web"]),
         ""
     );
     let (_, err) = e.code(125, &["logs", "--since", "yesterday", "web"]);
