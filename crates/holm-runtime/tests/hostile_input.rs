@@ -344,3 +344,54 @@ fn non_utf8_arguments_survive_the_protective_re_exec() {
         "pid file not at the given path; found {names:?}"
     );
 }
+
+#[test]
+fn a_forged_re_exec_marker_does_not_turn_off_exe_protection() {
+    // `_HOLM_ORIG_MNTNS` tells the runtime it was re-executed through a read-only bind of its binary; set by the
+    // caller with any mount namespace fd, it skipped the protection (CVE-2019-5736 class) altogether.
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["true"]);
+    let id = unique_id("hostile-exe-marker");
+    let _g = rt.guard(&id);
+    let script = format!(
+        "exec 7</proc/self/ns/mnt; _HOLM_ORIG_MNTNS=7 exec '{}' --root '{}' create --bundle '{}' '{id}'",
+        rt.bin().display(),
+        rt.root().display(),
+        b.path().display()
+    );
+    // Not piped: the container's init inherits the runtime's stdout and stderr and keeps them open.
+    let err = tempfile::tempfile().unwrap();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(err.try_clone().unwrap())
+        .status()
+        .unwrap();
+    assert!(st.success(), "{}", read_or_empty_file(err));
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    // The init still runs the runtime's image until `start`: it must be a sealed copy or on a read-only mount.
+    let exe = format!("/proc/{pid}/exe");
+    let link = fs::read_link(&exe).unwrap();
+    let c = std::ffi::CString::new(exe.clone()).unwrap();
+    // SAFETY: statvfs is a plain C struct of integers, for which all-zero bytes are a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated and `st` is a valid statvfs buffer; both outlive the call.
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+    let ro = st.f_flag & libc::ST_RDONLY != 0;
+    assert!(
+        ro || link.to_string_lossy().starts_with("/memfd:"),
+        "{exe} -> {} is writable",
+        link.display()
+    );
+}
+
+fn read_or_empty_file(mut f: fs::File) -> String {
+    use std::io::{Read, Seek};
+    let mut s = String::new();
+    let _ = f.rewind();
+    let _ = f.read_to_string(&mut s);
+    s
+}

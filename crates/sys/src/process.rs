@@ -540,7 +540,18 @@ pub fn protect_exe() -> Result<()> {
         // SAFETY: the fd was opened by our pre-exec self on /proc/self/ns/mnt and deliberately left open across
         // execve; nothing else in this fresh process owns it.
         let ns = unsafe { OwnedFd::from_raw_fd(fd) };
-        return back_to_mount_ns(ns.as_fd());
+        back_to_mount_ns(ns.as_fd())?;
+        // The variable is only a claim (anyone can set it): the protection holds only if the exe really is on a
+        // read-only mount now.
+        let exe = std::fs::File::open("/proc/self/exe").map_err(|e| Error {
+            syscall: "open",
+            target: "/proc/self/exe".into(),
+            source: e,
+        })?;
+        if crate::fs::mount_flags(exe.as_fd())? & libc::ST_RDONLY != 0 {
+            return Ok(());
+        }
+        return run_from_sealed_copy();
     }
     let exe = std::fs::File::open("/proc/self/exe").map_err(|e| Error {
         syscall: "open",
