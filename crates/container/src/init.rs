@@ -266,6 +266,9 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     // exits after this message, and any later error goes to stderr.
     a.chan.send(&Msg::Released)?;
 
+    // Until the user process runs, the init is pid 1 of its namespace and would ignore signals it has no handler
+    // for: a `kill ID TERM` of a created container must end it, as it ends runc's init.
+    holm_sys::signal::exit_on_termination_signals()?;
     // Block until `start` opens the FIFO for reading, then tell it we are going.
     let fifo_path = format!("/proc/self/fd/{}", a.exec_fifo.as_raw_fd());
     let mut fifo = File::options()

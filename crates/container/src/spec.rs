@@ -291,6 +291,15 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
                 "must be an absolute path",
             ));
         }
+        // A device node replaces whatever is at its path: keep that inside /dev (`/dev/../etc/passwd` would
+        // otherwise unlink the rootfs's real file).
+        let clean = crate::resolve::clean(d.path());
+        if !clean.starts_with("dev") || clean == std::path::Path::new("dev") {
+            return Err(Error::config(
+                format!("linux.devices[{i}].path"),
+                format!("`{}` must name a file below /dev", d.path().display()),
+            ));
+        }
     }
     if let Some(hooks) = spec.hooks() {
         #[allow(deprecated)]

@@ -50,6 +50,48 @@ pub fn reset_all() -> Result<()> {
     set_mask(&SigSet::empty()).map(drop)
 }
 
+extern "C" fn exit_with_signal(sig: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { libc::_exit(128 + sig) }
+}
+
+/// Installs a handler that ends the process with status 128+N for SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and
+/// SIGUSR2. A container init waiting for `start` is pid 1 of its pid namespace, to which the kernel delivers only
+/// signals it handles; runc's init (a Go program) exits on these, and `kill` of a created container relies on it.
+/// [`reset_all`] restores the defaults before `execve`.
+pub fn exit_on_termination_signals() -> Result<()> {
+    for sig in [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGTERM,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ] {
+        // SAFETY: the handler only calls the async-signal-safe _exit; installing it touches no Rust state.
+        let prev =
+            unsafe { libc::signal(sig, exit_with_signal as *const () as libc::sighandler_t) };
+        if prev == libc::SIG_ERR {
+            return Err(Error::last("signal", sig.to_string()));
+        }
+    }
+    let mut set = SigSet::empty();
+    for sig in [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGTERM,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ] {
+        // SAFETY: `set` is an initialised sigset_t.
+        unsafe { libc::sigaddset(&mut set.0, sig) };
+    }
+    // SAFETY: unblocks only these signals; both pointers are valid (the old set is not wanted).
+    let ret = unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &set.0, std::ptr::null_mut()) };
+    check(ret as _, "sigprocmask", String::new).map(drop)
+}
+
 /// `signalfd(-1, set, SFD_CLOEXEC)`: an fd from which the (blocked) signals in `set` are read.
 pub fn signalfd(set: &SigSet) -> Result<OwnedFd> {
     // SAFETY: `set` points to a valid sigset_t.
