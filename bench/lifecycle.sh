@@ -22,9 +22,8 @@ for tool in hyperfine python3 "$RUNC" /usr/bin/time; do
     fi
 done
 
-echo "lifecycle: cargo build --profile dist -p holm-runtime" >&2
-cargo build --profile dist -p holm-runtime >&2
-HOLM="$PWD/target/dist/holm-runtime"
+echo "lifecycle: scripts/build-dist.sh (dist profile, statically linked)" >&2
+HOLM="$(scripts/build-dist.sh)"
 
 TMP="$(mktemp -d /tmp/holm-bench.XXXXXX)"
 cleanup() {
