@@ -119,9 +119,11 @@ fn a_fifo_at_a_file_bind_destination_does_not_hang_create() {
     fs::write(&src, "127.0.0.1 hostile\n").unwrap();
     let fifo = b.rootfs().join("etc/hosts");
     let _ = fs::remove_file(&fifo);
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: `c` is a NUL-terminated path that outlives the call.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     b.config_mut()["mounts"]
         .as_array_mut()
         .unwrap()
@@ -375,12 +377,10 @@ fn a_forged_re_exec_marker_does_not_turn_off_exe_protection() {
     // The init still runs the runtime's image until `start`: it must be a sealed copy or on a read-only mount.
     let exe = format!("/proc/{pid}/exe");
     let link = fs::read_link(&exe).unwrap();
-    let c = std::ffi::CString::new(exe.clone()).unwrap();
-    // SAFETY: statvfs is a plain C struct of integers, for which all-zero bytes are a valid value.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is NUL-terminated and `st` is a valid statvfs buffer; both outlive the call.
-    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
-    let ro = st.f_flag & libc::ST_RDONLY != 0;
+    // holm-sys keeps the unsafe code: fstatvfs through an fd of the exe.
+    let f = fs::File::open(&exe).unwrap();
+    let ro =
+        holm_sys::fs::mount_flags(std::os::fd::AsFd::as_fd(&f)).unwrap() & libc::ST_RDONLY != 0;
     assert!(
         ro || link.to_string_lossy().starts_with("/memfd:"),
         "{exe} -> {} is writable",
