@@ -152,11 +152,11 @@ pub struct Locked {
     lock: File,
 }
 
-/// Checks a container id: 1–1024 characters of `[A-Za-z0-9_+.-]`, not starting with `.` (runc's rule), so it is
-/// always a single safe path component.
+/// Checks a container id: 1–255 characters of `[A-Za-z0-9_+.-]`, not starting with `.` (runc's character rule;
+/// 255 is the longest file name, so the id is always one safe path component of the state root).
 pub fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
-        && id.len() <= 1024
+        && id.len() <= 255
         && !id.starts_with('.')
         && id
             .chars()
@@ -164,7 +164,7 @@ pub fn validate_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Invalid(format!("invalid container id {id:?}: expected 1-1024 characters of [A-Za-z0-9_+.-], not starting with `.`")))
+        Err(Error::Invalid(format!("invalid container id {id:?}: expected 1-255 characters of [A-Za-z0-9_+.-], not starting with `.`")))
     }
 }
 
@@ -198,7 +198,10 @@ impl Store {
     /// Creates `<root>/<id>` (mode 0700) and locks it. Errors: [`Error::Exists`] if the id is taken.
     pub fn create(&self, id: &str) -> Result<Locked> {
         validate_id(id)?;
-        std::fs::create_dir_all(&self.root)
+        // Mode 0700 for every directory created on the way: the state root holds exec.fifo handles and configs.
+        let mut root = std::fs::DirBuilder::new();
+        std::os::unix::fs::DirBuilderExt::mode(root.recursive(true), 0o700);
+        root.create(&self.root)
             .map_err(|e| Error::io("create state root", &self.root, e))?;
         let dir = self.root.join(id);
         let mut b = std::fs::DirBuilder::new();
@@ -406,7 +409,7 @@ mod tests {
     #[test]
     fn ids() {
         assert!(validate_id("abc-1_2.3+x").is_ok());
-        for bad in ["", ".x", "a/b", "..", "a b", &"x".repeat(1025)] {
+        for bad in ["", ".x", "a/b", "..", "a b", &"x".repeat(256)] {
             assert!(validate_id(bad).is_err(), "{bad}");
         }
     }
@@ -425,6 +428,12 @@ mod tests {
         let s = Store::new(d.path().join("root"));
         let l = s.create("c1").unwrap();
         assert!(matches!(s.create("c1"), Err(Error::Exists(_))));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(s.root()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert!(validate_id(&"x".repeat(255)).is_ok());
         assert!(matches!(s.lock("nope"), Err(Error::NotFound(_))));
         assert!(matches!(l.load(), Err(Error::NotFound(_))));
         assert_eq!(s.ids().unwrap(), vec!["c1".to_string()]);
