@@ -47,20 +47,46 @@ impl Channel {
         Ok((Channel { fd: a }, Channel { fd: b }))
     }
 
-    /// Sends one message.
+    /// Sends one message. A peer that is gone gives [`Error::PeerGone`].
     pub fn send(&self, m: &Msg) -> Result<()> {
+        self.send_fds(m, &[])
+    }
+
+    fn send_fds(&self, m: &Msg, fds: &[BorrowedFd<'_>]) -> Result<()> {
         let bytes = serde_json::to_vec(m).expect("Msg always serialises");
-        holm_sys::socket::send_with_fds(self.fd.as_fd(), &bytes, &[])?;
-        Ok(())
+        match holm_sys::socket::send_with_fds(self.fd.as_fd(), &bytes, fds) {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.errno(), libc::EPIPE | libc::ECONNRESET) => Err(Error::PeerGone {
+                during: format!("sending {}", msg_name(m)),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The last message left unread on the channel if it is an [`Msg::Error`] (what a process that died said
+    /// before it went), without blocking.
+    pub fn pending_error(&self) -> Option<String> {
+        let mut last = None;
+        // Only reads what is queued: a live peer must not make this block.
+        while holm_sys::process::poll_any(&[self.fd.as_fd()], 0)
+            .ok()
+            .is_some_and(|r| r[0])
+        {
+            match self.recv() {
+                Ok(Some(Msg::Error(e))) => last = Some(e),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        last
     }
 
     /// Receives one message; `None` when the peer closed its end.
     pub fn recv(&self) -> Result<Option<Msg>> {
         let mut buf = vec![0u8; 64 * 1024];
-        let (n, _) = holm_sys::socket::recv_with_fds(self.fd.as_fd(), &mut buf)?;
-        if n == 0 {
+        let Some((n, _)) = recv_or_gone(self.fd.as_fd(), &mut buf)? else {
             return Ok(None);
-        }
+        };
         serde_json::from_slice(&buf[..n])
             .map(Some)
             .map_err(|e| Error::Init(format!("sync channel: malformed message: {e}")))
@@ -72,9 +98,9 @@ impl Channel {
         pick: impl FnOnce(Msg) -> std::result::Result<T, Msg>,
     ) -> Result<T> {
         match self.recv()? {
-            None => Err(Error::Init(format!(
-                "container setup process exited while the runtime waited for {what}"
-            ))),
+            None => Err(Error::PeerGone {
+                during: format!("waiting for {what}"),
+            }),
             Some(Msg::Error(e)) => Err(Error::Init(e)),
             Some(m) => pick(m)
                 .map_err(|m| Error::Init(format!("sync channel: expected {what}, got {m:?}"))),
@@ -143,9 +169,7 @@ impl Channel {
 
     /// Sends one message with one fd attached (`SCM_RIGHTS`).
     pub fn send_fd(&self, m: &Msg, fd: BorrowedFd<'_>) -> Result<()> {
-        let bytes = serde_json::to_vec(m).expect("Msg always serialises");
-        holm_sys::socket::send_with_fds(self.fd.as_fd(), &bytes, &[fd])?;
-        Ok(())
+        self.send_fds(m, &[fd])
     }
 
     /// P waits for [`Msg::Created`]; each [`Msg::SeccompFd`] before it is handed to `on_seccomp_fd`.
@@ -155,11 +179,11 @@ impl Channel {
     ) -> Result<()> {
         loop {
             let mut buf = vec![0u8; 64 * 1024];
-            let (n, mut fds) = holm_sys::socket::recv_with_fds(self.fd.as_fd(), &mut buf)?;
+            let (n, mut fds) = recv_or_gone(self.fd.as_fd(), &mut buf)?.unwrap_or_default();
             if n == 0 {
-                return Err(Error::Init(
-                    "container init exited while the runtime waited for Created".into(),
-                ));
+                return Err(Error::PeerGone {
+                    during: "waiting for Created".into(),
+                });
             }
             let m: Msg = serde_json::from_slice(&buf[..n])
                 .map_err(|e| Error::Init(format!("sync channel: malformed message: {e}")))?;
@@ -206,6 +230,33 @@ impl Channel {
     /// The raw fd (to keep it open across steps that close others).
     pub fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// One packet; `None` when the peer is gone: EOF, or `ECONNRESET` (a peer that died with messages of ours unread).
+fn recv_or_gone(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Option<(usize, Vec<OwnedFd>)>> {
+    match holm_sys::socket::recv_with_fds(fd, buf) {
+        Ok((0, _)) => Ok(None),
+        Ok(r) => Ok(Some(r)),
+        Err(e) if e.errno() == libc::ECONNRESET => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The variant's name, for messages (`HooksDone`, not its payload).
+fn msg_name(m: &Msg) -> &'static str {
+    match m {
+        Msg::Go => "Go",
+        Msg::UserNsReady => "UserNsReady",
+        Msg::MapsWritten => "MapsWritten",
+        Msg::InitPid(_) => "InitPid",
+        Msg::MountsReady => "MountsReady",
+        Msg::HooksDone(_) => "HooksDone",
+        Msg::SeccompFd => "SeccompFd",
+        Msg::Created => "Created",
+        Msg::Ack => "Ack",
+        Msg::Released => "Released",
+        Msg::Error(_) => "Error",
     }
 }
 

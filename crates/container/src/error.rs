@@ -61,6 +61,14 @@ pub enum Error {
     /// A failure reported by the container's init process (already formatted, e.g. ``mount `proc` …``).
     #[error("{0}")]
     Init(String),
+    /// The process at the other end of the create sync channel ([`crate::channel`]) went away without saying why:
+    /// it closed the channel (EOF) or a send to it failed with `EPIPE`/`ECONNRESET`. `create` turns this into
+    /// [`Error::Init`] naming how the process ended (`exited with status 1`, `was killed by signal 9 (SIGKILL)`).
+    #[error("container setup process exited while the runtime was {during}")]
+    PeerGone {
+        /// What the runtime was doing: `waiting for Created`, `sending HooksDone`.
+        during: String,
+    },
     /// An invalid argument to a verb (e.g. a bad container id or signal name).
     #[error("{0}")]
     Invalid(String),

@@ -113,6 +113,8 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
         config: bundle.spec.clone(),
     };
     let mut children = Children::default();
+    // The runtime's end of the sync channel, kept for the failure path: what a dead child said last.
+    let mut chan: Option<Channel> = None;
     let r = (|| {
         let hier = holm_cgroups::Hierarchies::detect()?;
         let cg_path = linux
@@ -152,6 +154,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
             holm_sys::fs::resolve::BENEATH,
         )?);
         let (pchan, cchan) = Channel::pair()?;
+        let pchan = chan.insert(pchan);
         let runtime_pid = holm_sys::process::getpid();
         let args = InitArgs {
             bundle: &bundle,
@@ -180,7 +183,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
             &mut saved,
             &bundle,
             &cg,
-            &pchan,
+            pchan,
             c1,
             new_userns,
             &mut children,
@@ -195,6 +198,10 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
     match r {
         Ok(pid) => Ok(pid),
         Err(e) => {
+            let e = match (e, &chan) {
+                (Error::PeerGone { during }, Some(ch)) => children.explain_death(&during, ch),
+                (e, _) => e,
+            };
             children.kill_and_reap();
             if let Some(cg) = &saved.cgroup {
                 let _ = cg.remove();
@@ -237,6 +244,47 @@ struct Children {
 }
 
 impl Children {
+    /// Turns "the peer closed the channel" into how the child ended: waits (up to 2 s) for the init, or for stage 1
+    /// before the init exists, to exit and says `container init was killed by signal 9 (SIGKILL) while the runtime
+    /// was waiting for Created`, with the last error message it sent, if any. The child is reaped (and forgotten,
+    /// so [`Children::kill_and_reap`] does not signal a recycled pid).
+    fn explain_death(&mut self, during: &str, chan: &Channel) -> Error {
+        let (who, pid) = if self.init > 0 {
+            ("container init", &mut self.init)
+        } else {
+            ("container setup process (stage 1)", &mut self.stage1)
+        };
+        if *pid <= 0 {
+            return Error::PeerGone {
+                during: during.to_string(),
+            };
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let how = loop {
+            match holm_sys::process::waitpid(*pid, libc::WNOHANG) {
+                Ok((_, holm_sys::process::WaitStatus::StillAlive))
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Ok((_, st)) if st != holm_sys::process::WaitStatus::StillAlive => {
+                    *pid = 0;
+                    break st.to_string();
+                }
+                // Alive past the deadline (it closed the channel but did not exit) or not our child.
+                _ => break "closed the sync channel".to_string(),
+            }
+        };
+        let last = if *pid == 0 {
+            chan.pending_error()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Error::Init(format!("{who} {how} while the runtime was {during}{last}"))
+    }
+
     fn kill_and_reap(&self) {
         for pid in [self.init, self.stage1] {
             if pid > 0 {
@@ -271,13 +319,18 @@ fn drive(
     let (_, st) = holm_sys::process::waitpid(c1, 0)?;
     children.stage1 = 0;
     if st != holm_sys::process::WaitStatus::Exited(0) {
-        return Err(Error::Init(format!("stage-1 process ended with {st:?}")));
+        return Err(Error::Init(format!(
+            "container setup process (stage 1) {st} after it started the init"
+        )));
     }
     saved.pid = pid;
     let Some(pid_start) = state::proc_start_time(pid) else {
-        // The init already failed: its reason is waiting on the channel.
+        // The init already ended: its reason (if it sent one) is waiting on the channel; the failure path says how
+        // it ended.
         chan.wait_mounts_ready()?;
-        return Err(Error::Init("container init exited during create".into()));
+        return Err(Error::PeerGone {
+            during: "reading the init's start time".into(),
+        });
     };
     saved.pid_start = pid_start;
     // The init opens exec.fifo as the container's root, which in a user namespace is another host uid.

@@ -71,6 +71,21 @@ impl WaitStatus {
     }
 }
 
+/// How a process ended, for an error message: `exited with status 1`, `was killed by signal 9 (SIGKILL)`,
+/// `is still running`.
+impl std::fmt::Display for WaitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            WaitStatus::Exited(c) => write!(f, "exited with status {c}"),
+            WaitStatus::Signaled(s) => match crate::signal::signal_name(s) {
+                Some(n) => write!(f, "was killed by signal {s} (SIG{n})"),
+                None => write!(f, "was killed by signal {s}"),
+            },
+            WaitStatus::StillAlive => write!(f, "is still running"),
+        }
+    }
+}
+
 /// `waitpid(pid, flags)` for a child that exits or is killed; `EINTR` is retried. `pid` -1 waits for any child;
 /// the returned pid is the one that changed state.
 pub fn waitpid(pid: i32, flags: i32) -> Result<(i32, WaitStatus)> {

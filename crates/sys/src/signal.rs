@@ -151,6 +151,12 @@ pub fn parse_signal(s: &str) -> Option<i32> {
     SIGNALS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
+/// The name (without `SIG`) of a standard signal number, e.g. `KILL` for 9; `None` for 0, real-time signals and
+/// unknown numbers.
+pub fn signal_name(n: i32) -> Option<&'static str> {
+    SIGNALS.iter().find(|(_, v)| *v == n).map(|(name, _)| *name)
+}
+
 /// Standard signal names (without `SIG`) and numbers on Linux x86-64/arm64.
 pub const SIGNALS: &[(&str, i32)] = &[
     ("HUP", libc::SIGHUP),
@@ -190,7 +196,7 @@ pub const SIGNALS: &[(&str, i32)] = &[
 
 #[cfg(test)]
 mod tests {
-    use super::parse_signal;
+    use super::{parse_signal, signal_name};
 
     #[test]
     fn names_and_numbers() {
@@ -203,5 +209,13 @@ mod tests {
         assert_eq!(parse_signal("NOPE"), None);
         assert_eq!(parse_signal("RTMIN+1"), Some(libc::SIGRTMIN() + 1));
         assert_eq!(parse_signal("RTMAX-1"), Some(libc::SIGRTMAX() - 1));
+    }
+
+    #[test]
+    fn names_of_numbers() {
+        assert_eq!(signal_name(9), Some("KILL"));
+        assert_eq!(signal_name(15), Some("TERM"));
+        assert_eq!(signal_name(0), None);
+        assert_eq!(signal_name(libc::SIGRTMIN()), None);
     }
 }

@@ -1,0 +1,37 @@
+//! How `create` reports failures: a container init that dies says how it ended (exit status or signal), and errors
+//! from applying a config field name that field. Every failure leaves nothing behind.
+
+mod lifecycle_util;
+
+use holm_testkit::{unique_id, Bundle};
+use lifecycle_util::*;
+use serde_json::json;
+
+/// A createRuntime hook (it runs on the host while the init waits for it) that kills the init with SIGKILL: the
+/// pid comes from the state JSON on its stdin.
+fn init_killing_hook() -> serde_json::Value {
+    let script = "s=$(/bin/cat); \
+                  pid=$(printf '%s' \"$s\" | /bin/sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p'); \
+                  /bin/kill -9 \"$pid\"";
+    json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+}
+
+#[test]
+fn an_init_killed_during_create_is_reported_with_its_signal() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.config_mut()["hooks"] = json!({ "createRuntime": [init_killing_hook()] });
+    b.write_config();
+    let id = unique_id("init-killed");
+    let _g = rt.guard(&id);
+
+    let out = rt.fails(&["create", "--bundle", path_str(b.path()), &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("container init was killed by signal 9 (SIGKILL)"),
+        "the error should say how the init ended: {err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert_no_trace(&rt, &id, b.path());
+}
