@@ -240,9 +240,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `kill`'s SIGNAL: a name or a number 1-64, or 0, which runc accepts too (kill(2)'s existence check: nothing is
+/// sent, the exit code says whether the init is there).
 fn holm_sys_signal(s: &str) -> anyhow::Result<i32> {
+    if s == "0" {
+        return Ok(0);
+    }
     holm_sys::signal::parse_signal(s).with_context(|| {
-        format!("invalid signal {s:?}: expected a name like KILL or SIGTERM, or a number 1-64")
+        format!("invalid signal {s:?}: expected a name like KILL or SIGTERM, or a number 0-64")
     })
 }
 

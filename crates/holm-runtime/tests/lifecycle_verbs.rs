@@ -458,3 +458,29 @@ fn kill_without_all_signals_only_the_init() {
     assert!(!alive(child));
     assert_no_trace(&rt, &id, b.path());
 }
+
+/// runc accepts signal 0 (kill(2)'s existence check): exit 0 while the init lives, nothing delivered; a stopped
+/// container fails.
+#[test]
+fn kill_with_signal_0_checks_the_init_exists_and_sends_nothing() {
+    let rt = runtime();
+    let b = trapping();
+    let id = unique_id("kill-zero");
+    let _g = rt.guard(&id);
+    start_and_wait_ready(&rt, &b, &id);
+    let before = snapshot(&rt, &id);
+    rt.ok(&["kill", &id, "0"]);
+    rt.ok(&["kill", "--all", &id, "0"]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(snapshot(&rt, &id), before);
+    assert!(
+        !b.rootfs().join("tmp/signals").exists(),
+        "signal 0 delivered something"
+    );
+    rt.ok(&["kill", &id, "KILL"]);
+    wait_status(&rt, &id, "stopped");
+    let out = rt.fails(&["kill", &id, "0"]);
+    assert!(stderr(&out).contains("not running"), "{}", stderr(&out));
+    rt.ok(&["delete", &id]);
+    assert_no_trace(&rt, &id, b.path());
+}
