@@ -121,13 +121,26 @@ pub fn list(store: &Store) -> Result<Vec<OciState>> {
 }
 
 /// `kill [--all] ID SIGNAL`: signals the init through a pidfd (never a recycled pid), or with `all` every process
-/// of the container's cgroup. Errors: not found; the container is not created/running/paused.
+/// of the container's cgroup. Signal 0 only checks that the init exists (kill(2)). Errors: not found; the container
+/// is stopped (without `all`).
+///
+/// With `all`, a stopped container is not an error, as in runc 1.1.5 (`Signal(s, all)`): whatever is left in its
+/// cgroup (processes an `exec` left behind without a pid namespace) is signalled, and a cgroup that is already gone
+/// or empty means there is nothing to do.
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     let l = store.lock(id)?;
     let s = l.load()?;
     let status = l.status(&s);
     if matches!(status, Status::Stopped) {
-        return Err(bad_state(id, status, "container not running"));
+        if !all {
+            return Err(bad_state(id, status, "container not running"));
+        }
+        if let Some(cg) = &s.cgroup {
+            for pid in cg.all_pids().unwrap_or_default() {
+                let _ = holm_sys::process::kill(pid, sig);
+            }
+        }
+        return Ok(());
     }
     if all {
         if let Some(cg) = &s.cgroup {

@@ -484,3 +484,37 @@ fn kill_with_signal_0_checks_the_init_exists_and_sends_nothing() {
     rt.ok(&["delete", &id]);
     assert_no_trace(&rt, &id, b.path());
 }
+
+/// runc 1.1.5: `kill --all` on a stopped container exits 0 and signals what is still in its cgroup (here a child
+/// the init left behind without a pid namespace); without `--all` it fails.
+#[test]
+fn kill_all_on_a_stopped_container_succeeds_and_signals_what_is_left() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    remove_namespace(&mut b, "pid");
+    b.set_args(&["sh", "-c", "sleep 100 & echo $! > /tmp/child; wait"]);
+    let id = unique_id("kill-all-stopped");
+    let _g = rt.guard(&id);
+    create(&rt, &b, &id);
+    rt.ok(&["start", &id]);
+    let f = b.rootfs().join("tmp/child");
+    wait_until(Duration::from_secs(20), "the child pid", || {
+        !read_or_empty(&f).trim().is_empty()
+    });
+    let child: i32 = read_or_empty(&f).trim().parse().unwrap();
+    rt.ok(&["kill", &id, "KILL"]);
+    wait_status(&rt, &id, "stopped");
+    assert!(alive(child), "the child should outlive the init");
+    rt.fails(&["kill", &id, "KILL"]);
+    rt.ok(&["kill", "--all", &id, "KILL"]);
+    wait_until(
+        Duration::from_secs(10),
+        "the left-over child to die",
+        || !alive(child),
+    );
+    // Nothing left: still exit 0.
+    rt.ok(&["kill", "--all", &id, "KILL"]);
+    assert_eq!(status(&rt, &id).0, "stopped");
+    rt.ok(&["delete", &id]);
+    assert_no_trace(&rt, &id, b.path());
+}
