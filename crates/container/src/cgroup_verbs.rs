@@ -159,7 +159,7 @@ pub fn events(
 }
 
 /// `update ID`: changes the resource limits of a created, running or paused container. Only the fields present
-/// in `r` are written; `devices` is ignored (as runc's `update`). The new values are also recorded in the saved
+/// in `r` are written; `devices` is ignored and `pids.limit` 0 leaves the limit as it is (both as runc's `update`). The new values are also recorded in the saved
 /// config, so later readers see the limits in force. Errors: not found; stopped; a value the host refuses
 /// (naming field, controller and file; fields before it stay applied).
 pub fn update(store: &Store, id: &str, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
@@ -171,6 +171,10 @@ pub fn update(store: &Store, id: &str, r: &oci_spec::runtime::LinuxResources) ->
     }
     let mut r = r.clone();
     r.set_devices(None);
+    // `pids.limit` 0 means "unchanged" to runc 1.1.5 (`update --pids-limit 0`): nothing written, nothing recorded.
+    if r.pids().as_ref().is_some_and(|p| p.limit() == 0) {
+        r.set_pids(None);
+    }
     cgroup_of(id, &s)?.apply(&r)?;
     if let Some(linux) = s.config.linux_mut() {
         let merged = merge_resources(linux.resources().as_ref(), &r)?;

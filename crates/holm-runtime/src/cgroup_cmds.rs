@@ -79,7 +79,7 @@ pub struct UpdateArgs {
     /// Memory plus swap limit; -1 for unlimited swap. Given alone, it is checked against the current memory limit.
     #[arg(long = "memory-swap", value_name = "BYTES", allow_hyphen_values = true)]
     memory_swap: Option<String>,
-    /// Maximum number of processes (0 or -1: unlimited).
+    /// Maximum number of processes (-1: unlimited; 0 leaves the limit unchanged, as in runc).
     #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
     pids_limit: Option<i64>,
     /// Intel RDT L3 cache schema (not supported).

@@ -111,6 +111,25 @@ fn flags_change_every_limit() {
     assert_eq!(cg_read("cpu", &id, "cpu.cfs_quota_us"), "-1");
 }
 
+/// runc 1.1.5: `--pids-limit 0` leaves the limit unchanged (in the cgroup and in the saved config); -1 (or any
+/// negative number) means unlimited.
+#[test]
+fn pids_limit_0_leaves_the_limit_and_negative_means_max() {
+    let rt = runtime();
+    let (_b, id) = running(&rt, "cg-update-pids0");
+    let _g = rt.guard(&id);
+    assert_eq!(cg_read("pids", &id, "pids.max"), "50");
+    rt.ok(&["update", "--pids-limit", "0", &id]);
+    assert_eq!(cg_read("pids", &id, "pids.max"), "50");
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(rt.root().join(&id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["config"]["linux"]["resources"]["pids"]["limit"], 50);
+    rt.ok(&["update", "--pids-limit", "-5", &id]);
+    assert_eq!(cg_read("pids", &id, "pids.max"), "max");
+}
+
 #[test]
 fn memory_swap_alone_is_checked_against_the_current_limit() {
     let rt = runtime();
