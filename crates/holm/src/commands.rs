@@ -15,7 +15,8 @@ use std::io::{IsTerminal, Write};
 /// `holm load`.
 pub fn load(store: &ImageStore, a: &LoadArgs) -> Result<()> {
     let opts = LoadOptions {
-        platform: Platform::parse(&a.platform)?,
+        platform: Platform::parse(&a.platform)
+            .map_err(|e| holm_engine::Error::flag("--platform", &a.platform, e.to_string()))?,
         unpack: UnpackOptions {
             max_bytes: a.max_layer_size,
         },
@@ -246,10 +247,10 @@ pub fn inspect(store: &ImageStore, a: &InspectArgs) -> Result<()> {
     Ok(())
 }
 
-/// `holm rmi`: removes each image; failures are reported and make the exit status non-zero, but do not stop the
-/// others.
-pub fn rmi(store: &ImageStore, a: &RmiArgs) -> Result<()> {
-    let mut failed = 0;
+/// `holm rmi`: removes each image; failures are reported (one line each, as docker does) and make the exit status
+/// 1, but do not stop the others.
+pub fn rmi(store: &ImageStore, a: &RmiArgs) -> Result<i32> {
+    let mut code = 0;
     let mut out = std::io::stdout().lock();
     for name in &a.images {
         match store.remove(name, a.force) {
@@ -262,15 +263,14 @@ pub fn rmi(store: &ImageStore, a: &RmiArgs) -> Result<()> {
                 }
             }
             Err(e) => {
-                eprintln!("Error: {e}");
-                failed += 1;
+                code = code.max(crate::exitcode::fail(
+                    &e.into(),
+                    crate::exitcode::Verb::Other,
+                ));
             }
         }
     }
-    if failed > 0 {
-        bail!("{failed} of {} images could not be removed", a.images.len());
-    }
-    Ok(())
+    Ok(code)
 }
 
 /// `holm tag`.

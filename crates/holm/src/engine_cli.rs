@@ -1,7 +1,9 @@
 //! The container commands of `holm` (docker's names and flags): argument shapes and dispatch. Each verb lives in
-//! its own file and is a thin call into `holm-engine`; errors are printed once, here, and exit with 125 (docker's
-//! "the engine failed"), or with the code docker uses for a process that could not start (126, 127).
+//! its own file and is a thin call into `holm-engine`; errors are printed once, here, with the exit status of
+//! `crate::exitcode`'s rule (125 for `run`/`create` and bad flag values, 126/127 for a command that cannot start,
+//! 1 for other verbs).
 
+use crate::exitcode::{fail, Verb};
 use clap::{Args, Subcommand};
 use std::path::Path;
 
@@ -128,9 +130,13 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
         };
         return holm_engine::monitor::main(root, runroot, &inv);
     }
+    let verb = match cmd {
+        EngineCommand::Run(_) | EngineCommand::Create(_) => Verb::Create,
+        _ => Verb::Other,
+    };
     let engine = match holm_engine::Engine::open(root, runroot) {
         Ok(e) => e,
-        Err(e) => return fail(&e.into()),
+        Err(e) => return fail(&e.into(), verb),
     };
     let r = match cmd {
         EngineCommand::Run(a) => crate::run::run(&engine, a),
@@ -161,15 +167,6 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
     };
     match r {
         Ok(code) => code,
-        Err(e) => fail(&e),
-    }
-}
-
-/// Prints an error once and returns docker's exit code for it.
-pub fn fail(e: &anyhow::Error) -> i32 {
-    eprintln!("Error: {}", crate::errfmt::render(e));
-    match e.downcast_ref::<holm_engine::Error>() {
-        Some(holm_engine::Error::StartFailed { code, .. }) => *code,
-        _ => 125,
+        Err(e) => fail(&e, verb),
     }
 }

@@ -2,8 +2,8 @@
 //! `image inspect|ls|rm|tag|prune`, `rmi`, `tag`) are thin calls into `holm-image`; the container commands
 //! (`run`, `create`, `start`, `restart`, `ps`, `logs`, `stop`, `kill`, `rm`, `wait`, `pause`, `unpause`,
 //! `inspect`, `exec`, `top`, `stats`, `rename`, `port`, `cp`, `container prune`, `volume …`, `system df|prune`,
-//! `version`, `info`, and the hidden `__monitor`) into `holm-engine` (see `engine_cli`). Errors are printed once
-//! and exit with status 125 (podman's "engine error").
+//! `version`, `info`, and the hidden `__monitor`) into `holm-engine` (see `engine_cli`). Errors are printed once;
+//! exit statuses follow one rule for every verb (see `exitcode`).
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -12,6 +12,7 @@ mod cp;
 mod engine_cli;
 mod errfmt;
 mod exec;
+mod exitcode;
 mod human;
 mod logs;
 mod misc;
@@ -23,30 +24,40 @@ mod volume;
 use clap::Parser;
 use cli::{Cli, Command, ImageCommand};
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<i32> {
     let store = holm_image::ImageStore::open(&cli.root)?;
+    if let Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) = &cli.command {
+        return commands::rmi(&store, a);
+    }
     match &cli.command {
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => commands::load(&store, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => commands::save(&store, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => commands::images(&store, a),
-        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => commands::rmi(&store, a),
+        Command::Rmi(_) | Command::Image(ImageCommand::Rm(_)) => unreachable!("handled above"),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => commands::tag(&store, a),
         Command::Image(ImageCommand::Inspect(a)) => commands::inspect(&store, a),
         Command::Image(ImageCommand::Prune(a)) => commands::prune(&store, a),
         Command::Engine(_) => unreachable!("dispatched in main"),
     }
+    .map(|()| 0)
 }
 
 fn main() {
     if let Some(code) = engine_cli::monitor_fast_path() {
         std::process::exit(code);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(exitcode::clap_code(&e));
+        }
+    };
     if let Command::Engine(cmd) = &cli.command {
         std::process::exit(engine_cli::run(cmd, &cli.root, &cli.runroot));
     }
-    if let Err(e) = run(cli) {
-        eprintln!("Error: {}", errfmt::render(&e));
-        std::process::exit(125);
-    }
+    std::process::exit(match run(cli) {
+        Ok(code) => code,
+        Err(e) => exitcode::fail(&e, exitcode::Verb::Other),
+    });
 }

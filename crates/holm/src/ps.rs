@@ -28,16 +28,32 @@ pub struct PsArgs {
     pub filter: Vec<String>,
 }
 
-/// True if the container passes every `--filter`. Errors name an unknown filter.
-fn matches(filters: &[String], rec: &ContainerRecord, st: Status) -> holm_engine::Result<bool> {
+/// Checks every `--filter` before any container is looked at (an unknown filter is an error even when no
+/// container is listed, as docker's).
+fn check_filters(filters: &[String]) -> holm_engine::Result<()> {
     for f in filters {
-        let Some((k, v)) = f.split_once('=') else {
+        let Some((k, _)) = f.split_once('=') else {
             return Err(holm_engine::Error::flag(
                 "--filter",
                 f,
                 "expected KEY=VALUE",
             ));
         };
+        if !["label", "name", "id", "status"].contains(&k) {
+            return Err(holm_engine::Error::flag(
+                "--filter",
+                f,
+                format!("invalid filter '{k}' (holm has label, name, id, status)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// True if the container passes every `--filter` (checked by [`check_filters`]).
+fn matches(filters: &[String], rec: &ContainerRecord, st: Status) -> bool {
+    for f in filters {
+        let (k, v) = f.split_once('=').unwrap_or((f, ""));
         let ok = match k {
             "label" => match v.split_once('=') {
                 Some((lk, lv)) => rec.config.labels.get(lk).is_some_and(|x| x == lv),
@@ -46,19 +62,13 @@ fn matches(filters: &[String], rec: &ContainerRecord, st: Status) -> holm_engine
             "name" => rec.name.contains(v.trim_start_matches('/')),
             "id" => rec.id.starts_with(v),
             "status" => st.as_str() == v,
-            _ => {
-                return Err(holm_engine::Error::flag(
-                    "--filter",
-                    f,
-                    format!("invalid filter '{k}' (holm has label, name, id, status)"),
-                ))
-            }
+            _ => false,
         };
         if !ok {
-            return Ok(false);
+            return false;
         }
     }
-    Ok(true)
+    true
 }
 
 fn now() -> i64 {
@@ -113,12 +123,13 @@ fn command_text(args: &[String], no_trunc: bool) -> String {
 
 /// `holm ps [-a] [-q] [--format json]`.
 pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
+    check_filters(&a.filter)?;
     let mut list = Vec::new();
     for (r, st) in engine.list()? {
         let shown = a.all
             || matches!(st, Status::Running | Status::Paused | Status::Restarting)
             || a.filter.iter().any(|f| f.starts_with("status="));
-        if shown && matches(&a.filter, &r, st)? {
+        if shown && matches(&a.filter, &r, st) {
             list.push((r, st));
         }
     }

@@ -16,8 +16,10 @@ pub fn each(
         match f(c) {
             Ok(_) => println!("{c}"),
             Err(e) => {
-                eprintln!("Error: {e}");
-                code = 1;
+                code = code.max(crate::exitcode::fail(
+                    &e.into(),
+                    crate::exitcode::Verb::Other,
+                ));
             }
         }
     }
@@ -91,15 +93,17 @@ pub fn wait(engine: &Engine, a: &Names) -> Result<i32> {
             Ok(Some(n)) => println!("{n}"),
             Ok(None) => println!("-1"),
             Err(e) => {
-                eprintln!("Error: {e}");
-                code = 1;
+                code = code.max(crate::exitcode::fail(
+                    &e.into(),
+                    crate::exitcode::Verb::Other,
+                ));
             }
         }
     }
     Ok(code)
 }
 
-/// `holm inspect`: a JSON array of docker-shaped container details.
+/// `holm inspect`: a JSON array of docker-shaped container details; a missing one is docker's `No such object`.
 pub fn inspect(engine: &Engine, a: &Names) -> Result<i32> {
     let mut out = Vec::new();
     let mut code = 0;
@@ -109,9 +113,18 @@ pub fn inspect(engine: &Engine, a: &Names) -> Result<i32> {
                 let st = engine.status(&rec);
                 out.push(holm_engine::inspect::inspect(engine, &rec, st));
             }
-            Err(e) => {
-                eprintln!("Error: {e}");
+            Err(holm_engine::Error::NoSuchContainer(n)) => {
+                eprintln!(
+                    "Error: No such object: {}",
+                    crate::errfmt::render(&anyhow::anyhow!(n))
+                );
                 code = 1;
+            }
+            Err(e) => {
+                code = code.max(crate::exitcode::fail(
+                    &e.into(),
+                    crate::exitcode::Verb::Other,
+                ));
             }
         }
     }

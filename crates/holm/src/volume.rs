@@ -108,8 +108,10 @@ pub fn volume(engine: &Engine, c: &VolumeCommand) -> Result<i32> {
                         "Scope": "local",
                     })),
                     Err(e) => {
-                        eprintln!("Error: {e}");
-                        code = 1;
+                        code = code.max(crate::exitcode::fail(
+                            &e.into(),
+                            crate::exitcode::Verb::Other,
+                        ));
                     }
                 }
             }

@@ -31,9 +31,11 @@ fn ok(root: &Path, args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
-fn fails(root: &Path, args: &[&str]) -> String {
+/// Runs `holm ARGS`, asserts it exits with `code` (README "Exit codes": 1 for a failed operation, 125 for a bad
+/// flag value); returns stderr.
+fn fails(root: &Path, code: i32, args: &[&str]) -> String {
     let o = holm(root, args);
-    assert_eq!(o.status.code(), Some(125), "holm {args:?} should fail");
+    assert_eq!(o.status.code(), Some(code), "holm {args:?} should fail");
     String::from_utf8(o.stderr).unwrap()
 }
 
@@ -115,7 +117,7 @@ fn image_commands_end_to_end() {
 
     let out = ok(&root, &["rmi", "example.com/cli:2"]);
     assert_eq!(out, "Untagged: example.com/cli:2\n");
-    let err = fails(&root, &["rmi", "nosuch:1", "cli:1"]);
+    let err = fails(&root, 1, &["rmi", "nosuch:1", "cli:1"]);
     assert!(err.contains("image not known: nosuch:1"), "{err}");
     assert!(
         ok(&root, &["images", "-q"]).is_empty(),
@@ -129,16 +131,20 @@ fn image_commands_end_to_end() {
 fn errors_are_one_clear_line() {
     let ts = TestStore::new();
     let root = ts.tmp.path().join("root");
-    let err = fails(&root, &["load", "-i", "/nonexistent/archive.tar"]);
+    let err = fails(&root, 1, &["load", "-i", "/nonexistent/archive.tar"]);
     assert!(
         err.starts_with("Error: load /nonexistent/archive.tar"),
         "{err}"
     );
-    let err = fails(&root, &["tag", "x", "Bad:Name"]);
+    let err = fails(&root, 1, &["tag", "x", "Bad:Name"]);
     assert!(err.contains("invalid reference format"), "{err}");
-    let err = fails(&root, &["load", "-i", "/dev/null", "--platform", "linux"]);
+    let err = fails(
+        &root,
+        125,
+        &["load", "-i", "/dev/null", "--platform", "linux"],
+    );
     assert!(err.contains("invalid platform"), "{err}");
-    let err = fails(&root, &["save", "-o", "/dev/null", "missing:1"]);
+    let err = fails(&root, 1, &["save", "-o", "/dev/null", "missing:1"]);
     assert!(err.contains("image not known"), "{err}");
 }
 

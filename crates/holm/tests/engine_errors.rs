@@ -57,7 +57,7 @@ fn clear_errors() {
 
     let (_, err) = e.code(1, &["stop", "nosuch"]);
     assert!(err.contains("No such container: nosuch"), "{err}");
-    let (_, err) = e.code(125, &["logs", "nosuch"]);
+    let (_, err) = e.code(1, &["logs", "nosuch"]);
     assert!(err.contains("No such container: nosuch"), "{err}");
     assert!(e.mounts().iter().all(|m| !m.contains("nocmd")));
 }

@@ -104,7 +104,7 @@ fn env_file_labels_stop_options_and_log_drivers() {
         "echo",
         "hi",
     ]);
-    let (_, err) = e.code(125, &["logs", "nolog"]);
+    let (_, err) = e.code(1, &["logs", "nolog"]);
     assert!(err.contains("does not support reading"), "{err}");
     assert_eq!(
         e.inspect("nolog")["HostConfig"]["LogConfig"]["Type"],

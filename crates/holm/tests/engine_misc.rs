@@ -89,7 +89,7 @@ fn logs_since_top_stats_rename_port() {
     assert_eq!(e.inspect("site")["Id"], id.as_str());
     e.code(1, &["inspect", "web"]);
     e.ok(&["create", "--name", "other", IMAGE]);
-    let (_, err) = e.code(125, &["rename", "other", "site"]);
+    let (_, err) = e.code(1, &["rename", "other", "site"]);
     assert!(err.contains("already in use"), "{err}");
     let (_, err) = e.code(125, &["rename", "other", "bad name"]);
     assert!(err.contains("Invalid container name"), "{err}");
@@ -98,7 +98,7 @@ fn logs_since_top_stats_rename_port() {
     let (out, err) = e.code(0, &["port", "site"]);
     assert_eq!(out, "");
     assert!(err.contains("no networking yet"), "{err}");
-    let (_, err) = e.code(125, &["port", "site", "80"]);
+    let (_, err) = e.code(1, &["port", "site", "80"]);
     assert!(err.contains("No public port '80'"), "{err}");
     e.ok(&["rm", "-f", "site"]);
     e.assert_gone(&id);
@@ -285,9 +285,9 @@ fn cp_both_ways_stays_inside_the_container() {
         e.mounts()
     );
     // errors
-    let (_, err) = e.code(125, &["cp", "box:/no/such", out.to_str().unwrap()]);
+    let (_, err) = e.code(1, &["cp", "box:/no/such", out.to_str().unwrap()]);
     assert!(err.contains("/no/such"), "{err}");
-    let (_, err) = e.code(125, &["cp", f, "nobox:/x"]);
+    let (_, err) = e.code(1, &["cp", f, "nobox:/x"]);
     assert!(err.contains("No such container"), "{err}");
     e.ok(&["rm", "-f", "box"]);
     e.assert_gone(&id);

@@ -271,7 +271,7 @@ fn exec_runs_in_the_container() {
     assert!(out.trim_start().starts_with("1 "), "{out}");
     e.code(127, &["exec", "host1", "nosuchcmd"]);
     e.ok(&["stop", "-t", "0", "host1"]);
-    let (_, err) = e.code(125, &["exec", "host1", "true"]);
+    let (_, err) = e.code(1, &["exec", "host1", "true"]);
     assert!(err.contains("not running"), "{err}");
 }
 
@@ -301,7 +301,7 @@ fn inspect_has_dockers_fields() {
     assert_eq!(v["Mounts"][0]["RW"], false);
     assert!(v["Image"].as_str().unwrap().starts_with("sha256:"));
     let (out, err) = e.code(1, &["inspect", "insp", "nope"]);
-    assert!(err.contains("No such container: nope"), "{err}");
+    assert!(err.contains("No such object: nope"), "{err}");
     let both: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(both.as_array().unwrap().len(), 1);
 }
