@@ -16,6 +16,7 @@ pub mod cgroup_verbs;
 pub mod channel;
 pub mod console;
 pub mod defaults;
+pub mod duration;
 pub mod error;
 pub mod exec;
 pub mod hooks;

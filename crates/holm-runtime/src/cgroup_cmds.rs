@@ -337,46 +337,15 @@ pub struct EventsArgs {
     #[arg(long)]
     stats: bool,
     /// Interval between stats events (Go duration: `5s`, `500ms`, `1m`).
-    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = parse_interval, value_name = "DURATION")]
     interval: std::time::Duration,
     /// Container id.
     id: String,
 }
 
-/// Parses a Go-style duration (`1h2m3.5s`, `250ms`, `10us`, `0`): one or more decimal numbers each followed by
-/// `h`, `m`, `s`, `ms`, `us`/`µs` or `ns`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("invalid duration {s:?}: expected e.g. 5s, 500ms or 1m30s");
-    if s == "0" {
-        return Ok(std::time::Duration::ZERO);
-    }
-    let mut rest = s;
-    let mut secs = 0f64;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let value: f64 = rest[..n].parse().map_err(|_| bad())?;
-        rest = &rest[n..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return Err(bad()),
-        };
-        secs += value * scale;
-        rest = &rest[unit_len..];
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
+/// `--interval`: a Go duration ([`holm_container::duration`]).
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    holm_container::duration::parse(s).map_err(|e| e.to_string())
 }
 
 /// `events [--stats] [--interval D] ID`: runc's JSON events, one per line.
@@ -397,22 +366,4 @@ pub fn events(store: &Store, a: &EventsArgs) -> anyhow::Result<()> {
     Ok(holm_container::cgroup_verbs::events(
         store, &a.id, a.interval, &mut print,
     )?)
-}
-
-#[cfg(test)]
-mod events_tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
-        for bad in ["", "5", "s", "5x", "-1s", "1.2.3s"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 }

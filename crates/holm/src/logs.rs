@@ -102,8 +102,8 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
     }
 }
 
-/// `--since`: an RFC 3339 time, Unix seconds (`1700000000`, `1700000000.5`) or a Go-style duration ago (`1h30m`,
-/// `10m`, `42s`, `500ms`); returned as the log's RFC 3339 form (UTC, nanoseconds), which compares as text.
+/// `--since`: an RFC 3339 time, Unix seconds (`1700000000`, `1700000000.5`) or a Go duration ago (`1h30m`,
+/// `10m`, `42s`, `500ms`; [`holm_container::duration::parse`]); returned as the log's RFC 3339 form (UTC, nanoseconds), which compares as text.
 fn parse_time(flag: &str, s: &str) -> holm_engine::Result<String> {
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
     let bad = || {
@@ -121,30 +121,7 @@ fn parse_time(flag: &str, s: &str) -> holm_engine::Result<String> {
         }
         UNIX_EPOCH + Duration::from_secs_f64(f)
     } else {
-        let mut total = Duration::ZERO;
-        let mut rest = s;
-        if rest.is_empty() {
-            return Err(bad());
-        }
-        while !rest.is_empty() {
-            let n = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .ok_or_else(bad)?;
-            let v: f64 = rest[..n].parse().map_err(|_| bad())?;
-            let unit_len = rest[n..]
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(rest.len() - n);
-            let unit = &rest[n..n + unit_len];
-            let mult = match unit {
-                "h" => 3600.0,
-                "m" => 60.0,
-                "s" => 1.0,
-                "ms" => 0.001,
-                _ => return Err(bad()),
-            };
-            total += Duration::from_secs_f64(v * mult);
-            rest = &rest[n + unit_len..];
-        }
+        let total = holm_container::duration::parse(s).map_err(|_| bad())?;
         SystemTime::now().checked_sub(total).ok_or_else(bad)?
     };
     Ok(holm_container::state::rfc3339(t))
