@@ -124,6 +124,7 @@ pub fn events(
     let s = load_live(store, id)?;
     let cg = cgroup_of(id, &s)?;
     let mut ooms = cg.oom_kills().unwrap_or(0);
+    // A zero interval (refused by the command line, as runc does) would emit stats on every poll.
     let interval = interval.max(std::time::Duration::from_millis(1));
     let mut next = std::time::Instant::now() + interval;
     loop {

@@ -336,16 +336,28 @@ pub struct EventsArgs {
     /// Print the container's stats once and exit.
     #[arg(long)]
     stats: bool,
-    /// Interval between stats events (Go duration: `5s`, `500ms`, `1m`).
-    #[arg(long, default_value = "5s", value_parser = parse_interval, value_name = "DURATION")]
-    interval: std::time::Duration,
+    /// Interval between stats events (Go duration: `5s`, `500ms`, `1m`), more than 0.
+    #[arg(
+        long,
+        default_value = "5s",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    interval: String,
     /// Container id.
     id: String,
 }
 
-/// `--interval`: a Go duration ([`holm_container::duration`]).
-fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
-    holm_container::duration::parse(s).map_err(|e| e.to_string())
+/// `--interval`: a Go duration ([`holm_container::duration`]) above 0. runc 1.1.5 refuses 0 and negative ones with
+/// "duration interval must be greater than 0" (exit 1); so does holm (0 would poll without pause).
+fn parse_interval(s: &str) -> anyhow::Result<std::time::Duration> {
+    match holm_container::duration::parse(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) | Err(holm_container::duration::DurationError::Negative(_)) => {
+            bail!("--interval {s}: duration interval must be greater than 0")
+        }
+        Err(e) => bail!("--interval: {e}"),
+    }
 }
 
 /// `events [--stats] [--interval D] ID`: runc's JSON events, one per line.
@@ -359,11 +371,12 @@ pub fn events(store: &Store, a: &EventsArgs) -> anyhow::Result<()> {
             .and_then(|()| out.flush())
             .map_err(|e| holm_container::Error::io("write", "standard output", e))
     };
+    let interval = parse_interval(&a.interval)?;
     if a.stats {
         print(&holm_container::cgroup_verbs::stats(store, &a.id)?)?;
         return Ok(());
     }
     Ok(holm_container::cgroup_verbs::events(
-        store, &a.id, a.interval, &mut print,
+        store, &a.id, interval, &mut print,
     )?)
 }

@@ -201,6 +201,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         holm_sys::process::protect_exe()
             .context("protecting the runtime binary (read-only re-exec)")?;
     }
+    // Verbs that only print: a reader that goes away (`events ID | head -1`) ends them silently by SIGPIPE, as
+    // it ends runc (a Go program), instead of a "Broken pipe" error.
+    if matches!(
+        cli.cmd,
+        Cmd::Events(_) | Cmd::List { .. } | Cmd::State { .. } | Cmd::Ps(_)
+    ) {
+        holm_sys::signal::default_sigpipe()?;
+    }
     let store = Store::new(&cli.root);
     let mut warn = |e: &holm_container::Error| log::warn(&e.to_string());
     match cli.cmd {

@@ -213,3 +213,59 @@ fn stats_on_cgroup2() {
     assert!(d["memory"]["usage"].get("usage").is_none(), "{d}");
     assert!(d["pids"].get("current").is_none(), "{d}");
 }
+
+/// runc 1.1.5 refuses an interval of 0 or below ("duration interval must be greater than 0", exit 1) rather than
+/// polling without pause.
+#[test]
+fn interval_0_or_negative_is_refused() {
+    let rt = runtime();
+    let (_b, id) = start(&rt, "sleep 1000", json!({}), "cg-events-zero");
+    let _g = rt.guard(&id);
+    for bad in ["0", "0s", "-1s"] {
+        let out = rt.fails(&["events", "--interval", bad, &id]);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("duration interval must be greater than 0") && err.contains(bad),
+            "{bad}: {err}"
+        );
+    }
+    let out = rt.fails(&["events", "--interval", "5x", &id]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown unit"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// `events ID | head -1`: when the reader goes away the stream ends silently, killed by SIGPIPE like runc (a Go
+/// program), not with a "Broken pipe" error.
+#[test]
+fn a_closed_stdout_ends_events_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let rt = runtime();
+    let (_b, id) = start(&rt, "sleep 1000", json!({}), "cg-events-pipe");
+    let _g = rt.guard(&id);
+    let mut child = rt
+        .cmd(&["events", "--interval", "20ms", &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    out.read_exact(&mut first).unwrap();
+    drop(out);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.signal(), Some(libc::SIGPIPE), "{st:?}, stderr: {err}");
+    assert!(err.is_empty(), "no message expected: {err}");
+}

@@ -50,6 +50,18 @@ pub fn reset_all() -> Result<()> {
     set_mask(&SigSet::empty()).map(drop)
 }
 
+/// Restores the default `SIGPIPE` action (the Rust runtime ignores it), so that writing to a closed pipe ends the
+/// process silently, killed by `SIGPIPE`, as it does a Go program writing to its stdout (runc):
+/// `holm-runtime events ID | head -1` then ends without an error message. Only for processes that fork no
+/// container (the disposition would be inherited).
+pub fn default_sigpipe() -> Result<()> {
+    // SAFETY: installing SIG_DFL runs no handler code and touches no Rust state.
+    if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) } == libc::SIG_ERR {
+        return Err(Error::last("signal", "SIGPIPE"));
+    }
+    Ok(())
+}
+
 extern "C" fn exit_with_signal(sig: libc::c_int) {
     // SAFETY: _exit is async-signal-safe and never returns.
     unsafe { libc::_exit(128 + sig) }
