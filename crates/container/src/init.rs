@@ -25,14 +25,39 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
+/// A namespace to join: `linux.namespaces[index]` with a `path`, opened by the runtime.
+pub struct JoinNs {
+    /// Its type.
+    pub typ: LinuxNamespaceType,
+    /// The open `path`.
+    pub fd: OwnedFd,
+    /// `path`, for messages.
+    pub path: String,
+    /// Index in `linux.namespaces`, for messages.
+    pub index: usize,
+}
+
+impl JoinNs {
+    /// `setns` into it; an error names the field: ``config.json: `linux.namespaces[2].path`: `/proc/1/ns/uts`:
+    /// setns: Invalid argument (os error 22)``.
+    fn enter(&self) -> Result<()> {
+        holm_sys::ns::setns(self.fd.as_fd(), clone_flag(self.typ), "").map_err(|e| {
+            Error::config(
+                format!("linux.namespaces[{}].path", self.index),
+                format!("`{}`: {e}", self.path),
+            )
+        })
+    }
+}
+
 /// Everything the children need, prepared by the runtime before the first fork.
 pub struct InitArgs<'a> {
     /// Validated bundle.
     pub bundle: &'a Bundle,
     /// The container's cgroup.
     pub cgroup: Option<&'a holm_cgroups::Cgroup>,
-    /// Namespaces to join: type and an open fd of its `path`.
-    pub join: Vec<(LinuxNamespaceType, OwnedFd, String)>,
+    /// Namespaces to join (`linux.namespaces[i].path`), in config order.
+    pub join: Vec<JoinNs>,
     /// `CLONE_NEW*` flags of namespaces to create, except the user namespace.
     pub new_flags: i32,
     /// Create a new user namespace.
@@ -83,22 +108,14 @@ fn stage1_inner(a: &InitArgs<'_>) -> Result<()> {
     a.chan.wait_go()?;
 
     // The user namespace comes first: it owns every namespace created after it.
-    if let Some((_, fd, path)) = a
-        .join
-        .iter()
-        .find(|(t, _, _)| *t == LinuxNamespaceType::User)
-    {
-        holm_sys::ns::setns(fd.as_fd(), holm_sys::ns::CLONE_NEWUSER, path)?;
+    if let Some(ns) = a.join.iter().find(|n| n.typ == LinuxNamespaceType::User) {
+        ns.enter()?;
     } else if a.new_userns {
         holm_sys::ns::unshare(holm_sys::ns::CLONE_NEWUSER)?;
         a.chan.send(&Msg::UserNsReady)?;
         a.chan.wait_maps_written()?;
     }
-    if a.new_userns
-        || a.join
-            .iter()
-            .any(|(t, _, _)| *t == LinuxNamespaceType::User)
-    {
+    if a.new_userns || a.join.iter().any(|n| n.typ == LinuxNamespaceType::User) {
         // Become root of the new or joined namespace (uid/gid 0 must be mapped): our host uid is unmapped there,
         // and files created with an unmapped fsuid fail with EOVERFLOW.
         holm_sys::process::set_gid(0)
@@ -107,12 +124,8 @@ fn stage1_inner(a: &InitArgs<'_>) -> Result<()> {
             .map_err(|e| Error::Init(format!("become root in the user namespace: {e}")))?;
     }
     // Join the other namespaces given by path, in config order.
-    for (t, fd, path) in a
-        .join
-        .iter()
-        .filter(|(t, _, _)| *t != LinuxNamespaceType::User)
-    {
-        holm_sys::ns::setns(fd.as_fd(), clone_flag(*t), path)?;
+    for ns in a.join.iter().filter(|n| n.typ != LinuxNamespaceType::User) {
+        ns.enter()?;
     }
     // Create the new ones. pid and time namespaces apply to children only: the init forked below.
     if a.new_flags != 0 {
@@ -197,10 +210,7 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         bundle: &a.bundle.dir,
         rootfs: &a.bundle.rootfs,
         cgroup: a.cgroup,
-        userns: a.new_userns
-            || a.join
-                .iter()
-                .any(|(t, _, _)| *t == LinuxNamespaceType::User),
+        userns: a.new_userns || a.join.iter().any(|n| n.typ == LinuxNamespaceType::User),
         cgroupns,
     };
     let root_fd = rootfs::prepare(&ctx)?;

@@ -4,7 +4,7 @@
 
 use crate::channel::{Channel, Msg};
 use crate::hooks;
-use crate::init::{self, InitArgs};
+use crate::init::{self, InitArgs, JoinNs};
 use crate::spec::{self, clone_flag, Bundle};
 use crate::state::{self, Locked, Saved, Status, Store};
 use crate::{Error, Result};
@@ -76,7 +76,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
                         )
                     })?
                     .into();
-                join.push((ns.typ(), fd, p.display().to_string()));
+                join.push(JoinNs {
+                    typ: ns.typ(),
+                    fd,
+                    path: p.display().to_string(),
+                    index: i,
+                });
             }
             None if ns.typ() == LinuxNamespaceType::User => new_userns = true,
             None => new_flags |= clone_flag(ns.typ()),

@@ -121,14 +121,17 @@ pub fn rlimit_resource(t: PosixRlimitType) -> i32 {
     }) as i32
 }
 
-/// Applies `process.rlimits` exactly (soft and hard) to the calling process.
+/// Applies `process.rlimits` exactly (soft and hard) to the calling process. An error names the entry:
+/// ``config.json: `process.rlimits[1]`: RLIMIT_NOFILE soft 1024 hard 2000000: prlimit: Operation not permitted``.
 pub fn apply_rlimits(process: &Process) -> Result<()> {
-    for r in process.rlimits().iter().flatten() {
-        holm_sys::process::set_rlimit(
-            rlimit_resource(r.typ()),
-            r.soft(),
-            r.hard(),
-            &r.typ().to_string(),
+    for (i, r) in process.rlimits().iter().flatten().enumerate() {
+        holm_sys::process::set_rlimit(rlimit_resource(r.typ()), r.soft(), r.hard(), "").map_err(
+            |e| {
+                Error::config(
+                    format!("process.rlimits[{i}]"),
+                    format!("{} soft {} hard {}: {e}", r.typ(), r.soft(), r.hard()),
+                )
+            },
         )?;
     }
     Ok(())

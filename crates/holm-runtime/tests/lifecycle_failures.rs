@@ -35,3 +35,57 @@ fn an_init_killed_during_create_is_reported_with_its_signal() {
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert_no_trace(&rt, &id, b.path());
 }
+
+/// An rlimit the kernel refuses names its entry: RLIMIT_NOFILE's hard limit above `fs.nr_open` fails with EPERM
+/// even for root with CAP_SYS_RESOURCE.
+#[test]
+fn a_refused_rlimit_names_its_entry() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["true"]);
+    b.config_mut()["process"]["rlimits"] = json!([
+        { "type": "RLIMIT_CORE", "soft": 0, "hard": 0 },
+        { "type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1u64 << 40 }
+    ]);
+    b.write_config();
+    let id = unique_id("rlimit-field");
+    let _g = rt.guard(&id);
+
+    let out = rt.fails(&["create", "--bundle", path_str(b.path()), &id]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("process.rlimits[1]") && err.contains("RLIMIT_NOFILE"),
+        "the error should name the rlimit entry: {err}"
+    );
+    assert!(err.contains("Operation not permitted"), "{err}");
+    assert_no_trace(&rt, &id, b.path());
+}
+
+/// A namespace path of the wrong type (the runtime's own UTS namespace given as the network namespace) fails in
+/// setns with EINVAL; the error names the entry and its path.
+#[test]
+fn a_refused_namespace_path_names_its_entry() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["true"]);
+    let nss = b.config_mut()["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap();
+    nss.retain(|n| n["type"] != "network");
+    nss.push(json!({ "type": "network", "path": "/proc/self/ns/uts" }));
+    let index = nss.len() - 1;
+    b.write_config();
+    let id = unique_id("setns-field");
+    let _g = rt.guard(&id);
+
+    let out = rt.fails(&["create", "--bundle", path_str(b.path()), &id]);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("linux.namespaces[{index}].path"))
+            && err.contains("/proc/self/ns/uts")
+            && err.contains("setns")
+            && err.contains("Invalid argument"),
+        "the error should name the namespace entry: {err}"
+    );
+    assert_no_trace(&rt, &id, b.path());
+}
