@@ -297,6 +297,12 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32> {
         }
     }
     let process = resolve_process(&saved.config, opts)?;
+    log::debug!(
+        "exec {}: {:?} in the namespaces of init {}",
+        opts.id,
+        process.args().as_deref().unwrap_or_default(),
+        saved.pid
+    );
     if let Some(name) = crate::process::invalid_user_id(&process) {
         return Err(Error::Invalid(format!(
             "exec: process.user.{name}: {}",
@@ -418,6 +424,7 @@ fn drive(saved: &Saved, chan: &Channel, c1: i32, children: &mut Children) -> Res
     }
     chan.send(&Msg::Go)?;
     let pid = chan.wait_init_pid()?;
+    log::debug!("exec: stage-1 {c1} started the process (pid {pid})");
     children.tenant = pid;
     let (_, st) = holm_sys::process::waitpid(c1, 0)?;
     children.stage1 = 0;

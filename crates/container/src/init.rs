@@ -106,6 +106,12 @@ fn stage1_inner(a: &InitArgs<'_>) -> Result<()> {
     // The runtime moves us into the container's cgroup first, so that the cgroup namespace unshared below is
     // rooted at the container's cgroup and every later child starts in it.
     a.chan.wait_go()?;
+    log::debug!(
+        "stage-1[{}]: in the cgroup; joining {} namespace(s), unsharing {:#x}",
+        holm_sys::process::getpid(),
+        a.join.len(),
+        a.new_flags
+    );
 
     // The user namespace comes first: it owns every namespace created after it.
     if let Some(ns) = a.join.iter().find(|n| n.typ == LinuxNamespaceType::User) {
@@ -230,6 +236,10 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         holm_sys::ns::setdomainname(d)?;
     }
+    log::debug!(
+        "init: hooks done; pivot_root into {}",
+        a.bundle.rootfs.display()
+    );
     rootfs::pivot(&a.bundle.rootfs, a.no_pivot)?;
     // sysctls before read-only paths: /proc/sys is usually one of them.
     let proc = crate::procfs::ProcFs::open()?;
@@ -269,6 +279,7 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     }
 
     // Created: the runtime records the state; after its Ack we no longer die with it.
+    log::debug!("init: process ready ({}); created", exe.display());
     a.chan.send(&Msg::Created)?;
     a.chan.wait_ack()?;
     holm_sys::process::set_parent_death_signal(0)?;
@@ -289,6 +300,7 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     fifo.write_all(b"0")
         .map_err(|e| Error::io("write", crate::state::EXEC_FIFO, e))?;
     holm_sys::process::close_inherited(a.exec_fifo.as_raw_fd());
+    log::debug!("init: started; executing {}", exe.display());
 
     // `fifo` stays open until execve closes it (close-on-exec): `start` reads it to EOF, so it returns (and runs
     // poststart hooks) only once the process was executed, and reports what is written here if it was not.

@@ -39,6 +39,11 @@ pub struct CreateOptions {
 /// failure of the children or hooks, after full cleanup.
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
     let bundle = spec::load(&opts.bundle)?;
+    log::debug!(
+        "create {}: bundle {} (config.json valid)",
+        opts.id,
+        bundle.dir.display()
+    );
     let process = bundle
         .spec
         .process()
@@ -135,6 +140,11 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
         saved.cgroup = Some(cg.clone());
         locked.save(&saved)?;
         cg.create()?;
+        log::debug!(
+            "create {}: cgroup created: {:?}",
+            opts.id,
+            cg.dirs().map(|(_, p)| p).collect::<Vec<_>>()
+        );
         // A frozen parent freezes the new cgroup too: stage 1 would hang in it, unkillable.
         check_cgroup_free(&cg)?;
         // Limits are in place before stage 1 joins the cgroup.
@@ -182,6 +192,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
             Fork::Parent(pid) => pid,
         };
         drop(args);
+        log::debug!("create {}: stage-1 forked (pid {c1})", opts.id);
         children.stage1 = c1;
         drive(
             &locked,
@@ -198,11 +209,17 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
         }
         pchan.send(&Msg::Ack)?;
         pchan.wait_released()?;
+        log::debug!(
+            "create {}: created, init pid {} waits for start",
+            opts.id,
+            saved.pid
+        );
         Ok(saved.pid)
     })();
     match r {
         Ok(pid) => Ok(pid),
         Err(e) => {
+            log::debug!("create {}: failed, cleaning up: {e}", opts.id);
             let e = match (e, &chan) {
                 (Error::PeerGone { during }, Some(ch)) => children.explain_death(&during, ch),
                 (e, _) => e,
@@ -320,6 +337,7 @@ fn drive(
         chan.send(&Msg::MapsWritten)?;
     }
     let pid = chan.wait_init_pid()?;
+    log::debug!("stage-1 started the init (pid {pid})");
     children.init = pid;
     let (_, st) = holm_sys::process::waitpid(c1, 0)?;
     children.stage1 = 0;
@@ -354,6 +372,7 @@ fn drive(
             .map_err(|e| Error::config("process.oomScoreAdj", format!("write {path}: {e}")))?;
     }
     chan.wait_mounts_ready()?;
+    log::debug!("init {pid}: mounts ready; running prestart and createRuntime hooks");
     let st = saved.hook_state(Status::Creating).to_string();
     if let Some(h) = bundle.spec.hooks().as_ref() {
         #[allow(deprecated)]

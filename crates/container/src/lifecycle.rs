@@ -68,6 +68,7 @@ pub fn start(store: &Store, id: &str, warn: &mut dyn FnMut(&Error)) -> Result<()
             ));
         }
     }
+    log::debug!("start {id}: init {} released through exec.fifo", s.pid);
     std::fs::remove_file(&fifo_path).map_err(|e| Error::io("remove", &fifo_path, e))?;
     // The init holds its end until execve closes it: EOF means the process runs (runtime-spec: poststart hooks
     // come after that). Anything written before EOF says why it did not start (a startContainer hook, execve).
@@ -151,6 +152,10 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
             return Ok(());
         }
     }
+    log::debug!(
+        "kill {id}: signal {sig} to the init (pid {}, {status})",
+        s.pid
+    );
     let fd =
         init_pidfd(&s).ok_or_else(|| bad_state(id, Status::Stopped, "container not running"))?;
     holm_sys::process::pidfd_send_signal(fd.as_fd(), sig)?;
@@ -170,6 +175,7 @@ pub fn delete(store: &Store, id: &str, force: bool, warn: &mut dyn FnMut(&Error)
         Err(e) => return Err(e),
     };
     let status = l.status(&s);
+    log::debug!("delete {id}: status {status}, force {force}");
     match status {
         Status::Stopped => {}
         Status::Created | Status::Creating => kill_all_and_wait(&s)?,

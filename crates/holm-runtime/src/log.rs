@@ -1,6 +1,8 @@
 //! The runtime's log: messages go to stderr and, with `--log FILE`, are appended to FILE as text
 //! (`time="…" level=error msg="…"`, logrus style) or JSON (`{"level":"error","msg":"…","time":"…"}`), the formats
-//! containerd and podman read back from runc.
+//! containerd and podman read back from runc. With `--debug`, the `log::debug!` lines of holm-container (each step
+//! of create, start, kill, delete and exec, from the runtime and from the container's init before it executes the
+//! process) are written too: to FILE only when there is one, as runc does, otherwise to stderr.
 
 use std::io::Write;
 use std::path::Path;
@@ -83,7 +85,11 @@ fn emit(level: &str, msg: &str) {
     if level == "debug" && !l.debug {
         return;
     }
-    eprintln!("holm-runtime: {level}: {msg}");
+    // Debug lines go to the log file only when there is one (runc's --debug --log FILE: nothing on stderr, which
+    // a container process may share); without --log they go to stderr.
+    if level != "debug" || l.file.is_none() {
+        eprintln!("holm-runtime: {level}: {msg}");
+    }
     if let Some(mut f) = l.file.as_ref() {
         let time = holm_container::state::rfc3339(std::time::SystemTime::now());
         let line = match l.format {

@@ -327,3 +327,74 @@ fn errors_go_to_the_log_file_in_text_and_json() {
         assert!(lines[0].contains(&id), "{format}: {}", lines[0]);
     }
 }
+
+/// `--debug --log FILE` (as containerd calls runc): each step of create, start and delete is a debug line in the
+/// file, in the chosen format, with none of them on stderr; without `--debug` there are none.
+#[test]
+fn debug_lines_go_to_the_log_file_in_the_chosen_format() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    for (format, debug) in [("text", true), ("json", true), ("text", false)] {
+        let mut b = Bundle::busybox();
+        b.set_args(&["true"]);
+        let id = unique_id("log-debug");
+        let _g = rt.guard(&id);
+        let log = dir.path().join(format!("{format}-{debug}.log"));
+        let mut args = vec!["--log", path_str(&log), "--log-format", format];
+        if debug {
+            args.push("--debug");
+        }
+        let run = |verb: &[&str]| {
+            let all: Vec<&str> = args.iter().chain(verb).copied().collect();
+            let out = rt.run(&all);
+            assert!(out.status.success(), "{all:?}: {}", stderr(&out));
+            assert!(
+                !stderr(&out).contains("debug"),
+                "{all:?}: debug lines on stderr: {}",
+                stderr(&out)
+            );
+        };
+        run(&["create", "--bundle", path_str(b.path()), &id]);
+        run(&["start", &id]);
+        wait_status(&rt, &id, "stopped");
+        run(&["delete", &id]);
+        let text = read_or_empty(&log);
+        let debug_lines: Vec<String> = text
+            .lines()
+            .map(|l| match format {
+                "json" => {
+                    let v: serde_json::Value = serde_json::from_str(l).expect("a JSON log line");
+                    assert!(v["time"].is_string(), "{l}");
+                    if v["level"] == "debug" {
+                        v["msg"].as_str().unwrap_or_default().to_string()
+                    } else {
+                        String::new()
+                    }
+                }
+                _ => {
+                    if l.contains("level=debug") && l.starts_with("time=") {
+                        l.to_string()
+                    } else {
+                        String::new()
+                    }
+                }
+            })
+            .filter(|m| !m.is_empty())
+            .collect();
+        if !debug {
+            assert!(debug_lines.is_empty(), "no --debug: {text}");
+            continue;
+        }
+        for step in [
+            format!("create {id}: bundle"),
+            "init: started; executing /bin/true".to_string(),
+            format!("start {id}: init"),
+            format!("delete {id}: status stopped"),
+        ] {
+            assert!(
+                debug_lines.iter().any(|l| l.contains(&step)),
+                "{format}: no debug line with {step:?} in:\n{text}"
+            );
+        }
+    }
+}
