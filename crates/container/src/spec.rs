@@ -8,6 +8,11 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+/// The largest device major number Linux can encode (12 bits).
+pub const MAX_DEVICE_MAJOR: i64 = (1 << 12) - 1;
+/// The largest device minor number Linux can encode (20 bits).
+pub const MAX_DEVICE_MINOR: i64 = (1 << 20) - 1;
+
 /// A validated bundle: the parsed spec, the bundle directory and the absolute rootfs path.
 #[derive(Debug, Clone)]
 pub struct Bundle {
@@ -299,6 +304,21 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
                 format!("linux.devices[{i}].path"),
                 format!("`{}` must name a file below /dev", d.path().display()),
             ));
+        }
+        // The kernel's device numbers are 12-bit majors and 20-bit minors (mknod(2) takes them packed in 32 bits);
+        // larger values would be truncated into another device. A FIFO (`p`) has none.
+        if d.typ() != oci_spec::runtime::LinuxDeviceType::P {
+            for (what, v, max) in [
+                ("major", d.major(), MAX_DEVICE_MAJOR),
+                ("minor", d.minor(), MAX_DEVICE_MINOR),
+            ] {
+                if v > max {
+                    return Err(Error::config(
+                        format!("linux.devices[{i}].{what}"),
+                        format!("{v} is out of range (0 to {max})"),
+                    ));
+                }
+            }
         }
     }
     if let Some(hooks) = spec.hooks() {

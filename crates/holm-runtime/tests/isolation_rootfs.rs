@@ -325,6 +325,48 @@ fn linux_devices_bad_type_is_a_config_error() {
     );
 }
 
+/// Device numbers beyond the kernel's 12-bit major / 20-bit minor are refused naming the entry, before anything
+/// is created; a major of 2^32 + 1 used to be truncated to 1 (a /dev/null where the config asked for another
+/// device). The largest valid numbers work.
+#[test]
+fn linux_devices_numbers_out_of_range_are_config_errors() {
+    let rt = runtime();
+    for (dev, field) in [
+        (
+            json!({ "path": "/dev/x", "type": "c", "major": (1u64 << 32) + 1, "minor": 3 }),
+            "linux.devices[1].major",
+        ),
+        (
+            json!({ "path": "/dev/x", "type": "b", "major": 7, "minor": 1u64 << 20 }),
+            "linux.devices[1].minor",
+        ),
+        (
+            json!({ "path": "/dev/x", "type": "c", "major": 4096, "minor": 0 }),
+            "linux.devices[1].major",
+        ),
+    ] {
+        let mut b = Bundle::busybox();
+        b.config_mut()["linux"]["devices"] = json!([
+            { "path": "/dev/ok", "type": "c", "major": 1, "minor": 3 },
+            dev
+        ]);
+        let out = run_script_output(&rt, &mut b, "device-range", "true");
+        assert!(!out.status.success(), "{field}: {}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(field) && err.contains("out of range"),
+            "{field}: {}",
+            describe(&out)
+        );
+    }
+    let mut b = Bundle::busybox();
+    b.config_mut()["linux"]["devices"] = json!([
+        { "path": "/dev/big", "type": "c", "major": 4095, "minor": 1048575 }
+    ]);
+    let out = run_script(&rt, &mut b, "device-max", "stat -c '%t:%T' /dev/big");
+    assert_eq!(out.trim(), "fff:fffff", "{out}");
+}
+
 #[test]
 fn masked_paths() {
     let rt = runtime();

@@ -74,7 +74,9 @@ pub fn mkdirat(dirfd: BorrowedFd<'_>, name: &Path, mode: u32) -> Result<()> {
 }
 
 /// `mknodat(dirfd, name, mode, makedev(major, minor))`: `mode` holds the file type (`S_IFCHR`, `S_IFBLK`,
-/// `S_IFIFO`) and permission bits (the umask applies).
+/// `S_IFIFO`) and permission bits (the umask applies). A major or minor above `u32::MAX` (which `makedev` cannot
+/// take) fails with `EOVERFLOW` instead of being truncated into another device; the kernel itself refuses
+/// (`EINVAL`) numbers beyond its 12-bit major / 20-bit minor encoding.
 pub fn mknodat(
     dirfd: BorrowedFd<'_>,
     name: &Path,
@@ -83,7 +85,14 @@ pub fn mknodat(
     minor: u64,
 ) -> Result<()> {
     let c = cpath("mknodat", name)?;
-    let dev = libc::makedev(major as u32, minor as u32);
+    let (Ok(ma), Ok(mi)) = (u32::try_from(major), u32::try_from(minor)) else {
+        return Err(Error::from_errno(
+            "mknodat",
+            format!("{} (device {major}:{minor})", name.display()),
+            libc::EOVERFLOW,
+        ));
+    };
+    let dev = libc::makedev(ma, mi);
     // SAFETY: `c` is NUL-terminated and outlives the call.
     let ret = unsafe { libc::mknodat(dirfd.as_raw_fd(), c.as_ptr(), mode as libc::mode_t, dev) };
     check(ret as _, "mknodat", || name.display().to_string()).map(drop)
@@ -477,4 +486,26 @@ pub fn dup_raw(fd: RawFd) -> Result<OwnedFd> {
     check(new as _, "fcntl(F_DUPFD_CLOEXEC)", || format!("fd {fd}"))?;
     // SAFETY: the kernel returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn mknodat_refuses_numbers_makedev_cannot_take() {
+        let dir = std::fs::File::open("/tmp").unwrap();
+        for (major, minor) in [(1u64 << 32 | 1, 3), (1, 1u64 << 32 | 3)] {
+            let e = super::mknodat(
+                dir.as_fd(),
+                std::path::Path::new("holm-never-created"),
+                libc::S_IFCHR | 0o600,
+                major,
+                minor,
+            )
+            .unwrap_err();
+            assert_eq!(e.errno(), libc::EOVERFLOW, "{e}");
+            assert!(e.to_string().contains(&format!("{major}:{minor}")), "{e}");
+        }
+    }
 }
