@@ -419,6 +419,14 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32> {
 fn drive(saved: &Saved, chan: &Channel, c1: i32, children: &mut Children) -> Result<i32> {
     // Stage 1 joins the cgroup before it joins the cgroup namespace and forks: the tenant starts in it, so the
     // container's limits apply from its first instruction, and `kill --all` reaches it.
+    //
+    // Which cgroup: the container's own, as recorded in its state at create (`linux.cgroupsPath`), not the cgroup
+    // the init is in now (it may have moved into a child cgroup). This is what runc 1.1.5 does: its setns process
+    // enters `cgroupManager.GetPaths()`, the paths saved in state.json; only newer runc has `exec --cgroup` to pick
+    // a sub-cgroup. runc 1.1.5 has one fallback holm lacks: on a cgroup-v2-only host, if entering the top cgroup
+    // fails with EBUSY (a v2 cgroup with domain controllers enabled for its children may hold no processes), it
+    // joins the init's current cgroup instead. That case cannot arise on a hybrid host (no controller is on the v2
+    // hierarchy), where holm's tests run.
     if let Some(cg) = &saved.cgroup {
         cg.add_pid(c1)?;
     }
