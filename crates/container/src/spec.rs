@@ -37,8 +37,25 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     Ok(Bundle { dir, spec, rootfs })
 }
 
-/// Parses `config.json` bytes; errors name the JSON path of the offending field.
+/// Parses `config.json` bytes; errors name the JSON path of the offending field. A document that is not a JSON
+/// object (serde would read an array as the struct's fields in order) is refused as
+/// `config.json: expected a JSON object at the top level, found an array`.
 pub fn parse(text: &[u8]) -> Result<Spec> {
+    let found = match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => None,
+        None => Some("nothing"),
+        Some(b'[') => Some("an array"),
+        Some(b'"') => Some("a string"),
+        Some(b't' | b'f') => Some("a boolean"),
+        Some(b'n') => Some("null"),
+        Some(b'-' | b'0'..=b'9') => Some("a number"),
+        Some(_) => Some("something that is not JSON"),
+    };
+    if let Some(found) = found {
+        return Err(Error::Invalid(format!(
+            "config.json: expected a JSON object at the top level, found {found}"
+        )));
+    }
     let de = &mut serde_json::Deserializer::from_slice(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();

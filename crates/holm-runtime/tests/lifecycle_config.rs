@@ -57,6 +57,28 @@ fn bad_json_is_rejected() {
     assert_rejected_bundle(&b, &["config.json"]);
 }
 
+/// serde reads a JSON array as a struct's fields in order, which gave `[0]: invalid type …`; a document that is not
+/// an object gets one plain message instead.
+#[test]
+fn a_config_that_is_not_an_object_says_so() {
+    for (doc, found) in [
+        ("[\"1.2.0\", {}]", "an array"),
+        ("  \"1.2.0\"", "a string"),
+        ("null", "null"),
+        ("42", "a number"),
+        ("", "nothing"),
+    ] {
+        let b = Bundle::busybox();
+        std::fs::write(b.path().join("config.json"), doc).unwrap();
+        assert_rejected_bundle(
+            &b,
+            &[&format!(
+                "config.json: expected a JSON object at the top level, found {found}"
+            )],
+        );
+    }
+}
+
 #[test]
 fn missing_config_json_is_rejected() {
     let b = Bundle::busybox();
