@@ -16,56 +16,54 @@ fn init_killing_hook() -> serde_json::Value {
     json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
 }
 
+/// Writes `b`'s config, runs `create` (which must fail with exit code 1 and one error line), checks that nothing is
+/// left behind and returns the error.
+fn create_fails(b: &Bundle, prefix: &str) -> String {
+    b.write_config();
+    let rt = runtime();
+    let id = unique_id(prefix);
+    let _g = rt.guard(&id);
+    let out = rt.fails(&["create", "--bundle", path_str(b.path()), &id]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert_no_trace(&rt, &id, b.path());
+    err
+}
+
 #[test]
 fn an_init_killed_during_create_is_reported_with_its_signal() {
-    let rt = runtime();
     let mut b = Bundle::busybox();
     b.config_mut()["hooks"] = json!({ "createRuntime": [init_killing_hook()] });
-    b.write_config();
-    let id = unique_id("init-killed");
-    let _g = rt.guard(&id);
-
-    let out = rt.fails(&["create", "--bundle", path_str(b.path()), &id]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    let err = create_fails(&b, "init-killed");
     assert!(
         err.contains("container init was killed by signal 9 (SIGKILL)"),
         "the error should say how the init ended: {err}"
     );
-    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-    assert_no_trace(&rt, &id, b.path());
 }
 
 /// An rlimit the kernel refuses names its entry: RLIMIT_NOFILE's hard limit above `fs.nr_open` fails with EPERM
 /// even for root with CAP_SYS_RESOURCE.
 #[test]
 fn a_refused_rlimit_names_its_entry() {
-    let rt = runtime();
     let mut b = Bundle::busybox();
     b.set_args(&["true"]);
     b.config_mut()["process"]["rlimits"] = json!([
         { "type": "RLIMIT_CORE", "soft": 0, "hard": 0 },
         { "type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1u64 << 40 }
     ]);
-    b.write_config();
-    let id = unique_id("rlimit-field");
-    let _g = rt.guard(&id);
-
-    let out = rt.fails(&["create", "--bundle", path_str(b.path()), &id]);
-    let err = stderr(&out);
+    let err = create_fails(&b, "rlimit-field");
     assert!(
         err.contains("process.rlimits[1]") && err.contains("RLIMIT_NOFILE"),
         "the error should name the rlimit entry: {err}"
     );
     assert!(err.contains("Operation not permitted"), "{err}");
-    assert_no_trace(&rt, &id, b.path());
 }
 
 /// A namespace path of the wrong type (the runtime's own UTS namespace given as the network namespace) fails in
 /// setns with EINVAL; the error names the entry and its path.
 #[test]
 fn a_refused_namespace_path_names_its_entry() {
-    let rt = runtime();
     let mut b = Bundle::busybox();
     b.set_args(&["true"]);
     let nss = b.config_mut()["linux"]["namespaces"]
@@ -74,12 +72,7 @@ fn a_refused_namespace_path_names_its_entry() {
     nss.retain(|n| n["type"] != "network");
     nss.push(json!({ "type": "network", "path": "/proc/self/ns/uts" }));
     let index = nss.len() - 1;
-    b.write_config();
-    let id = unique_id("setns-field");
-    let _g = rt.guard(&id);
-
-    let out = rt.fails(&["create", "--bundle", path_str(b.path()), &id]);
-    let err = stderr(&out);
+    let err = create_fails(&b, "setns-field");
     assert!(
         err.contains(&format!("linux.namespaces[{index}].path"))
             && err.contains("/proc/self/ns/uts")
@@ -87,5 +80,4 @@ fn a_refused_namespace_path_names_its_entry() {
             && err.contains("Invalid argument"),
         "the error should name the namespace entry: {err}"
     );
-    assert_no_trace(&rt, &id, b.path());
 }

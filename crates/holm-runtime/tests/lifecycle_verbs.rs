@@ -433,27 +433,34 @@ fn kill_all_signals_every_process_in_the_container() {
     assert_no_trace(&rt, &id, b.path());
 }
 
-#[test]
-fn kill_without_all_signals_only_the_init() {
-    let rt = runtime();
+/// A container without a pid namespace whose init started a child (`sleep 100`): `kill ID KILL` (without `--all`)
+/// stops the init only. Returns the bundle and the child's host pid, still alive. `id` must be guarded by the caller.
+fn stopped_with_a_child_left(rt: &Runtime, id: &str) -> (Bundle, i32) {
     let mut b = Bundle::busybox();
     remove_namespace(&mut b, "pid");
     b.set_args(&["sh", "-c", "sleep 100 & echo $! > /tmp/child; wait"]);
-    let id = unique_id("kill-init-only");
-    let _g = rt.guard(&id);
-    create(&rt, &b, &id);
-    rt.ok(&["start", &id]);
+    create(rt, &b, id);
+    rt.ok(&["start", id]);
     let f = b.rootfs().join("tmp/child");
     wait_until(Duration::from_secs(20), "the child pid", || {
         !read_or_empty(&f).trim().is_empty()
     });
     let child: i32 = read_or_empty(&f).trim().parse().unwrap();
-    rt.ok(&["kill", &id, "KILL"]);
-    wait_status(&rt, &id, "stopped");
+    rt.ok(&["kill", id, "KILL"]);
+    wait_status(rt, id, "stopped");
     assert!(
         alive(child),
         "kill without --all should only signal the init"
     );
+    (b, child)
+}
+
+#[test]
+fn kill_without_all_signals_only_the_init() {
+    let rt = runtime();
+    let id = unique_id("kill-init-only");
+    let _g = rt.guard(&id);
+    let (b, child) = stopped_with_a_child_left(&rt, &id);
     rt.ok(&["delete", &id]);
     assert!(!alive(child));
     assert_no_trace(&rt, &id, b.path());
@@ -490,21 +497,9 @@ fn kill_with_signal_0_checks_the_init_exists_and_sends_nothing() {
 #[test]
 fn kill_all_on_a_stopped_container_succeeds_and_signals_what_is_left() {
     let rt = runtime();
-    let mut b = Bundle::busybox();
-    remove_namespace(&mut b, "pid");
-    b.set_args(&["sh", "-c", "sleep 100 & echo $! > /tmp/child; wait"]);
     let id = unique_id("kill-all-stopped");
     let _g = rt.guard(&id);
-    create(&rt, &b, &id);
-    rt.ok(&["start", &id]);
-    let f = b.rootfs().join("tmp/child");
-    wait_until(Duration::from_secs(20), "the child pid", || {
-        !read_or_empty(&f).trim().is_empty()
-    });
-    let child: i32 = read_or_empty(&f).trim().parse().unwrap();
-    rt.ok(&["kill", &id, "KILL"]);
-    wait_status(&rt, &id, "stopped");
-    assert!(alive(child), "the child should outlive the init");
+    let (b, child) = stopped_with_a_child_left(&rt, &id);
     rt.fails(&["kill", &id, "KILL"]);
     rt.ok(&["kill", "--all", &id, "KILL"]);
     wait_until(
