@@ -11,8 +11,9 @@
 
 use crate::channel::{Channel, Msg};
 use crate::console::Relay;
+use crate::stages::JoinNs;
 use crate::state::{Saved, Status, Store};
-use crate::tenant::{self, JoinNs, TenantArgs};
+use crate::tenant::{self, TenantArgs};
 use crate::{Error, Result};
 use holm_sys::process::Fork;
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process, Spec};
@@ -221,6 +222,7 @@ fn open_namespaces(s: &Saved) -> Result<(OwnedFd, Vec<JoinNs>, Option<JoinNs>)> 
             flag,
             fd: f.into(),
             path,
+            field: None,
         };
         if flag == libc::CLONE_NEWNS {
             mnt = Some(ns);

@@ -16,39 +16,14 @@ use crate::channel::{Channel, Msg};
 use crate::hooks;
 use crate::process;
 use crate::rootfs;
-use crate::spec::{clone_flag, Bundle};
+use crate::spec::Bundle;
+use crate::stages::{self, JoinNs};
 use crate::{Error, Result};
-use holm_sys::process::{exit_now, Fork};
-use oci_spec::runtime::LinuxNamespaceType;
+use holm_sys::process::exit_now;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
-
-/// A namespace to join: `linux.namespaces[index]` with a `path`, opened by the runtime.
-pub struct JoinNs {
-    /// Its type.
-    pub typ: LinuxNamespaceType,
-    /// The open `path`.
-    pub fd: OwnedFd,
-    /// `path`, for messages.
-    pub path: String,
-    /// Index in `linux.namespaces`, for messages.
-    pub index: usize,
-}
-
-impl JoinNs {
-    /// `setns` into it; an error names the field: ``config.json: `linux.namespaces[2].path`: `/proc/1/ns/uts`:
-    /// setns: Invalid argument (os error 22)``.
-    fn enter(&self) -> Result<()> {
-        holm_sys::ns::setns(self.fd.as_fd(), clone_flag(self.typ), "").map_err(|e| {
-            Error::config(
-                format!("linux.namespaces[{}].path", self.index),
-                format!("`{}`: {e}", self.path),
-            )
-        })
-    }
-}
 
 /// Everything the children need, prepared by the runtime before the first fork.
 pub struct InitArgs<'a> {
@@ -86,15 +61,7 @@ pub struct InitArgs<'a> {
 
 /// Stage 1 entry point (in the forked child). Never returns.
 pub fn stage1(a: InitArgs<'_>) -> ! {
-    holm_sys::process::close_inherited(a.lock_fd);
-    holm_sys::process::close_inherited(a.parent_chan_fd);
-    match stage1_inner(&a) {
-        Ok(()) => exit_now(0),
-        Err(e) => {
-            let _ = a.chan.send(&Msg::Error(e.to_string()));
-            exit_now(1)
-        }
-    }
+    stages::run_stage1(&a.chan, &[a.lock_fd, a.parent_chan_fd], || stage1_inner(&a))
 }
 
 fn stage1_inner(a: &InitArgs<'_>) -> Result<()> {
@@ -114,23 +81,19 @@ fn stage1_inner(a: &InitArgs<'_>) -> Result<()> {
     );
 
     // The user namespace comes first: it owns every namespace created after it.
-    if let Some(ns) = a.join.iter().find(|n| n.typ == LinuxNamespaceType::User) {
+    let is_user = |n: &&JoinNs| n.flag == holm_sys::ns::CLONE_NEWUSER;
+    if let Some(ns) = a.join.iter().find(is_user) {
         ns.enter()?;
     } else if a.new_userns {
         holm_sys::ns::unshare(holm_sys::ns::CLONE_NEWUSER)?;
         a.chan.send(&Msg::UserNsReady)?;
         a.chan.wait_maps_written()?;
     }
-    if a.new_userns || a.join.iter().any(|n| n.typ == LinuxNamespaceType::User) {
-        // Become root of the new or joined namespace (uid/gid 0 must be mapped): our host uid is unmapped there,
-        // and files created with an unmapped fsuid fail with EOVERFLOW.
-        holm_sys::process::set_gid(0)
-            .map_err(|e| Error::Init(format!("become root in the user namespace: {e}")))?;
-        holm_sys::process::set_uid(0)
-            .map_err(|e| Error::Init(format!("become root in the user namespace: {e}")))?;
+    if a.new_userns || a.join.iter().any(|n| is_user(&n)) {
+        stages::become_userns_root()?;
     }
     // Join the other namespaces given by path, in config order.
-    for ns in a.join.iter().filter(|n| n.typ != LinuxNamespaceType::User) {
+    for ns in a.join.iter().filter(|n| !is_user(n)) {
         ns.enter()?;
     }
     // Create the new ones. pid and time namespaces apply to children only: the init forked below.
@@ -144,18 +107,8 @@ fn stage1_inner(a: &InitArgs<'_>) -> Result<()> {
         holm_sys::process::set_dumpable(true)?;
         write_time_offsets(a.bundle)?;
     }
-    // The init shares our channel end: it must not send before InitPid is out, or the runtime reads its first
-    // message out of order. It waits for EOF on a pipe whose write end only we hold (closed when we return).
-    let (mut sent_r, sent_w) = std::io::pipe().map_err(|e| Error::io("pipe", "", e))?;
-    match holm_sys::process::fork_sibling()? {
-        Fork::Child => {
-            drop(sent_w);
-            let _ = std::io::Read::read(&mut sent_r, &mut [0u8; 1]);
-            drop(sent_r);
-            stage2(a)
-        }
-        Fork::Parent(pid) => a.chan.send(&Msg::InitPid(pid)),
-    }
+    // The init: pid 1 of the new pid namespace, in the new time namespace.
+    stages::fork_stage2(&a.chan, a, stage2)
 }
 
 fn write_time_offsets(b: &Bundle) -> Result<()> {
@@ -216,7 +169,7 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         bundle: &a.bundle.dir,
         rootfs: &a.bundle.rootfs,
         cgroup: a.cgroup,
-        userns: a.new_userns || a.join.iter().any(|n| n.typ == LinuxNamespaceType::User),
+        userns: a.new_userns || a.join.iter().any(|n| n.flag == holm_sys::ns::CLONE_NEWUSER),
         cgroupns,
     };
     let root_fd = rootfs::prepare(&ctx)?;

@@ -4,8 +4,9 @@
 
 use crate::channel::{Channel, Msg};
 use crate::hooks;
-use crate::init::{self, InitArgs, JoinNs};
+use crate::init::{self, InitArgs};
 use crate::spec::{self, clone_flag, Bundle};
+use crate::stages::JoinNs;
 use crate::state::{self, Locked, Saved, Status, Store};
 use crate::{Error, Result};
 use holm_sys::process::Fork;
@@ -82,10 +83,10 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
                     })?
                     .into();
                 join.push(JoinNs {
-                    typ: ns.typ(),
+                    flag: clone_flag(ns.typ()),
                     fd,
                     path: p.display().to_string(),
-                    index: i,
+                    field: Some(format!("linux.namespaces[{i}].path")),
                 });
             }
             None if ns.typ() == LinuxNamespaceType::User => new_userns = true,

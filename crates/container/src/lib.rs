@@ -32,6 +32,7 @@ pub mod resources;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
+pub mod stages;
 pub mod state;
 pub mod sysctl;
 pub mod tenant;

@@ -16,22 +16,12 @@
 
 use crate::channel::{Channel, Msg};
 use crate::process;
+use crate::stages::{self, JoinNs};
 use crate::{Error, Result};
-use holm_sys::process::{exit_now, Fork};
+use holm_sys::process::exit_now;
 use oci_spec::runtime::Process;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd, RawFd};
-
-/// One namespace of the container to join: its `CLONE_NEW*` flag, an open `/proc/<init>/ns/<name>` and that path.
-#[derive(Debug)]
-pub struct JoinNs {
-    /// `CLONE_NEW*` flag.
-    pub flag: i32,
-    /// The open namespace file.
-    pub fd: OwnedFd,
-    /// Its path (for errors).
-    pub path: String,
-}
+use std::os::fd::RawFd;
 
 /// Everything the tenant stages need, prepared by the runtime before the fork.
 pub struct TenantArgs<'a> {
@@ -57,16 +47,7 @@ pub struct TenantArgs<'a> {
 
 /// Stage 1 entry point (in the forked child). Never returns.
 pub fn stage1(a: TenantArgs<'_>) -> ! {
-    for fd in &a.close {
-        holm_sys::process::close_inherited(*fd);
-    }
-    match stage1_inner(&a) {
-        Ok(()) => exit_now(0),
-        Err(e) => {
-            let _ = a.chan.send(&Msg::Error(e.to_string()));
-            exit_now(1)
-        }
-    }
+    stages::run_stage1(&a.chan, &a.close, || stage1_inner(&a))
 }
 
 fn stage1_inner(a: &TenantArgs<'_>) -> Result<()> {
@@ -93,40 +74,17 @@ fn stage1_inner(a: &TenantArgs<'_>) -> Result<()> {
         })?;
     }
     for ns in &a.join {
-        holm_sys::ns::setns(ns.fd.as_fd(), ns.flag, &ns.path)?;
+        ns.enter()?;
         if ns.flag == holm_sys::ns::CLONE_NEWUSER {
             // The user namespace comes first (it owns the others, and joining it grants the capabilities needed to
-            // join them). Become its root: our host uid is unmapped there, and a file created with an unmapped
-            // fsuid (a pty, for one) fails with EOVERFLOW. switch_user sets the process's own ids later.
-            holm_sys::process::set_gid(0)
-                .map_err(|e| Error::Init(format!("become root in the user namespace: {e}")))?;
-            holm_sys::process::set_uid(0)
-                .map_err(|e| Error::Init(format!("become root in the user namespace: {e}")))?;
+            // join them). Become its root; switch_user sets the process's own ids later.
+            stages::become_userns_root()?;
         }
     }
-    // The tenant shares our channel end: it must not send before InitPid is out, or the runtime reads its first
-    // message out of order. It waits for EOF on a pipe whose write end only we hold (closed when we return).
-    let (mut sent_r, sent_w) = std::io::pipe().map_err(|e| Error::io("pipe", "", e))?;
     // pid and time namespaces apply to children only: the tenant is forked into them here. The mount namespace is
     // joined by the tenant itself, because fork_sibling reads our /proc/self, which the container's /proc (seen
     // after joining its mount namespace) does not show: we are outside its pid namespace.
-    let forked = holm_sys::process::fork_sibling().map_err(|e| {
-        if e.errno() == libc::ENOMEM {
-            // fork into a pid namespace whose init has exited.
-            Error::Init("the container's init exited while exec joined its namespaces".into())
-        } else {
-            e.into()
-        }
-    })?;
-    match forked {
-        Fork::Child => {
-            drop(sent_w);
-            let _ = std::io::Read::read(&mut sent_r, &mut [0u8; 1]);
-            drop(sent_r);
-            stage2(a)
-        }
-        Fork::Parent(pid) => a.chan.send(&Msg::InitPid(pid)),
-    }
+    stages::fork_stage2(&a.chan, a, stage2)
 }
 
 /// Stage 2 entry point (the exec'd process). Never returns: it `execve`s or exits.
@@ -148,7 +106,7 @@ fn stage2_inner(a: &TenantArgs<'_>) -> Result<std::convert::Infallible> {
     holm_sys::process::set_parent_death_signal(libc::SIGKILL)?;
     // The mount namespace last: setns makes its root our root and cwd, so every path below is the container's.
     if let Some(ns) = &a.mnt {
-        holm_sys::ns::setns(ns.fd.as_fd(), ns.flag, &ns.path)?;
+        ns.enter()?;
     }
     // cwd must exist (runc's rule for exec: it is not created). A directory that root cannot search (root in a user
     // namespace without CAP_DAC_OVERRIDE over it) is tried again as the process's user, after switch_user.
