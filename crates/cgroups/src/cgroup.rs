@@ -146,22 +146,9 @@ impl Cgroup {
     ///
     /// Errors: [`Error::Io`] naming `cgroup.procs` (including `ENOENT` when the cgroup does not exist).
     pub fn pids(&self) -> Result<Vec<i32>, Error> {
-        let d = self
-            .dirs
-            .iter()
-            .find(|d| d.hierarchy.is_v2())
-            .or_else(|| {
-                self.dirs
-                    .iter()
-                    .find(|d| d.hierarchy.has_v1_controller("pids"))
-            })
-            .or_else(|| {
-                self.dirs
-                    .iter()
-                    .find(|d| d.hierarchy.has_v1_controller("freezer"))
-            })
-            .or_else(|| self.dirs.first());
-        let Some(d) = d else { return Ok(Vec::new()) };
+        let Some(d) = self.procs_dir() else {
+            return Ok(Vec::new());
+        };
         let dir = d.open()?;
         let path = dir.child_path("cgroup.procs");
         let text = dir

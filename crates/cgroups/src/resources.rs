@@ -458,22 +458,11 @@ impl Target<'_> {
     /// The content of `file` of `controller`, where the controller lives; `None` if it is not mounted or the file
     /// cannot be read.
     pub(crate) fn read_file(&self, controller: Controller, file: &str) -> Option<String> {
-        let place = self.place(controller)?;
-        let file = if place.v2 {
-            file
-        } else {
-            place.dir.hierarchy.v1_file_name(controller.v1, file)
-        };
-        self.with_dir(place.index, |d| {
-            d.read(file)
-                .map_err(|e| place.dir.err("read", d.child_path(file), e))
-        })
-        .ok()
+        self.read_either(controller, file, file)
     }
-}
 
-impl Current for Target<'_> {
-    fn read(&self, controller: Controller, v1_file: &str, v2_file: &str) -> Option<String> {
+    /// The content of `v2_file` or `v1_file` of `controller`, whichever version holds it here.
+    fn read_either(&self, controller: Controller, v1_file: &str, v2_file: &str) -> Option<String> {
         let place = self.place(controller)?;
         let file = if place.v2 {
             v2_file
@@ -485,7 +474,13 @@ impl Current for Target<'_> {
                 .map_err(|e| place.dir.err("read", d.child_path(file), e))
         })
         .ok()
-        .map(|t| t.trim().to_owned())
+    }
+}
+
+impl Current for Target<'_> {
+    fn read(&self, controller: Controller, v1_file: &str, v2_file: &str) -> Option<String> {
+        self.read_either(controller, v1_file, v2_file)
+            .map(|t| t.trim().to_owned())
     }
 
     fn is_v2(&self, controller: Controller) -> bool {

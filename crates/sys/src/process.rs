@@ -209,31 +209,23 @@ pub fn poll_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> Result<bool> {
 /// Errors: `EINVAL` for `u32::MAX`, which the kernel reads as -1, "leave this id unchanged": passed on, it would
 /// keep the caller's uid (root) instead of switching.
 pub fn set_uid(uid: u32) -> Result<()> {
-    if uid == u32::MAX {
-        return Err(Error::from_errno(
-            "setresuid",
-            uid.to_string(),
-            libc::EINVAL,
-        ));
-    }
-    // SAFETY: the raw syscall takes integers; using it (not glibc's wrapper) avoids glibc's cross-thread signalling,
-    // which is irrelevant in a single-threaded process.
-    let ret = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
-    check(ret, "setresuid", || uid.to_string()).map(drop)
+    set_res_id(libc::SYS_setresuid, "setresuid", uid)
 }
 
 /// `setresgid(gid, gid, gid)` for the calling thread. Errors: `EINVAL` for `u32::MAX` (see [`set_uid`]).
 pub fn set_gid(gid: u32) -> Result<()> {
-    if gid == u32::MAX {
-        return Err(Error::from_errno(
-            "setresgid",
-            gid.to_string(),
-            libc::EINVAL,
-        ));
+    set_res_id(libc::SYS_setresgid, "setresgid", gid)
+}
+
+/// `setresuid`/`setresgid` (`nr`, named `name`) with all three ids set to `id`; `u32::MAX` refused.
+fn set_res_id(nr: libc::c_long, name: &'static str, id: u32) -> Result<()> {
+    if id == u32::MAX {
+        return Err(Error::from_errno(name, id.to_string(), libc::EINVAL));
     }
-    // SAFETY: as for `set_uid`.
-    let ret = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
-    check(ret, "setresgid", || gid.to_string()).map(drop)
+    // SAFETY: `nr` is SYS_setresuid or SYS_setresgid, which take three integers; using the raw syscall (not glibc's
+    // wrapper) avoids glibc's cross-thread signalling, which is irrelevant in a single-threaded process.
+    let ret = unsafe { libc::syscall(nr, id, id, id) };
+    check(ret, name, || id.to_string()).map(drop)
 }
 
 /// `setgroups(groups)`: the supplementary group list.

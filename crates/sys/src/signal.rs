@@ -67,19 +67,22 @@ extern "C" fn exit_with_signal(sig: libc::c_int) {
     unsafe { libc::_exit(128 + sig) }
 }
 
+/// The signals a created container's init exits on ([`exit_on_termination_signals`]).
+const TERMINATION_SIGNALS: [i32; 6] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
 /// Installs a handler that ends the process with status 128+N for SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and
 /// SIGUSR2. A container init waiting for `start` is pid 1 of its pid namespace, to which the kernel delivers only
 /// signals it handles; runc's init (a Go program) exits on these, and `kill` of a created container relies on it.
 /// [`reset_all`] restores the defaults before `execve`.
 pub fn exit_on_termination_signals() -> Result<()> {
-    for sig in [
-        libc::SIGHUP,
-        libc::SIGINT,
-        libc::SIGQUIT,
-        libc::SIGTERM,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-    ] {
+    for sig in TERMINATION_SIGNALS {
         // SAFETY: the handler only calls the async-signal-safe _exit; installing it touches no Rust state.
         let prev =
             unsafe { libc::signal(sig, exit_with_signal as *const () as libc::sighandler_t) };
@@ -88,14 +91,7 @@ pub fn exit_on_termination_signals() -> Result<()> {
         }
     }
     let mut set = SigSet::empty();
-    for sig in [
-        libc::SIGHUP,
-        libc::SIGINT,
-        libc::SIGQUIT,
-        libc::SIGTERM,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-    ] {
+    for sig in TERMINATION_SIGNALS {
         // SAFETY: `set` is an initialised sigset_t.
         unsafe { libc::sigaddset(&mut set.0, sig) };
     }
