@@ -4,7 +4,7 @@
 # apt is skipped when every package is already installed.
 set -euo pipefail
 
-packages=(busybox-static tini runc hyperfine libseccomp-dev pkg-config time iproute2 procps skopeo umoci podman debootstrap)
+packages=(busybox-static tini runc hyperfine libseccomp-dev pkg-config time iproute2 procps skopeo umoci podman debootstrap nftables)
 
 installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
@@ -62,6 +62,7 @@ check "libseccomp (libseccomp-dev)" pkg-config --exists libseccomp
 check "/usr/bin/time (time)" /usr/bin/time -v true
 check "ip (iproute2)" ip -V
 check "ps (procps)" ps -p $$
+check "nft (nftables, holm's bridge networking)" nft --version
 if ((fail)); then
     exit 1
 fi

@@ -89,6 +89,16 @@ pub struct RunConfig {
     pub restart: String,
     /// `--runtime`: the OCI runtime binary (absolute path); `None` for the built-in holm-container.
     pub runtime: Option<String>,
+    /// `--network`: `bridge` (empty: bridge), `none` or `host`.
+    pub network: String,
+    /// `-p/--publish`, as given.
+    pub publish: Vec<String>,
+    /// `-P/--publish-all`: every port the image exposes, on a free host port.
+    pub publish_all: bool,
+    /// `--dns`.
+    pub dns: Vec<String>,
+    /// `--add-host NAME:IP`, as given.
+    pub add_hosts: Vec<String>,
     /// Names of the anonymous volumes it made (`--mount type=volume` without a source): removed with it by
     /// `rm -v` and `--rm`.
     pub anonymous_volumes: Vec<String>,
@@ -279,7 +289,14 @@ pub fn build_spec(
         terminal: cfg.tty,
     };
     let mut spec = holm_image::spec::runtime_spec(image, rootfs, &ov)?;
-    let hostname = cfg.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    // As docker: the short id, or with `--network host` the host's name.
+    let hostname = cfg.hostname.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        match host.trim() {
+            h if cfg.network == "host" && !h.is_empty() => h.to_string(),
+            _ => id[..12].to_string(),
+        }
+    });
     spec.set_hostname(Some(hostname.clone()));
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_capabilities(Some(docker_caps()));

@@ -82,6 +82,9 @@ pub enum Error {
     /// The runtime failed.
     #[error(transparent)]
     Runtime(#[from] holm_container::Error),
+    /// Networking failed (a published port is taken, netlink, nftables).
+    #[error(transparent)]
+    Network(#[from] holm_network::Error),
     /// A system call failed.
     #[error(transparent)]
     Sys(#[from] holm_sys::Error),

@@ -134,7 +134,11 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
                 "Name": crate::options::parse_restart(&c.restart).map_or("no", |p| p.docker_name().0),
                 "MaximumRetryCount": crate::options::parse_restart(&c.restart).map_or(0, |p| p.docker_name().1),
             },
-            "NetworkMode": "none",
+            "NetworkMode": crate::network::mode(c).map_or("bridge", |m| m.as_str()),
+            "PortBindings": crate::network::port_bindings(c),
+            "PublishAllPorts": c.publish_all,
+            "Dns": c.dns,
+            "ExtraHosts": c.add_hosts,
             "Runtime": c.runtime.clone().unwrap_or_else(|| "holm".into()),
         },
         "GraphDriver": {
@@ -147,6 +151,7 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             })),
         },
         "Mounts": mounts,
+        "NetworkSettings": crate::network::inspect_settings(engine, &rec.id, c, running.then_some(rec.pid)),
         "Config": {
             "Hostname": c.final_hostname,
             "User": c.user.clone().or_else(|| image_cfg.as_ref().and_then(|i| i.user().clone())).unwrap_or_default(),

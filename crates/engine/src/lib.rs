@@ -11,6 +11,8 @@
 //! <root>/volumes/<name>/_data          named volumes                            see [`volumes`]
 //! <runroot>/runtime/<id>/              holm-container's runtime state (gone after a reboot)
 //! <runroot>/oci/<runtime>/<id>/        an external runtime's state (`--runtime`) see [`runtime`]
+//! <runroot>/network/<id>.json          a running container's address, MAC, ports see [`network`]
+//! <root>/containers/<id>/{hosts,hostname,resolv.conf}  bind-mounted on its /etc  see [`network`]
 //! ```
 //!
 //! Processes: `holm run` prepares the bundle and spawns a **monitor** (`holm __monitor`, [`monitor`]) in its own
@@ -36,6 +38,7 @@ pub mod lifecycle;
 pub mod logfile;
 pub mod monitor;
 pub mod mounts;
+pub mod network;
 pub mod ops;
 pub mod options;
 pub mod runtime;

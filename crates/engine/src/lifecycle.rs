@@ -165,13 +165,14 @@ impl Engine {
                 .map_err(Error::io(format!("create {}", bundle.display())))?;
             ops::mount_rootfs(self, &id)?;
             self.prepare_volumes(&cfg.volumes, &ops::rootfs(self, &id))?;
-            let spec = config::build_spec(
+            let mut spec = config::build_spec(
                 &id,
                 &image_cfg,
                 &ops::rootfs(self, &id),
                 &self.volumes_dir(),
                 &mut cfg,
             )?;
+            crate::network::prepare(self, &id, &image_cfg, &mut cfg, &mut spec)?;
             let tmp = bundle.join(".config.json.tmp");
             let bytes = serde_json::to_vec_pretty(&spec).expect("spec serialises");
             std::fs::write(&tmp, bytes)

@@ -198,6 +198,8 @@ struct Io {
     stdin: Option<OwnedFd>,
     /// Attached client: its stdout, stderr and (`-i`) stdin.
     attach: Vec<OwnedFd>,
+    /// Sockets holding the published host ports (kept open until the container's end).
+    ports: Vec<OwnedFd>,
 }
 
 /// Supervises until the end, then finishes; with a restart policy that says so, waits out the backoff and
@@ -296,6 +298,7 @@ fn reexec(
     let optional = [io.master.as_ref(), io.stdin.as_ref()];
     fds.extend(optional.iter().flatten().map(|f| f.as_fd()));
     fds.extend(io.attach.iter().map(|f| f.as_fd()));
+    fds.extend(io.ports.iter().map(|f| f.as_fd()));
     for fd in &fds {
         holm_sys::fs::set_cloexec(*fd, false)?;
     }
@@ -313,6 +316,7 @@ fn reexec(
     .chain(io.attach.iter().map(|f| f.as_raw_fd()))
     .map(|n| n.to_string())
     .collect();
+    let ports: Vec<String> = io.ports.iter().map(|f| f.as_raw_fd().to_string()).collect();
     let argv = vec![
         "holm".to_string(),
         "--root".into(),
@@ -322,7 +326,7 @@ fn reexec(
         "__monitor".into(),
         id.into(),
         "--resume".into(),
-        spec.join(","),
+        format!("{};{}", spec.join(","), ports.join(",")),
     ];
     let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
     let e = holm_sys::process::execve(exe, &argv, &env);
@@ -334,6 +338,15 @@ fn reexec(
 
 /// The monitor after its re-exec: takes over the fds named by `spec` and supervises.
 fn resume(root: &Path, runroot: &Path, id: &str, spec: &str) -> i32 {
+    // `FDS;PORT_FDS`: the published ports' sockets after the `;`.
+    let (spec, port_spec) = spec.split_once(';').unwrap_or((spec, ""));
+    let port_fds: Vec<i32> = port_spec
+        .split(',')
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    if port_fds.iter().any(|&fd| fd < 3) {
+        return 125;
+    }
     let nums: Vec<i32> = spec.split(',').filter_map(|n| n.parse().ok()).collect();
     if nums.len() < 7
         || nums[1..5].iter().any(|&fd| fd < 3)
@@ -362,6 +375,7 @@ fn resume(root: &Path, runroot: &Path, id: &str, spec: &str) -> i32 {
         master: opt(nums[5]),
         stdin: opt(nums[6]),
         attach: nums[7..].iter().filter_map(|&fd| take(fd)).collect(),
+        ports: port_fds.iter().filter_map(|&fd| take(fd)).collect(),
     };
     let engine = match Engine::open(root, runroot) {
         Ok(e) => e,
@@ -373,6 +387,16 @@ fn resume(root: &Path, runroot: &Path, id: &str, spec: &str) -> i32 {
 /// docker's exit code and message for a failed start.
 fn start_failure(e: &Error) -> (i32, String) {
     let msg = e.to_string();
+    if let Error::Network(n) = e {
+        // docker's wording for a port that cannot be published.
+        let msg = match n {
+            holm_network::Error::PortAllocated { .. } | holm_network::Error::Bind { .. } => {
+                format!("driver failed programming external connectivity: {msg}")
+            }
+            _ => msg,
+        };
+        return (125, msg);
+    }
     (crate::error::start_failure_code(&msg), msg)
 }
 
@@ -415,17 +439,27 @@ fn launch(engine: &Engine, id: &str, null: &File, cfg: &crate::RunConfig) -> Res
                 }
             }
         }
+        // Networking goes in between create and start: the namespace exists, the process has not started.
+        let ports = match crate::network::setup(engine, id, pid, cfg) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = rt.delete(id);
+                let _ = holm_sys::process::waitpid(pid, libc::WNOHANG);
+                return Err(e);
+            }
+        };
         if let Err(e) = rt.start(id) {
             let _ = rt.delete(id);
             let _ = holm_sys::process::waitpid(pid, libc::WNOHANG);
+            let _ = crate::network::teardown(engine, id);
             return Err(e);
         }
-        Ok(pid)
+        Ok((pid, ports))
     })();
     holm_sys::fs::dup_onto(null.as_fd(), 0)?;
     holm_sys::fs::dup_onto(null.as_fd(), 1)?;
     holm_sys::fs::dup_onto(null.as_fd(), 2)?;
-    r.map(|pid| {
+    r.map(|(pid, ports)| {
         (
             pid,
             Io {
@@ -434,6 +468,7 @@ fn launch(engine: &Engine, id: &str, null: &File, cfg: &crate::RunConfig) -> Res
                 master,
                 stdin: stdin_w,
                 attach: Vec::new(),
+                ports,
             },
         )
     })

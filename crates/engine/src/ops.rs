@@ -48,10 +48,11 @@ pub fn unmount_rootfs(engine: &Engine, id: &str) -> Result<()> {
 
 /// Everything of a stopped (or to be force-stopped) container that only lives while it runs: the runtime state
 /// (its processes are killed), the cgroup (also when the runtime state was lost, e.g. after `/run` was wiped),
-/// and the rootfs mount.
+/// its network (rules, veth, address lease) and the rootfs mount.
 pub fn release_runtime(engine: &Engine, id: &str) -> Result<()> {
     engine.runtime_of(id).delete(id)?;
     remove_cgroup(id)?;
+    crate::network::teardown(engine, id)?;
     unmount_rootfs(engine, id)
 }
 

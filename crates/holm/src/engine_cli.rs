@@ -44,7 +44,7 @@ pub enum EngineCommand {
     Stats(crate::misc::StatsArgs),
     /// Rename a container.
     Rename(crate::misc::RenameArgs),
-    /// Show a container's published ports (holm has no networking yet: none).
+    /// Show a container's published ports.
     Port(crate::misc::PortArgs),
     /// Copy files between a container and the host: `cp SRC C:DST`, `cp C:SRC DST`.
     Cp(crate::cp::CpArgs),

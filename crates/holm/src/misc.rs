@@ -74,8 +74,8 @@ pub struct StatsArgs {
     pub containers: Vec<String>,
 }
 
-/// `holm stats [--no-stream] [C...]`: docker's table (CPU %, memory usage / limit, memory %, PIDs). No
-/// networking yet: NET I/O is `--`.
+/// `holm stats [--no-stream] [C...]`: docker's table (CPU %, memory usage / limit, memory %, NET I/O received /
+/// sent on the bridge network, PIDs).
 pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
     let pick = || -> Result<Vec<(String, String, bool)>> {
         let mut out = Vec::new();
@@ -127,7 +127,10 @@ pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
                             0.0
                         }
                     ),
-                    "--".into(),
+                    holm_engine::network::net_io(id).map_or_else(
+                        || "--".into(),
+                        |(rx, tx)| format!("{} / {}", human::size(rx), human::size(tx)),
+                    ),
                     b.pids.to_string(),
                 ],
                 _ => [
@@ -209,17 +212,42 @@ pub struct PortArgs {
     pub port: Option<String>,
 }
 
-/// `holm port C [PORT]`: holm has no networking yet, so no container publishes a port.
+/// `holm port C [PORT[/PROTO]]`: the container's published ports in docker's format (`80/tcp -> 0.0.0.0:8080`),
+/// or with PORT the host addresses of that one (`0.0.0.0:8080`). A stopped container publishes nothing.
 pub fn port(engine: &Engine, a: &PortArgs) -> Result<i32> {
     let rec = engine.find(&a.container)?;
-    eprintln!(
-        "holm has no networking yet: container {} runs with networking disabled and publishes no ports",
-        rec.name
-    );
+    let mut ports = if rec.state == holm_engine::State::Running {
+        holm_engine::network::state(engine, &rec.id)
+            .map(|s| s.ports)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    ports.sort_by_key(|p| (p.container_port, p.proto, p.host_ip, p.host_port));
     match &a.port {
-        Some(p) => bail!("No public port '{p}' published for {}", rec.name),
-        None => Ok(0),
+        Some(want) => {
+            let key = if want.contains('/') {
+                want.clone()
+            } else {
+                format!("{want}/tcp")
+            };
+            let found: Vec<_> = ports.iter().filter(|p| p.key() == key).collect();
+            if found.is_empty() {
+                // docker's CLI error: exit status 1.
+                eprintln!("Error: No public port '{key}' published for {}", rec.name);
+                return Ok(1);
+            }
+            for p in found {
+                println!("{}", p.host_addr());
+            }
+        }
+        None => {
+            for p in &ports {
+                println!("{} -> {}", p.key(), p.host_addr());
+            }
+        }
     }
+    Ok(0)
 }
 
 /// `holm container …`.
@@ -484,6 +512,12 @@ pub fn info(engine: &Engine) -> Result<i32> {
     println!("Total Memory: {}", human::size(mem));
     println!("Root Dir: {}", engine.root().display());
     println!("Run Dir: {}", engine.runroot().display());
-    println!("Networking: none yet (containers run without network interfaces)");
+    println!(
+        "Networking: bridge ({} {}/{}, gateway {}, nftables NAT), host, none",
+        holm_network::BRIDGE,
+        holm_network::SUBNET.0,
+        holm_network::SUBNET.1,
+        holm_network::GATEWAY
+    );
     Ok(0)
 }

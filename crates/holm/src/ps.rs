@@ -172,7 +172,11 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
             command_text(&r.config.args, a.no_trunc),
             human::parse_rfc3339(&r.created).map_or_else(String::new, |t| human::ago(t, now)),
             status_text(r, *st, now),
-            String::new(),
+            if r.state == holm_engine::State::Running {
+                holm_engine::network::ports_text(engine, &r.id)
+            } else {
+                String::new()
+            },
             r.name.clone(),
         ]);
     }

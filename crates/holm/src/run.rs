@@ -104,6 +104,30 @@ pub struct RunArgs {
     /// Run through this OCI runtime binary (a path or a name in PATH, e.g. `runc`) instead of the built-in one.
     #[arg(long)]
     pub runtime: Option<String>,
+    /// Network: bridge (default: the holm0 bridge, NAT), none (only lo) or host (the host's network).
+    #[arg(
+        long,
+        visible_alias = "net",
+        default_value = "bridge",
+        value_name = "NETWORK"
+    )]
+    pub network: String,
+    /// Publish a container's port on the host: `[IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]` (ranges `A-B`).
+    #[arg(
+        short = 'p',
+        long = "publish",
+        value_name = "[IP:][HOSTPORT:]PORT[/PROTO]"
+    )]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes on a free host port.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// A DNS server for the container's resolv.conf (replaces the host's).
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// Add a line to the container's /etc/hosts: `HOST:IP` (`host-gateway`: the bridge's gateway).
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_hosts: Vec<String>,
     /// Logging driver: json-file (default), k8s-file or none.
     #[arg(long, default_value = "json-file")]
     pub log_driver: String,
@@ -247,6 +271,13 @@ impl RunArgs {
                 .map(|p| p.display().to_string()),
             interactive: self.interactive,
             log_driver: o::parse_log_driver(&self.log_driver)?,
+            network: holm_network::Mode::parse(&self.network)?
+                .as_str()
+                .to_string(),
+            publish: self.publish.clone(),
+            publish_all: self.publish_all,
+            dns: self.dns.clone(),
+            add_hosts: self.add_hosts.clone(),
             ..Default::default()
         })
     }

@@ -1,0 +1,337 @@
+//! The engine's side of networking (holm-network does the work):
+//!
+//! - at `create`, [`prepare`]: the container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` are files in
+//!   its bundle, bind-mounted over the image's (as docker does); `--network host` drops the network namespace
+//!   from the spec; `-p`/`-P` are checked.
+//! - between the runtime's `create` and `start` (in the monitor, each run, restarts included), [`setup`]: an
+//!   address leased, the published host ports bound (held by the monitor while the container runs), the veth
+//!   pair on the `holm0` bridge with the container's `eth0`, the DNAT rules, `/etc/hosts` rewritten with the
+//!   address, and the state (address, MAC, ports) in `<runroot>/network/<id>.json` for `inspect` and `port`.
+//! - whenever the container's processes are gone ([`crate::ops::release_runtime`]: its monitor's end, `rm -f`,
+//!   the crash recovery of `ps`/`rm`/`prune`), [`teardown`]: rules, veth, lease and state removed. Each step
+//!   finds "already gone" fine. The state file is written before anything is set up, so a crash half-way still
+//!   leaves what teardown needs to find.
+
+use crate::config::RunConfig;
+use crate::{Engine, Error, Result};
+use holm_network::ports::PortBinding;
+use holm_network::{files, ipam::Ipam, link, nat, Mode};
+use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+/// A running container's network, as [`setup`] made it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetState {
+    /// Its address on the bridge network (`None` for `none`/`host`).
+    pub ip: Option<Ipv4Addr>,
+    /// Its `eth0`'s MAC address.
+    pub mac: String,
+    /// Its published ports, with the host ports chosen.
+    pub ports: Vec<PortBinding>,
+}
+
+/// The network mode of a container's config.
+pub fn mode(cfg: &RunConfig) -> Result<Mode> {
+    Ok(Mode::parse(&cfg.network)?)
+}
+
+/// Every port binding `cfg` asks for (`-p` values, in order). Errors name the bad value.
+pub fn requested_ports(cfg: &RunConfig) -> Result<Vec<PortBinding>> {
+    let mut out = Vec::new();
+    for p in &cfg.publish {
+        out.extend(holm_network::ports::parse_publish(p)?);
+    }
+    Ok(out)
+}
+
+fn state_path(engine: &Engine, id: &str) -> PathBuf {
+    engine.runroot().join("network").join(format!("{id}.json"))
+}
+
+/// The network state of a running container (`None` if it has none: stopped, or `--network none`/`host`).
+pub fn state(engine: &Engine, id: &str) -> Option<NetState> {
+    let b = std::fs::read(state_path(engine, id)).ok()?;
+    serde_json::from_slice(&b).ok()
+}
+
+fn write_state(engine: &Engine, id: &str, st: &NetState) -> Result<()> {
+    let p = state_path(engine, id);
+    let dir = p.parent().expect("state path has a parent");
+    std::fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
+    let tmp = dir.join(format!(".{id}.json.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec(st).expect("state serialises"))
+        .and_then(|_| std::fs::rename(&tmp, &p))
+        .map_err(Error::io(format!("write {}", p.display())))
+}
+
+/// Checks `--network`, `-p`, `--dns` and `--add-host` at create, adds `-P`'s ports (the image's exposed ones),
+/// writes the bundle's `hostname`, `hosts` and `resolv.conf`, bind-mounts them in `spec`, and for
+/// `--network host` removes the network namespace from it.
+pub fn prepare(
+    engine: &Engine,
+    id: &str,
+    image: &oci_spec::image::ImageConfiguration,
+    cfg: &mut RunConfig,
+    spec: &mut Spec,
+) -> Result<()> {
+    let mode = mode(cfg)?;
+    if mode != Mode::Bridge && (!cfg.publish.is_empty() || cfg.publish_all) {
+        // docker ignores -p with --network host (with a warning) and none; holm says so instead.
+        return Err(Error::flag(
+            "--publish",
+            &cfg.publish.join(","),
+            format!(
+                "published ports need the bridge network (this container has --network {})",
+                mode.as_str()
+            ),
+        ));
+    }
+    if cfg.publish_all {
+        let exposed = image
+            .config()
+            .as_ref()
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default();
+        for e in exposed {
+            let e = if e.contains('/') {
+                e
+            } else {
+                format!("{e}/tcp")
+            };
+            if !cfg.publish.contains(&e) {
+                cfg.publish.push(e);
+            }
+        }
+    }
+    requested_ports(cfg)?;
+    for d in &cfg.dns {
+        files::parse_dns(d)?;
+    }
+    let extra = add_hosts(cfg)?;
+    let bundle = engine.bundle(id);
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let write = |name: &str, content: &str| {
+        let p = bundle.join(name);
+        std::fs::write(&p, content).map_err(Error::io(format!("write {}", p.display())))
+    };
+    write("hostname", &format!("{}\n", cfg.final_hostname))?;
+    let hosts = match mode {
+        Mode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        _ => files::hosts(&cfg.final_hostname, None, &extra),
+    };
+    write("hosts", &hosts)?;
+    write(
+        "resolv.conf",
+        &files::resolv_conf(&host_resolv, &cfg.dns, mode),
+    )?;
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    for (name, dest) in [
+        ("resolv.conf", "/etc/resolv.conf"),
+        ("hostname", "/etc/hostname"),
+        ("hosts", "/etc/hosts"),
+    ] {
+        // A -v/--mount on the same path wins, as in docker.
+        if mounts
+            .iter()
+            .any(|m| m.destination().as_path() == std::path::Path::new(dest))
+        {
+            continue;
+        }
+        let mut m = Mount::default();
+        m.set_destination(dest.into());
+        m.set_typ(Some("bind".into()));
+        m.set_source(Some(bundle.join(name)));
+        m.set_options(Some(vec!["rbind".into(), "rprivate".into()]));
+        mounts.push(m);
+    }
+    spec.set_mounts(Some(mounts));
+    if mode == Mode::Host {
+        if let Some(linux) = spec.linux_mut() {
+            if let Some(ns) = linux.namespaces_mut() {
+                ns.retain(|n| n.typ() != LinuxNamespaceType::Network);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn add_hosts(cfg: &RunConfig) -> Result<Vec<(String, std::net::IpAddr)>> {
+    cfg.add_hosts
+        .iter()
+        .map(|h| files::parse_add_host(h).map_err(Error::from))
+        .collect()
+}
+
+/// Networks the created container `id` whose init is `pid` (between the runtime's create and start). Returns the
+/// sockets holding its published host ports: the caller keeps them open while the container runs. On failure,
+/// everything done is undone.
+///
+/// Errors: [`holm_network::Error::PortAllocated`] (docker's `Bind for 0.0.0.0:8080 failed: port is already
+/// allocated`), netlink and nftables failures.
+pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec<OwnedFd>> {
+    // Whatever a crashed earlier run left.
+    teardown(engine, id)?;
+    match mode(cfg)? {
+        Mode::Host => return Ok(Vec::new()),
+        Mode::None => {
+            link::loopback_up(pid)?;
+            return Ok(Vec::new());
+        }
+        Mode::Bridge => {}
+    }
+    let wanted = requested_ports(cfg)?;
+    let held = holm_network::ports::reserve(&wanted)?;
+    let ipam = Ipam::host();
+    let ip = ipam.allocate(id)?;
+    let st = NetState {
+        ip: Some(ip),
+        mac: holm_network::mac_string(holm_network::mac_for(ip)),
+        ports: held.iter().map(|(b, _)| *b).collect(),
+    };
+    let r = (|| {
+        write_state(engine, id, &st)?;
+        let hosts = engine.bundle(id).join("hosts");
+        std::fs::write(
+            &hosts,
+            files::hosts(&cfg.final_hostname, Some(ip), &add_hosts(cfg)?),
+        )
+        .map_err(Error::io(format!("write {}", hosts.display())))?;
+        link::attach(id, pid, ip)?;
+        nat::ensure_base()?;
+        if !st.ports.is_empty() {
+            nat::publish(id, ip, &st.ports)?;
+        }
+        Ok(())
+    })();
+    match r {
+        Ok(()) => Ok(held.into_iter().map(|(_, fd)| fd).collect()),
+        Err(e) => {
+            let _ = teardown(engine, id);
+            let _ = ipam.release(id);
+            Err(e)
+        }
+    }
+}
+
+/// Removes container `id`'s DNAT rules, veth pair, address lease and network state; what is already gone is
+/// fine.
+pub fn teardown(engine: &Engine, id: &str) -> Result<()> {
+    let path = state_path(engine, id);
+    let Some(st) = state(engine, id) else {
+        // A crash between leasing and writing the state leaves a lease only.
+        Ipam::host().release(id)?;
+        let _ = std::fs::remove_file(&path);
+        return Ok(());
+    };
+    if !st.ports.is_empty() {
+        nat::unpublish(id)?;
+    }
+    if st.ip.is_some() {
+        link::detach(id)?;
+        Ipam::host().release(id)?;
+    }
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("remove {}", path.display()))(e)),
+    }
+}
+
+/// docker's `NetworkSettings` for `holm inspect`: address, gateway, MAC and published ports of a running
+/// container (empty strings and no ports once it stopped, as docker shows).
+pub fn inspect_settings(
+    engine: &Engine,
+    id: &str,
+    cfg: &RunConfig,
+    pid: Option<i32>,
+) -> serde_json::Value {
+    use serde_json::json;
+    let mode = mode(cfg).unwrap_or(Mode::Bridge);
+    let st = pid.and_then(|_| state(engine, id)).unwrap_or_default();
+    let ip = st.ip.map(|i| i.to_string()).unwrap_or_default();
+    let (gateway, prefix) = match st.ip {
+        Some(_) => (holm_network::GATEWAY.to_string(), holm_network::SUBNET.1),
+        None => (String::new(), 0),
+    };
+    let mut ports = serde_json::Map::new();
+    for p in &st.ports {
+        let e = ports
+            .entry(p.key())
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let Some(a) = e.as_array_mut() {
+            a.push(json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}));
+        }
+    }
+    let endpoint = json!({
+        "IPAMConfig": null,
+        "Links": null,
+        "Aliases": null,
+        "MacAddress": st.mac,
+        "NetworkID": mode.as_str(),
+        "EndpointID": if pid.is_some() { id } else { "" },
+        "Gateway": gateway,
+        "IPAddress": ip,
+        "IPPrefixLen": prefix,
+    });
+    json!({
+        "Bridge": if mode == Mode::Bridge { holm_network::BRIDGE } else { "" },
+        "SandboxID": "",
+        "SandboxKey": match pid {
+            Some(p) if mode != Mode::Host => format!("/proc/{p}/ns/net"),
+            _ => String::new(),
+        },
+        "Ports": ports,
+        "Gateway": gateway,
+        "IPAddress": ip,
+        "IPPrefixLen": prefix,
+        "MacAddress": st.mac,
+        "Networks": { mode.as_str(): endpoint },
+    })
+}
+
+/// docker's `HostConfig.PortBindings`: the `-p` values (host address and port empty where not given).
+pub fn port_bindings(cfg: &RunConfig) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for p in requested_ports(cfg).unwrap_or_default() {
+        let e = out
+            .entry(p.key())
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let Some(a) = e.as_array_mut() {
+            a.push(serde_json::json!({
+                "HostIp": if p.host_ip.is_unspecified() { String::new() } else { p.host_ip.to_string() },
+                "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() },
+            }));
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+/// `holm ps`'s PORTS text of a running container: docker's `0.0.0.0:8080->80/tcp, …`.
+pub fn ports_text(engine: &Engine, id: &str) -> String {
+    let mut ports = state(engine, id).map(|s| s.ports).unwrap_or_default();
+    ports.sort_by_key(|p| (p.container_port, p.proto, p.host_ip, p.host_port));
+    ports
+        .iter()
+        .map(|p| format!("{}->{}", p.host_addr(), p.key()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Bytes the container received and sent on its `eth0` (read from the host end of its veth pair, whose
+/// received bytes are the container's sent ones); `None` without a bridge network.
+pub fn net_io(id: &str) -> Option<(u64, u64)> {
+    let dir = std::path::Path::new("/sys/class/net")
+        .join(holm_network::host_veth(id))
+        .join("statistics");
+    let read = |f: &str| -> Option<u64> {
+        std::fs::read_to_string(dir.join(f))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((read("tx_bytes")?, read("rx_bytes")?))
+}

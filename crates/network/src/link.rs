@@ -1,0 +1,329 @@
+//! The bridge and the containers' veth pairs, through netlink (`rtnetlink`).
+//!
+//! Each public function builds a current-thread tokio runtime (no worker threads), does its requests and drops
+//! the runtime before returning, so a single-threaded caller (holm's monitor) stays single-threaded and may fork
+//! afterwards. The container's side is configured from the host: the calling thread joins the container's network
+//! namespace only to open a netlink socket there (a socket stays bound to the namespace it was made in), and
+//! returns to its own before any request is sent.
+
+use crate::{host_veth, mac_for, Error, Result, BRIDGE, GATEWAY, SUBNET};
+use futures_util::stream::TryStreamExt;
+use rtnetlink::packet_route::link::LinkAttribute;
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsFd;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(Error::io("start a tokio runtime for netlink"))
+}
+
+fn nl(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> Error {
+    let what = what.into();
+    move |e| Error::Netlink {
+        what,
+        msg: match &e {
+            rtnetlink::Error::NetlinkError(m) => m
+                .code
+                .map(|c| std::io::Error::from_raw_os_error(-c.get()).to_string())
+                .unwrap_or_else(|| e.to_string()),
+            _ => e.to_string(),
+        },
+    }
+}
+
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
+fn connect() -> Result<Handle> {
+    let (conn, handle, _) =
+        rtnetlink::new_connection().map_err(Error::io("open a netlink socket"))?;
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+/// The index of link `name`, `None` if there is none.
+async fn index_of(h: &Handle, name: &str) -> Result<Option<u32>> {
+    match h
+        .link()
+        .get()
+        .match_name(name.to_string())
+        .execute()
+        .try_next()
+        .await
+    {
+        Ok(Some(m)) => Ok(Some(m.header.index)),
+        Ok(None) => Ok(None),
+        Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
+        Err(e) => Err(nl(format!("find link {name}"))(e)),
+    }
+}
+
+fn write_sysctl(path: &str, value: &str) -> Result<()> {
+    std::fs::write(path, value).map_err(Error::io(format!("write {value} to {path}")))
+}
+
+/// Creates the bridge [`BRIDGE`] with the gateway address if it is missing (a concurrent creator is fine), brings
+/// it up, and turns on IPv4 forwarding and `route_localnet` on it (so DNAT of connections to `127.0.0.1` can leave
+/// through it, as docker does). Returns its index.
+async fn ensure_bridge(h: &Handle) -> Result<u32> {
+    let idx = match index_of(h, BRIDGE).await? {
+        Some(i) => i,
+        None => {
+            match h
+                .link()
+                .add(LinkBridge::new(BRIDGE).build())
+                .execute()
+                .await
+            {
+                Ok(()) => {}
+                Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+                Err(e) => return Err(nl(format!("create bridge {BRIDGE}"))(e)),
+            }
+            index_of(h, BRIDGE).await?.ok_or_else(|| Error::Netlink {
+                what: format!("create bridge {BRIDGE}"),
+                msg: "it vanished".into(),
+            })?
+        }
+    };
+    match h
+        .address()
+        .add(idx, IpAddr::V4(GATEWAY), SUBNET.1)
+        .execute()
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+        Err(e) => return Err(nl(format!("add {GATEWAY}/{} to {BRIDGE}", SUBNET.1))(e)),
+    }
+    h.link()
+        .set(LinkUnspec::new_with_index(idx).up().build())
+        .execute()
+        .await
+        .map_err(nl(format!("bring {BRIDGE} up")))?;
+    write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
+    write_sysctl(
+        &format!("/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet"),
+        "1",
+    )?;
+    Ok(idx)
+}
+
+/// Connects container `id`, whose init is `pid`, to the bridge: a veth pair whose host end joins [`BRIDGE`] and
+/// whose peer becomes `eth0` in the container's network namespace with `ip`/16, the MAC [`mac_for`]`(ip)`, and a
+/// default route via [`GATEWAY`]; `lo` is brought up too. The bridge is created if needed. On failure the veth
+/// pair is deleted.
+pub fn attach(id: &str, pid: i32, ip: Ipv4Addr) -> Result<()> {
+    let rt = runtime()?;
+    let r = rt.block_on(async {
+        let h = connect()?;
+        let bridge = ensure_bridge(&h).await?;
+        let host = host_veth(id);
+        let r = attach_veth(&h, bridge, &host, id, pid, ip).await;
+        if r.is_err() {
+            if let Ok(Some(i)) = index_of(&h, &host).await {
+                let _ = h.link().del(i).execute().await;
+            }
+        }
+        r
+    });
+    drop(rt);
+    r
+}
+
+async fn attach_veth(
+    h: &Handle,
+    bridge: u32,
+    host: &str,
+    id: &str,
+    pid: i32,
+    ip: Ipv4Addr,
+) -> Result<()> {
+    let peer = format!("vp{}", &id[..id.len().min(12)]);
+    // A pair left by a crash with the same name.
+    if let Some(i) = index_of(h, host).await? {
+        let _ = h.link().del(i).execute().await;
+    }
+    h.link()
+        .add(LinkVeth::new(host, &peer).build())
+        .execute()
+        .await
+        .map_err(nl(format!("create veth pair {host}/{peer}")))?;
+    let hi = index_of(h, host).await?.ok_or_else(|| Error::Netlink {
+        what: format!("create veth {host}"),
+        msg: "it vanished".into(),
+    })?;
+    h.link()
+        .set(
+            LinkUnspec::new_with_index(hi)
+                .controller(bridge)
+                .up()
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(nl(format!("attach {host} to {BRIDGE}")))?;
+    let ns_path = format!("/proc/{pid}/ns/net");
+    let ns = File::open(&ns_path).map_err(Error::io(format!("open {ns_path}")))?;
+    h.link()
+        .set(
+            LinkUnspec::new_with_name(&peer)
+                .address(mac_for(ip).to_vec())
+                .setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(&ns))
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(nl(format!("move {peer} into {ns_path}")))?;
+    let c = connect_in(&ns, &ns_path)?;
+    configure_container(&c, &peer, ip)
+        .await
+        .map_err(|e| match e {
+            Error::Netlink { what, msg } => Error::Netlink {
+                what: format!("{what} in {ns_path}"),
+                msg,
+            },
+            e => e,
+        })
+}
+
+/// A netlink connection in the network namespace `ns`: the calling thread joins it, opens the socket, and goes
+/// back to its own namespace.
+fn connect_in(ns: &File, what: &str) -> Result<Handle> {
+    let own = File::open("/proc/thread-self/ns/net")
+        .map_err(Error::io("open /proc/thread-self/ns/net"))?;
+    holm_sys::ns::setns(ns.as_fd(), holm_sys::ns::CLONE_NEWNET, what)?;
+    let conn = rtnetlink::new_connection();
+    // Back home before anything else happens on this thread; failing that, the process is in the wrong place.
+    holm_sys::ns::setns(
+        own.as_fd(),
+        holm_sys::ns::CLONE_NEWNET,
+        "/proc/thread-self/ns/net",
+    )?;
+    let (conn, handle, _) = conn.map_err(Error::io(format!("open a netlink socket in {what}")))?;
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+async fn configure_container(c: &Handle, peer: &str, ip: Ipv4Addr) -> Result<()> {
+    let ci = index_of(c, peer).await?.ok_or_else(|| Error::Netlink {
+        what: format!("find {peer}"),
+        msg: "not in the container's namespace".into(),
+    })?;
+    c.link()
+        .set(LinkUnspec::new_with_index(ci).name("eth0").build())
+        .execute()
+        .await
+        .map_err(nl(format!("rename {peer} to eth0")))?;
+    c.address()
+        .add(ci, IpAddr::V4(ip), SUBNET.1)
+        .execute()
+        .await
+        .map_err(nl(format!("add {ip}/{} to eth0", SUBNET.1)))?;
+    c.link()
+        .set(LinkUnspec::new_with_index(ci).up().build())
+        .execute()
+        .await
+        .map_err(nl("bring eth0 up"))?;
+    bring_lo_up(c).await?;
+    c.route()
+        .add(
+            RouteMessageBuilder::<Ipv4Addr>::new()
+                .gateway(GATEWAY)
+                .output_interface(ci)
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(nl(format!("add default route via {GATEWAY}")))?;
+    Ok(())
+}
+
+async fn bring_lo_up(c: &Handle) -> Result<()> {
+    if let Some(lo) = index_of(c, "lo").await? {
+        c.link()
+            .set(LinkUnspec::new_with_index(lo).up().build())
+            .execute()
+            .await
+            .map_err(nl("bring lo up"))?;
+    }
+    Ok(())
+}
+
+/// Brings `lo` up in the network namespace of process `pid` (`--network none`).
+pub fn loopback_up(pid: i32) -> Result<()> {
+    let rt = runtime()?;
+    let r = rt.block_on(async {
+        let ns_path = format!("/proc/{pid}/ns/net");
+        let ns = File::open(&ns_path).map_err(Error::io(format!("open {ns_path}")))?;
+        let c = connect_in(&ns, &ns_path)?;
+        bring_lo_up(&c).await
+    });
+    drop(rt);
+    r
+}
+
+/// Deletes container `id`'s host-side veth (and so its peer); a missing one is fine.
+pub fn detach(id: &str) -> Result<()> {
+    let rt = runtime()?;
+    let host = host_veth(id);
+    let r = rt.block_on(async {
+        let h = connect()?;
+        if let Some(i) = index_of(&h, &host).await? {
+            match h.link().del(i).execute().await {
+                Ok(()) => {}
+                Err(e) if errno(&e) == Some(libc::ENODEV) => {}
+                Err(e) => return Err(nl(format!("delete {host}"))(e)),
+            }
+        }
+        Ok(())
+    });
+    drop(rt);
+    r
+}
+
+/// True if link `name` exists in the caller's network namespace.
+pub fn exists(name: &str) -> Result<bool> {
+    let rt = runtime()?;
+    let r = rt.block_on(async { Ok(index_of(&connect()?, name).await?.is_some()) });
+    drop(rt);
+    r
+}
+
+/// The MAC address of link `name` in the caller's namespace, if it exists.
+pub fn mac_of(name: &str) -> Result<Option<String>> {
+    let rt = runtime()?;
+    let r = rt.block_on(async {
+        let h = connect()?;
+        let m = h
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute()
+            .try_next()
+            .await;
+        match m {
+            Ok(Some(m)) => Ok(m.attributes.iter().find_map(|a| match a {
+                LinkAttribute::Address(b) if b.len() == 6 => Some(
+                    b.iter()
+                        .map(|x| format!("{x:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                ),
+                _ => None,
+            })),
+            Ok(None) => Ok(None),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(nl(format!("find link {name}"))(e)),
+        }
+    });
+    drop(rt);
+    r
+}

@@ -1,0 +1,212 @@
+//! The firewall, through nftables (the `nftables` crate, which runs `nft -j -f -`; Debian's `nftables` package).
+//!
+//! - `table ip holm`, shared: a `postrouting` NAT chain that masquerades the subnet's traffic leaving through any
+//!   other interface than the bridge (egress), and `127.0.0.0/8` sources leaving through the bridge (connections
+//!   from the host to `127.0.0.1:PORT` that the DNAT below sent to a container; the bridge has `route_localnet`).
+//! - `table ip holm-<container id>`, one per container with published ports: `prerouting` (traffic from outside)
+//!   and `output` (connections from the host itself) NAT chains with one DNAT rule per port, each commented
+//!   `holm:<container id>`. Clean-up deletes the table whole, so it finds everything even after a crash.
+//!
+//! Every change is one `nft` transaction: it applies whole or not at all. A table is replaced by adding, deleting
+//! and adding it again in the same transaction, which works whether or not it existed.
+
+use crate::ports::PortBinding;
+use crate::{Error, Result, BRIDGE, SUBNET};
+use nftables::batch::Batch;
+use nftables::expr::{Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression};
+use nftables::expr::{Payload, PayloadField, Prefix};
+use nftables::schema::{Chain, NfListObject, Rule, Table};
+use nftables::stmt::{Match, Operator, Statement, NAT};
+use nftables::types::{NfChainType, NfFamily, NfHook};
+use std::borrow::Cow;
+use std::net::Ipv4Addr;
+
+/// The shared table.
+pub const TABLE: &str = "holm";
+
+/// The table of container `id`'s published ports.
+pub fn container_table(id: &str) -> String {
+    format!("holm-{id}")
+}
+
+fn table(name: &str) -> NfListObject<'static> {
+    NfListObject::Table(Table {
+        family: NfFamily::IP,
+        name: Cow::Owned(name.to_string()),
+        handle: None,
+    })
+}
+
+fn nat_chain(table: &str, name: &'static str, hook: NfHook, prio: i32) -> NfListObject<'static> {
+    NfListObject::Chain(Chain {
+        family: NfFamily::IP,
+        table: Cow::Owned(table.to_string()),
+        name: Cow::Borrowed(name),
+        _type: Some(NfChainType::NAT),
+        hook: Some(hook),
+        prio: Some(prio),
+        ..Default::default()
+    })
+}
+
+fn rule(
+    table: &str,
+    chain: &'static str,
+    expr: Vec<Statement<'static>>,
+    comment: &str,
+) -> NfListObject<'static> {
+    NfListObject::Rule(Rule {
+        family: NfFamily::IP,
+        table: Cow::Owned(table.to_string()),
+        chain: Cow::Borrowed(chain),
+        expr: Cow::Owned(expr),
+        comment: Some(Cow::Owned(comment.to_string())),
+        ..Default::default()
+    })
+}
+
+fn matches(
+    left: Expression<'static>,
+    op: Operator,
+    right: Expression<'static>,
+) -> Statement<'static> {
+    Statement::Match(Match { left, right, op })
+}
+
+fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
+        PayloadField {
+            protocol: Cow::Borrowed(protocol),
+            field: Cow::Borrowed(field),
+        },
+    )))
+}
+
+fn prefix(addr: Ipv4Addr, len: u32) -> Expression<'static> {
+    Expression::Named(NamedExpression::Prefix(Prefix {
+        addr: Box::new(Expression::String(Cow::Owned(addr.to_string()))),
+        len,
+    }))
+}
+
+fn meta(key: MetaKey) -> Expression<'static> {
+    Expression::Named(NamedExpression::Meta(Meta { key }))
+}
+
+fn string(s: &str) -> Expression<'static> {
+    Expression::String(Cow::Owned(s.to_string()))
+}
+
+fn apply(batch: Batch<'_>, what: &str) -> Result<()> {
+    nftables::helper::apply_ruleset(&batch.to_nftables()).map_err(|e| Error::Nft {
+        what: what.to_string(),
+        msg: match e {
+            nftables::helper::NftablesError::NftFailed { stderr, hint, .. } => {
+                let s = stderr.trim();
+                if s.is_empty() {
+                    hint
+                } else {
+                    s.lines().next().unwrap_or(s).to_string()
+                }
+            }
+            e => e.to_string(),
+        },
+    })
+}
+
+/// Writes (or rewrites) the shared table `ip holm` with its masquerade rules.
+pub fn ensure_base() -> Result<()> {
+    let mut b = Batch::new();
+    b.add(table(TABLE));
+    b.delete(table(TABLE));
+    b.add(table(TABLE));
+    // srcnat priority (100).
+    b.add(nat_chain(TABLE, "postrouting", NfHook::Postrouting, 100));
+    b.add(rule(
+        TABLE,
+        "postrouting",
+        vec![
+            matches(
+                payload("ip", "saddr"),
+                Operator::EQ,
+                prefix(SUBNET.0, SUBNET.1 as u32),
+            ),
+            matches(meta(MetaKey::Oifname), Operator::NEQ, string(BRIDGE)),
+            Statement::Masquerade(None),
+        ],
+        "holm: egress of the bridge network",
+    ));
+    b.add(rule(
+        TABLE,
+        "postrouting",
+        vec![
+            matches(meta(MetaKey::Oifname), Operator::EQ, string(BRIDGE)),
+            matches(
+                payload("ip", "saddr"),
+                Operator::EQ,
+                prefix(Ipv4Addr::new(127, 0, 0, 0), 8),
+            ),
+            Statement::Masquerade(None),
+        ],
+        "holm: host loopback to published ports",
+    ));
+    apply(b, &format!("write table ip {TABLE}"))
+}
+
+/// Writes container `id`'s table: DNAT of each published port (with its host port chosen) to `ip`.
+pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortBinding]) -> Result<()> {
+    let name = container_table(id);
+    let comment = format!("holm:{id}");
+    let mut b = Batch::new();
+    b.add(table(&name));
+    b.delete(table(&name));
+    b.add(table(&name));
+    // dstnat priority (-100).
+    b.add(nat_chain(&name, "prerouting", NfHook::Prerouting, -100));
+    b.add(nat_chain(&name, "output", NfHook::Output, -100));
+    for p in ports {
+        let daddr = if p.host_ip.is_unspecified() {
+            matches(
+                Expression::Named(NamedExpression::Fib(Fib {
+                    result: FibResult::Type,
+                    flags: [FibFlag::Daddr].into_iter().collect(),
+                })),
+                Operator::EQ,
+                string("local"),
+            )
+        } else {
+            matches(
+                payload("ip", "daddr"),
+                Operator::EQ,
+                string(&p.host_ip.to_string()),
+            )
+        };
+        let expr = vec![
+            daddr,
+            matches(
+                payload(p.proto.as_str(), "dport"),
+                Operator::EQ,
+                Expression::Number(p.host_port as u32),
+            ),
+            Statement::DNAT(Some(NAT {
+                addr: Some(string(&ip.to_string())),
+                family: None,
+                port: Some(Expression::Number(p.container_port as u32)),
+                flags: None,
+            })),
+        ];
+        for chain in ["prerouting", "output"] {
+            b.add(rule(&name, chain, expr.clone(), &comment));
+        }
+    }
+    apply(b, &format!("write table ip {name}"))
+}
+
+/// Deletes container `id`'s table (a missing one is fine).
+pub fn unpublish(id: &str) -> Result<()> {
+    let name = container_table(id);
+    let mut b = Batch::new();
+    b.add(table(&name));
+    b.delete(table(&name));
+    apply(b, &format!("delete table ip {name}"))
+}
