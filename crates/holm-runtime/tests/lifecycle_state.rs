@@ -348,8 +348,8 @@ fn a_recycled_pid_never_makes_a_stopped_container_look_alive() {
             "kill error should name the container: {}",
             stderr(&out)
         );
-        let out = rt.fails(&["kill", "--all", &id, sig]);
-        assert!(stderr(&out).contains(&id), "{}", stderr(&out));
+        // runc 1.1.5: `--all` on a stopped container succeeds; it signals only what is in the container's cgroup.
+        rt.ok(&["kill", "--all", &id, sig]);
     }
     std::thread::sleep(Duration::from_millis(100));
     assert!(
