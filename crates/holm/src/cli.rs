@@ -101,24 +101,16 @@ pub struct SaveArgs {
     pub images: Vec<String>,
 }
 
-/// Output formats of `holm images`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ListFormat {
-    /// Aligned columns.
-    Table,
-    /// A JSON array.
-    Json,
-}
-
 /// `holm images`.
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
     /// Print only image ids.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: ListFormat,
+    /// Output format: `table` (default), `table TEMPLATE`, a Go template (`{{.Repository}}:{{.Tag}}`), or
+    /// `json`.
+    #[arg(long)]
+    pub format: Option<String>,
     /// Do not truncate image ids.
     #[arg(long)]
     pub no_trunc: bool,
@@ -132,6 +124,9 @@ pub struct ImagesArgs {
 /// `holm image inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// Print each image through this Go template instead of as JSON.
+    #[arg(short, long)]
+    pub format: Option<String>,
     /// Images (names or ids).
     #[arg(required = true)]
     pub images: Vec<String>,

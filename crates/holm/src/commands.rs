@@ -1,9 +1,7 @@
 //! The image commands: each builds a request, calls `holm-image` and prints the result the way docker does.
 
-use crate::cli::{
-    ImagesArgs, InspectArgs, ListFormat, LoadArgs, PruneArgs, RmiArgs, SaveArgs, SaveFormat,
-    TagArgs,
-};
+use crate::cli::{ImagesArgs, LoadArgs, PruneArgs, RmiArgs, SaveArgs, SaveFormat, TagArgs};
+use crate::format::{self, Format};
 use crate::human;
 use anyhow::{bail, Context, Result};
 use holm_image::platform::Platform;
@@ -108,6 +106,7 @@ fn short_id(img: &ImageRecord, no_trunc: bool) -> String {
 
 /// `holm images`.
 pub fn images(store: &ImageStore, a: &ImagesArgs) -> Result<()> {
+    let format = Format::parse(a.format.as_deref(), IMAGES_DEFAULT)?;
     let mut list = store.list()?;
     let want = a
         .reference
@@ -142,7 +141,7 @@ pub fn images(store: &ImageStore, a: &ImagesArgs) -> Result<()> {
         }
         return Ok(());
     }
-    if a.format == ListFormat::Json {
+    if let Format::Json = format {
         let v: Vec<_> = list
             .iter()
             .map(|i| {
@@ -163,19 +162,8 @@ pub fn images(store: &ImageStore, a: &ImagesArgs) -> Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let mut rows = vec![[
-        "REPOSITORY".to_string(),
-        "TAG".into(),
-        "IMAGE ID".into(),
-        "CREATED".into(),
-        "SIZE".into(),
-    ]];
+    let mut rows = Vec::new();
     for i in &list {
-        let created = i
-            .created
-            .as_deref()
-            .and_then(human::parse_rfc3339)
-            .map_or("N/A".to_string(), |t| human::ago(t, now));
         let names: Vec<(String, String)> = if i.repo_tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]
         } else {
@@ -186,65 +174,80 @@ pub fn images(store: &ImageStore, a: &ImagesArgs) -> Result<()> {
                 .collect()
         };
         for (repo, tag) in names {
-            rows.push([
-                repo,
-                tag,
-                short_id(i, a.no_trunc),
-                created.clone(),
-                human::size(i.size),
-            ]);
+            rows.push(image_row(i, repo, tag, now, a.no_trunc));
         }
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(c, s)| {
-                if c < 4 {
-                    format!("{s:<w$}", w = widths[c])
-                } else {
-                    s.clone()
-                }
-            })
-            .collect();
-        writeln!(out, "{}", line.join("   "))?;
-    }
+    out.write_all(format.render(&rows, &image_headers())?.as_bytes())?;
     Ok(())
 }
 
-/// `holm image inspect`: a JSON array with one object per image, docker's field names.
-pub fn inspect(store: &ImageStore, a: &InspectArgs) -> Result<()> {
-    let mut v = Vec::new();
-    for name in &a.images {
-        let img = store.resolve(name)?;
-        let cfg = store.config(&img)?;
-        let layers: Vec<String> = cfg.rootfs().diff_ids().clone();
-        v.push(json!({
-            "Id": img.id.to_string(),
-            "RepoTags": img.repo_tags,
-            "RepoDigests": img.repo_digests,
-            "Created": img.created,
-            "Author": cfg.author(),
-            "Architecture": holm_image::platform::arch_name(cfg.architecture()),
-            "Os": holm_image::platform::os_name(cfg.os()),
-            "Variant": cfg.variant(),
-            "Size": img.size,
-            "Config": cfg.config(),
-            "RootFS": {"Type": "layers", "Layers": layers},
-            "Manifest": {
-                "Digest": img.manifest.digest.to_string(),
-                "MediaType": img.manifest.media_type,
-                "Size": img.manifest.size,
-            },
-            "ChainIDs": img.layers.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-            "History": cfg.history(),
-        }));
-    }
-    println!("{}", serde_json::to_string_pretty(&v)?);
-    Ok(())
+/// docker's default `images` columns.
+const IMAGES_DEFAULT: &str = "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+
+/// Column titles of docker's `images` fields, for `table` formats.
+fn image_headers() -> serde_json::Value {
+    json!({
+        "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+        "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
+        "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "SIZE",
+    })
+}
+
+/// One line of `holm images` as docker's template sees it: `ID` (12 hex digits, or `sha256:…` with
+/// `--no-trunc`), `Repository`, `Tag`, `Digest`, `CreatedSince` (`2 weeks ago`), `CreatedAt`, `Size` (`4.26MB`),
+/// `Containers`, `SharedSize`, `UniqueSize` (`N/A`: not computed), `VirtualSize`.
+fn image_row(
+    i: &ImageRecord,
+    repo: String,
+    tag: String,
+    now: i64,
+    no_trunc: bool,
+) -> serde_json::Value {
+    let created = i.created.as_deref().and_then(human::parse_rfc3339);
+    let digest = i
+        .repo_digests
+        .iter()
+        .find_map(|d| d.split_once('@').map(|x| x.1.to_string()))
+        .unwrap_or_else(|| "<none>".into());
+    json!({
+        "ID": short_id(i, no_trunc),
+        "Repository": repo,
+        "Tag": tag,
+        "Digest": digest,
+        "CreatedSince": created.map_or("N/A".to_string(), |t| human::ago(t, now)),
+        "CreatedAt": i.created.as_deref().map(format::created_at).unwrap_or_default(),
+        "Size": human::size(i.size),
+        "VirtualSize": human::size(i.size),
+        "Containers": "N/A",
+        "SharedSize": "N/A",
+        "UniqueSize": "N/A",
+    })
+}
+
+/// docker's image JSON (`holm image inspect`, `holm inspect IMAGE`) for the fields holm has.
+pub fn image_json(store: &ImageStore, img: &ImageRecord) -> Result<serde_json::Value> {
+    let cfg = store.config(img)?;
+    let layers: Vec<String> = cfg.rootfs().diff_ids().clone();
+    Ok(json!({
+        "Id": img.id.to_string(),
+        "RepoTags": img.repo_tags,
+        "RepoDigests": img.repo_digests,
+        "Created": img.created,
+        "Author": cfg.author(),
+        "Architecture": holm_image::platform::arch_name(cfg.architecture()),
+        "Os": holm_image::platform::os_name(cfg.os()),
+        "Variant": cfg.variant(),
+        "Size": img.size,
+        "Config": cfg.config(),
+        "RootFS": {"Type": "layers", "Layers": layers},
+        "Manifest": {
+            "Digest": img.manifest.digest.to_string(),
+            "MediaType": img.manifest.media_type,
+            "Size": img.manifest.size,
+        },
+        "ChainIDs": img.layers.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "History": cfg.history(),
+    }))
 }
 
 /// `holm rmi`: removes each image; failures are reported (one line each, as docker does) and make the exit status

@@ -34,8 +34,8 @@ pub enum EngineCommand {
     Pause(Names),
     /// Thaw paused containers.
     Unpause(Names),
-    /// Show details of containers as JSON.
-    Inspect(Names),
+    /// Show details of containers, images or volumes as JSON, or through a Go template (`-f`).
+    Inspect(crate::inspect::InspectArgs),
     /// Run a command in a running container.
     Exec(crate::exec::ExecArgs),
     /// Show the processes of a container (the host's ps, filtered).
@@ -151,7 +151,9 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
         EngineCommand::Wait(a) => crate::stop::wait(&engine, a),
         EngineCommand::Pause(a) => crate::stop::each(&a.containers, |c| engine.pause(c)),
         EngineCommand::Unpause(a) => crate::stop::each(&a.containers, |c| engine.unpause(c)),
-        EngineCommand::Inspect(a) => crate::stop::inspect(&engine, a),
+        EngineCommand::Inspect(a) => {
+            crate::inspect::inspect(&engine, a.kind, a.format.as_deref(), &a.names)
+        }
         EngineCommand::Exec(a) => crate::exec::exec(&engine, a),
         EngineCommand::Top(a) => crate::misc::top(&engine, a),
         EngineCommand::Stats(a) => crate::misc::stats(&engine, a),

@@ -2,7 +2,9 @@
 //! `image inspect|ls|rm|tag|prune`, `rmi`, `tag`) are thin calls into `holm-image`; the container commands
 //! (`run`, `create`, `start`, `restart`, `ps`, `logs`, `stop`, `kill`, `rm`, `wait`, `pause`, `unpause`,
 //! `inspect`, `exec`, `top`, `stats`, `rename`, `port`, `cp`, `container prune`, `volume …`, `system df|prune`,
-//! `version`, `info`, and the hidden `__monitor`) into `holm-engine` (see `engine_cli`). Errors are printed once;
+//! `version`, `info`, and the hidden `__monitor`) into `holm-engine` (see `engine_cli`). `inspect` finds
+//! containers, images and volumes; `inspect`, `ps`, `images` and `volume ls` take docker's Go-template `--format`
+//! (see `template` and `format`). Errors are printed once;
 //! exit statuses follow one rule for every verb (see `exitcode`).
 #![forbid(unsafe_code)]
 
@@ -13,12 +15,15 @@ mod engine_cli;
 mod errfmt;
 mod exec;
 mod exitcode;
+mod format;
 mod human;
+mod inspect;
 mod logs;
 mod misc;
 mod ps;
 mod run;
 mod stop;
+mod template;
 mod volume;
 
 use clap::Parser;
@@ -29,13 +34,18 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     if let Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) = &cli.command {
         return commands::rmi(&store, a);
     }
+    if let Command::Image(ImageCommand::Inspect(a)) = &cli.command {
+        let engine = holm_engine::Engine::open(&cli.root, &cli.runroot)?;
+        let kind = Some(inspect::Kind::Image);
+        return inspect::inspect(&engine, kind, a.format.as_deref(), &a.images);
+    }
     match &cli.command {
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => commands::load(&store, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => commands::save(&store, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => commands::images(&store, a),
         Command::Rmi(_) | Command::Image(ImageCommand::Rm(_)) => unreachable!("handled above"),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => commands::tag(&store, a),
-        Command::Image(ImageCommand::Inspect(a)) => commands::inspect(&store, a),
+        Command::Image(ImageCommand::Inspect(_)) => unreachable!("handled above"),
         Command::Image(ImageCommand::Prune(a)) => commands::prune(&store, a),
         Command::Engine(_) => unreachable!("dispatched in main"),
     }

@@ -1,12 +1,18 @@
-//! `holm ps`: docker's table (CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS, PORTS, NAMES), `-q`, or JSON.
+//! `holm ps`: docker's table (CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS, PORTS, NAMES), `-q`, JSON, or a
+//! docker `--format` template over docker's field names (see [`row`]).
 
-use crate::cli::ListFormat;
+use crate::format::{self, Format};
 use crate::human;
 use anyhow::Result;
 use clap::Args;
 use holm_engine::lifecycle::Status;
 use holm_engine::{ContainerRecord, Engine};
+use serde_json::{json, Value};
 use std::io::Write;
+
+/// docker's default `ps` columns.
+const DEFAULT: &str =
+    "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 
 /// `holm ps`.
 #[derive(Debug, Args)]
@@ -20,9 +26,9 @@ pub struct PsArgs {
     /// Do not truncate ids and commands.
     #[arg(long)]
     pub no_trunc: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: ListFormat,
+    /// Output format: `table` (default), `table TEMPLATE`, a Go template (`{{.ID}} {{.Names}}`), or `json`.
+    #[arg(long)]
+    pub format: Option<String>,
     /// Filter: `label=K[=V]`, `name=N`, `id=PREFIX`, `status=S` (repeatable; all must hold).
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
@@ -121,9 +127,55 @@ fn command_text(args: &[String], no_trunc: bool) -> String {
     }
 }
 
-/// `holm ps [-a] [-q] [--format json]`.
+/// Column titles of docker's `ps` fields, for `table` formats.
+fn headers() -> Value {
+    json!({
+        "ID": "CONTAINER ID", "Image": "IMAGE", "ImageID": "IMAGE ID", "Command": "COMMAND",
+        "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE",
+        "Status": "STATUS", "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Label": "LABEL",
+        "Mounts": "MOUNTS", "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES",
+    })
+}
+
+/// One container as docker's `ps` template sees it: `ID` (12 characters unless `--no-trunc`), `Image`, `ImageID`,
+/// `Command` (quoted, truncated), `CreatedAt` (`2026-11-29 10:00:00 +0000 UTC`), `RunningFor` (`5 minutes ago`),
+/// `Ports`, `State` (`running`), `Status` (`Up 5 minutes`), `Names`, `Labels` (`k=v,k2=v2`), `Label` (for
+/// `{{.Label "k"}}`), `Mounts` (volume names and bind sources, comma-separated), `Networks` (`bridge`, `none`,
+/// `host`), `LocalVolumes`.
+pub fn row(engine: &Engine, r: &ContainerRecord, st: Status, now: i64, no_trunc: bool) -> Value {
+    let binds: Vec<holm_engine::config::Bind> = r
+        .config
+        .volumes
+        .iter()
+        .filter_map(|v| holm_engine::config::parse_volume(v).ok())
+        .collect();
+    json!({
+        "ID": if no_trunc { r.id.clone() } else { r.id[..12].to_string() },
+        "Image": r.image,
+        "ImageID": r.image_id,
+        "Command": command_text(&r.config.args, no_trunc),
+        "CreatedAt": format::created_at(&r.created),
+        "RunningFor": human::parse_rfc3339(&r.created).map_or_else(String::new, |t| human::ago(t, now)),
+        "Ports": if r.state == holm_engine::State::Running {
+            holm_engine::network::ports_text(engine, &r.id)
+        } else {
+            String::new()
+        },
+        "State": st.as_str(),
+        "Status": status_text(r, st, now),
+        "Names": r.name,
+        "Labels": format::labels_text(&r.config.labels),
+        "Label": r.config.labels,
+        "Mounts": binds.iter().map(|b| b.source.as_str()).collect::<Vec<_>>().join(","),
+        "Networks": if r.config.network.is_empty() { "bridge" } else { r.config.network.as_str() },
+        "LocalVolumes": binds.iter().filter(|b| b.volume).count().to_string(),
+    })
+}
+
+/// `holm ps [-a] [-q] [--format table|json|TEMPLATE]`.
 pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
     check_filters(&a.filter)?;
+    let format = Format::parse(a.format.as_deref(), DEFAULT)?;
     let mut list = Vec::new();
     for (r, st) in engine.list()? {
         let shown = a.all
@@ -134,20 +186,14 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
         }
     }
     let mut out = std::io::stdout().lock();
-    let id = |r: &ContainerRecord| {
-        if a.no_trunc {
-            r.id.clone()
-        } else {
-            r.id[..12].to_string()
-        }
-    };
     if a.quiet {
         for (r, _) in &list {
-            writeln!(out, "{}", id(r))?;
+            let id = if a.no_trunc { &r.id[..] } else { &r.id[..12] };
+            writeln!(out, "{id}")?;
         }
         return Ok(0);
     }
-    if a.format == ListFormat::Json {
+    if let Format::Json = format {
         let v: Vec<_> = list
             .iter()
             .map(|(r, st)| holm_engine::inspect::ps_json(r, *st))
@@ -156,47 +202,10 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
         return Ok(0);
     }
     let now = now();
-    let mut rows = vec![[
-        "CONTAINER ID".to_string(),
-        "IMAGE".into(),
-        "COMMAND".into(),
-        "CREATED".into(),
-        "STATUS".into(),
-        "PORTS".into(),
-        "NAMES".into(),
-    ]];
-    for (r, st) in &list {
-        rows.push([
-            id(r),
-            r.image.clone(),
-            command_text(&r.config.args, a.no_trunc),
-            human::parse_rfc3339(&r.created).map_or_else(String::new, |t| human::ago(t, now)),
-            status_text(r, *st, now),
-            if r.state == holm_engine::State::Running {
-                holm_engine::network::ports_text(engine, &r.id)
-            } else {
-                String::new()
-            },
-            r.name.clone(),
-        ]);
-    }
-    let mut widths = [0usize; 7];
-    for row in &rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    for row in &rows {
-        let mut line = String::new();
-        for (i, c) in row.iter().enumerate() {
-            if i == 6 {
-                line.push_str(c);
-            } else {
-                line.push_str(c);
-                line.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
-    }
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|(r, st)| row(engine, r, *st, now, a.no_trunc))
+        .collect();
+    out.write_all(format.render(&rows, &headers())?.as_bytes())?;
     Ok(0)
 }

@@ -1,4 +1,4 @@
-//! `holm stop`, `kill`, `rm`, `wait`, `pause`, `unpause`, `inspect`: verbs on a list of containers. Like docker,
+//! `holm stop`, `kill`, `rm`, `wait`, `pause`, `unpause`: verbs on a list of containers. Like docker,
 //! each container is tried; failures are printed and make the exit status 1.
 
 use crate::engine_cli::Names;
@@ -100,34 +100,5 @@ pub fn wait(engine: &Engine, a: &Names) -> Result<i32> {
             }
         }
     }
-    Ok(code)
-}
-
-/// `holm inspect`: a JSON array of docker-shaped container details; a missing one is docker's `No such object`.
-pub fn inspect(engine: &Engine, a: &Names) -> Result<i32> {
-    let mut out = Vec::new();
-    let mut code = 0;
-    for c in &a.containers {
-        match engine.find(c) {
-            Ok(rec) => {
-                let st = engine.status(&rec);
-                out.push(holm_engine::inspect::inspect(engine, &rec, st));
-            }
-            Err(holm_engine::Error::NoSuchContainer(n)) => {
-                eprintln!(
-                    "Error: No such object: {}",
-                    crate::errfmt::render(&anyhow::anyhow!(n))
-                );
-                code = 1;
-            }
-            Err(e) => {
-                code = code.max(crate::exitcode::fail(
-                    &e.into(),
-                    crate::exitcode::Verb::Other,
-                ));
-            }
-        }
-    }
-    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(code)
 }

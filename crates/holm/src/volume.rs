@@ -1,9 +1,26 @@
 //! `holm volume create|ls|inspect|rm|prune`.
 
+use crate::format::Format;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use holm_engine::Engine;
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// docker's default `volume ls` columns.
+const LS_DEFAULT: &str = "{{.Driver}}\t{{.Name}}";
+
+/// docker's volume JSON (`holm volume inspect`, `holm inspect VOLUME`).
+pub fn volume_json(engine: &Engine, v: &holm_engine::volumes::Volume) -> Value {
+    json!({
+        "CreatedAt": v.created,
+        "Driver": "local",
+        "Labels": v.labels,
+        "Mountpoint": engine.volume_path(&v.name),
+        "Name": v.name,
+        "Options": {},
+        "Scope": "local",
+    })
+}
 
 /// `holm volume …`.
 #[derive(Debug, Subcommand)]
@@ -14,7 +31,7 @@ pub enum VolumeCommand {
     #[command(alias = "list")]
     Ls(LsArgs),
     /// Show details of volumes as JSON.
-    Inspect(NamesArgs),
+    Inspect(InspectArgs),
     /// Remove volumes (not while a container uses them).
     #[command(alias = "remove")]
     Rm(RmArgs),
@@ -38,11 +55,17 @@ pub struct LsArgs {
     /// Print only names.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Output format: `table` (default), `table TEMPLATE`, a Go template (`{{.Name}}`), or `json`.
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
-/// Volume names.
+/// `holm volume inspect`.
 #[derive(Debug, Args)]
-pub struct NamesArgs {
+pub struct InspectArgs {
+    /// Print each volume through this Go template instead of as JSON.
+    #[arg(short, long)]
+    pub format: Option<String>,
     /// Volumes.
     #[arg(required = true)]
     pub names: Vec<String>,
@@ -80,44 +103,47 @@ pub fn volume(engine: &Engine, c: &VolumeCommand) -> Result<i32> {
             Ok(0)
         }
         VolumeCommand::Ls(a) => {
+            let format = Format::parse(a.format.as_deref(), LS_DEFAULT)?;
             let list = engine.volume_list()?;
-            if !a.quiet {
-                println!("{:<10}VOLUME NAME", "DRIVER");
-            }
-            for v in list {
-                if a.quiet {
+            if a.quiet {
+                for v in list {
                     println!("{}", v.name);
-                } else {
-                    println!("{:<10}{}", "local", v.name);
                 }
+                return Ok(0);
             }
+            if let Format::Json = format {
+                let all: Vec<Value> = list.iter().map(|v| volume_json(engine, v)).collect();
+                println!("{}", serde_json::to_string_pretty(&all)?);
+                return Ok(0);
+            }
+            let rows: Vec<Value> = list
+                .iter()
+                .map(|v| {
+                    json!({
+                        "Name": v.name,
+                        "Driver": "local",
+                        "Scope": "local",
+                        "Mountpoint": engine.volume_path(&v.name),
+                        "Labels": crate::format::labels_text(&v.labels),
+                        "Label": v.labels,
+                        "Links": "N/A",
+                        "Size": "N/A",
+                    })
+                })
+                .collect();
+            let headers = json!({
+                "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+                "Labels": "LABELS", "Label": "LABEL", "Links": "LINKS", "Size": "SIZE",
+            });
+            print!("{}", format.render(&rows, &headers)?);
             Ok(0)
         }
-        VolumeCommand::Inspect(a) => {
-            let mut out = Vec::new();
-            let mut code = 0;
-            for n in &a.names {
-                match engine.volume_get(n) {
-                    Ok(v) => out.push(json!({
-                        "CreatedAt": v.created,
-                        "Driver": "local",
-                        "Labels": v.labels,
-                        "Mountpoint": engine.volume_path(&v.name),
-                        "Name": v.name,
-                        "Options": {},
-                        "Scope": "local",
-                    })),
-                    Err(e) => {
-                        code = code.max(crate::exitcode::fail(
-                            &e.into(),
-                            crate::exitcode::Verb::Other,
-                        ));
-                    }
-                }
-            }
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(code)
-        }
+        VolumeCommand::Inspect(a) => crate::inspect::inspect(
+            engine,
+            Some(crate::inspect::Kind::Volume),
+            a.format.as_deref(),
+            &a.names,
+        ),
         VolumeCommand::Rm(a) => {
             crate::stop::each(&a.names, |n| engine.volume_remove(n).map(|_| n.to_string()))
         }

@@ -50,10 +50,36 @@ fn exit_codes_for_missing_objects_and_bad_flags() {
             Some("[]\n"),
         ),
         (
+            vec!["inspect", "--type", "container", "nosuch"],
+            1,
+            vec![missing],
+            Some("[]\n"),
+        ),
+        (
+            vec!["inspect", "--type", "image", "nosuch"],
+            1,
+            vec!["No such image: nosuch"],
+            Some("[]\n"),
+        ),
+        (
+            vec!["inspect", "--type", "volume", "nosuch"],
+            1,
+            vec!["No such volume: nosuch"],
+            Some("[]\n"),
+        ),
+        (
+            vec!["inspect", "-f", "{{.Id}}", "nosuch"],
+            1,
+            vec!["No such object: nosuch"],
+            Some(""),
+        ),
+        // other missing objects
+        (vec!["rmi", "nosuch:1"], 1, vec!["nosuch:1"], Some("")),
+        (
             vec!["image", "inspect", "nosuch:1"],
             1,
-            vec!["nosuch:1"],
-            None,
+            vec!["No such image: nosuch:1"],
+            Some("[]\n"),
         ),
         (
             vec!["tag", "nosuch:1", "x:1"],
@@ -70,7 +96,7 @@ fn exit_codes_for_missing_objects_and_bad_flags() {
         (
             vec!["volume", "inspect", "nosuch"],
             1,
-            vec!["no such volume: nosuch"],
+            vec!["No such volume: nosuch"],
             Some("[]\n"),
         ),
         (
@@ -139,6 +165,36 @@ fn exit_codes_for_missing_objects_and_bad_flags() {
             vec!["ps", "--filter", "bogus=1"],
             125,
             vec!["\"bogus=1\"", "\"--filter\""],
+            Some(""),
+        ),
+        (
+            vec!["ps", "--format", "{{.ID"],
+            125,
+            vec!["\"--format\""],
+            Some(""),
+        ),
+        (
+            vec!["images", "--format", "{{nosuchfunc .ID}}"],
+            125,
+            vec!["\"--format\"", "nosuchfunc"],
+            Some(""),
+        ),
+        (
+            vec!["volume", "ls", "--format", "{{if}}"],
+            125,
+            vec!["\"--format\""],
+            Some(""),
+        ),
+        (
+            vec!["inspect", "--format", "{{end}}", "c1"],
+            125,
+            vec!["\"--format\""],
+            Some(""),
+        ),
+        (
+            vec!["inspect", "--type", "network", "c1"],
+            125,
+            vec!["'network'"],
             Some(""),
         ),
         (

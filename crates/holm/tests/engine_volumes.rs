@@ -134,7 +134,7 @@ fn named_volumes() {
     assert_eq!(v[0]["Labels"]["a"], "b");
     assert_eq!(e.ok(&["volume", "create"]).trim().len(), 64);
     let (_, err) = e.code(1, &["volume", "inspect", "nope"]);
-    assert!(err.contains("no such volume: nope"), "{err}");
+    assert!(err.contains("No such volume: nope"), "{err}");
     let (_, err) = e.code(125, &["run", "--rm", "-v", "bad name:/x", IMAGE, "true"]);
     assert!(err.contains("invalid characters"), "{err}");
 }
