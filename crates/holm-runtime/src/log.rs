@@ -2,7 +2,8 @@
 //! (`time="…" level=error msg="…"`, logrus style) or JSON (`{"level":"error","msg":"…","time":"…"}`), the formats
 //! containerd and podman read back from runc. With `--debug`, the `log::debug!` lines of holm-container (each step
 //! of create, start, kill, delete and exec, from the runtime and from the container's init before it executes the
-//! process) are written too: to FILE only when there is one, as runc does, otherwise to stderr.
+//! process) are written too: to FILE only when there is one, as runc does, otherwise to stderr (the runtime's
+//! own lines only: the container's stages share the container's stderr).
 
 use std::io::Write;
 use std::path::Path;
@@ -21,6 +22,8 @@ struct Logger {
     file: Option<std::fs::File>,
     format: Format,
     debug: bool,
+    /// The runtime's own pid: its forked children (the container's stages) share the container's stderr.
+    pid: u32,
 }
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
@@ -44,6 +47,7 @@ pub fn init(file: Option<&Path>, format: Format, debug: bool) {
         file,
         format,
         debug,
+        pid: std::process::id(),
     });
     // Library messages (`log::debug!` in holm-container) go through the same sink.
     let _ = ::log::set_logger(&FACADE);
@@ -86,8 +90,9 @@ fn emit(level: &str, msg: &str) {
         return;
     }
     // Debug lines go to the log file only when there is one (runc's --debug --log FILE: nothing on stderr, which
-    // a container process may share); without --log they go to stderr.
-    if level != "debug" || l.file.is_none() {
+    // a container process may share); without --log they go to stderr, but only the runtime's own: a child of
+    // the runtime (the container's init before it executes the process) writes to the container's stderr.
+    if level != "debug" || (l.file.is_none() && std::process::id() == l.pid) {
         eprintln!("holm-runtime: {level}: {msg}");
     }
     if let Some(mut f) = l.file.as_ref() {

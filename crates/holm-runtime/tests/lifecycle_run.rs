@@ -328,6 +328,30 @@ fn errors_go_to_the_log_file_in_text_and_json() {
     }
 }
 
+/// `--debug` without `--log`: the runtime's debug lines go to stderr, but the container's stages (which share the
+/// container's stderr) write none there.
+#[test]
+fn debug_without_a_log_file_keeps_the_containers_stderr_clean() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sh", "-c", "echo out; echo err >&2"]);
+    let id = unique_id("debug-stderr");
+    let _g = rt.guard(&id);
+    let out = rt.run(&["--debug", "run", "--bundle", path_str(b.path()), &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "out\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("debug: create {id}: bundle")),
+        "{err}"
+    );
+    assert!(err.lines().any(|l| l == "err"), "{err}");
+    assert!(
+        !err.contains("init:") && !err.contains("stage-1["),
+        "debug lines of the container's stages on its stderr: {err}"
+    );
+}
+
 /// `--debug --log FILE` (as containerd calls runc): each step of create, start and delete is a debug line in the
 /// file, in the chosen format, with none of them on stderr; without `--debug` there are none.
 #[test]
