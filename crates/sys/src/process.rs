@@ -28,17 +28,22 @@ pub fn thread_count() -> Result<usize> {
         .ok_or_else(|| Error::from_errno("read", "/proc/self/status: Threads", libc::EINVAL))
 }
 
+/// `EDEADLK` from `syscall` (naming the thread count) unless the process has exactly one thread.
+fn check_single_threaded(syscall: &'static str) -> Result<()> {
+    match thread_count()? {
+        1 => Ok(()),
+        threads => Err(Error::from_errno(
+            syscall,
+            format!("{threads} threads running"),
+            libc::EDEADLK,
+        )),
+    }
+}
+
 /// `fork()`. Refuses (EDEADLK) when the process has more than one thread: a child of a multi-threaded process may
 /// inherit locks held by threads that do not exist in it, and holm's children allocate and do real work.
 pub fn fork() -> Result<Fork> {
-    let threads = thread_count()?;
-    if threads != 1 {
-        return Err(Error::from_errno(
-            "fork",
-            format!("{threads} threads running"),
-            libc::EDEADLK,
-        ));
-    }
+    check_single_threaded("fork")?;
     // SAFETY: the process is single-threaded (checked just above), so the child gets a consistent copy of every
     // lock and allocator state and may use the full Rust runtime.
     let pid = unsafe { libc::fork() };
@@ -337,14 +342,7 @@ pub fn getppid() -> i32 {
 /// runtime can wait for the container init even though an intermediate process created it. Refuses when
 /// multi-threaded, like [`fork`].
 pub fn fork_sibling() -> Result<Fork> {
-    let threads = thread_count()?;
-    if threads != 1 {
-        return Err(Error::from_errno(
-            "clone",
-            format!("{threads} threads running"),
-            libc::EDEADLK,
-        ));
-    }
+    check_single_threaded("clone")?;
     // SAFETY: with a NULL stack, clone(2) behaves like fork(2): the child runs on a copy-on-write copy of the
     // caller's stack and returns 0 here. The process is single-threaded (checked above), so the child's copy of
     // every lock and of the allocator is consistent. glibc's cached thread id is not refreshed by a raw clone;
