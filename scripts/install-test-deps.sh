@@ -4,7 +4,8 @@
 # apt is skipped when every package is already installed.
 set -euo pipefail
 
-packages=(busybox-static tini runc hyperfine libseccomp-dev pkg-config time iproute2 procps skopeo umoci podman debootstrap nftables)
+packages=(busybox-static tini runc hyperfine libseccomp-dev pkg-config time iproute2 procps skopeo umoci podman debootstrap nftables
+    docker-registry apache2-utils)
 
 installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
@@ -63,6 +64,9 @@ check "/usr/bin/time (time)" /usr/bin/time -v true
 check "ip (iproute2)" ip -V
 check "ps (procps)" ps -p $$
 check "nft (nftables, holm's bridge networking)" nft --version
+check "skopeo" skopeo --version
+check "docker-registry (the distribution registry, for pull tests)" docker-registry --version
+check "htpasswd (apache2-utils)" sh -c 'htpasswd -nbB u p | grep -q "^u:"'
 if ((fail)); then
     exit 1
 fi

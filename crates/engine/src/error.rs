@@ -1,5 +1,5 @@
 //! The engine's error type. Messages follow docker's wording where users know it ("No such container", "is
-//! already in use by container", "Unable to find image").
+//! already in use by container", "No such image").
 
 use std::path::PathBuf;
 
@@ -31,8 +31,9 @@ pub enum Error {
         /// The container holding it.
         id: String,
     },
-    /// The image is not in the local store (holm cannot pull yet).
-    #[error("Unable to find image '{0}' locally (holm cannot pull images yet: load it with `holm load -i ARCHIVE`)")]
+    /// The image is not in the local store (`holm run` pulls a missing image before it gets here, unless
+    /// `--pull never`).
+    #[error("No such image: {0}")]
     ImageNotFound(String),
     /// A command-line value is invalid.
     #[error("invalid argument \"{value}\" for \"{flag}\": {why}")]

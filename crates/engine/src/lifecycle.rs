@@ -133,7 +133,7 @@ impl Engine {
         Ok(out)
     }
 
-    /// `holm create`: a container from `image` (a local image: holm cannot pull yet) with `cfg`, named `name` or a
+    /// `holm create`: a container from `image` (a local image: the CLI pulls it first if needed) with `cfg`, named `name` or a
     /// generated name. Its snapshot is mounted on the bundle's `rootfs/` and `config.json` written; nothing runs.
     pub fn create(
         &self,

@@ -22,6 +22,8 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Pull an image from a registry.
+    Pull(crate::pull::PullArgs),
     /// Load images from a docker-archive or OCI archive / OCI layout directory.
     Load(LoadArgs),
     /// Save images to a docker-archive or OCI archive.
@@ -54,6 +56,8 @@ pub enum ImageCommand {
     Tag(TagArgs),
     /// Remove unused images.
     Prune(PruneArgs),
+    /// Pull an image from a registry.
+    Pull(crate::pull::PullArgs),
     /// Load images from an archive.
     Load(LoadArgs),
     /// Save images to an archive.

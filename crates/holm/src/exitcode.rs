@@ -6,7 +6,7 @@
 //! | 125 | the command line is wrong: a clap parse error (unknown flag, missing argument, a value of the wrong type) or a flag value holm rejects (`--memory 12q`, `kill -s NOSUCH`, `logs --tail x`, `--format '{{'`), in every verb; and any failure of `run` / `create` before the container's process starts (unknown image, name in use, missing bind source) |
 //! | 126 | the container's command cannot be invoked (not executable, a directory) — `run`, `start`, `exec` |
 //! | 127 | the container's command is not found — `run`, `start`, `exec` |
-//! | 1 | any other failure of any other verb: `No such container: X` for `stop`, `rm`, `logs`, `inspect`, `exec`, …; `No such image` for `rmi`, `tag`, `save`; a container in the wrong state |
+//! | 1 | any other failure of any other verb: `No such container: X` for `stop`, `rm`, `logs`, `inspect`, `exec`, …; `No such image` for `rmi`, `tag`, `save`; a failed `pull` (docker's 1); a container in the wrong state |
 //!
 //! docker differs in two places, both on purpose: docker exits 1 for flag values only its daemon checks
 //! (`kill -s NOSUCH`, `ps --filter bogus=1`) and 125 for those its CLI checks; holm has no daemon, so every value it

@@ -1,4 +1,4 @@
-//! `holm`: the engine's command line (docker/podman-like). The image commands (`load`, `save`, `images`,
+//! `holm`: the engine's command line (docker/podman-like). The image commands (`pull`, `load`, `save`, `images`,
 //! `image inspect|ls|rm|tag|prune`, `rmi`, `tag`) are thin calls into `holm-image`; the container commands
 //! (`run`, `create`, `start`, `restart`, `ps`, `logs`, `stop`, `kill`, `rm`, `wait`, `pause`, `unpause`,
 //! `inspect`, `exec`, `top`, `stats`, `rename`, `port`, `cp`, `container prune`, `volume …`, `system df|prune`,
@@ -21,6 +21,7 @@ mod inspect;
 mod logs;
 mod misc;
 mod ps;
+mod pull;
 mod run;
 mod stop;
 mod template;
@@ -40,6 +41,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         return inspect::inspect(&engine, kind, a.format.as_deref(), &a.images);
     }
     match &cli.command {
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::pull(&store, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => commands::load(&store, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => commands::save(&store, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => commands::images(&store, a),

@@ -131,6 +131,18 @@ pub struct RunArgs {
     /// Logging driver: json-file (default), k8s-file or none.
     #[arg(long, default_value = "json-file")]
     pub log_driver: String,
+    /// When to pull the image: `missing` (default: only if it is not in the store), `always`, `never`.
+    #[arg(long, value_enum, default_value = "missing")]
+    pub pull: crate::pull::PullPolicy,
+    /// Platform to pull from a multi-platform image (os/arch[/variant]; default linux/amd64).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Require HTTPS with verified certificates when pulling (see `holm pull --help`).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// Do not print the pull's progress.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// The image, then the command and its arguments (replacing the image's Cmd).
     #[arg(
         required = true,
@@ -285,7 +297,9 @@ impl RunArgs {
 
 /// `holm create`: prints the new container's id.
 pub fn create(engine: &Engine, a: &RunArgs) -> Result<i32> {
-    let rec = engine.create(&a.image_and_cmd[0], a.name.as_deref(), a.config()?)?;
+    let cfg = a.config()?;
+    pull_if_needed(engine, a)?;
+    let rec = engine.create(&a.image_and_cmd[0], a.name.as_deref(), cfg)?;
     println!("{}", rec.id);
     Ok(0)
 }
@@ -293,7 +307,9 @@ pub fn create(engine: &Engine, a: &RunArgs) -> Result<i32> {
 /// `holm run`: in the foreground, streams the container's output and exits with its code; with `-d`, prints its
 /// id once it runs.
 pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
-    let rec = engine.create(&a.image_and_cmd[0], a.name.as_deref(), a.config()?)?;
+    let cfg = a.config()?;
+    pull_if_needed(engine, a)?;
+    let rec = engine.create(&a.image_and_cmd[0], a.name.as_deref(), cfg)?;
     if a.detach {
         if let Some(s) = engine.start(&rec.id, None)? {
             engine.detach(s);
@@ -302,6 +318,26 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
         return Ok(0);
     }
     attach(engine, &rec.id, a.interactive, a.tty)
+}
+
+/// Applies `--pull` (see `pull::ensure_image`). The pull's network runtime is gone when this returns, so the
+/// process is single-threaded again before the container's monitor is forked.
+fn pull_if_needed(engine: &Engine, a: &RunArgs) -> Result<()> {
+    crate::pull::ensure_image(
+        engine.images(),
+        &a.image_and_cmd[0],
+        a.pull,
+        a.platform.as_deref(),
+        a.tls_verify,
+        a.quiet,
+    )?;
+    // The invariant the rest of `run` relies on (containers are only ever forked from single-threaded code):
+    // checked here, where a leaked runtime thread would show.
+    let threads = holm_sys::process::thread_count()?;
+    if threads != 1 {
+        bail!("internal error: {threads} threads still running after the image pull");
+    }
+    Ok(())
 }
 
 /// Starts container `id` attached to holm's stdout/stderr (and stdin with `interactive`; with `tty`, holm's

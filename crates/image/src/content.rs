@@ -241,58 +241,23 @@ impl Staging {
         expect: Option<(&Digest, u64)>,
         expect_digest: Option<&Digest>,
     ) -> Result<(Digest, u64), ContentError> {
-        let tmp = self.blobs.join(fsutil::unique_name(".tmp-"));
-        let res = self.ingest_to(r, &tmp, what, expect, expect_digest);
-        if res.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        res
-    }
-
-    fn ingest_to(
-        &mut self,
-        r: impl Read,
-        tmp: &Path,
-        what: &str,
-        expect: Option<(&Digest, u64)>,
-        expect_digest: Option<&Digest>,
-    ) -> Result<(Digest, u64), ContentError> {
-        let f = File::create(tmp).map_err(io_err(format!("create {}", tmp.display())))?;
-        let mut w = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, f));
+        let mut w = self.writer()?;
         let limit = expect.map_or(u64::MAX, |(_, s)| s.saturating_add(1));
         io::copy(&mut r.take(limit), &mut w).map_err(io_err(format!("read {what}")))?;
-        let (d, n, mut bw) = w.finish();
-        bw.flush()
-            .map_err(io_err(format!("write {}", tmp.display())))?;
-        let want = expect.map(|(d, _)| d).or(expect_digest);
-        if let Some((ed, size)) = expect {
-            if n > size {
-                return Err(ContentError::TooLong {
-                    digest: ed.clone(),
-                    expected: size,
-                });
-            }
-            if n < size {
-                return Err(ContentError::TooShort {
-                    digest: ed.clone(),
-                    expected: size,
-                    actual: n,
-                });
-            }
-        }
-        if let Some(ed) = want {
-            if *ed != d {
-                return Err(ContentError::DigestMismatch {
-                    what: what.to_string(),
-                    expected: ed.to_string(),
-                    actual: d.to_string(),
-                });
-            }
-        }
-        let hex = digest::hex(&d)?.to_string();
-        std::fs::rename(tmp, self.blobs.join(&hex)).map_err(io_err("rename staged blob"))?;
-        self.staged.insert(hex, n);
-        Ok((d, n))
+        w.finish(what, expect, expect_digest)
+    }
+
+    /// A writer for one blob whose bytes arrive in pieces (a download): write them, then
+    /// [`BlobWriter::finish`] verifies and names the blob like [`Staging::ingest`] does. A writer dropped
+    /// unfinished leaves nothing behind.
+    pub fn writer(&mut self) -> Result<BlobWriter<'_>, ContentError> {
+        let tmp = self.blobs.join(fsutil::unique_name(".tmp-"));
+        let f = File::create(&tmp).map_err(io_err(format!("create {}", tmp.display())))?;
+        Ok(BlobWriter {
+            w: Some(HashingWriter::new(io::BufWriter::with_capacity(1 << 20, f))),
+            tmp,
+            staging: self,
+        })
     }
 
     /// The size of a staged blob, if staged.
@@ -338,6 +303,102 @@ impl Staging {
             return Ok(());
         }
         std::fs::rename(self.path(d)?, &dst).map_err(io_err(format!("commit blob {d}")))
+    }
+}
+
+/// One blob being written into a [`Staging`] area (see [`Staging::writer`]).
+pub struct BlobWriter<'s> {
+    staging: &'s mut Staging,
+    tmp: PathBuf,
+    w: Option<HashingWriter<io::BufWriter<File>>>,
+}
+
+impl std::fmt::Debug for BlobWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobWriter")
+            .field("tmp", &self.tmp)
+            .finish()
+    }
+}
+
+impl Write for BlobWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.w.as_mut().expect("not finished").write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.w.as_mut().expect("not finished").flush()
+    }
+}
+
+impl BlobWriter<'_> {
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.w.as_ref().map_or(0, |w| w.len())
+    }
+
+    /// True if nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Verifies the bytes written and makes them a staged blob named by their sha256; returns (digest, size).
+    ///
+    /// With `expect = Some((digest, size))` the blob must have exactly that digest and size
+    /// ([`ContentError::TooLong`], [`ContentError::TooShort`], [`ContentError::DigestMismatch`]); with
+    /// `expect_digest` only, the digest must match. `what` names the source in errors. On error the partial
+    /// blob is removed.
+    pub fn finish(
+        mut self,
+        what: &str,
+        expect: Option<(&Digest, u64)>,
+        expect_digest: Option<&Digest>,
+    ) -> Result<(Digest, u64), ContentError> {
+        let w = self.w.take().expect("finished once");
+        let (d, n, mut bw) = w.finish();
+        bw.flush()
+            .map_err(io_err(format!("write {}", self.tmp.display())))?;
+        drop(bw);
+        let want = expect.map(|(d, _)| d).or(expect_digest);
+        if let Some((ed, size)) = expect {
+            if n > size {
+                return Err(ContentError::TooLong {
+                    digest: ed.clone(),
+                    expected: size,
+                });
+            }
+            if n < size {
+                return Err(ContentError::TooShort {
+                    digest: ed.clone(),
+                    expected: size,
+                    actual: n,
+                });
+            }
+        }
+        if let Some(ed) = want {
+            if *ed != d {
+                return Err(ContentError::DigestMismatch {
+                    what: what.to_string(),
+                    expected: ed.to_string(),
+                    actual: d.to_string(),
+                });
+            }
+        }
+        let hex = digest::hex(&d)?.to_string();
+        std::fs::rename(&self.tmp, self.staging.blobs.join(&hex))
+            .map_err(io_err("rename staged blob"))?;
+        // Renamed: nothing for Drop to remove.
+        self.tmp = PathBuf::new();
+        self.staging.staged.insert(hex, n);
+        Ok((d, n))
+    }
+}
+
+impl Drop for BlobWriter<'_> {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 

@@ -176,6 +176,16 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.hasher.len()
+    }
+
+    /// True if nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.hasher.is_empty()
+    }
+
     /// The digest and length of everything written, and the wrapped writer.
     pub fn finish(self) -> (Digest, u64, W) {
         let len = self.hasher.len();

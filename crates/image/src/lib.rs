@@ -1,11 +1,11 @@
 //! `holm-image`: holm's image store.
 //!
-//! References and digests, a verified content store, import and export of OCI layouts and docker-archives, safe
-//! layer unpacking, overlay snapshots and the conversion of an image config into a runtime spec. The crate knows
-//! nothing about processes: the engine glues it to the runtime.
+//! References and digests, a registry client, a verified content store, import and export of OCI layouts and
+//! docker-archives, safe layer unpacking, overlay snapshots and the conversion of an image config into a runtime
+//! spec. The crate knows nothing about processes: the engine glues it to the runtime.
 //!
-//! Entry point: [`ImageStore::open`] on the engine root, then [`ImageStore::load`], [`ImageStore::save`],
-//! [`ImageStore::list`], [`ImageStore::remove`], [`ImageStore::tag`], [`ImageStore::prune`] and the snapshot
+//! Entry point: [`ImageStore::open`] on the engine root, then [`ImageStore::pull`], [`ImageStore::load`],
+//! [`ImageStore::save`], [`ImageStore::list`], [`ImageStore::remove`], [`ImageStore::tag`], [`ImageStore::prune`] and the snapshot
 //! methods; [`spec::runtime_spec`] turns an image config into an OCI runtime spec.
 #![forbid(unsafe_code)]
 
@@ -19,6 +19,7 @@ pub mod meta;
 pub mod passwd;
 pub mod platform;
 pub mod reference;
+pub mod registry;
 pub mod rootfs;
 pub mod save;
 pub mod snapshot;
@@ -29,5 +30,6 @@ pub mod unpack;
 pub use load::{LoadOptions, Loaded};
 pub use meta::ImageRecord;
 pub use reference::Reference;
+pub use registry::{PullError, PullEvent, PullOptions, Pulled};
 pub use save::ArchiveFormat;
 pub use store::{ImageStore, StoreError, DEFAULT_ROOT};

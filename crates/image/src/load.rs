@@ -12,6 +12,7 @@
 
 use crate::archive::source::Source;
 use crate::archive::{docker, oci, ArchiveError, Candidate};
+use crate::content::Staging;
 use crate::digest::{self, Digest};
 use crate::layers::{LayerInfo, LayerJob};
 use crate::meta::{ImageRecord, ManifestRef};
@@ -57,11 +58,21 @@ impl ImageStore {
                 oci::candidates(&src, &mut staging, &opts.platform)?
             }
         };
+        self.import(staging, &candidates, &opts.unpack)
+    }
 
+    /// Steps 3–6 of an import (see the module doc) for `candidates` whose blobs are staged in `staging` (a layer
+    /// blob may instead already be in the content store). The caller holds `gc.lock` shared.
+    pub(crate) fn import(
+        &self,
+        staging: Staging,
+        candidates: &[Candidate],
+        unpack: &UnpackOptions,
+    ) -> Result<Vec<Loaded>, StoreError> {
         // Layers to unpack, once per chain id, and each image's chain.
         let mut jobs: Vec<LayerJob> = Vec::new();
         let mut chains: Vec<Vec<Digest>> = Vec::new();
-        for c in &candidates {
+        for c in candidates {
             let diff_ids = diff_ids(c)?;
             let chain = digest::chain_ids(&diff_ids);
             for (i, layer) in c.manifest.layers().iter().enumerate() {
@@ -79,7 +90,10 @@ impl ImageStore {
                     })?;
                 jobs.push(LayerJob {
                     blob: layer.digest().clone(),
-                    blob_path: staging.path(layer.digest())?,
+                    blob_path: match staging.staged_size(layer.digest()) {
+                        Some(_) => staging.path(layer.digest())?,
+                        None => self.content.path(layer.digest())?,
+                    },
                     compression,
                     diff_id: diff_ids[i].clone(),
                     chain_id: chain_id.clone(),
@@ -88,12 +102,12 @@ impl ImageStore {
             }
             chains.push(chain);
         }
-        let unpacked = self.layers.unpack_all(&staging, &jobs, &opts.unpack)?;
+        let unpacked = self.layers.unpack_all(&staging, &jobs, unpack)?;
 
         // Make everything durable before it becomes visible.
         let dir = std::fs::File::open(staging.dir()).map_err(io_err("open staging"))?;
         holm_sys::fs::syncfs(dir.as_fd()).map_err(|e| io_err("syncfs")(e.into()))?;
-        for c in &candidates {
+        for c in candidates {
             staging.commit(&self.content, &c.config_digest)?;
             staging.commit(&self.content, &c.manifest_digest)?;
             for l in c.manifest.layers() {
@@ -134,14 +148,16 @@ impl ImageStore {
                         );
                     }
                     if c.real_manifest {
-                        let rd = n.with_digest(c.manifest_digest.clone()).to_string();
                         let rec = db
                             .images
                             .iter_mut()
                             .find(|i| i.id == c.config_digest)
                             .expect("pushed above");
-                        if !rec.repo_digests.contains(&rd) {
-                            rec.repo_digests.push(rd);
+                        for d in c.index_digests.iter().chain([&c.manifest_digest]) {
+                            let rd = n.with_digest(d.clone()).to_string();
+                            if !rec.repo_digests.contains(&rd) {
+                                rec.repo_digests.push(rd);
+                            }
                         }
                     }
                 }

@@ -184,16 +184,7 @@ impl Reference {
     /// Docker's short ("familiar") form: `docker.io/library/busybox:latest` → `busybox:latest`,
     /// `docker.io/foo/bar` → `foo/bar`; other domains are kept.
     pub fn familiar(&self) -> String {
-        let repo = if self.domain == DEFAULT_DOMAIN {
-            self.path
-                .strip_prefix(OFFICIAL_PREFIX)
-                .filter(|p| !p.contains('/'))
-                .unwrap_or(&self.path)
-                .to_string()
-        } else {
-            self.repository()
-        };
-        let mut s = repo;
+        let mut s = self.familiar_repository();
         if let Some(t) = &self.tag {
             s.push(':');
             s.push_str(t);
@@ -203,6 +194,21 @@ impl Reference {
             s.push_str(d.as_ref());
         }
         s
+    }
+}
+
+impl Reference {
+    /// The repository in docker's short form: `docker.io/library/busybox` → `busybox`, other domains kept.
+    pub fn familiar_repository(&self) -> String {
+        if self.domain == DEFAULT_DOMAIN {
+            self.path
+                .strip_prefix(OFFICIAL_PREFIX)
+                .filter(|p| !p.contains('/'))
+                .unwrap_or(&self.path)
+                .to_string()
+        } else {
+            self.repository()
+        }
     }
 }
 

@@ -22,6 +22,7 @@ mod busybox;
 mod console;
 mod host;
 mod ids;
+mod registry;
 mod root;
 mod runtime;
 
@@ -30,5 +31,6 @@ pub use busybox::{busybox, busybox_applets};
 pub use console::{read_pty_until_closed, ConsoleSocket};
 pub use host::{mountinfo, mounts_mentioning, process_exists, wait_until};
 pub use ids::unique_id;
+pub use registry::Registry;
 pub use root::require_root;
 pub use runtime::{ContainerGuard, Runtime};

@@ -21,7 +21,8 @@ pub struct Engine {
     pub runroot: PathBuf,
 }
 
-fn extra_applets() -> Vec<u8> {
+/// A layer with more busybox applet links (and `/data`).
+pub fn extra_applets() -> Vec<u8> {
     let mut t = Tar::new();
     for a in [
         "hostname", "ps", "wc", "grep", "head", "touch", "kill", "mkdir", "rm", "stat", "pwd",
@@ -36,6 +37,16 @@ fn extra_applets() -> Vec<u8> {
 impl Engine {
     /// A fresh engine with [`IMAGE`] loaded. Fails (never skips) without root.
     pub fn new() -> Engine {
+        let e = Engine::empty();
+        let img = busybox_image(json!({"Cmd": ["sh"]}), &[extra_applets()]);
+        let archive = e.tmp.path().join("busybox.tar");
+        std::fs::write(&archive, docker_archive(&[(&img, &[IMAGE])])).unwrap();
+        e.ok(&["load", "-i", archive.to_str().unwrap()]);
+        e
+    }
+
+    /// A fresh engine with no image. Fails (never skips) without root.
+    pub fn empty() -> Engine {
         assert_eq!(
             holm_sys::process::geteuid(),
             0,
@@ -45,16 +56,11 @@ impl Engine {
             .prefix("holm-engine-test-")
             .tempdir()
             .unwrap();
-        let e = Engine {
+        Engine {
             root: tmp.path().join("root"),
             runroot: tmp.path().join("run"),
             tmp,
-        };
-        let img = busybox_image(json!({"Cmd": ["sh"]}), &[extra_applets()]);
-        let archive = e.tmp.path().join("busybox.tar");
-        std::fs::write(&archive, docker_archive(&[(&img, &[IMAGE])])).unwrap();
-        e.ok(&["load", "-i", archive.to_str().unwrap()]);
-        e
+        }
     }
 
     /// A `holm` command on this engine.

@@ -82,6 +82,7 @@ pub(crate) fn candidates(
             config,
             names,
             real_manifest: false,
+            index_digests: Vec::new(),
         });
     }
     Ok(out)

@@ -9,7 +9,7 @@ pub(crate) mod oci;
 pub(crate) mod source;
 pub(crate) mod write;
 
-use crate::content::ContentError;
+use crate::content::{ContentError, Staging};
 use crate::digest::Digest;
 use crate::reference::Reference;
 use oci_spec::image::{ImageConfiguration, ImageManifest};
@@ -44,6 +44,14 @@ pub enum ArchiveError {
         /// What the index offers.
         available: String,
     },
+    /// Fetching a blob or manifest from a registry failed.
+    #[error("{what}: {detail}")]
+    Fetch {
+        /// What was being fetched.
+        what: String,
+        /// The registry's error or the cause.
+        detail: String,
+    },
     /// A blob failed verification or could not be staged.
     #[error(transparent)]
     Content(#[from] ContentError),
@@ -55,6 +63,43 @@ impl ArchiveError {
             what: what.into(),
             source,
         }
+    }
+}
+
+/// What a blob is to the image that references it. A registry serves manifests and indexes from another endpoint
+/// than configs and layers, and a layer already in the store need not be fetched again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlobKind {
+    /// An image manifest or an index.
+    Manifest,
+    /// An image config.
+    Config,
+    /// A layer.
+    Layer,
+}
+
+/// Where the blobs of an OCI image come from: an archive or layout ([`source::Source`]) or a registry.
+pub(crate) trait BlobSource {
+    /// Makes sure the blob `d` of exactly `size` bytes is available, verified (digest and size): staged in
+    /// `staging`, or, for a [`BlobKind::Layer`] only, already in the content store.
+    fn stage_blob(
+        &mut self,
+        staging: &mut Staging,
+        d: &Digest,
+        size: u64,
+        kind: BlobKind,
+    ) -> Result<(), ArchiveError>;
+}
+
+impl BlobSource for &source::Source {
+    fn stage_blob(
+        &mut self,
+        staging: &mut Staging,
+        d: &Digest,
+        size: u64,
+        _kind: BlobKind,
+    ) -> Result<(), ArchiveError> {
+        source::Source::stage_blob(self, staging, d, size)
     }
 }
 
@@ -78,6 +123,8 @@ pub(crate) struct Candidate {
     /// True if the manifest digest is the image's distribution digest (OCI layouts); false when holm synthesised
     /// the manifest (docker-archive).
     pub real_manifest: bool,
+    /// Index digests the image is also known under (the multi-platform index a registry tag pointed to).
+    pub index_digests: Vec<Digest>,
 }
 
 /// Parses JSON from a blob, naming the blob in errors.

@@ -7,7 +7,7 @@
 //! tag names nothing (there is no repository to put it in).
 
 use super::source::Source;
-use super::{parse_json, ArchiveError, Candidate};
+use super::{parse_json, ArchiveError, BlobKind, BlobSource, Candidate};
 use crate::content::Staging;
 use crate::digest::{self, Digest};
 use crate::platform::{self, Platform};
@@ -86,8 +86,9 @@ pub(crate) fn candidates(
     let index: ImageIndex = parse_json(&index, "index.json")?;
     let mut out: Vec<Candidate> = Vec::new();
     let mut seen_platforms = Vec::new();
+    let mut blobs = src;
     for top in index.manifests() {
-        let Some(m) = resolve(src, staging, top, platform, 0, &mut seen_platforms)? else {
+        let Some(m) = resolve(&mut blobs, staging, top, platform, 0, &mut seen_platforms)? else {
             continue;
         };
         let names = names_of(top);
@@ -100,7 +101,7 @@ pub(crate) fn candidates(
             }
             continue;
         }
-        out.push(candidate(src, staging, &m, names)?);
+        out.push(candidate(&mut blobs, staging, &m, names)?);
     }
     if out.is_empty() {
         if seen_platforms.is_empty() {
@@ -118,8 +119,8 @@ pub(crate) fn candidates(
 
 /// Resolves an index entry to the image manifest for `platform`, or `None` if it is for another platform or not
 /// an image.
-fn resolve(
-    src: &Source,
+pub(crate) fn resolve(
+    src: &mut impl BlobSource,
     staging: &mut Staging,
     d: &Descriptor,
     platform: &Platform,
@@ -150,7 +151,7 @@ fn resolve(
                 ));
             }
             let dg = checked_digest(d)?;
-            src.stage_blob(staging, &dg, d.size())?;
+            src.stage_blob(staging, &dg, d.size(), BlobKind::Manifest)?;
             let idx: ImageIndex = parse_json(&staging.read_json(&dg)?, &format!("index {dg}"))?;
             for child in idx.manifests() {
                 // Children of a multi-platform index without a platform are not images for us (e.g. attestations
@@ -169,14 +170,14 @@ fn resolve(
 }
 
 /// Stages and checks one image manifest, its config and its layers.
-fn candidate(
-    src: &Source,
+pub(crate) fn candidate(
+    src: &mut impl BlobSource,
     staging: &mut Staging,
     m: &Descriptor,
     names: Vec<Reference>,
 ) -> Result<Candidate, ArchiveError> {
     let md = checked_digest(m)?;
-    src.stage_blob(staging, &md, m.size())?;
+    src.stage_blob(staging, &md, m.size(), BlobKind::Manifest)?;
     let manifest: ImageManifest = parse_json(&staging.read_json(&md)?, &format!("manifest {md}"))?;
     let cfg = manifest.config();
     match cfg.media_type() {
@@ -189,7 +190,7 @@ fn candidate(
         }
     }
     let cd = checked_digest(cfg)?;
-    src.stage_blob(staging, &cd, cfg.size())?;
+    src.stage_blob(staging, &cd, cfg.size(), BlobKind::Config)?;
     let config: ImageConfiguration = parse_json(&staging.read_json(&cd)?, &format!("config {cd}"))?;
     let mut sizes: HashMap<Digest, u64> = HashMap::new();
     for l in manifest.layers() {
@@ -202,7 +203,7 @@ fn candidate(
         }
         let ld = checked_digest(l)?;
         if sizes.insert(ld.clone(), l.size()).is_none() {
-            src.stage_blob(staging, &ld, l.size())?;
+            src.stage_blob(staging, &ld, l.size(), BlobKind::Layer)?;
         }
     }
     Ok(Candidate {
@@ -214,5 +215,6 @@ fn candidate(
         config,
         names,
         real_manifest: true,
+        index_digests: Vec::new(),
     })
 }
