@@ -22,9 +22,13 @@ impl Format {
     /// Parses `--format` (`None`, empty or `table`: the command's `default` table template, given without the
     /// `table ` prefix). Errors: [`holm_engine::Error::InvalidFlag`] naming `--format` (exit status 125).
     pub fn parse(s: Option<&str>, default: &str) -> holm_engine::Result<Format> {
-        let s = s.unwrap_or("").trim();
+        let given = s.unwrap_or("");
+        // docker replaces a typed `\t` and `\n` (two characters each: a shell's single quotes keep them) by a
+        // tab and a newline in list formats, so `'table {{.ID}}\t{{.Names}}'` works from a shell
+        let replaced = given.replace(r"\t", "\t").replace(r"\n", "\n");
+        let s = replaced.trim_matches(' ');
         let bad =
-            |e: crate::template::Error| holm_engine::Error::flag("--format", s, e.to_string());
+            |e: crate::template::Error| holm_engine::Error::flag("--format", given, e.to_string());
         if s.is_empty() || s == "table" {
             return Ok(Format::Table(Template::parse(default).map_err(bad)?));
         }
@@ -35,7 +39,9 @@ impl Format {
             .strip_prefix("table ")
             .or_else(|| s.strip_prefix("table\t"))
         {
-            return Ok(Format::Table(Template::parse(t).map_err(bad)?));
+            return Ok(Format::Table(
+                Template::parse(t.trim_matches(' ')).map_err(bad)?,
+            ));
         }
         Ok(Format::Raw(Template::parse(s).map_err(bad)?))
     }
@@ -172,6 +178,14 @@ mod tests {
             f.render(&rows, &h).unwrap(),
             "CONTAINER ID   NAMES\n1              web\n22             db\n"
         );
+        // a typed backslash-t is a tab, a typed backslash-n a newline, as docker's
+        let f = Format::parse(Some(r"table {{.ID}}\t{{.Names}}"), "").unwrap();
+        assert_eq!(
+            f.render(&rows, &h).unwrap(),
+            "CONTAINER ID   NAMES\n1              web\n22             db\n"
+        );
+        let f = Format::parse(Some(r"{{.ID}}\n{{.Names}}"), "").unwrap();
+        assert_eq!(f.render(&rows[..1], &h).unwrap(), "1\nweb\n");
         let f = Format::parse(Some("{{.ID}}: {{.Names}}"), "").unwrap();
         assert_eq!(f.render(&rows, &h).unwrap(), "1: web\n22: db\n");
         let f = Format::parse(None, "{{.Names}}").unwrap();

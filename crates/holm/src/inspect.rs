@@ -49,6 +49,17 @@ pub struct InspectArgs {
     pub names: Vec<String>,
 }
 
+/// `holm container inspect`, `holm volume inspect`: inspect with the type given by the command.
+#[derive(Debug, Args)]
+pub struct TypedArgs {
+    /// Print each object through this Go template instead of as JSON.
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Names or ids.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
 /// The `--format` of an inspect command: `None` for JSON (no flag, empty, or `json`). Errors: a template that
 /// does not parse, as [`holm_engine::Error::InvalidFlag`] (exit status 125).
 pub fn parse_format(f: Option<&str>) -> holm_engine::Result<Option<Template>> {

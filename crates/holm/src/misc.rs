@@ -250,11 +250,19 @@ pub fn port(engine: &Engine, a: &PortArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// `holm container …`.
+/// `holm container …` (docker's management-command spellings of the most used verbs).
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
     /// Remove every stopped container.
     Prune(PruneArgs),
+    /// List containers (as `holm ps`).
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(crate::ps::PsArgs),
+    /// Show details of containers (as `holm inspect --type container`).
+    Inspect(crate::inspect::TypedArgs),
+    /// Remove containers (as `holm rm`).
+    #[command(visible_alias = "remove")]
+    Rm(crate::stop::RmArgs),
 }
 
 /// `holm container prune`.
@@ -265,9 +273,17 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-/// `holm container prune`.
+/// `holm container prune|ls|inspect|rm`.
 pub fn container(engine: &Engine, c: &ContainerCommand) -> Result<i32> {
     match c {
+        ContainerCommand::Ls(a) => crate::ps::ps(engine, a),
+        ContainerCommand::Inspect(a) => crate::inspect::inspect(
+            engine,
+            Some(crate::inspect::Kind::Container),
+            a.format.as_deref(),
+            &a.names,
+        ),
+        ContainerCommand::Rm(a) => crate::stop::rm(engine, a),
         ContainerCommand::Prune(_) => {
             let (ids, bytes) = engine.prune()?;
             let mut out = std::io::stdout().lock();

@@ -29,27 +29,66 @@ pub struct PsArgs {
     /// Output format: `table` (default), `table TEMPLATE`, a Go template (`{{.ID}} {{.Names}}`), or `json`.
     #[arg(long)]
     pub format: Option<String>,
-    /// Filter: `label=K[=V]`, `name=N`, `id=PREFIX`, `status=S` (repeatable; all must hold).
+    /// Filter: `label=K[=V]`, `name=N`, `id=PREFIX`, `status=S`, `exited=CODE`, `ancestor=IMAGE` (repeatable;
+    /// all must hold).
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
+    /// Show the N last created containers (every state).
+    #[arg(
+        short = 'n',
+        long = "last",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    pub last: Option<i64>,
+    /// Show the last created container (every state).
+    #[arg(short, long)]
+    pub latest: bool,
+}
+
+/// The `--filter` keys holm knows.
+const FILTERS: [&str; 6] = ["label", "name", "id", "status", "exited", "ancestor"];
+
+/// docker's `ancestor=`: the container was created from this image, named as given (`busybox`,
+/// `busybox:latest`, `docker.io/library/busybox`) or by id (prefix). holm's images have no parents, so only the
+/// image itself is an ancestor.
+fn is_ancestor(v: &str, rec: &ContainerRecord) -> bool {
+    let hex = rec.image_id.trim_start_matches("sha256:");
+    let want = v.trim_start_matches("sha256:");
+    if want.len() >= 4 && hex.starts_with(want) {
+        return true;
+    }
+    let norm =
+        |s: &str| holm_image::Reference::parse_normalized(s).map(|r| r.or_latest().to_string());
+    match (norm(v), norm(&rec.image)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => v == rec.image,
+    }
 }
 
 /// Checks every `--filter` before any container is looked at (an unknown filter is an error even when no
 /// container is listed, as docker's).
 fn check_filters(filters: &[String]) -> holm_engine::Result<()> {
     for f in filters {
-        let Some((k, _)) = f.split_once('=') else {
+        let Some((k, v)) = f.split_once('=') else {
             return Err(holm_engine::Error::flag(
                 "--filter",
                 f,
                 "expected KEY=VALUE",
             ));
         };
-        if !["label", "name", "id", "status"].contains(&k) {
+        if !FILTERS.contains(&k) {
             return Err(holm_engine::Error::flag(
                 "--filter",
                 f,
-                format!("invalid filter '{k}' (holm has label, name, id, status)"),
+                format!("invalid filter '{k}' (holm has {})", FILTERS.join(", ")),
+            ));
+        }
+        if k == "exited" && v.parse::<i32>().is_err() {
+            return Err(holm_engine::Error::flag(
+                "--filter",
+                f,
+                "exited= takes an exit code",
             ));
         }
     }
@@ -68,6 +107,10 @@ fn matches(filters: &[String], rec: &ContainerRecord, st: Status) -> bool {
             "name" => rec.name.contains(v.trim_start_matches('/')),
             "id" => rec.id.starts_with(v),
             "status" => st.as_str() == v,
+            "exited" => {
+                st == Status::Exited && rec.exit_code.map(|c| c.to_string()).as_deref() == Some(v)
+            }
+            "ancestor" => is_ancestor(v, rec),
             _ => false,
         };
         if !ok {
@@ -176,14 +219,25 @@ pub fn row(engine: &Engine, r: &ContainerRecord, st: Status, now: i64, no_trunc:
 pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
     check_filters(&a.filter)?;
     let format = Format::parse(a.format.as_deref(), DEFAULT)?;
+    // docker: -n/-l show every state; -n -1 (its default) is no limit
+    let last = if a.latest {
+        Some(1)
+    } else {
+        a.last.filter(|n| *n >= 0)
+    };
     let mut list = Vec::new();
-    for (r, st) in engine.list()? {
+    // newest first, as docker lists
+    for (r, st) in engine.list()?.into_iter().rev() {
         let shown = a.all
+            || last.is_some()
             || matches!(st, Status::Running | Status::Paused | Status::Restarting)
             || a.filter.iter().any(|f| f.starts_with("status="));
         if shown && matches(&a.filter, &r, st) {
             list.push((r, st));
         }
+    }
+    if let Some(n) = last {
+        list.truncate(n as usize);
     }
     let mut out = std::io::stdout().lock();
     if a.quiet {

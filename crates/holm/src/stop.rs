@@ -85,12 +85,20 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<i32> {
     each(&a.containers, |c| engine.remove_with(c, a.force, a.volumes))
 }
 
-/// `holm wait`: prints each container's exit code once it stopped.
+/// `holm wait`: prints each container's exit code once it stopped: 0 for a container that never ran (docker's
+/// "not-running" condition holds at once), -1 if the code is unknown (its monitor was killed).
 pub fn wait(engine: &Engine, a: &Names) -> Result<i32> {
     let mut code = 0;
     for c in &a.containers {
         match engine.wait(c) {
             Ok(Some(n)) => println!("{n}"),
+            Ok(None)
+                if engine
+                    .find(c)
+                    .is_ok_and(|r| r.state == holm_engine::State::Created) =>
+            {
+                println!("0")
+            }
             Ok(None) => println!("-1"),
             Err(e) => {
                 code = code.max(crate::exitcode::fail(

@@ -31,7 +31,7 @@ pub enum VolumeCommand {
     #[command(alias = "list")]
     Ls(LsArgs),
     /// Show details of volumes as JSON.
-    Inspect(InspectArgs),
+    Inspect(crate::inspect::TypedArgs),
     /// Remove volumes (not while a container uses them).
     #[command(alias = "remove")]
     Rm(RmArgs),
@@ -58,17 +58,6 @@ pub struct LsArgs {
     /// Output format: `table` (default), `table TEMPLATE`, a Go template (`{{.Name}}`), or `json`.
     #[arg(long)]
     pub format: Option<String>,
-}
-
-/// `holm volume inspect`.
-#[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// Print each volume through this Go template instead of as JSON.
-    #[arg(short, long)]
-    pub format: Option<String>,
-    /// Volumes.
-    #[arg(required = true)]
-    pub names: Vec<String>,
 }
 
 /// `holm volume rm`.

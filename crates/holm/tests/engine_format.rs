@@ -175,6 +175,53 @@ fn list_formats_as_docker() {
     let arr: serde_json::Value = serde_json::from_str(&e.ok(&["ps", "--format", "json"])).unwrap();
     assert_eq!(arr[0]["Names"][0], "web");
 
+    // newest first, -n / -l (every state), exited= and ancestor= filters
+    e.code(3, &["run", "--name", "ex3", IMAGE, "sh", "-c", "exit 3"]);
+    let names = |args: &[&str]| {
+        let mut a = vec!["ps", "--format", "{{.Names}}"];
+        a.extend_from_slice(args);
+        e.ok(&a)
+    };
+    assert_eq!(names(&["-a"]), "ex3\nidle\nweb\n");
+    assert_eq!(names(&["-l"]), "ex3\n");
+    assert_eq!(names(&["-n", "2"]), "ex3\nidle\n");
+    assert_eq!(names(&["-a", "--filter", "exited=3"]), "ex3\n");
+    assert_eq!(names(&["-a", "--filter", "exited=0"]), "");
+    assert_eq!(
+        names(&["-a", "--filter", "ancestor=busybox:test"])
+            .lines()
+            .count(),
+        3
+    );
+    assert_eq!(
+        names(&["-a", "--filter", "ancestor=docker.io/library/busybox:test"])
+            .lines()
+            .count(),
+        3
+    );
+    assert_eq!(names(&["-a", "--filter", "ancestor=busybox:other"]), "");
+    e.ok(&["rm", "ex3"]);
+    // docker wait on a container that never ran: 0 at once
+    assert_eq!(e.ok(&["wait", "idle"]), "0\n");
+    // a typed backslash-t (as a shell's single quotes pass it) is a tab; docker's management-command spellings
+    assert_eq!(
+        e.ok(&[
+            "container",
+            "ls",
+            "-a",
+            "--format",
+            r"table {{.Names}}\t{{.State}}"
+        ]),
+        "NAMES     STATE\nidle      created\nweb       running\n"
+    );
+    assert_eq!(
+        e.ok(&["container", "inspect", "-f", "{{.Name}}", "web"]),
+        "/web\n"
+    );
+    let (out, err) = e.code(1, &["container", "inspect", IMAGE]);
+    assert_eq!(out, "[]\n");
+    assert!(err.contains("No such container"), "{err}");
+
     // images
     assert_eq!(
         e.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]),
