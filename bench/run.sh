@@ -4,10 +4,12 @@
 #   bench/run.sh                      # RUNS=30 timed runs each, CONTAINERS=100 detached containers each
 #   PROFILE=dist bench/run.sh         # holm built with the dist profile (fat LTO; slow to build)
 #
-# 1. Wall time of `run --rm IMAGE true` for both engines, side by side in one hyperfine invocation.
-#    podman runs with `--runtime runc --network none --cgroup-manager cgroupfs` (holm has no network yet,
-#    and this machine has no systemd) and `--ulimit nofile=1024:1024 --ulimit nproc=1024:1024` (podman's
-#    default rlimits exceed this machine's hard limits, which root cannot raise without CAP_SYS_RESOURCE).
+# 1. Wall time of `run --rm IMAGE true` for both engines, side by side in one hyperfine invocation: both with
+#    their default networking (holm: the holm0 bridge, a veth, nftables; podman 4: its CNI bridge `podman`,
+#    a veth, iptables), and both again with `--network none`. podman runs with `--runtime runc
+#    --cgroup-manager cgroupfs` (this machine has no systemd) and `--ulimit nofile=1024:1024 --ulimit
+#    nproc=1024:1024` (podman's default rlimits exceed this machine's hard limits, which root cannot raise
+#    without CAP_SYS_RESOURCE).
 # 2. Memory per detached container: CONTAINERS `sleep` containers per engine, then the Pss and private memory
 #    (Private_Clean + Private_Dirty from /proc/PID/smaps_rollup) of every process that stays per container:
 #    holm's monitor, podman's conmon (runc exits after start on both sides). The containers' own processes are
@@ -37,7 +39,7 @@ pod() {
     podman --root "$TMP/podman-root" --runroot "$TMP/podman-run" --runtime runc \
         --cgroup-manager cgroupfs --events-backend file "$@"
 }
-POD_RUN=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+POD_RUN=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 cleanup() {
     holm rm -f $(holm ps -aq 2>/dev/null) >/dev/null 2>&1 || true
     pod rm -fa >/dev/null 2>&1 || true
@@ -63,9 +65,13 @@ PIMG=localhost/busybox:bench
 [[ "$(holm run --rm "$IMG" echo ok)" == ok ]]
 [[ "$(pod run --rm "${POD_RUN[@]}" "$PIMG" echo ok)" == ok ]]
 
+HOLM_CMD="$HOLM_BIN --root $TMP/holm-root --runroot $TMP/holm-run run --rm"
+POD_CMD="podman --root $TMP/podman-root --runroot $TMP/podman-run --runtime runc --cgroup-manager cgroupfs --events-backend file run --rm ${POD_RUN[*]}"
 hyperfine --warmup 3 --runs "$RUNS" --export-json "$TMP/hyperfine.json" \
-    -n holm "$HOLM_BIN --root $TMP/holm-root --runroot $TMP/holm-run run --rm $IMG true" \
-    -n podman "podman --root $TMP/podman-root --runroot $TMP/podman-run --runtime runc --cgroup-manager cgroupfs --events-backend file run --rm ${POD_RUN[*]} $PIMG true" >&2
+    -n holm "$HOLM_CMD $IMG true" \
+    -n podman "$POD_CMD $PIMG true" \
+    -n "holm none" "$HOLM_CMD --network none $IMG true" \
+    -n "podman none" "$POD_CMD --network none $PIMG true" >&2
 
 echo "run.sh: starting $CONTAINERS detached containers per engine" >&2
 for i in $(seq "$CONTAINERS"); do
@@ -93,13 +99,14 @@ python3 - "$TMP/hyperfine.json" "$hn" "$hpss" "$hpriv" "$pn" "$ppss" "$ppriv" "$
 import json, sys
 hf, hn, hpss, hpriv, pn, ppss, ppriv, runs, profile, one = sys.argv[1:]
 res = {r["command"]: r for r in json.load(open(hf))["results"]}
-h, p = res["holm"], res["podman"]
 hn, hpss, hpriv, pn, ppss, ppriv = map(int, (hn, hpss, hpriv, pn, ppss, ppriv))
 print(f"| `run --rm IMG true` ({runs} runs, holm {profile}) | mean ms | min ms | max ms | podman / holm |")
 print("|---|---:|---:|---:|---:|")
-for name, r in (("holm", h), ("podman + runc", p)):
-    print(f"| {name} | {r['mean']*1e3:.0f} ± {r['stddev']*1e3:.0f} | {r['min']*1e3:.0f} | {r['max']*1e3:.0f} | "
-          f"{p['mean']/r['mean']:.2f} |")
+for net, suffix in (("default network", ""), ("--network none", " none")):
+    h, p = res["holm" + suffix], res["podman" + suffix]
+    for name, r in (("holm", h), ("podman + runc", p)):
+        print(f"| {name}, {net} | {r['mean']*1e3:.0f} ± {r['stddev']*1e3:.0f} | {r['min']*1e3:.0f} | "
+              f"{r['max']*1e3:.0f} | {p['mean']/r['mean']:.2f} |")
 print()
 print("| per detached container | processes | Pss KiB (mean) | private KiB (mean) | conmon / holm (Pss) |")
 print("|---|---:|---:|---:|---:|")

@@ -200,8 +200,10 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
         )
         .map_err(Error::io(format!("write {}", hosts.display())))?;
         link::attach(id, pid, ip)?;
-        nat::ensure_base()?;
-        if !st.ports.is_empty() {
+        // One `nft` run: the shared masquerade table, and the container's DNAT table if it publishes ports.
+        if st.ports.is_empty() {
+            nat::ensure_base()?;
+        } else {
             nat::publish(id, ip, &st.ports)?;
         }
         Ok(())

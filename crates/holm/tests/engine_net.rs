@@ -175,6 +175,18 @@ fn published_port_is_reachable_from_the_host_and_listed() {
     assert_net(&id, true, true);
     assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello-published"));
     assert!(http_get(&format!("10.77.0.1:{port}")).contains("hello-published"));
+    // From another container through the host's address (hairpin NAT).
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        NET_IMAGE,
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &format!("http://10.77.0.1:{port}/index.html"),
+    ]);
+    assert!(out.contains("hello-published"), "{out}");
     // The port is held: a host process cannot take it.
     assert!(TcpListener::bind(("0.0.0.0", port)).is_err());
     assert_eq!(

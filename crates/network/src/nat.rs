@@ -2,7 +2,9 @@
 //!
 //! - `table ip holm`, shared: a `postrouting` NAT chain that masquerades the subnet's traffic leaving through any
 //!   other interface than the bridge (egress), and `127.0.0.0/8` sources leaving through the bridge (connections
-//!   from the host to `127.0.0.1:PORT` that the DNAT below sent to a container; the bridge has `route_localnet`).
+//!   from the host to `127.0.0.1:PORT` that the DNAT below sent to a container; the bridge has `route_localnet`),
+//!   and DNATed traffic from the subnet going back out through the bridge (a container reaching a published port
+//!   through a host address: hairpin NAT).
 //! - `table ip holm-<container id>`, one per container with published ports: `prerouting` (traffic from outside)
 //!   and `output` (connections from the host itself) NAT chains with one DNAT rule per port, each commented
 //!   `holm:<container id>`. Clean-up deletes the table whole, so it finds everything even after a crash.
@@ -13,7 +15,7 @@
 use crate::ports::PortBinding;
 use crate::{Error, Result, BRIDGE, SUBNET};
 use nftables::batch::Batch;
-use nftables::expr::{Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression};
+use nftables::expr::{Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, CT};
 use nftables::expr::{Payload, PayloadField, Prefix};
 use nftables::schema::{Chain, NfListObject, Rule, Table};
 use nftables::stmt::{Match, Operator, Statement, NAT};
@@ -117,6 +119,11 @@ fn apply(batch: Batch<'_>, what: &str) -> Result<()> {
 /// Writes (or rewrites) the shared table `ip holm` with its masquerade rules.
 pub fn ensure_base() -> Result<()> {
     let mut b = Batch::new();
+    add_base(&mut b);
+    apply(b, &format!("write table ip {TABLE}"))
+}
+
+fn add_base(b: &mut Batch<'static>) {
     b.add(table(TABLE));
     b.delete(table(TABLE));
     b.add(table(TABLE));
@@ -150,14 +157,40 @@ pub fn ensure_base() -> Result<()> {
         ],
         "holm: host loopback to published ports",
     ));
-    apply(b, &format!("write table ip {TABLE}"))
+    // Hairpin: a container reaching a published port through a host address is sent back out through the bridge;
+    // without this the reply would go straight to it from the other container's address, which it never asked.
+    b.add(rule(
+        TABLE,
+        "postrouting",
+        vec![
+            matches(meta(MetaKey::Oifname), Operator::EQ, string(BRIDGE)),
+            matches(
+                payload("ip", "saddr"),
+                Operator::EQ,
+                prefix(SUBNET.0, SUBNET.1 as u32),
+            ),
+            matches(
+                Expression::Named(NamedExpression::CT(CT {
+                    key: Cow::Borrowed("status"),
+                    family: None,
+                    dir: None,
+                })),
+                Operator::IN,
+                string("dnat"),
+            ),
+            Statement::Masquerade(None),
+        ],
+        "holm: containers to published ports",
+    ));
 }
 
-/// Writes container `id`'s table: DNAT of each published port (with its host port chosen) to `ip`.
+/// Writes the shared table (as [`ensure_base`]) and container `id`'s table, DNAT of each published port (with its
+/// host port chosen) to `ip`, in one transaction.
 pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortBinding]) -> Result<()> {
     let name = container_table(id);
     let comment = format!("holm:{id}");
     let mut b = Batch::new();
+    add_base(&mut b);
     b.add(table(&name));
     b.delete(table(&name));
     b.add(table(&name));
