@@ -394,6 +394,16 @@ impl Engine {
     /// (else `--stop-timeout`, else 10 s). Returns the
     /// id. A container that is not running is left as it is.
     pub fn stop(&self, what: &str, timeout: Option<u64>) -> Result<String> {
+        self.stop_with(what, timeout, None)
+    }
+
+    /// [`Engine::stop`] with `signal` (`holm stop -s`) instead of the container's stop signal when given.
+    pub fn stop_with(
+        &self,
+        what: &str,
+        timeout: Option<u64>,
+        signal: Option<i32>,
+    ) -> Result<String> {
         let mut rec = self.find(what)?;
         // The restart policy must not bring it back (and a monitor waiting to restart it gives up).
         self.db()?.set_no_restart(&rec.id, true)?;
@@ -409,7 +419,9 @@ impl Engine {
         if rec.state != State::Running {
             return Ok(rec.id);
         }
-        let sig = holm_sys::signal::parse_signal(&rec.config.stop_signal).unwrap_or(libc::SIGTERM);
+        let sig = signal
+            .or_else(|| holm_sys::signal::parse_signal(&rec.config.stop_signal))
+            .unwrap_or(libc::SIGTERM);
         let store = self.runtime_for(rec.config.runtime.as_deref());
         let _ = store.kill(&rec.id, sig, false);
         let t = Duration::from_secs(timeout.or(rec.config.stop_timeout).unwrap_or(10));
@@ -467,7 +479,17 @@ impl Engine {
 
     /// `holm restart`: stops the container (as [`Engine::stop`]) and starts it again, detached.
     pub fn restart(&self, what: &str, timeout: Option<u64>) -> Result<String> {
-        let id = self.stop(what, timeout)?;
+        self.restart_with(what, timeout, None)
+    }
+
+    /// [`Engine::restart`] with `signal` instead of the container's stop signal when given.
+    pub fn restart_with(
+        &self,
+        what: &str,
+        timeout: Option<u64>,
+        signal: Option<i32>,
+    ) -> Result<String> {
+        let id = self.stop_with(what, timeout, signal)?;
         if let Some(s) = self.start(&id, None)? {
             self.detach(s);
         }

@@ -251,7 +251,7 @@ pub fn image_json(store: &ImageStore, img: &ImageRecord) -> Result<serde_json::V
 }
 
 /// `holm rmi`: removes each image; failures are reported (one line each, as docker does) and make the exit status
-/// 1, but do not stop the others.
+/// 1, but do not stop the others. With `-f` a missing image is reported but is no failure, as docker's.
 pub fn rmi(store: &ImageStore, a: &RmiArgs) -> Result<i32> {
     let mut code = 0;
     let mut out = std::io::stdout().lock();
@@ -264,6 +264,10 @@ pub fn rmi(store: &ImageStore, a: &RmiArgs) -> Result<i32> {
                 for d in r.deleted {
                     writeln!(out, "Deleted: {d}")?;
                 }
+            }
+            // docker: with -f a missing image is reported but is no failure
+            Err(e @ holm_image::StoreError::NotFound(_)) if a.force => {
+                crate::exitcode::fail(&e.into(), crate::exitcode::Verb::Other);
             }
             Err(e) => {
                 code = code.max(crate::exitcode::fail(

@@ -32,19 +32,30 @@ pub struct StopArgs {
     /// Seconds to wait after the stop signal before SIGKILL (default: the container's --stop-timeout, or 10).
     #[arg(short = 't', long = "time", alias = "timeout")]
     pub time: Option<u64>,
+    /// Signal to send instead of the container's stop signal (name or number).
+    #[arg(short, long)]
+    pub signal: Option<String>,
     /// Containers (names, ids or id prefixes).
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
 
-/// `holm stop [-t N]`.
-pub fn stop(engine: &Engine, a: &StopArgs) -> Result<i32> {
-    each(&a.containers, |c| engine.stop(c, a.time))
+/// `-s/--signal` of `stop`, `restart` and `kill`. Errors: an unknown signal, naming the flag (exit status 125).
+fn signal(s: &str) -> holm_engine::Result<i32> {
+    holm_sys::signal::parse_signal(s)
+        .ok_or_else(|| holm_engine::Error::flag("--signal", s, "unknown signal"))
 }
 
-/// `holm restart [-t N]`.
+/// `holm stop [-t N] [-s SIG]`.
+pub fn stop(engine: &Engine, a: &StopArgs) -> Result<i32> {
+    let sig = a.signal.as_deref().map(signal).transpose()?;
+    each(&a.containers, |c| engine.stop_with(c, a.time, sig))
+}
+
+/// `holm restart [-t N] [-s SIG]`.
 pub fn restart(engine: &Engine, a: &StopArgs) -> Result<i32> {
-    each(&a.containers, |c| engine.restart(c, a.time))
+    let sig = a.signal.as_deref().map(signal).transpose()?;
+    each(&a.containers, |c| engine.restart_with(c, a.time, sig))
 }
 
 /// `holm kill`.
@@ -60,9 +71,7 @@ pub struct KillArgs {
 
 /// `holm kill [-s SIG]`.
 pub fn kill(engine: &Engine, a: &KillArgs) -> Result<i32> {
-    let Some(sig) = holm_sys::signal::parse_signal(&a.signal) else {
-        return Err(holm_engine::Error::flag("--signal", &a.signal, "unknown signal").into());
-    };
+    let sig = signal(&a.signal)?;
     each(&a.containers, |c| engine.kill(c, sig))
 }
 
@@ -80,9 +89,25 @@ pub struct RmArgs {
     pub containers: Vec<String>,
 }
 
-/// `holm rm [-f]`.
+/// `holm rm [-f]`. With `-f` a container that does not exist is reported but is no failure (docker ≥ 20.10, like
+/// `rm -f` of a missing file).
 pub fn rm(engine: &Engine, a: &RmArgs) -> Result<i32> {
-    each(&a.containers, |c| engine.remove_with(c, a.force, a.volumes))
+    let mut code = 0;
+    for c in &a.containers {
+        match engine.remove_with(c, a.force, a.volumes) {
+            Ok(_) => println!("{c}"),
+            Err(e @ holm_engine::Error::NoSuchContainer(_)) if a.force => {
+                crate::exitcode::fail(&e.into(), crate::exitcode::Verb::Other);
+            }
+            Err(e) => {
+                code = code.max(crate::exitcode::fail(
+                    &e.into(),
+                    crate::exitcode::Verb::Other,
+                ));
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// `holm wait`: prints each container's exit code once it stopped: 0 for a container that never ran (docker's

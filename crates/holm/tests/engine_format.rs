@@ -105,7 +105,10 @@ fn inspect_finds_containers_images_and_volumes_with_templates() {
     assert!(err.contains("can't evaluate field X"), "{err}");
 
     // docker's stop / wait / rm output: the names as given, the exit code
-    assert_eq!(e.ok(&["stop", "-t", "0", "fmt1"]), "fmt1\n");
+    // stop -s: this signal instead of SIGTERM (which sleep as pid 1 ignores): no waiting for the timeout
+    let t0 = std::time::Instant::now();
+    assert_eq!(e.ok(&["stop", "-s", "KILL", "-t", "30", "fmt1"]), "fmt1\n");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(e.ok(&["wait", "fmt1"]), "137\n");
     assert_eq!(e.ok(&["rm", "fmt1"]), "fmt1\n");
     e.assert_gone(&id);
