@@ -223,8 +223,15 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
 pub fn teardown(engine: &Engine, id: &str) -> Result<()> {
     let path = state_path(engine, id);
     let Some(st) = state(engine, id) else {
-        // A crash between leasing and writing the state leaves a lease only.
+        // A crash between leasing and writing the state leaves a lease only; and a veth whose state file went
+        // (a wiped runroot) is still found by its name.
         Ipam::host().release(id)?;
+        if std::path::Path::new("/sys/class/net")
+            .join(holm_network::host_veth(id))
+            .exists()
+        {
+            link::detach(id)?;
+        }
         let _ = std::fs::remove_file(&path);
         return Ok(());
     };

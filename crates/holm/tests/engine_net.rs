@@ -140,6 +140,67 @@ fn eth0_has_an_address_a_default_route_and_reaches_the_gateway() {
 }
 
 #[test]
+fn dns_and_add_host() {
+    let e = engine();
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--dns",
+        "10.1.2.3",
+        "--add-host",
+        "db:10.0.0.9",
+        "--add-host",
+        "gw:host-gateway",
+        NET_IMAGE,
+        "cat",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+    ]);
+    assert!(out.starts_with("nameserver 10.1.2.3\n"), "{out}");
+    assert_eq!(out.matches("nameserver").count(), 1, "{out}");
+    assert!(out.contains("10.0.0.9\tdb\n"), "{out}");
+    assert!(out.contains("10.77.0.1\tgw\n"), "{out}");
+    let id = e.ok(&["create", "--dns", "1.1.1.1", NET_IMAGE]);
+    let v = e.inspect(id.trim());
+    assert_eq!(v["HostConfig"]["Dns"], json!(["1.1.1.1"]));
+    let (_, err) = e.code(125, &["run", "--rm", "--dns", "nope", NET_IMAGE, "true"]);
+    assert!(err.contains("--dns"), "{err}");
+}
+
+#[test]
+fn concurrent_runs_get_distinct_addresses() {
+    let e = engine();
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            e.spawn(&[
+                "run",
+                "-d",
+                "--name",
+                &format!("cc{i}"),
+                NET_IMAGE,
+                "sleep",
+                "1000",
+            ])
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let mut ips: Vec<String> = (0..6).map(|i| ip_of(&e, &format!("cc{i}"))).collect();
+    assert!(ips.iter().all(|ip| ip.starts_with("10.77.")), "{ips:?}");
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 6, "{ips:?}");
+    // Each one sees its own address on eth0.
+    for i in 0..6 {
+        let c = format!("cc{i}");
+        let out = e.ok(&["exec", &c, "ip", "-4", "-o", "addr", "show", "eth0"]);
+        assert!(out.contains(&format!("inet {}/16", ip_of(&e, &c))), "{out}");
+    }
+}
+
+#[test]
 fn two_containers_reach_each_other() {
     let e = engine();
     let mut args = vec!["--name", "srv", NET_IMAGE];
