@@ -54,6 +54,9 @@ pub enum EngineCommand {
     /// Manage named volumes.
     #[command(subcommand)]
     Volume(crate::volume::VolumeCommand),
+    /// List and inspect networks (bridge, host, none).
+    #[command(subcommand)]
+    Network(crate::network::NetworkCommand),
     /// Disk usage and clean-up of the whole engine.
     #[command(subcommand)]
     System(crate::misc::SystemCommand),
@@ -163,6 +166,7 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
         EngineCommand::Container(c) => crate::misc::container(&engine, c),
         EngineCommand::System(c) => crate::misc::system(&engine, c),
         EngineCommand::Volume(c) => crate::volume::volume(&engine, c),
+        EngineCommand::Network(c) => crate::network::network(&engine, c),
         EngineCommand::Version => crate::misc::version(),
         EngineCommand::Info => crate::misc::info(&engine),
         EngineCommand::Monitor { .. } => unreachable!("handled above"),

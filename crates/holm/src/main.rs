@@ -20,6 +20,7 @@ mod human;
 mod inspect;
 mod logs;
 mod misc;
+mod network;
 mod ps;
 mod pull;
 mod run;

@@ -283,6 +283,19 @@ fn published_port_is_reachable_from_the_host_and_listed() {
     );
     assert_eq!(ns["Networks"]["bridge"]["IPAddress"], ip);
     assert!(e.ok(&["ps"]).contains(&format!("0.0.0.0:{port}->80/tcp")));
+    // network ls / inspect
+    let ls = e.ok(&["network", "ls"]);
+    assert!(ls.starts_with("NETWORK ID"), "{ls}");
+    for n in ["bridge", "host", "none"] {
+        assert!(ls.contains(&format!("\n{n} ")), "{ls}");
+    }
+    let net: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "bridge"])).unwrap();
+    assert_eq!(net[0]["IPAM"]["Config"][0]["Subnet"], "10.77.0.0/16");
+    assert_eq!(net[0]["Containers"][&id]["Name"], "web");
+    assert_eq!(net[0]["Containers"][&id]["IPv4Address"], format!("{ip}/16"));
+    let (_, err) = e.code(1, &["network", "inspect", "nope"]);
+    assert!(err.contains("network nope not found"), "{err}");
     e.ok(&["rm", "-f", "web"]);
     assert_net(&id, false, false);
     // Free again.

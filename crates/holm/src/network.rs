@@ -1,0 +1,151 @@
+//! `holm network ls|inspect`: holm's three networks as docker shows its predefined ones — `bridge` (the `holm0`
+//! bridge, driver `bridge`), `host` (driver `host`) and `none` (driver `null`). User-defined networks
+//! (`network create`) do not exist yet.
+
+use crate::exitcode::{fail, Verb};
+use crate::format::Format;
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use holm_engine::lifecycle::Status;
+use holm_engine::Engine;
+use serde_json::{json, Value};
+use std::io::Write;
+
+/// docker's default `network ls` columns.
+const LS_DEFAULT: &str = "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+
+const NETWORKS: [(&str, &str); 3] = [("bridge", "bridge"), ("host", "host"), ("none", "null")];
+
+/// `holm network …`.
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// List networks.
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Show details of networks (with their running containers) as JSON, or through a Go template.
+    Inspect(crate::inspect::TypedArgs),
+}
+
+/// `holm network ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Print only network ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format: `table` (default), `table TEMPLATE`, a Go template (`{{.Name}}`), or `json`.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// docker's network JSON for `name` (one of [`NETWORKS`]) with the engine's running containers on it.
+fn network_json(engine: &Engine, name: &str, driver: &str) -> Result<Value> {
+    let mut containers = serde_json::Map::new();
+    for (rec, st) in engine.list()? {
+        if !matches!(st, Status::Running | Status::Paused)
+            || holm_engine::network::mode(&rec.config).map_or("bridge", |m| m.as_str()) != name
+        {
+            continue;
+        }
+        let net = holm_engine::network::state(engine, &rec.id).unwrap_or_default();
+        containers.insert(
+            rec.id.clone(),
+            json!({
+                "Name": rec.name,
+                "EndpointID": if name == "bridge" { rec.id.as_str() } else { "" },
+                "MacAddress": net.mac,
+                "IPv4Address": net.ip.map(|ip| format!("{ip}/{}", holm_network::SUBNET.1)).unwrap_or_default(),
+                "IPv6Address": "",
+            }),
+        );
+    }
+    let config = if name == "bridge" {
+        json!([{
+            "Subnet": format!("{}/{}", holm_network::SUBNET.0, holm_network::SUBNET.1),
+            "Gateway": holm_network::GATEWAY.to_string(),
+        }])
+    } else {
+        json!([])
+    };
+    let options = if name == "bridge" {
+        json!({"com.docker.network.bridge.name": holm_network::BRIDGE})
+    } else {
+        json!({})
+    };
+    Ok(json!({
+        "Name": name,
+        "Id": name,
+        "Scope": "local",
+        "Driver": driver,
+        "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": null, "Config": config},
+        "Internal": false,
+        "Attachable": false,
+        "Ingress": false,
+        "Containers": containers,
+        "Options": options,
+        "Labels": {},
+    }))
+}
+
+/// Runs a network command; returns the exit status.
+pub fn network(engine: &Engine, c: &NetworkCommand) -> Result<i32> {
+    match c {
+        NetworkCommand::Ls(a) => {
+            let format = Format::parse(a.format.as_deref(), LS_DEFAULT)?;
+            if a.quiet {
+                for (n, _) in NETWORKS {
+                    println!("{n}");
+                }
+                return Ok(0);
+            }
+            if let Format::Json = format {
+                let all = NETWORKS
+                    .iter()
+                    .map(|(n, d)| network_json(engine, n, d))
+                    .collect::<Result<Vec<_>>>()?;
+                println!("{}", serde_json::to_string_pretty(&all)?);
+                return Ok(0);
+            }
+            let rows: Vec<Value> = NETWORKS
+                .iter()
+                .map(|(n, d)| {
+                    json!({"ID": n, "Name": n, "Driver": d, "Scope": "local", "IPv6": false,
+                           "Internal": false, "Labels": "", "CreatedAt": ""})
+                })
+                .collect();
+            let headers = json!({
+                "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+                "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
+            });
+            print!("{}", format.render(&rows, &headers)?);
+            Ok(0)
+        }
+        NetworkCommand::Inspect(a) => {
+            let template = crate::inspect::parse_format(a.format.as_deref())?;
+            let mut found = Vec::new();
+            let mut code = 0;
+            for n in &a.names {
+                match NETWORKS.iter().find(|(name, _)| name == n) {
+                    Some((name, driver)) => found.push(network_json(engine, name, driver)?),
+                    None => {
+                        let e = anyhow::anyhow!("network {n} not found");
+                        code = code.max(fail(&e, Verb::Other));
+                    }
+                }
+            }
+            let mut out = std::io::stdout().lock();
+            match template {
+                None => writeln!(out, "{}", serde_json::to_string_pretty(&found)?)?,
+                Some(t) => {
+                    for v in &found {
+                        match t.execute(v) {
+                            Ok(s) => writeln!(out, "{s}")?,
+                            Err(e) => code = code.max(fail(&e.into(), Verb::Other)),
+                        }
+                    }
+                }
+            }
+            Ok(code)
+        }
+    }
+}
