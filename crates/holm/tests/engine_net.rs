@@ -386,6 +386,12 @@ fn network_none_has_only_lo() {
 #[test]
 fn network_host_sees_the_host_interfaces() {
     let e = engine();
+    // Read before the run: an interface can appear meanwhile (holm0, made by a parallel test's first container).
+    let host_links: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|n| n.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with("veth"))
+        .collect();
     let out = e.ok(&[
         "run",
         "--rm",
@@ -398,15 +404,13 @@ fn network_host_sees_the_host_interfaces() {
     ]);
     let (links, resolv) = out.split_once("---\n").unwrap();
     // Every host interface that is not a container's veth (those come and go with parallel tests).
-    for name in std::fs::read_dir("/sys/class/net").unwrap() {
-        let name = name.unwrap().file_name().into_string().unwrap();
-        if !name.starts_with("veth") {
-            assert!(
-                links.contains(&format!(": {name}")),
-                "{name} missing: {links}"
-            );
-        }
+    for name in &host_links {
+        assert!(
+            links.contains(&format!(": {name}")),
+            "{name} missing: {links}"
+        );
     }
+    assert!(host_links.len() > 1, "{host_links:?}");
     assert_eq!(resolv, std::fs::read_to_string("/etc/resolv.conf").unwrap());
     let (_, err) = e.code(
         125,
