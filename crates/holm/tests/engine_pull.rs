@@ -117,8 +117,12 @@ fn pull_by_tag_then_again_is_up_to_date_and_same_as_load() {
         "pulled\n"
     );
 
-    // A second pull fetches no layer and changes nothing.
+    // A second pull fetches no blob (layers and config are in the store) and changes nothing.
+    let blob_gets = || reg.log().matches("\"GET /v2/busybox/blobs/").count();
+    let before = blob_gets();
+    assert!(before >= 3, "config and two layers fetched: {}", reg.log());
     let err = String::from_utf8(e.run(&["pull", &name]).stderr).unwrap();
+    assert_eq!(blob_gets(), before, "{}", reg.log());
     assert!(err.contains(": Already exists\n"), "{err}");
     assert!(!err.contains("Pulling fs layer"), "{err}");
     assert!(

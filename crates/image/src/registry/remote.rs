@@ -319,6 +319,11 @@ impl BlobSource for Remote<'_> {
             return Ok(staging.verify(d, size)?);
         }
         match kind {
+            // A manifest or config the store already has is copied (and verified again) rather than fetched.
+            BlobKind::Manifest | BlobKind::Config if self.store.contains(d) => {
+                let f = self.store.open_blob(d)?;
+                staging.ingest(f, &format!("stored blob {d}"), Some((d, size)), None)?;
+            }
             BlobKind::Manifest => {
                 if size > MAX_JSON_BYTES {
                     return Err(crate::content::ContentError::TooLargeForJson(d.clone()).into());
