@@ -152,21 +152,30 @@ impl ContentStore {
 
     /// A new private staging area for one import.
     pub fn staging(&self) -> Result<Staging, ContentError> {
-        let dir = self.ingest.join(fsutil::unique_name("import-"));
-        std::fs::create_dir(&dir).map_err(io_err(format!("create {}", dir.display())))?;
-        let lock = fsutil::lock_exclusive(&dir.join("lock"));
-        let lock = match lock {
-            Ok(l) => l,
+        // Made under a `.new-` name, locked, then renamed to `import-*`: a directory with the `import-` name
+        // always has its lock held while its import lives, so a concurrent `remove_stale_staging` that gets the
+        // lock knows the import is gone. (Locking after creating `import-*` left a window in which another
+        // import took the fresh lock and removed the directory.)
+        let tmp = self.ingest.join(fsutil::unique_name(".new-"));
+        std::fs::create_dir(&tmp).map_err(io_err(format!("create {}", tmp.display())))?;
+        let ready = (|| {
+            let lock = fsutil::lock_exclusive(&tmp.join("lock")).map_err(io_err("lock staging"))?;
+            std::fs::create_dir(tmp.join("blobs")).map_err(io_err("create staging blobs"))?;
+            let dir = self.ingest.join(fsutil::unique_name("import-"));
+            std::fs::rename(&tmp, &dir)
+                .map_err(io_err(format!("rename staging to {}", dir.display())))?;
+            Ok((dir, lock))
+        })();
+        let (dir, lock) = match ready {
+            Ok(x) => x,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(io_err("lock staging")(e));
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
             }
         };
-        let blobs = dir.join("blobs");
-        std::fs::create_dir(&blobs).map_err(io_err("create staging blobs"))?;
         Ok(Staging {
+            blobs: dir.join("blobs"),
             dir,
-            blobs,
             _lock: lock,
             staged: HashMap::new(),
         })
@@ -177,17 +186,28 @@ impl ContentStore {
         let mut n = 0;
         for e in std::fs::read_dir(&self.ingest).map_err(io_err("list ingest"))? {
             let p = e.map_err(io_err("list ingest"))?.path();
-            let stale = match fsutil::try_lock_exclusive(&p.join("lock")) {
-                Ok(Some(_held)) => true,
-                Ok(None) => false,
-                // Killed before it took its lock -- or a concurrent import between its mkdir and its lock: only
-                // a directory older than a minute counts as stale.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::metadata(&p)
+            let older_than_a_minute = || {
+                std::fs::metadata(&p)
                     .and_then(|m| m.modified())
                     .ok()
                     .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age > std::time::Duration::from_secs(60)),
-                Err(e) => return Err(io_err(format!("lock {}", p.display()))(e)),
+                    .is_some_and(|age| age > std::time::Duration::from_secs(60))
+            };
+            let being_made = p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".new-"));
+            let stale = if being_made {
+                // Another import is setting this one up (see `staging`): its lock proves nothing yet, and a
+                // directory left by an import killed right then is old.
+                older_than_a_minute()
+            } else {
+                match fsutil::try_lock_exclusive(&p.join("lock")) {
+                    Ok(Some(_held)) => true,
+                    Ok(None) => false,
+                    // No lock file (made by an older holm, killed between mkdir and lock): stale once a minute old.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => older_than_a_minute(),
+                    Err(e) => return Err(io_err(format!("lock {}", p.display()))(e)),
+                }
             };
             if stale {
                 match std::fs::remove_dir_all(&p) {

@@ -449,13 +449,19 @@ fn leftovers_of_a_killed_import_are_collected() {
     std::fs::create_dir_all(&live).unwrap();
     let f = std::fs::File::create(live.join("lock")).unwrap();
     f.lock().unwrap();
+    // One being set up by a concurrent import (`.new-*`, its lock file taken or not) is kept while young: the
+    // import renames it to `import-*` once locked.
+    let young = ts.store.path().join("ingest/.new-young");
+    std::fs::create_dir_all(young.join("blobs")).unwrap();
+    std::fs::write(young.join("lock"), b"").unwrap();
     // No half blob is ever visible under blobs/: only complete, verified ones are renamed there.
     assert!(ts.entries("blobs/sha256").is_empty());
     let report = ts.store.gc().unwrap();
     assert_eq!(report.blobs, 0);
-    assert_eq!(ts.entries("ingest"), ["import-live"]);
+    assert_eq!(ts.entries("ingest"), [".new-young", "import-live"]);
     assert!(!ts.store.path().join(".images.json.tmp-1-2-3").exists());
     drop(f);
+    std::fs::remove_dir_all(&young).unwrap();
     ts.store.gc().unwrap();
     ts.assert_empty();
 }
