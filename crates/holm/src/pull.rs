@@ -46,6 +46,18 @@ fn short(d: &holm_image::digest::Digest) -> &str {
     &hex[..hex.len().min(12)]
 }
 
+/// True if an image record's `os/arch[/variant]` is `wanted` (a variant only counts when both name one).
+fn same_platform(record: &str, wanted: &Platform) -> bool {
+    Platform::parse(record).is_ok_and(|p| {
+        p.os == wanted.os
+            && p.architecture == wanted.architecture
+            && match (&p.variant, &wanted.variant) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    })
+}
+
 /// Pulls `name` and prints docker's progress on stderr unless `quiet`. Returns the normalised reference pulled.
 fn pull_image(
     store: &ImageStore,
@@ -108,7 +120,8 @@ pub fn pull(store: &ImageStore, a: &PullArgs) -> Result<()> {
 
 /// Applies `run` / `create`'s pull policy to `name` before the container is created: `missing` pulls an image
 /// that is not in the store (after docker's `Unable to find image 'X' locally`), `always` pulls anyway, `never`
-/// fails with docker's `No such image: X`.
+/// fails with docker's `No such image: X`. With an explicit `platform`, a local image of another platform is
+/// pulled again for that platform (`never`: docker's "does not match the specified platform" error).
 pub fn ensure_image(
     store: &ImageStore,
     name: &str,
@@ -118,15 +131,27 @@ pub fn ensure_image(
     quiet: bool,
 ) -> Result<()> {
     let opts = tls_verify_opts(platform.unwrap_or("linux/amd64"), tls_verify)?;
-    let present = match store.resolve(name) {
-        Ok(_) => true,
-        Err(StoreError::NotFound(_)) => false,
-        Err(e) => return Err(e.into()),
-    };
     let shown = || {
         Reference::parse(name)
             .map(|r| r.familiar())
             .unwrap_or_else(|_| name.to_string())
+    };
+    let present = match store.resolve(name) {
+        // With an explicit --platform, a local image of another platform counts as missing (docker).
+        Ok(img) if platform.is_some() && !same_platform(&img.platform, &opts.platform) => {
+            if policy == PullPolicy::Never {
+                bail!(
+                    "image with reference {} was found but does not match the specified platform: wanted {}, actual: {}",
+                    shown(),
+                    opts.platform,
+                    img.platform
+                );
+            }
+            false
+        }
+        Ok(_) => true,
+        Err(StoreError::NotFound(_)) => false,
+        Err(e) => return Err(e.into()),
     };
     match policy {
         PullPolicy::Never if !present => bail!("No such image: {}", shown()),

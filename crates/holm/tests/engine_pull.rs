@@ -144,6 +144,16 @@ fn pull_by_tag_then_again_is_up_to_date_and_same_as_load() {
         "{:?}",
         entries(&e, "ingest")
     );
+
+    // Like a loaded image it can be saved (and loaded elsewhere), and removing it frees every blob and layer.
+    let saved = e.tmp.path().join("saved.tar");
+    e.ok(&["save", "-o", saved.to_str().unwrap(), &name]);
+    let again = Engine::empty();
+    again.ok(&["load", "-i", saved.to_str().unwrap()]);
+    assert_eq!(image_json(&again, &name)["Id"], v["Id"]);
+    e.ok(&["rmi", &name]);
+    assert_eq!(entries(&e, "blobs/sha256"), Vec::<String>::new());
+    assert_eq!(entries(&e, "layers"), Vec::<String>::new());
 }
 
 #[test]
@@ -256,6 +266,48 @@ fn pull_from_multi_platform_index_picks_the_platform() {
     let v = image_json(&e, &name);
     assert_eq!(v["Id"], arm.config_digest.to_string());
     assert_eq!(v["Architecture"], "arm64");
+
+    // run --platform: a local image of another platform is pulled again for the one asked for (docker);
+    // with --pull never that is docker's mismatch error.
+    let (_, err) = e.code(
+        125,
+        &[
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--platform",
+            "linux/amd64",
+            &name,
+            "true",
+        ],
+    );
+    assert!(
+        err.contains(
+            "does not match the specified platform: wanted linux/amd64, actual: linux/arm64"
+        ),
+        "{err}"
+    );
+    let (out, err) = e.code(
+        0,
+        &[
+            "run",
+            "--rm",
+            "--platform",
+            "linux/amd64",
+            &name,
+            "echo",
+            "x",
+        ],
+    );
+    assert_eq!(out, "x\n");
+    assert!(err.contains("Status: Downloaded newer image"), "{err}");
+    assert_eq!(image_json(&e, &name)["Architecture"], "amd64");
+    let (_, err) = e.code(
+        0,
+        &["run", "--rm", "--platform", "linux/amd64", &name, "true"],
+    );
+    assert_eq!(err, "", "the right platform is present: no pull");
 
     // A platform the index does not have: an error naming it and what there is.
     let (_, err) = e.code(1, &["pull", "--platform", "linux/s390x", &name]);
