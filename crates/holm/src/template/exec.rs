@@ -193,17 +193,20 @@ impl Exec {
 
     fn operand(&mut self, o: &Operand, dot: &Value) -> Result<Val, Error> {
         Ok(match o {
-            Operand::Field(names) => field(Val::V(dot.clone()), names)?,
+            Operand::Field(names) => lookup(dot, names)?,
             Operand::Var(name, names) => {
                 let Some((_, v)) = self.vars.iter().rev().find(|(n, _)| n == name) else {
                     return Err(Error::new(format!("undefined variable: ${name}")));
                 };
-                field(Val::V(v.clone()), names)?
+                lookup(v, names)?
             }
-            Operand::Paren(p, names) => {
-                let v = self.pipeline(p, dot)?;
-                field(v, names)?
-            }
+            Operand::Paren(p, names) => match self.pipeline(p, dot)? {
+                Val::V(v) => lookup(&v, names)?,
+                Val::NoValue if names.is_empty() => Val::NoValue,
+                Val::NoValue => {
+                    return Err(Error::new(format!("nil pointer evaluating .{}", names[0])))
+                }
+            },
             Operand::Func(name) => self.call(name, Vec::new())?,
             Operand::Str(s) => Val::V(Value::String(s.clone())),
             Operand::Int(i) => Val::V(Value::from(*i)),
@@ -397,23 +400,32 @@ impl Exec {
     }
 }
 
-/// `.A.B` on a value: object keys; a missing key is `<no value>`; anything else is an error, as in Go.
-fn field(mut cur: Val, names: &[String]) -> Result<Val, Error> {
-    for n in names {
+/// `.A.B` on a value: object keys; a missing key is `<no value>` (and a field of it an error); a field of
+/// anything but an object is an error, as in Go. Only the result is copied.
+fn lookup(base: &Value, names: &[String]) -> Result<Val, Error> {
+    let mut cur = base;
+    for (i, n) in names.iter().enumerate() {
         cur = match cur {
-            Val::V(Value::Object(mut o)) => o.remove(n).map_or(Val::NoValue, Val::V),
-            Val::V(Value::Null) | Val::NoValue => {
-                return Err(Error::new(format!("nil pointer evaluating .{n}")))
-            }
-            Val::V(other) => {
+            Value::Object(o) => match o.get(n) {
+                Some(v) => v,
+                None if i + 1 == names.len() => return Ok(Val::NoValue),
+                None => {
+                    return Err(Error::new(format!(
+                        "nil pointer evaluating .{}",
+                        names[i + 1]
+                    )))
+                }
+            },
+            Value::Null => return Err(Error::new(format!("nil pointer evaluating .{n}"))),
+            other => {
                 return Err(Error::new(format!(
                     "can't evaluate field {n} in {}",
-                    gofmt::v(&Val::V(other))
+                    gofmt::v(&Val::V(other.clone()))
                 )))
             }
         };
     }
-    Ok(cur)
+    Ok(Val::V(cur.clone()))
 }
 
 fn num(v: &Val) -> Option<f64> {
