@@ -1,7 +1,7 @@
-//! `holm inspect [-f TEMPLATE] [--type container|image|volume] NAME...` (and `holm image inspect`, `holm volume
-//! inspect`, which are this with a fixed type): docker's JSON array of the objects found, or each object through a
-//! Go template (`-f '{{.State.Status}}'`, see [`crate::template`]). Without `--type` a name is looked up as a
-//! container, then an image, then a volume, as docker does. A missing object prints `Error: No such object: X`
+//! `holm inspect [-f TEMPLATE] [--type container|image|network|volume] NAME...` (and `holm image inspect`,
+//! `holm volume inspect`, `holm container inspect`, which are this with a fixed type): docker's JSON array of the
+//! objects found, or each object through a Go template (`-f '{{.State.Status}}'`, see [`crate::template`]).
+//! Without `--type` a name is looked up as a container, then an image, a network, a volume, as docker does. A missing object prints `Error: No such object: X`
 //! (`No such container|image|volume` with a type) and makes the exit status 1; the others are still printed
 //! (`[]` if none was found).
 
@@ -20,6 +20,8 @@ pub enum Kind {
     Container,
     /// An image (name or id).
     Image,
+    /// A network (`bridge`, `host`, `none`).
+    Network,
     /// A named volume.
     Volume,
 }
@@ -30,6 +32,7 @@ impl Kind {
             None => "object",
             Some(Kind::Container) => "container",
             Some(Kind::Image) => "image",
+            Some(Kind::Network) => "network",
             Some(Kind::Volume) => "volume",
         }
     }
@@ -71,7 +74,7 @@ pub fn parse_format(f: Option<&str>) -> holm_engine::Result<Option<Template>> {
     }
 }
 
-/// Looks `name` up as `kind` (every kind in docker's order if `None`): its JSON, `Ok(None)` if there is no such
+/// Looks `name` up as `kind` (every kind in docker's order if `None`: container, image, network, volume): its JSON, `Ok(None)` if there is no such
 /// object, or the error that stopped the lookup (an ambiguous id prefix, a database error).
 fn lookup(engine: &Engine, kind: Option<Kind>, name: &str) -> Result<Option<Value>> {
     let want = |k: Kind| kind.is_none_or(|w| w == k);
@@ -90,6 +93,11 @@ fn lookup(engine: &Engine, kind: Option<Kind>, name: &str) -> Result<Option<Valu
             Ok(img) => return Ok(Some(crate::commands::image_json(engine.images(), &img)?)),
             Err(holm_image::StoreError::NotFound(_) | holm_image::StoreError::Reference(_)) => {}
             Err(e) => return Err(e.into()),
+        }
+    }
+    if want(Kind::Network) {
+        if let Some(v) = crate::network::find_json(engine, name)? {
+            return Ok(Some(v));
         }
     }
     if want(Kind::Volume) {

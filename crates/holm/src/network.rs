@@ -37,6 +37,14 @@ pub struct LsArgs {
     pub format: Option<String>,
 }
 
+/// docker's network JSON for the network called `name`, `None` if there is no such network (`holm inspect`).
+pub fn find_json(engine: &Engine, name: &str) -> Result<Option<Value>> {
+    match NETWORKS.iter().find(|(n, _)| *n == name) {
+        Some((n, d)) => Ok(Some(network_json(engine, n, d)?)),
+        None => Ok(None),
+    }
+}
+
 /// docker's network JSON for `name` (one of [`NETWORKS`]) with the engine's running containers on it.
 fn network_json(engine: &Engine, name: &str, driver: &str) -> Result<Value> {
     let mut containers = serde_json::Map::new();

@@ -207,9 +207,9 @@ fn exit_codes_for_missing_objects_and_bad_flags() {
             Some(""),
         ),
         (
-            vec!["inspect", "--type", "network", "c1"],
+            vec!["inspect", "--type", "service", "c1"],
             125,
-            vec!["'network'"],
+            vec!["'service'"],
             Some(""),
         ),
         (

@@ -89,6 +89,13 @@ fn inspect_finds_containers_images_and_volumes_with_templates() {
         e.ok(&["volume", "inspect", "-f", "{{.Name}} {{.Labels}}", "vol1"]),
         "vol1 map[a:b]\n"
     );
+    // networks too
+    assert_eq!(
+        e.ok(&["inspect", "-f", "{{.Name}} {{.Driver}}", "bridge", "none"]),
+        "bridge bridge\nnone null\n"
+    );
+    let (_, err) = e.code(1, &["inspect", "--type", "network", "vol1"]);
+    assert!(err.contains("No such network: vol1"), "{err}");
     // several kinds at once; the container comes first for a name both could have
     let all: serde_json::Value =
         serde_json::from_str(&e.ok(&["inspect", "fmt1", IMAGE, "vol1"])).unwrap();
