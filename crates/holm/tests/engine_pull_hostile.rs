@@ -1,6 +1,7 @@
 //! `holm pull` against a registry that misbehaves, played by a tiny HTTP server in the test: a pull killed in the
-//! middle of a layer leaves nothing visible (and the next import cleans its staging), and a blob that goes on past
-//! its descriptor's size is cut off at once instead of being read (or held) whole.
+//! middle of a layer leaves nothing visible (and the next import cleans its staging), a blob that goes on past
+//! its descriptor's size is cut off at once instead of being read (or held) whole, and transient failures (503, a
+//! connection closed mid-blob) are retried.
 
 #[path = "../../image/tests/common/mod.rs"]
 mod common;
@@ -26,12 +27,16 @@ enum Body {
     Stall(Vec<u8>, usize),
     /// Bytes without end (no Content-Length), until the client hangs up.
     Endless,
+    /// 1st request: HTTP 503; 2nd: half the blob, then the connection closes; then the whole blob.
+    Flaky(Vec<u8>),
 }
 
-/// A registry serving one repository `app` with the tag `1`; counts the layer bytes it sent.
+/// A registry serving one repository `app` with the tag `1`; counts the layer bytes it sent and the requests for
+/// a [`Body::Flaky`] blob.
 struct Fake {
     port: u16,
     sent: Arc<AtomicUsize>,
+    flaky: Arc<AtomicUsize>,
 }
 
 impl Fake {
@@ -39,18 +44,20 @@ impl Fake {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let sent = Arc::new(AtomicUsize::new(0));
-        let counter = sent.clone();
+        let flaky = Arc::new(AtomicUsize::new(0));
+        let (counter, flaky_count) = (sent.clone(), flaky.clone());
         // Detached: the threads end with the test process (a stalled answer never ends by itself).
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { return };
-                let (manifest, blobs, counter) = (manifest.clone(), blobs.clone(), counter.clone());
+                let (manifest, blobs) = (manifest.clone(), blobs.clone());
+                let (counter, flaky_count) = (counter.clone(), flaky_count.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &manifest, &blobs, &counter);
+                    let _ = serve(conn, &manifest, &blobs, &counter, &flaky_count);
                 });
             }
         });
-        Fake { port, sent }
+        Fake { port, sent, flaky }
     }
 
     fn name(&self) -> String {
@@ -63,6 +70,7 @@ fn serve(
     manifest: &[u8],
     blobs: &HashMap<String, Body>,
     sent: &AtomicUsize,
+    flaky: &AtomicUsize,
 ) -> std::io::Result<()> {
     let mut r = BufReader::new(conn.try_clone()?);
     let mut w = conn;
@@ -125,6 +133,25 @@ fn serve(
                         sent.fetch_add(chunk.len(), Ordering::SeqCst);
                     }
                 }
+                Some(Body::Flaky(b)) => match flaky.fetch_add(1, Ordering::SeqCst) {
+                    0 => {
+                        write!(
+                            w,
+                            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+                        )?;
+                    }
+                    1 => {
+                        write!(
+                            w,
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+                             Content-Length: {}\r\n\r\n",
+                            b.len()
+                        )?;
+                        w.write_all(&b[..b.len() / 2])?;
+                        return Ok(());
+                    }
+                    _ => ok(&mut w, "application/octet-stream", b)?,
+                },
                 None => {
                     let body = br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#;
                     write!(
@@ -264,4 +291,20 @@ fn a_blob_longer_than_its_descriptor_is_cut_off() {
     assert!(e.ok(&["images", "-q"]).is_empty());
     assert_eq!(entries(&e, "ingest"), Vec::<String>::new());
     assert_eq!(entries(&e, "blobs/sha256"), Vec::<String>::new());
+}
+
+#[test]
+fn transient_registry_failures_are_retried() {
+    let (manifest, config, layer) = image(256 << 10, None);
+    let blobs = HashMap::from([
+        (digest::sha256(&config).to_string(), Body::Full(config)),
+        (digest::sha256(&layer).to_string(), Body::Flaky(layer)),
+    ]);
+    let fake = Fake::start(manifest, blobs);
+    let e = Engine::empty();
+    // A 503, then a connection closed half-way, then the blob: the third attempt succeeds.
+    e.ok(&["pull", "-q", &fake.name()]);
+    assert_eq!(fake.flaky.load(Ordering::SeqCst), 3);
+    assert_eq!(e.ok(&["images", "-q"]).lines().count(), 1);
+    assert_eq!(entries(&e, "ingest"), Vec::<String>::new());
 }

@@ -258,26 +258,53 @@ impl<'p> Remote<'p> {
         (self.progress)(e)
     }
 
-    /// Streams the blob `d` into `staging`, verifying digest and size.
+    /// Streams the blob `d` into `staging`, verifying digest and size. A transient failure (connection error,
+    /// HTTP 429 or 5xx, a stream cut short) is retried twice, after 1 s and 2 s, as podman does; a blob that
+    /// fails verification is not.
     fn download(
         &mut self,
         staging: &mut Staging,
         d: &Digest,
         size: u64,
     ) -> Result<(), ArchiveError> {
+        let mut delay = Duration::from_secs(1);
+        for attempt in 1.. {
+            match self.download_once(staging, d, size) {
+                Err((_, true)) if attempt < 3 => {
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                r => return r.map_err(|(e, _)| e),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// One download attempt; an error comes with whether it is worth retrying.
+    fn download_once(
+        &mut self,
+        staging: &mut Staging,
+        d: &Digest,
+        size: u64,
+    ) -> Result<(), (ArchiveError, bool)> {
         let r = self.oci_ref("latest");
         let what = d.to_string();
         let fetch_err = |e: &dyn std::fmt::Display| ArchiveError::Fetch {
             what: format!("download blob {d}"),
             detail: e.to_string(),
         };
+        let fatal = |e: ArchiveError| (e, false);
         let client = &self.client;
-        let res: Result<(), ArchiveError> = self.rt.block_on(async {
-            let mut stream = client
-                .pull_blob_stream(&r, d.as_ref())
-                .await
-                .map_err(|e| fetch_err(&describe(&e)))?;
-            let mut w = staging.writer()?;
+        self.rt.block_on(async {
+            let mut stream = client.pull_blob_stream(&r, d.as_ref()).await.map_err(|e| {
+                let transient = match &e {
+                    OciDistributionError::RequestError(_) => true,
+                    OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
+                    _ => false,
+                };
+                (fetch_err(&describe(&e)), transient)
+            })?;
+            let mut w = staging.writer().map_err(|e| fatal(e.into()))?;
             while let Some(chunk) = stream.next().await {
                 let chunk = match chunk {
                     Ok(c) => c,
@@ -288,22 +315,26 @@ impl<'p> Remote<'p> {
                     {
                         break;
                     }
-                    Err(e) => return Err(fetch_err(&e)),
+                    Err(e) => return Err((fetch_err(&e), true)),
                 };
                 if w.len() + chunk.len() as u64 > size {
-                    return Err(crate::content::ContentError::TooLong {
-                        digest: d.clone(),
-                        expected: size,
-                    }
-                    .into());
+                    return Err(fatal(
+                        crate::content::ContentError::TooLong {
+                            digest: d.clone(),
+                            expected: size,
+                        }
+                        .into(),
+                    ));
                 }
                 w.write_all(&chunk)
-                    .map_err(|e| ArchiveError::io(format!("write {what}"), e))?;
+                    .map_err(|e| fatal(ArchiveError::io(format!("write {what}"), e)))?;
             }
-            w.finish(&what, Some((d, size)), None)?;
+            // A stream cut short (the registry closed the connection early) is worth another try.
+            let short = w.len() < size;
+            w.finish(&what, Some((d, size)), None)
+                .map_err(|e| (e.into(), short))?;
             Ok(())
-        });
-        res
+        })
     }
 }
 
