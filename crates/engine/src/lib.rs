@@ -11,7 +11,7 @@
 //! <root>/volumes/<name>/_data          named volumes                            see [`volumes`]
 //! <runroot>/runtime/<id>/              holm-container's runtime state (gone after a reboot)
 //! <runroot>/oci/<runtime>/<id>/        an external runtime's state (`--runtime`) see [`runtime`]
-//! <runroot>/network/<id>.json          a running container's address, MAC, ports see [`network`]
+//! /run/holm-network/containers/<id>.json  a running container's address, MAC, ports (host-wide) see [`network`]
 //! <root>/containers/<id>/{hosts,hostname,resolv.conf}  bind-mounted on its /etc  see [`network`]
 //! ```
 //!

@@ -6,7 +6,8 @@
 //! - between the runtime's `create` and `start` (in the monitor, each run, restarts included), [`setup`]: an
 //!   address leased, the published host ports bound (held by the monitor while the container runs), the veth
 //!   pair on the `holm0` bridge with the container's `eth0`, the DNAT rules, `/etc/hosts` rewritten with the
-//!   address, and the state (address, MAC, ports) in `<runroot>/network/<id>.json` for `inspect` and `port`.
+//!   address, and the state (address, MAC, ports) in `/run/holm-network/containers/<id>.json` for `inspect`,
+//!   `port` and teardown.
 //! - whenever the container's processes are gone ([`crate::ops::release_runtime`]: its monitor's end, `rm -f`,
 //!   the crash recovery of `ps`/`rm`/`prune`), [`teardown`]: rules, veth, lease and state removed. Each step
 //!   finds "already gone" fine. The state file is written before anything is set up, so a crash half-way still
@@ -47,8 +48,12 @@ pub fn requested_ports(cfg: &RunConfig) -> Result<Vec<PortBinding>> {
     Ok(out)
 }
 
-fn state_path(engine: &Engine, id: &str) -> PathBuf {
-    engine.runroot().join("network").join(format!("{id}.json"))
+/// Host-wide, next to the leases (not under `--runroot`): a wiped runroot must not hide the veth, rules and lease
+/// of a container whose kernel state is still there.
+fn state_path(_engine: &Engine, id: &str) -> PathBuf {
+    std::path::Path::new(holm_network::STATE_DIR)
+        .join("containers")
+        .join(format!("{id}.json"))
 }
 
 /// The network state of a running container (`None` if it has none: stopped, or `--network none`/`host`).

@@ -464,6 +464,28 @@ fn nothing_left_after_monitor_kill_9_then_rm_f() {
     });
     assert!(e.ok(&["ps", "-a"]).contains("Exited"));
     assert_net(&id, false, false);
+
+    // A simulated reboot (processes gone, runroot wiped) with the kernel's network state still there: `ps -a`
+    // finds the veth, rules and lease all the same.
+    let port = free_port();
+    let p = format!("{port}:80");
+    let id = e.detached(&["--name", "k9c", "-p", &p, NET_IMAGE, "sleep", "1000"]);
+    assert_net(&id, true, true);
+    let pid = e.inspect("k9c")["State"]["Pid"].as_i64().unwrap() as i32;
+    holm_sys::process::kill(e.monitors()[0], libc::SIGKILL).unwrap();
+    holm_sys::process::kill(pid, libc::SIGKILL).unwrap();
+    wait_until(Duration::from_secs(5), "container gone", || {
+        e.monitors().is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    std::fs::remove_dir_all(&e.runroot).unwrap();
+    let ps = e.ok(&["ps", "-a"]);
+    assert!(
+        ps.lines()
+            .any(|l| l.ends_with("k9c") && l.contains("Exited")),
+        "{ps}"
+    );
+    assert_net(&id, false, false);
+    drop(TcpListener::bind(("0.0.0.0", port)).unwrap());
 }
 
 #[test]
