@@ -100,6 +100,17 @@ fn assert_net(id: &str, up: bool, ports: bool) {
     assert_eq!(nft_table_exists(id), up && ports, "nft table of {id}");
 }
 
+/// The pid of the engine's only monitor (waiting out a monitor between its re-exec's steps, when its command
+/// line cannot be read).
+fn the_monitor(e: &Engine) -> i32 {
+    let mut m = Vec::new();
+    wait_until(Duration::from_secs(5), "one monitor", || {
+        m = e.monitors();
+        m.len() == 1
+    });
+    m[0]
+}
+
 fn ip_of(e: &Engine, c: &str) -> String {
     e.inspect(c)["NetworkSettings"]["IPAddress"]
         .as_str()
@@ -441,9 +452,7 @@ fn nothing_left_after_monitor_kill_9_then_rm_f() {
     args.extend(cmd.iter().map(String::as_str));
     let id = e.detached(&args);
     assert_net(&id, true, true);
-    let monitors = e.monitors();
-    assert_eq!(monitors.len(), 1);
-    holm_sys::process::kill(monitors[0], libc::SIGKILL).unwrap();
+    holm_sys::process::kill(the_monitor(&e), libc::SIGKILL).unwrap();
     wait_until(Duration::from_secs(5), "monitor gone", || {
         e.monitors().is_empty()
     });
@@ -456,8 +465,7 @@ fn nothing_left_after_monitor_kill_9_then_rm_f() {
     let id = e.detached(&["--name", "k9b", NET_IMAGE, "sleep", "1000"]);
     assert_net(&id, true, false);
     let pid = e.inspect("k9b")["State"]["Pid"].as_i64().unwrap() as i32;
-    let monitors = e.monitors();
-    holm_sys::process::kill(monitors[0], libc::SIGKILL).unwrap();
+    holm_sys::process::kill(the_monitor(&e), libc::SIGKILL).unwrap();
     holm_sys::process::kill(pid, libc::SIGKILL).unwrap();
     wait_until(Duration::from_secs(5), "container gone", || {
         e.monitors().is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -472,7 +480,7 @@ fn nothing_left_after_monitor_kill_9_then_rm_f() {
     let id = e.detached(&["--name", "k9c", "-p", &p, NET_IMAGE, "sleep", "1000"]);
     assert_net(&id, true, true);
     let pid = e.inspect("k9c")["State"]["Pid"].as_i64().unwrap() as i32;
-    holm_sys::process::kill(e.monitors()[0], libc::SIGKILL).unwrap();
+    holm_sys::process::kill(the_monitor(&e), libc::SIGKILL).unwrap();
     holm_sys::process::kill(pid, libc::SIGKILL).unwrap();
     wait_until(Duration::from_secs(5), "container gone", || {
         e.monitors().is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
