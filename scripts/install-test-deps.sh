@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(busybox-static tini runc hyperfine libseccomp-dev pkg-config time iproute2 procps skopeo umoci podman debootstrap nftables
-    docker-registry apache2-utils)
+    docker-registry apache2-utils openssl)
 
 installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
@@ -66,6 +66,7 @@ check "ps (procps)" ps -p $$
 check "nft (nftables, holm's bridge networking)" nft --version
 check "skopeo" skopeo --version
 check "docker-registry (the distribution registry, for pull tests)" docker-registry --version
+check "openssl (certificates for the HTTPS registry test)" openssl version
 check "htpasswd (apache2-utils)" sh -c 'htpasswd -nbB u p | grep -q "^u:"'
 if ((fail)); then
     exit 1

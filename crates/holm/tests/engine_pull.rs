@@ -410,6 +410,43 @@ fn tls_verify_true_refuses_a_plain_http_registry() {
     e.ok(&["pull", "-q", "--tls-verify=false", &name]);
 }
 
+#[test]
+fn https_registry_with_a_private_ca() {
+    let reg = Registry::with_tls();
+    let e = Engine::empty();
+    push_v1(&reg, e.tmp.path());
+    let name = format!("{}/busybox:1", reg.addr());
+    let pull = |e: &Engine, args: &[&str], cert: Option<&Path>| {
+        let mut c = e.cmd(args);
+        c.env_remove("SSL_CERT_FILE").env_remove("SSL_CERT_DIR");
+        if let Some(p) = cert {
+            c.env("SSL_CERT_FILE", p);
+        }
+        c.output().unwrap()
+    };
+    // --tls-verify=true: the certificate is nobody's.
+    let o = pull(&e, &["pull", "--tls-verify=true", &name], None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("cannot reach registry {}", reg.addr()))
+            && err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
+    // Trusted through SSL_CERT_FILE: verified HTTPS.
+    let o = pull(
+        &e,
+        &["pull", "-q", "--tls-verify=true", &name],
+        Some(reg.cert()),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Default for a loopback registry: HTTPS without verification (this registry speaks no plain HTTP).
+    let e2 = Engine::empty();
+    let o = pull(&e2, &["run", "--rm", &name, "echo", "over https"], None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "over https\n");
+}
+
 fn auth_file(dir: &Path, registry: &str, user: &str, password: &str) -> PathBuf {
     let p = dir.join(format!("auth-{user}-{password}.json"));
     let b64 = base64(format!("{user}:{password}").as_bytes());

@@ -1,6 +1,7 @@
 //! A private image registry for pull tests: Debian's `docker-registry` (the CNCF distribution registry) on
 //! `127.0.0.1` with a free port, its own storage directory and config file, optionally behind htpasswd Basic
-//! auth; images are pushed into it with `skopeo`. The registry is killed and its files removed on drop, during
+//! auth or serving HTTPS with a self-signed certificate (made with `openssl`); images are pushed into it with
+//! `skopeo`. The registry is killed and its files removed on drop, during
 //! unwinding too.
 
 use std::io::{Read, Write};
@@ -17,21 +18,34 @@ pub struct Registry {
     dir: tempfile::TempDir,
     port: u16,
     creds: Option<(String, String)>,
+    cert: Option<PathBuf>,
 }
 
 impl Registry {
     /// An anonymous registry. Panics (naming the package) if `docker-registry` is missing or does not start.
     pub fn start() -> Registry {
-        Self::launch(None)
+        Self::launch(None, false)
+    }
+
+    /// A registry serving HTTPS only, with a certificate for `127.0.0.1` from a throw-away CA (see
+    /// [`Registry::cert`]).
+    pub fn with_tls() -> Registry {
+        Self::launch(None, true)
     }
 
     /// A registry that wants Basic auth for `user` / `password` (htpasswd file made with `htpasswd -B` from
     /// Debian's `apache2-utils`).
     pub fn with_auth(user: &str, password: &str) -> Registry {
-        Self::launch(Some((user.to_string(), password.to_string())))
+        Self::launch(Some((user.to_string(), password.to_string())), false)
     }
 
-    fn launch(creds: Option<(String, String)>) -> Registry {
+    /// The PEM certificate of the CA that signed a [`Registry::with_tls`] registry's certificate (trust it with
+    /// `SSL_CERT_FILE`).
+    pub fn cert(&self) -> &Path {
+        self.cert.as_deref().expect("a registry started with_tls")
+    }
+
+    fn launch(creds: Option<(String, String)>, tls: bool) -> Registry {
         let dir = tempfile::Builder::new()
             .prefix("holm-registry-")
             .tempdir()
@@ -52,6 +66,51 @@ impl Registry {
                 file.display()
             );
         }
+        let mut cert = None;
+        let mut tls_conf = String::new();
+        if tls {
+            // A CA and a server certificate for 127.0.0.1 signed by it (webpki refuses a CA certificate as the
+            // server's own).
+            let p = |n: &str| dir.path().join(n);
+            std::fs::write(
+                p("ext.cnf"),
+                "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+            )
+            .expect("write openssl extensions");
+            let path = |n: &str| p(n).to_str().expect("UTF-8 temp path").to_string();
+            let (ca_key, ca, key, csr, crt, ext) = (
+                path("ca.key"),
+                path("ca.pem"),
+                path("key.pem"),
+                path("csr.pem"),
+                path("cert.pem"),
+                path("ext.cnf"),
+            );
+            let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+            let steps = [
+                format!("req -x509 -days 2 -subj /CN=holm-test-ca {ec} -keyout {ca_key} -out {ca}"),
+                format!("req -subj /CN=127.0.0.1 {ec} -keyout {key} -out {csr}"),
+                format!(
+                    "x509 -req -days 2 -CAcreateserial -in {csr} -CA {ca} -CAkey {ca_key} \
+                     -extfile {ext} -out {crt}"
+                ),
+            ];
+            for step in steps {
+                let out = Command::new("openssl")
+                    .args(step.split_whitespace())
+                    .output()
+                    .unwrap_or_else(|e| {
+                        panic!("run openssl: {e} (install Debian's `openssl` package)")
+                    });
+                assert!(out.status.success(), "openssl {step}: {out:?}");
+            }
+            tls_conf = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                p("cert.pem").display(),
+                p("key.pem").display()
+            );
+            cert = Some(p("ca.pem"));
+        }
         // The port is free when picked; another process could take it before the registry binds it, so retry.
         let mut last_err = String::new();
         for _ in 0..5 {
@@ -65,7 +124,7 @@ impl Registry {
                 format!(
                     "version: 0.1\nlog:\n  level: info\n\
                      storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                     http:\n  addr: 127.0.0.1:{port}\n{auth}",
+                     http:\n  addr: 127.0.0.1:{port}\n{tls_conf}{auth}",
                     dir.path().join("storage").display()
                 ),
             )
@@ -86,6 +145,7 @@ impl Registry {
                         dir,
                         port,
                         creds,
+                        cert,
                     }
                 }
                 Err(e) => {
@@ -224,7 +284,7 @@ fn get_status(port: u16, path: &str) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other(format!("bad HTTP answer: {buf:?}")))
 }
 
-/// Polls `GET /v2/` until the registry answers (200, or 401 with auth), for at most 20 s.
+/// Polls `GET /v2/` until the registry answers (200, 401 with auth, 400 with TLS), for at most 20 s.
 fn wait_ready(child: &mut Child, port: u16, dir: &tempfile::TempDir) -> Result<(), String> {
     let log = || std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -232,7 +292,8 @@ fn wait_ready(child: &mut Child, port: u16, dir: &tempfile::TempDir) -> Result<(
         if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
             return Err(format!("exited with {st}: {}", log()));
         }
-        if let Ok(200 | 401) = get_status(port, "/v2/") {
+        // 400: a TLS registry answering a plain HTTP request; it is up.
+        if let Ok(200 | 400 | 401) = get_status(port, "/v2/") {
             return Ok(());
         }
         if Instant::now() > deadline {
