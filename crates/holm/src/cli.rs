@@ -121,6 +121,10 @@ pub struct ImagesArgs {
     /// Show all images (accepted for compatibility; holm has no intermediate images).
     #[arg(short, long)]
     pub all: bool,
+    /// Filter: `dangling=true|false`, `reference=PATTERN` (`busy*`, `busybox:1.*`; `*` does not cross `/`),
+    /// `label=K[=V]` (repeatable; all must hold).
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
     /// Only images matching this reference (e.g. `busybox`, `docker.io/library/busybox:1.36`).
     pub reference: Option<String>,
 }

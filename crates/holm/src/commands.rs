@@ -113,13 +113,50 @@ pub fn images(store: &ImageStore, a: &ImagesArgs) -> Result<()> {
         .as_deref()
         .map(Reference::parse_normalized)
         .transpose()?;
-    let matches = |t: &String| match &want {
-        None => true,
-        Some(w) => Reference::parse(t).is_ok_and(|r| {
-            r.repository() == w.repository() && w.tag().is_none_or(|wt| r.tag() == Some(wt))
-        }),
+    let mut refs = Vec::new();
+    for f in &a.filter {
+        let bad = |why: &str| holm_engine::Error::flag("--filter", f, why);
+        match f.split_once('=') {
+            Some(("dangling", v)) => {
+                let d = match v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(bad("dangling= takes true or false").into()),
+                };
+                list.retain(|i| i.repo_tags.is_empty() == d);
+            }
+            Some(("reference", v)) => refs.push(v.to_string()),
+            Some(("label", v)) => {
+                let (k, want_v) = v.split_once('=').map_or((v, None), |(k, x)| (k, Some(x)));
+                let mut keep = Vec::new();
+                for i in list {
+                    let labels = store
+                        .config(&i)?
+                        .config()
+                        .clone()
+                        .and_then(|c| c.labels().clone());
+                    let got = labels.as_ref().and_then(|l| l.get(k));
+                    if got.is_some() && want_v.is_none_or(|w| got.is_some_and(|g| g == w)) {
+                        keep.push(i);
+                    }
+                }
+                list = keep;
+            }
+            _ => {
+                return Err(bad("invalid filter (holm has dangling, reference, label)").into());
+            }
+        }
+    }
+    let matches = |t: &String| {
+        let positional = match &want {
+            None => true,
+            Some(w) => Reference::parse(t).is_ok_and(|r| {
+                r.repository() == w.repository() && w.tag().is_none_or(|wt| r.tag() == Some(wt))
+            }),
+        };
+        positional && refs.iter().all(|p| reference_matches(p, t))
     };
-    if want.is_some() {
+    if want.is_some() || !refs.is_empty() {
         list.retain(|i| i.repo_tags.iter().any(matches));
     }
     // newest first, like docker
@@ -179,6 +216,40 @@ pub fn images(store: &ImageStore, a: &ImagesArgs) -> Result<()> {
     }
     out.write_all(format.render(&rows, &image_headers())?.as_bytes())?;
     Ok(())
+}
+
+/// docker's `reference=` filter: the pattern (path.Match syntax: `*` and `?` within a path component) matches
+/// the name with or without its tag, in full (`docker.io/library/busybox`) or docker's short form (`busybox`).
+fn reference_matches(pattern: &str, name: &str) -> bool {
+    let short = name
+        .strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name);
+    [name, short].iter().any(|n| {
+        let repo = Reference::parse(n).map_or(n.to_string(), |r| r.repository());
+        let repo_short = repo
+            .strip_prefix("docker.io/library/")
+            .or_else(|| repo.strip_prefix("docker.io/"))
+            .unwrap_or(&repo)
+            .to_string();
+        glob(pattern, n) || glob(pattern, &repo) || glob(pattern, &repo_short)
+    })
+}
+
+/// Go's `path.Match` without character classes: `*` matches any run of characters but `/`, `?` one of them.
+fn glob(p: &str, s: &str) -> bool {
+    let (p, s): (Vec<char>, Vec<char>) = (p.chars().collect(), s.chars().collect());
+    fn go(p: &[char], s: &[char]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some('*') => (0..=s.len())
+                .take_while(|&i| i == 0 || s[i - 1] != '/')
+                .any(|i| go(&p[1..], &s[i..])),
+            Some('?') => s.first().is_some_and(|c| *c != '/') && go(&p[1..], &s[1..]),
+            Some(c) => s.first() == Some(c) && go(&p[1..], &s[1..]),
+        }
+    }
+    go(&p, &s)
 }
 
 /// docker's default `images` columns.
@@ -299,4 +370,30 @@ pub fn prune(store: &ImageStore, a: &PruneArgs) -> Result<()> {
     }
     writeln!(out, "Total reclaimed space: {}", human::size(gc.bytes))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{glob, reference_matches};
+
+    #[test]
+    fn reference_filter_patterns() {
+        assert!(glob("busy*", "busybox"));
+        assert!(!glob("*", "library/busybox"));
+        assert!(glob("b?sybox:1.*", "busybox:1.36"));
+        let n = "docker.io/library/busybox:1.36";
+        for p in [
+            "busybox",
+            "busy*",
+            "busybox:1.*",
+            "docker.io/library/busybox",
+            "*:1.36",
+        ] {
+            assert!(reference_matches(p, n), "{p}");
+        }
+        for p in ["alpine", "busybox:2*", "*box:9"] {
+            assert!(!reference_matches(p, n), "{p}");
+        }
+        assert!(reference_matches("example.com/*/x", "example.com/team/x:1"));
+    }
 }

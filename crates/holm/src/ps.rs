@@ -26,6 +26,10 @@ pub struct PsArgs {
     /// Do not truncate ids and commands.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Show sizes: the writable layer, and with the image (`0B (virtual 4.26MB)`); adds docker's SIZE column to
+    /// the default table and fills `{{.Size}}`.
+    #[arg(short, long)]
+    pub size: bool,
     /// Output format: `table` (default), `table TEMPLATE`, a Go template (`{{.ID}} {{.Names}}`), or `json`.
     #[arg(long)]
     pub format: Option<String>,
@@ -184,7 +188,7 @@ fn headers() -> Value {
 /// `Command` (quoted, truncated), `CreatedAt` (`2026-11-29 10:00:00 +0000 UTC`), `RunningFor` (`5 minutes ago`),
 /// `Ports`, `State` (`running`), `Status` (`Up 5 minutes`), `Names`, `Labels` (`k=v,k2=v2`), `Label` (for
 /// `{{.Label "k"}}`), `Mounts` (volume names and bind sources, comma-separated), `Networks` (`bridge`, `none`,
-/// `host`), `LocalVolumes`.
+/// `host`), `LocalVolumes`; `Size` is added by `ps -s`.
 pub fn row(engine: &Engine, r: &ContainerRecord, st: Status, now: i64, no_trunc: bool) -> Value {
     let binds: Vec<holm_engine::config::Bind> = r
         .config
@@ -218,7 +222,12 @@ pub fn row(engine: &Engine, r: &ContainerRecord, st: Status, now: i64, no_trunc:
 /// `holm ps [-a] [-q] [--format table|json|TEMPLATE]`.
 pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
     check_filters(&a.filter)?;
-    let format = Format::parse(a.format.as_deref(), DEFAULT)?;
+    let default = if a.size {
+        format!("{DEFAULT}\t{{{{.Size}}}}")
+    } else {
+        DEFAULT.to_string()
+    };
+    let format = Format::parse(a.format.as_deref(), &default)?;
     // docker: -n/-l show every state; -n -1 (its default) is no limit
     let last = if a.latest {
         Some(1)
@@ -258,7 +267,19 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
     let now = now();
     let rows: Vec<Value> = list
         .iter()
-        .map(|(r, st)| row(engine, r, *st, now, a.no_trunc))
+        .map(|(r, st)| {
+            let mut v = row(engine, r, *st, now, a.no_trunc);
+            if a.size {
+                let rw = engine.writable_size(&r.id);
+                let image = engine.images().resolve(&r.image_id).map_or(0, |i| i.size);
+                v["Size"] = Value::String(format!(
+                    "{} (virtual {})",
+                    human::size(rw),
+                    human::size(rw + image)
+                ));
+            }
+            v
+        })
         .collect();
     out.write_all(format.render(&rows, &headers())?.as_bytes())?;
     Ok(0)

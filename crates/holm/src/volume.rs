@@ -58,6 +58,52 @@ pub struct LsArgs {
     /// Output format: `table` (default), `table TEMPLATE`, a Go template (`{{.Name}}`), or `json`.
     #[arg(long)]
     pub format: Option<String>,
+    /// Filter: `dangling=true|false` (used by no container), `name=PART`, `label=K[=V]`, `driver=local`
+    /// (repeatable; all must hold).
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+}
+
+/// Applies `volume ls --filter`s. Errors: an unknown filter or a bad value, naming it (exit status 125).
+fn filter_volumes(
+    engine: &Engine,
+    filters: &[String],
+    mut list: Vec<holm_engine::volumes::Volume>,
+) -> Result<Vec<holm_engine::volumes::Volume>> {
+    for f in filters {
+        let bad = |why: &str| holm_engine::Error::flag("--filter", f, why);
+        let Some((k, v)) = f.split_once('=') else {
+            return Err(bad("expected KEY=VALUE").into());
+        };
+        match k {
+            "dangling" => {
+                let d = match v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => return Err(bad("dangling= takes true or false").into()),
+                };
+                let mut keep = Vec::new();
+                for vol in list {
+                    if engine.volume_users(&vol.name)?.is_empty() == d {
+                        keep.push(vol);
+                    }
+                }
+                list = keep;
+            }
+            "name" => list.retain(|vol| vol.name.contains(v)),
+            "driver" => list.retain(|_| v == "local"),
+            "label" => {
+                let (lk, lv) = v.split_once('=').map_or((v, None), |(a, b)| (a, Some(b)));
+                list.retain(|vol| {
+                    vol.labels
+                        .get(lk)
+                        .is_some_and(|x| lv.is_none_or(|w| x == w))
+                });
+            }
+            _ => return Err(bad("invalid filter (holm has dangling, name, label, driver)").into()),
+        }
+    }
+    Ok(list)
 }
 
 /// `holm volume rm`.
@@ -93,7 +139,7 @@ pub fn volume(engine: &Engine, c: &VolumeCommand) -> Result<i32> {
         }
         VolumeCommand::Ls(a) => {
             let format = Format::parse(a.format.as_deref(), LS_DEFAULT)?;
-            let list = engine.volume_list()?;
+            let list = filter_volumes(engine, &a.filter, engine.volume_list()?)?;
             if a.quiet {
                 for v in list {
                     println!("{}", v.name);

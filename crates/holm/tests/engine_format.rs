@@ -211,6 +211,20 @@ fn list_formats_as_docker() {
     );
     assert_eq!(names(&["-a", "--filter", "ancestor=busybox:other"]), "");
     e.ok(&["rm", "ex3"]);
+    // -s: docker's SIZE column, writable layer and virtual size
+    e.ok(&["exec", "web", "sh", "-c", "head -c 5000 /dev/zero > /big"]);
+    let out = e.ok(&["ps", "-s"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].ends_with("NAMES     SIZE"), "{out}");
+    assert!(
+        lines[1].contains(" (virtual ") && lines[1].ends_with("MB)"),
+        "{out}"
+    );
+    let size = e.ok(&["ps", "-s", "--format", "{{.Size}}"]);
+    assert!(
+        size.starts_with("5") && size.contains("kB (virtual "),
+        "{size}"
+    );
     // docker wait on a container that never ran: 0 at once
     assert_eq!(e.ok(&["wait", "idle"]), "0\n");
     // a typed backslash-t (as a shell's single quotes pass it) is a tab; docker's management-command spellings
@@ -264,6 +278,24 @@ fn list_formats_as_docker() {
     );
     let v: serde_json::Value =
         serde_json::from_str(&e.ok(&["volume", "ls", "--format", "json"])).unwrap();
+    // filters
+    e.ok(&["volume", "create", "vl2"]);
+    e.detached(&["--name", "user", "-v", "vl2:/x", IMAGE, "sleep", "60"]);
+    let q = |f: &str| e.ok(&["volume", "ls", "-q", "--filter", f]);
+    assert_eq!(q("dangling=true"), "vl1\n");
+    assert_eq!(q("dangling=false"), "vl2\n");
+    assert_eq!(q("label=a=b"), "vl1\n");
+    assert_eq!(q("name=l2"), "vl2\n");
+    e.code(125, &["volume", "ls", "--filter", "dangling=maybe"]);
+    assert_eq!(
+        e.ok(&["images", "-q", "--filter", "reference=busy*"])
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(e.ok(&["images", "-q", "--filter", "reference=alpine"]), "");
+    assert_eq!(e.ok(&["images", "-q", "--filter", "dangling=true"]), "");
+    e.ok(&["rm", "-f", "user"]);
     assert_eq!(v[0]["Name"], "vl1");
     e.ok(&["rm", "-f", "web", "idle"]);
     e.assert_gone(&id);
