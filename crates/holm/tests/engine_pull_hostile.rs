@@ -1,7 +1,7 @@
 //! `holm pull` against a registry that misbehaves, played by a tiny HTTP server in the test: a pull killed in the
 //! middle of a layer leaves nothing visible (and the next import cleans its staging), a blob that goes on past
 //! its descriptor's size is cut off at once instead of being read (or held) whole, and transient failures (503, a
-//! connection closed mid-blob) are retried.
+//! connection closed mid-blob) are retried. And a registry that wants an anonymous bearer token, as Docker Hub does.
 
 #[path = "../../image/tests/common/mod.rs"]
 mod common;
@@ -31,33 +31,56 @@ enum Body {
     Flaky(Vec<u8>),
 }
 
-/// A registry serving one repository `app` with the tag `1`; counts the layer bytes it sent and the requests for
-/// a [`Body::Flaky`] blob.
+/// What the fake registry serves and counts.
+struct State {
+    manifest: Vec<u8>,
+    blobs: HashMap<String, Body>,
+    /// Wants a bearer token from its token endpoint `/token`, as Docker Hub does (anonymous pulls too).
+    bearer: bool,
+    /// Layer bytes sent.
+    sent: AtomicUsize,
+    /// Requests for a [`Body::Flaky`] blob.
+    flaky: AtomicUsize,
+    /// Tokens handed out.
+    tokens: AtomicUsize,
+}
+
+/// A registry serving one repository `app` with the tag `1`.
 struct Fake {
     port: u16,
-    sent: Arc<AtomicUsize>,
-    flaky: Arc<AtomicUsize>,
+    state: Arc<State>,
 }
+
+const TOKEN: &str = "holm-test-token";
 
 impl Fake {
     fn start(manifest: Vec<u8>, blobs: HashMap<String, Body>) -> Fake {
+        Self::start_with(manifest, blobs, false)
+    }
+
+    fn start_with(manifest: Vec<u8>, blobs: HashMap<String, Body>, bearer: bool) -> Fake {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let sent = Arc::new(AtomicUsize::new(0));
-        let flaky = Arc::new(AtomicUsize::new(0));
-        let (counter, flaky_count) = (sent.clone(), flaky.clone());
+        let state = Arc::new(State {
+            manifest,
+            blobs,
+            bearer,
+            sent: AtomicUsize::new(0),
+            flaky: AtomicUsize::new(0),
+            tokens: AtomicUsize::new(0),
+        });
+        let shared = state.clone();
         // Detached: the threads end with the test process (a stalled answer never ends by itself).
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { return };
-                let (manifest, blobs) = (manifest.clone(), blobs.clone());
-                let (counter, flaky_count) = (counter.clone(), flaky_count.clone());
+                let st = shared.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &manifest, &blobs, &counter, &flaky_count);
+                    let _ = serve(conn, port, &st);
                 });
             }
         });
-        Fake { port, sent, flaky }
+        Fake { port, state }
     }
 
     fn name(&self) -> String {
@@ -65,13 +88,8 @@ impl Fake {
     }
 }
 
-fn serve(
-    conn: TcpStream,
-    manifest: &[u8],
-    blobs: &HashMap<String, Body>,
-    sent: &AtomicUsize,
-    flaky: &AtomicUsize,
-) -> std::io::Result<()> {
+fn serve(conn: TcpStream, port: u16, st: &State) -> std::io::Result<()> {
+    let (manifest, blobs, sent, flaky) = (&st.manifest, &st.blobs, &st.sent, &st.flaky);
     let mut r = BufReader::new(conn.try_clone()?);
     let mut w = conn;
     loop {
@@ -80,10 +98,45 @@ fn serve(
             return Ok(());
         }
         let path = line.split(' ').nth(1).unwrap_or("").to_string();
+        let mut authorized = false;
         loop {
             let mut h = String::new();
             if r.read_line(&mut h)? == 0 || h == "\r\n" {
                 break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("authorization") && v.trim() == format!("Bearer {TOKEN}")
+                {
+                    authorized = true;
+                }
+            }
+        }
+        if st.bearer {
+            if path.starts_with("/token?") {
+                // The scope a pull of `app` asks for (query-encoded or not).
+                let q = path.replace("%3A", ":");
+                assert!(q.contains("scope=repository:app:pull"), "{path}");
+                st.tokens.fetch_add(1, Ordering::SeqCst);
+                let body = format!(r#"{{"token":"{TOKEN}","expires_in":300}}"#);
+                write!(
+                    w,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )?;
+                continue;
+            }
+            if !authorized {
+                let body =
+                    br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+                write!(
+                    w,
+                    "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\
+                     WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\"\r\n\
+                     Content-Length: {}\r\n\r\n",
+                    body.len()
+                )?;
+                w.write_all(body)?;
+                continue;
             }
         }
         let ok = |w: &mut TcpStream, ctype: &str, body: &[u8]| -> std::io::Result<()> {
@@ -243,7 +296,7 @@ fn a_killed_pull_leaves_nothing_visible() {
     let e = Engine::empty();
     let mut pull = KillOnDrop(e.spawn(&["pull", &fake.name()]));
     wait_until(Duration::from_secs(30), "half the layer sent", || {
-        fake.sent.load(Ordering::SeqCst) >= half
+        fake.state.sent.load(Ordering::SeqCst) >= half
     });
     // The partial download is only in the pull's private staging directory.
     wait_until(Duration::from_secs(10), "a staging directory", || {
@@ -286,7 +339,7 @@ fn a_blob_longer_than_its_descriptor_is_cut_off() {
     );
     // holm hung up after the first chunks instead of reading on (the server counts what it could write; the
     // kernel's socket buffers take a few MiB at most).
-    let sent = fake.sent.load(Ordering::SeqCst);
+    let sent = fake.state.sent.load(Ordering::SeqCst);
     assert!(sent < 64 << 20, "the registry could send {sent} bytes");
     assert!(e.ok(&["images", "-q"]).is_empty());
     assert_eq!(entries(&e, "ingest"), Vec::<String>::new());
@@ -304,7 +357,28 @@ fn transient_registry_failures_are_retried() {
     let e = Engine::empty();
     // A 503, then a connection closed half-way, then the blob: the third attempt succeeds.
     e.ok(&["pull", "-q", &fake.name()]);
-    assert_eq!(fake.flaky.load(Ordering::SeqCst), 3);
+    assert_eq!(fake.state.flaky.load(Ordering::SeqCst), 3);
     assert_eq!(e.ok(&["images", "-q"]).lines().count(), 1);
     assert_eq!(entries(&e, "ingest"), Vec::<String>::new());
+}
+
+#[test]
+fn anonymous_bearer_token_auth_as_docker_hub_wants() {
+    let (manifest, config, layer) = image(64 << 10, None);
+    let blobs = HashMap::from([
+        (digest::sha256(&config).to_string(), Body::Full(config)),
+        (digest::sha256(&layer).to_string(), Body::Full(layer)),
+    ]);
+    // Every request without the token gets 401 + `WWW-Authenticate: Bearer realm=…/token`.
+    let fake = Fake::start_with(manifest, blobs, true);
+    let e = Engine::empty();
+    let o = e
+        .cmd(&["pull", "-q", &fake.name()])
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env("DOCKER_CONFIG", e.tmp.path().join("none"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(fake.state.tokens.load(Ordering::SeqCst) >= 1);
+    assert_eq!(e.ok(&["images", "-q"]).lines().count(), 1);
 }
