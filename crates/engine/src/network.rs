@@ -227,25 +227,27 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
 /// fine.
 pub fn teardown(engine: &Engine, id: &str) -> Result<()> {
     let path = state_path(engine, id);
-    let Some(st) = state(engine, id) else {
-        // A crash between leasing and writing the state leaves a lease only; and a veth whose state file went
-        // (a wiped runroot) is still found by its name.
-        Ipam::host().release(id)?;
-        if std::path::Path::new("/sys/class/net")
-            .join(holm_network::host_veth(id))
-            .exists()
-        {
-            link::detach(id)?;
+    let st = state(engine, id);
+    // Every step is tried even when one fails (the first error is returned); the state file stays until all
+    // succeeded, so a later clean-up (`rm -f`) tries the failed ones again.
+    let mut first: Option<Error> = None;
+    let mut keep = |r: Result<()>| {
+        if let Err(e) = r {
+            first.get_or_insert(e);
         }
-        let _ = std::fs::remove_file(&path);
-        return Ok(());
     };
-    if !st.ports.is_empty() {
-        nat::unpublish(id)?;
+    if st.as_ref().is_some_and(|s| !s.ports.is_empty()) {
+        keep(nat::unpublish(id).map_err(Error::from));
     }
-    if st.ip.is_some() {
-        link::detach(id)?;
-        Ipam::host().release(id)?;
+    // Without a state file (a crash between leasing and writing it, or `--network none|host`) a lease may still
+    // exist, and a veth is found by its name.
+    let veth = std::path::Path::new("/sys/class/net").join(holm_network::host_veth(id));
+    if st.as_ref().is_some_and(|s| s.ip.is_some()) || veth.exists() {
+        keep(link::detach(id).map_err(Error::from));
+    }
+    keep(Ipam::host().release(id).map_err(Error::from));
+    if let Some(e) = first {
+        return Err(e);
     }
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(()),

@@ -365,6 +365,39 @@ fn taken_port_fails_with_125_and_leaves_nothing() {
 }
 
 #[test]
+fn failed_network_setup_leaves_nothing() {
+    let e = engine();
+    // No `nft` on PATH: the firewall step fails after the lease, the port and the veth were made.
+    let empty = e.tmp.path().join("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let port = free_port();
+    let p = format!("{port}:80");
+    let o = e
+        .cmd(&["run", "--name", "nonft", "-p", &p, NET_IMAGE, "true"])
+        .env("PATH", &empty)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(err.contains("nftables") && err.contains("\"nft\""), "{err}");
+    let id = e.inspect("nonft")["Id"].as_str().unwrap().to_string();
+    assert_eq!(e.status("nonft"), "created");
+    assert_net(&id, false, false);
+    drop(TcpListener::bind(("0.0.0.0", port)).unwrap());
+    // With --rm it is gone too.
+    let o = e
+        .cmd(&[
+            "run", "--rm", "--name", "nonft2", "-p", &p, NET_IMAGE, "true",
+        ])
+        .env("PATH", &empty)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(!e.ok(&["ps", "-a"]).contains("nonft2"));
+    e.ok(&["rm", "nonft"]);
+}
+
+#[test]
 fn network_none_has_only_lo() {
     let e = engine();
     let out = e.ok(&[

@@ -8,7 +8,6 @@
 
 use crate::{host_veth, mac_for, Error, Result, BRIDGE, GATEWAY, SUBNET};
 use futures_util::stream::TryStreamExt;
-use rtnetlink::packet_route::link::LinkAttribute;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
@@ -284,45 +283,6 @@ pub fn detach(id: &str) -> Result<()> {
             }
         }
         Ok(())
-    });
-    drop(rt);
-    r
-}
-
-/// True if link `name` exists in the caller's network namespace.
-pub fn exists(name: &str) -> Result<bool> {
-    let rt = runtime()?;
-    let r = rt.block_on(async { Ok(index_of(&connect()?, name).await?.is_some()) });
-    drop(rt);
-    r
-}
-
-/// The MAC address of link `name` in the caller's namespace, if it exists.
-pub fn mac_of(name: &str) -> Result<Option<String>> {
-    let rt = runtime()?;
-    let r = rt.block_on(async {
-        let h = connect()?;
-        let m = h
-            .link()
-            .get()
-            .match_name(name.to_string())
-            .execute()
-            .try_next()
-            .await;
-        match m {
-            Ok(Some(m)) => Ok(m.attributes.iter().find_map(|a| match a {
-                LinkAttribute::Address(b) if b.len() == 6 => Some(
-                    b.iter()
-                        .map(|x| format!("{x:02x}"))
-                        .collect::<Vec<_>>()
-                        .join(":"),
-                ),
-                _ => None,
-            })),
-            Ok(None) => Ok(None),
-            Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(None),
-            Err(e) => Err(nl(format!("find link {name}"))(e)),
-        }
     });
     drop(rt);
     r

@@ -100,7 +100,18 @@ fn string(s: &str) -> Expression<'static> {
 }
 
 fn apply(batch: Batch<'_>, what: &str) -> Result<()> {
-    nftables::helper::apply_ruleset(&batch.to_nftables()).map_err(|e| Error::Nft {
+    apply_or_missing(batch, what, false)
+}
+
+/// [`apply`]; with `missing_ok`, an `nft` that cannot be found counts as done.
+fn apply_or_missing(batch: Batch<'_>, what: &str, missing_ok: bool) -> Result<()> {
+    let r = nftables::helper::apply_ruleset(&batch.to_nftables());
+    if let Err(nftables::helper::NftablesError::NftExecution { inner, .. }) = &r {
+        if missing_ok && inner.kind() == std::io::ErrorKind::NotFound {
+            return Ok(());
+        }
+    }
+    r.map_err(|e| Error::Nft {
         what: what.to_string(),
         msg: match e {
             nftables::helper::NftablesError::NftFailed { stderr, hint, .. } => {
@@ -235,11 +246,12 @@ pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortBinding]) -> Result<()> {
     apply(b, &format!("write table ip {name}"))
 }
 
-/// Deletes container `id`'s table (a missing one is fine).
+/// Deletes container `id`'s table (a missing one is fine). Without an `nft` binary there is nothing holm can
+/// delete: that counts as done too, so a container can still be removed after nftables was uninstalled.
 pub fn unpublish(id: &str) -> Result<()> {
     let name = container_table(id);
     let mut b = Batch::new();
     b.add(table(&name));
     b.delete(table(&name));
-    apply(b, &format!("delete table ip {name}"))
+    apply_or_missing(b, &format!("delete table ip {name}"), true)
 }
