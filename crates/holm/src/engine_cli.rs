@@ -155,7 +155,7 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
         EngineCommand::Pause(a) => crate::stop::each(&a.containers, |c| engine.pause(c)),
         EngineCommand::Unpause(a) => crate::stop::each(&a.containers, |c| engine.unpause(c)),
         EngineCommand::Inspect(a) => {
-            crate::inspect::inspect(&engine, a.kind, a.format.as_deref(), &a.names)
+            crate::inspect::inspect_sized(&engine, a.kind, a.format.as_deref(), &a.names, a.size)
         }
         EngineCommand::Exec(a) => crate::exec::exec(&engine, a),
         EngineCommand::Top(a) => crate::misc::top(&engine, a),

@@ -47,6 +47,9 @@ pub struct InspectArgs {
     /// Only look for this kind of object.
     #[arg(long = "type", value_enum)]
     pub kind: Option<Kind>,
+    /// Add a container's sizes: `SizeRw` (its writable layer) and `SizeRootFs` (with its image), bytes.
+    #[arg(short, long)]
+    pub size: bool,
     /// Containers, images or volumes.
     #[arg(required = true)]
     pub names: Vec<String>,
@@ -76,13 +79,20 @@ pub fn parse_format(f: Option<&str>) -> holm_engine::Result<Option<Template>> {
 
 /// Looks `name` up as `kind` (every kind in docker's order if `None`: container, image, network, volume): its JSON, `Ok(None)` if there is no such
 /// object, or the error that stopped the lookup (an ambiguous id prefix, a database error).
-fn lookup(engine: &Engine, kind: Option<Kind>, name: &str) -> Result<Option<Value>> {
+fn lookup(engine: &Engine, kind: Option<Kind>, name: &str, size: bool) -> Result<Option<Value>> {
     let want = |k: Kind| kind.is_none_or(|w| w == k);
     if want(Kind::Container) {
         match engine.find(name) {
             Ok(rec) => {
                 let st = engine.status(&rec);
-                return Ok(Some(holm_engine::inspect::inspect(engine, &rec, st)));
+                let mut v = holm_engine::inspect::inspect(engine, &rec, st);
+                if size {
+                    let rw = engine.writable_size(&rec.id);
+                    let image = engine.images().resolve(&rec.image_id).map_or(0, |i| i.size);
+                    v["SizeRw"] = rw.into();
+                    v["SizeRootFs"] = (rw + image).into();
+                }
+                return Ok(Some(v));
             }
             Err(holm_engine::Error::NoSuchContainer(_)) => {}
             Err(e) => return Err(e.into()),
@@ -117,11 +127,22 @@ pub fn inspect(
     format: Option<&str>,
     names: &[String],
 ) -> Result<i32> {
+    inspect_sized(engine, kind, format, names, false)
+}
+
+/// [`inspect`], with containers' sizes if `size` (`holm inspect -s`).
+pub fn inspect_sized(
+    engine: &Engine,
+    kind: Option<Kind>,
+    format: Option<&str>,
+    names: &[String],
+    size: bool,
+) -> Result<i32> {
     let template = parse_format(format)?;
     let mut found = Vec::new();
     let mut code = 0;
     for n in names {
-        match lookup(engine, kind, n) {
+        match lookup(engine, kind, n, size) {
             Ok(Some(v)) => found.push(v),
             Ok(None) => {
                 let e = anyhow::anyhow!("No such {}: {n}", Kind::word(kind));

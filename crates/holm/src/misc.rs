@@ -70,27 +70,51 @@ pub struct StatsArgs {
     /// Show every container, not only running ones.
     #[arg(short, long)]
     pub all: bool,
+    /// Output format: `table` (default), `table TEMPLATE`, a Go template over docker's fields (`{{.Name}}
+    /// {{.CPUPerc}} {{.MemUsage}}`), or `json`.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Do not truncate ids.
+    #[arg(long)]
+    pub no_trunc: bool,
     /// Containers (default: all running ones).
     pub containers: Vec<String>,
 }
 
-/// `holm stats [--no-stream] [C...]`: docker's table (CPU %, memory usage / limit, memory %, NET I/O received /
-/// sent on the bridge network, PIDs).
+/// holm's default `stats` columns (docker's, without BLOCK I/O, which holm does not sample).
+const STATS_DEFAULT: &str =
+    "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.PIDs}}";
+
+/// Column titles of docker's `stats` fields.
+fn stats_headers() -> serde_json::Value {
+    serde_json::json!({
+        "ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %",
+        "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O",
+        "PIDs": "PIDS",
+    })
+}
+
+/// `holm stats [--no-stream] [--format F] [C...]`: docker's table (CPU %, memory usage / limit, memory %, NET I/O
+/// received / sent on the bridge network, PIDs) or docker's `--format` fields (`ID Container Name CPUPerc MemUsage
+/// MemPerc NetIO BlockIO PIDs`; BlockIO is `--`: not sampled).
 pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
-    let pick = || -> Result<Vec<(String, String, bool)>> {
+    let format = crate::format::Format::parse(a.format.as_deref(), STATS_DEFAULT)?;
+    // (id, name, running, as the user named it: docker's `.Container`)
+    let pick = || -> Result<Vec<(String, String, bool, String)>> {
         let mut out = Vec::new();
         if a.containers.is_empty() {
             for (r, st) in engine.list()? {
                 let running = matches!(st, Status::Running | Status::Paused);
                 if running || a.all {
-                    out.push((r.id, r.name, running));
+                    let short = r.id[..12].to_string();
+                    out.push((r.id, r.name, running, short));
                 }
             }
         } else {
             for c in &a.containers {
                 let r = engine.find(c)?;
                 let running = r.state == State::Running;
-                out.push((r.id, r.name, running));
+                out.push((r.id, r.name, running, c.clone()));
             }
         }
         Ok(out)
@@ -99,24 +123,14 @@ pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
         let list = pick()?;
         let first: Vec<Option<Sample>> = list
             .iter()
-            .map(|(id, _, run)| run.then(|| stats::sample(id).ok()).flatten())
+            .map(|(id, _, run, _)| run.then(|| stats::sample(id).ok()).flatten())
             .collect();
         std::thread::sleep(std::time::Duration::from_millis(500));
-        let mut rows = vec![[
-            "CONTAINER ID".to_string(),
-            "NAME".into(),
-            "CPU %".into(),
-            "MEM USAGE / LIMIT".into(),
-            "MEM %".into(),
-            "NET I/O".into(),
-            "PIDS".into(),
-        ]];
-        for ((id, name, run), a0) in list.iter().zip(first) {
+        let mut rows = Vec::new();
+        for ((id, name, run, given), a0) in list.iter().zip(first) {
             let b = run.then(|| stats::sample(id).ok()).flatten();
-            let row = match (a0, b) {
-                (Some(a0), Some(b)) => [
-                    id[..12].to_string(),
-                    name.clone(),
+            let (cpu, mem, mem_pct, pids) = match (a0, b) {
+                (Some(a0), Some(b)) => (
                     format!("{:.2}%", stats::cpu_percent(&a0, &b)),
                     format!("{} / {}", iec(b.mem_usage), iec(b.mem_limit)),
                     format!(
@@ -127,44 +141,39 @@ pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
                             0.0
                         }
                     ),
-                    holm_engine::network::net_io(id).map_or_else(
-                        || "--".into(),
-                        |(rx, tx)| format!("{} / {}", human::size(rx), human::size(tx)),
-                    ),
                     b.pids.to_string(),
-                ],
-                _ => [
-                    id[..12].to_string(),
-                    name.clone(),
-                    "0.00%".into(),
-                    "0B / 0B".into(),
-                    "0.00%".into(),
-                    "--".into(),
-                    "0".into(),
-                ],
+                ),
+                _ => ("0.00%".into(), "0B / 0B".into(), "0.00%".into(), "0".into()),
             };
-            rows.push(row);
-        }
-        let mut widths = [0usize; 7];
-        for r in &rows {
-            for (w, c) in widths.iter_mut().zip(r) {
-                *w = (*w).max(c.chars().count());
-            }
+            let net = if *run {
+                holm_engine::network::net_io(id).map_or_else(
+                    || "--".into(),
+                    |(rx, tx)| format!("{} / {}", human::size(rx), human::size(tx)),
+                )
+            } else {
+                "--".to_string()
+            };
+            rows.push(serde_json::json!({
+                "ID": if a.no_trunc { id.clone() } else { id[..12].to_string() },
+                "Container": given,
+                "Name": name,
+                "CPUPerc": cpu,
+                "MemUsage": mem,
+                "MemPerc": mem_pct,
+                "NetIO": net,
+                "BlockIO": "--",
+                "PIDs": pids,
+            }));
         }
         let mut out = std::io::stdout().lock();
-        if !a.no_stream {
-            // docker clears the screen between samples
-            write!(out, "\x1b[2J\x1b[H")?;
-        }
-        for r in &rows {
-            let mut line = String::new();
-            for (i, c) in r.iter().enumerate() {
-                line.push_str(c);
-                if i < 6 {
-                    line.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
-                }
+        if let crate::format::Format::Json = format {
+            writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        } else {
+            if !a.no_stream {
+                // docker clears the screen between samples
+                write!(out, "\x1b[2J\x1b[H")?;
             }
-            writeln!(out, "{}", line.trim_end())?;
+            out.write_all(format.render(&rows, &stats_headers())?.as_bytes())?;
         }
         out.flush()?;
         if a.no_stream {

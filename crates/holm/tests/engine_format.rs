@@ -57,6 +57,14 @@ fn inspect_finds_containers_images_and_volumes_with_templates() {
         "60 RUNNING\n"
     );
     assert_eq!(f("fmt1", "{{.Nope}}"), "<no value>\n");
+    // -s: docker's SizeRw / SizeRootFs
+    let sized: serde_json::Value = serde_json::from_str(&e.ok(&["inspect", "-s", "fmt1"])).unwrap();
+    let (rw, root) = (
+        sized[0]["SizeRw"].as_u64().unwrap(),
+        sized[0]["SizeRootFs"].as_u64().unwrap(),
+    );
+    assert!(root > rw && root > 1_000_000, "{rw} {root}");
+    assert!(e.inspect("fmt1").get("SizeRw").is_none());
 
     // images: found by `holm inspect` as docker does, same JSON as `holm image inspect`
     let img: serde_json::Value = serde_json::from_str(&e.ok(&["inspect", IMAGE])).unwrap();

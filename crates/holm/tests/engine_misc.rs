@@ -83,6 +83,18 @@ fn logs_since_top_stats_rename_port() {
         "{out}"
     );
     assert!(lines[1].trim_end().ends_with(" 1"), "pids: {out}");
+    // docker's --format fields
+    let out = e.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Container}} {{.Name}} {{.PIDs}} {{.MemUsage}}",
+        "web",
+    ]);
+    assert!(
+        out.starts_with("web web 1 ") && out.ends_with("64MiB\n"),
+        "{out}"
+    );
 
     // rename: the new name finds it, the old one no longer does; names stay unique
     e.ok(&["rename", "web", "site"]);
