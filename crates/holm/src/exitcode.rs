@@ -8,7 +8,9 @@
 //! | 127 | the container's command is not found — `run`, `start`, `exec` |
 //! | 1 | any other failure of any other verb: `No such container: X` for `stop`, `rm`, `logs`, `inspect`, `exec`, …; `No such image` for `rmi`, `tag`, `save`; a failed `pull` (docker's 1); a container in the wrong state |
 //!
-//! docker differs in two places, both on purpose: docker exits 1 for flag values only its daemon checks
+//! `rm -f` / `rmi -f` of an object that does not exist print the error but exit 0 (docker ≥ 20.10, like `rm -f`).
+//!
+//! holm differs from docker in two places, both on purpose: docker exits 1 for flag values only its daemon checks
 //! (`kill -s NOSUCH`, `ps --filter bogus=1`) and 125 for those its CLI checks; holm has no daemon, so every value it
 //! rejects is a command-line error (125). And docker's `start` exits 1 when the command is missing, where holm
 //! keeps 127/126 (as `run` does), so a script can tell "no such program" apart. podman exits 125 for every engine
