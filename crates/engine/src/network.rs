@@ -189,14 +189,30 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
     }
     let wanted = requested_ports(cfg)?;
     let held = holm_network::ports::reserve(&wanted)?;
+    let ports: Vec<PortBinding> = held.iter().map(|(b, _)| *b).collect();
     let ipam = Ipam::host();
-    let ip = ipam.allocate(id)?;
-    let st = NetState {
-        ip: Some(ip),
-        mac: holm_network::mac_string(holm_network::mac_for(ip)),
-        ports: held.iter().map(|(b, _)| *b).collect(),
-    };
     let r = (|| {
+        // A state file before the lease: while a container is being set up it has one, so the collection of
+        // leaked leases (no state file, no veth) never takes its address.
+        write_state(
+            engine,
+            id,
+            &NetState {
+                ports: ports.clone(),
+                ..NetState::default()
+            },
+        )?;
+        let ip = ipam.allocate_with(id, |other| {
+            state_path(engine, other).exists()
+                || std::path::Path::new("/sys/class/net")
+                    .join(holm_network::host_veth(other))
+                    .exists()
+        })?;
+        let st = NetState {
+            ip: Some(ip),
+            mac: holm_network::mac_string(holm_network::mac_for(ip)),
+            ports,
+        };
         write_state(engine, id, &st)?;
         let hosts = engine.bundle(id).join("hosts");
         std::fs::write(

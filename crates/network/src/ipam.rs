@@ -73,10 +73,17 @@ impl Ipam {
     ///
     /// Errors: [`Error::NoAddress`] when the subnet is full.
     pub fn allocate(&self, id: &str) -> Result<Ipv4Addr> {
+        self.allocate_with(id, |_| true)
+    }
+
+    /// [`Ipam::allocate`], first dropping the leases of other containers for which `live` says false (leaked by a
+    /// holder that died before it could record them, or whose engine's data was deleted without `rm`).
+    pub fn allocate_with(&self, id: &str, live: impl Fn(&str) -> bool) -> Result<Ipv4Addr> {
         self.locked(|leases| {
             if let Some((ip, _)) = leases.iter().find(|(_, v)| *v == id) {
                 return Ok((*ip, false));
             }
+            leases.retain(|_, v| live(v));
             let (net, len) = SUBNET;
             let base = u32::from(net);
             let size = 1u32 << (32 - len);
@@ -133,6 +140,18 @@ mod tests {
         assert_eq!(ipam.lease_of("a").unwrap(), None);
         assert_eq!(ipam.allocate("c").unwrap(), a);
         assert_eq!(ipam.leases().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn dead_leases_are_collected() {
+        let d = tempfile::tempdir().unwrap();
+        let ipam = Ipam::new(d.path());
+        let a = ipam.allocate("dead").unwrap();
+        let b = ipam.allocate("alive").unwrap();
+        assert_eq!(ipam.allocate_with("new", |id| id != "dead").unwrap(), a);
+        let leases = ipam.leases().unwrap();
+        assert_eq!(leases.len(), 2);
+        assert_eq!(leases[&b], "alive");
     }
 
     #[test]

@@ -199,6 +199,14 @@ fn add_base(b: &mut Batch<'static>) {
 /// host port chosen) to `ip`, in one transaction.
 pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortBinding]) -> Result<()> {
     let name = container_table(id);
+    apply(
+        publish_batch(id, ip, ports),
+        &format!("write table ip {name}"),
+    )
+}
+
+fn publish_batch(id: &str, ip: Ipv4Addr, ports: &[PortBinding]) -> Batch<'static> {
+    let name = container_table(id);
     let comment = format!("holm:{id}");
     let mut b = Batch::new();
     add_base(&mut b);
@@ -243,7 +251,7 @@ pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortBinding]) -> Result<()> {
             b.add(rule(&name, chain, expr.clone(), &comment));
         }
     }
-    apply(b, &format!("write table ip {name}"))
+    b
 }
 
 /// Deletes container `id`'s table (a missing one is fine). Without an `nft` binary there is nothing holm can
@@ -254,4 +262,55 @@ pub fn unpublish(id: &str) -> Result<()> {
     b.add(table(&name));
     b.delete(table(&name));
     apply_or_missing(b, &format!("delete table ip {name}"), true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::parse_publish;
+
+    /// The `nft -j` document, as nft would list it in text: the parts that matter.
+    #[test]
+    fn publish_document() {
+        let mut ports = parse_publish("8080:80").unwrap();
+        ports.extend(parse_publish("127.0.0.1:5353:53/udp").unwrap());
+        let b = publish_batch("abc", Ipv4Addr::new(10, 77, 0, 5), &ports);
+        let v = serde_json::to_value(b.to_nftables()).unwrap();
+        let cmds = v["nftables"].as_array().unwrap();
+        let rules: Vec<&serde_json::Value> = cmds
+            .iter()
+            .filter_map(|c| c["add"]["rule"].as_object().map(|_| &c["add"]["rule"]))
+            .collect();
+        // 3 shared masquerade rules, then 2 chains x 2 ports.
+        assert_eq!(rules.len(), 3 + 4, "{v:#}");
+        let dnat: Vec<_> = rules.iter().filter(|r| r["table"] == "holm-abc").collect();
+        assert_eq!(dnat.len(), 4);
+        assert!(dnat.iter().all(|r| r["comment"] == "holm:abc"));
+        let text = serde_json::to_string(&dnat).unwrap();
+        assert!(
+            text.contains(r#"{"dnat":{"addr":"10.77.0.5","port":80}}"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""right":8080"#), "{text}");
+        assert!(
+            text.contains(r#"{"field":"dport","protocol":"udp"}"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""right":"127.0.0.1""#), "{text}");
+        assert!(
+            text.contains(r#"{"fib":{"flags":["daddr"],"result":"type"}}"#),
+            "{text}"
+        );
+        // The container's table is replaced whole: add, delete, add.
+        let table_ops: Vec<&str> = cmds
+            .iter()
+            .filter(|c| {
+                c.as_object()
+                    .and_then(|o| o.values().next())
+                    .is_some_and(|x| x["table"]["name"] == "holm-abc")
+            })
+            .map(|c| c.as_object().unwrap().keys().next().unwrap().as_str())
+            .collect();
+        assert_eq!(table_ops, ["add", "delete", "add"]);
+    }
 }
