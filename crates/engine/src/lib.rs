@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Processes: `holm run` prepares the bundle and spawns a **monitor** (`holm __monitor`, [`monitor`]) in its own
-//! session. The monitor calls holm-container's `create` + `start`, so it is the parent of the container's init; it
+//! session. The monitor calls holm-container's `create` + `start` (networking the container in between, see
+//! [`network`]), so it is the parent of the container's init; it
 //! holds the container's stdout/stderr pipes, writes the log, records the exit code in the database, applies
 //! `--rm` and the restart policy, and outlives `holm`. A foreground `holm run` hands its own stdout/stderr (and
 //! with `-i` its stdin) to the monitor over a Unix socket ([`control`]) and waits there for the exit code,

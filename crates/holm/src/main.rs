@@ -1,7 +1,8 @@
 //! `holm`: the engine's command line (docker/podman-like). The image commands (`pull`, `load`, `save`, `images`,
 //! `image inspect|ls|rm|tag|prune`, `rmi`, `tag`) are thin calls into `holm-image`; the container commands
 //! (`run`, `create`, `start`, `restart`, `ps`, `logs`, `stop`, `kill`, `rm`, `wait`, `pause`, `unpause`,
-//! `inspect`, `exec`, `top`, `stats`, `rename`, `port`, `cp`, `container prune`, `volume …`, `system df|prune`,
+//! `inspect`, `exec`, `top`, `stats`, `rename`, `port`, `cp`, `container prune`, `volume …`, `network ls|inspect`,
+//! `system df|prune`,
 //! `version`, `info`, and the hidden `__monitor`) into `holm-engine` (see `engine_cli`). `inspect` finds
 //! containers, images and volumes; `inspect`, `ps`, `images` and `volume ls` take docker's Go-template `--format`
 //! (see `template` and `format`). Errors are printed once;
