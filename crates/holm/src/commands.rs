@@ -202,7 +202,18 @@ pub fn images(store: &ImageStore, a: &ImagesArgs) -> Result<()> {
     let mut rows = Vec::new();
     for i in &list {
         let names: Vec<(String, String)> = if i.repo_tags.is_empty() {
-            vec![("<none>".into(), "<none>".into())]
+            // Pulled by digest: docker shows the repository with the tag `<none>`.
+            let mut repos: Vec<(String, String)> = i
+                .repo_digests
+                .iter()
+                .filter(|d| matches(d))
+                .map(|d| split_name(d))
+                .collect();
+            repos.dedup();
+            if repos.is_empty() {
+                repos.push(("<none>".into(), "<none>".into()));
+            }
+            repos
         } else {
             i.repo_tags
                 .iter()

@@ -169,9 +169,16 @@ fn pull_by_digest_and_quiet() {
     assert_eq!(err, "");
     let v = image_json(&e, &by_digest);
     assert_eq!(v["Id"], img.config_digest.to_string());
-    // Pulled by digest: no tag, as docker.
+    // Pulled by digest: no tag, as docker; `images` shows the repository with the tag <none>.
     assert_eq!(v["RepoTags"], json!([]));
     assert_eq!(v["RepoDigests"], json!([by_digest]));
+    let table = e.ok(&["images"]);
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        row[..2],
+        [format!("{}/busybox", reg.addr()).as_str(), "<none>"],
+        "{table}"
+    );
     assert_eq!(
         e.ok(&[
             "run",
