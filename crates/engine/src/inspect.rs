@@ -134,7 +134,7 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
                 "Name": crate::options::parse_restart(&c.restart).map_or("no", |p| p.docker_name().0),
                 "MaximumRetryCount": crate::options::parse_restart(&c.restart).map_or(0, |p| p.docker_name().1),
             },
-            "NetworkMode": crate::network::mode(c).map_or("bridge", |m| m.as_str()),
+            "NetworkMode": crate::network::mode_text(c),
             "PortBindings": crate::network::port_bindings(c),
             "PublishAllPorts": c.publish_all,
             "Dns": c.dns,

@@ -428,6 +428,8 @@ fn launch(engine: &Engine, id: &str, null: &File, cfg: &crate::RunConfig) -> Res
             .tty
             .then(|| crate::tty::ConsoleSocket::bind(engine.runroot(), id))
             .transpose()?;
+        // `--network container:X`: X's current network namespace.
+        crate::network::before_create(engine, id, cfg)?;
         let pid = rt.create(id, &engine.bundle(id), console.as_ref().map(|c| c.path()))?;
         if let Some(c) = console {
             match c.receive() {

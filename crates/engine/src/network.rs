@@ -39,6 +39,70 @@ pub fn mode(cfg: &RunConfig) -> Result<Mode> {
     Ok(Mode::parse(&cfg.network)?)
 }
 
+/// docker's `HostConfig.NetworkMode`: `bridge`, `none`, `host` or `container:ID`.
+pub fn mode_text(cfg: &RunConfig) -> String {
+    match mode(cfg) {
+        Ok(Mode::Container) => cfg.network.clone(),
+        Ok(m) => m.as_str().to_string(),
+        Err(_) => "bridge".to_string(),
+    }
+}
+
+/// `--network container:X`: the X given (after create: the other container's id).
+fn joined(cfg: &RunConfig) -> Option<&str> {
+    cfg.network.strip_prefix("container:")
+}
+
+/// For `--network container:X`, points the spec's network namespace at X's init (`/proc/PID/ns/net`, read
+/// again before each start: X's pid changes when it restarts) and returns X's record. Errors: X missing, or
+/// not running (docker's message).
+fn join_target(
+    engine: &Engine,
+    cfg: &RunConfig,
+    spec: &mut Spec,
+) -> Result<crate::ContainerRecord> {
+    let name = joined(cfg).unwrap_or_default();
+    let target = engine.find(name)?;
+    if target.state != crate::State::Running || target.pid <= 0 {
+        return Err(Error::BadState {
+            id: target.id,
+            state: "not running".into(),
+            msg: format!("cannot join network of a non running container: {name}"),
+        });
+    }
+    if let Some(ns) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.namespaces_mut().as_mut())
+    {
+        for n in ns.iter_mut() {
+            if n.typ() == LinuxNamespaceType::Network {
+                n.set_path(Some(format!("/proc/{}/ns/net", target.pid).into()));
+            }
+        }
+    }
+    Ok(target)
+}
+
+/// Before the runtime's `create` (each start): for `--network container:X`, rewrites the bundle's `config.json`
+/// to join X's current network namespace. Other modes: nothing.
+pub fn before_create(engine: &Engine, id: &str, cfg: &RunConfig) -> Result<()> {
+    if joined(cfg).is_none() {
+        return Ok(());
+    }
+    let path = engine.bundle(id).join("config.json");
+    let mut spec = Spec::load(&path).map_err(|e| Error::Io {
+        what: format!("read {}", path.display()),
+        source: std::io::Error::other(e),
+    })?;
+    join_target(engine, cfg, &mut spec)?;
+    let tmp = engine.bundle(id).join(".config.json.tmp");
+    let bytes = serde_json::to_vec_pretty(&spec).expect("spec serialises");
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(Error::io(format!("write {}", path.display())))
+}
+
 /// Every port binding `cfg` asks for (`-p` values, in order). Errors name the bad value.
 pub fn requested_ports(cfg: &RunConfig) -> Result<Vec<PortBinding>> {
     let mut out = Vec::new();
@@ -117,6 +181,44 @@ pub fn prepare(
     }
     let extra = add_hosts(cfg)?;
     let bundle = engine.bundle(id);
+    if mode == Mode::Container {
+        // docker's rule: the namespace's owner decides these.
+        for (flag, set) in [
+            ("--hostname", cfg.hostname.is_some()),
+            ("--dns", !cfg.dns.is_empty()),
+            ("--add-host", !cfg.add_hosts.is_empty()),
+        ] {
+            if set {
+                return Err(Error::flag(
+                    "--network",
+                    &cfg.network,
+                    format!("conflicting options: {flag} and the network mode"),
+                ));
+            }
+        }
+        let target = join_target(engine, cfg, spec)?;
+        cfg.network = format!("container:{}", target.id);
+        cfg.final_hostname = target.config.final_hostname.clone();
+        spec.set_hostname(Some(cfg.final_hostname.clone()));
+        let mut mounts = spec.mounts().clone().unwrap_or_default();
+        for name in ["resolv.conf", "hostname", "hosts"] {
+            let dest = format!("/etc/{name}");
+            if mounts
+                .iter()
+                .any(|m| m.destination().as_path() == std::path::Path::new(&dest))
+            {
+                continue;
+            }
+            let mut m = Mount::default();
+            m.set_destination(dest.into());
+            m.set_typ(Some("bind".into()));
+            m.set_source(Some(engine.bundle(&target.id).join(name)));
+            m.set_options(Some(vec!["rbind".into(), "rprivate".into()]));
+            mounts.push(m);
+        }
+        spec.set_mounts(Some(mounts));
+        return Ok(());
+    }
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let write = |name: &str, content: &str| {
         let p = bundle.join(name);
@@ -180,7 +282,7 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
     // Whatever a crashed earlier run left.
     teardown(engine, id)?;
     match mode(cfg)? {
-        Mode::Host => return Ok(Vec::new()),
+        Mode::Host | Mode::Container => return Ok(Vec::new()),
         Mode::None => {
             link::loopback_up(pid)?;
             return Ok(Vec::new());
@@ -320,7 +422,8 @@ pub fn inspect_settings(
         "IPAddress": ip,
         "IPPrefixLen": prefix,
         "MacAddress": st.mac,
-        "Networks": { mode.as_str(): endpoint },
+        // docker shows no network of its own for `container:X`.
+        "Networks": if mode == Mode::Container { json!({}) } else { json!({ mode.as_str(): endpoint }) },
     })
 }
 

@@ -104,7 +104,8 @@ pub struct RunArgs {
     /// Run through this OCI runtime binary (a path or a name in PATH, e.g. `runc`) instead of the built-in one.
     #[arg(long)]
     pub runtime: Option<String>,
-    /// Network: bridge (default: the holm0 bridge, NAT), none (only lo) or host (the host's network).
+    /// Network: bridge (default: the holm0 bridge, NAT), none (only lo), host (the host's network) or
+    /// container:NAME (another running container's).
     #[arg(
         long,
         visible_alias = "net",
@@ -283,9 +284,11 @@ impl RunArgs {
                 .map(|p| p.display().to_string()),
             interactive: self.interactive,
             log_driver: o::parse_log_driver(&self.log_driver)?,
-            network: holm_network::Mode::parse(&self.network)?
-                .as_str()
-                .to_string(),
+            network: match holm_network::Mode::parse(&self.network)? {
+                // Resolved to the other container's id at create.
+                holm_network::Mode::Container => self.network.clone(),
+                m => m.as_str().to_string(),
+            },
             publish: self.publish.clone(),
             publish_all: self.publish_all,
             dns: self.dns.clone(),

@@ -398,6 +398,80 @@ fn failed_network_setup_leaves_nothing() {
 }
 
 #[test]
+fn network_container_joins_another_containers_namespace() {
+    let e = engine();
+    let mut args = vec!["--name", "owner", NET_IMAGE];
+    let cmd = httpd_cmd("hello-sidecar");
+    args.extend(cmd.iter().map(String::as_str));
+    let owner = e.detached(&args);
+    let ip = ip_of(&e, "owner");
+    let hostname = e.inspect("owner")["Config"]["Hostname"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:owner",
+        NET_IMAGE,
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; for i in $(seq 50); do wget -q -O - http://127.0.0.1/index.html && break; sleep 0.2; done; hostname",
+    ]);
+    assert!(out.contains(&format!("inet {ip}/16")), "{out}");
+    assert!(out.contains("hello-sidecar"), "{out}");
+    assert_eq!(out.lines().last().unwrap(), hostname, "{out}");
+    e.ok(&[
+        "create",
+        "--name",
+        "side",
+        "--net",
+        "container:owner",
+        NET_IMAGE,
+        "true",
+    ]);
+    let v = e.inspect("side");
+    assert_eq!(v["HostConfig"]["NetworkMode"], format!("container:{owner}"));
+    let (_, err) = e.code(
+        125,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:nosuch",
+            NET_IMAGE,
+            "true",
+        ],
+    );
+    assert!(err.contains("No such container: nosuch"), "{err}");
+    let (_, err) = e.code(
+        125,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:owner",
+            "--hostname",
+            "x",
+            NET_IMAGE,
+            "true",
+        ],
+    );
+    assert!(err.contains("conflicting options"), "{err}");
+    // The owner stopped: its namespace cannot be joined.
+    e.ok(&["stop", "-t", "1", "owner"]);
+    let o = e.run(&["start", "side"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("cannot join network of a non running container"),
+        "{err}"
+    );
+    assert_net(&owner, false, false);
+}
+
+#[test]
 fn network_none_has_only_lo() {
     let e = engine();
     let out = e.ok(&[

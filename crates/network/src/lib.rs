@@ -48,6 +48,9 @@ pub enum Mode {
     None,
     /// `host`: the host's network namespace.
     Host,
+    /// `container:NAME|ID`: the network namespace (and so the address, ports, `lo`) of another, running
+    /// container, with its `/etc/hosts`, `/etc/resolv.conf` and hostname.
+    Container,
 }
 
 impl Mode {
@@ -57,6 +60,7 @@ impl Mode {
             "" | "bridge" | "default" => Ok(Mode::Bridge),
             "none" => Ok(Mode::None),
             "host" => Ok(Mode::Host),
+            c if c.strip_prefix("container:").is_some_and(|n| !n.is_empty()) => Ok(Mode::Container),
             _ => Err(Error::UnknownNetwork(s.to_string())),
         }
     }
@@ -67,6 +71,7 @@ impl Mode {
             Mode::Bridge => "bridge",
             Mode::None => "none",
             Mode::Host => "host",
+            Mode::Container => "container",
         }
     }
 }
@@ -94,7 +99,9 @@ pub fn mac_string(mac: [u8; 6]) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// `--network` named a network holm does not have.
-    #[error("network {0} not found (holm has the networks bridge, host and none)")]
+    #[error(
+        "network {0} not found (holm has the networks bridge, host and none, and container:NAME)"
+    )]
     UnknownNetwork(String),
     /// A `-p` value is malformed.
     #[error("invalid argument \"{value}\" for \"-p, --publish\" flag: {why}")]
@@ -179,6 +186,8 @@ mod tests {
         assert_eq!(Mode::parse("").unwrap(), Mode::Bridge);
         assert_eq!(Mode::parse("host").unwrap(), Mode::Host);
         assert_eq!(Mode::parse("none").unwrap(), Mode::None);
+        assert_eq!(Mode::parse("container:web").unwrap(), Mode::Container);
+        assert!(Mode::parse("container:").is_err());
         assert!(Mode::parse("mynet")
             .unwrap_err()
             .to_string()
