@@ -30,7 +30,10 @@ HOLM_BIN="${CARGO_TARGET_DIR:-$PWD/target}/$PROFILE/holm"
 TMP="$(mktemp -d /tmp/holm-bench-pull.XXXXXX)"
 REG_PID=
 cleanup() {
-    [[ -n "$REG_PID" ]] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+    if [[ -n "$REG_PID" ]]; then
+        kill "$REG_PID" 2>/dev/null || true
+        wait "$REG_PID" 2>/dev/null || true
+    fi
     podman --root "$TMP/podman-root" --runroot "$TMP/podman-run" rmi -af >/dev/null 2>&1 || true
     local m
     for m in $(awk -v t="$TMP" '$5 ~ "^"t {print $5}' /proc/self/mountinfo | sort -r); do
