@@ -538,7 +538,7 @@ pub fn info(engine: &Engine) -> Result<i32> {
     println!("Root Dir: {}", engine.root().display());
     println!("Run Dir: {}", engine.runroot().display());
     println!(
-        "Networking: bridge ({} {}/{}, gateway {}, nftables NAT), host, none",
+        "Networking: bridge ({} {}/{}, gateway {}, nftables NAT), host, none, container:NAME",
         holm_network::BRIDGE,
         holm_network::SUBNET.0,
         holm_network::SUBNET.1,
