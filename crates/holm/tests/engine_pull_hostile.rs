@@ -1,7 +1,8 @@
 //! `holm pull` against a registry that misbehaves, played by a tiny HTTP server in the test: a pull killed in the
 //! middle of a layer leaves nothing visible (and the next import cleans its staging), a blob that goes on past
 //! its descriptor's size is cut off at once instead of being read (or held) whole, and transient failures (503, a
-//! connection closed mid-blob) are retried. And a registry that wants an anonymous bearer token, as Docker Hub does.
+//! connection closed mid-blob) are retried. And a registry that wants an anonymous bearer token, as Docker Hub does,
+//! and one that shows whether layers are downloaded at the same time.
 
 #[path = "../../image/tests/common/mod.rs"]
 mod common;
@@ -29,6 +30,9 @@ enum Body {
     Endless,
     /// 1st request: HTTP 503; 2nd: half the blob, then the connection closes; then the whole blob.
     Flaky(Vec<u8>),
+    /// The whole blob, once the blob with this digest was requested too (or after 10 s, noted in
+    /// `State::waited_out`): only a client fetching both at once gets it without waiting.
+    AfterRequestOf(Vec<u8>, String),
 }
 
 /// What the fake registry serves and counts.
@@ -43,6 +47,10 @@ struct State {
     flaky: AtomicUsize,
     /// Tokens handed out.
     tokens: AtomicUsize,
+    /// Blobs requested.
+    requested: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// An [`Body::AfterRequestOf`] answer had to give up waiting.
+    waited_out: std::sync::atomic::AtomicBool,
 }
 
 /// A registry serving one repository `app` with the tag `1`.
@@ -68,6 +76,8 @@ impl Fake {
             sent: AtomicUsize::new(0),
             flaky: AtomicUsize::new(0),
             tokens: AtomicUsize::new(0),
+            requested: Default::default(),
+            waited_out: Default::default(),
         });
         let shared = state.clone();
         // Detached: the threads end with the test process (a stalled answer never ends by itself).
@@ -159,7 +169,19 @@ fn serve(conn: TcpStream, port: u16, st: &State) -> std::io::Result<()> {
             )?;
             w.write_all(manifest)?;
         } else if let Some(d) = path.strip_prefix("/v2/app/blobs/") {
+            st.requested.lock().unwrap().insert(d.to_string());
             match blobs.get(d) {
+                Some(Body::AfterRequestOf(b, other)) => {
+                    let end = std::time::Instant::now() + Duration::from_secs(10);
+                    while !st.requested.lock().unwrap().contains(other) {
+                        if std::time::Instant::now() > end {
+                            st.waited_out.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    ok(&mut w, "application/octet-stream", b)?;
+                }
                 Some(Body::Full(b)) => ok(&mut w, "application/octet-stream", b)?,
                 Some(Body::Stall(b, n)) => {
                     write!(
@@ -381,4 +403,59 @@ fn anonymous_bearer_token_auth_as_docker_hub_wants() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(fake.state.tokens.load(Ordering::SeqCst) >= 1);
     assert_eq!(e.ok(&["images", "-q"]).lines().count(), 1);
+}
+
+#[test]
+fn layers_are_downloaded_at_the_same_time() {
+    // Two layers; the registry answers for the first only once the second was asked for too.
+    let layer_of = |name: &str, data: &[u8]| {
+        let mut t = Tar::new();
+        t.file(name, 0o644, data);
+        let tar = t.bytes();
+        (gzip(&tar), tar)
+    };
+    let (l1, t1) = layer_of("one", b"first layer\n");
+    let (l2, t2) = layer_of("two", b"second layer\n");
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [
+            digest::sha256(&t1).to_string(), digest::sha256(&t2).to_string()]},
+    }))
+    .unwrap();
+    let layer = |b: &[u8]| {
+        json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+               "digest": digest::sha256(b).to_string(), "size": b.len()})
+    };
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": digest::sha256(&config).to_string(), "size": config.len()},
+        "layers": [layer(&l1), layer(&l2)],
+    }))
+    .unwrap();
+    let (d1, d2) = (
+        digest::sha256(&l1).to_string(),
+        digest::sha256(&l2).to_string(),
+    );
+    let blobs = HashMap::from([
+        (digest::sha256(&config).to_string(), Body::Full(config)),
+        (d1, Body::AfterRequestOf(l1, d2.clone())),
+        (d2, Body::Full(l2)),
+    ]);
+    let fake = Fake::start(manifest, blobs);
+    let e = Engine::empty();
+    let o = e.run(&["pull", &fake.name()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        !fake.state.waited_out.load(Ordering::SeqCst),
+        "the second layer was requested only after the first finished"
+    );
+    // docker's order: every layer announced first, then each download as it completes.
+    let lines: Vec<&str> = err.lines().collect();
+    let first_done = lines.iter().position(|l| l.ends_with("Download complete"));
+    let last_pulling = lines.iter().rposition(|l| l.ends_with("Pulling fs layer"));
+    assert!(last_pulling < first_done, "{err}");
+    assert_eq!(err.matches("Pull complete").count(), 2, "{err}");
 }

@@ -264,20 +264,27 @@ impl Staging {
         let mut w = self.writer()?;
         let limit = expect.map_or(u64::MAX, |(_, s)| s.saturating_add(1));
         io::copy(&mut r.take(limit), &mut w).map_err(io_err(format!("read {what}")))?;
-        w.finish(what, expect, expect_digest)
+        let b = w.finish(what, expect, expect_digest)?;
+        Ok(self.record(b))
     }
 
-    /// A writer for one blob whose bytes arrive in pieces (a download): write them, then
-    /// [`BlobWriter::finish`] verifies and names the blob like [`Staging::ingest`] does. A writer dropped
-    /// unfinished leaves nothing behind.
-    pub fn writer(&mut self) -> Result<BlobWriter<'_>, ContentError> {
+    /// A writer for one blob whose bytes arrive in pieces (a download; several may be written at once): write
+    /// them, then [`BlobWriter::finish`] verifies and names the blob like [`Staging::ingest`] does, and
+    /// [`Staging::record`] makes it part of the import. A writer dropped unfinished leaves nothing behind.
+    pub fn writer(&self) -> Result<BlobWriter, ContentError> {
         let tmp = self.blobs.join(fsutil::unique_name(".tmp-"));
         let f = File::create(&tmp).map_err(io_err(format!("create {}", tmp.display())))?;
         Ok(BlobWriter {
             w: Some(HashingWriter::new(io::BufWriter::with_capacity(1 << 20, f))),
             tmp,
-            staging: self,
+            blobs: self.blobs.clone(),
         })
+    }
+
+    /// Makes a blob a [`BlobWriter`] finished part of this import; returns its (digest, size).
+    pub fn record(&mut self, b: StagedBlob) -> (Digest, u64) {
+        self.staged.insert(b.hex, b.size);
+        (b.digest, b.size)
     }
 
     /// The size of a staged blob, if staged.
@@ -327,13 +334,21 @@ impl Staging {
 }
 
 /// One blob being written into a [`Staging`] area (see [`Staging::writer`]).
-pub struct BlobWriter<'s> {
-    staging: &'s mut Staging,
+pub struct BlobWriter {
+    blobs: PathBuf,
     tmp: PathBuf,
     w: Option<HashingWriter<io::BufWriter<File>>>,
 }
 
-impl std::fmt::Debug for BlobWriter<'_> {
+/// A verified blob in a staging area's directory, not yet recorded (see [`Staging::record`]).
+#[derive(Debug)]
+pub struct StagedBlob {
+    digest: Digest,
+    size: u64,
+    hex: String,
+}
+
+impl std::fmt::Debug for BlobWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlobWriter")
             .field("tmp", &self.tmp)
@@ -341,7 +356,7 @@ impl std::fmt::Debug for BlobWriter<'_> {
     }
 }
 
-impl Write for BlobWriter<'_> {
+impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.w.as_mut().expect("not finished").write(buf)
     }
@@ -351,7 +366,7 @@ impl Write for BlobWriter<'_> {
     }
 }
 
-impl BlobWriter<'_> {
+impl BlobWriter {
     /// Bytes written so far.
     pub fn len(&self) -> u64 {
         self.w.as_ref().map_or(0, |w| w.len())
@@ -362,7 +377,8 @@ impl BlobWriter<'_> {
         self.len() == 0
     }
 
-    /// Verifies the bytes written and makes them a staged blob named by their sha256; returns (digest, size).
+    /// Verifies the bytes written and names them by their sha256 in the staging directory; record the result
+    /// with [`Staging::record`].
     ///
     /// With `expect = Some((digest, size))` the blob must have exactly that digest and size
     /// ([`ContentError::TooLong`], [`ContentError::TooShort`], [`ContentError::DigestMismatch`]); with
@@ -373,7 +389,7 @@ impl BlobWriter<'_> {
         what: &str,
         expect: Option<(&Digest, u64)>,
         expect_digest: Option<&Digest>,
-    ) -> Result<(Digest, u64), ContentError> {
+    ) -> Result<StagedBlob, ContentError> {
         let w = self.w.take().expect("finished once");
         let (d, n, mut bw) = w.finish();
         bw.flush()
@@ -405,16 +421,18 @@ impl BlobWriter<'_> {
             }
         }
         let hex = digest::hex(&d)?.to_string();
-        std::fs::rename(&self.tmp, self.staging.blobs.join(&hex))
-            .map_err(io_err("rename staged blob"))?;
+        std::fs::rename(&self.tmp, self.blobs.join(&hex)).map_err(io_err("rename staged blob"))?;
         // Renamed: nothing for Drop to remove.
         self.tmp = PathBuf::new();
-        self.staging.staged.insert(hex, n);
-        Ok((d, n))
+        Ok(StagedBlob {
+            digest: d,
+            size: n,
+            hex,
+        })
     }
 }
 
-impl Drop for BlobWriter<'_> {
+impl Drop for BlobWriter {
     fn drop(&mut self) {
         if !self.tmp.as_os_str().is_empty() {
             let _ = std::fs::remove_file(&self.tmp);

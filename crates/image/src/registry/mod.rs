@@ -8,8 +8,9 @@
 //! 2. fetch the manifest the tag or digest names (docker schema 2 or OCI; manifest or multi-platform index) and
 //!    stage it; an index is resolved to the manifest for the requested platform exactly as `holm load` resolves
 //!    an OCI layout's index;
-//! 3. fetch the config and every layer not already in the content store, each streamed into the staging area and
-//!    verified (digest and size) — never held whole in memory (`oci-client`'s `Client::pull()` would);
+//! 3. fetch every layer not already in the content store (three at once, as docker) and the config, each streamed
+//!    into the staging area and verified (digest and size) — never held whole in memory (`oci-client`'s
+//!    `Client::pull()` would);
 //! 4. drop the network runtime (its threads joined), then hand the staged image to the import path `holm load`
 //!    uses: diff_ids checked, layers unpacked once per chain id, blobs and layers renamed into the store, the
 //!    image recorded with its name and repo digests. A pulled image is therefore identical to a loaded one.
@@ -20,14 +21,14 @@
 pub mod auth;
 mod remote;
 
-use crate::archive::{oci, ArchiveError};
+use crate::archive::{oci, ArchiveError, BlobKind, BlobSource};
 use crate::content::{ContentError, MAX_JSON_BYTES};
 use crate::digest::{self, Digest};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::store::{find, ImageStore, StoreError};
 use crate::unpack::UnpackOptions;
-use oci_spec::image::{Descriptor, MediaType};
+use oci_spec::image::{Descriptor, ImageManifest, MediaType};
 
 pub use remote::is_loopback;
 
@@ -218,6 +219,12 @@ impl ImageStore {
                     }
                 }
             })?;
+        // The layers first, several at once; `candidate` then finds them staged (or in the store).
+        let md = digest::parse(m.digest().as_ref()).map_err(ContentError::from)?;
+        remote.stage_blob(&mut staging, &md, m.size(), BlobKind::Manifest)?;
+        let manifest: ImageManifest =
+            crate::archive::parse_json(&staging.read_json(&md)?, &format!("manifest {md}"))?;
+        remote.prefetch(&mut staging, manifest.layers())?;
         let mut cand = oci::candidate(&mut remote, &mut staging, &m, vec![reference.clone()])?;
         if cand.manifest_digest != top_digest {
             cand.index_digests.push(top_digest.clone());

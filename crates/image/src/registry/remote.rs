@@ -13,7 +13,7 @@
 
 use super::{PullError, PullEvent};
 use crate::archive::{ArchiveError, BlobKind, BlobSource};
-use crate::content::{ContentStore, Staging, MAX_JSON_BYTES};
+use crate::content::{ContentStore, StagedBlob, Staging, MAX_JSON_BYTES};
 use crate::digest::Digest;
 use crate::reference::Reference;
 use futures_util::StreamExt;
@@ -42,8 +42,10 @@ pub(crate) struct Remote<'p> {
     repository: String,
     store: ContentStore,
     progress: &'p mut dyn FnMut(PullEvent),
-    /// Blobs downloaded (not found in the store), in order.
+    /// Layers downloaded (not found in the store), in order of completion.
     pub(crate) downloaded: Vec<Digest>,
+    /// Layers already announced as present in the store.
+    announced: std::collections::HashSet<Digest>,
 }
 
 /// True if `domain` (`host[:port]`) is a loopback address, which docker treats as an insecure registry.
@@ -222,6 +224,7 @@ impl<'p> Remote<'p> {
             store,
             progress,
             downloaded: Vec::new(),
+            announced: Default::default(),
         })
     }
 
@@ -258,84 +261,147 @@ impl<'p> Remote<'p> {
         (self.progress)(e)
     }
 
-    /// Streams the blob `d` into `staging`, verifying digest and size. A transient failure (connection error,
-    /// HTTP 429 or 5xx, a stream cut short) is retried twice, after 1 s and 2 s, as podman does; a blob that
-    /// fails verification is not.
+    /// Downloads the layers of `layers` that are neither in the store nor staged, at most
+    /// [`MAX_CONCURRENT_DOWNLOADS`] at a time (docker's default), and stages them; announces each layer in order
+    /// (`Already exists` or `Pulling fs layer`), then each download as it completes. The first failure stops the
+    /// others (their partial files are removed).
+    pub(crate) fn prefetch(
+        &mut self,
+        staging: &mut Staging,
+        layers: &[oci_spec::image::Descriptor],
+    ) -> Result<(), ArchiveError> {
+        let mut jobs: Vec<(Digest, u64)> = Vec::new();
+        for l in layers {
+            let d = crate::digest::parse(l.digest().as_ref())
+                .map_err(crate::content::ContentError::from)?;
+            if staging.staged_size(&d).is_some() || jobs.iter().any(|(j, _)| *j == d) {
+                continue;
+            }
+            if self.store.contains(&d) {
+                if self.announced.insert(d.clone()) {
+                    self.emit(PullEvent::LayerExists(d));
+                }
+            } else {
+                self.emit(PullEvent::LayerPulling(d.clone()));
+                jobs.push((d, l.size()));
+            }
+        }
+        let r = self.oci_ref("latest");
+        let (client, progress, downloaded) =
+            (&self.client, &mut self.progress, &mut self.downloaded);
+        let (st, r): (&Staging, &oci_client::Reference) = (staging, &r);
+        let done: Result<Vec<StagedBlob>, ArchiveError> = self.rt.block_on(async {
+            let mut fetches = futures_util::stream::iter(jobs.iter())
+                .map(|(d, size)| async move { (d, fetch(client, r, st, d, *size).await) })
+                .buffer_unordered(MAX_CONCURRENT_DOWNLOADS);
+            let mut done = Vec::new();
+            while let Some((d, res)) = fetches.next().await {
+                done.push(res?);
+                downloaded.push(d.clone());
+                progress(PullEvent::LayerDownloaded(d.clone()));
+            }
+            Ok(done)
+        });
+        for b in done? {
+            staging.record(b);
+        }
+        Ok(())
+    }
+
+    /// Downloads and stages one blob (see [`fetch`]).
     fn download(
         &mut self,
         staging: &mut Staging,
         d: &Digest,
         size: u64,
     ) -> Result<(), ArchiveError> {
-        let mut delay = Duration::from_secs(1);
-        for attempt in 1.. {
-            match self.download_once(staging, d, size) {
-                Err((_, true)) if attempt < 3 => {
-                    std::thread::sleep(delay);
-                    delay *= 2;
-                }
-                r => return r.map_err(|(e, _)| e),
-            }
-        }
-        unreachable!("the loop returns")
-    }
-
-    /// One download attempt; an error comes with whether it is worth retrying.
-    fn download_once(
-        &mut self,
-        staging: &mut Staging,
-        d: &Digest,
-        size: u64,
-    ) -> Result<(), (ArchiveError, bool)> {
         let r = self.oci_ref("latest");
-        let what = d.to_string();
-        let fetch_err = |e: &dyn std::fmt::Display| ArchiveError::Fetch {
-            what: format!("download blob {d}"),
-            detail: e.to_string(),
-        };
-        let fatal = |e: ArchiveError| (e, false);
-        let client = &self.client;
-        self.rt.block_on(async {
-            let mut stream = client.pull_blob_stream(&r, d.as_ref()).await.map_err(|e| {
-                let transient = match &e {
-                    OciDistributionError::RequestError(_) => true,
-                    OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
-                    _ => false,
-                };
-                (fetch_err(&describe(&e)), transient)
-            })?;
-            let mut w = staging.writer().map_err(|e| fatal(e.into()))?;
-            while let Some(chunk) = stream.next().await {
-                let chunk = match chunk {
-                    Ok(c) => c,
-                    // oci-client's own digest check at the end of the stream: report it as the store would.
-                    Err(e)
-                        if e.get_ref()
-                            .is_some_and(|i| i.to_string().starts_with("Invalid digest")) =>
-                    {
-                        break;
-                    }
-                    Err(e) => return Err((fetch_err(&e), true)),
-                };
-                if w.len() + chunk.len() as u64 > size {
-                    return Err(fatal(
-                        crate::content::ContentError::TooLong {
-                            digest: d.clone(),
-                            expected: size,
-                        }
-                        .into(),
-                    ));
-                }
-                w.write_all(&chunk)
-                    .map_err(|e| fatal(ArchiveError::io(format!("write {what}"), e)))?;
-            }
-            // A stream cut short (the registry closed the connection early) is worth another try.
-            let short = w.len() < size;
-            w.finish(&what, Some((d, size)), None)
-                .map_err(|e| (e.into(), short))?;
-            Ok(())
-        })
+        let b = self
+            .rt
+            .block_on(fetch(&self.client, &r, staging, d, size))?;
+        staging.record(b);
+        Ok(())
     }
+}
+
+/// Layers downloaded at once (docker's `max-concurrent-downloads` default).
+pub(crate) const MAX_CONCURRENT_DOWNLOADS: usize = 3;
+
+/// Streams the blob `d` of repository `r` into a file of `staging`, verifying digest and size. A transient
+/// failure (connection error, HTTP 429 or 5xx, a stream cut short) is retried twice, after 1 s and 2 s, as podman
+/// does; a blob that fails verification is not.
+async fn fetch(
+    client: &Client,
+    r: &oci_client::Reference,
+    staging: &Staging,
+    d: &Digest,
+    size: u64,
+) -> Result<StagedBlob, ArchiveError> {
+    let mut delay = Duration::from_secs(1);
+    let mut attempt = 1;
+    loop {
+        match fetch_once(client, r, staging, d, size).await {
+            Err((_, true)) if attempt < 3 => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            res => return res.map_err(|(e, _)| e),
+        }
+    }
+}
+
+/// One download attempt; an error comes with whether it is worth retrying.
+async fn fetch_once(
+    client: &Client,
+    r: &oci_client::Reference,
+    staging: &Staging,
+    d: &Digest,
+    size: u64,
+) -> Result<StagedBlob, (ArchiveError, bool)> {
+    let what = d.to_string();
+    let fetch_err = |e: &dyn std::fmt::Display| ArchiveError::Fetch {
+        what: format!("download blob {d}"),
+        detail: e.to_string(),
+    };
+    let fatal = |e: ArchiveError| (e, false);
+    let mut stream = client.pull_blob_stream(r, d.as_ref()).await.map_err(|e| {
+        let transient = match &e {
+            OciDistributionError::RequestError(_) => true,
+            OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
+            _ => false,
+        };
+        (fetch_err(&describe(&e)), transient)
+    })?;
+    let mut w = staging.writer().map_err(|e| fatal(e.into()))?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            // oci-client's own digest check at the end of the stream: report it as the store would.
+            Err(e)
+                if e.get_ref()
+                    .is_some_and(|i| i.to_string().starts_with("Invalid digest")) =>
+            {
+                break;
+            }
+            Err(e) => return Err((fetch_err(&e), true)),
+        };
+        if w.len() + chunk.len() as u64 > size {
+            return Err(fatal(
+                crate::content::ContentError::TooLong {
+                    digest: d.clone(),
+                    expected: size,
+                }
+                .into(),
+            ));
+        }
+        w.write_all(&chunk)
+            .map_err(|e| fatal(ArchiveError::io(format!("write {what}"), e)))?;
+    }
+    // A stream cut short (the registry closed the connection early) is worth another try.
+    let short = w.len() < size;
+    w.finish(&what, Some((d, size)), None)
+        .map_err(|e| (e.into(), short))
 }
 
 impl BlobSource for Remote<'_> {
@@ -375,7 +441,9 @@ impl BlobSource for Remote<'_> {
                     }
                     .into());
                 }
-                self.emit(PullEvent::LayerExists(d.clone()));
+                if self.announced.insert(d.clone()) {
+                    self.emit(PullEvent::LayerExists(d.clone()));
+                }
             }
             BlobKind::Layer => {
                 self.emit(PullEvent::LayerPulling(d.clone()));
