@@ -20,7 +20,14 @@ pub fn selinux_enabled() -> bool {
 }
 
 /// Fails early (before anything is created) for an SELinux label on a host without SELinux, as runc does.
+/// An AppArmor profile on a host without AppArmor is noted at debug level here, in the runtime's own process
+/// (the container's stages write no log lines: their stderr is the container's).
 pub fn validate(p: &Process) -> Result<()> {
+    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+        if !apparmor_enabled() {
+            log::debug!("AppArmor is not enabled on this host: ignoring process.apparmorProfile {profile:?}");
+        }
+    }
     if p.selinux_label().as_deref().is_some_and(|l| !l.is_empty()) && !selinux_enabled() {
         return Err(Error::config(
             "process.selinuxLabel",
@@ -41,8 +48,6 @@ pub fn apply(p: &Process, proc: &ProcFs) -> Result<()> {
             proc.write(&new, &value)
                 .or_else(|_| proc.write(&old, &value))
                 .map_err(|e| Error::config("process.apparmorProfile", e.to_string()))?;
-        } else {
-            log::debug!("AppArmor is not enabled on this host: ignoring process.apparmorProfile {profile:?}");
         }
     }
     if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
