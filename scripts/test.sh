@@ -20,6 +20,6 @@ cargo build --workspace --all-targets
 
 step "cargo test"
 # Tests are parallel-safe: unique container ids, private state roots and temp dirs.
-cargo test --workspace -- --test-threads=4
+cargo test --workspace --no-fail-fast -- --test-threads=4
 
 step "all tests passed"
