@@ -164,7 +164,11 @@ impl Engine {
             b.create(bundle.join("rootfs"))
                 .map_err(Error::io(format!("create {}", bundle.display())))?;
             ops::mount_rootfs(self, &id)?;
-            self.prepare_volumes(&cfg.volumes, &ops::rootfs(self, &id))?;
+            self.prepare_volumes(
+                &cfg.volumes,
+                &cfg.anonymous_volumes,
+                &ops::rootfs(self, &id),
+            )?;
             let mut spec = config::build_spec(
                 &id,
                 &image_cfg,

@@ -20,6 +20,17 @@ pub struct Volume {
     pub labels: BTreeMap<String, String>,
 }
 
+/// The label docker (23+) puts on anonymous volumes (`-v /path`, `--mount type=volume` without a source, an
+/// image's `Volumes`, `volume create` without a name); `volume prune` without `--all` removes only these.
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
+
+impl Volume {
+    /// Whether the volume is anonymous (has [`ANONYMOUS_LABEL`]).
+    pub fn is_anonymous(&self) -> bool {
+        self.labels.contains_key(ANONYMOUS_LABEL)
+    }
+}
+
 /// Checks a volume name: docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
 pub fn validate_name(name: &str) -> Result<()> {
     let b = name.as_bytes();
@@ -100,19 +111,22 @@ impl Engine {
         data_path(&self.volumes_dir(), name)
     }
 
-    /// `holm volume create [NAME]`: creates a volume (a random name if none); an existing one is returned as is.
-    /// Returns the volume and whether it is new.
+    /// `holm volume create [NAME]`: creates a volume (a random name if none, labelled anonymous as docker's);
+    /// an existing one is returned as is. Returns the volume and whether it is new.
     pub fn volume_create(
         &self,
         name: Option<&str>,
-        labels: BTreeMap<String, String>,
+        mut labels: BTreeMap<String, String>,
     ) -> Result<(Volume, bool)> {
         let name = match name {
             Some(n) => {
                 validate_name(n)?;
                 n.to_string()
             }
-            None => crate::ids::new_id()?,
+            None => {
+                labels.insert(ANONYMOUS_LABEL.to_string(), String::new());
+                crate::ids::new_id()?
+            }
         };
         let dir = self.volume_path(&name);
         std::fs::create_dir_all(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
@@ -188,27 +202,46 @@ impl Engine {
         self.db()?.delete_volume(name)
     }
 
-    /// `holm volume prune`: removes every volume no container uses; returns their names.
-    pub fn volume_prune(&self) -> Result<Vec<String>> {
+    /// `holm volume prune [-a]`: removes the anonymous volumes no container uses (with `all`, every unused
+    /// volume, named ones too), as docker 23+ does; returns their names and the bytes they held.
+    pub fn volume_prune(&self, all: bool) -> Result<(Vec<String>, u64)> {
         let mut out = Vec::new();
+        let mut bytes = 0;
         for v in self.volume_list()? {
-            if self.volume_users(&v.name)?.is_empty() {
-                self.volume_remove(&v.name)?;
+            if (all || v.is_anonymous()) && self.volume_users(&v.name)?.is_empty() {
+                let size = self.volume_size(&v.name);
+                match self.volume_remove(&v.name) {
+                    Ok(()) => {}
+                    // a container started using it meanwhile, or another prune took it
+                    Err(Error::VolumeInUse { .. } | Error::NoSuchVolume(_)) => continue,
+                    Err(e) => return Err(e),
+                }
+                bytes += size;
                 out.push(v.name);
             }
         }
-        Ok(out)
+        Ok((out, bytes))
     }
 
-    /// At `create`, with the container's rootfs mounted: makes sure every named volume of `volumes` exists, and
-    /// copies the image's content at the mount point into each empty one (unless `nocopy`).
-    pub(crate) fn prepare_volumes(&self, volumes: &[String], rootfs: &Path) -> Result<()> {
+    /// At `create`, with the container's rootfs mounted: makes sure every named volume of `volumes` exists (those
+    /// named in `anonymous` labelled [`ANONYMOUS_LABEL`]), and copies the image's content at the mount point into
+    /// each empty one (unless `nocopy`).
+    pub(crate) fn prepare_volumes(
+        &self,
+        volumes: &[String],
+        anonymous: &[String],
+        rootfs: &Path,
+    ) -> Result<()> {
         for v in volumes {
             let b = parse_volume(v)?;
             if !b.volume {
                 continue;
             }
-            self.volume_create(Some(&b.source), BTreeMap::new())?;
+            let mut labels = BTreeMap::new();
+            if anonymous.contains(&b.source) {
+                labels.insert(ANONYMOUS_LABEL.to_string(), String::new());
+            }
+            self.volume_create(Some(&b.source), labels)?;
             let data = self.volume_path(&b.source);
             if b.nocopy || !is_empty_dir(&data) {
                 continue;

@@ -166,7 +166,7 @@ pub struct PruneArgs {
     /// Remove every image no container uses, not only untagged ones.
     #[arg(short, long)]
     pub all: bool,
-    /// Do not ask for confirmation (holm never asks; accepted for compatibility).
+    /// Do not ask for confirmation.
     #[arg(short, long)]
     pub force: bool,
 }

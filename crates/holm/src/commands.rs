@@ -370,6 +370,14 @@ pub fn tag(store: &ImageStore, a: &TagArgs) -> Result<()> {
 
 /// `holm image prune`.
 pub fn prune(store: &ImageStore, a: &PruneArgs) -> Result<()> {
+    let warning = if a.all {
+        "WARNING! This will remove all images without at least one container associated to them."
+    } else {
+        "WARNING! This will remove all dangling images."
+    };
+    if !crate::confirm::confirm(a.force, warning)? {
+        return Ok(());
+    }
     let (deleted, gc) = store.prune(a.all)?;
     let mut out = std::io::stdout().lock();
     if !deleted.is_empty() {

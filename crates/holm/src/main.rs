@@ -11,6 +11,7 @@
 
 mod cli;
 mod commands;
+mod confirm;
 mod cp;
 mod engine_cli;
 mod errfmt;

@@ -277,7 +277,7 @@ pub enum ContainerCommand {
 /// `holm container prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Do not ask for confirmation (holm never asks; accepted for compatibility).
+    /// Do not ask for confirmation.
     #[arg(short, long)]
     pub force: bool,
 }
@@ -293,7 +293,13 @@ pub fn container(engine: &Engine, c: &ContainerCommand) -> Result<i32> {
             &a.names,
         ),
         ContainerCommand::Rm(a) => crate::stop::rm(engine, a),
-        ContainerCommand::Prune(_) => {
+        ContainerCommand::Prune(a) => {
+            if !crate::confirm::confirm(
+                a.force,
+                "WARNING! This will remove all stopped containers.",
+            )? {
+                return Ok(0);
+            }
             let (ids, bytes) = engine.prune()?;
             let mut out = std::io::stdout().lock();
             if !ids.is_empty() {
@@ -314,7 +320,8 @@ pub fn container(engine: &Engine, c: &ContainerCommand) -> Result<i32> {
 pub enum SystemCommand {
     /// Show disk usage of images and containers.
     Df,
-    /// Remove stopped containers and unused images (dangling ones; with -a every image no container uses).
+    /// Remove stopped containers and unused images (dangling ones; with -a every image no container uses), and
+    /// with --volumes unused anonymous volumes.
     Prune(SystemPruneArgs),
     /// Show facts about the engine and the host (as `holm info`).
     Info,
@@ -326,10 +333,10 @@ pub struct SystemPruneArgs {
     /// Remove every unused image, not only dangling ones.
     #[arg(short, long)]
     pub all: bool,
-    /// Do not ask for confirmation (holm never asks; accepted for compatibility).
+    /// Do not ask for confirmation.
     #[arg(short, long)]
     pub force: bool,
-    /// Remove volumes too (holm has no named volumes yet; accepted for compatibility).
+    /// Remove unused anonymous volumes too (named ones stay, as with docker 23+; `volume prune -a` removes them).
     #[arg(long)]
     pub volumes: bool,
 }
@@ -434,13 +441,38 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
             Ok(0)
         }
         SystemCommand::Prune(a) => {
+            let mut warning =
+                String::from("WARNING! This will remove:\n  - all stopped containers\n");
+            if a.volumes {
+                warning.push_str("  - all anonymous volumes not used by at least one container\n");
+            }
+            warning.push_str(if a.all {
+                "  - all images without at least one container associated to them\n"
+            } else {
+                "  - all dangling images\n"
+            });
+            if !crate::confirm::confirm(a.force, &warning)? {
+                return Ok(0);
+            }
             let (ids, cbytes) = engine.prune()?;
+            let (vols, vbytes) = if a.volumes {
+                engine.volume_prune(false)?
+            } else {
+                (Vec::new(), 0)
+            };
             let (imgs, gc) = engine.images().prune(a.all)?;
             let mut out = std::io::stdout().lock();
             if !ids.is_empty() {
                 writeln!(out, "Deleted Containers:")?;
                 for id in &ids {
                     writeln!(out, "{id}")?;
+                }
+                writeln!(out)?;
+            }
+            if !vols.is_empty() {
+                writeln!(out, "Deleted Volumes:")?;
+                for v in &vols {
+                    writeln!(out, "{v}")?;
                 }
                 writeln!(out)?;
             }
@@ -454,7 +486,7 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
             writeln!(
                 out,
                 "Total reclaimed space: {}",
-                human::size(cbytes + gc.bytes)
+                human::size(cbytes + vbytes + gc.bytes)
             )?;
             Ok(0)
         }

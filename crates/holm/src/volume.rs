@@ -35,7 +35,7 @@ pub enum VolumeCommand {
     /// Remove volumes (not while a container uses them).
     #[command(alias = "remove")]
     Rm(RmArgs),
-    /// Remove every volume no container uses.
+    /// Remove unused anonymous volumes (with -a, unused named ones too).
     Prune(PruneArgs),
 }
 
@@ -120,10 +120,10 @@ pub struct RmArgs {
 /// `holm volume prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Do not ask for confirmation (holm never asks; accepted for compatibility).
+    /// Do not ask for confirmation.
     #[arg(short, long)]
     pub force: bool,
-    /// Accepted for compatibility: every unused volume is removed.
+    /// Remove all unused volumes, not just anonymous ones (docker 23+).
     #[arg(short, long)]
     pub all: bool,
 }
@@ -182,8 +182,16 @@ pub fn volume(engine: &Engine, c: &VolumeCommand) -> Result<i32> {
         VolumeCommand::Rm(a) => {
             crate::stop::each(&a.names, |n| engine.volume_remove(n).map(|_| n.to_string()))
         }
-        VolumeCommand::Prune(_) => {
-            let gone = engine.volume_prune()?;
+        VolumeCommand::Prune(a) => {
+            let warning = if a.all {
+                "WARNING! This will remove all local volumes not used by at least one container."
+            } else {
+                "WARNING! This will remove anonymous local volumes not used by at least one container."
+            };
+            if !crate::confirm::confirm(a.force, warning)? {
+                return Ok(0);
+            }
+            let (gone, bytes) = engine.volume_prune(a.all)?;
             if !gone.is_empty() {
                 println!("Deleted Volumes:");
                 for g in &gone {
@@ -191,7 +199,7 @@ pub fn volume(engine: &Engine, c: &VolumeCommand) -> Result<i32> {
                 }
                 println!();
             }
-            println!("Total reclaimed volumes: {}", gone.len());
+            println!("Total reclaimed space: {}", crate::human::size(bytes));
             Ok(0)
         }
     }

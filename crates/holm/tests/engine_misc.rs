@@ -153,7 +153,7 @@ fn prune_version_info() {
     assert!(out.contains("Total reclaimed space:"), "{out}");
     assert_eq!(e.ok(&["ps", "-aq", "--no-trunc"]).trim(), running);
     e.assert_gone(&a);
-    let out = e.ok(&["container", "prune"]);
+    let out = e.ok(&["container", "prune", "-f"]);
     assert_eq!(out, "Total reclaimed space: 0B\n");
     // system prune: the image stays while a container uses it, then goes with -a
     e.ok(&["create", "--name", "c3", IMAGE]);

@@ -331,7 +331,7 @@ fn a_killed_pull_leaves_nothing_visible() {
     assert_eq!(entries(&e, "layers"), Vec::<String>::new());
     // The killed pull's staging (its lock released) goes at the next import or garbage collection.
     assert_eq!(entries(&e, "ingest").len(), 1);
-    e.ok(&["image", "prune"]);
+    e.ok(&["image", "prune", "-f"]);
     assert_eq!(entries(&e, "ingest"), Vec::<String>::new());
 }
 

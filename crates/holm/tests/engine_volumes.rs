@@ -76,7 +76,7 @@ fn named_volumes() {
     );
     let (_, err) = e.code(1, &["volume", "rm", "data"]);
     assert!(err.contains("volume is in use"), "{err}");
-    let out = e.ok(&["volume", "prune", "-f"]);
+    let out = e.ok(&["volume", "prune", "-a", "-f"]);
     assert!(
         out.contains("etcv") && out.contains("empty") && !out.contains("data\n"),
         "{out}"
@@ -125,7 +125,7 @@ fn named_volumes() {
     assert!(names.lines().any(|n| n.len() == 64), "{names}");
     e.ok(&["rm", "-v", "an"]);
     assert_eq!(e.ok(&["volume", "ls", "-q"]), "mv\n");
-    e.ok(&["volume", "prune", "-f"]);
+    e.ok(&["volume", "prune", "-a", "-f"]);
 
     // create with a name, labels; a random name without one; errors
     assert_eq!(e.ok(&["volume", "create", "-l", "a=b", "named"]), "named\n");
@@ -176,4 +176,72 @@ fn image_volumes_become_anonymous_volumes() {
     // a -v on the same path replaces it
     e.ok(&["run", "--rm", "-v", "named:/seeded", "withvol:1", "true"]);
     assert_eq!(e.ok(&["volume", "ls", "-q"]), "named\n");
+}
+
+/// docker 23+: `volume prune` removes only unused anonymous volumes (`-a` named ones too), asks first without
+/// `-f` (end of input is "no"), and `system prune --volumes` removes unused anonymous volumes.
+#[test]
+fn prune_keeps_named_volumes() {
+    let e = Engine::new();
+    e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "keep:/k",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo data > /k/f",
+    ]);
+    // an anonymous volume left behind by a container removed without -v
+    let anon = |e: &Engine| {
+        e.ok(&[
+            "create",
+            "--name",
+            "a1",
+            "--mount",
+            "type=volume,target=/a",
+            IMAGE,
+        ]);
+        e.ok(&["rm", "a1"]);
+        let names = e.ok(&["volume", "ls", "-q"]);
+        let a = names.lines().find(|n| *n != "keep").unwrap().to_string();
+        let v: serde_json::Value = serde_json::from_str(&e.ok(&["volume", "inspect", &a])).unwrap();
+        assert_eq!(v[0]["Labels"]["com.docker.volume.anonymous"], "", "{v}");
+        a
+    };
+    let a = anon(&e);
+    // without -f: the prompt, stdin at its end means no, nothing removed
+    let out = e.ok(&["volume", "prune"]);
+    assert!(
+        out.contains(
+            "WARNING! This will remove anonymous local volumes not used by at least one container."
+        ) && out.contains("Are you sure you want to continue? [y/N]"),
+        "{out}"
+    );
+    assert_eq!(e.ok(&["volume", "ls", "-q"]).lines().count(), 2);
+    // -f: only the anonymous one goes
+    let out = e.ok(&["volume", "prune", "-f"]);
+    assert!(out.contains(&a) && !out.contains("keep"), "{out}");
+    assert!(out.contains("Total reclaimed space:"), "{out}");
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "keep\n");
+    // system prune --volumes removes an unused anonymous volume and keeps the named one
+    let a = anon(&e);
+    let out = e.ok(&["system", "prune", "-f"]);
+    assert!(!out.contains(&a), "{out}");
+    assert_eq!(e.ok(&["volume", "ls", "-q"]).lines().count(), 2);
+    let out = e.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(
+        out.contains("Deleted Volumes:") && out.contains(&a),
+        "{out}"
+    );
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "keep\n");
+    // a volume created without a name is anonymous, as docker's
+    let v = e.ok(&["volume", "create"]);
+    e.ok(&["volume", "prune", "-f"]);
+    assert!(!e.ok(&["volume", "ls", "-q"]).contains(v.trim()));
+    // -a: the named one too
+    let out = e.ok(&["volume", "prune", "-a", "-f"]);
+    assert!(out.contains("keep"), "{out}");
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "");
 }
