@@ -333,12 +333,23 @@ pub fn image_json(store: &ImageStore, img: &ImageRecord) -> Result<serde_json::V
 }
 
 /// `holm rmi`: removes each image; failures are reported (one line each, as docker does) and make the exit status
-/// 1, but do not stop the others. With `-f` a missing image is reported but is no failure, as docker's.
-pub fn rmi(store: &ImageStore, a: &RmiArgs) -> Result<i32> {
+/// 1, but do not stop the others. With `-f` a missing image is reported but is no failure, as docker's. An image
+/// a running (or paused, restarting) container uses is never deleted, even with `-f`.
+pub fn rmi(engine: &holm_engine::Engine, a: &RmiArgs) -> Result<i32> {
+    let store = engine.images();
+    let running: std::collections::HashSet<String> = engine
+        .list()?
+        .into_iter()
+        .filter(|(_, st)| {
+            use holm_engine::lifecycle::Status;
+            matches!(st, Status::Running | Status::Paused | Status::Restarting)
+        })
+        .map(|(r, _)| r.id)
+        .collect();
     let mut code = 0;
     let mut out = std::io::stdout().lock();
     for name in &a.images {
-        match store.remove(name, a.force) {
+        match store.remove_checked(name, a.force, &|s| running.contains(s)) {
             Ok(r) => {
                 for u in r.untagged {
                     writeln!(out, "Untagged: {u}")?;

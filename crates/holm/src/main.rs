@@ -36,7 +36,8 @@ use cli::{Cli, Command, ImageCommand};
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let store = holm_image::ImageStore::open(&cli.root)?;
     if let Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) = &cli.command {
-        return commands::rmi(&store, a);
+        let engine = holm_engine::Engine::open(&cli.root, &cli.runroot)?;
+        return commands::rmi(&engine, a);
     }
     if let Command::Image(ImageCommand::Inspect(a)) = &cli.command {
         let engine = holm_engine::Engine::open(&cli.root, &cli.runroot)?;

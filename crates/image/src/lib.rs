@@ -20,6 +20,7 @@ pub mod passwd;
 pub mod platform;
 pub mod reference;
 pub mod registry;
+pub mod remove;
 pub mod rootfs;
 pub mod save;
 pub mod snapshot;

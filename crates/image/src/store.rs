@@ -36,21 +36,43 @@ pub enum StoreError {
     /// An id prefix matches several images.
     #[error("short id `{0}` is ambiguous: it matches several images")]
     Ambiguous(String),
-    /// The image has several names and was named by id; `-f` removes them all.
+    /// The image has names in several repositories and was named by id; `-f` removes them all.
     #[error(
-        "unable to delete {id} (must be forced): image is referenced in multiple repositories"
+        "conflict: unable to delete {id} (must be forced) - image is referenced in multiple repositories"
     )]
     MultipleNames {
-        /// The image id.
+        /// The image id (12 characters).
         id: String,
     },
-    /// The image is used by snapshots (containers); `-f` removes it anyway.
-    #[error("unable to delete {id} (must be forced): image is in use by container {snapshot}")]
+    /// The image is used by a stopped container (a snapshot); `-f` removes it anyway.
+    #[error(
+        "conflict: unable to delete {id} (must be forced) - image is being used by stopped container {snapshot}"
+    )]
     InUse {
-        /// The image id.
+        /// The image id (12 characters).
         id: String,
-        /// One snapshot using it.
+        /// One snapshot (container id, 12 characters) using it.
         snapshot: String,
+    },
+    /// The last name of an image a container uses, without `-f`.
+    #[error("conflict: unable to remove repository reference \"{reference}\" (must force) - container {container} is using its referenced image {id}")]
+    ReferenceInUse {
+        /// The reference as given.
+        reference: String,
+        /// One container (snapshot id, 12 characters) using the image.
+        container: String,
+        /// The image id (12 characters).
+        id: String,
+    },
+    /// The image is used by a running (or paused) container: never deleted, even with `-f`.
+    #[error(
+        "conflict: unable to delete {id} (cannot be forced) - image is being used by running container {container}"
+    )]
+    RunningContainer {
+        /// The image id (12 characters).
+        id: String,
+        /// The running container (12 characters).
+        container: String,
     },
     /// A reference could not be parsed.
     #[error(transparent)]
@@ -222,11 +244,23 @@ impl ImageStore {
         })
     }
 
-    /// Removes a name or an image (`holm rmi`). A tag of an image with other names is only untagged; the last
-    /// name (or an id) deletes the image. Without `force`, an image named by id that has several names, or one
-    /// used by a snapshot, is refused. Unreferenced blobs and layers are then garbage-collected.
+    /// Removes a name or an image (`holm rmi`) with docker's rules (see [`crate::remove`]), treating every
+    /// container as stopped. Unreferenced blobs and layers are then garbage-collected.
     pub fn remove(&self, name: &str, force: bool) -> Result<RemoveReport, StoreError> {
-        let report = self.meta.update(|db| remove_in(db, name, force))?;
+        self.remove_checked(name, force, &|_| false)
+    }
+
+    /// [`ImageStore::remove`], where `running(snapshot id)` tells which snapshots' containers run: an image one
+    /// of them uses is never deleted, even with `force` (only its other names can be removed).
+    pub fn remove_checked(
+        &self,
+        name: &str,
+        force: bool,
+        running: &dyn Fn(&str) -> bool,
+    ) -> Result<RemoveReport, StoreError> {
+        let report = self
+            .meta
+            .update(|db| crate::remove::remove_in(db, name, force, running))?;
         if !report.deleted.is_empty() {
             self.gc()?;
         }
@@ -354,44 +388,4 @@ pub(crate) fn find<'a>(db: &'a Db, name: &str) -> Result<&'a ImageRecord, StoreE
         Err(e) if !name.bytes().all(|b| b.is_ascii_hexdigit()) => Err(e.into()),
         _ => Err(StoreError::NotFound(name.to_string())),
     }
-}
-
-fn remove_in(db: &mut Db, name: &str, force: bool) -> Result<RemoveReport, StoreError> {
-    let img = find(db, name)?.clone();
-    let mut report = RemoveReport::default();
-    // Named by a tag that is one of several names: untag only.
-    let by_tag = Reference::parse(name)
-        .ok()
-        .filter(|r| r.digest().is_none())
-        .map(|r| r.to_string())
-        .filter(|t| img.repo_tags.contains(t));
-    if let Some(tag) = &by_tag {
-        if img.repo_tags.len() > 1 {
-            let rec = db
-                .images
-                .iter_mut()
-                .find(|i| i.id == img.id)
-                .expect("found above");
-            rec.repo_tags.retain(|t| t != tag);
-            report.untagged.push(tag.clone());
-            return Ok(report);
-        }
-    } else if img.repo_tags.len() > 1 && !force {
-        return Err(StoreError::MultipleNames {
-            id: img.id.to_string(),
-        });
-    }
-    if let Some(s) = db.snapshots.iter().find(|s| s.image == img.id) {
-        if !force {
-            return Err(StoreError::InUse {
-                id: img.id.to_string(),
-                snapshot: s.id.clone(),
-            });
-        }
-    }
-    report.untagged.extend(img.repo_tags.iter().cloned());
-    report.untagged.extend(img.repo_digests.iter().cloned());
-    db.images.retain(|i| i.id != img.id);
-    report.deleted.push(img.id);
-    Ok(report)
 }
