@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 /// What the engine last recorded for a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
+    /// Being made by a `holm create`/`run` whose pid and start time are in `monitor_pid`/`monitor_start`: the row
+    /// is inserted before any resource (snapshot, bundle, mount, network files) exists, so a creator killed
+    /// half-way leaves a row that `ps -a` shows (as `created`) and `rm`/`container prune` clean up.
+    Creating,
     /// Made (bundle and rootfs ready) but never started, or its start failed.
     Created,
     /// Its monitor started the process.
@@ -24,6 +28,7 @@ pub enum State {
 impl State {
     fn as_str(self) -> &'static str {
         match self {
+            State::Creating => "creating",
             State::Created => "created",
             State::Running => "running",
             State::Exited => "exited",
@@ -34,6 +39,7 @@ impl State {
         match s {
             "running" => State::Running,
             "exited" => State::Exited,
+            "creating" => State::Creating,
             _ => State::Created,
         }
     }
@@ -314,6 +320,18 @@ impl Db {
             }
         }
         Err(Error::NoSuchContainer(what.to_string()))
+    }
+
+    /// Ends a creation: the row becomes `created` with its final `config` (the creator's pid is cleared). Returns
+    /// false if the row is gone or no longer `creating` (removed meanwhile).
+    pub fn finish_create(&self, id: &str, config: &RunConfig) -> Result<bool> {
+        let config = serde_json::to_string(config).expect("RunConfig serialises");
+        let n = self.wrap(self.conn.execute(
+            "UPDATE containers SET state = 'created', config = ?2, monitor_pid = 0, monitor_start = 0 \
+             WHERE id = ?1 AND state = 'creating'",
+            params![id, config],
+        ))?;
+        Ok(n == 1)
     }
 
     /// Records that the monitor started the process. Returns false if the container is gone.

@@ -64,6 +64,14 @@ impl Engine {
             .is_ok_and(|f| matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)))
     }
 
+    /// True while the `holm create`/`run` that inserted a `creating` row still runs (its pid with the same start
+    /// time); false for any other state.
+    pub fn creator_alive(&self, rec: &ContainerRecord) -> bool {
+        rec.state == State::Creating
+            && rec.monitor_pid > 0
+            && holm_container::state::proc_start_time(rec.monitor_pid) == Some(rec.monitor_start)
+    }
+
     /// Makes a `running` record whose monitor is gone truthful: if the process is gone too (or the runtime state
     /// was wiped, as by a reboot), records it as exited with an unknown code and releases what it held (applying
     /// `--rm`). A process that still runs unmonitored stays `running`.
@@ -96,7 +104,7 @@ impl Engine {
     /// The live status of a (refreshed) record.
     pub fn status(&self, rec: &ContainerRecord) -> Status {
         match rec.state {
-            State::Created => Status::Created,
+            State::Creating | State::Created => Status::Created,
             State::Exited if self.monitor_alive(&rec.id) => Status::Restarting,
             State::Exited => Status::Exited,
             State::Running => match self
@@ -155,8 +163,46 @@ impl Engine {
         let image_cfg = self.images().config(&img)?;
         crate::volumes::add_image_volumes(&image_cfg, &mut cfg)?;
         let id = ids::new_id()?;
-        self.images().prepare_snapshot(&id, img.id.as_ref())?;
+        // The row comes first (with the name, in one transaction), state `creating` with this process as its
+        // creator: every resource made below exists only while a row names it, so a `holm` killed at any point
+        // leaves something `ps -a` shows and `rm`/`container prune` remove.
+        let me = std::process::id() as i32;
+        let mut rec = ContainerRecord {
+            id: id.clone(),
+            name: String::new(),
+            image: image.to_string(),
+            image_id: img.id.to_string(),
+            created: now(),
+            config: cfg.clone(),
+            state: State::Creating,
+            pid: 0,
+            monitor_pid: me,
+            monitor_start: holm_container::state::proc_start_time(me).unwrap_or(0),
+            exit_code: None,
+            error: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            restart_count: 0,
+            no_restart: false,
+        };
+        {
+            let mut db = self.db()?;
+            let mut attempt = 0;
+            loop {
+                rec.name = match &wanted {
+                    Some(n) => n.clone(),
+                    None => ids::new_name()?,
+                };
+                match db.insert(&rec) {
+                    Err(Error::NameInUse { .. }) if wanted.is_none() && attempt < 10 => {
+                        attempt += 1
+                    }
+                    r => break r?,
+                }
+            }
+        }
         let r = (|| {
+            self.images().prepare_snapshot(&id, img.id.as_ref())?;
             let bundle = self.bundle(&id);
             let mut b = std::fs::DirBuilder::new();
             b.recursive(true);
@@ -182,41 +228,18 @@ impl Engine {
             std::fs::write(&tmp, bytes)
                 .and_then(|_| std::fs::rename(&tmp, bundle.join("config.json")))
                 .map_err(Error::io(format!("write {}/config.json", bundle.display())))?;
-            let mut rec = ContainerRecord {
-                id: id.clone(),
-                name: String::new(),
-                image: image.to_string(),
-                image_id: img.id.to_string(),
-                created: now(),
-                config: cfg.clone(),
-                state: State::Created,
-                pid: 0,
-                monitor_pid: 0,
-                monitor_start: 0,
-                exit_code: None,
-                error: String::new(),
-                started_at: String::new(),
-                finished_at: String::new(),
-                restart_count: 0,
-                no_restart: false,
-            };
-            let mut db = self.db()?;
-            for attempt in 0.. {
-                rec.name = match &wanted {
-                    Some(n) => n.clone(),
-                    None => ids::new_name()?,
-                };
-                match db.insert(&rec) {
-                    Err(Error::NameInUse { .. }) if wanted.is_none() && attempt < 10 => continue,
-                    r => return r.map(|_| rec),
-                }
+            if !self.db()?.finish_create(&id, &cfg)? {
+                return Err(Error::NoSuchContainer(id.clone()));
             }
-            unreachable!("the loop returns")
+            rec.state = State::Created;
+            rec.config = cfg.clone();
+            rec.monitor_pid = 0;
+            rec.monitor_start = 0;
+            Ok(rec)
         })();
         if r.is_err() {
-            let _ = ops::unmount_rootfs(self, &id);
-            let _ = self.images().remove_snapshot(&id);
-            let _ = std::fs::remove_dir_all(self.bundle(&id));
+            // Resources first, the row last (as `rm`), so a crash here still leaves the row to clean up with.
+            let _ = ops::remove(self, &id);
         }
         r
     }
@@ -243,6 +266,9 @@ impl Engine {
         let rec = self.find(what)?;
         if rec.state == State::Running || self.monitor_alive(&rec.id) {
             return Ok(None);
+        }
+        if rec.state == State::Creating {
+            return Err(creating(self, &rec));
         }
         // A user's start lifts a stop's "do not restart".
         self.db()?.set_no_restart(&rec.id, false)?;
@@ -461,7 +487,10 @@ impl Engine {
         let mut removed = Vec::new();
         let mut bytes = 0;
         for (rec, st) in self.list()? {
-            if !matches!(st, Status::Created | Status::Exited) || self.monitor_alive(&rec.id) {
+            if !matches!(st, Status::Created | Status::Exited)
+                || self.monitor_alive(&rec.id)
+                || self.creator_alive(&rec)
+            {
                 continue;
             }
             let size = dir_size(&self.bundle(&rec.id))
@@ -478,7 +507,44 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+        for id in self.orphans()? {
+            let size = dir_size(&self.bundle(&id))
+                + self
+                    .images()
+                    .snapshot(&id)
+                    .map_or(0, |s| dir_size(&s.upper));
+            ops::remove(self, &id)?;
+            bytes += size;
+            removed.push(id);
+        }
         Ok((removed, bytes))
+    }
+
+    /// Container ids that have a bundle directory or a snapshot but no database row: left by a `holm` older than
+    /// the `creating` row (which made them before inserting it) or by a crash of `rm` between its steps. A
+    /// creation in progress is never one: its row is inserted before its first directory, and `rm` deletes the
+    /// row last, so the directories are listed first and each looked up after.
+    fn orphans(&self) -> Result<Vec<String>> {
+        let mut ids: Vec<String> = match std::fs::read_dir(self.root().join("containers")) {
+            Ok(rd) => rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io("list containers")(e)),
+        };
+        ids.extend(self.images().snapshots()?.into_iter().map(|s| s.id));
+        ids.retain(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+        ids.sort();
+        ids.dedup();
+        let db = self.db()?;
+        let mut out = Vec::new();
+        for id in ids {
+            if db.get(&id)?.is_none() {
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 
     /// `holm restart`: stops the container (as [`Engine::stop`]) and starts it again, detached.
@@ -554,6 +620,9 @@ impl Engine {
     /// [`Engine::remove`]; with `volumes` (`rm -v`), also the container's anonymous volumes.
     pub fn remove_with(&self, what: &str, force: bool, volumes: bool) -> Result<String> {
         let rec = self.find(what)?;
+        if self.creator_alive(&rec) {
+            return Err(creating(self, &rec));
+        }
         if rec.state == State::Running || self.monitor_alive(&rec.id) {
             if !force {
                 return Err(Error::BadState {
@@ -584,6 +653,23 @@ fn dir_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p)
         .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
         .unwrap_or(0)
+}
+
+/// A `creating` container cannot be started (nor removed while its creator runs).
+fn creating(engine: &Engine, rec: &ContainerRecord) -> Error {
+    Error::BadState {
+        id: rec.id.clone(),
+        state: "created".into(),
+        msg: if engine.creator_alive(rec) {
+            format!(
+                "it is still being created (by holm pid {})",
+                rec.monitor_pid
+            )
+        } else {
+            "its creation was interrupted (the holm creating it died): remove it with `holm rm`"
+                .into()
+        },
+    }
 }
 
 fn not_running(rec: &ContainerRecord) -> Error {
