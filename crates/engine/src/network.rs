@@ -290,7 +290,10 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
         Mode::Bridge => {}
     }
     let wanted = requested_ports(cfg)?;
-    let held = holm_network::ports::reserve(&wanted)?;
+    // Under the host-wide ports lock: the ports of other live containers are read, this one's bound and recorded
+    // (the state file below) as one step, so two runs never both take a port whose holder's monitor died.
+    let ports_lock = lock_ports()?;
+    let held = holm_network::ports::reserve_avoiding(&wanted, &published_elsewhere(engine, id))?;
     let ports: Vec<PortBinding> = held.iter().map(|(b, _)| *b).collect();
     let ipam = Ipam::host();
     let r = (|| {
@@ -304,6 +307,7 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
                 ..NetState::default()
             },
         )?;
+        drop(ports_lock);
         let ip = ipam.allocate_with(id, |other| {
             state_path(engine, other).exists()
                 || std::path::Path::new("/sys/class/net")
@@ -339,6 +343,52 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
             Err(e)
         }
     }
+}
+
+/// Takes the host-wide `flock` on `/run/holm-network/ports.lock` (released when the file is dropped).
+fn lock_ports() -> Result<std::fs::File> {
+    let dir = std::path::Path::new(holm_network::STATE_DIR);
+    std::fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
+    let p = dir.join("ports.lock");
+    let f = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(Error::io(format!("open {}", p.display())))?;
+    f.lock()
+        .map_err(Error::io(format!("lock {}", p.display())))?;
+    Ok(f)
+}
+
+/// The host ports that containers other than `id` publish and that are still live (their veth exists: the
+/// container's network namespace is alive, so its DNAT rules still catch the port even if the monitor that held
+/// the port's socket was killed). From the host-wide state files, so every holm (any `--root`) sees them.
+fn published_elsewhere(engine: &Engine, id: &str) -> Vec<PortBinding> {
+    let dir = std::path::Path::new(holm_network::STATE_DIR).join("containers");
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(other) = name.strip_suffix(".json") else {
+            continue;
+        };
+        if other == id || other.starts_with('.') {
+            continue;
+        }
+        let live = std::path::Path::new("/sys/class/net")
+            .join(holm_network::host_veth(other))
+            .exists();
+        if !live {
+            continue;
+        }
+        if let Some(st) = state(engine, other) {
+            out.extend(st.ports);
+        }
+    }
+    out
 }
 
 /// Removes container `id`'s DNAT rules, veth pair, address lease and network state; what is already gone is

@@ -93,3 +93,65 @@ fn run_killed_early_leaves_only_what_ps_shows_and_rm_cleans() {
     // The image is not held by anything.
     e.ok(&["rmi", IMAGE]);
 }
+
+/// A host port free right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The engine's only monitor, once there is exactly one.
+fn the_monitor(e: &Engine) -> i32 {
+    let mut m = Vec::new();
+    engine_common::wait_until(Duration::from_secs(5), "one monitor", || {
+        m = e.monitors();
+        m.len() == 1
+    });
+    m[0]
+}
+
+/// A container whose monitor was killed still publishes its port (its DNAT rules stay while it runs), though no
+/// socket holds it any more: a second `run -p` of the same port is refused with docker's message and 125.
+#[test]
+fn port_of_a_container_whose_monitor_died_stays_allocated() {
+    let e = Engine::new();
+    let port = free_port();
+    let p = format!("{port}:80");
+    let first = e.detached(&["--name", "p1", "-p", &p, IMAGE, "sleep", "300"]);
+    let mon = the_monitor(&e);
+    holm_sys::process::kill(mon, libc::SIGKILL).unwrap();
+    engine_common::wait_until(Duration::from_secs(5), "monitor gone", || {
+        e.monitors().is_empty()
+    });
+    assert_eq!(e.status(&first), "running");
+    let (_, err) = e.code(
+        125,
+        &["run", "-d", "--name", "p2", "-p", &p, IMAGE, "sleep", "300"],
+    );
+    assert!(
+        err.contains(&format!(
+            "Bind for 0.0.0.0:{port} failed: port is already allocated"
+        )),
+        "{err}"
+    );
+    assert_eq!(e.status("p2"), "created");
+    // Another address of the host is the same port when the first one has 0.0.0.0.
+    e.code(
+        125,
+        &[
+            "run",
+            "--rm",
+            "-p",
+            &format!("127.0.0.1:{port}:80"),
+            IMAGE,
+            "true",
+        ],
+    );
+    // Once the first is gone the port is free again.
+    e.ok(&["rm", "-f", &first]);
+    e.ok(&["start", "p2"]);
+    e.ok(&["rm", "-f", "p2"]);
+}

@@ -175,6 +175,46 @@ pub fn reserve(bindings: &[PortBinding]) -> Result<Vec<(PortBinding, OwnedFd)>> 
     Ok(out)
 }
 
+/// True if `a` and `b` claim the same host port: same protocol and port, on the same address or with either on
+/// every address (`0.0.0.0`).
+pub fn overlaps(a: &PortBinding, b: &PortBinding) -> bool {
+    a.proto == b.proto
+        && a.host_port == b.host_port
+        && (a.host_ip == b.host_ip || a.host_ip.is_unspecified() || b.host_ip.is_unspecified())
+}
+
+/// [`reserve`], also refusing host ports that `recorded` (the ports other live containers publish, whose holding
+/// sockets may be gone with their monitor while their DNAT rules still send the traffic to them) claims. A binding
+/// with no host port asked for gets another free one instead (the clashing socket is held while the next is
+/// picked, so the kernel does not hand out the same port again).
+///
+/// Errors: as [`reserve`]; [`Error::PortAllocated`] also for a port in `recorded`.
+pub fn reserve_avoiding(
+    bindings: &[PortBinding],
+    recorded: &[PortBinding],
+) -> Result<Vec<(PortBinding, OwnedFd)>> {
+    let mut out = Vec::with_capacity(bindings.len());
+    for b in bindings {
+        let mut skipped = Vec::new();
+        loop {
+            let (got, fd) = reserve(std::slice::from_ref(b))?
+                .pop()
+                .expect("one binding reserved");
+            if !recorded.iter().any(|r| overlaps(r, &got)) {
+                out.push((got, fd));
+                break;
+            }
+            if b.host_port != 0 || skipped.len() >= 64 {
+                return Err(Error::PortAllocated {
+                    addr: got.host_addr(),
+                });
+            }
+            skipped.push(fd);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +272,44 @@ mod tests {
         );
         drop(r);
         assert!(reserve(&[again]).is_ok());
+    }
+
+    #[test]
+    fn reserve_avoiding_refuses_recorded_ports() {
+        let free = reserve(&parse_publish("127.0.0.1::80").unwrap()).unwrap();
+        let port = free[0].0.host_port;
+        drop(free);
+        // Recorded on every address by a container whose monitor is gone: nothing holds the port bound.
+        let recorded = PortBinding {
+            host_ip: Ipv4Addr::UNSPECIFIED,
+            host_port: port,
+            container_port: 80,
+            proto: Proto::Tcp,
+        };
+        let want = PortBinding {
+            host_ip: Ipv4Addr::LOCALHOST,
+            ..recorded
+        };
+        let e = reserve_avoiding(&[want], &[recorded])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            format!("Bind for 127.0.0.1:{port} failed: port is already allocated")
+        );
+        // Another protocol is another port.
+        let udp = PortBinding {
+            proto: Proto::Udp,
+            ..want
+        };
+        assert!(reserve_avoiding(&[udp], &[recorded]).is_ok());
+        assert!(reserve_avoiding(&[want], &[]).is_ok());
+        assert!(!overlaps(
+            &want,
+            &PortBinding {
+                host_ip: Ipv4Addr::new(10, 0, 0, 1),
+                ..want
+            }
+        ));
     }
 }
