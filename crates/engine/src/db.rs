@@ -80,6 +80,9 @@ pub struct ContainerRecord {
     pub restart_count: u32,
     /// Set by `stop`, `kill` and `rm`: the restart policy must not restart it (cleared by `start`).
     pub no_restart: bool,
+    /// The kernel's OOM killer killed a process of its last run (its cgroup's `oom_kill` count was above 0 when
+    /// the exit was recorded); docker's `State.OOMKilled`.
+    pub oom_killed: bool,
 }
 
 /// An open database.
@@ -105,7 +108,8 @@ CREATE TABLE IF NOT EXISTS containers (
     started_at TEXT NOT NULL DEFAULT '',
     finished_at TEXT NOT NULL DEFAULT '',
     restart_count INTEGER NOT NULL DEFAULT 0,
-    no_restart INTEGER NOT NULL DEFAULT 0
+    no_restart INTEGER NOT NULL DEFAULT 0,
+    oom_killed INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS volumes (
     name TEXT PRIMARY KEY,
@@ -118,11 +122,12 @@ CREATE TABLE IF NOT EXISTS volumes (
 const ADDED_COLUMNS: &[&str] = &[
     "ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE containers ADD COLUMN no_restart INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE containers ADD COLUMN oom_killed INTEGER NOT NULL DEFAULT 0",
 ];
 
 const COLUMNS: &str =
     "id, name, image, image_id, created, config, state, pid, monitor_pid, monitor_start, \
-                       exit_code, error, started_at, finished_at, restart_count, no_restart";
+                       exit_code, error, started_at, finished_at, restart_count, no_restart, oom_killed";
 
 impl Db {
     /// Opens (creating if needed) `<root>/holm.db`.
@@ -208,7 +213,7 @@ impl Db {
         }
         let config = serde_json::to_string(&r.config).expect("RunConfig serialises");
         tx.execute(
-            &format!("INSERT INTO containers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            &format!("INSERT INTO containers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
             params![
                 r.id,
                 r.name,
@@ -225,7 +230,8 @@ impl Db {
                 r.started_at,
                 r.finished_at,
                 r.restart_count,
-                r.no_restart
+                r.no_restart,
+                r.oom_killed
             ],
         )
         .map_err(wrap)?;
@@ -255,6 +261,7 @@ impl Db {
             finished_at: row.get(13)?,
             restart_count: row.get(14)?,
             no_restart: row.get(15)?,
+            oom_killed: row.get(16)?,
         })
     }
 
@@ -344,9 +351,19 @@ impl Db {
     ) -> Result<bool> {
         let n = self.wrap(self.conn.execute(
             "UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, monitor_start = ?4, \
-             exit_code = NULL, error = '', started_at = ?5, finished_at = '' WHERE id = ?1",
+             exit_code = NULL, error = '', started_at = ?5, finished_at = '', oom_killed = 0 WHERE id = ?1",
             params![id, pid, monitor.0, monitor.1 as i64, started_at],
         ))?;
+        Ok(n == 1)
+    }
+
+    /// Records that the OOM killer killed a process of the current run (`State.OOMKilled`; cleared by the next
+    /// start). Returns false if the container is gone.
+    pub fn set_oom_killed(&self, id: &str) -> Result<bool> {
+        let n = self.wrap(
+            self.conn
+                .execute("UPDATE containers SET oom_killed = 1 WHERE id = ?1", [id]),
+        )?;
         Ok(n == 1)
     }
 
@@ -511,6 +528,7 @@ mod tests {
             pid: 0,
             monitor_pid: 0,
             monitor_start: 0,
+            oom_killed: false,
             exit_code: None,
             error: String::new(),
             started_at: String::new(),

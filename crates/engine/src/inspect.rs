@@ -90,7 +90,7 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             "Running": running,
             "Paused": status == Status::Paused,
             "Restarting": status == Status::Restarting,
-            "OOMKilled": false,
+            "OOMKilled": rec.oom_killed,
             "Dead": false,
             "Pid": if running { rec.pid } else { 0 },
             "ExitCode": rec.exit_code.unwrap_or(0),

@@ -91,6 +91,7 @@ impl Engine {
         if fresh.state != State::Running {
             return Ok(fresh);
         }
+        ops::record_oom_kills(self, &rec.id);
         ops::release_runtime(self, &rec.id)?;
         db.set_exited(&rec.id, None, &now(), "the monitor died: exit code unknown")?;
         if rec.config.auto_remove {
@@ -184,6 +185,7 @@ impl Engine {
             finished_at: String::new(),
             restart_count: 0,
             no_restart: false,
+            oom_killed: false,
         };
         {
             let mut db = self.db()?;

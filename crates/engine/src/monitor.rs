@@ -666,6 +666,8 @@ fn finish(
     ctl: &UnixStream,
     ran: std::time::Duration,
 ) -> Option<std::time::Duration> {
+    // Before the cgroup goes with the runtime state: its OOM-kill count is `State.OOMKilled`.
+    ops::record_oom_kills(engine, id);
     let _ = ops::release_runtime(engine, id);
     let now = holm_container::state::rfc3339(std::time::SystemTime::now());
     let rec = engine.db().ok().and_then(|db| {

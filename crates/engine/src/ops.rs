@@ -56,6 +56,23 @@ pub fn release_runtime(engine: &Engine, id: &str) -> Result<()> {
     unmount_rootfs(engine, id)
 }
 
+/// Records `State.OOMKilled` if the OOM killer killed a process in the container's cgroup during this run (its
+/// `oom_kill` count, v1 `memory.oom_control` or v2 `memory.events`, is above 0). Call it before
+/// [`release_runtime`] removes the cgroup; a missing cgroup or memory controller records nothing.
+pub fn record_oom_kills(engine: &Engine, id: &str) {
+    let Ok(h) = holm_cgroups::Hierarchies::detect() else {
+        return;
+    };
+    let Ok(cg) = holm_cgroups::Cgroup::resolve(&h, Some(&cgroups_path(id)), id) else {
+        return;
+    };
+    if cg.oom_kills().is_some_and(|n| n > 0) {
+        if let Ok(db) = engine.db() {
+            let _ = db.set_oom_killed(id);
+        }
+    }
+}
+
 /// Kills whatever is left in the container's cgroup and removes it (a missing cgroup is fine).
 fn remove_cgroup(id: &str) -> Result<()> {
     let Ok(h) = holm_cgroups::Hierarchies::detect() else {

@@ -155,3 +155,34 @@ fn port_of_a_container_whose_monitor_died_stays_allocated() {
     e.ok(&["start", "p2"]);
     e.ok(&["rm", "-f", "p2"]);
 }
+
+/// A process the OOM killer killed (memory limit exceeded): exit 137 and `State.OOMKilled` true; a container that
+/// just exits has it false.
+#[test]
+fn oom_killed_is_recorded() {
+    let e = Engine::new();
+    let o = e.run(&[
+        "run",
+        "--name",
+        "oom",
+        "--memory",
+        "8m",
+        "--memory-swap",
+        "8m",
+        IMAGE,
+        "sh",
+        "-c",
+        "x=$(yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | head -c 64000000); echo survived",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(137),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let st = &e.inspect("oom")["State"];
+    assert_eq!(st["OOMKilled"], true, "{st}");
+    assert_eq!(st["ExitCode"], 137, "{st}");
+    e.ok(&["run", "--name", "fine", "--memory", "8m", IMAGE, "true"]);
+    assert_eq!(e.inspect("fine")["State"]["OOMKilled"], false);
+}
