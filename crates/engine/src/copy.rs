@@ -6,8 +6,14 @@
 //! its rootfs snapshot, mounted for the copy.
 //!
 //! docker's rules for the destination: an existing directory receives the source under its own name (a source
-//! ending in `/.` copies a directory's contents); otherwise the destination is the new name. Symlinks in the
-//! source are copied as symlinks; files keep their permission bits; copied files belong to root in the container.
+//! ending in `/.` copies a directory's contents); otherwise the destination is the new name, whose parent must
+//! exist (`Could not find the file /a/b in container C`). Symlinks in the source are copied as symlinks (`-L`
+//! follows one at the source path itself); FIFOs are copied, device nodes too when holm runs as root (sockets are
+//! skipped, as docker's archiver does); files keep their permission bits; copied files belong to root in the
+//! container. Copying out of a running container skips the kernel's file systems mounted in it (proc, sysfs,
+//! cgroup, devpts, mqueue, …: an empty directory stands for each, as in docker's copy of the rootfs), and includes
+//! its volumes and bind mounts. A copy that fails removes what it had created (a half copy is worse than none);
+//! a file it had overwritten stays overwritten.
 
 use crate::db::State;
 use crate::{ops, Engine, Error, Result};
@@ -21,6 +27,44 @@ use std::path::{Path, PathBuf};
 
 const IN_ROOT: u64 = r::IN_ROOT | r::NO_MAGICLINKS;
 
+/// Options of `holm cp`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyOptions {
+    /// `-L`: a symlink at the source path is followed (its target's content is copied under the link's name).
+    pub follow_link: bool,
+}
+
+/// Magic numbers (`statfs.f_type`) of the kernel's pseudo file systems a copy out of a container skips.
+const KERNEL_FS: &[i64] = &[
+    0x9fa0,      // proc
+    0x6265_6572, // sysfs
+    0x0027_e0eb, // cgroup
+    0x6367_7270, // cgroup2
+    0x1cd1,      // devpts
+    0x1980_0202, // mqueue
+    0x6462_6720, // debugfs
+    0x7472_6163, // tracefs
+    0x7363_6673, // securityfs
+    0xcafe_4a11, // bpf
+    0x6165_676c, // pstore
+    0x6265_6570, // configfs
+    0x6573_5543, // fusectl
+    0x4249_4e4d, // binfmt_misc
+    0xde5e_81e4, // efivarfs
+    0xf97c_ff8c, // selinuxfs
+];
+
+/// docker's message for a missing path in a container.
+fn not_found(what: &str, path: &Path) -> Error {
+    cp_err(
+        format!(
+            "Could not find the file {} in container {what}",
+            path.display()
+        ),
+        "no such file or directory",
+    )
+}
+
 fn cp_err(what: String, e: impl std::fmt::Display) -> Error {
     Error::Io {
         what,
@@ -29,8 +73,8 @@ fn cp_err(what: String, e: impl std::fmt::Display) -> Error {
 }
 
 /// The container's root directory for a copy; unmounts a rootfs it mounted when dropped.
-struct Root<'a> {
-    fd: OwnedFd,
+pub(crate) struct Root<'a> {
+    pub(crate) fd: OwnedFd,
     engine: &'a Engine,
     id: String,
     mounted: bool,
@@ -51,7 +95,7 @@ impl Drop for Root<'_> {
     }
 }
 
-fn open_root<'a>(engine: &'a Engine, what: &str) -> Result<Root<'a>> {
+pub(crate) fn open_root<'a>(engine: &'a Engine, what: &str) -> Result<Root<'a>> {
     let rec = engine.find(what)?;
     let open_dir = |p: &Path| {
         File::open(p)
@@ -99,20 +143,20 @@ fn open_root<'a>(engine: &'a Engine, what: &str) -> Result<Root<'a>> {
 }
 
 /// The last component of `p` (`/a/b/` → `b`), if any.
-fn base_name(p: &str) -> Option<PathBuf> {
+pub(crate) fn base_name(p: &str) -> Option<PathBuf> {
     Path::new(p.trim_end_matches('/'))
         .file_name()
         .map(PathBuf::from)
 }
 
 /// Whether a `cp` source ends in `/.` (copy a directory's contents).
-fn contents_only(p: &str) -> bool {
+pub(crate) fn contents_only(p: &str) -> bool {
     p.ends_with("/.") || p == "."
 }
 
 /// What is at an in-container path, without following a final symlink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Dir,
     File,
     Symlink,
@@ -133,7 +177,7 @@ fn parent_of(root: BorrowedFd<'_>, rel: &Path) -> Result<Option<(OwnedFd, PathBu
     Ok(Some((parent, name)))
 }
 
-fn kind_in(root: BorrowedFd<'_>, rel: &Path) -> Result<Kind> {
+pub(crate) fn kind_in(root: BorrowedFd<'_>, rel: &Path) -> Result<Kind> {
     let Some((parent, name)) = parent_of(root, rel)? else {
         return Ok(Kind::Dir);
     };
@@ -152,44 +196,103 @@ fn kind_in(root: BorrowedFd<'_>, rel: &Path) -> Result<Kind> {
     })
 }
 
+/// With `follow`, resolves a symlink at `rel` itself (inside the root, up to 40 links) to what it names;
+/// otherwise `rel` as it is. Returns the path to copy and what is there.
+pub(crate) fn source_in(root: BorrowedFd<'_>, rel: &Path, follow: bool) -> Result<(PathBuf, Kind)> {
+    let mut rel = Path::new("/").join(resolve::clean(rel));
+    for _ in 0..40 {
+        let kind = kind_in(root, &rel)?;
+        if kind != Kind::Symlink || !follow {
+            return Ok((rel, kind));
+        }
+        let (parent, name) = parent_of(root, &rel)?.expect("a symlink has a name");
+        let target = holm_sys::fs::readlinkat(parent.as_fd(), &name)?;
+        let base = rel.parent().unwrap_or(Path::new("/")).to_path_buf();
+        rel = Path::new("/").join(resolve::clean(&base.join(target)));
+    }
+    Err(cp_err(
+        format!("{} (in the container)", rel.display()),
+        "too many levels of symbolic links",
+    ))
+}
+
+/// Removes, newest first, the in-container paths a failed copy created.
+fn undo_in(root: BorrowedFd<'_>, created: &[PathBuf]) {
+    for rel in created.iter().rev() {
+        if let Ok(Some((parent, name))) = parent_of(root, rel) {
+            if holm_sys::fs::unlinkat(parent.as_fd(), &name, 0).is_err() {
+                let _ = holm_sys::fs::unlinkat(parent.as_fd(), &name, libc::AT_REMOVEDIR);
+            }
+        }
+    }
+}
+
+/// Removes, newest first, the host paths a failed copy created.
+pub(crate) fn undo_host(created: &[PathBuf]) {
+    for p in created.iter().rev() {
+        match std::fs::symlink_metadata(p) {
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir_all(p);
+            }
+            Ok(_) => {
+                let _ = std::fs::remove_file(p);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 impl Engine {
     /// `holm cp HOST_SRC C:DST`.
-    pub fn copy_to(&self, what: &str, src: &Path, dst: &str) -> Result<()> {
+    pub fn copy_to(&self, what: &str, src: &Path, dst: &str, opts: CopyOptions) -> Result<()> {
         let root = open_root(self, what)?;
         let root = root.fd.as_fd();
         let s = src.to_string_lossy();
-        let meta =
-            std::fs::symlink_metadata(src).map_err(Error::io(format!("{}", src.display())))?;
+        let meta = if opts.follow_link {
+            std::fs::metadata(src)
+        } else {
+            std::fs::symlink_metadata(src)
+        }
+        .map_err(Error::io(format!("{}", src.display())))?;
+        let read_from = if opts.follow_link && !contents_only(&s) {
+            std::fs::canonicalize(src).map_err(Error::io(format!("{}", src.display())))?
+        } else {
+            src.to_path_buf()
+        };
         let dst_is_dir =
             resolve::open(root, Path::new(dst), libc::O_PATH | libc::O_DIRECTORY).is_ok();
         let name = base_name(&s).unwrap_or_default();
-        let target = if meta.is_dir() {
-            if dst_is_dir && !contents_only(&s) {
-                Path::new(dst).join(&name)
-            } else {
-                PathBuf::from(dst)
-            }
+        let target = if meta.is_dir() && dst_is_dir && !contents_only(&s) {
+            Path::new(dst).join(&name)
+        } else if meta.is_dir() {
+            PathBuf::from(dst)
         } else if dst_is_dir {
             Path::new(dst).join(&name)
         } else if dst.ends_with('/') {
-            return Err(cp_err(
-                format!("copy to {dst} in the container"),
-                "no such directory",
-            ));
+            return Err(not_found(what, Path::new(dst.trim_end_matches('/'))));
         } else {
-            let parent = Path::new(dst).parent().unwrap_or(Path::new("/"));
-            resolve::open(root, parent, libc::O_PATH | libc::O_DIRECTORY)
-                .map_err(|e| cp_err(format!("copy to {dst} in the container"), e))?;
             PathBuf::from(dst)
         };
-        copy_in(root, src, &target)
+        if target != Path::new(dst) || !dst_is_dir {
+            // docker creates no missing parents: the parent of a new name must exist
+            let clean = Path::new("/").join(resolve::clean(&target));
+            let parent = clean.parent().unwrap_or(Path::new("/"));
+            resolve::open(root, parent, libc::O_PATH | libc::O_DIRECTORY)
+                .map_err(|_| not_found(what, parent))?;
+        }
+        let mut created = Vec::new();
+        let r = copy_in(root, &read_from, &target, &mut created);
+        if r.is_err() {
+            undo_in(root, &created);
+        }
+        r
     }
 
     /// `holm cp C:SRC HOST_DST`.
-    pub fn copy_from(&self, what: &str, src: &str, dst: &Path) -> Result<()> {
+    pub fn copy_from(&self, what: &str, src: &str, dst: &Path, opts: CopyOptions) -> Result<()> {
         let root = open_root(self, what)?;
         let root = root.fd.as_fd();
-        let kind = kind_in(root, Path::new(src))
+        let (rel, kind) = source_in(root, Path::new(src), opts.follow_link)
             .map_err(|e| cp_err(format!("No such container:path: {what}:{src}"), e))?;
         let dst_is_dir = dst.is_dir();
         let name = base_name(src).unwrap_or_else(|| PathBuf::from("rootfs"));
@@ -209,15 +312,28 @@ impl Engine {
         } else {
             dst.to_path_buf()
         };
-        copy_out(root, Path::new(src), &target)
+        let mut sink = HostSink {
+            owners: false,
+            created: Vec::new(),
+        };
+        let r = walk(root, &rel, &target, &mut sink);
+        if r.is_err() {
+            undo_host(&sink.created);
+        }
+        r
     }
 }
 
-/// Copies host `src` (a file, symlink or directory tree) to `rel` inside the root.
-fn copy_in(root: BorrowedFd<'_>, src: &Path, rel: &Path) -> Result<()> {
+/// Copies host `src` (a file, symlink, FIFO, device or directory tree) to `rel` inside the root; every path it
+/// creates is added to `created`.
+fn copy_in(root: BorrowedFd<'_>, src: &Path, rel: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
     let m = std::fs::symlink_metadata(src).map_err(Error::io(format!("{}", src.display())))?;
     let mode = m.permissions().mode() & 0o7777;
     let ft = m.file_type();
+    if kind_in(root, rel).is_err() {
+        created.push(rel.to_path_buf());
+    }
     if ft.is_dir() {
         let d = resolve::mkdir_all(root, rel, mode)?;
         let _ = std::fs::set_permissions(
@@ -227,7 +343,7 @@ fn copy_in(root: BorrowedFd<'_>, src: &Path, rel: &Path) -> Result<()> {
         let rd = std::fs::read_dir(src).map_err(Error::io(format!("read {}", src.display())))?;
         for e in rd {
             let e = e.map_err(Error::io(format!("read {}", src.display())))?;
-            copy_in(root, &e.path(), &rel.join(e.file_name()))?;
+            copy_in(root, &e.path(), &rel.join(e.file_name()), created)?;
         }
     } else if ft.is_symlink() {
         let target =
@@ -253,27 +369,73 @@ fn copy_in(root: BorrowedFd<'_>, src: &Path, rel: &Path) -> Result<()> {
         let mut to = File::from(fd);
         std::io::copy(&mut from, &mut to).map_err(Error::io(format!("copy {}", src.display())))?;
         let _ = to.set_permissions(std::fs::Permissions::from_mode(mode));
+    } else if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
+        if !ft.is_fifo() && holm_sys::process::geteuid() != 0 {
+            return Ok(()); // device nodes need root; docker skips them too
+        }
+        let (parent, name) = resolve::parent_and_name(root, rel, 0o755)?;
+        let _ = holm_sys::fs::unlinkat(parent.as_fd(), &name, 0);
+        make_special(parent.as_fd(), &name, &m)?;
+        let _ = holm_sys::fs::fchmodat(parent.as_fd(), &name, mode);
     }
     Ok(())
 }
 
-/// [`copy_out`], keeping owners (a volume's copy-up from the image).
+/// `mknodat` of a FIFO or device node like `m` (type, permissions, device numbers).
+pub(crate) fn make_special(dir: BorrowedFd<'_>, name: &Path, m: &std::fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let perm = m.mode() & 0o7777;
+    let ft = m.file_type();
+    if ft.is_fifo() {
+        return Ok(holm_sys::fs::mkfifoat(dir, name, perm)?);
+    }
+    let kind = if ft.is_char_device() {
+        libc::S_IFCHR
+    } else {
+        libc::S_IFBLK
+    };
+    let (major, minor) = dev_numbers(m.rdev());
+    Ok(holm_sys::fs::mknodat(dir, name, kind | perm, major, minor)?)
+}
+
+/// Major and minor of a `dev_t` (glibc's encoding).
+pub(crate) fn dev_numbers(dev: u64) -> (u64, u64) {
+    (
+        ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff),
+        (dev & 0xff) | ((dev >> 12) & !0xff),
+    )
+}
+
+/// Copies `rel` inside the root to host `dst`, keeping owners (a volume's copy-up from the image).
 pub(crate) fn copy_out_preserving(root: BorrowedFd<'_>, rel: &Path, dst: &Path) -> Result<()> {
-    copy_out_as(root, rel, dst, true)
+    let mut sink = HostSink {
+        owners: true,
+        created: Vec::new(),
+    };
+    walk(root, rel, dst, &mut sink)
 }
 
-/// Copies `rel` inside the root (a file, symlink or directory tree; symlinks copied as they are) to host `dst`.
-fn copy_out(root: BorrowedFd<'_>, rel: &Path, dst: &Path) -> Result<()> {
-    copy_out_as(root, rel, dst, false)
+/// Where a copy out of the container goes: a host directory tree or a tar stream. `dst` is the destination
+/// path (host path, or name in the archive) of each entry.
+pub(crate) trait Sink {
+    /// A directory (its entries follow).
+    fn dir(&mut self, dst: &Path, m: &std::fs::Metadata) -> Result<()>;
+    /// A regular file and its content.
+    fn file(&mut self, dst: &Path, m: &std::fs::Metadata, data: &mut File) -> Result<()>;
+    /// A symlink.
+    fn symlink(&mut self, dst: &Path, target: &Path, m: &std::fs::Metadata) -> Result<()>;
+    /// A FIFO or a device node.
+    fn special(&mut self, dst: &Path, m: &std::fs::Metadata) -> Result<()>;
 }
 
-fn chown_like(dst: &Path, m: &std::fs::Metadata) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    std::os::unix::fs::lchown(dst, Some(m.uid()), Some(m.gid()))
-        .map_err(Error::io(format!("chown {}", dst.display())))
-}
-
-fn copy_out_as(root: BorrowedFd<'_>, rel: &Path, dst: &Path, owners: bool) -> Result<()> {
+/// Walks `rel` inside the root (symlinks not followed; the kernel's pseudo file systems not entered) into `sink`.
+pub(crate) fn walk(
+    root: BorrowedFd<'_>,
+    rel: &Path,
+    dst: &Path,
+    sink: &mut dyn Sink,
+) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
     let what = || format!("{} (in the container)", rel.display());
     match kind_in(root, rel)? {
         Kind::Dir => {
@@ -282,70 +444,144 @@ fn copy_out_as(root: BorrowedFd<'_>, rel: &Path, dst: &Path, owners: bool) -> Re
                 rel,
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
             )?;
-            let p = holm_sys::fs::fd_path(d.as_fd());
-            let meta = std::fs::metadata(&p).map_err(Error::io(what()))?;
-            let mode = meta.permissions().mode() & 0o7777;
-            std::fs::create_dir_all(dst).map_err(Error::io(format!("create {}", dst.display())))?;
-            let _ = std::fs::set_permissions(dst, std::fs::Permissions::from_mode(mode));
-            if owners {
-                chown_like(dst, &meta)?;
+            let meta = File::from(d.try_clone().map_err(Error::io(what()))?)
+                .metadata()
+                .map_err(Error::io(what()))?;
+            sink.dir(dst, &meta)?;
+            if holm_sys::fs::fs_magic(d.as_fd()).is_ok_and(|m| KERNEL_FS.contains(&m)) {
+                return Ok(()); // /proc, /sys, /dev/pts, …: the directory only
             }
-            let rd = std::fs::read_dir(&p).map_err(Error::io(what()))?;
-            for e in rd {
-                let e = e.map_err(Error::io(what()))?;
-                copy_out_as(
-                    root,
-                    &rel.join(e.file_name()),
-                    &dst.join(e.file_name()),
-                    owners,
-                )?;
+            let p = holm_sys::fs::fd_path(d.as_fd());
+            let mut names: Vec<_> = std::fs::read_dir(&p)
+                .map_err(Error::io(what()))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<std::io::Result<_>>()
+                .map_err(Error::io(what()))?;
+            names.sort();
+            for n in names {
+                walk(root, &rel.join(&n), &dst.join(&n), sink)?;
             }
         }
         Kind::Symlink => {
             let (parent, name) = parent_of(root, rel)?.expect("a symlink has a name");
             let target = holm_sys::fs::readlinkat(parent.as_fd(), &name)?;
-            let _ = std::fs::remove_file(dst);
-            std::os::unix::fs::symlink(&target, dst)
-                .map_err(Error::io(format!("symlink {}", dst.display())))?;
-            if owners {
-                let m =
-                    std::fs::symlink_metadata(holm_sys::fs::fd_path(parent.as_fd()).join(&name))
-                        .map_err(Error::io(what()))?;
-                chown_like(dst, &m)?;
-            }
+            let m = std::fs::symlink_metadata(holm_sys::fs::fd_path(parent.as_fd()).join(&name))
+                .map_err(Error::io(what()))?;
+            sink.symlink(dst, &target, &m)?;
         }
         Kind::File => {
             // O_NOFOLLOW: the final component must still be the file just seen, not a symlink swapped in.
             let fd = holm_sys::fs::openat2(
                 root,
                 &resolve::clean(rel),
-                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NOCTTY,
+                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK,
                 0,
                 IN_ROOT,
             )
             .map_err(|e| cp_err(what(), e))?;
             let mut from = File::from(fd);
             let meta = from.metadata().map_err(Error::io(what()))?;
-            let mode = meta.permissions().mode() & 0o7777;
-            let mut to =
-                File::create(dst).map_err(Error::io(format!("create {}", dst.display())))?;
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = from.read(&mut buf).map_err(Error::io(what()))?;
-                if n == 0 {
-                    break;
-                }
-                to.write_all(&buf[..n])
-                    .map_err(Error::io(format!("write {}", dst.display())))?;
+            if !meta.is_file() {
+                return Err(cp_err(what(), "changed while being copied"));
             }
-            let _ = to.set_permissions(std::fs::Permissions::from_mode(mode));
-            if owners {
-                chown_like(dst, &meta)?;
-            }
+            sink.file(dst, &meta, &mut from)?;
         }
         Kind::Other => {
-            return Err(cp_err(what(), "not a regular file, directory or symlink"));
+            let (parent, name) = parent_of(root, rel)?.expect("a special file has a name");
+            let m = std::fs::symlink_metadata(holm_sys::fs::fd_path(parent.as_fd()).join(&name))
+                .map_err(Error::io(what()))?;
+            let ft = m.file_type();
+            if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
+                sink.special(dst, &m)?;
+            }
+            // sockets are skipped, as docker's archiver does
         }
     }
     Ok(())
+}
+
+/// Copies into a host directory tree, remembering what it created.
+struct HostSink {
+    /// Keep owners (otherwise files belong to the caller).
+    owners: bool,
+    /// Paths this copy created, oldest first.
+    created: Vec<PathBuf>,
+}
+
+impl HostSink {
+    fn new_path(&mut self, dst: &Path) {
+        if std::fs::symlink_metadata(dst).is_err() {
+            self.created.push(dst.to_path_buf());
+        }
+    }
+
+    fn chown(&self, dst: &Path, m: &std::fs::Metadata) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        if !self.owners {
+            return Ok(());
+        }
+        std::os::unix::fs::lchown(dst, Some(m.uid()), Some(m.gid()))
+            .map_err(Error::io(format!("chown {}", dst.display())))
+    }
+}
+
+impl Sink for HostSink {
+    fn dir(&mut self, dst: &Path, m: &std::fs::Metadata) -> Result<()> {
+        let mode = m.permissions().mode() & 0o7777;
+        if !std::fs::symlink_metadata(dst).is_ok_and(|d| d.is_dir()) {
+            self.new_path(dst);
+            std::fs::create_dir(dst).map_err(Error::io(format!("create {}", dst.display())))?;
+        }
+        let _ = std::fs::set_permissions(dst, std::fs::Permissions::from_mode(mode));
+        self.chown(dst, m)
+    }
+
+    fn file(&mut self, dst: &Path, m: &std::fs::Metadata, data: &mut File) -> Result<()> {
+        let mode = m.permissions().mode() & 0o7777;
+        self.new_path(dst);
+        let mut to = File::create(dst).map_err(Error::io(format!("create {}", dst.display())))?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = data
+                .read(&mut buf)
+                .map_err(Error::io(format!("read for {}", dst.display())))?;
+            if n == 0 {
+                break;
+            }
+            to.write_all(&buf[..n])
+                .map_err(Error::io(format!("write {}", dst.display())))?;
+        }
+        let _ = to.set_permissions(std::fs::Permissions::from_mode(mode));
+        self.chown(dst, m)
+    }
+
+    fn symlink(&mut self, dst: &Path, target: &Path, m: &std::fs::Metadata) -> Result<()> {
+        self.new_path(dst);
+        let _ = std::fs::remove_file(dst);
+        std::os::unix::fs::symlink(target, dst)
+            .map_err(Error::io(format!("symlink {}", dst.display())))?;
+        self.chown(dst, m)
+    }
+
+    fn special(&mut self, dst: &Path, m: &std::fs::Metadata) -> Result<()> {
+        use std::os::unix::fs::FileTypeExt;
+        if !m.file_type().is_fifo() && holm_sys::process::geteuid() != 0 {
+            return Ok(()); // device nodes need root; docker skips them too
+        }
+        let parent = dst.parent().filter(|p| !p.as_os_str().is_empty());
+        let dir = File::open(parent.unwrap_or(Path::new("."))).map_err(Error::io(format!(
+            "open the directory of {}",
+            dst.display()
+        )))?;
+        let name = Path::new(dst.file_name().unwrap_or_default());
+        self.new_path(dst);
+        let _ = std::fs::remove_file(dst);
+        make_special(dir.as_fd(), name, m)
+            .map_err(|e| cp_err(format!("create {}", dst.display()), e))?;
+        let _ = std::fs::set_permissions(
+            dst,
+            std::fs::Permissions::from_mode(m.permissions().mode() & 0o7777),
+        );
+        self.chown(dst, m)
+    }
 }

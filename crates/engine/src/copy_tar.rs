@@ -1,0 +1,161 @@
+//! `holm cp` with `-` as one side: `holm cp C:SRC -` writes a tar stream of SRC to stdout, `holm cp - C:DST`
+//! extracts a tar stream (plain, gzip or zstd) from stdin into the directory DST of the container, as docker does.
+//!
+//! The archive is made by the same walk as a copy to the host (see [`crate::copy`]): paths resolved inside the
+//! container's root, symlinks kept, the kernel's pseudo file systems skipped. Its top entry is the source's base
+//! name (`SRC/.` puts the contents at the top, as `./…`). Extraction goes through holm-image's layer extractor
+//! on an `openat2(RESOLVE_IN_ROOT)` fd of DST, so no entry (`..`, absolute names, symlinks, hardlinks) lands
+//! outside DST. Where holm differs from docker: the tar's owners are kept (docker's default maps them to the
+//! container's root unless `-a`), and `.wh.NAME` entries are taken as overlay whiteouts (the extractor is the one
+//! for image layers).
+
+use crate::copy::{self, CopyOptions, Kind, Sink};
+use crate::{Engine, Error, Result};
+use holm_container::resolve;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::path::Path;
+
+fn tar_err(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |e| Error::Io {
+        what: what.to_string(),
+        source: e,
+    }
+}
+
+/// Writes what the walk finds as tar entries.
+struct TarSink<W: Write> {
+    tar: tar::Builder<W>,
+}
+
+fn header(m: &std::fs::Metadata, kind: tar::EntryType) -> tar::Header {
+    use std::os::unix::fs::MetadataExt;
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(m.mode() & 0o7777);
+    h.set_uid(m.uid().into());
+    h.set_gid(m.gid().into());
+    h.set_mtime(m.mtime().max(0) as u64);
+    h.set_size(0);
+    h
+}
+
+impl<W: Write> Sink for TarSink<W> {
+    fn dir(&mut self, dst: &Path, m: &std::fs::Metadata) -> Result<()> {
+        let mut h = header(m, tar::EntryType::Directory);
+        let name = format!("{}/", dst.display().to_string().trim_end_matches('/'));
+        self.tar
+            .append_data(&mut h, name, std::io::empty())
+            .map_err(tar_err("write the archive"))
+    }
+
+    fn file(&mut self, dst: &Path, m: &std::fs::Metadata, data: &mut File) -> Result<()> {
+        let mut h = header(m, tar::EntryType::Regular);
+        h.set_size(m.len());
+        // exactly the size in the header, even if the file changes meanwhile
+        let mut body = (data as &mut dyn Read)
+            .chain(std::io::repeat(0))
+            .take(m.len());
+        self.tar
+            .append_data(&mut h, dst, &mut body)
+            .map_err(tar_err("write the archive"))
+    }
+
+    fn symlink(&mut self, dst: &Path, target: &Path, m: &std::fs::Metadata) -> Result<()> {
+        let mut h = header(m, tar::EntryType::Symlink);
+        self.tar
+            .append_link(&mut h, dst, target)
+            .map_err(tar_err("write the archive"))
+    }
+
+    fn special(&mut self, dst: &Path, m: &std::fs::Metadata) -> Result<()> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let ft = m.file_type();
+        let kind = if ft.is_fifo() {
+            tar::EntryType::Fifo
+        } else if ft.is_char_device() {
+            tar::EntryType::Char
+        } else {
+            tar::EntryType::Block
+        };
+        let mut h = header(m, kind);
+        if !ft.is_fifo() {
+            let (major, minor) = copy::dev_numbers(m.rdev());
+            h.set_device_major(major as u32)
+                .and_then(|()| h.set_device_minor(minor as u32))
+                .map_err(tar_err("write the archive"))?;
+        }
+        self.tar
+            .append_data(&mut h, dst, std::io::empty())
+            .map_err(tar_err("write the archive"))
+    }
+}
+
+impl Engine {
+    /// `holm cp C:SRC -`: a tar stream of SRC (a file, symlink or directory tree) to `out`.
+    pub fn copy_from_to_tar(
+        &self,
+        what: &str,
+        src: &str,
+        opts: CopyOptions,
+        out: impl Write,
+    ) -> Result<()> {
+        let root = copy::open_root(self, what)?;
+        let root = root.fd.as_fd();
+        let (rel, kind) =
+            copy::source_in(root, Path::new(src), opts.follow_link).map_err(|e| Error::Io {
+                what: format!("No such container:path: {what}:{src}"),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        let name = if kind == Kind::Dir && copy::contents_only(src) {
+            ".".into()
+        } else {
+            copy::base_name(src).unwrap_or_else(|| ".".into())
+        };
+        let mut sink = TarSink {
+            tar: tar::Builder::new(out),
+        };
+        copy::walk(root, &rel, &name, &mut sink)?;
+        let mut out = sink
+            .tar
+            .into_inner()
+            .map_err(tar_err("write the archive"))?;
+        out.flush().map_err(tar_err("write the archive"))
+    }
+
+    /// `holm cp - C:DST`: extracts the tar stream `input` into the existing directory DST of the container.
+    pub fn copy_to_from_tar(&self, what: &str, input: impl Read, dst: &str) -> Result<()> {
+        let root = copy::open_root(self, what)?;
+        let root = root.fd.as_fd();
+        let dir = match resolve::open(root, Path::new(dst), libc::O_PATH | libc::O_DIRECTORY) {
+            Ok(d) => d,
+            Err(holm_container::Error::Sys(e)) if e.errno() == libc::ENOTDIR => {
+                return Err(Error::Io {
+                    what: format!("copy to {dst} in container {what}"),
+                    source: std::io::Error::other("extraction point is not a directory"),
+                })
+            }
+            Err(_) => {
+                return Err(Error::Io {
+                    what: format!("Could not find the file {dst} in container {what}"),
+                    source: std::io::Error::other("no such file or directory"),
+                })
+            }
+        };
+        let mut input = std::io::BufReader::new(input);
+        let head = std::io::BufRead::fill_buf(&mut input).map_err(tar_err("read the archive"))?;
+        let compression = holm_image::unpack::Compression::sniff(head);
+        holm_image::unpack::unpack_layer(
+            input,
+            compression,
+            &holm_sys::fs::fd_path(dir.as_fd()),
+            &holm_image::unpack::UnpackOptions::default(),
+        )
+        .map_err(|e| Error::Io {
+            what: format!("extract into {dst} in container {what}"),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        Ok(())
+    }
+}

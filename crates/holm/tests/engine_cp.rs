@@ -1,0 +1,221 @@
+//! `holm cp` as docker's: a copy of a running container's `/` skips the kernel's file systems (proc, sysfs,
+//! cgroup, devpts, mqueue) but includes its volumes; a failed copy leaves nothing; `-` streams a tar out or in;
+//! FIFOs are copied; missing parents in the container are an error; `-L` follows a symlink at the source.
+
+#[path = "../../image/tests/common/mod.rs"]
+mod common;
+mod engine_common;
+
+use engine_common::{wait_until, Engine, IMAGE};
+use std::io::Write;
+use std::os::unix::fs::FileTypeExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn running_box(e: &Engine) {
+    e.detached(&[
+        "--name",
+        "cpbox",
+        "-v",
+        "cpvol:/vol",
+        IMAGE,
+        "sh",
+        "-c",
+        "mkdir -p /d/sub && echo x > /d/sub/f && busybox mkfifo /d/fifo && echo v > /vol/v \
+         && busybox ln -s /d/sub/f /d/lnk; touch /ready; exec sleep 300",
+    ]);
+    wait_until(Duration::from_secs(10), "cpbox ready", || {
+        e.run(&["exec", "cpbox", "cat", "/ready"]).status.success()
+    });
+}
+
+#[test]
+fn cp_root_skips_kernel_file_systems_and_cleans_up() {
+    let e = Engine::new();
+    e.detached(&[
+        "--name",
+        "cpbox",
+        "-v",
+        "cpvol:/vol",
+        IMAGE,
+        "sh",
+        "-c",
+        "mkdir -p /d /big && busybox mkfifo /d/fifo && echo v > /vol/v \
+         && busybox dd if=/dev/zero of=/big/zero bs=1024 count=1024 2>/dev/null; touch /ready; exec sleep 300",
+    ]);
+    wait_until(Duration::from_secs(10), "cpbox ready", || {
+        e.run(&["exec", "cpbox", "cat", "/ready"]).status.success()
+    });
+    let dest = e.tmp.path().join("rootcopy");
+    e.ok(&["cp", "cpbox:/", dest.to_str().unwrap()]);
+    for k in ["proc", "sys"] {
+        let d = dest.join(k);
+        assert!(d.is_dir(), "{k}");
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            0,
+            "{k} is not empty"
+        );
+    }
+    assert!(!dest.join("dev/pts/ptmx").exists(), "devpts copied");
+    assert_eq!(std::fs::read_to_string(dest.join("vol/v")).unwrap(), "v\n");
+    assert!(std::fs::symlink_metadata(dest.join("d/fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(dest.join("bin/busybox").is_file());
+    assert_eq!(
+        std::fs::metadata(dest.join("big/zero")).unwrap().len(),
+        1 << 20
+    );
+
+    // a copy that fails (no space left on a small tmpfs) removes what it created
+    let small = e.tmp.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (_, err) = e.code(1, &["cp", "cpbox:/big", small.join("b").to_str().unwrap()]);
+    assert!(err.contains("No space left"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&small).unwrap().count(),
+        0,
+        "a half copy was left"
+    );
+    holm_sys::mount::umount2(&small, 0).unwrap();
+}
+
+#[test]
+fn cp_tar_streams_fifos_parents_follow_link() {
+    let e = Engine::new();
+    running_box(&e);
+    let host = e.tmp.path().join("host");
+    std::fs::create_dir_all(host.join("in/deeper")).unwrap();
+    std::fs::write(host.join("in/deeper/file"), "from tar\n").unwrap();
+    std::fs::write(host.join("file"), "plain\n").unwrap();
+    assert!(Command::new("mkfifo")
+        .arg(host.join("in/ff"))
+        .status()
+        .unwrap()
+        .success());
+
+    // cp C:SRC - : a tar stream on stdout
+    let o = e.run(&["cp", "cpbox:/d", "-"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut names: Vec<String> = tar::Archive::new(&o.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|en| en.unwrap().path().unwrap().display().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["d/", "d/fifo", "d/lnk", "d/sub/", "d/sub/f"]);
+    let out = e.tmp.path().join("untar");
+    std::fs::create_dir(&out).unwrap();
+    let mut t = Command::new("tar")
+        .arg("-x")
+        .arg("-C")
+        .arg(&out)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    t.stdin.take().unwrap().write_all(&o.stdout).unwrap();
+    assert!(t.wait().unwrap().success());
+    assert_eq!(std::fs::read_to_string(out.join("d/sub/f")).unwrap(), "x\n");
+    assert!(std::fs::symlink_metadata(out.join("d/fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+
+    // cp - C:DST : a tar stream from stdin, extracted in the container
+    let tarball = Command::new("tar")
+        .arg("-c")
+        .arg("-C")
+        .arg(host.join("in"))
+        .arg(".")
+        .output()
+        .unwrap();
+    assert!(tarball.status.success());
+    e.ok(&["exec", "cpbox", "mkdir", "/tmp/x"]);
+    let pipe_in = |dst: &str| {
+        let mut c = e
+            .cmd(&["cp", "-", dst])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(&tarball.stdout).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    let o = pipe_in("cpbox:/tmp/x");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        e.ok(&[
+            "exec",
+            "cpbox",
+            "sh",
+            "-c",
+            "cat /tmp/x/deeper/file; busybox test -p /tmp/x/ff && echo fifo"
+        ]),
+        "from tar\nfifo\n"
+    );
+    assert!(!e.root.join("-").exists() && !std::path::Path::new("-").exists());
+    let o = pipe_in("cpbox:/nonexist");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("Could not find the file /nonexist in container cpbox"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // a FIFO in a host directory is copied into the container (it used to fail, leaving an empty directory)
+    e.ok(&["cp", host.join("in").to_str().unwrap(), "cpbox:/fromhost"]);
+    assert_eq!(
+        e.ok(&[
+            "exec",
+            "cpbox",
+            "sh",
+            "-c",
+            "busybox test -p /fromhost/ff && cat /fromhost/deeper/file"
+        ]),
+        "from tar\n"
+    );
+
+    // missing parents in the container: docker's error, nothing created
+    for src in [host.join("file"), host.join("in")] {
+        let (_, err) = e.code(1, &["cp", src.to_str().unwrap(), "cpbox:/nonexist/deep/x"]);
+        assert!(
+            err.contains("Could not find the file /nonexist/deep in container cpbox"),
+            "{err}"
+        );
+    }
+    assert!(!e
+        .run(&["exec", "cpbox", "ls", "/nonexist"])
+        .status
+        .success());
+
+    // -L follows a symlink at the source path; without it the link is copied
+    let got = e.tmp.path().join("got");
+    std::fs::create_dir(&got).unwrap();
+    e.ok(&["cp", "cpbox:/d/lnk", got.join("plain").to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_link(got.join("plain")).unwrap().to_str(),
+        Some("/d/sub/f")
+    );
+    e.ok(&[
+        "cp",
+        "-L",
+        "cpbox:/d/lnk",
+        got.join("followed").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(got.join("followed")).unwrap(),
+        "x\n"
+    );
+    e.ok(&["cp", "--follow-link", "cpbox:/d/lnk", got.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(got.join("lnk")).unwrap(), "x\n");
+}
