@@ -383,6 +383,17 @@ impl Db {
         Ok(n == 1)
     }
 
+    /// Records the exit code of a container recorded as exited with an unknown code (its monitor had died) when
+    /// the caller itself ended the process (`stop`'s SIGKILL: 137). Returns false if the code was known already.
+    pub fn set_unknown_exit_code(&self, id: &str, code: i32) -> Result<bool> {
+        let n = self.wrap(self.conn.execute(
+            "UPDATE containers SET exit_code = ?2, error = '' \
+             WHERE id = ?1 AND state = 'exited' AND exit_code IS NULL",
+            params![id, code],
+        ))?;
+        Ok(n == 1)
+    }
+
     /// Records a failed start: the container stays `created` with the reason.
     pub fn set_start_failed(&self, id: &str, error: &str, code: i32) -> Result<()> {
         self.wrap(self.conn.execute(

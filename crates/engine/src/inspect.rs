@@ -93,7 +93,8 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             "OOMKilled": rec.oom_killed,
             "Dead": false,
             "Pid": if running { rec.pid } else { 0 },
-            "ExitCode": rec.exit_code.unwrap_or(0),
+            // -1 when it exited with a code nobody saw (its monitor was killed), as podman: never a false 0.
+            "ExitCode": rec.exit_code.unwrap_or(if status == Status::Exited { -1 } else { 0 }),
             "ExitCodeKnown": rec.exit_code.is_some() || status != Status::Exited,
             "Error": rec.error,
             "StartedAt": or_zero(&rec.started_at),
@@ -203,7 +204,7 @@ pub fn ps_json(rec: &ContainerRecord, status: Status) -> Value {
         "Created": rec.created,
         "State": status.as_str(),
         "Pid": if matches!(status, Status::Running | Status::Paused) { rec.pid } else { 0 },
-        "ExitCode": rec.exit_code,
+        "ExitCode": rec.exit_code.or((status == Status::Exited).then_some(-1)),
         "StartedAt": rec.started_at,
         "FinishedAt": rec.finished_at,
         "AutoRemove": rec.config.auto_remove,

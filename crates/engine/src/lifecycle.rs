@@ -454,11 +454,16 @@ impl Engine {
         let sig = signal
             .or_else(|| holm_sys::signal::parse_signal(&rec.config.stop_signal))
             .unwrap_or(libc::SIGTERM);
+        // With no monitor, nobody reaps the process to see its status; but a process that dies after our
+        // SIGKILL (which it cannot catch) was killed by it: 137, as docker records for a stop that had to kill.
+        let unmonitored = !self.monitor_alive(&rec.id);
         let store = self.runtime_for(rec.config.runtime.as_deref());
         let _ = store.kill(&rec.id, sig, false);
+        let mut killed = sig == libc::SIGKILL;
         let t = Duration::from_secs(timeout.or(rec.config.stop_timeout).unwrap_or(10));
         if !self.wait_stopped(&rec.id, Some(t))? {
             let _ = store.kill(&rec.id, libc::SIGKILL, true);
+            killed = true;
             if !self.wait_stopped(&rec.id, Some(Duration::from_secs(10)))? {
                 return Err(Error::BadState {
                     id: rec.id,
@@ -466,6 +471,10 @@ impl Engine {
                     msg: "it did not stop within 10 s of SIGKILL".into(),
                 });
             }
+        }
+        if unmonitored && killed {
+            self.db()?
+                .set_unknown_exit_code(&rec.id, 128 + libc::SIGKILL)?;
         }
         Ok(rec.id)
     }

@@ -111,9 +111,7 @@ fn matches(filters: &[String], rec: &ContainerRecord, st: Status) -> bool {
             "name" => rec.name.contains(v.trim_start_matches('/')),
             "id" => rec.id.starts_with(v),
             "status" => st.as_str() == v,
-            "exited" => {
-                st == Status::Exited && rec.exit_code.map(|c| c.to_string()).as_deref() == Some(v)
-            }
+            "exited" => st == Status::Exited && rec.exit_code.unwrap_or(-1).to_string() == v,
             "ancestor" => is_ancestor(v, rec),
             _ => false,
         };
@@ -154,9 +152,8 @@ pub fn status_text(rec: &ContainerRecord, st: Status, now: i64) -> String {
             }
         }
         Status::Exited => {
-            let code = rec
-                .exit_code
-                .map_or_else(|| "unknown".to_string(), |c| c.to_string());
+            // -1: the code is unknown (its monitor was killed), as podman shows it and `inspect`/`wait` say.
+            let code = rec.exit_code.unwrap_or(-1);
             match since(&rec.finished_at) {
                 Some(a) => format!("Exited ({code}) {a}"),
                 None => format!("Exited ({code})"),

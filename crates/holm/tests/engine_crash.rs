@@ -186,3 +186,26 @@ fn oom_killed_is_recorded() {
     e.ok(&["run", "--name", "fine", "--memory", "8m", IMAGE, "true"]);
     assert_eq!(e.inspect("fine")["State"]["OOMKilled"], false);
 }
+
+/// After its monitor was killed, a container's exit code is unknown unless holm itself killed it: `stop` that had
+/// to send SIGKILL records 137 (as docker), and `ps`, `wait` and `inspect` agree.
+#[test]
+fn stop_of_an_unmonitored_container_records_137() {
+    let e = Engine::new();
+    let id = e.detached(&["--name", "unmon", IMAGE, "sleep", "300"]);
+    let mon = the_monitor(&e);
+    holm_sys::process::kill(mon, libc::SIGKILL).unwrap();
+    engine_common::wait_until(Duration::from_secs(5), "monitor gone", || {
+        e.monitors().is_empty()
+    });
+    // sleep as pid 1 has no SIGTERM handler: the stop signal does nothing, SIGKILL follows after 1 s.
+    e.ok(&["stop", "-t", "1", "unmon"]);
+    let st = &e.inspect("unmon")["State"];
+    assert_eq!(st["Status"], "exited", "{st}");
+    assert_eq!(st["ExitCode"], 137, "{st}");
+    assert_eq!(st["Error"], "", "{st}");
+    assert!(e.ok(&["ps", "-a"]).contains("Exited (137)"));
+    assert_eq!(e.ok(&["wait", "unmon"]).trim(), "137");
+    e.ok(&["rm", "unmon"]);
+    e.assert_gone(&id);
+}

@@ -74,13 +74,15 @@ fn killed_monitor_keeps_ps_truthful() {
     // the process still runs: ps says so
     assert_eq!(e.status("orphan"), "running");
     assert!(e.ok(&["ps"]).contains("orphan"));
-    // once it is gone, the container is exited with an unknown code
+    // once it is gone, the container is exited with an unknown code: -1 everywhere (never a false 0)
     e.ok(&["kill", "orphan"]);
     wait_until(Duration::from_secs(5), "exited", || {
         e.status("orphan") == "exited"
     });
     let all = e.ok(&["ps", "-a"]);
-    assert!(all.contains("Exited (unknown)"), "{all}");
+    assert!(all.contains("Exited (-1)"), "{all}");
+    assert_eq!(e.inspect("orphan")["State"]["ExitCode"], -1);
+    assert_eq!(e.ok(&["wait", "orphan"]).trim(), "-1");
     let v = e.inspect("orphan");
     assert!(
         v["State"]["Error"].as_str().unwrap().contains("monitor"),
@@ -135,7 +137,7 @@ fn simulated_reboot_shows_containers_exited() {
 
     let all = e.ok(&["ps", "-a"]);
     assert!(all.contains("before-reboot"), "{all}");
-    assert!(all.contains("Exited (unknown)"), "{all}");
+    assert!(all.contains("Exited (-1)"), "{all}");
     // --rm is applied when the exit is found
     assert!(!all.contains("rm-on-exit"), "{all}");
     e.assert_gone(&b);
