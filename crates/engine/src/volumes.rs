@@ -50,6 +50,52 @@ pub fn validate_name(name: &str) -> Result<()> {
     }
 }
 
+/// Mode words a `-v` may end with (see [`parse_volume`]).
+const VOLUME_MODES: &[&str] = &[
+    "ro", "rw", "nocopy", "z", "Z", "private", "rprivate", "shared", "rshared", "slave", "rslave",
+];
+
+/// docker's client-side forms of `-v`: `/path` (or `/path:MODE`) alone is a new anonymous volume at `/path`,
+/// and a source `.` or `./…` is a bind of that path made absolute (docker 23+). Returns the `-v` in the
+/// `SRC:DST[:OPTS]` form [`parse_volume`] takes, and the anonymous volume's name if one was made.
+pub fn expand_volume_flag(v: &str) -> Result<(String, Option<String>)> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let anonymous = match parts.as_slice() {
+        [dst] => Some((*dst, None)),
+        [dst, mode]
+            if dst.starts_with('/') && mode.split(',').all(|m| VOLUME_MODES.contains(&m)) =>
+        {
+            Some((*dst, Some(*mode)))
+        }
+        _ => None,
+    };
+    if let Some((dst, mode)) = anonymous {
+        if !dst.starts_with('/') {
+            return Err(Error::flag(
+                "--volume",
+                v,
+                "expected SRC:DST[:OPTIONS], or an absolute path for an anonymous volume",
+            ));
+        }
+        let name = crate::ids::new_id()?;
+        let full = match mode {
+            Some(m) => format!("{name}:{dst}:{m}"),
+            None => format!("{name}:{dst}"),
+        };
+        parse_volume(&full)?;
+        return Ok((full, Some(name)));
+    }
+    if let Some((src, rest)) = v.split_once(':') {
+        if src == "." || src.starts_with("./") {
+            let abs = std::path::absolute(src)
+                .map_err(|e| Error::flag("--volume", v, format!("{src}: {e}")))?;
+            let abs = holm_container::resolve::clean(&abs);
+            return Ok((format!("/{}:{rest}", abs.display()), None));
+        }
+    }
+    Ok((v.to_string(), None))
+}
+
 /// The data directory of volume `name` under `volumes_dir`.
 pub fn data_path(volumes_dir: &Path, name: &str) -> PathBuf {
     volumes_dir.join(name).join("_data")

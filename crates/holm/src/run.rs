@@ -179,9 +179,14 @@ impl RunArgs {
             .map(holm_engine::config::parse_memory)
             .transpose()?;
         // `--mount type=volume` becomes a `-v NAME:DST`; the others stay mounts.
-        let mut volumes = self.volumes.clone();
+        let mut volumes = Vec::new();
         let mut mounts = Vec::new();
         let mut anonymous_volumes = Vec::new();
+        for v in &self.volumes {
+            let (v, anonymous) = holm_engine::volumes::expand_volume_flag(v)?;
+            anonymous_volumes.extend(anonymous);
+            volumes.push(v);
+        }
         for m in &self.mounts {
             let parsed = o::parse_mount(m)?;
             match parsed.as_volume() {

@@ -245,3 +245,47 @@ fn prune_keeps_named_volumes() {
     assert!(out.contains("keep"), "{out}");
     assert_eq!(e.ok(&["volume", "ls", "-q"]), "");
 }
+
+/// docker's `-v /path` (an anonymous volume, gone with `--rm`) and `-v ./dir:/x` (a bind of the absolute path).
+#[test]
+fn anonymous_and_relative_dash_v() {
+    let e = Engine::new();
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "/anon",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo hi > /anon/f && cat /anon/f && grep -c ' /anon ' /proc/self/mountinfo",
+    ]);
+    assert_eq!(out, "hi\n1\n");
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "");
+    e.ok(&["create", "--name", "keeps", "-v", "/kept:ro", IMAGE]);
+    let m = &e.inspect("keeps")["Mounts"][0];
+    assert_eq!(
+        (
+            m["Type"].as_str(),
+            m["Destination"].as_str(),
+            m["RW"].as_bool()
+        ),
+        (Some("volume"), Some("/kept"), Some(false)),
+        "{m}"
+    );
+    e.ok(&["rm", "-v", "keeps"]);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "");
+    let (_, err) = e.code(125, &["run", "--rm", "-v", "rel", IMAGE, "true"]);
+    assert!(err.contains("--volume"), "{err}");
+
+    let dir = e.tmp.path().join("cwd");
+    std::fs::create_dir_all(dir.join("rel")).unwrap();
+    std::fs::write(dir.join("rel/file"), "relative\n").unwrap();
+    let o = e
+        .cmd(&["run", "--rm", "-v", "./rel:/x:ro", IMAGE, "cat", "/x/file"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "relative\n");
+}
