@@ -18,12 +18,13 @@ pub struct LogsArgs {
     /// Prefix each line with its time (RFC 3339).
     #[arg(short, long)]
     pub timestamps: bool,
-    /// Only output since this time: RFC 3339 (`2026-11-29T10:00:00Z`), Unix seconds, or a duration ago (`10m`,
-    /// `1h30m`, `42s`).
-    #[arg(long)]
+    /// Only output since this time: RFC 3339 (`2026-11-29T10:00:00Z`, `…+01:00`, `…05.5Z`), a local date and
+    /// time (`2026-11-29T10:00:00`, `2026-11-29`), Unix seconds (`1700000000.5`), or a duration ago (`10m`,
+    /// `1h30m`; `-5s` is 5 s from now), as docker.
+    #[arg(long, allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Only output before this time (same forms as --since).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub until: Option<String>,
     /// The container (name, id or id prefix).
     pub container: String,
@@ -66,7 +67,7 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
         .transpose()?;
     let keep = |e: &Entry| {
         since.as_ref().is_none_or(|s| e.time.as_str() >= s.as_str())
-            && until.as_ref().is_none_or(|u| e.time.as_str() < u.as_str())
+            && until.as_ref().is_none_or(|u| e.time.as_str() <= u.as_str())
     };
     let rec = engine.find(&a.container)?;
     let Some(path) = engine.log_file(&rec.id, &rec.config) else {
@@ -102,29 +103,16 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
     }
 }
 
-/// `--since`: an RFC 3339 time, Unix seconds (`1700000000`, `1700000000.5`) or a Go duration ago (`1h30m`,
-/// `10m`, `42s`, `500ms`; [`holm_container::duration::parse`]); returned as the log's RFC 3339 form (UTC, nanoseconds), which compares as text.
+/// `--since`/`--until`: docker's timestamp forms (see [`crate::timestamp`]), returned as the log's RFC 3339 form
+/// (UTC, nanoseconds), which compares as text.
 fn parse_time(flag: &str, s: &str) -> holm_engine::Result<String> {
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
-    let bad = || {
-        holm_engine::Error::flag(
-            flag,
-            s,
-            "expected an RFC 3339 time, Unix seconds or a duration (10m)",
-        )
-    };
-    let t = if let Some(secs) = crate::human::parse_rfc3339(s) {
-        UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64)
-    } else if let Ok(f) = s.parse::<f64>() {
-        if !f.is_finite() || f < 0.0 {
-            return Err(bad());
-        }
-        UNIX_EPOCH + Duration::from_secs_f64(f)
-    } else {
-        let total = holm_container::duration::parse(s).map_err(|_| bad())?;
-        SystemTime::now().checked_sub(total).ok_or_else(bad)?
-    };
-    Ok(holm_container::state::rfc3339(t))
+    crate::timestamp::parse(
+        s,
+        std::time::SystemTime::now(),
+        holm_sys::process::local_utc_offset,
+    )
+    .map(crate::timestamp::to_log_time)
+    .map_err(|why| holm_engine::Error::flag(flag, s, why))
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ mod pull;
 mod run;
 mod stop;
 mod template;
+mod timestamp;
 mod volume;
 
 use clap::Parser;

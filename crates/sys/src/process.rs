@@ -672,3 +672,18 @@ fn back_to_mount_ns(ns: BorrowedFd<'_>) -> Result<()> {
     crate::ns::setns(ns, libc::CLONE_NEWNS, "original mount namespace")?;
     crate::fs::fchdir(cwd.as_fd())
 }
+
+/// The local time zone's offset from UTC, in seconds east, at `unix_secs` (`localtime_r`'s `tm_gmtoff`: `TZ`,
+/// else `/etc/localtime`). 0 if the time cannot be converted.
+pub fn local_utc_offset(unix_secs: i64) -> i64 {
+    let t = unix_secs as libc::time_t;
+    let mut tm = std::mem::MaybeUninit::<libc::tm>::zeroed();
+    // SAFETY: `t` and `tm` are valid for the call; localtime_r is the reentrant form and writes only into `tm`.
+    let r = unsafe { libc::localtime_r(&t, tm.as_mut_ptr()) };
+    if r.is_null() {
+        return 0;
+    }
+    // SAFETY: localtime_r succeeded, so `tm` was filled in (and it was zeroed before anyway).
+    let tm = unsafe { tm.assume_init() };
+    tm.tm_gmtoff
+}
