@@ -67,7 +67,7 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
         .transpose()?;
     let keep = |e: &Entry| {
         since.as_ref().is_none_or(|s| e.time.as_str() >= s.as_str())
-            && until.as_ref().is_none_or(|u| e.time.as_str() <= u.as_str())
+            && until.as_ref().is_none_or(|u| e.time.as_str() < u.as_str())
     };
     let rec = engine.find(&a.container)?;
     let Some(path) = engine.log_file(&rec.id, &rec.config) else {
