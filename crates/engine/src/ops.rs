@@ -49,11 +49,17 @@ pub fn unmount_rootfs(engine: &Engine, id: &str) -> Result<()> {
 /// Everything of a stopped (or to be force-stopped) container that only lives while it runs: the runtime state
 /// (its processes are killed), the cgroup (also when the runtime state was lost, e.g. after `/run` was wiped),
 /// its network (rules, veth, address lease) and the rootfs mount.
+///
+/// Every step is tried even when an earlier one failed (the first error is returned), so a broken runtime state
+/// never keeps the cgroup, network or mount alive.
 pub fn release_runtime(engine: &Engine, id: &str) -> Result<()> {
-    engine.runtime_of(id).delete(id)?;
-    remove_cgroup(id)?;
-    crate::network::teardown(engine, id)?;
-    unmount_rootfs(engine, id)
+    let steps = [
+        engine.runtime_of(id).delete(id),
+        remove_cgroup(id),
+        crate::network::teardown(engine, id),
+        unmount_rootfs(engine, id),
+    ];
+    steps.into_iter().collect()
 }
 
 /// Records `State.OOMKilled` if the OOM killer killed a process in the container's cgroup during this run (its

@@ -166,6 +166,9 @@ impl Runtime {
     /// Kills and forgets the container (unknown is fine).
     pub fn delete(&self, id: &str) -> Result<()> {
         match self {
+            // No state directory (or no state root at all, e.g. a `--runroot` that is not a directory): nothing
+            // the runtime could delete.
+            Runtime::Builtin(store) if !store.root().join(id).is_dir() => Ok(()),
             Runtime::Builtin(store) => match holm_container::delete(store, id, true, &mut |_| {}) {
                 Ok(()) | Err(holm_container::Error::NotFound(_)) => Ok(()),
                 Err(e) => Err(e.into()),

@@ -318,14 +318,22 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
     let cfg = a.config()?;
     pull_if_needed(engine, a)?;
     let rec = engine.create(&a.image_and_cmd[0], a.name.as_deref(), cfg)?;
+    // `--rm`: a start that fails in any way (the monitor's own --rm may not have run: it failed before it could, or
+    // its clean-up failed) still removes what `create` made.
+    let cleanup = |e: holm_engine::Error| {
+        if a.rm {
+            let _ = engine.remove_with(&rec.id, true, true);
+        }
+        e
+    };
     if a.detach {
-        if let Some(s) = engine.start(&rec.id, None)? {
+        if let Some(s) = engine.start(&rec.id, None).map_err(cleanup)? {
             engine.detach(s);
         }
         println!("{}", rec.id);
         return Ok(0);
     }
-    attach(engine, &rec.id, a.interactive, a.tty)
+    attach(engine, &rec.id, a.interactive, a.tty, cleanup)
 }
 
 /// Applies `--pull` (see `pull::ensure_image`). The pull's network runtime is gone when this returns, so the
@@ -350,7 +358,13 @@ fn pull_if_needed(engine: &Engine, a: &RunArgs) -> Result<()> {
 
 /// Starts container `id` attached to holm's stdout/stderr (and stdin with `interactive`; with `tty`, holm's
 /// terminal is raw meanwhile) and waits for its exit code.
-fn attach(engine: &Engine, id: &str, interactive: bool, tty: bool) -> Result<i32> {
+fn attach(
+    engine: &Engine,
+    id: &str,
+    interactive: bool,
+    tty: bool,
+    on_start_error: impl FnOnce(holm_engine::Error) -> holm_engine::Error,
+) -> Result<i32> {
     let (stdin, out, err) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     let is_tty = holm_sys::tty::is_terminal(stdin.as_fd());
     if tty && interactive && !is_tty {
@@ -362,7 +376,10 @@ fn attach(engine: &Engine, id: &str, interactive: bool, tty: bool) -> Result<i32
         None
     };
     let input = interactive.then(|| stdin.as_fd());
-    match engine.start_with_stdin(id, Some((out.as_fd(), err.as_fd())), input)? {
+    match engine
+        .start_with_stdin(id, Some((out.as_fd(), err.as_fd())), input)
+        .map_err(on_start_error)?
+    {
         Some(s) => Ok(engine.wait_attached(s)?),
         None => bail!("container {id} was started by someone else"),
     }
@@ -397,6 +414,7 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
             &rec.id,
             a.interactive && rec.config.interactive,
             rec.config.tty,
+            |e| e,
         );
     }
     crate::stop::each(&a.containers, |c| {

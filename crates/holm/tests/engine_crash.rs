@@ -209,3 +209,47 @@ fn stop_of_an_unmonitored_container_records_137() {
     e.ok(&["rm", "unmon"]);
     e.assert_gone(&id);
 }
+
+/// `run --rm` whose start fails after the container was created (here: a `--runroot` that is a file, so the
+/// runtime cannot keep its state) removes the container: no row, mount, directory or snapshot is left.
+#[test]
+fn rm_removes_the_container_when_its_start_fails() {
+    let e = Engine::new();
+    let file = e.tmp.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_holm"))
+            .arg("--root")
+            .arg(&e.root)
+            .arg("--runroot")
+            .arg(&file)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for detach in [false, true] {
+        let mut args = vec!["run", "--rm"];
+        if detach {
+            args.push("-d");
+        }
+        args.extend([IMAGE, "true"]);
+        let o = run(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(125),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(e.ok(&["ps", "-aq"]).trim(), "", "run --rm {detach}: left");
+        assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+        assert!(dir_names(&e.root.join("containers")).is_empty());
+        assert!(dir_names(&e.root.join("image/snapshots")).is_empty());
+    }
+    // Without --rm the container stays, created (as docker's), and `rm` removes it.
+    let o = run(&["run", "--name", "kept", IMAGE, "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(e.status("kept"), "created");
+    e.ok(&["rm", "kept"]);
+    assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+}
