@@ -117,6 +117,31 @@ pub fn monitor_fast_path() -> Option<i32> {
 }
 
 /// Runs a container command; returns the process exit status.
+/// Verbs that only read and print (listings, inspect, logs, `cp C:SRC -`): they start no container.
+fn only_prints(cmd: &EngineCommand) -> bool {
+    use crate::misc::{ContainerCommand as C, SystemCommand as S};
+    use crate::volume::VolumeCommand as V;
+    match cmd {
+        EngineCommand::Ps(_)
+        | EngineCommand::Logs(_)
+        | EngineCommand::Inspect(_)
+        | EngineCommand::Top(_)
+        | EngineCommand::Stats(_)
+        | EngineCommand::Port(_)
+        | EngineCommand::Version
+        | EngineCommand::Info => true,
+        EngineCommand::Network(c) => matches!(
+            c,
+            crate::network::NetworkCommand::Ls(_) | crate::network::NetworkCommand::Inspect(_)
+        ),
+        EngineCommand::Cp(a) => a.dst == "-",
+        EngineCommand::Container(c) => matches!(c, C::Ls(_) | C::Inspect(_)),
+        EngineCommand::System(c) => matches!(c, S::Df | S::Info),
+        EngineCommand::Volume(c) => matches!(c, V::Ls(_) | V::Inspect(_)),
+        _ => false,
+    }
+}
+
 pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
     if let EngineCommand::Monitor {
         id,
@@ -137,6 +162,11 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
         EngineCommand::Run(_) | EngineCommand::Create(_) => Verb::Create,
         _ => Verb::Other,
     };
+    if only_prints(cmd) {
+        // A reader that goes away (`holm ps -q | head -1`) ends the listing silently, killed by SIGPIPE, as docker
+        // (a Go program) is, instead of `Error: Broken pipe`.
+        let _ = holm_sys::signal::default_sigpipe();
+    }
     let engine = match holm_engine::Engine::open(root, runroot) {
         Ok(e) => e,
         Err(e) => return fail(&e.into(), verb),

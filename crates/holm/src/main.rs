@@ -35,6 +35,14 @@ use clap::Parser;
 use cli::{Cli, Command, ImageCommand};
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
+    if let Command::Images(_)
+    | Command::Image(ImageCommand::Ls(_) | ImageCommand::Inspect(_))
+    | Command::Save(_)
+    | Command::Image(ImageCommand::Save(_)) = &cli.command
+    {
+        // a reader that goes away ends the listing silently (SIGPIPE), as docker's
+        let _ = holm_sys::signal::default_sigpipe();
+    }
     let store = holm_image::ImageStore::open(&cli.root)?;
     if let Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) = &cli.command {
         let engine = holm_engine::Engine::open(&cli.root, &cli.runroot)?;

@@ -88,6 +88,23 @@ fn check_filters(filters: &[String]) -> holm_engine::Result<()> {
                 format!("invalid filter '{k}' (holm has {})", FILTERS.join(", ")),
             ));
         }
+        // docker's container states (`removing` and `dead` never happen in holm, but are valid words)
+        const STATES: [&str; 7] = [
+            "created",
+            "restarting",
+            "running",
+            "removing",
+            "paused",
+            "exited",
+            "dead",
+        ];
+        if k == "status" && !STATES.contains(&v) {
+            return Err(holm_engine::Error::flag(
+                "--filter",
+                f,
+                format!("invalid filter '{f}' (status= takes {})", STATES.join(", ")),
+            ));
+        }
         if k == "exited" && v.parse::<i32>().is_err() {
             return Err(holm_engine::Error::flag(
                 "--filter",
