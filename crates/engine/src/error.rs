@@ -137,5 +137,18 @@ pub fn start_failure_code(msg: &str) -> i32 {
     }
 }
 
+/// The exit status of `holm exec` whose process could not be started, from the runtime's message: 127 when the
+/// command is not found, 126 for every other failure (a missing or bad `-w` directory, a command that is not
+/// executable, an unknown `-u` user), as docker's exec (its 126 is "the exec failed", not only "not executable").
+pub fn exec_failure_code(msg: &str) -> i32 {
+    let not_found = msg.contains("executable file not found")
+        || (msg.contains("exec: \"") && msg.contains("No such file or directory"));
+    if not_found {
+        127
+    } else {
+        126
+    }
+}
+
 /// The engine's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -718,8 +718,14 @@ impl Engine {
         }
         let (user, additional_gids) = match &req.user {
             Some(u) => {
-                let eu = holm_image::passwd::resolve_user(&ops::rootfs(self, &rec.id), u)
-                    .map_err(holm_image::spec::SpecError::from)?;
+                // An unknown user fails the exec: 126, as docker's.
+                let eu = holm_image::passwd::resolve_user(&ops::rootfs(self, &rec.id), u).map_err(
+                    |e| Error::StartFailed {
+                        id: rec.id.clone(),
+                        msg: holm_image::spec::SpecError::from(e).to_string(),
+                        code: 126,
+                    },
+                )?;
                 (Some((eu.uid, eu.gid)), eu.additional_gids)
             }
             None => (None, Vec::new()),
@@ -744,7 +750,7 @@ impl Engine {
                 let msg = e.to_string();
                 Err(Error::StartFailed {
                     id: rec.id,
-                    code: crate::error::start_failure_code(&msg),
+                    code: crate::error::exec_failure_code(&msg),
                     msg,
                 })
             }

@@ -9,7 +9,8 @@ use std::os::fd::AsFd;
 /// `holm exec`.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// Set an environment variable (`K=V`).
+    /// Set an environment variable (`K=V`; `K` alone passes holm's own value of K, or nothing if it has none, as
+    /// `run -e`).
     #[arg(short, long = "env", value_name = "K=V")]
     pub env: Vec<String>,
     /// User (name or uid) and optionally group: `USER[:GROUP]`.
@@ -61,7 +62,17 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
     }
     let req = ExecRequest {
         cmd: a.container_and_cmd[1..].to_vec(),
-        env: a.env.clone(),
+        env: a
+            .env
+            .iter()
+            .filter_map(|e| {
+                if e.contains('=') {
+                    Some(e.clone())
+                } else {
+                    std::env::var(e).ok().map(|v| format!("{e}={v}"))
+                }
+            })
+            .collect(),
         user: a.user.clone(),
         workdir: a.workdir.clone(),
         tty: a.tty,

@@ -253,3 +253,38 @@ fn rm_removes_the_container_when_its_start_fails() {
     e.ok(&["rm", "kept"]);
     assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
 }
+
+/// `exec` failures: 127 only for a command that is not found, 126 for the others (missing `-w` directory,
+/// unknown user, not executable), as docker's; `exec -e NAME` passes holm's own value as `run -e NAME` does.
+#[test]
+fn exec_failure_codes_and_env_from_host() {
+    let e = Engine::new();
+    e.detached(&["--name", "ex", IMAGE, "sleep", "300"]);
+    e.code(127, &["exec", "ex", "nosuchcommand"]);
+    e.code(127, &["exec", "ex", "/nonexistent/cmd"]);
+    let (_, err) = e.code(126, &["exec", "-w", "/nonexistent", "ex", "true"]);
+    assert!(err.contains("/nonexistent"), "{err}");
+    e.code(126, &["exec", "-w", "/etc/passwd", "ex", "true"]);
+    e.code(126, &["exec", "-u", "nosuchuser", "ex", "true"]);
+    e.code(126, &["exec", "ex", "/etc"]);
+    let o = e
+        .cmd(&[
+            "exec",
+            "-e",
+            "HOLM_FROM_HOST",
+            "-e",
+            "HOLM_NOT_SET_ANYWHERE",
+            "-e",
+            "B=2",
+            "ex",
+            "sh",
+            "-c",
+            "echo \"$HOLM_FROM_HOST ${HOLM_NOT_SET_ANYWHERE-unset} $B\"",
+        ])
+        .env("HOLM_FROM_HOST", "hostvalue")
+        .env_remove("HOLM_NOT_SET_ANYWHERE")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hostvalue unset 2\n");
+}
