@@ -96,7 +96,11 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             // -1 when it exited with a code nobody saw (its monitor was killed), as podman: never a false 0.
             "ExitCode": rec.exit_code.unwrap_or(if status == Status::Exited { -1 } else { 0 }),
             "ExitCodeKnown": rec.exit_code.is_some() || status != Status::Exited,
-            "Error": rec.error,
+            "Error": if rec.state == crate::State::Creating && !engine.creator_alive(rec) {
+                "its creation was interrupted (the holm creating it died): remove it"
+            } else {
+                rec.error.as_str()
+            },
             "StartedAt": or_zero(&rec.started_at),
             "FinishedAt": or_zero(&rec.finished_at),
         },

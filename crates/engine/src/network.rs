@@ -292,8 +292,17 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
     let wanted = requested_ports(cfg)?;
     // Under the host-wide ports lock: the ports of other live containers are read, this one's bound and recorded
     // (the state file below) as one step, so two runs never both take a port whose holder's monitor died.
-    let ports_lock = lock_ports()?;
-    let held = holm_network::ports::reserve_avoiding(&wanted, &published_elsewhere(engine, id))?;
+    let ports_lock = if wanted.is_empty() {
+        None
+    } else {
+        Some(lock_ports()?)
+    };
+    let others = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        published_elsewhere(engine, id)
+    };
+    let held = holm_network::ports::reserve_avoiding(&wanted, &others)?;
     let ports: Vec<PortBinding> = held.iter().map(|(b, _)| *b).collect();
     let ipam = Ipam::host();
     let r = (|| {

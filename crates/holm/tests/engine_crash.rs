@@ -288,3 +288,32 @@ fn exec_failure_codes_and_env_from_host() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "hostvalue unset 2\n");
 }
+
+/// A container directory with no database row (left by a holm older than the `creating` row, or an `rm` that
+/// crashed half-way), with its rootfs still mounted: `container prune` unmounts and removes it; a directory that
+/// is not a container id is left alone.
+#[test]
+fn prune_removes_container_dirs_without_a_row() {
+    let e = Engine::new();
+    let id = "0123456789abcdef".repeat(4);
+    let rootfs = e.root.join("containers").join(&id).join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    holm_sys::mount::mount(
+        Some(std::path::Path::new("tmpfs")),
+        &rootfs,
+        Some("tmpfs"),
+        0,
+        None,
+        "test tmpfs",
+    )
+    .unwrap();
+    std::fs::write(rootfs.join("f"), "x").unwrap();
+    let other = e.root.join("containers").join("not-a-container");
+    std::fs::create_dir_all(&other).unwrap();
+    assert_eq!(e.ok(&["ps", "-aq"]).trim(), "");
+    let out = e.ok(&["container", "prune", "-f"]);
+    assert!(out.contains(&id), "{out}");
+    assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+    assert!(!e.root.join("containers").join(&id).exists());
+    assert!(other.exists());
+}
