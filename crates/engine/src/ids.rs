@@ -65,18 +65,36 @@ pub fn new_name() -> Result<String> {
     Ok(format!("{a}_{n}{}", u16::from_le_bytes([b[2], b[3]]) % 100))
 }
 
-/// Checks a user-given name: docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (a leading `/` is dropped).
+/// Longest container name holm takes (docker sets none; holm keeps names short enough for every table and path).
+pub const MAX_NAME_LEN: usize = 128;
+
+/// Checks a user-given `--name`: docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (a leading `/` is dropped), at most
+/// [`MAX_NAME_LEN`] characters.
 pub fn validate_name(name: &str) -> Result<String> {
+    validate_name_as(name, "--name")
+}
+
+/// [`validate_name`], with errors naming the argument `what` (`--name`, `NEW_NAME`).
+pub fn validate_name_as(name: &str, what: &str) -> Result<String> {
     let n = name.strip_prefix('/').unwrap_or(name);
     let b = n.as_bytes();
+    if b.len() > MAX_NAME_LEN {
+        return Err(Error::flag(
+            what,
+            name,
+            format!(
+                "Invalid container name: at most {MAX_NAME_LEN} characters are allowed (this one has {})",
+                n.chars().count()
+            ),
+        ));
+    }
     let ok = b.len() >= 2
-        && b.len() <= 128
         && b[0].is_ascii_alphanumeric()
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
     if !ok {
         return Err(Error::flag(
-            "--name",
+            what,
             name,
             "Invalid container name, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
         ));

@@ -493,7 +493,7 @@ impl Engine {
     }
 
     /// `holm container prune`: removes every container that is not running (nor paused or restarting); returns
-    /// the removed ids and the bytes their writable layers and logs held.
+    /// the removed ids and the bytes their writable layers held (the measure of `system df`).
     pub fn prune(&self) -> Result<(Vec<String>, u64)> {
         let mut removed = Vec::new();
         let mut bytes = 0;
@@ -504,11 +504,8 @@ impl Engine {
             {
                 continue;
             }
-            let size = dir_size(&self.bundle(&rec.id))
-                + self
-                    .images()
-                    .snapshot(&rec.id)
-                    .map_or(0, |s| dir_size(&s.upper));
+            // the writable layer, as `system df` counts it (docker's SizeRw for both)
+            let size = self.writable_size(&rec.id);
             match ops::remove(self, &rec.id) {
                 Ok(()) => {
                     bytes += size;

@@ -180,7 +180,7 @@ pub fn parse_mount(s: &str) -> Result<MountOpt> {
             })
         }
         t => Err(bad(format!(
-            "invalid mount type `{t}`: expected bind or tmpfs"
+            "invalid mount type `{t}`: expected bind, volume or tmpfs"
         ))),
     }
 }

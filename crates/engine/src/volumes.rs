@@ -34,8 +34,17 @@ impl Volume {
 /// Checks a volume name: docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
 pub fn validate_name(name: &str) -> Result<()> {
     let b = name.as_bytes();
+    if b.len() > 255 {
+        return Err(Error::flag(
+            "volume name",
+            name,
+            format!(
+                "at most 255 characters are allowed (this one has {})",
+                name.chars().count()
+            ),
+        ));
+    }
     let ok = b.len() >= 2
-        && b.len() <= 255
         && b[0].is_ascii_alphanumeric()
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));

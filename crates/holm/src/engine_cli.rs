@@ -203,6 +203,25 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
     };
     match r {
         Ok(code) => code,
-        Err(e) => fail(&e, verb),
+        Err(e) => {
+            let e = match typed_container(cmd) {
+                Some(word) => crate::errfmt::as_typed(e, word),
+                None => e,
+            };
+            fail(&e, verb)
+        }
+    }
+}
+
+/// The one container a verb names, as the user typed it (its errors then use that word, not the full id).
+fn typed_container(cmd: &EngineCommand) -> Option<&str> {
+    match cmd {
+        EngineCommand::Logs(a) => Some(&a.container),
+        EngineCommand::Exec(a) => a.container_and_cmd.first().map(String::as_str),
+        EngineCommand::Top(a) => Some(&a.container),
+        EngineCommand::Rename(a) => Some(&a.container),
+        EngineCommand::Port(a) => Some(&a.container),
+        EngineCommand::Start(a) if a.containers.len() == 1 => Some(&a.containers[0]),
+        _ => None,
     }
 }

@@ -2,6 +2,27 @@
 //! already says it (library errors often end with their OS error *and* return it as their source), and control
 //! characters from untrusted input (image names, archive bytes) escaped.
 
+/// An engine error about a container, naming it by `word` (what the user typed: a name or short id) instead of its
+/// 64-character id.
+pub fn as_typed(e: anyhow::Error, word: &str) -> anyhow::Error {
+    match e.downcast::<holm_engine::Error>() {
+        Ok(holm_engine::Error::BadState { state, msg, .. }) => holm_engine::Error::BadState {
+            id: word.to_string(),
+            state,
+            msg,
+        }
+        .into(),
+        Ok(holm_engine::Error::StartFailed { msg, code, .. }) => holm_engine::Error::StartFailed {
+            id: word.to_string(),
+            msg,
+            code,
+        }
+        .into(),
+        Ok(other) => other.into(),
+        Err(e) => e,
+    }
+}
+
 /// Renders `e` and its causes on one line (see the module doc).
 pub fn render(e: &anyhow::Error) -> String {
     let mut out = String::new();

@@ -35,10 +35,13 @@ pub fn top(engine: &Engine, a: &TopArgs) -> Result<i32> {
         .output()
         .context("run ps")?;
     if !out.status.success() {
+        // ps's first complaint (its usage text follows on more lines): one line, as every holm error
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().map(str::trim).find(|l| !l.is_empty());
         bail!(
             "ps {}: {}",
             args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
+            first.unwrap_or("failed with no message")
         );
     }
     let text = String::from_utf8_lossy(&out.stdout);
@@ -208,6 +211,7 @@ pub struct RenameArgs {
 
 /// `holm rename C NEW`.
 pub fn rename(engine: &Engine, a: &RenameArgs) -> Result<i32> {
+    holm_engine::ids::validate_name_as(&a.new_name, "NEW_NAME")?;
     engine.rename(&a.container, &a.new_name)?;
     Ok(0)
 }
@@ -493,11 +497,26 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
     }
 }
 
+/// The machine's architecture in Go's (docker's, OCI's) words: `amd64`, `arm64`, `386`, … (Rust says `x86_64`,
+/// `aarch64`, `x86`).
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+        "powerpc64" => "ppc64",
+        "loongarch64" => "loong64",
+        "mips64" if cfg!(target_endian = "little") => "mips64le",
+        other => other,
+    }
+}
+
 /// `holm version`.
 pub fn version() -> Result<i32> {
     println!("Client:");
     println!(" Version:     {}", env!("CARGO_PKG_VERSION"));
-    println!(" OS/Arch:     linux/{}", std::env::consts::ARCH);
+    println!(" OS/Arch:     linux/{}", go_arch());
     println!();
     println!("Engine:");
     println!(" Version:     {} (daemonless)", env!("CARGO_PKG_VERSION"));

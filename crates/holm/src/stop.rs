@@ -17,7 +17,7 @@ pub fn each(
             Ok(_) => println!("{c}"),
             Err(e) => {
                 code = code.max(crate::exitcode::fail(
-                    &e.into(),
+                    &crate::errfmt::as_typed(e.into(), c),
                     crate::exitcode::Verb::Other,
                 ));
             }
@@ -101,7 +101,7 @@ pub fn rm(engine: &Engine, a: &RmArgs) -> Result<i32> {
             }
             Err(e) => {
                 code = code.max(crate::exitcode::fail(
-                    &e.into(),
+                    &crate::errfmt::as_typed(e.into(), c),
                     crate::exitcode::Verb::Other,
                 ));
             }
@@ -127,7 +127,7 @@ pub fn wait(engine: &Engine, a: &Names) -> Result<i32> {
             Ok(None) => println!("-1"),
             Err(e) => {
                 code = code.max(crate::exitcode::fail(
-                    &e.into(),
+                    &crate::errfmt::as_typed(e.into(), c),
                     crate::exitcode::Verb::Other,
                 ));
             }
