@@ -1,5 +1,5 @@
 //! The state store: one directory per container under the runtime root (default `/run/holm/<id>/`), holding
-//! `state.json` (written temp-then-rename, fsynced) and `exec.fifo` (present while the container is `created`).
+//! `state.json` (written temp-then-rename) and `exec.fifo` (present while the container is `created`).
 //!
 //! Every verb that reads-then-changes a container holds an exclusive `flock(2)` on the container's directory for
 //! its whole run, so two `holm-runtime` commands on one id are serialised. The status is never stored alone: it is
@@ -279,7 +279,12 @@ impl Locked {
             .map_err(|e| Error::io("parse", &path, std::io::Error::other(e)))
     }
 
-    /// Writes `state.json` crash-safely: one write to a temp file in the same directory, fdatasync, rename over.
+    /// Writes `state.json` crash-safely: one write to a temp file in the same directory, renamed over. A reader, or
+    /// a runtime that crashed half-way, sees the old or the new state, whole.
+    ///
+    /// No fsync, as runc (its `saveState` writes a temp file and renames it): the state describes processes, which
+    /// a power loss or kernel crash ends anyway (the state root is normally a tmpfs, `/run`), so making it durable
+    /// buys nothing; on a disk-backed state root the two fdatasyncs of a `create` cost milliseconds each.
     pub fn save(&self, s: &Saved) -> Result<()> {
         let tmp = self.dir.join(".state.json.tmp");
         let path = self.dir.join(STATE_FILE);
@@ -288,9 +293,6 @@ impl Locked {
             bytes.push(b'\n');
             let mut f = File::create(&tmp)?;
             f.write_all(&bytes)?;
-            // The data must be on disk before the rename makes it the state; the rename itself need not be durable
-            // (after a crash either version is a whole, valid state).
-            f.sync_data()?;
             std::fs::rename(&tmp, &path)
         };
         write().map_err(|e| {

@@ -16,7 +16,7 @@
 use crate::config::RunConfig;
 use crate::{Engine, Error, Result};
 use holm_network::ports::PortBinding;
-use holm_network::{files, ipam::Ipam, link, nat, Mode};
+use holm_network::{files, ipam::Ipam, link, nat, natbase, Mode};
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
@@ -336,11 +336,12 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
         )
         .map_err(Error::io(format!("write {}", hosts.display())))?;
         link::attach(id, pid, ip)?;
-        // One `nft` run: the shared masquerade table, and the container's DNAT table if it publishes ports.
+        // The shared masquerade table is written by the first start after a boot and then only checked over
+        // netlink (no `nft` run); the container's DNAT table, if it publishes ports, is one `nft` run.
         if st.ports.is_empty() {
-            nat::ensure_base()?;
+            natbase::ensure()?;
         } else {
-            nat::publish(id, ip, &st.ports)?;
+            natbase::publish(id, ip, &st.ports)?;
         }
         Ok(())
     })();

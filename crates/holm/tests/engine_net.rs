@@ -641,3 +641,51 @@ fn external_runtime_gets_networking() {
     assert!(out.contains("inet 10.77."), "{out}");
     assert!(out.contains("PING-OK"), "{out}");
 }
+
+/// The shared masquerade table is written by `nft` once and then only checked over netlink: a start without `nft`
+/// on PATH works once it exists, and it is written again after an admin deleted it, emptied its chain or flushed
+/// the whole ruleset. In a private network namespace (`unshare -n`), so the host's table and marker are untouched.
+#[test]
+fn shared_nat_table_is_written_once_and_again_when_gone() {
+    let e = engine();
+    let empty = e.tmp.path().join("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let script = r#"
+        set -eu
+        holm() { "$HOLM" --root "$ROOT" --runroot "$RUNROOT" "$@"; }
+        rules() { nft list table ip holm | grep -c 'masquerade comment "holm:'; }
+        marker="/run/holm-network/nat-base.$(stat -L -c %i /proc/self/ns/net)"
+        trap 'rm -f "$marker"' EXIT
+        holm run --rm busybox:net true
+        test "$(rules)" = 3
+        test -s "$marker"
+        # Known: no nft needed.
+        PATH="$EMPTY" holm run --rm busybox:net true
+        nft delete table ip holm
+        holm run --rm busybox:net true
+        test "$(rules)" = 3
+        nft flush chain ip holm postrouting
+        holm run --rm busybox:net true
+        test "$(rules)" = 3
+        nft flush ruleset
+        holm run --rm busybox:net true
+        test "$(rules)" = 3
+        echo done
+    "#;
+    let o = std::process::Command::new("unshare")
+        .args(["-n", "sh", "-c", script])
+        .env("HOLM", env!("CARGO_BIN_EXE_holm"))
+        .env("ROOT", &e.root)
+        .env("RUNROOT", &e.runroot)
+        .env("EMPTY", &empty)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "stdout: {out}\nstderr: {err}");
+    assert_eq!(out.trim(), "done", "stderr: {err}");
+    assert!(!e.ok(&["ps", "-aq"]).contains(char::is_alphanumeric));
+}

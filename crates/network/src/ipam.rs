@@ -1,7 +1,7 @@
 //! IPAM: address leases of the default network's subnet, shared by every holm on the host.
 //!
 //! The leases live in `<dir>/leases.json` (`{"10.77.0.2": "<container id>", …}`), read and rewritten
-//! (temp file, fsync, rename) under an exclusive `flock` on `<dir>/leases.lock`, so concurrent `holm run`s never
+//! (temp file, rename) under an exclusive `flock` on `<dir>/leases.lock`, so concurrent `holm run`s never
 //! get the same address. The network address, the gateway and the broadcast address are never leased. A container
 //! holds at most one lease: allocating again for the same id returns its address.
 
@@ -61,8 +61,12 @@ impl Ipam {
         if changed {
             let tmp = self.dir.join(".leases.json.tmp");
             let bytes = serde_json::to_vec(&leases).expect("leases serialise");
+            // No fsync: the rename alone makes the update atomic for every process crash, and what a power loss
+            // could undo (the last updates) describes veths that a reboot removes anyway; a lease left by that is
+            // collected at allocation. On this machine `/run` is on disk: the fsync cost 1-11 ms per start and
+            // again per stop.
             File::create(&tmp)
-                .and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()))
+                .and_then(|mut f| f.write_all(&bytes))
                 .and_then(|_| std::fs::rename(&tmp, &path))
                 .map_err(Error::io(format!("write {}", path.display())))?;
         }

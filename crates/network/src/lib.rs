@@ -4,7 +4,7 @@
 //! (`10.77.0.0/16`, gateway `10.77.0.1` on the bridge). The subnet was chosen not to clash with podman's default
 //! `10.88.0.0/16`, podman's further networks (`10.89.x` upwards) or docker's `172.17.0.0/16` and its pools in
 //! `172.16.0.0/12` and `192.168.0.0/16`. Each container gets one veth pair: the host end (`veth` + 11 hex digits of
-//! its id) is a port of the bridge, the peer is moved into the container's network namespace as `eth0` with its
+//! its id) is a port of the bridge, the peer is created in the container's network namespace as `eth0` with its
 //! address, MAC (`02:42:` + the address, as docker's) and a default route via the gateway.
 //!
 //! Modules, one concern each:
@@ -13,6 +13,8 @@
 //!   lives only for one call: no thread is left behind, so callers may fork afterwards).
 //! - [`nat`]: the firewall through nftables (`nft`): one shared table `ip holm` (masquerade), one table
 //!   `ip holm-<container id>` per container with published ports (DNAT), deleted whole at clean-up.
+//! - [`natbase`]: the shared table written once and remembered (a marker checked over netlink), so a container
+//!   without published ports runs no `nft`.
 //! - [`ports`]: `-p/--publish` parsing and the host ports held bound while a container runs.
 //! - [`files`]: the container's `/etc/resolv.conf`, `/etc/hosts`, `/etc/hostname`.
 //!
@@ -23,6 +25,7 @@ pub mod files;
 pub mod ipam;
 pub mod link;
 pub mod nat;
+pub mod natbase;
 pub mod ports;
 
 use std::net::Ipv4Addr;

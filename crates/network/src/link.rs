@@ -8,6 +8,7 @@
 
 use crate::{host_veth, mac_for, Error, Result, BRIDGE, GATEWAY, SUBNET};
 use futures_util::stream::TryStreamExt;
+use rtnetlink::packet_route::link::{InfoData, InfoVeth};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
@@ -145,52 +146,41 @@ async fn attach_veth(
     pid: i32,
     ip: Ipv4Addr,
 ) -> Result<()> {
-    let peer = format!("vp{}", &id[..id.len().min(12)]);
     // A pair left by a crash with the same name.
     if let Some(i) = index_of(h, host).await? {
         let _ = h.link().del(i).execute().await;
     }
+    let ns_path = format!("/proc/{pid}/ns/net");
+    let ns = File::open(&ns_path).map_err(Error::io(format!("open {ns_path}")))?;
+    // One request makes the pair with the host end already a port of the bridge and up, and the peer born in the
+    // container's namespace as `eth0` with its MAC (as `ip link add H master holm0 up type veth peer name eth0
+    // address M netns N`). Moving an existing peer into the namespace instead cost a separate request that waits
+    // for an RCU grace period in the kernel (~15 ms here), and a rename there.
+    let peer = LinkUnspec::new_with_name("eth0")
+        .address(mac_for(ip).to_vec())
+        .setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(&ns))
+        .build();
     h.link()
-        .add(LinkVeth::new(host, &peer).build())
-        .execute()
-        .await
-        .map_err(nl(format!("create veth pair {host}/{peer}")))?;
-    let hi = index_of(h, host).await?.ok_or_else(|| Error::Netlink {
-        what: format!("create veth {host}"),
-        msg: "it vanished".into(),
-    })?;
-    h.link()
-        .set(
-            LinkUnspec::new_with_index(hi)
+        .add(
+            LinkVeth::new(host, "eth0")
+                .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
                 .controller(bridge)
                 .up()
                 .build(),
         )
         .execute()
         .await
-        .map_err(nl(format!("attach {host} to {BRIDGE}")))?;
-    let ns_path = format!("/proc/{pid}/ns/net");
-    let ns = File::open(&ns_path).map_err(Error::io(format!("open {ns_path}")))?;
-    h.link()
-        .set(
-            LinkUnspec::new_with_name(&peer)
-                .address(mac_for(ip).to_vec())
-                .setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(&ns))
-                .build(),
-        )
-        .execute()
-        .await
-        .map_err(nl(format!("move {peer} into {ns_path}")))?;
+        .map_err(nl(format!(
+            "create veth pair {host} on {BRIDGE} / eth0 in {ns_path} ({id})"
+        )))?;
     let c = connect_in(&ns, &ns_path)?;
-    configure_container(&c, &peer, ip)
-        .await
-        .map_err(|e| match e {
-            Error::Netlink { what, msg } => Error::Netlink {
-                what: format!("{what} in {ns_path}"),
-                msg,
-            },
-            e => e,
-        })
+    configure_container(&c, ip).await.map_err(|e| match e {
+        Error::Netlink { what, msg } => Error::Netlink {
+            what: format!("{what} in {ns_path}"),
+            msg,
+        },
+        e => e,
+    })
 }
 
 /// A netlink connection in the network namespace `ns`: the calling thread joins it, opens the socket, and goes
@@ -211,16 +201,11 @@ fn connect_in(ns: &File, what: &str) -> Result<Handle> {
     Ok(handle)
 }
 
-async fn configure_container(c: &Handle, peer: &str, ip: Ipv4Addr) -> Result<()> {
-    let ci = index_of(c, peer).await?.ok_or_else(|| Error::Netlink {
-        what: format!("find {peer}"),
+async fn configure_container(c: &Handle, ip: Ipv4Addr) -> Result<()> {
+    let ci = index_of(c, "eth0").await?.ok_or_else(|| Error::Netlink {
+        what: "find eth0".into(),
         msg: "not in the container's namespace".into(),
     })?;
-    c.link()
-        .set(LinkUnspec::new_with_index(ci).name("eth0").build())
-        .execute()
-        .await
-        .map_err(nl(format!("rename {peer} to eth0")))?;
     c.address()
         .add(ci, IpAddr::V4(ip), SUBNET.1)
         .execute()

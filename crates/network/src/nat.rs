@@ -127,7 +127,8 @@ fn apply_or_missing(batch: Batch<'_>, what: &str, missing_ok: bool) -> Result<()
     })
 }
 
-/// Writes (or rewrites) the shared table `ip holm` with its masquerade rules.
+/// Writes (or rewrites) the shared table `ip holm` with its masquerade rules (always runs `nft`; container starts
+/// go through [`crate::natbase::ensure`], which remembers it).
 pub fn ensure_base() -> Result<()> {
     let mut b = Batch::new();
     add_base(&mut b);
@@ -195,21 +196,24 @@ fn add_base(b: &mut Batch<'static>) {
     ));
 }
 
-/// Writes the shared table (as [`ensure_base`]) and container `id`'s table, DNAT of each published port (with its
-/// host port chosen) to `ip`, in one transaction.
-pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortBinding]) -> Result<()> {
+/// Writes container `id`'s table, DNAT of each published port (with its host port chosen) to `ip`, and with
+/// `with_base` the shared table too (as [`ensure_base`]), in one transaction. [`crate::natbase::publish`] decides
+/// `with_base`.
+pub fn publish(id: &str, ip: Ipv4Addr, ports: &[PortBinding], with_base: bool) -> Result<()> {
     let name = container_table(id);
     apply(
-        publish_batch(id, ip, ports),
+        publish_batch(id, ip, ports, with_base),
         &format!("write table ip {name}"),
     )
 }
 
-fn publish_batch(id: &str, ip: Ipv4Addr, ports: &[PortBinding]) -> Batch<'static> {
+fn publish_batch(id: &str, ip: Ipv4Addr, ports: &[PortBinding], with_base: bool) -> Batch<'static> {
     let name = container_table(id);
     let comment = format!("holm:{id}");
     let mut b = Batch::new();
-    add_base(&mut b);
+    if with_base {
+        add_base(&mut b);
+    }
     b.add(table(&name));
     b.delete(table(&name));
     b.add(table(&name));
@@ -274,7 +278,7 @@ mod tests {
     fn publish_document() {
         let mut ports = parse_publish("8080:80").unwrap();
         ports.extend(parse_publish("127.0.0.1:5353:53/udp").unwrap());
-        let b = publish_batch("abc", Ipv4Addr::new(10, 77, 0, 5), &ports);
+        let b = publish_batch("abc", Ipv4Addr::new(10, 77, 0, 5), &ports, true);
         let v = serde_json::to_value(b.to_nftables()).unwrap();
         let cmds = v["nftables"].as_array().unwrap();
         let rules: Vec<&serde_json::Value> = cmds
