@@ -12,8 +12,9 @@
 #    without CAP_SYS_RESOURCE).
 # 2. Memory per detached container: CONTAINERS `sleep` containers per engine, then the Pss and private memory
 #    (Private_Clean + Private_Dirty from /proc/PID/smaps_rollup) of every process that stays per container:
-#    holm's monitor, podman's conmon (runc exits after start on both sides). The containers' own processes are
-#    the same busybox `sleep` for both and are not counted.
+#    holm's monitor (by then the small `holm-monitor` executable), podman's conmon (runc exits after start on
+#    both sides). The containers' own processes are the same busybox `sleep` for both and are not counted.
+# SKIP_TIMING=1 skips part 1 (on a machine busy with other work the times mean little; memory does not care).
 # Both engines use private roots in a temp dir; everything is removed at the end. Prints Markdown for
 # BENCHMARKS.md. Runs as root; needs hyperfine, podman, runc, python3 (scripts/install-test-deps.sh).
 set -euo pipefail
@@ -22,6 +23,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUNS="${RUNS:-30}"
 CONTAINERS="${CONTAINERS:-100}"
 PROFILE="${PROFILE:-release}"
+SKIP_TIMING="${SKIP_TIMING:-0}"
 for tool in hyperfine podman runc python3; do
     command -v "$tool" >/dev/null 2>&1 || {
         echo "run.sh: missing $tool; run scripts/install-test-deps.sh" >&2
@@ -67,11 +69,15 @@ PIMG=localhost/busybox:bench
 
 HOLM_CMD="$HOLM_BIN --root $TMP/holm-root --runroot $TMP/holm-run run --rm"
 POD_CMD="podman --root $TMP/podman-root --runroot $TMP/podman-run --runtime runc --cgroup-manager cgroupfs --events-backend file run --rm ${POD_RUN[*]}"
-hyperfine --warmup 3 --runs "$RUNS" --export-json "$TMP/hyperfine.json" \
-    -n holm "$HOLM_CMD $IMG true" \
-    -n podman "$POD_CMD $PIMG true" \
-    -n "holm none" "$HOLM_CMD --network none $IMG true" \
-    -n "podman none" "$POD_CMD --network none $PIMG true" >&2
+if [[ "$SKIP_TIMING" == 1 ]]; then
+    echo '{"results": []}' >"$TMP/hyperfine.json"
+else
+    hyperfine --warmup 3 --runs "$RUNS" --export-json "$TMP/hyperfine.json" \
+        -n holm "$HOLM_CMD $IMG true" \
+        -n podman "$POD_CMD $PIMG true" \
+        -n "holm none" "$HOLM_CMD --network none $IMG true" \
+        -n "podman none" "$POD_CMD --network none $PIMG true" >&2
+fi
 
 echo "run.sh: starting $CONTAINERS detached containers per engine" >&2
 for i in $(seq "$CONTAINERS"); do
@@ -89,29 +95,43 @@ mem() { # pids... → "count pss_kib private_kib"
     done
     echo "$n $pss $priv"
 }
-read -r hn hpss hpriv <<<"$(mem $(pgrep -f -- "--root $TMP/holm-root .*__monitor"))"
+# Every holm monitor must be the small executable by now (`holm __monitor` only until its container runs).
+big=$(pgrep -f -- "--root $TMP/holm-root .*__monitor" || true)
+[[ -z "$big" ]] || echo "run.sh: WARNING: some monitors still run as the full holm: $big" >&2
+monitors=$(pgrep -f -- "^holm-monitor --root $TMP/holm-root " || true)
+read -r hn hpss hpriv <<<"$(mem $monitors)"
 read -r pn ppss ppriv <<<"$(mem $(pgrep -f -- "conmon .*$TMP/podman"))"
+[[ "$hn" == "$CONTAINERS" && "$pn" == "$CONTAINERS" ]] ||
+    echo "run.sh: WARNING: $hn holm monitors and $pn conmons for $CONTAINERS containers each" >&2
 # A single monitor, as a user with one container sees it (no sharing of the binary's pages with others).
-one=$(pgrep -f -- "--root $TMP/holm-root .*__monitor" | head -1)
+one=$(head -1 <<<"$monitors")
+dirty() { awk '/^Private_Dirty:/ {s+=$2} END {print s}' "/proc/$1/smaps_rollup"; }
+hdirty=0
+for p in $monitors; do hdirty=$((hdirty + $(dirty "$p"))); done
+pdirty=0
+for p in $(pgrep -f -- "conmon .*$TMP/podman"); do pdirty=$((pdirty + $(dirty "$p"))); done
 
 python3 - "$TMP/hyperfine.json" "$hn" "$hpss" "$hpriv" "$pn" "$ppss" "$ppriv" "$RUNS" "$PROFILE" \
-    "$(awk '/^Private_(Clean|Dirty):/ {s+=$2} END {print s}' /proc/$one/smaps_rollup)" <<'PY'
+    "$(awk '/^Private_(Clean|Dirty):/ {s+=$2} END {print s}' /proc/$one/smaps_rollup)" "$hdirty" "$pdirty" <<'PY'
 import json, sys
-hf, hn, hpss, hpriv, pn, ppss, ppriv, runs, profile, one = sys.argv[1:]
+hf, hn, hpss, hpriv, pn, ppss, ppriv, runs, profile, one, hdirty, pdirty = sys.argv[1:]
 res = {r["command"]: r for r in json.load(open(hf))["results"]}
-hn, hpss, hpriv, pn, ppss, ppriv = map(int, (hn, hpss, hpriv, pn, ppss, ppriv))
-print(f"| `run --rm IMG true` ({runs} runs, holm {profile}) | mean ms | min ms | max ms | podman / holm |")
-print("|---|---:|---:|---:|---:|")
-for net, suffix in (("default network", ""), ("--network none", " none")):
-    h, p = res["holm" + suffix], res["podman" + suffix]
-    for name, r in (("holm", h), ("podman + runc", p)):
-        print(f"| {name}, {net} | {r['mean']*1e3:.0f} ± {r['stddev']*1e3:.0f} | {r['min']*1e3:.0f} | "
-              f"{r['max']*1e3:.0f} | {p['mean']/r['mean']:.2f} |")
-print()
-print("| per detached container | processes | Pss KiB (mean) | private KiB (mean) | conmon / holm (Pss) |")
-print("|---|---:|---:|---:|---:|")
-print(f"| holm monitor | {hn} | {hpss/hn:.0f} | {hpriv/hn:.0f} | {(ppss/pn)/(hpss/hn):.2f} |")
-print(f"| podman conmon | {pn} | {ppss/pn:.0f} | {ppriv/pn:.0f} | 1.00 |")
+hn, hpss, hpriv, pn, ppss, ppriv, hdirty, pdirty = map(int, (hn, hpss, hpriv, pn, ppss, ppriv, hdirty, pdirty))
+if res:
+    print(f"| `run --rm IMG true` ({runs} runs, holm {profile}) | mean ms | min ms | max ms | podman / holm |")
+    print("|---|---:|---:|---:|---:|")
+    for net, suffix in (("default network", ""), ("--network none", " none")):
+        h, p = res["holm" + suffix], res["podman" + suffix]
+        for name, r in (("holm", h), ("podman + runc", p)):
+            print(f"| {name}, {net} | {r['mean']*1e3:.0f} ± {r['stddev']*1e3:.0f} | {r['min']*1e3:.0f} | "
+                  f"{r['max']*1e3:.0f} | {p['mean']/r['mean']:.2f} |")
+    print()
+print("| per detached container | processes | Pss KiB (mean) | private KiB (mean) | Private_Dirty KiB (mean) "
+      "| conmon / holm (private) |")
+print("|---|---:|---:|---:|---:|---:|")
+print(f"| holm monitor (holm-monitor) | {hn} | {hpss/hn:.0f} | {hpriv/hn:.0f} | {hdirty/hn:.0f} | "
+      f"{(ppriv/pn)/(hpriv/hn):.2f} |")
+print(f"| podman conmon | {pn} | {ppss/pn:.0f} | {ppriv/pn:.0f} | {pdirty/pn:.0f} | 1.00 |")
 print()
 print(f"One holm monitor's private memory, counting the binary pages it shares with the others: {one} KiB.")
 PY

@@ -21,6 +21,8 @@ fi
 echo "quickstart: cargo build --release -p holm"
 cargo build --release -p holm
 holm="${CARGO_TARGET_DIR:-$PWD/target}/release/holm"
+# The per-container monitor; holm finds it next to itself.
+[[ -x "${holm%/*}/holm-monitor" ]] || { echo "quickstart: ${holm%/*}/holm-monitor was not built" >&2; exit 1; }
 
 tmp="$(mktemp -d /tmp/holm-quickstart.XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT
@@ -38,7 +40,8 @@ run run --rm --hostname quickstart busybox sh -c \
 
 cat <<MSG
 
-quickstart: done. The image stays loaded in holm's store; try (holm=$holm):
+quickstart: done. holm and the holm-monitor it runs per container are in ${holm%/*} (install both in one
+directory). The image stays loaded in holm's store; try (holm=$holm):
   holm run -d --name web busybox sh -c 'while true; do date; sleep 1; done'
   holm ps; holm logs -f web; holm exec web ps; holm stop web; holm rm web
 With internet access (pull comes in a later issue):

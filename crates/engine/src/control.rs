@@ -100,14 +100,7 @@ pub fn send_resize(sock: &UnixStream, rows: u16, cols: u16) {
     let _ = (&*sock).write_all(format!("resize {rows} {cols}\n").as_bytes());
 }
 
-/// Parses a `resize ROWS COLS` line.
-pub fn parse_resize(line: &[u8]) -> Option<(u16, u16)> {
-    let s = std::str::from_utf8(line).ok()?.trim();
-    let mut w = s.strip_prefix("resize ")?.split(' ');
-    let rows = w.next()?.parse().ok()?;
-    let cols = w.next()?.parse().ok()?;
-    Some((rows, cols))
-}
+pub use holm_monitor::supervise::parse_resize;
 
 /// The monitor's side of [`send_attach`]: the fds to copy output to (empty when detached).
 pub fn recv_attach(sock: &UnixStream) -> Result<Vec<OwnedFd>> {

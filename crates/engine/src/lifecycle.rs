@@ -275,6 +275,8 @@ impl Engine {
         // A user's start lifts a stop's "do not restart".
         self.db()?.set_no_restart(&rec.id, false)?;
         let exe = std::env::current_exe().map_err(Error::io("find the holm executable"))?;
+        // The monitor becomes holm-monitor once the container runs: refuse to start without it.
+        crate::monitor::monitor_exe(&exe)?;
         let (mine, theirs) = UnixStream::pair().map_err(Error::io("socketpair"))?;
         let mut monitor = Command::new(&exe)
             .arg("--root")

@@ -1,20 +1,20 @@
 //! Container log files in docker's `json-file` format: one JSON object per line,
-//! `{"log":"hello\n","stream":"stdout","time":"2026-11-29T10:16:34.123456789Z"}`. The monitor writes them
-//! ([`LogWriter`]: output is cut at newlines, a partial line is written when it reaches 16 KiB or at EOF, as docker
-//! does); `holm logs` reads them ([`LogReader`]).
+//! `{"log":"hello\n","stream":"stdout","time":"2026-11-29T10:16:34.123456789Z"}` (or podman's `k8s-file`). The
+//! monitor writes them ([`LogWriter`], from holm-monitor: output is cut at newlines, a partial line is written when
+//! it reaches 16 KiB or at EOF, as docker does); `holm logs` reads them ([`LogReader`]).
 
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
-/// Which output a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stream {
-    /// Standard output.
+pub use holm_monitor::log::{Format, LogWriter, Stream};
+
+/// serde's view of [`Stream`] (defined in holm-monitor, which has no serde).
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Stream", rename_all = "lowercase")]
+enum StreamDef {
     Stdout,
-    /// Standard error.
     Stderr,
 }
 
@@ -24,138 +24,10 @@ pub struct Entry {
     /// The text, with its newline if it had one.
     pub log: String,
     /// Where it came from.
+    #[serde(with = "StreamDef")]
     pub stream: Stream,
     /// When the monitor read it (RFC 3339, nanoseconds).
     pub time: String,
-}
-
-/// A partial line is flushed when it reaches this size.
-const MAX_PARTIAL: usize = 16 * 1024;
-
-/// The on-disk format of a log file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// docker's `json-file`.
-    Json,
-    /// podman's / CRI's `k8s-file`: `TIME STREAM F|P TEXT` per line (`P`: the line continues in the next record).
-    K8s,
-}
-
-impl Format {
-    /// The format of a `--log-driver` (`None` for `none`).
-    pub fn of_driver(driver: &str) -> Option<Format> {
-        match driver {
-            "k8s-file" => Some(Format::K8s),
-            "none" => None,
-            _ => Some(Format::Json),
-        }
-    }
-}
-
-/// Appends records to a container's log file.
-pub struct LogWriter {
-    file: File,
-    format: Format,
-    partial: [Vec<u8>; 2],
-}
-
-impl LogWriter {
-    /// Opens (creating, mode 0640) `path` for appending, in docker's json-file format.
-    pub fn open(path: &Path) -> io::Result<LogWriter> {
-        LogWriter::open_as(path, Format::Json)
-    }
-
-    /// Opens (creating, mode 0640) `path` for appending in `format`.
-    pub fn open_as(path: &Path, format: Format) -> io::Result<LogWriter> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode_0640()
-            .open(path)?;
-        Ok(LogWriter {
-            file,
-            format,
-            partial: [Vec::new(), Vec::new()],
-        })
-    }
-
-    fn record(&mut self, stream: Stream, bytes: &[u8]) -> io::Result<()> {
-        let time = holm_container::state::rfc3339(std::time::SystemTime::now());
-        let line = match self.format {
-            Format::Json => {
-                let e = Entry {
-                    log: String::from_utf8_lossy(bytes).into_owned(),
-                    stream,
-                    time,
-                };
-                let mut line = serde_json::to_vec(&e).map_err(io::Error::other)?;
-                line.push(b'\n');
-                line
-            }
-            Format::K8s => {
-                let (text, tag) = match bytes.strip_suffix(b"\n") {
-                    Some(t) => (t, "F"),
-                    None => (bytes, "P"),
-                };
-                let name = match stream {
-                    Stream::Stdout => "stdout",
-                    Stream::Stderr => "stderr",
-                };
-                let time = time
-                    .strip_suffix('Z')
-                    .map_or(time.clone(), |t| format!("{t}+00:00"));
-                let mut line = format!("{time} {name} {tag} ").into_bytes();
-                line.extend_from_slice(text);
-                line.push(b'\n');
-                line
-            }
-        };
-        self.file.write_all(&line)
-    }
-
-    /// Logs `data` read from `stream`: every completed line becomes a record.
-    pub fn write(&mut self, stream: Stream, data: &[u8]) -> io::Result<()> {
-        let i = stream as usize;
-        let mut rest = data;
-        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
-            let (line, tail) = rest.split_at(nl + 1);
-            if self.partial[i].is_empty() {
-                self.record(stream, line)?;
-            } else {
-                let mut buf = std::mem::take(&mut self.partial[i]);
-                buf.extend_from_slice(line);
-                self.record(stream, &buf)?;
-            }
-            rest = tail;
-        }
-        self.partial[i].extend_from_slice(rest);
-        if self.partial[i].len() >= MAX_PARTIAL {
-            let buf = std::mem::take(&mut self.partial[i]);
-            self.record(stream, &buf)?;
-        }
-        Ok(())
-    }
-
-    /// Writes what is left of unfinished lines (at EOF).
-    pub fn flush(&mut self) -> io::Result<()> {
-        for stream in [Stream::Stdout, Stream::Stderr] {
-            let buf = std::mem::take(&mut self.partial[stream as usize]);
-            if !buf.is_empty() {
-                self.record(stream, &buf)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-trait Mode0640 {
-    fn mode_0640(&mut self) -> &mut Self;
-}
-
-impl Mode0640 for std::fs::OpenOptions {
-    fn mode_0640(&mut self) -> &mut Self {
-        std::os::unix::fs::OpenOptionsExt::mode(self, 0o640)
-    }
 }
 
 /// Reads records from a log file, from the start or as they are appended.
@@ -301,10 +173,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("l.log");
         let mut w = LogWriter::open(&p).unwrap();
-        w.write(Stream::Stdout, &vec![b'x'; MAX_PARTIAL + 10])
-            .unwrap();
+        w.write(
+            Stream::Stdout,
+            &vec![b'x'; holm_monitor::log::MAX_PARTIAL + 10],
+        )
+        .unwrap();
         let e = LogReader::open(&p).unwrap().read_new().unwrap();
         assert_eq!(e.len(), 1);
-        assert_eq!(e[0].log.len(), MAX_PARTIAL + 10);
+        assert_eq!(e[0].log.len(), holm_monitor::log::MAX_PARTIAL + 10);
     }
 }

@@ -8,33 +8,36 @@
 //!    `start`: the init inherits them as its stdout/stderr and, through `CLONE_PARENT`, becomes this process's
 //!    child. Its own fds 1 and 2 then go back to `/dev/null`, so EOF on the pipes means the container closed them.
 //! 4. Records `running` (with its own pid and start time) in the database and tells `holm`.
-//! 5. Loops on `poll`: container output → log file (+ attached fds), the init's pidfd → exit status, the control
-//!    socket's EOF → detach.
-//! 6. When the init ended: drains the pipes, deletes the runtime state and cgroup, unmounts the rootfs, records
-//!    the exit code and time, applies `--rm`, and sends `exited CODE`.
+//! 5. Executes the small `holm-monitor` (next to `holm` on disk; same pid, the fds inherited: see
+//!    [`holm_monitor::handoff`] for the protocol), which loops on `poll`: container output → log file (+ attached
+//!    fds), the init's pidfd → exit status, the control socket's EOF → detach. A fresh image of the full holm
+//!    binary would cost each container several hundred KiB of private memory (BENCHMARKS.md).
+//! 6. When the init ended, `holm-monitor` executes `holm __monitor-exit` ([`exit_main`]): it deletes the runtime
+//!    state and cgroup, unmounts the rootfs, records the exit code and time, applies `--rm`, sends `exited CODE`,
+//!    and with a restart policy that says so, waits out the backoff and becomes step 1 again (same pid: it stays
+//!    the parent of the next init).
 //!
-//! It is single-threaded (forking is only safe so), opens the database only at its start and its end, and keeps
-//! a 16 KiB buffer: its private memory stays small while the container runs.
+//! If `holm-monitor` cannot be executed, step 5 runs in this process instead. It is single-threaded (forking is
+//! only safe so) and opens the database only at its start and its end.
 
 use crate::control::{self, FromMonitor};
-use crate::logfile::{LogWriter, Stream};
+use crate::logfile::LogWriter;
 use crate::{ops, Engine, Error, Result};
-use holm_sys::process::WaitStatus;
+use holm_monitor::handoff::{Exit, Fds, Handoff};
+use holm_monitor::supervise::{supervise, Io};
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// How the monitor was invoked (`holm __monitor ID [--exe PATH] [--resume FDS]`).
+/// How the monitor was invoked (`holm __monitor ID [--exe PATH] [--lock-fd FD]`).
 #[derive(Debug, Clone, Default)]
 pub struct Invocation {
     /// Container id.
     pub id: String,
-    /// The on-disk holm binary to re-execute once the container runs (`--exe`).
+    /// The on-disk holm binary (`--exe`): `holm-monitor` is looked for in its directory, and executes it again
+    /// when the container exits.
     pub exe: Option<std::path::PathBuf>,
-    /// Set after the re-exec (`--resume`): `PID,OUT,ERR,CTL,LOCK,MASTER,STDIN[,ATTACH…]`.
-    pub resume: Option<String>,
     /// Set by a monitor that restarts its container (`--lock-fd`): the inherited fd holding the monitor lock, so
     /// the lock is never free between the two monitors.
     pub lock_fd: Option<i32>,
@@ -43,9 +46,6 @@ pub struct Invocation {
 /// The monitor's entry point; returns its exit status (0 once the container's exit was handled).
 pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
     let id = inv.id.as_str();
-    if let Some(spec) = &inv.resume {
-        return resume(root, runroot, id, spec);
-    }
     // Nothing holm's caller leaked to it (fds without close-on-exec) may live on in a long-lived monitor; fd 0 is
     // the control socket.
     let _ = holm_sys::fs::cloexec_from(3);
@@ -177,37 +177,139 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
         }
     }
     control::send(&ctl, &FromMonitor::Started(pid));
-    // Shed the sealed copy of the binary (a private in-memory file as big as holm) and the heap of `create`:
-    // continue as a fresh image of the on-disk binary, which every monitor shares. The container cannot reach it
-    // (it is in its own pid namespace). On failure, go on here.
+    // Shed the sealed copy of the binary (a private in-memory file as big as holm), the heap of `create` and the
+    // full binary's relocated data: continue as `holm-monitor`, whose on-disk image every monitor shares. The
+    // container cannot reach it (it is in its own pid namespace). On failure, go on here.
     let io = Io { attach, ..io };
+    let log = crate::logfile::Format::of_driver(cfg.log_driver()).zip(engine.log_file(id, &cfg));
     if let Some(exe) = &inv.exe {
-        let _ = reexec(root, runroot, id, exe, pid, &io, &ctl, &lock);
+        let h = Handoff {
+            root: root.to_path_buf(),
+            runroot: runroot.to_path_buf(),
+            id: id.to_string(),
+            exe: exe.clone(),
+            pid,
+            fds: raw_fds(&io, &ctl, &lock),
+            log: log.clone(),
+        };
+        let _ = handoff(&h, &io, &ctl, &lock);
     }
-    run_to_end(&engine, id, pid, io, ctl, lock)
+    run_to_end(&engine, id, pid, io, ctl, lock, log)
 }
 
-/// The container's stdio as the monitor holds it.
-struct Io {
-    /// Read ends of the container's stdout and stderr pipes.
-    out: OwnedFd,
-    err: OwnedFd,
-    /// `-t`: the pty master (the container's stdin, stdout and stderr).
-    master: Option<OwnedFd>,
-    /// `-i` without `-t`: the write end of the container's stdin pipe.
-    stdin: Option<OwnedFd>,
-    /// Attached client: its stdout, stderr and (`-i`) stdin.
-    attach: Vec<OwnedFd>,
-    /// Sockets holding the published host ports (kept open until the container's end).
-    ports: Vec<OwnedFd>,
+/// The `holm-monitor` next to the running holm (see [`monitor_exe`]).
+pub fn installed() -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(Error::io("find the holm executable"))?;
+    monitor_exe(&exe)
+}
+
+/// Where `holm-monitor` must be: next to the `holm` binary `holm_exe`. Errors (naming the path) if it is not a
+/// file there.
+pub fn monitor_exe(holm_exe: &Path) -> Result<PathBuf> {
+    let p = holm_exe
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .join(holm_monitor::handoff::EXE_NAME);
+    match std::fs::metadata(&p) {
+        Ok(m) if m.is_file() => Ok(p),
+        Ok(_) => Err(Error::Io {
+            what: format!(
+                "the monitor executable {} (installed next to holm)",
+                p.display()
+            ),
+            source: std::io::Error::other("not a regular file"),
+        }),
+        Err(e) => Err(Error::Io {
+            what: format!(
+                "the monitor executable {} (installed next to holm)",
+                p.display()
+            ),
+            source: e,
+        }),
+    }
+}
+
+/// The fd numbers of [`Handoff::fds`].
+fn raw_fds(io: &Io, ctl: &UnixStream, lock: &File) -> Fds {
+    let raw = |f: &OwnedFd| f.as_raw_fd();
+    Fds {
+        out: raw(&io.out),
+        err: raw(&io.err),
+        ctl: ctl.as_raw_fd(),
+        lock: lock.as_raw_fd(),
+        master: io.master.as_ref().map(raw),
+        stdin: io.stdin.as_ref().map(raw),
+        attach: io.attach.iter().map(raw).collect(),
+        ports: io.ports.iter().map(raw).collect(),
+    }
+}
+
+/// Executes `holm-monitor` with `h` (see [`holm_monitor::handoff`]), keeping the fds of `io`, `ctl` and `lock`
+/// open across the exec (all others are close-on-exec). Only returns on failure, with the fds close-on-exec again.
+fn handoff(h: &Handoff, io: &Io, ctl: &UnixStream, lock: &File) -> Result<()> {
+    let exe = monitor_exe(&h.exe)?;
+    let mut fds = vec![io.out.as_fd(), io.err.as_fd(), ctl.as_fd(), lock.as_fd()];
+    let optional = [io.master.as_ref(), io.stdin.as_ref()];
+    fds.extend(optional.iter().flatten().map(|f| f.as_fd()));
+    fds.extend(io.attach.iter().map(|f| f.as_fd()));
+    fds.extend(io.ports.iter().map(|f| f.as_fd()));
+    let r = fds
+        .iter()
+        .try_for_each(|fd| holm_sys::fs::set_cloexec(*fd, false));
+    let r = r.map_err(Error::from).and_then(|_| {
+        let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+        Err(holm_sys::process::execve(&exe, &h.to_args(), &env).into())
+    });
+    for fd in &fds {
+        let _ = holm_sys::fs::set_cloexec(*fd, true);
+    }
+    r
+}
+
+/// Takes over an inherited fd: an owned close-on-exec duplicate; the original is closed.
+fn take(fd: RawFd) -> Option<OwnedFd> {
+    let owned = holm_sys::fs::dup_raw(fd).ok();
+    holm_sys::process::close_inherited(fd);
+    owned
+}
+
+/// `holm __monitor-exit` (executed by `holm-monitor` once the container's init exited, same pid): records the
+/// exit, releases the container's resources, applies `--rm`, tells holm, and restarts the container if its policy
+/// says so. Returns the monitor's exit status.
+pub fn exit_main(e: &Exit) -> i32 {
+    let (ctl, lock) = (take(e.ctl), take(e.lock));
+    let _ = holm_sys::fs::cloexec_from(3);
+    let (Some(ctl), Some(lock)) = (ctl, lock) else {
+        return 125;
+    };
+    let Ok(engine) = Engine::open(&e.root, &e.runroot) else {
+        return 125;
+    };
+    let ctl = UnixStream::from(ctl);
+    let ran = std::time::Duration::from_millis(e.ran_ms);
+    let again = finish(&engine, &e.id, e.code, &ctl, ran);
+    drop(ctl);
+    if let Some(delay) = again {
+        restart(&engine, &e.id, delay, File::from(lock));
+    }
+    0
 }
 
 /// Supervises until the end, then finishes; with a restart policy that says so, waits out the backoff and
 /// becomes the monitor of the next run.
-fn run_to_end(engine: &Engine, id: &str, pid: i32, io: Io, ctl: UnixStream, lock: File) -> i32 {
+fn run_to_end(
+    engine: &Engine,
+    id: &str,
+    pid: i32,
+    io: Io,
+    ctl: UnixStream,
+    lock: File,
+    log: Option<(crate::logfile::Format, PathBuf)>,
+) -> i32 {
     let started = std::time::Instant::now();
+    let log = log.and_then(|(f, p)| LogWriter::open_as(&p, f).ok());
     // A clone for the loop, which drops it when holm detaches; `finish` still reports on the original.
-    let code = supervise(engine, id, pid, io, ctl.try_clone().ok());
+    let code = supervise(pid, io, ctl.try_clone().ok(), log);
     let again = finish(engine, id, code, &ctl, started.elapsed());
     drop(ctl);
     if let Some(delay) = again {
@@ -220,7 +322,6 @@ fn run_to_end(engine: &Engine, id: &str, pid: i32, io: Io, ctl: UnixStream, lock
 /// re-executes holm as a new monitor of the container (same pid; the lock is released just before, and the new
 /// monitor takes it). Returns only if it gave up or the exec failed.
 fn restart(engine: &Engine, id: &str, delay: std::time::Duration, lock: File) {
-    use std::os::fd::AsRawFd;
     let end = std::time::Instant::now() + delay;
     loop {
         match engine.db().and_then(|db| db.get(id)) {
@@ -278,110 +379,6 @@ fn restart(engine: &Engine, id: &str, delay: std::time::Duration, lock: File) {
     let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
     let _ = holm_sys::process::execve(Path::new("/proc/self/exe"), &argv, &env);
     drop(lock);
-}
-
-/// Re-executes `exe` as `holm __monitor ID --resume PID,OUT,ERR,CTL,LOCK,MASTER,STDIN[,ATTACH…]` (-1 for an
-/// absent MASTER or STDIN), keeping those fds open. Only returns on failure.
-#[allow(clippy::too_many_arguments)]
-fn reexec(
-    root: &Path,
-    runroot: &Path,
-    id: &str,
-    exe: &Path,
-    pid: i32,
-    io: &Io,
-    ctl: &UnixStream,
-    lock: &File,
-) -> Result<()> {
-    use std::os::fd::AsRawFd;
-    let mut fds = vec![io.out.as_fd(), io.err.as_fd(), ctl.as_fd(), lock.as_fd()];
-    let optional = [io.master.as_ref(), io.stdin.as_ref()];
-    fds.extend(optional.iter().flatten().map(|f| f.as_fd()));
-    fds.extend(io.attach.iter().map(|f| f.as_fd()));
-    fds.extend(io.ports.iter().map(|f| f.as_fd()));
-    for fd in &fds {
-        holm_sys::fs::set_cloexec(*fd, false)?;
-    }
-    let raw = |f: Option<&OwnedFd>| f.map_or(-1, |f| f.as_raw_fd());
-    let spec: Vec<String> = [
-        pid,
-        io.out.as_raw_fd(),
-        io.err.as_raw_fd(),
-        ctl.as_raw_fd(),
-        lock.as_raw_fd(),
-        raw(io.master.as_ref()),
-        raw(io.stdin.as_ref()),
-    ]
-    .into_iter()
-    .chain(io.attach.iter().map(|f| f.as_raw_fd()))
-    .map(|n| n.to_string())
-    .collect();
-    let ports: Vec<String> = io.ports.iter().map(|f| f.as_raw_fd().to_string()).collect();
-    let argv = vec![
-        "holm".to_string(),
-        "--root".into(),
-        root.display().to_string(),
-        "--runroot".into(),
-        runroot.display().to_string(),
-        "__monitor".into(),
-        id.into(),
-        "--resume".into(),
-        format!("{};{}", spec.join(","), ports.join(",")),
-    ];
-    let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
-    let e = holm_sys::process::execve(exe, &argv, &env);
-    for fd in &fds {
-        let _ = holm_sys::fs::set_cloexec(*fd, true);
-    }
-    Err(e.into())
-}
-
-/// The monitor after its re-exec: takes over the fds named by `spec` and supervises.
-fn resume(root: &Path, runroot: &Path, id: &str, spec: &str) -> i32 {
-    // `FDS;PORT_FDS`: the published ports' sockets after the `;`.
-    let (spec, port_spec) = spec.split_once(';').unwrap_or((spec, ""));
-    let port_fds: Vec<i32> = port_spec
-        .split(',')
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    if port_fds.iter().any(|&fd| fd < 3) {
-        return 125;
-    }
-    let nums: Vec<i32> = spec.split(',').filter_map(|n| n.parse().ok()).collect();
-    if nums.len() < 7
-        || nums[1..5].iter().any(|&fd| fd < 3)
-        || nums[5..7].iter().any(|&fd| fd != -1 && fd < 3)
-        || nums[7..].iter().any(|&fd| fd < 3)
-    {
-        return 125;
-    }
-    // Each inherited fd is duplicated into an owned one and the original closed: nothing else owns them.
-    let take = |fd: i32| -> Option<OwnedFd> {
-        let owned = holm_sys::fs::dup_raw(fd).ok();
-        holm_sys::process::close_inherited(fd);
-        owned
-    };
-    let pid = nums[0];
-    let (Some(out), Some(err), Some(ctl), Some(lock)) =
-        (take(nums[1]), take(nums[2]), take(nums[3]), take(nums[4]))
-    else {
-        return 125;
-    };
-    let lock = File::from(lock);
-    let opt = |fd: i32| if fd == -1 { None } else { take(fd) };
-    let io = Io {
-        out,
-        err,
-        master: opt(nums[5]),
-        stdin: opt(nums[6]),
-        attach: nums[7..].iter().filter_map(|&fd| take(fd)).collect(),
-        ports: port_fds.iter().filter_map(|&fd| take(fd)).collect(),
-    };
-    let engine = match Engine::open(root, runroot) {
-        Ok(e) => e,
-        Err(_) => return 125,
-    };
-    run_to_end(&engine, id, pid, io, UnixStream::from(ctl), lock)
 }
 
 /// docker's exit code and message for a failed start.
@@ -474,183 +471,6 @@ fn launch(engine: &Engine, id: &str, null: &File, cfg: &crate::RunConfig) -> Res
             },
         )
     })
-}
-
-/// Copies output until the init has exited and the pipes (and pty) are drained, and an attached client's input to
-/// the container; returns the exit code (128+N for signal N).
-fn supervise(engine: &Engine, id: &str, pid: i32, io: Io, mut ctl: Option<UnixStream>) -> i32 {
-    let pidfd = holm_sys::process::pidfd_open(pid).ok();
-    let cfg = engine
-        .db()
-        .and_then(|db| db.get(id))
-        .ok()
-        .flatten()
-        .map(|r| r.config)
-        .unwrap_or_default();
-    let mut log = match (
-        engine.log_file(id, &cfg),
-        crate::logfile::Format::of_driver(cfg.log_driver()),
-    ) {
-        (Some(p), Some(f)) => LogWriter::open_as(&p, f).ok(),
-        _ => None,
-    };
-    // Output sources: 0 stdout pipe, 1 stderr pipe, 4 pty master (logged as stdout).
-    let mut pipes = [Some(File::from(io.out)), Some(File::from(io.err))];
-    let mut master = io.master.map(File::from);
-    let mut stdin_w = io.stdin.map(File::from);
-    let mut attach: Vec<File> = io.attach.into_iter().map(File::from).collect();
-    // The client's stdin (`-i`): the third attached fd.
-    let mut client_in = if attach.len() > 2 { attach.pop() } else { None };
-    let mut ctl_buf = Vec::new();
-    let mut status: Option<WaitStatus> = None;
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        if status.is_some() && pipes.iter().all(Option::is_none) && master.is_none() {
-            break;
-        }
-        // Which slot each polled fd is: 0/1 pipes, 2 control socket, 3 pidfd, 4 master, 5 client stdin.
-        let mut slots = Vec::with_capacity(6);
-        let mut fds = Vec::with_capacity(6);
-        for (i, p) in pipes.iter().enumerate() {
-            if let Some(p) = p {
-                slots.push(i);
-                fds.push(p.as_fd());
-            }
-        }
-        if let Some(c) = &ctl {
-            slots.push(2);
-            fds.push(c.as_fd());
-        }
-        if status.is_none() {
-            match &pidfd {
-                Some(p) => {
-                    slots.push(3);
-                    fds.push(p.as_fd());
-                }
-                None => status = Some(wait_blocking(pid)),
-            }
-        }
-        if let Some(m) = &master {
-            slots.push(4);
-            fds.push(m.as_fd());
-        }
-        if let Some(i) = client_in.as_ref().filter(|_| status.is_none()) {
-            slots.push(5);
-            fds.push(i.as_fd());
-        }
-        // Once the init is gone, whatever is still writing gets a short grace period.
-        let timeout = if status.is_some() { 500 } else { -1 };
-        let ready = match holm_sys::process::poll_any(&fds, timeout) {
-            Ok(r) => r,
-            Err(_) => {
-                status.get_or_insert_with(|| wait_blocking(pid));
-                break;
-            }
-        };
-        drop(fds);
-        if status.is_some() && !ready.iter().any(|r| *r) {
-            break;
-        }
-        for (slot, _) in slots.iter().zip(&ready).filter(|(_, r)| **r) {
-            match *slot {
-                i @ (0 | 1 | 4) => {
-                    let src = if i == 4 {
-                        master.as_mut()
-                    } else {
-                        pipes[i].as_mut()
-                    };
-                    // A pty master reads EIO once every peer is closed.
-                    let n = src.map_or(Ok(0), |p| p.read(&mut buf)).unwrap_or(0);
-                    if n == 0 {
-                        if i == 4 {
-                            master = None;
-                        } else {
-                            pipes[i] = None;
-                        }
-                        continue;
-                    }
-                    let (stream, out) = if i == 1 {
-                        (Stream::Stderr, 1)
-                    } else {
-                        (Stream::Stdout, 0)
-                    };
-                    if let Some(l) = &mut log {
-                        if l.write(stream, &buf[..n]).is_err() {
-                            log = None;
-                        }
-                    }
-                    if let Some(a) = attach.get_mut(out) {
-                        if a.write_all(&buf[..n]).is_err() {
-                            attach.clear();
-                        }
-                    }
-                }
-                2 => {
-                    // holm sends only `resize ROWS COLS` lines after attaching; EOF means it is gone.
-                    let n = ctl
-                        .as_ref()
-                        .map_or(Ok(0), |mut c| c.read(&mut buf))
-                        .unwrap_or(0);
-                    if n == 0 {
-                        ctl = None;
-                        attach.clear();
-                        client_in = None;
-                        // docker's StdinOnce: the container's stdin ends with its client.
-                        stdin_w = None;
-                        continue;
-                    }
-                    ctl_buf.extend_from_slice(&buf[..n]);
-                    while let Some(nl) = ctl_buf.iter().position(|&b| b == b'\n') {
-                        let line: Vec<u8> = ctl_buf.drain(..=nl).collect();
-                        if let (Some(m), Some((rows, cols))) =
-                            (&master, control::parse_resize(&line))
-                        {
-                            let _ = holm_sys::tty::set_winsize(m.as_fd(), rows, cols);
-                        }
-                    }
-                }
-                5 => {
-                    let n = client_in
-                        .as_mut()
-                        .map_or(Ok(0), |f| f.read(&mut buf))
-                        .unwrap_or(0);
-                    let dst = master.as_mut().or(stdin_w.as_mut());
-                    if n == 0 {
-                        client_in = None;
-                        stdin_w = None;
-                        continue;
-                    }
-                    if let Some(d) = dst {
-                        if d.write_all(&buf[..n]).is_err() {
-                            client_in = None;
-                            stdin_w = None;
-                        }
-                    }
-                }
-                _ => status = Some(wait_blocking(pid)),
-            }
-        }
-    }
-    drop(stdin_w);
-    if let Some(l) = &mut log {
-        let _ = l.flush();
-    }
-    match status.unwrap_or(WaitStatus::Exited(255)) {
-        WaitStatus::Exited(c) => c,
-        WaitStatus::Signaled(s) => 128 + s,
-        _ => 255,
-    }
-}
-
-fn wait_blocking(pid: i32) -> WaitStatus {
-    loop {
-        match holm_sys::process::waitpid(pid, 0) {
-            Ok((_, WaitStatus::StillAlive)) => continue,
-            Ok((_, st)) => return st,
-            Err(e) if e.errno() == libc::EINTR => continue,
-            Err(_) => return WaitStatus::Exited(255),
-        }
-    }
 }
 
 /// After the process ended: runtime state and cgroup gone, rootfs unmounted, exit recorded, `--rm` applied, holm

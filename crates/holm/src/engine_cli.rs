@@ -69,12 +69,9 @@ pub enum EngineCommand {
     Monitor {
         /// Container id.
         id: String,
-        /// The on-disk holm binary to continue as once the container runs.
+        /// The on-disk holm binary (holm-monitor is next to it; it executes holm again at the container's end).
         #[arg(long)]
         exe: Option<std::path::PathBuf>,
-        /// Set by the monitor's own re-exec: the fds it keeps.
-        #[arg(long)]
-        resume: Option<String>,
         /// Set by a monitor restarting its container: the inherited fd holding the monitor lock.
         #[arg(long)]
         lock_fd: Option<i32>,
@@ -89,31 +86,21 @@ pub struct Names {
     pub containers: Vec<String>,
 }
 
-/// The monitor after its re-exec (`holm --root R --runroot S __monitor ID --resume FDS`, exactly as the monitor
-/// writes it) is recognised without clap: a long-lived monitor should not keep clap's command tree on its heap.
-/// Returns its exit status, or `None` for any other command line.
+/// The monitor's exit stage (`holm --root R --runroot S __monitor-exit ID CODE RAN_MS CTL LOCK`, executed by
+/// `holm-monitor` exactly so: see `holm_monitor::handoff`) is recognised without clap, and is not a subcommand
+/// of its own: nobody types it. Returns its exit status, or `None` for any other command line.
 pub fn monitor_fast_path() -> Option<i32> {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let s = |i: usize| args.get(i).and_then(|a| a.to_str());
-    if args.len() != 9
-        || s(1) != Some("--root")
-        || s(3) != Some("--runroot")
-        || s(5) != Some("__monitor")
-        || s(7) != Some("--resume")
+    if std::env::args_os().nth(5).as_deref()
+        != Some(std::ffi::OsStr::new(holm_monitor::handoff::EXIT_COMMAND))
     {
         return None;
     }
-    let inv = holm_engine::monitor::Invocation {
-        id: s(6)?.to_string(),
-        exe: None,
-        resume: Some(s(8)?.to_string()),
-        lock_fd: None,
-    };
-    Some(holm_engine::monitor::main(
-        Path::new(&args[2]),
-        Path::new(&args[4]),
-        &inv,
-    ))
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.into_string())
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let exit = holm_monitor::handoff::Exit::parse(&args)?;
+    Some(holm_engine::monitor::exit_main(&exit))
 }
 
 /// Runs a container command; returns the process exit status.
@@ -143,17 +130,10 @@ fn only_prints(cmd: &EngineCommand) -> bool {
 }
 
 pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
-    if let EngineCommand::Monitor {
-        id,
-        exe,
-        resume,
-        lock_fd,
-    } = cmd
-    {
+    if let EngineCommand::Monitor { id, exe, lock_fd } = cmd {
         let inv = holm_engine::monitor::Invocation {
             id: id.clone(),
             exe: exe.clone(),
-            resume: resume.clone(),
             lock_fd: *lock_fd,
         };
         return holm_engine::monitor::main(root, runroot, &inv);

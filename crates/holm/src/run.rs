@@ -316,6 +316,8 @@ pub fn create(engine: &Engine, a: &RunArgs) -> Result<i32> {
 /// id once it runs.
 pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
     let cfg = a.config()?;
+    // Before anything is created: the container could not be started without it.
+    holm_engine::monitor::installed()?;
     pull_if_needed(engine, a)?;
     let rec = engine.create(&a.image_and_cmd[0], a.name.as_deref(), cfg)?;
     // `--rm`: a start that fails in any way (the monitor's own --rm may not have run: it failed before it could, or

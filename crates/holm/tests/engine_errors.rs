@@ -59,6 +59,43 @@ fn clear_errors() {
 }
 
 #[test]
+fn missing_holm_monitor_is_a_clear_error() {
+    let e = Engine::new();
+    // holm alone (hard-linked: /proc/self/exe names the link's directory), without holm-monitor next to it
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let holm = dir.path().join("holm");
+    std::fs::hard_link(env!("CARGO_BIN_EXE_holm"), &holm).unwrap();
+    let lone = |args: &[&str]| {
+        std::process::Command::new(&holm)
+            .arg("--root")
+            .arg(&e.root)
+            .arg("--runroot")
+            .arg(&e.runroot)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let want = dir.path().join("holm-monitor").display().to_string();
+    let o = lone(&["run", "--rm", IMAGE, "true"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(err.contains(&want) && err.contains("No such file"), "{err}");
+    // nothing was created
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    // a created container cannot be started either, and stays as it was
+    e.ok(&["create", "--name", "later", IMAGE, "true"]);
+    let mounts = e.mounts();
+    let o = lone(&["start", "later"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains(&want), "{err}");
+    assert_eq!(e.status("later"), "created");
+    assert!(e.monitors().is_empty());
+    assert_eq!(e.mounts(), mounts);
+}
+
+#[test]
 fn killed_monitor_keeps_ps_truthful() {
     let e = Engine::new();
     let id = e.detached(&["--name", "orphan", IMAGE, "sleep", "60"]);

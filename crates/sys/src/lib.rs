@@ -14,6 +14,7 @@ pub mod ns;
 pub mod process;
 pub mod signal;
 pub mod socket;
+pub mod time;
 pub mod tty;
 
 use std::ffi::CString;

@@ -151,7 +151,8 @@ impl Engine {
     /// names it. The runtime's stage-1 child and the container's init share the monitor's command line until they
     /// exec, but are not session leaders.
     pub fn monitors(&self) -> Vec<i32> {
-        processes_mentioning(&self.root.display().to_string(), "__monitor")
+        // `holm __monitor ID` until the container runs, then `holm-monitor --root …` (then `holm __monitor-exit`).
+        processes_mentioning(&self.root.display().to_string(), "monitor")
             .into_iter()
             .filter(|pid| {
                 std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
