@@ -211,6 +211,7 @@ pub struct RenameArgs {
 
 /// `holm rename C NEW`.
 pub fn rename(engine: &Engine, a: &RenameArgs) -> Result<i32> {
+    engine.find(&a.container)?; // a missing container first, as docker's
     holm_engine::ids::validate_name_as(&a.new_name, "NEW_NAME")?;
     engine.rename(&a.container, &a.new_name)?;
     Ok(0)
