@@ -190,6 +190,14 @@ pub struct Bind {
     pub read_only: bool,
 }
 
+/// A stop timeout meaning "wait for ever" (docker's `-1`, any negative value).
+pub const WAIT_FOREVER: u64 = u64::MAX;
+
+/// A `stop -t` / `--stop-timeout` value in seconds: a negative one is [`WAIT_FOREVER`].
+pub fn stop_timeout(secs: i64) -> u64 {
+    u64::try_from(secs).unwrap_or(WAIT_FOREVER)
+}
+
 /// Parses `-v SRC:DST[:OPTS]` (OPTS: `ro`, `rw`, `nocopy`, and docker's labels and propagation words, which are
 /// accepted and ignored). SRC is an existing absolute host path, or the name of a volume.
 pub fn parse_volume(s: &str) -> Result<Bind> {

@@ -167,7 +167,7 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             "WorkingDir": c.workdir.clone().or_else(|| image_cfg.as_ref().and_then(|i| i.working_dir().clone())).unwrap_or_default(),
             "Labels": labels(image_cfg.as_ref(), c),
             "StopSignal": c.stop_signal,
-            "StopTimeout": c.stop_timeout,
+            "StopTimeout": c.stop_timeout.map(|t| if t == crate::config::WAIT_FOREVER { -1 } else { t as i64 }),
             "Tty": c.tty,
             "OpenStdin": c.interactive,
             "StdinOnce": c.interactive,

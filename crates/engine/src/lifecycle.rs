@@ -462,8 +462,10 @@ impl Engine {
         let store = self.runtime_for(rec.config.runtime.as_deref());
         let _ = store.kill(&rec.id, sig, false);
         let mut killed = sig == libc::SIGKILL;
-        let t = Duration::from_secs(timeout.or(rec.config.stop_timeout).unwrap_or(10));
-        if !self.wait_stopped(&rec.id, Some(t))? {
+        let secs = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        // WAIT_FOREVER (docker's -1): no deadline
+        let t = (secs != config::WAIT_FOREVER).then(|| Duration::from_secs(secs.min(1 << 32)));
+        if !self.wait_stopped(&rec.id, t)? {
             let _ = store.kill(&rec.id, libc::SIGKILL, true);
             killed = true;
             if !self.wait_stopped(&rec.id, Some(Duration::from_secs(10)))? {

@@ -45,7 +45,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub read_only: bool,
     /// Memory limit (`512m`, `1g`, …).
-    #[arg(short, long)]
+    #[arg(short, long, allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Maximum number of processes (0 or -1: unlimited).
     #[arg(long, allow_hyphen_values = true)]
@@ -80,9 +80,9 @@ pub struct RunArgs {
     /// Signal `stop` sends (default: the image's, or SIGTERM).
     #[arg(long)]
     pub stop_signal: Option<String>,
-    /// Seconds `stop` waits before SIGKILL (default 10).
-    #[arg(long)]
-    pub stop_timeout: Option<u64>,
+    /// Seconds `stop` waits before SIGKILL (default 10; a negative value, `-1`, waits for ever, as docker's).
+    #[arg(long, allow_negative_numbers = true)]
+    pub stop_timeout: Option<i64>,
     /// Set a label: `K=V`.
     #[arg(short = 'l', long = "label", value_name = "K=V")]
     pub labels: Vec<String>,
@@ -253,7 +253,7 @@ impl RunArgs {
                 .map(o::parse_stop_signal)
                 .transpose()?
                 .unwrap_or_default(),
-            stop_timeout: self.stop_timeout,
+            stop_timeout: self.stop_timeout.map(holm_engine::config::stop_timeout),
             mounts,
             tmpfs: self.tmpfs.clone(),
             ulimits: self.ulimits.clone(),

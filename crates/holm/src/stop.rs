@@ -29,9 +29,15 @@ pub fn each(
 /// `holm stop`.
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Seconds to wait after the stop signal before SIGKILL (default: the container's --stop-timeout, or 10).
-    #[arg(short = 't', long = "time", alias = "timeout")]
-    pub time: Option<u64>,
+    /// Seconds to wait after the stop signal before SIGKILL (default: the container's --stop-timeout, or 10);
+    /// a negative value (`-1`) waits for ever, as docker's.
+    #[arg(
+        short = 't',
+        long = "time",
+        alias = "timeout",
+        allow_negative_numbers = true
+    )]
+    pub time: Option<i64>,
     /// Signal to send instead of the container's stop signal (name or number).
     #[arg(short, long)]
     pub signal: Option<String>,
@@ -49,13 +55,15 @@ fn signal(s: &str) -> holm_engine::Result<i32> {
 /// `holm stop [-t N] [-s SIG]`.
 pub fn stop(engine: &Engine, a: &StopArgs) -> Result<i32> {
     let sig = a.signal.as_deref().map(signal).transpose()?;
-    each(&a.containers, |c| engine.stop_with(c, a.time, sig))
+    let t = a.time.map(holm_engine::config::stop_timeout);
+    each(&a.containers, |c| engine.stop_with(c, t, sig))
 }
 
 /// `holm restart [-t N] [-s SIG]`.
 pub fn restart(engine: &Engine, a: &StopArgs) -> Result<i32> {
     let sig = a.signal.as_deref().map(signal).transpose()?;
-    each(&a.containers, |c| engine.restart_with(c, a.time, sig))
+    let t = a.time.map(holm_engine::config::stop_timeout);
+    each(&a.containers, |c| engine.restart_with(c, t, sig))
 }
 
 /// `holm kill`.
