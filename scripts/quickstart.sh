@@ -40,10 +40,13 @@ run run --rm --hostname quickstart busybox sh -c \
 
 cat <<MSG
 
-quickstart: done. holm and the holm-monitor it runs per container are in ${holm%/*} (install both in one
-directory). The image stays loaded in holm's store; try (holm=$holm):
+quickstart: done. holm and the holm-monitor it runs per container are in ${holm%/*} (to install them, copy
+both into one directory on your PATH, e.g. cp ${holm} ${holm%/*}/holm-monitor /usr/local/bin/).
+To use them from this shell:
+  export PATH="${holm%/*}:\$PATH"
+The image stays loaded in holm's store (/var/lib/holm); try:
   holm run -d --name web busybox sh -c 'while true; do date; sleep 1; done'
   holm ps; holm logs -f web; holm exec web ps; holm stop web; holm rm web
-With internet access (pull comes in a later issue):
+With internet access, holm pulls images from Docker Hub:
   holm run --rm docker.io/library/alpine echo hello
 MSG
