@@ -6,7 +6,7 @@ use crate::control::{self, FromMonitor};
 use crate::db::{ContainerRecord, Db, State};
 use crate::{ids, ops, Engine, Error, Result};
 use holm_container::Status as RtStatus;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -272,13 +272,31 @@ impl Engine {
         if rec.state == State::Creating {
             return Err(creating(self, &rec));
         }
-        // A user's start lifts a stop's "do not restart".
-        self.db()?.set_no_restart(&rec.id, false)?;
         let exe = std::env::current_exe().map_err(Error::io("find the holm executable"))?;
         // The monitor becomes holm-monitor once the container runs: refuse to start without it.
         crate::monitor::monitor_exe(&exe)?;
+        // A user's start lifts a stop's "do not restart".
+        self.db()?.set_no_restart(&rec.id, false)?;
+        // The monitor lock is taken here and handed to the monitor (`--lock-fd`), so "a monitor runs" holds from
+        // before it exists: a `holm rm -f` after this holm was killed sees the starting monitor (and calls the
+        // start off) instead of deleting the bundle under it.
+        let lock_path = self.bundle(&rec.id).join(MONITOR_LOCK);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(Error::io(format!("open {}", lock_path.display())))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("lock {}", lock_path.display()))(e))
+            }
+        }
+        holm_sys::fs::set_cloexec(lock.as_fd(), false)?;
         let (mine, theirs) = UnixStream::pair().map_err(Error::io("socketpair"))?;
-        let mut monitor = Command::new(&exe)
+        let monitor = Command::new(&exe)
             .arg("--root")
             .arg(self.root())
             .arg("--runroot")
@@ -287,11 +305,16 @@ impl Engine {
             .arg(&rec.id)
             .arg("--exe")
             .arg(&exe)
+            .arg("--lock-fd")
+            .arg(lock.as_raw_fd().to_string())
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
-            .map_err(Error::io(format!("start the monitor {}", exe.display())))?;
+            .spawn();
+        // The monitor holds the lock now (same open file description); this holm lets go of it.
+        drop(lock);
+        let mut monitor =
+            monitor.map_err(Error::io(format!("start the monitor {}", exe.display())))?;
         let r = control::send_attach_stdin(&mine, attach, stdin).and_then(|_| control::read(&mine));
         let died = |msg: &str| Error::Monitor {
             id: rec.id.clone(),

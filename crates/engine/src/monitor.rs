@@ -38,8 +38,9 @@ pub struct Invocation {
     /// The on-disk holm binary (`--exe`): `holm-monitor` is looked for in its directory, and executes it again
     /// when the container exits.
     pub exe: Option<std::path::PathBuf>,
-    /// Set by a monitor that restarts its container (`--lock-fd`): the inherited fd holding the monitor lock, so
-    /// the lock is never free between the two monitors.
+    /// The inherited fd holding the monitor lock (`--lock-fd`), set by `holm start` (so that a monitor is seen from
+    /// before it exists) and by a monitor that restarts its container (so that the lock is never free between
+    /// the two monitors).
     pub lock_fd: Option<i32>,
 }
 
@@ -132,8 +133,17 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
         }
     };
     let cfg = match engine.db().and_then(|db| db.find(id)) {
-        // A restart that `stop`/`kill`/`rm` called off while this monitor was being executed.
-        Ok(r) if lock_fd.is_some() && r.no_restart => return 0,
+        // A start or restart that `stop`/`kill`/`rm` called off while this monitor was being executed.
+        Ok(r) if lock_fd.is_some() && r.no_restart => {
+            control::send(
+                &ctl,
+                &FromMonitor::Failed {
+                    code: 125,
+                    msg: format!("container {id}: the start was called off by stop, kill or rm"),
+                },
+            );
+            return 0;
+        }
         Ok(r) => r.config,
         Err(e) => {
             control::send(
