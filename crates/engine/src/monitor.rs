@@ -192,7 +192,9 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
     // container cannot reach it (it is in its own pid namespace). On failure, go on here.
     let io = Io { attach, ..io };
     let log = crate::logfile::Format::of_driver(cfg.log_driver()).zip(engine.log_file(id, &cfg));
-    if let Some(exe) = &inv.exe {
+    // A container that already ended (a short command like `true`) is finished from here at once: the handoff
+    // would only delay handling its exit (two execs: holm-monitor, then holm's exit stage).
+    if let Some(exe) = inv.exe.as_ref().filter(|_| !has_ended(pid)) {
         let h = Handoff {
             root: root.to_path_buf(),
             runroot: runroot.to_path_buf(),
@@ -303,6 +305,14 @@ pub fn exit_main(e: &Exit) -> i32 {
         restart(&engine, &e.id, delay, File::from(lock));
     }
     0
+}
+
+/// True if process `pid` (the init, this monitor's child) has exited; it is not reaped.
+fn has_ended(pid: i32) -> bool {
+    holm_sys::process::pidfd_open(pid)
+        .ok()
+        .and_then(|fd| holm_sys::process::poll_any(&[fd.as_fd()], 0).ok())
+        .is_some_and(|r| r.first() == Some(&true))
 }
 
 /// Supervises until the end, then finishes; with a restart policy that says so, waits out the backoff and

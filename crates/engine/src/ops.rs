@@ -52,14 +52,28 @@ pub fn unmount_rootfs(engine: &Engine, id: &str) -> Result<()> {
 ///
 /// Every step is tried even when an earlier one failed (the first error is returned), so a broken runtime state
 /// never keeps the cgroup, network or mount alive.
+///
+/// The network goes on a second thread meanwhile: deleting a veth pair waits in the kernel for RCU grace periods
+/// (~18 ms here, sleeping, not working), as long as the other steps together. The thread is joined before this
+/// returns, so the caller is single-threaded again (it may fork).
 pub fn release_runtime(engine: &Engine, id: &str) -> Result<()> {
-    let steps = [
-        engine.runtime_of(id).delete(id),
-        remove_cgroup(id),
-        crate::network::teardown(engine, id),
-        unmount_rootfs(engine, id),
-    ];
-    steps.into_iter().collect()
+    let (network, steps) = std::thread::scope(|s| {
+        let network = s.spawn(|| crate::network::teardown(engine, id));
+        let steps = [
+            engine.runtime_of(id).delete(id),
+            remove_cgroup(id),
+            unmount_rootfs(engine, id),
+        ];
+        (network.join(), steps)
+    });
+    let network = network.unwrap_or_else(|_| {
+        Err(Error::Monitor {
+            id: id.to_string(),
+            msg: "network teardown panicked".into(),
+        })
+    });
+    let [runtime, cgroup, mount] = steps;
+    [runtime, cgroup, network, mount].into_iter().collect()
 }
 
 /// Records `State.OOMKilled` if the OOM killer killed a process in the container's cgroup during this run (its
