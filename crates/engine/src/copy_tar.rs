@@ -5,7 +5,7 @@
 //! container's root, symlinks kept, the kernel's pseudo file systems skipped. Its top entry is the source's base
 //! name (`SRC/.` puts the contents at the top, as `./…`). Extraction goes through holm-image's layer extractor
 //! on an `openat2(RESOLVE_IN_ROOT)` fd of DST, so no entry (`..`, absolute names, symlinks, hardlinks) lands
-//! outside DST. Where holm differs from docker: the tar's owners are kept (docker's default maps them to the
+//! outside DST. A failed extraction removes the entries it added at the top of DST. Where holm differs from docker: the tar's owners are kept (docker's default maps them to the
 //! container's root unless `-a`), and `.wh.NAME` entries are taken as overlay whiteouts (the extractor is the one
 //! for image layers).
 
@@ -143,19 +143,35 @@ impl Engine {
                 })
             }
         };
+        let dir_path = holm_sys::fs::fd_path(dir.as_fd());
+        let names = |p: &Path| -> std::collections::HashSet<std::ffi::OsString> {
+            std::fs::read_dir(p)
+                .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+                .unwrap_or_default()
+        };
+        let before = names(&dir_path);
         let mut input = std::io::BufReader::new(input);
         let head = std::io::BufRead::fill_buf(&mut input).map_err(tar_err("read the archive"))?;
         let compression = holm_image::unpack::Compression::sniff(head);
-        holm_image::unpack::unpack_layer(
+        let r = holm_image::unpack::unpack_layer(
             input,
             compression,
-            &holm_sys::fs::fd_path(dir.as_fd()),
+            &dir_path,
             &holm_image::unpack::UnpackOptions::default(),
-        )
-        .map_err(|e| Error::Io {
-            what: format!("extract into {dst} in container {what}"),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        );
+        if let Err(e) = r {
+            // Remove the entries this extraction added at the top of DST (what it wrote inside directories that
+            // were already there stays).
+            let created: Vec<_> = names(&dir_path)
+                .difference(&before)
+                .map(|n| dir_path.join(n))
+                .collect();
+            copy::undo_host(&created);
+            return Err(Error::Io {
+                what: format!("extract into {dst} in container {what}"),
+                source: std::io::Error::other(e.to_string()),
+            });
+        }
         Ok(())
     }
 }

@@ -172,6 +172,37 @@ fn cp_tar_streams_fifos_parents_follow_link() {
         String::from_utf8_lossy(&o.stderr)
     );
 
+    // a stream that breaks off: what it had extracted at the top of DST is removed
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    b.append_data(&mut h, "newtop/a", &b"abc"[..]).unwrap();
+    let mut broken = b.into_inner().unwrap();
+    broken.truncate(broken.len() - 1024); // no end-of-archive blocks: a header that does not parse instead
+    broken.extend_from_slice(&[b'x'; 512]);
+    e.ok(&["exec", "cpbox", "mkdir", "/tmp/y"]);
+    let mut c = e
+        .cmd(&["cp", "-", "cpbox:/tmp/y"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(&broken).unwrap();
+    let o = c.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        !err.contains("newtop/a"),
+        "the first entry itself failed: {err}"
+    );
+    assert_eq!(e.ok(&["exec", "cpbox", "ls", "-A", "/tmp/y"]), "");
+
     // a FIFO in a host directory is copied into the container (it used to fail, leaving an empty directory)
     e.ok(&["cp", host.join("in").to_str().unwrap(), "cpbox:/fromhost"]);
     assert_eq!(
