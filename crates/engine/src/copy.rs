@@ -12,7 +12,8 @@
 //! skipped, as docker's archiver does); files keep their permission bits; copied files belong to root in the
 //! container. Copying out of a running container skips the kernel's file systems mounted in it (proc, sysfs,
 //! cgroup, devpts, mqueue, …: an empty directory stands for each, as in docker's copy of the rootfs), and includes
-//! its volumes and bind mounts. A copy that fails removes what it had created (a half copy is worse than none);
+//! its volumes and bind mounts. A stopped container is copied from its rootfs alone: unlike docker, holm does not
+//! mount its volumes and binds for the copy (not done yet). A copy that fails removes what it had created (a half copy is worse than none);
 //! a file it had overwritten stays overwritten.
 
 use crate::db::State;
