@@ -12,8 +12,9 @@
 //! skipped, as docker's archiver does); files keep their permission bits; copied files belong to root in the
 //! container. Copying out of a running container skips the kernel's file systems mounted in it (proc, sysfs,
 //! cgroup, devpts, mqueue, …: an empty directory stands for each, as in docker's copy of the rootfs), and includes
-//! its volumes and bind mounts. A stopped container is copied from its rootfs alone: unlike docker, holm does not
-//! mount its volumes and binds for the copy (not done yet). A copy that fails removes what it had created (a half copy is worse than none);
+//! its volumes and bind mounts. From a stopped container, paths at or below a volume's or bind-mounted directory's
+//! destination are read from that volume or host directory, as docker mounts them for the copy; a copy *into* a
+//! stopped container still writes to its rootfs under such a path (not redirected yet). A copy that fails removes what it had created (a half copy is worse than none);
 //! a file it had overwritten stays overwritten.
 
 use crate::db::State;
@@ -76,9 +77,48 @@ fn cp_err(what: String, e: impl std::fmt::Display) -> Error {
 /// The container's root directory for a copy; unmounts a rootfs it mounted when dropped.
 pub(crate) struct Root<'a> {
     pub(crate) fd: OwnedFd,
+    /// A stopped container's volumes and bind-mounted directories: (destination, host directory). Empty for a
+    /// running one (its root already shows them).
+    pub(crate) mounts: Vec<(PathBuf, OwnedFd)>,
     engine: &'a Engine,
     id: String,
     mounted: bool,
+}
+
+/// Directories mounted into a container: (destination in the container, the host directory opened).
+pub(crate) type Mounts = [(PathBuf, OwnedFd)];
+
+/// The directories mounted into a container (`-v`, `--mount type=bind|volume`), opened on the host.
+fn container_mounts(engine: &Engine, cfg: &crate::RunConfig) -> Vec<(PathBuf, OwnedFd)> {
+    let mut out = Vec::new();
+    let mut add = |dst: &str, src: PathBuf| {
+        if let Ok(f) = File::open(&src) {
+            if f.metadata().is_ok_and(|m| m.is_dir()) {
+                out.push((
+                    Path::new("/").join(resolve::clean(Path::new(dst))),
+                    OwnedFd::from(f),
+                ));
+            }
+        }
+    };
+    for v in &cfg.volumes {
+        if let Ok(b) = crate::config::parse_volume(v) {
+            let src = if b.volume {
+                engine.volume_path(&b.source)
+            } else {
+                PathBuf::from(&b.source)
+            };
+            add(&b.destination, src);
+        }
+    }
+    for m in &cfg.mounts {
+        if let Ok(m) = crate::options::parse_mount(m) {
+            if m.typ == "bind" {
+                add(&m.destination, PathBuf::from(&m.source));
+            }
+        }
+    }
+    out
 }
 
 impl Drop for Root<'_> {
@@ -120,6 +160,7 @@ pub(crate) fn open_root<'a>(engine: &'a Engine, what: &str) -> Result<Root<'a>> 
         if live() {
             return Ok(Root {
                 fd,
+                mounts: Vec::new(),
                 engine,
                 id: rec.id,
                 mounted: false,
@@ -129,6 +170,7 @@ pub(crate) fn open_root<'a>(engine: &'a Engine, what: &str) -> Result<Root<'a>> 
     ops::mount_rootfs(engine, &rec.id)?;
     let fd = open_dir(&ops::rootfs(engine, &rec.id));
     let root = Root {
+        mounts: container_mounts(engine, &rec.config),
         fd: match fd {
             Ok(f) => f,
             Err(e) => {
@@ -292,8 +334,7 @@ impl Engine {
     /// `holm cp C:SRC HOST_DST`.
     pub fn copy_from(&self, what: &str, src: &str, dst: &Path, opts: CopyOptions) -> Result<()> {
         let root = open_root(self, what)?;
-        let root = root.fd.as_fd();
-        let (rel, kind) = source_in(root, Path::new(src), opts.follow_link)
+        let (root, mounts, rel, kind) = locate_source(&root, Path::new(src), opts.follow_link)
             .map_err(|e| cp_err(format!("No such container:path: {what}:{src}"), e))?;
         let dst_is_dir = dst.is_dir();
         let name = base_name(src).unwrap_or_else(|| PathBuf::from("rootfs"));
@@ -317,7 +358,7 @@ impl Engine {
             owners: false,
             created: Vec::new(),
         };
-        let r = walk(root, &rel, &target, &mut sink);
+        let r = walk_with(root, mounts, &rel, &target, &mut sink);
         if r.is_err() {
             undo_host(&sink.created);
         }
@@ -436,8 +477,49 @@ pub(crate) fn walk(
     dst: &Path,
     sink: &mut dyn Sink,
 ) -> Result<()> {
+    walk_with(root, &[], rel, dst, sink)
+}
+
+/// The mount (of `mounts`) holding `rel`, and `rel` inside it.
+fn in_mount<'a>(mounts: &'a [(PathBuf, OwnedFd)], rel: &Path) -> Option<(BorrowedFd<'a>, PathBuf)> {
+    let abs = Path::new("/").join(resolve::clean(rel));
+    let (d, fd) = mounts
+        .iter()
+        .filter(|(d, _)| abs.starts_with(d))
+        .max_by_key(|(d, _)| d.components().count())?;
+    let inner = Path::new("/").join(abs.strip_prefix(d).unwrap_or(Path::new("")));
+    Some((fd.as_fd(), inner))
+}
+
+/// Where to read `src` from: the container's root, or the mount of a stopped container that holds it (then with
+/// no further mounts), with the path there, following a final symlink with `follow` (see [`source_in`]).
+pub(crate) fn locate_source<'a>(
+    root: &'a Root<'_>,
+    src: &Path,
+    follow: bool,
+) -> Result<(BorrowedFd<'a>, &'a Mounts, PathBuf, Kind)> {
+    let (fd, mounts, rel) = match in_mount(&root.mounts, src) {
+        Some((fd, inner)) => (fd, &[][..], inner),
+        None => (root.fd.as_fd(), &root.mounts[..], src.to_path_buf()),
+    };
+    let (rel, kind) = source_in(fd, &rel, follow)?;
+    Ok((fd, mounts, rel, kind))
+}
+
+/// [`walk`] through a stopped container's root, where a path at or below one of `mounts`' destinations is read
+/// from that host directory instead (as if it were mounted; mounts inside it are not followed).
+pub(crate) fn walk_with(
+    root: BorrowedFd<'_>,
+    mounts: &[(PathBuf, OwnedFd)],
+    rel: &Path,
+    dst: &Path,
+    sink: &mut dyn Sink,
+) -> Result<()> {
     use std::os::unix::fs::FileTypeExt;
     let what = || format!("{} (in the container)", rel.display());
+    if let Some((fd, inner)) = in_mount(mounts, rel) {
+        return walk_with(fd, &[], &inner, dst, sink);
+    }
     match kind_in(root, rel)? {
         Kind::Dir => {
             let d = resolve::open(
@@ -460,7 +542,7 @@ pub(crate) fn walk(
                 .map_err(Error::io(what()))?;
             names.sort();
             for n in names {
-                walk(root, &rel.join(&n), &dst.join(&n), sink)?;
+                walk_with(root, mounts, &rel.join(&n), &dst.join(&n), sink)?;
             }
         }
         Kind::Symlink => {

@@ -102,11 +102,12 @@ impl Engine {
         out: impl Write,
     ) -> Result<()> {
         let root = copy::open_root(self, what)?;
-        let root = root.fd.as_fd();
-        let (rel, kind) =
-            copy::source_in(root, Path::new(src), opts.follow_link).map_err(|e| Error::Io {
-                what: format!("No such container:path: {what}:{src}"),
-                source: std::io::Error::other(e.to_string()),
+        let (root, mounts, rel, kind) =
+            copy::locate_source(&root, Path::new(src), opts.follow_link).map_err(|e| {
+                Error::Io {
+                    what: format!("No such container:path: {what}:{src}"),
+                    source: std::io::Error::other(e.to_string()),
+                }
             })?;
         let name = if kind == Kind::Dir && copy::contents_only(src) {
             ".".into()
@@ -116,7 +117,7 @@ impl Engine {
         let mut sink = TarSink {
             tar: tar::Builder::new(out),
         };
-        copy::walk(root, &rel, &name, &mut sink)?;
+        copy::walk_with(root, mounts, &rel, &name, &mut sink)?;
         let mut out = sink
             .tar
             .into_inner()

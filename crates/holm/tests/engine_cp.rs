@@ -250,3 +250,57 @@ fn cp_tar_streams_fifos_parents_follow_link() {
     e.ok(&["cp", "--follow-link", "cpbox:/d/lnk", got.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(got.join("lnk")).unwrap(), "x\n");
 }
+
+/// A stopped container is copied with its volumes and bind-mounted directories, as docker does.
+#[test]
+fn cp_from_a_stopped_container_includes_volumes_and_binds() {
+    let e = Engine::new();
+    let bind = e.tmp.path().join("bindsrc");
+    std::fs::create_dir(&bind).unwrap();
+    std::fs::write(bind.join("hostfile"), "from the host\n").unwrap();
+    e.ok(&[
+        "run",
+        "--name",
+        "st",
+        "-v",
+        "stvol:/vol",
+        "--mount",
+        &format!("type=bind,source={},target=/b", bind.display()),
+        IMAGE,
+        "sh",
+        "-c",
+        "mkdir /vol/sub && echo v > /vol/sub/v",
+    ]);
+    assert_eq!(e.status("st"), "exited");
+    let out = e.tmp.path().join("stout");
+    std::fs::create_dir(&out).unwrap();
+    e.ok(&["cp", "st:/vol", out.join("vol").to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("vol/sub/v")).unwrap(),
+        "v\n"
+    );
+    e.ok(&["cp", "st:/vol/sub/v", out.join("v").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(out.join("v")).unwrap(), "v\n");
+    e.ok(&["cp", "st:/", out.join("root").to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("root/vol/sub/v")).unwrap(),
+        "v\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("root/b/hostfile")).unwrap(),
+        "from the host\n"
+    );
+    let o = e.run(&["cp", "st:/vol", "-"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let names: Vec<String> = tar::Archive::new(&o.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|en| en.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(names.contains(&"vol/sub/v".to_string()), "{names:?}");
+    assert!(
+        e.mounts().iter().all(|m| !m.contains("rootfs")),
+        "{:?}",
+        e.mounts()
+    );
+}
