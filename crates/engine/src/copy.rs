@@ -13,8 +13,7 @@
 //! container. Copying out of a running container skips the kernel's file systems mounted in it (proc, sysfs,
 //! cgroup, devpts, mqueue, …: an empty directory stands for each, as in docker's copy of the rootfs), and includes
 //! its volumes and bind mounts. From a stopped container, paths at or below a volume's or bind-mounted directory's
-//! destination are read from that volume or host directory, as docker mounts them for the copy; a copy *into* a
-//! stopped container still writes to its rootfs under such a path (not redirected yet). A copy that fails removes what it had created (a half copy is worse than none);
+//! destination are read from (and written to) that volume or host directory, as docker mounts them for the copy. A copy that fails removes what it had created (a half copy is worse than none);
 //! a file it had overwritten stays overwritten.
 
 use crate::db::State;
@@ -288,8 +287,10 @@ pub(crate) fn undo_host(created: &[PathBuf]) {
 impl Engine {
     /// `holm cp HOST_SRC C:DST`.
     pub fn copy_to(&self, what: &str, src: &Path, dst: &str, opts: CopyOptions) -> Result<()> {
-        let root = open_root(self, what)?;
-        let root = root.fd.as_fd();
+        let opened = open_root(self, what)?;
+        // a stopped container's volumes and bind-mounted directories receive what is copied under them
+        let at =
+            |p: &Path| in_mount(&opened.mounts, p).unwrap_or((opened.fd.as_fd(), p.to_path_buf()));
         let s = src.to_string_lossy();
         let meta = if opts.follow_link {
             std::fs::metadata(src)
@@ -302,8 +303,10 @@ impl Engine {
         } else {
             src.to_path_buf()
         };
-        let dst_is_dir =
-            resolve::open(root, Path::new(dst), libc::O_PATH | libc::O_DIRECTORY).is_ok();
+        let dst_is_dir = {
+            let (fd, rel) = at(Path::new(dst));
+            resolve::open(fd, &rel, libc::O_PATH | libc::O_DIRECTORY).is_ok()
+        };
         let name = base_name(&s).unwrap_or_default();
         let target = if meta.is_dir() && dst_is_dir && !contents_only(&s) {
             Path::new(dst).join(&name)
@@ -320,9 +323,11 @@ impl Engine {
             // docker creates no missing parents: the parent of a new name must exist
             let clean = Path::new("/").join(resolve::clean(&target));
             let parent = clean.parent().unwrap_or(Path::new("/"));
-            resolve::open(root, parent, libc::O_PATH | libc::O_DIRECTORY)
+            let (fd, rel) = at(parent);
+            resolve::open(fd, &rel, libc::O_PATH | libc::O_DIRECTORY)
                 .map_err(|_| not_found(what, parent))?;
         }
+        let (root, target) = at(&target);
         let mut created = Vec::new();
         let r = copy_in(root, &read_from, &target, &mut created);
         if r.is_err() {
@@ -481,7 +486,10 @@ pub(crate) fn walk(
 }
 
 /// The mount (of `mounts`) holding `rel`, and `rel` inside it.
-fn in_mount<'a>(mounts: &'a [(PathBuf, OwnedFd)], rel: &Path) -> Option<(BorrowedFd<'a>, PathBuf)> {
+pub(crate) fn in_mount<'a>(
+    mounts: &'a [(PathBuf, OwnedFd)],
+    rel: &Path,
+) -> Option<(BorrowedFd<'a>, PathBuf)> {
     let abs = Path::new("/").join(resolve::clean(rel));
     let (d, fd) = mounts
         .iter()

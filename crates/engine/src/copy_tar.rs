@@ -127,9 +127,10 @@ impl Engine {
 
     /// `holm cp - C:DST`: extracts the tar stream `input` into the existing directory DST of the container.
     pub fn copy_to_from_tar(&self, what: &str, input: impl Read, dst: &str) -> Result<()> {
-        let root = copy::open_root(self, what)?;
-        let root = root.fd.as_fd();
-        let dir = match resolve::open(root, Path::new(dst), libc::O_PATH | libc::O_DIRECTORY) {
+        let opened = copy::open_root(self, what)?;
+        let (root, rel) = copy::in_mount(&opened.mounts, Path::new(dst))
+            .unwrap_or((opened.fd.as_fd(), Path::new(dst).to_path_buf()));
+        let dir = match resolve::open(root, &rel, libc::O_PATH | libc::O_DIRECTORY) {
             Ok(d) => d,
             Err(holm_container::Error::Sys(e)) if e.errno() == libc::ENOTDIR => {
                 return Err(Error::Io {

@@ -298,6 +298,43 @@ fn cp_from_a_stopped_container_includes_volumes_and_binds() {
         .map(|en| en.unwrap().path().unwrap().display().to_string())
         .collect();
     assert!(names.contains(&"vol/sub/v".to_string()), "{names:?}");
+    // into a stopped container: the volume and the bind source receive the files
+    let f = e.tmp.path().join("newfile");
+    std::fs::write(&f, "copied in\n").unwrap();
+    e.ok(&["cp", f.to_str().unwrap(), "st:/vol/sub/"]);
+    assert_eq!(
+        e.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "stvol:/v",
+            IMAGE,
+            "cat",
+            "/v/sub/newfile"
+        ]),
+        "copied in\n"
+    );
+    let tarball = Command::new("tar")
+        .arg("-c")
+        .arg("-C")
+        .arg(e.tmp.path())
+        .arg("newfile")
+        .output()
+        .unwrap();
+    let mut c = e
+        .cmd(&["cp", "-", "st:/b"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(&tarball.stdout).unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(bind.join("newfile")).unwrap(),
+        "copied in\n"
+    );
     assert!(
         e.mounts().iter().all(|m| !m.contains("rootfs")),
         "{:?}",
