@@ -193,8 +193,10 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
     let io = Io { attach, ..io };
     let log = crate::logfile::Format::of_driver(cfg.log_driver()).zip(engine.log_file(id, &cfg));
     // A container that already ended (a short command like `true`) is finished from here at once: the handoff
-    // would only delay handling its exit (two execs: holm-monitor, then holm's exit stage).
-    if let Some(exe) = inv.exe.as_ref().filter(|_| !has_ended(pid)) {
+    // would only delay handling its exit (two execs: holm-monitor, then holm's exit stage, ~10 ms). With a client
+    // attached (a foreground run, nobody measuring this monitor's memory yet) it is given up to 20 ms to end.
+    let wait_ms = if io.attach.is_empty() { 0 } else { 20 };
+    if let Some(exe) = inv.exe.as_ref().filter(|_| !has_ended(pid, wait_ms)) {
         let h = Handoff {
             root: root.to_path_buf(),
             runroot: runroot.to_path_buf(),
@@ -307,11 +309,11 @@ pub fn exit_main(e: &Exit) -> i32 {
     0
 }
 
-/// True if process `pid` (the init, this monitor's child) has exited; it is not reaped.
-fn has_ended(pid: i32) -> bool {
+/// True if process `pid` (the init, this monitor's child) has exited, or does within `wait_ms`; it is not reaped.
+fn has_ended(pid: i32, wait_ms: i32) -> bool {
     holm_sys::process::pidfd_open(pid)
         .ok()
-        .and_then(|fd| holm_sys::process::poll_any(&[fd.as_fd()], 0).ok())
+        .and_then(|fd| holm_sys::process::poll_any(&[fd.as_fd()], wait_ms).ok())
         .is_some_and(|r| r.first() == Some(&true))
 }
 
