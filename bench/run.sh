@@ -6,7 +6,8 @@
 #
 # 1. Wall time of `run --rm IMAGE true` for both engines, side by side in one hyperfine invocation: both with
 #    their default networking (holm: the holm0 bridge, a veth, nftables; podman 4: its CNI bridge `podman`,
-#    a veth, iptables), and both again with `--network none`. podman runs with `--runtime runc
+#    a veth, iptables), and both again with `--network none`. Then the same four commands round-robin (one run
+#    of each per round, medians), which is fair to all four when the machine's load drifts during the run. podman runs with `--runtime runc
 #    --cgroup-manager cgroupfs` (this machine has no systemd) and `--ulimit nofile=1024:1024 --ulimit
 #    nproc=1024:1024` (podman's default rlimits exceed this machine's hard limits, which root cannot raise
 #    without CAP_SYS_RESOURCE).
@@ -71,12 +72,31 @@ HOLM_CMD="$HOLM_BIN --root $TMP/holm-root --runroot $TMP/holm-run run --rm"
 POD_CMD="podman --root $TMP/podman-root --runroot $TMP/podman-run --runtime runc --cgroup-manager cgroupfs --events-backend file run --rm ${POD_RUN[*]}"
 if [[ "$SKIP_TIMING" == 1 ]]; then
     echo '{"results": []}' >"$TMP/hyperfine.json"
+    echo '{}' >"$TMP/roundrobin.json"
 else
     hyperfine --warmup 3 --runs "$RUNS" --export-json "$TMP/hyperfine.json" \
         -n holm "$HOLM_CMD $IMG true" \
         -n podman "$POD_CMD $PIMG true" \
         -n "holm none" "$HOLM_CMD --network none $IMG true" \
         -n "podman none" "$POD_CMD --network none $PIMG true" >&2
+    # The same four commands again, round-robin (one of each per round, the order rotating), so that a machine
+    # whose load changes during the run (other builds) weighs on all four alike; hyperfine runs them one after
+    # the other.
+    echo "run.sh: $RUNS round-robin rounds" >&2
+    python3 - "$TMP/roundrobin.json" "$RUNS" "$HOLM_CMD $IMG true" "$POD_CMD $PIMG true" \
+        "$HOLM_CMD --network none $IMG true" "$POD_CMD --network none $PIMG true" <<'PY'
+import json, subprocess, sys, time
+out, rounds, cmds = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+names = ["holm", "podman", "holm none", "podman none"]
+times = {n: [] for n in names}
+for r in range(rounds):
+    for k in range(len(cmds)):
+        i = (r + k) % len(cmds)
+        t = time.perf_counter()
+        subprocess.run(cmds[i].split(), check=True, stdout=subprocess.DEVNULL)
+        times[names[i]].append(time.perf_counter() - t)
+json.dump(times, open(out, "w"))
+PY
 fi
 
 echo "run.sh: starting $CONTAINERS detached containers per engine" >&2
@@ -112,10 +132,23 @@ pdirty=0
 for p in $(pgrep -f -- "conmon .*$TMP/podman"); do pdirty=$((pdirty + $(dirty "$p"))); done
 
 python3 - "$TMP/hyperfine.json" "$hn" "$hpss" "$hpriv" "$pn" "$ppss" "$ppriv" "$RUNS" "$PROFILE" \
-    "$(awk '/^Private_(Clean|Dirty):/ {s+=$2} END {print s}' /proc/$one/smaps_rollup)" "$hdirty" "$pdirty" <<'PY'
-import json, sys
-hf, hn, hpss, hpriv, pn, ppss, ppriv, runs, profile, one, hdirty, pdirty = sys.argv[1:]
+    "$(awk '/^Private_(Clean|Dirty):/ {s+=$2} END {print s}' /proc/$one/smaps_rollup)" "$hdirty" "$pdirty" \
+    "$TMP/roundrobin.json" <<'PY'
+import json, statistics, sys
+hf, hn, hpss, hpriv, pn, ppss, ppriv, runs, profile, one, hdirty, pdirty, rr = sys.argv[1:]
 res = {r["command"]: r for r in json.load(open(hf))["results"]}
+rr = json.load(open(rr))
+if rr:
+    print(f"| `run --rm IMG true`, round-robin ({runs} rounds, holm {profile}) | median ms | p25 ms | p75 ms "
+          "| podman / holm (medians) |")
+    print("|---|---:|---:|---:|---:|")
+    q = lambda v: statistics.quantiles(v, n=4)
+    for net, suffix in (("default network", ""), ("--network none", " none")):
+        h, p = rr["holm" + suffix], rr["podman" + suffix]
+        for name, v in (("holm", h), ("podman + runc", p)):
+            print(f"| {name}, {net} | {statistics.median(v)*1e3:.0f} | {q(v)[0]*1e3:.0f} | {q(v)[2]*1e3:.0f} | "
+                  f"{statistics.median(p)/statistics.median(v):.2f} |")
+    print()
 hn, hpss, hpriv, pn, ppss, ppriv, hdirty, pdirty = map(int, (hn, hpss, hpriv, pn, ppss, ppriv, hdirty, pdirty))
 if res:
     print(f"| `run --rm IMG true` ({runs} runs, holm {profile}) | mean ms | min ms | max ms | podman / holm |")
