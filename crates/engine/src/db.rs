@@ -129,6 +129,11 @@ CREATE TABLE IF NOT EXISTS containers (
     no_restart INTEGER NOT NULL DEFAULT 0,
     oom_killed INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS exit_codes (
+    id TEXT PRIMARY KEY,
+    code INTEGER NOT NULL,
+    at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS volumes (
     name TEXT PRIMARY KEY,
     created TEXT NOT NULL,
@@ -142,6 +147,9 @@ const ADDED_COLUMNS: &[&str] = &[
     "ALTER TABLE containers ADD COLUMN no_restart INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE containers ADD COLUMN oom_killed INTEGER NOT NULL DEFAULT 0",
 ];
+
+/// How long a removed container's exit code stays available to `wait` (podman prunes its table after 5 minutes).
+pub const EXIT_CODE_KEEP_SECS: i64 = 300;
 
 const COLUMNS: &str =
     "id, name, image, image_id, created, config, state, pid, monitor_pid, monitor_start, \
@@ -553,13 +561,37 @@ impl Db {
         Ok(())
     }
 
-    /// Deletes a container's row (absent is fine).
+    /// Deletes a container's row (absent is fine). An exited container's exit code is kept in `exit_codes` for
+    /// [`EXIT_CODE_KEEP_SECS`] (as podman's exit-codes table), so that a `wait` that was already waiting when
+    /// `--rm` or `rm` removed it still prints the code (docker does); older entries are pruned here.
     pub fn delete(&self, id: &str) -> Result<()> {
+        let tx = self.wrap(self.conn.unchecked_transaction())?;
+        self.wrap(tx.execute(
+            "INSERT OR REPLACE INTO exit_codes (id, code, at) \
+             SELECT id, exit_code, CAST(strftime('%s','now') AS INTEGER) FROM containers \
+             WHERE id = ?1 AND state = 'exited' AND exit_code IS NOT NULL",
+            [id],
+        ))?;
+        self.wrap(tx.execute(
+            "DELETE FROM exit_codes WHERE at < CAST(strftime('%s','now') AS INTEGER) - ?1",
+            [EXIT_CODE_KEEP_SECS],
+        ))?;
+        self.wrap(tx.execute("DELETE FROM containers WHERE id = ?1", [id]))?;
+        self.wrap(tx.commit())
+    }
+
+    /// The exit code of a container removed within the last [`EXIT_CODE_KEEP_SECS`] (full id), if it had one.
+    pub fn removed_exit_code(&self, id: &str) -> Result<Option<i32>> {
         self.wrap(
             self.conn
-                .execute("DELETE FROM containers WHERE id = ?1", [id]),
-        )?;
-        Ok(())
+                .query_row(
+                    "SELECT code FROM exit_codes WHERE id = ?1 \
+                     AND at >= CAST(strftime('%s','now') AS INTEGER) - ?2",
+                    params![id, EXIT_CODE_KEEP_SECS],
+                    |r| r.get(0),
+                )
+                .optional(),
+        )
     }
 }
 

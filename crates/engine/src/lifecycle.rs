@@ -614,13 +614,15 @@ impl Engine {
         Ok(rec.id)
     }
 
-    /// `holm wait`: blocks until the container stops; its exit code (`None` if unknown or it was removed).
+    /// `holm wait`: blocks until the container stops; its exit code (`None` if unknown). The container is
+    /// resolved to its id first: if it is removed meanwhile (`--rm`, `rm`), the code recorded at its removal
+    /// (kept for a few minutes, see [`crate::db::EXIT_CODE_KEEP_SECS`]) is returned, as docker does.
     pub fn wait(&self, what: &str) -> Result<Option<i32>> {
         let rec = self.find(what)?;
         self.wait_stopped(&rec.id, None)?;
         match self.find(&rec.id) {
             Ok(r) => Ok(r.exit_code),
-            Err(Error::NoSuchContainer(_)) => Ok(None),
+            Err(Error::NoSuchContainer(_)) => self.db()?.removed_exit_code(&rec.id),
             Err(e) => Err(e),
         }
     }

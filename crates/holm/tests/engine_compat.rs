@@ -1,0 +1,33 @@
+//! docker-compatibility details found by testing against docker: `wait` on a container `--rm` removes, `ps`
+//! filters, a failed `start`, and flag forms docker accepts.
+
+#[path = "../../image/tests/common/mod.rs"]
+mod common;
+mod engine_common;
+
+use engine_common::{wait_until, Engine, IMAGE};
+use std::time::Duration;
+
+/// `wait` that was waiting when `--rm` removed the container prints its exit code (docker), from the exit-code
+/// table kept for a few minutes; a `wait` started after the removal says No such container (exit 1). Several
+/// containers, as the removal races with `wait` noticing the exit.
+#[test]
+fn wait_prints_the_exit_code_of_a_container_removed_by_rm() {
+    let e = Engine::new();
+    let names: Vec<String> = (0..4).map(|i| format!("w{i}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        let script = format!("sleep 1; exit {}", 9 + i);
+        e.detached(&["--rm", "--name", n, IMAGE, "sh", "-c", &script]);
+    }
+    let waits: Vec<_> = names.iter().map(|n| e.spawn(&["wait", n])).collect();
+    for (i, w) in waits.into_iter().enumerate() {
+        let o = w.wait_with_output().unwrap();
+        assert!(o.status.success(), "wait {i}: {o:?}");
+        assert_eq!(String::from_utf8_lossy(&o.stdout), format!("{}\n", 9 + i));
+    }
+    wait_until(Duration::from_secs(10), "containers removed", || {
+        e.ok(&["ps", "-aq"]).trim().is_empty()
+    });
+    let (_, err) = e.code(1, &["wait", "w0"]);
+    assert!(err.contains("No such container: w0"), "{err}");
+}
