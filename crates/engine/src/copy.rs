@@ -13,7 +13,10 @@
 //! container. Copying out of a running container skips the kernel's file systems mounted in it (proc, sysfs,
 //! cgroup, devpts, mqueue, …: an empty directory stands for each, as in docker's copy of the rootfs), and includes
 //! its volumes and bind mounts. From a stopped container, paths at or below a volume's or bind-mounted directory's
-//! destination are read from (and written to) that volume or host directory, as docker mounts them for the copy. A copy that fails removes what it had created (a half copy is worse than none);
+//! destination are read from (and written to) that volume or host directory, as docker mounts them for the copy;
+//! a copy into a read-only one, or into the rootfs of a container made with `--read-only`, is refused with docker's
+//! messages (`mounted volume is marked read-only`, `container rootfs is marked read-only`; a running container's
+//! kernel refuses those itself). A copy that fails removes what it had created (a half copy is worse than none);
 //! a file it had overwritten stays overwritten.
 
 use crate::db::State;
@@ -76,27 +79,45 @@ fn cp_err(what: String, e: impl std::fmt::Display) -> Error {
 /// The container's root directory for a copy; unmounts a rootfs it mounted when dropped.
 pub(crate) struct Root<'a> {
     pub(crate) fd: OwnedFd,
-    /// A stopped container's volumes and bind-mounted directories: (destination, host directory). Empty for a
-    /// running one (its root already shows them).
-    pub(crate) mounts: Vec<(PathBuf, OwnedFd)>,
+    /// A stopped container's volumes and bind-mounted directories. Empty for a running one (its root already
+    /// shows them).
+    pub(crate) mounts: Vec<Mount>,
+    /// A stopped container made with `--read-only` (a running one's root is read-only in the kernel).
+    pub(crate) read_only: bool,
     engine: &'a Engine,
     id: String,
     mounted: bool,
 }
 
-/// Directories mounted into a container: (destination in the container, the host directory opened).
-pub(crate) type Mounts = [(PathBuf, OwnedFd)];
+/// A directory mounted into a stopped container, opened on the host.
+pub(crate) struct Mount {
+    /// Its destination in the container (absolute, clean).
+    pub(crate) dst: PathBuf,
+    /// The host directory.
+    pub(crate) fd: OwnedFd,
+    /// Mounted read-only (`:ro`, `readonly`): a copy into it is refused, as docker does.
+    pub(crate) ro: bool,
+}
+
+/// Directories mounted into a stopped container.
+pub(crate) type Mounts = [Mount];
+
+/// docker's message for a copy into a read-only volume or bind mount.
+const RO_MOUNT: &str = "mounted volume is marked read-only";
+/// docker's message for a copy into the rootfs of a container made with `--read-only`.
+const RO_ROOTFS: &str = "container rootfs is marked read-only";
 
 /// The directories mounted into a container (`-v`, `--mount type=bind|volume`), opened on the host.
-fn container_mounts(engine: &Engine, cfg: &crate::RunConfig) -> Vec<(PathBuf, OwnedFd)> {
+fn container_mounts(engine: &Engine, cfg: &crate::RunConfig) -> Vec<Mount> {
     let mut out = Vec::new();
-    let mut add = |dst: &str, src: PathBuf| {
+    let mut add = |dst: &str, src: PathBuf, ro: bool| {
         if let Ok(f) = File::open(&src) {
             if f.metadata().is_ok_and(|m| m.is_dir()) {
-                out.push((
-                    Path::new("/").join(resolve::clean(Path::new(dst))),
-                    OwnedFd::from(f),
-                ));
+                out.push(Mount {
+                    dst: Path::new("/").join(resolve::clean(Path::new(dst))),
+                    fd: OwnedFd::from(f),
+                    ro,
+                });
             }
         }
     };
@@ -107,13 +128,13 @@ fn container_mounts(engine: &Engine, cfg: &crate::RunConfig) -> Vec<(PathBuf, Ow
             } else {
                 PathBuf::from(&b.source)
             };
-            add(&b.destination, src);
+            add(&b.destination, src, b.read_only);
         }
     }
     for m in &cfg.mounts {
         if let Ok(m) = crate::options::parse_mount(m) {
             if m.typ == "bind" {
-                add(&m.destination, PathBuf::from(&m.source));
+                add(&m.destination, PathBuf::from(&m.source), m.read_only);
             }
         }
     }
@@ -160,6 +181,7 @@ pub(crate) fn open_root<'a>(engine: &'a Engine, what: &str) -> Result<Root<'a>> 
             return Ok(Root {
                 fd,
                 mounts: Vec::new(),
+                read_only: false,
                 engine,
                 id: rec.id,
                 mounted: false,
@@ -170,6 +192,7 @@ pub(crate) fn open_root<'a>(engine: &'a Engine, what: &str) -> Result<Root<'a>> 
     let fd = open_dir(&ops::rootfs(engine, &rec.id));
     let root = Root {
         mounts: container_mounts(engine, &rec.config),
+        read_only: rec.config.read_only,
         fd: match fd {
             Ok(f) => f,
             Err(e) => {
@@ -289,8 +312,10 @@ impl Engine {
     pub fn copy_to(&self, what: &str, src: &Path, dst: &str, opts: CopyOptions) -> Result<()> {
         let opened = open_root(self, what)?;
         // a stopped container's volumes and bind-mounted directories receive what is copied under them
-        let at =
-            |p: &Path| in_mount(&opened.mounts, p).unwrap_or((opened.fd.as_fd(), p.to_path_buf()));
+        let at = |p: &Path| match in_mount(&opened.mounts, p) {
+            Some((m, inner)) => (m.fd.as_fd(), inner),
+            None => (opened.fd.as_fd(), p.to_path_buf()),
+        };
         let s = src.to_string_lossy();
         let meta = if opts.follow_link {
             std::fs::metadata(src)
@@ -327,7 +352,7 @@ impl Engine {
             resolve::open(fd, &rel, libc::O_PATH | libc::O_DIRECTORY)
                 .map_err(|_| not_found(what, parent))?;
         }
-        let (root, target) = at(&target);
+        let (root, target) = opened.write_at(&target)?;
         let mut created = Vec::new();
         let r = copy_in(root, &read_from, &target, &mut created);
         if r.is_err() {
@@ -486,17 +511,29 @@ pub(crate) fn walk(
 }
 
 /// The mount (of `mounts`) holding `rel`, and `rel` inside it.
-pub(crate) fn in_mount<'a>(
-    mounts: &'a [(PathBuf, OwnedFd)],
-    rel: &Path,
-) -> Option<(BorrowedFd<'a>, PathBuf)> {
+pub(crate) fn in_mount<'a>(mounts: &'a Mounts, rel: &Path) -> Option<(&'a Mount, PathBuf)> {
     let abs = Path::new("/").join(resolve::clean(rel));
-    let (d, fd) = mounts
+    let m = mounts
         .iter()
-        .filter(|(d, _)| abs.starts_with(d))
-        .max_by_key(|(d, _)| d.components().count())?;
-    let inner = Path::new("/").join(abs.strip_prefix(d).unwrap_or(Path::new("")));
-    Some((fd.as_fd(), inner))
+        .filter(|m| abs.starts_with(&m.dst))
+        .max_by_key(|m| m.dst.components().count())?;
+    let inner = Path::new("/").join(abs.strip_prefix(&m.dst).unwrap_or(Path::new("")));
+    Some((m, inner))
+}
+
+impl Root<'_> {
+    /// Where a copy into the container writes `p`: the root or the stopped container's mount holding it, and the
+    /// path there. A read-only mount, or the root of a container made with `--read-only`, is refused with docker's
+    /// message (a running container's kernel refuses those writes itself).
+    pub(crate) fn write_at(&self, p: &Path) -> Result<(BorrowedFd<'_>, PathBuf)> {
+        let ro = |why: &str| cp_err(format!("copy to {} in the container", p.display()), why);
+        match in_mount(&self.mounts, p) {
+            Some((m, _)) if m.ro => Err(ro(RO_MOUNT)),
+            Some((m, inner)) => Ok((m.fd.as_fd(), inner)),
+            None if self.read_only => Err(ro(RO_ROOTFS)),
+            None => Ok((self.fd.as_fd(), p.to_path_buf())),
+        }
+    }
 }
 
 /// Where to read `src` from: the container's root, or the mount of a stopped container that holds it (then with
@@ -507,7 +544,7 @@ pub(crate) fn locate_source<'a>(
     follow: bool,
 ) -> Result<(BorrowedFd<'a>, &'a Mounts, PathBuf, Kind)> {
     let (fd, mounts, rel) = match in_mount(&root.mounts, src) {
-        Some((fd, inner)) => (fd, &[][..], inner),
+        Some((m, inner)) => (m.fd.as_fd(), &[][..], inner),
         None => (root.fd.as_fd(), &root.mounts[..], src.to_path_buf()),
     };
     let (rel, kind) = source_in(fd, &rel, follow)?;
@@ -518,15 +555,15 @@ pub(crate) fn locate_source<'a>(
 /// from that host directory instead (as if it were mounted; mounts inside it are not followed).
 pub(crate) fn walk_with(
     root: BorrowedFd<'_>,
-    mounts: &[(PathBuf, OwnedFd)],
+    mounts: &Mounts,
     rel: &Path,
     dst: &Path,
     sink: &mut dyn Sink,
 ) -> Result<()> {
     use std::os::unix::fs::FileTypeExt;
     let what = || format!("{} (in the container)", rel.display());
-    if let Some((fd, inner)) = in_mount(mounts, rel) {
-        return walk_with(fd, &[], &inner, dst, sink);
+    if let Some((m, inner)) = in_mount(mounts, rel) {
+        return walk_with(m.fd.as_fd(), &[], &inner, dst, sink);
     }
     match kind_in(root, rel)? {
         Kind::Dir => {

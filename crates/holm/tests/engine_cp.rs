@@ -341,3 +341,133 @@ fn cp_from_a_stopped_container_includes_volumes_and_binds() {
         e.mounts()
     );
 }
+
+/// `tar -c -C DIR NAME` as bytes.
+fn tar_of(dir: &std::path::Path, name: &str) -> Vec<u8> {
+    let o = Command::new("tar")
+        .arg("-c")
+        .arg("-C")
+        .arg(dir)
+        .arg(name)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    o.stdout
+}
+
+/// `holm cp - C:DST` fed `input`; the command's output.
+fn cp_stdin(e: &Engine, dst: &str, input: &[u8]) -> std::process::Output {
+    let mut c = e
+        .cmd(&["cp", "-", dst])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(input).unwrap();
+    c.wait_with_output().unwrap()
+}
+
+#[test]
+fn cp_into_a_stopped_container_refuses_read_only_mounts_and_rootfs() {
+    let e = Engine::new();
+    let robind = e.tmp.path().join("robind");
+    let romount = e.tmp.path().join("romount");
+    for d in [&robind, &romount] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::write(d.join("keep"), "keep\n").unwrap();
+    }
+    e.ok(&[
+        "create",
+        "--name",
+        "rox",
+        "-v",
+        &format!("{}:/ro:ro", robind.display()),
+        "-v",
+        "rovol:/rv:ro",
+        "-v",
+        "rwvol:/rw",
+        "--mount",
+        &format!(
+            "type=bind,source={},target=/mro,readonly",
+            romount.display()
+        ),
+        IMAGE,
+        "sleep",
+        "100",
+    ]);
+    let evil = e.tmp.path().join("evil.txt");
+    std::fs::write(&evil, "evil\n").unwrap();
+    let evil_s = evil.to_str().unwrap();
+    for dst in [
+        "rox:/ro/",
+        "rox:/ro",
+        "rox:/ro/keep",
+        "rox:/ro/new",
+        "rox:/mro/",
+        "rox:/mro/keep",
+        "rox:/rv/",
+    ] {
+        let (_, err) = e.code(1, &["cp", evil_s, dst]);
+        assert!(
+            err.contains("mounted volume is marked read-only"),
+            "{dst}: {err}"
+        );
+    }
+    let o = cp_stdin(&e, "rox:/ro", &tar_of(e.tmp.path(), "evil.txt"));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("mounted volume is marked read-only"));
+    for d in [&robind, &romount] {
+        assert_eq!(std::fs::read_to_string(d.join("keep")).unwrap(), "keep\n");
+        assert_eq!(std::fs::read_dir(d).unwrap().count(), 1, "{}", d.display());
+    }
+    // reading from them, and writing to a writable volume, still work
+    let out = e.tmp.path().join("out");
+    e.ok(&["cp", "rox:/ro/keep", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep\n");
+    e.ok(&["cp", evil_s, "rox:/rw/"]);
+
+    // --read-only: the rootfs refuses, its writable volume takes the copy
+    e.ok(&[
+        "create",
+        "--read-only",
+        "--name",
+        "roy",
+        "-v",
+        "rwvol:/w",
+        IMAGE,
+        "true",
+    ]);
+    let (_, err) = e.code(1, &["cp", evil_s, "roy:/etc/"]);
+    assert!(
+        err.contains("container rootfs is marked read-only"),
+        "{err}"
+    );
+    let o = cp_stdin(&e, "roy:/etc", &tar_of(e.tmp.path(), "evil.txt"));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("container rootfs is marked read-only"));
+    let back = e.tmp.path().join("back");
+    let (_, err) = e.code(1, &["cp", "roy:/etc/evil.txt", back.to_str().unwrap()]);
+    assert!(
+        err.contains("Could not find") || err.contains("No such"),
+        "{err}"
+    );
+    e.ok(&["cp", evil_s, "roy:/w/"]);
+    e.ok(&["cp", "roy:/w/evil.txt", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "evil\n");
+    e.ok(&[
+        "cp",
+        "roy:/bin/busybox",
+        e.tmp.path().join("bb").to_str().unwrap(),
+    ]);
+}
