@@ -33,8 +33,9 @@ pub struct PsArgs {
     /// Output format: `table` (default), `table TEMPLATE`, a Go template (`{{.ID}} {{.Names}}`), or `json`.
     #[arg(long)]
     pub format: Option<String>,
-    /// Filter: `label=K[=V]`, `name=N`, `id=PREFIX`, `status=S`, `exited=CODE`, `ancestor=IMAGE` (repeatable;
-    /// all must hold).
+    /// Filter: `label=K[=V]`, `name=REGEX`, `id=PREFIX`, `status=S`, `exited=CODE`, `ancestor=IMAGE`
+    /// (repeatable: as docker, the values of one key are alternatives, except `label`, whose values must all hold;
+    /// different keys must all hold).
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
     /// Show the N last created containers (every state).
@@ -72,7 +73,8 @@ fn is_ancestor(v: &str, rec: &ContainerRecord) -> bool {
 
 /// Checks every `--filter` before any container is looked at (an unknown filter is an error even when no
 /// container is listed, as docker's).
-fn check_filters(filters: &[String]) -> holm_engine::Result<()> {
+fn check_filters(filters: &[String]) -> holm_engine::Result<Vec<regex::Regex>> {
+    let mut names = Vec::new();
     for f in filters {
         let Some((k, v)) = f.split_once('=') else {
             return Err(holm_engine::Error::flag(
@@ -112,31 +114,58 @@ fn check_filters(filters: &[String]) -> holm_engine::Result<()> {
                 "exited= takes an exit code",
             ));
         }
-    }
-    Ok(())
-}
-
-/// True if the container passes every `--filter` (checked by [`check_filters`]).
-fn matches(filters: &[String], rec: &ContainerRecord, st: Status) -> bool {
-    for f in filters {
-        let (k, v) = f.split_once('=').unwrap_or((f, ""));
-        let ok = match k {
-            "label" => match v.split_once('=') {
-                Some((lk, lv)) => rec.config.labels.get(lk).is_some_and(|x| x == lv),
-                None => rec.config.labels.contains_key(v),
-            },
-            "name" => rec.name.contains(v.trim_start_matches('/')),
-            "id" => rec.id.starts_with(v),
-            "status" => st.as_str() == v,
-            "exited" => st == Status::Exited && rec.exit_code.unwrap_or(-1).to_string() == v,
-            "ancestor" => is_ancestor(v, rec),
-            _ => false,
-        };
-        if !ok {
-            return false;
+        if k == "name" {
+            // docker matches the name as a Go regular expression (RE2 syntax, as the regex crate's)
+            names.push(regex::Regex::new(v).map_err(|e| {
+                let why = e.to_string();
+                let why = why.lines().last().unwrap_or("").trim();
+                let why = why.strip_prefix("error: ").unwrap_or(why).to_string();
+                holm_engine::Error::flag(
+                    "--filter",
+                    f,
+                    format!("invalid regular expression: {why}"),
+                )
+            })?);
         }
     }
-    true
+    Ok(names)
+}
+
+/// True if the container passes every `--filter` (checked by [`check_filters`], which compiled the `name=`
+/// regexes). As docker: the values given for one key are alternatives (`-f status=created -f status=exited`),
+/// except `label`, whose values must all hold; every key given must hold. `name=` is a regex matched against the
+/// name with and without docker's leading `/` (`name=^/web$` and `name=^web$` both find `web`); `id=` a prefix.
+fn matches(filters: &[String], names: &[regex::Regex], rec: &ContainerRecord, st: Status) -> bool {
+    let mut keys: Vec<&str> = filters
+        .iter()
+        .map(|f| f.split_once('=').map_or(f.as_str(), |(k, _)| k))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let slashed = format!("/{}", rec.name);
+    keys.into_iter().all(|key| {
+        let mut values = filters
+            .iter()
+            .filter_map(|f| f.split_once('='))
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| v);
+        match key {
+            "label" => values.all(|v| match v.split_once('=') {
+                Some((lk, lv)) => rec.config.labels.get(lk).is_some_and(|x| x == lv),
+                None => rec.config.labels.contains_key(v),
+            }),
+            "name" => names
+                .iter()
+                .any(|re| re.is_match(&slashed) || re.is_match(&rec.name)),
+            "id" => values.any(|v| rec.id.starts_with(v)),
+            "status" => values.any(|v| st.as_str() == v),
+            "exited" => {
+                values.any(|v| st == Status::Exited && rec.exit_code.unwrap_or(-1).to_string() == v)
+            }
+            "ancestor" => values.any(|v| is_ancestor(v, rec)),
+            _ => false,
+        }
+    })
 }
 
 fn now() -> i64 {
@@ -235,7 +264,7 @@ pub fn row(engine: &Engine, r: &ContainerRecord, st: Status, now: i64, no_trunc:
 
 /// `holm ps [-a] [-q] [--format table|json|TEMPLATE]`.
 pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
-    check_filters(&a.filter)?;
+    let names = check_filters(&a.filter)?;
     let default = if a.size {
         format!("{DEFAULT}\t{{{{.Size}}}}")
     } else {
@@ -255,7 +284,7 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
             || last.is_some()
             || matches!(st, Status::Running | Status::Paused | Status::Restarting)
             || a.filter.iter().any(|f| f.starts_with("status="));
-        if shown && matches(&a.filter, &r, st) {
+        if shown && matches(&a.filter, &names, &r, st) {
             list.push((r, st));
         }
     }

@@ -31,3 +31,31 @@ fn wait_prints_the_exit_code_of_a_container_removed_by_rm() {
     let (_, err) = e.code(1, &["wait", "w0"]);
     assert!(err.contains("No such container: w0"), "{err}");
 }
+
+/// `ps --filter name=` is a regex, as docker's, matched with and without docker's leading `/`; several values of
+/// one key are alternatives; a bad regex is a bad flag value (125); `id=` is a prefix.
+#[test]
+fn ps_name_filter_is_a_regex() {
+    let e = Engine::new();
+    let web = e.ok(&["create", "--name", "web", IMAGE, "true"]);
+    e.ok(&["create", "--name", "web2", IMAGE, "true"]);
+    e.ok(&["create", "--name", "myweb", IMAGE, "true"]);
+    let names = |filters: &[&str]| {
+        let mut a = vec!["ps", "-a", "--format", "{{.Names}}"];
+        for f in filters {
+            a.extend(["-f", f]);
+        }
+        let mut v: Vec<String> = e.ok(&a).lines().map(str::to_string).collect();
+        v.sort();
+        v.join(" ")
+    };
+    assert_eq!(names(&["name=^/web$"]), "web");
+    assert_eq!(names(&["name=^web$"]), "web");
+    assert_eq!(names(&["name=^web"]), "web web2");
+    assert_eq!(names(&["name=web"]), "myweb web web2");
+    assert_eq!(names(&["name=^web$", "name=^myweb$"]), "myweb web");
+    assert_eq!(names(&["name=web", "status=exited"]), "");
+    assert_eq!(names(&[&format!("id={}", &web.trim()[..10])]), "web");
+    let (_, err) = e.code(125, &["ps", "-a", "-f", "name=web["]);
+    assert!(err.contains("invalid regular expression"), "{err}");
+}
