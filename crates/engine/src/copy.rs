@@ -12,13 +12,16 @@
 //! skipped, as docker's archiver does); files keep their permission bits; copied files belong to root in the
 //! container. Copying out of a running container skips the kernel's file systems mounted in it (proc, sysfs,
 //! cgroup, devpts, mqueue, …: an empty directory stands for each, as in docker's copy of the rootfs), and includes
-//! its volumes and bind mounts. From a stopped container, paths at or below a volume's or bind-mounted directory's
-//! destination are read from (and written to) that volume or host directory, as docker mounts them for the copy;
+//! its volumes and bind mounts. From a stopped container, paths at or below a volume's or bind mount's (directory
+//! or file) destination are read from (and written to) that volume or host path, as docker mounts them for the copy,
+//! with symlinks resolved as the container sees them (`copy_mounts.rs`); a directory tree that would land on
+//! a mount point below its target is refused (copy into the mount itself);
 //! a copy into a read-only one, or into the rootfs of a container made with `--read-only`, is refused with docker's
 //! messages (`mounted volume is marked read-only`, `container rootfs is marked read-only`; a running container's
 //! kernel refuses those itself). A copy that fails removes what it had created (a half copy is worse than none);
 //! a file it had overwritten stays overwritten.
 
+use crate::copy_mounts::{container_mounts, in_mount, Mount, Mounts};
 use crate::db::State;
 use crate::{ops, Engine, Error, Result};
 use holm_container::resolve;
@@ -69,7 +72,7 @@ fn not_found(what: &str, path: &Path) -> Error {
     )
 }
 
-fn cp_err(what: String, e: impl std::fmt::Display) -> Error {
+pub(crate) fn cp_err(what: String, e: impl std::fmt::Display) -> Error {
     Error::Io {
         what,
         source: std::io::Error::other(e.to_string()),
@@ -87,58 +90,6 @@ pub(crate) struct Root<'a> {
     engine: &'a Engine,
     id: String,
     mounted: bool,
-}
-
-/// A directory mounted into a stopped container, opened on the host.
-pub(crate) struct Mount {
-    /// Its destination in the container (absolute, clean).
-    pub(crate) dst: PathBuf,
-    /// The host directory.
-    pub(crate) fd: OwnedFd,
-    /// Mounted read-only (`:ro`, `readonly`): a copy into it is refused, as docker does.
-    pub(crate) ro: bool,
-}
-
-/// Directories mounted into a stopped container.
-pub(crate) type Mounts = [Mount];
-
-/// docker's message for a copy into a read-only volume or bind mount.
-const RO_MOUNT: &str = "mounted volume is marked read-only";
-/// docker's message for a copy into the rootfs of a container made with `--read-only`.
-const RO_ROOTFS: &str = "container rootfs is marked read-only";
-
-/// The directories mounted into a container (`-v`, `--mount type=bind|volume`), opened on the host.
-fn container_mounts(engine: &Engine, cfg: &crate::RunConfig) -> Vec<Mount> {
-    let mut out = Vec::new();
-    let mut add = |dst: &str, src: PathBuf, ro: bool| {
-        if let Ok(f) = File::open(&src) {
-            if f.metadata().is_ok_and(|m| m.is_dir()) {
-                out.push(Mount {
-                    dst: Path::new("/").join(resolve::clean(Path::new(dst))),
-                    fd: OwnedFd::from(f),
-                    ro,
-                });
-            }
-        }
-    };
-    for v in &cfg.volumes {
-        if let Ok(b) = crate::config::parse_volume(v) {
-            let src = if b.volume {
-                engine.volume_path(&b.source)
-            } else {
-                PathBuf::from(&b.source)
-            };
-            add(&b.destination, src, b.read_only);
-        }
-    }
-    for m in &cfg.mounts {
-        if let Ok(m) = crate::options::parse_mount(m) {
-            if m.typ == "bind" {
-                add(&m.destination, PathBuf::from(&m.source), m.read_only);
-            }
-        }
-    }
-    out
 }
 
 impl Drop for Root<'_> {
@@ -312,9 +263,14 @@ impl Engine {
     pub fn copy_to(&self, what: &str, src: &Path, dst: &str, opts: CopyOptions) -> Result<()> {
         let opened = open_root(self, what)?;
         // a stopped container's volumes and bind-mounted directories receive what is copied under them
-        let at = |p: &Path| match in_mount(&opened.mounts, p) {
-            Some((m, inner)) => (m.fd.as_fd(), inner),
-            None => (opened.fd.as_fd(), p.to_path_buf()),
+        // a stopped container's volumes and bind mounts receive what is copied under them (paths resolved as the
+        // container sees them)
+        let at = |p: &Path| -> Result<(BorrowedFd<'_>, PathBuf)> {
+            let p = opened.resolve(p, true)?;
+            Ok(match in_mount(&opened.mounts, &p) {
+                Some((m, inner)) => (m.fd.as_fd(), inner),
+                None => (opened.fd.as_fd(), p),
+            })
         };
         let s = src.to_string_lossy();
         let meta = if opts.follow_link {
@@ -328,10 +284,9 @@ impl Engine {
         } else {
             src.to_path_buf()
         };
-        let dst_is_dir = {
-            let (fd, rel) = at(Path::new(dst));
+        let dst_is_dir = at(Path::new(dst)).is_ok_and(|(fd, rel)| {
             resolve::open(fd, &rel, libc::O_PATH | libc::O_DIRECTORY).is_ok()
-        };
+        });
         let name = base_name(&s).unwrap_or_default();
         let target = if meta.is_dir() && dst_is_dir && !contents_only(&s) {
             Path::new(dst).join(&name)
@@ -348,10 +303,14 @@ impl Engine {
             // docker creates no missing parents: the parent of a new name must exist
             let clean = Path::new("/").join(resolve::clean(&target));
             let parent = clean.parent().unwrap_or(Path::new("/"));
-            let (fd, rel) = at(parent);
+            let (fd, rel) = at(parent)?;
             resolve::open(fd, &rel, libc::O_PATH | libc::O_DIRECTORY)
                 .map_err(|_| not_found(what, parent))?;
         }
+        // a symlink at the target is followed (in the container) unless a symlink or special file replaces it
+        let ft = meta.file_type();
+        let target = opened.resolve(&target, ft.is_dir() || ft.is_file())?;
+        opened.refuse_under_mounts(&target, &read_from, meta.is_dir())?;
         let (root, target) = opened.write_at(&target)?;
         let mut created = Vec::new();
         let r = copy_in(root, &read_from, &target, &mut created);
@@ -510,32 +469,6 @@ pub(crate) fn walk(
     walk_with(root, &[], rel, dst, sink)
 }
 
-/// The mount (of `mounts`) holding `rel`, and `rel` inside it.
-pub(crate) fn in_mount<'a>(mounts: &'a Mounts, rel: &Path) -> Option<(&'a Mount, PathBuf)> {
-    let abs = Path::new("/").join(resolve::clean(rel));
-    let m = mounts
-        .iter()
-        .filter(|m| abs.starts_with(&m.dst))
-        .max_by_key(|m| m.dst.components().count())?;
-    let inner = Path::new("/").join(abs.strip_prefix(&m.dst).unwrap_or(Path::new("")));
-    Some((m, inner))
-}
-
-impl Root<'_> {
-    /// Where a copy into the container writes `p`: the root or the stopped container's mount holding it, and the
-    /// path there. A read-only mount, or the root of a container made with `--read-only`, is refused with docker's
-    /// message (a running container's kernel refuses those writes itself).
-    pub(crate) fn write_at(&self, p: &Path) -> Result<(BorrowedFd<'_>, PathBuf)> {
-        let ro = |why: &str| cp_err(format!("copy to {} in the container", p.display()), why);
-        match in_mount(&self.mounts, p) {
-            Some((m, _)) if m.ro => Err(ro(RO_MOUNT)),
-            Some((m, inner)) => Ok((m.fd.as_fd(), inner)),
-            None if self.read_only => Err(ro(RO_ROOTFS)),
-            None => Ok((self.fd.as_fd(), p.to_path_buf())),
-        }
-    }
-}
-
 /// Where to read `src` from: the container's root, or the mount of a stopped container that holds it (then with
 /// no further mounts), with the path there, following a final symlink with `follow` (see [`source_in`]).
 pub(crate) fn locate_source<'a>(
@@ -543,9 +476,10 @@ pub(crate) fn locate_source<'a>(
     src: &Path,
     follow: bool,
 ) -> Result<(BorrowedFd<'a>, &'a Mounts, PathBuf, Kind)> {
-    let (fd, mounts, rel) = match in_mount(&root.mounts, src) {
+    let src = root.resolve(src, follow)?;
+    let (fd, mounts, rel) = match in_mount(&root.mounts, &src) {
         Some((m, inner)) => (m.fd.as_fd(), &[][..], inner),
-        None => (root.fd.as_fd(), &root.mounts[..], src.to_path_buf()),
+        None => (root.fd.as_fd(), &root.mounts[..], src),
     };
     let (rel, kind) = source_in(fd, &rel, follow)?;
     Ok((fd, mounts, rel, kind))

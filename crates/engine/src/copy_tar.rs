@@ -128,7 +128,7 @@ impl Engine {
     /// `holm cp - C:DST`: extracts the tar stream `input` into the existing directory DST of the container.
     pub fn copy_to_from_tar(&self, what: &str, input: impl Read, dst: &str) -> Result<()> {
         let opened = copy::open_root(self, what)?;
-        let (root, rel) = opened.write_at(Path::new(dst))?;
+        let (root, rel) = opened.write_at(&opened.resolve(Path::new(dst), true)?)?;
         let dir = match resolve::open(root, &rel, libc::O_PATH | libc::O_DIRECTORY) {
             Ok(d) => d,
             Err(holm_container::Error::Sys(e)) if e.errno() == libc::ENOTDIR => {

@@ -31,6 +31,7 @@
 pub mod config;
 pub mod control;
 pub mod copy;
+mod copy_mounts;
 pub mod copy_tar;
 pub mod db;
 pub mod error;

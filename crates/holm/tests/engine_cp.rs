@@ -471,3 +471,66 @@ fn cp_into_a_stopped_container_refuses_read_only_mounts_and_rootfs() {
         e.tmp.path().join("bb").to_str().unwrap(),
     ]);
 }
+
+#[test]
+fn cp_stopped_container_resolves_symlinks_into_mounts_and_file_binds() {
+    let e = Engine::new();
+    let bind = e.tmp.path().join("bindsrc");
+    std::fs::create_dir(&bind).unwrap();
+    let cfg = e.tmp.path().join("cfgfile");
+    std::fs::write(&cfg, "host cfg\n").unwrap();
+    e.ok(&[
+        "run",
+        "--name",
+        "sy",
+        "-v",
+        &format!("{}:/b", bind.display()),
+        "-v",
+        "syvol:/v",
+        "-v",
+        &format!("{}:/etc/cfg", cfg.display()),
+        IMAGE,
+        "sh",
+        "-c",
+        "if test -e /ready; then cat /tob/a /etc/cfg; else echo inv > /v/f && busybox ln -s /b /tob \
+         && busybox ln -s ../v /etc/tov && touch /ready; fi",
+    ]);
+    assert_eq!(e.status("sy"), "exited");
+    let f = e.tmp.path().join("f");
+    std::fs::write(&f, "new\n").unwrap();
+    let fs_ = f.to_str().unwrap();
+    // through a symlink into a bind mount: the host directory receives it
+    e.ok(&["cp", fs_, "sy:/tob/a"]);
+    assert_eq!(std::fs::read_to_string(bind.join("a")).unwrap(), "new\n");
+    e.ok(&["cp", fs_, "sy:/tob"]);
+    assert_eq!(std::fs::read_to_string(bind.join("f")).unwrap(), "new\n");
+    let o = cp_stdin(&e, "sy:/tob", &tar_of(e.tmp.path(), "f"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // ... and out of one (a relative symlink into a volume)
+    let o = e.run(&["cp", "sy:/etc/tov/f", "-"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut a = tar::Archive::new(&o.stdout[..]);
+    let mut en = a.entries().unwrap().next().unwrap().unwrap();
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut en, &mut s).unwrap();
+    assert_eq!(s, "inv\n");
+    let out = e.tmp.path().join("out");
+    e.ok(&["cp", "sy:/tob/a", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "new\n");
+    // a file bind: read from and written to the host file
+    e.ok(&["cp", "sy:/etc/cfg", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "host cfg\n");
+    e.ok(&["cp", fs_, "sy:/etc/cfg"]);
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), "new\n");
+    let o = e.run(&["cp", "sy:/etc/cfg", "-"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // a directory copy whose tree would land on a mount point below the target is refused, not half-written
+    let tree = e.tmp.path().join("tree");
+    std::fs::create_dir_all(tree.join("b")).unwrap();
+    std::fs::write(tree.join("b/x"), "x\n").unwrap();
+    let (_, err) = e.code(1, &["cp", &format!("{}/.", tree.display()), "sy:/"]);
+    assert!(err.contains("mount at /b"), "{err}");
+    assert!(!bind.join("x").exists());
+    // the container sees the files where they were copied
+    assert_eq!(e.ok(&["start", "-a", "sy"]), "new\nnew\n");
+}
