@@ -55,7 +55,9 @@ pub fn unmount_rootfs(engine: &Engine, id: &str) -> Result<()> {
 ///
 /// The network goes on a second thread meanwhile: deleting a veth pair waits in the kernel for RCU grace periods
 /// (~18 ms here, sleeping, not working), as long as the other steps together. The thread is joined before this
-/// returns, so the caller is single-threaded again (it may fork).
+/// returns, so the caller is single-threaded again; the kernel may still count the exiting thread in
+/// `/proc/self/status` for a few microseconds, which holm-sys's fork check would refuse (no caller forks right
+/// after this: the monitor's restart `execve`s).
 pub fn release_runtime(engine: &Engine, id: &str) -> Result<()> {
     let (network, steps) = std::thread::scope(|s| {
         let network = s.spawn(|| crate::network::teardown(engine, id));
