@@ -442,11 +442,14 @@ impl Db {
         Ok(n == 1)
     }
 
-    /// Records a failed start: the container stays `created` with the reason.
+    /// Records a failed start: a never-run container stays `created` with the reason and `code`; one that ran
+    /// before stays `exited` with its last run's exit code (docker keeps it too: `Exited (137)`, not a made-up
+    /// code), the reason in `error`.
     pub fn set_start_failed(&self, id: &str, error: &str, code: i32) -> Result<()> {
         self.wrap(self.conn.execute(
-            "UPDATE containers SET state = 'created', pid = 0, monitor_pid = 0, monitor_start = 0, \
-             exit_code = ?3, error = ?2 WHERE id = ?1",
+            "UPDATE containers SET pid = 0, monitor_pid = 0, monitor_start = 0, error = ?2, \
+             exit_code = CASE WHEN state = 'exited' THEN exit_code ELSE ?3 END, \
+             state = CASE WHEN state = 'exited' THEN 'exited' ELSE 'created' END WHERE id = ?1",
             params![id, error, code],
         ))?;
         Ok(())

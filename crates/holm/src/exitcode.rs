@@ -6,7 +6,7 @@
 //! | 125 | the command line is wrong: a clap parse error (unknown flag, missing argument, a value of the wrong type) or a flag value holm rejects (`--memory 12q`, `kill -s NOSUCH`, `logs --tail x`, `--format '{{'`), in every verb; and any failure of `run` / `create` before the container's process starts (unknown image, name in use, missing bind source) |
 //! | 126 | the container's command cannot be invoked (not executable, a directory) — `run`, `start`, `exec` |
 //! | 127 | the container's command is not found — `run`, `start`, `exec` |
-//! | 1 | any other failure of any other verb: `No such container: X` for `stop`, `rm`, `logs`, `inspect`, `exec`, …; `No such image` for `rmi`, `tag`, `save`; a failed `pull` (docker's 1); a container in the wrong state |
+//! | 1 | any other failure of any other verb: a `start`/`restart` the engine could not carry out (a port taken); `No such container: X` for `stop`, `rm`, `logs`, `inspect`, `exec`, …; `No such image` for `rmi`, `tag`, `save`; a failed `pull` (docker's 1); a container in the wrong state |
 //!
 //! `rm -f` / `rmi -f` of an object that does not exist print the error but exit 0 (docker ≥ 20.10, like `rm -f`).
 //!
@@ -30,6 +30,11 @@ pub fn code(e: &anyhow::Error, verb: Verb) -> i32 {
     for cause in e.chain() {
         if let Some(err) = cause.downcast_ref::<holm_engine::Error>() {
             match err {
+                // docker's `start`/`restart` exit 1 when the daemon could not start the container (a port
+                // taken, a bad mount); holm keeps 126/127 for the command (see above).
+                holm_engine::Error::StartFailed { code: 125, .. } if verb == Verb::Other => {
+                    return 1
+                }
                 holm_engine::Error::StartFailed { code, .. } => return *code,
                 holm_engine::Error::InvalidFlag { .. } => return 125,
                 _ => {}
@@ -78,6 +83,14 @@ mod tests {
         }
         .into();
         assert_eq!(code(&start, Verb::Other), 127);
+        let engine: anyhow::Error = holm_engine::Error::StartFailed {
+            id: "x".into(),
+            msg: "port is already allocated".into(),
+            code: 125,
+        }
+        .into();
+        assert_eq!(code(&engine, Verb::Other), 1);
+        assert_eq!(code(&engine, Verb::Create), 125);
         assert_eq!(code(&anyhow::anyhow!("other"), Verb::Other), 1);
     }
 }

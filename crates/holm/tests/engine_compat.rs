@@ -59,3 +59,26 @@ fn ps_name_filter_is_a_regex() {
     let (_, err) = e.code(125, &["ps", "-a", "-f", "name=web["]);
     assert!(err.contains("invalid regular expression"), "{err}");
 }
+
+/// `start` of a stopped container whose published port is taken now fails as docker's: exit 1 (not 125), and
+/// the container keeps its last state (`exited`, 137), not `created` with a made-up code.
+#[test]
+fn failed_start_exits_1_and_keeps_the_exited_state() {
+    let e = Engine::new();
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let p = format!("{port}:80");
+    e.detached(&["--name", "sp", "-p", &p, IMAGE, "sleep", "300"]);
+    e.ok(&["stop", "-t", "0", "sp"]);
+    assert_eq!(e.inspect("sp")["State"]["ExitCode"], 137);
+    let _taken = std::net::TcpListener::bind(("0.0.0.0", port)).unwrap();
+    let (_, err) = e.code(1, &["start", "sp"]);
+    assert!(err.contains("port is already allocated"), "{err}");
+    let st = &e.inspect("sp")["State"];
+    assert_eq!(st["Status"], "exited", "{st}");
+    assert_eq!(st["ExitCode"], 137, "{st}");
+    assert!(e.ok(&["ps", "-a"]).contains("Exited (137)"));
+}
