@@ -176,24 +176,38 @@ impl Root<'_> {
         if !is_dir {
             return Ok(());
         }
-        for m in &self.mounts {
-            let Ok(below) = m.dst.strip_prefix(target) else {
-                continue;
-            };
-            if !below.as_os_str().is_empty() && std::fs::symlink_metadata(src.join(below)).is_ok() {
-                return Err(cp_err(
-                    format!("copy to {} in the container", target.display()),
-                    format!(
-                        "{} would land on the mount at {} of the stopped container: copy into {} itself",
-                        src.join(below).display(),
-                        m.dst.display(),
-                        m.dst.display()
-                    ),
-                ));
+        for below in self.mounts_below(target) {
+            if std::fs::symlink_metadata(src.join(&below)).is_ok() {
+                return Err(on_mount(target, &src.join(&below), &below));
             }
         }
         Ok(())
     }
+
+    /// The destinations of the stopped container's mounts strictly below the resolved path `target`, relative to
+    /// it.
+    pub(crate) fn mounts_below(&self, target: &Path) -> Vec<PathBuf> {
+        self.mounts
+            .iter()
+            .filter_map(|m| m.dst.strip_prefix(target).ok())
+            .filter(|b| !b.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .collect()
+    }
+}
+
+/// The error for a copy to `target` whose entry `what` would land on the mount at `target/below`.
+pub(crate) fn on_mount(target: &Path, what: &Path, below: &Path) -> crate::Error {
+    let m = target.join(below);
+    cp_err(
+        format!("copy to {} in the container", target.display()),
+        format!(
+            "{} would land on the mount at {} of the stopped container: copy into {} itself",
+            what.display(),
+            m.display(),
+            m.display()
+        ),
+    )
 }
 
 /// The components of `p` as names and `..` (`/` and `.` dropped).

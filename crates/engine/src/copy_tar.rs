@@ -5,7 +5,9 @@
 //! container's root, symlinks kept, the kernel's pseudo file systems skipped. Its top entry is the source's base
 //! name (`SRC/.` puts the contents at the top, as `./…`). Extraction goes through holm-image's layer extractor
 //! on an `openat2(RESOLVE_IN_ROOT)` fd of DST, so no entry (`..`, absolute names, symlinks, hardlinks) lands
-//! outside DST. A failed extraction removes the entries it added at the top of DST. Where holm differs from docker: the tar's owners are kept (docker's default maps them to the
+//! outside DST. A failed extraction removes the entries it added at the top of DST. For a stopped container with
+//! a volume or bind mount below DST, the archive is first spooled to a temporary file and refused if an entry
+//! would land on that mount (the extraction writes into one root or mount). Where holm differs from docker: the tar's owners are kept (docker's default maps them to the
 //! container's root unless `-a`), and `.wh.NAME` entries are taken as overlay whiteouts (the extractor is the one
 //! for image layers).
 
@@ -128,7 +130,8 @@ impl Engine {
     /// `holm cp - C:DST`: extracts the tar stream `input` into the existing directory DST of the container.
     pub fn copy_to_from_tar(&self, what: &str, input: impl Read, dst: &str) -> Result<()> {
         let opened = copy::open_root(self, what)?;
-        let (root, rel) = opened.write_at(&opened.resolve(Path::new(dst), true)?)?;
+        let target = opened.resolve(Path::new(dst), true)?;
+        let (root, rel) = opened.write_at(&target)?;
         let dir = match resolve::open(root, &rel, libc::O_PATH | libc::O_DIRECTORY) {
             Ok(d) => d,
             Err(holm_container::Error::Sys(e)) if e.errno() == libc::ENOTDIR => {
@@ -149,6 +152,12 @@ impl Engine {
             std::fs::read_dir(p)
                 .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
                 .unwrap_or_default()
+        };
+        let below = opened.mounts_below(&target);
+        let input: Box<dyn Read> = if below.is_empty() {
+            Box::new(input)
+        } else {
+            Box::new(spool_and_check(input, &target, &below)?)
         };
         let before = names(&dir_path);
         let mut input = std::io::BufReader::new(input);
@@ -175,4 +184,34 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Spools the archive `input` to an unnamed temporary file and checks that none of its entries lands on a mount
+/// of the stopped container (`below`, relative to the extraction point `target`: the extraction writes into one
+/// root or mount only); the file, rewound, to extract from.
+fn spool_and_check(
+    mut input: impl Read,
+    target: &Path,
+    below: &[std::path::PathBuf],
+) -> Result<File> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = tempfile::tempfile().map_err(tar_err("spool the archive"))?;
+    std::io::copy(&mut input, &mut f).map_err(tar_err("read the archive"))?;
+    f.seek(SeekFrom::Start(0))
+        .map_err(tar_err("spool the archive"))?;
+    {
+        let (_, dec) = holm_image::unpack::sniffing_decoder(std::io::BufReader::new(&f))
+            .map_err(tar_err("read the archive"))?;
+        let mut a = tar::Archive::new(dec);
+        for e in a.entries().map_err(tar_err("read the archive"))? {
+            let e = e.map_err(tar_err("read the archive"))?;
+            let name = resolve::clean(&e.path().map_err(tar_err("read the archive"))?);
+            if let Some(b) = below.iter().find(|b| name.starts_with(b)) {
+                return Err(crate::copy_mounts::on_mount(target, &name, b));
+            }
+        }
+    }
+    f.seek(SeekFrom::Start(0))
+        .map_err(tar_err("spool the archive"))?;
+    Ok(f)
 }

@@ -531,6 +531,19 @@ fn cp_stopped_container_resolves_symlinks_into_mounts_and_file_binds() {
     let (_, err) = e.code(1, &["cp", &format!("{}/.", tree.display()), "sy:/"]);
     assert!(err.contains("mount at /b"), "{err}");
     assert!(!bind.join("x").exists());
+    let o = cp_stdin(&e, "sy:/", &tar_of(&tree, "b"));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("mount at /b"));
+    // an archive with nothing on a mount is extracted
+    let o = cp_stdin(&e, "sy:/", &tar_of(e.tmp.path(), "f"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    e.ok(&["cp", "sy:/f", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "new\n");
     // the container sees the files where they were copied
     assert_eq!(e.ok(&["start", "-a", "sy"]), "new\nnew\n");
 }
