@@ -15,6 +15,27 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+/// docker's `-e`/`--env` values (`run`, `create`, `exec`): `K=V` as given, `K` alone passes holm's own value of K
+/// (or nothing if it has none). Errors: an empty name (`=bad`: docker's `invalid environment variable: =bad`).
+pub fn env_flags(values: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in values {
+        if e.split('=').next().is_none_or(str::is_empty) {
+            return Err(Error::flag(
+                "--env",
+                e,
+                format!("invalid environment variable: {e}"),
+            ));
+        }
+        if e.contains('=') {
+            out.push(e.clone());
+        } else {
+            out.extend(std::env::var(e).ok().map(|v| format!("{e}={v}")));
+        }
+    }
+    Ok(out)
+}
+
 /// Reads a docker `--env-file`: one `K=V` per line (`K` alone passes holm's own value, or nothing), blank lines
 /// and `#` comments skipped. Errors: unreadable file, a name with whitespace.
 pub fn read_env_file(path: &str) -> Result<Vec<String>> {

@@ -65,7 +65,7 @@ const VOLUME_MODES: &[&str] = &[
 ];
 
 /// docker's client-side forms of `-v`: `/path` (or `/path:MODE`) alone is a new anonymous volume at `/path`,
-/// and a source `.` or `./…` is a bind of that path made absolute (docker 23+). Returns the `-v` in the
+/// and a source starting with `.` (`.`, `./d`, `../d`) is a bind of that path made absolute (docker 23+). Returns the `-v` in the
 /// `SRC:DST[:OPTS]` form [`parse_volume`] takes, and the anonymous volume's name if one was made.
 pub fn expand_volume_flag(v: &str) -> Result<(String, Option<String>)> {
     let parts: Vec<&str> = v.split(':').collect();
@@ -95,7 +95,7 @@ pub fn expand_volume_flag(v: &str) -> Result<(String, Option<String>)> {
         return Ok((full, Some(name)));
     }
     if let Some((src, rest)) = v.split_once(':') {
-        if src == "." || src.starts_with("./") {
+        if src.starts_with('.') {
             let abs = std::path::absolute(src)
                 .map_err(|e| Error::flag("--volume", v, format!("{src}: {e}")))?;
             let abs = holm_container::resolve::clean(&abs);

@@ -197,7 +197,7 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
 fn typed_container(cmd: &EngineCommand) -> Option<&str> {
     match cmd {
         EngineCommand::Logs(a) => Some(&a.container),
-        EngineCommand::Exec(a) => a.container_and_cmd.first().map(String::as_str),
+        EngineCommand::Exec(a) => Some(a.container.as_str()),
         EngineCommand::Top(a) => Some(&a.container),
         EngineCommand::Rename(a) => Some(&a.container),
         EngineCommand::Port(a) => Some(&a.container),

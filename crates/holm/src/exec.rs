@@ -20,21 +20,24 @@ pub struct ExecArgs {
     #[arg(short, long)]
     pub workdir: Option<String>,
     /// Keep stdin open (holm's stdin is the process's).
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub interactive: bool,
     /// Allocate a pseudo-terminal.
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub tty: bool,
     /// Run in the background (output discarded).
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub detach: bool,
-    /// The container, then the command and its arguments.
-    #[arg(required = true, num_args = 2.., trailing_var_arg = true, value_name = "CONTAINER COMMAND [ARG...]")]
-    pub container_and_cmd: Vec<String>,
+    /// The container (name, id or id prefix).
+    pub container: String,
+    /// The command and its arguments.
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, value_name = "COMMAND")]
+    pub cmd: Vec<String>,
 }
 
 /// `holm exec`: runs the command in the foreground and exits with its code.
 pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
+    let env = holm_engine::options::env_flags(&a.env)?;
     // The process is forked from holm itself: run from a sealed copy so it cannot reach holm's binary
     // (CVE-2019-5736). Re-executes holm with the same arguments the first time.
     holm_sys::process::run_from_sealed_copy().context("re-executing from a sealed copy of holm")?;
@@ -61,24 +64,14 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
         holm_sys::fs::dup_onto(null.as_fd(), 2)?;
     }
     let req = ExecRequest {
-        cmd: a.container_and_cmd[1..].to_vec(),
-        env: a
-            .env
-            .iter()
-            .filter_map(|e| {
-                if e.contains('=') {
-                    Some(e.clone())
-                } else {
-                    std::env::var(e).ok().map(|v| format!("{e}={v}"))
-                }
-            })
-            .collect(),
+        cmd: a.cmd.clone(),
+        env,
         user: a.user.clone(),
         workdir: a.workdir.clone(),
         tty: a.tty,
         detach: a.detach,
     };
-    let r = engine.exec(&a.container_and_cmd[0], &req);
+    let r = engine.exec(&a.container, &req);
     holm_sys::fs::dup_onto(saved_err.as_fd(), 2)?;
     Ok(r?)
 }

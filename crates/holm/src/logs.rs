@@ -12,8 +12,13 @@ pub struct LogsArgs {
     /// Keep printing new output until the container stops.
     #[arg(short, long)]
     pub follow: bool,
-    /// Number of lines to show from the end (`all` for every line).
-    #[arg(short = 'n', long, default_value = "all")]
+    /// Number of lines to show from the end (`all`, or a negative number as docker, for every line).
+    #[arg(
+        short = 'n',
+        long,
+        default_value = "all",
+        allow_negative_numbers = true
+    )]
     pub tail: String,
     /// Prefix each line with its time (RFC 3339).
     #[arg(short, long)]
@@ -49,11 +54,15 @@ fn print(entries: &[Entry], timestamps: bool) -> std::io::Result<()> {
 /// `holm logs [-f] [--tail N] [-t]`.
 pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
     let tail: Option<usize> = match a.tail.as_str() {
-        "all" | "-1" => None,
-        n => Some(
-            n.parse()
-                .map_err(|_| holm_engine::Error::flag("--tail", n, "expected a number or `all`"))?,
-        ),
+        "all" => None,
+        n => match n.parse::<i64>() {
+            Ok(n) => usize::try_from(n).ok(),
+            Err(_) => {
+                return Err(
+                    holm_engine::Error::flag("--tail", n, "expected a number or `all`").into(),
+                )
+            }
+        },
     };
     let since = a
         .since

@@ -9,16 +9,16 @@ use std::os::fd::AsFd;
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Run in the background and print the container id.
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub detach: bool,
     /// Keep the container's stdin open and feed it holm's.
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub interactive: bool,
     /// Give the container a pseudo-terminal.
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub tty: bool,
     /// Remove the container when it exits.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub rm: bool,
     /// Name of the container.
     #[arg(long)]
@@ -42,7 +42,7 @@ pub struct RunArgs {
     #[arg(short, long = "volume", value_name = "SRC:DST[:ro]")]
     pub volumes: Vec<String>,
     /// Mount the container's root filesystem read-only.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub read_only: bool,
     /// Memory limit (`512m`, `1g`, …).
     #[arg(short, long, allow_hyphen_values = true)]
@@ -72,7 +72,7 @@ pub struct RunArgs {
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
     /// Give the container every capability and device, without seccomp or masked paths.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub privileged: bool,
     /// Security options: `no-new-privileges`, `seccomp=unconfined`, `seccomp=FILE`.
     #[arg(long = "security-opt", value_name = "OPT")]
@@ -96,7 +96,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub cpuset_cpus: Option<String>,
     /// Run an init as pid 1 that forwards signals and reaps zombies.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub init: bool,
     /// Restart policy: no, on-failure[:N], always, unless-stopped.
     #[arg(long, default_value = "no")]
@@ -121,7 +121,7 @@ pub struct RunArgs {
     )]
     pub publish: Vec<String>,
     /// Publish every port the image exposes on a free host port.
-    #[arg(short = 'P', long = "publish-all")]
+    #[arg(short = 'P', long = "publish-all", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub publish_all: bool,
     /// A DNS server for the container's resolv.conf (replaces the host's).
     #[arg(long, value_name = "IP")]
@@ -160,18 +160,7 @@ impl RunArgs {
         for f in &self.env_file {
             env.extend(o::read_env_file(f)?);
         }
-        let env_flags: Vec<String> = self
-            .env
-            .iter()
-            .filter_map(|e| {
-                if e.contains('=') {
-                    Some(e.clone())
-                } else {
-                    // docker: `-e NAME` passes holm's value, or nothing if holm has none.
-                    std::env::var(e).ok().map(|v| format!("{e}={v}"))
-                }
-            })
-            .collect();
+        let env_flags = o::env_flags(&self.env)?;
         env.extend(env_flags);
         let memory = self
             .memory
@@ -391,10 +380,10 @@ fn attach(
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// Attach to the container's output and exit with its code.
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub attach: bool,
     /// Attach holm's stdin too (for a container created with -i).
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set)]
     pub interactive: bool,
     /// Containers (names, ids or id prefixes).
     #[arg(required = true)]

@@ -82,3 +82,88 @@ fn failed_start_exits_1_and_keeps_the_exited_state() {
     assert_eq!(st["ExitCode"], 137, "{st}");
     assert!(e.ok(&["ps", "-a"]).contains("Exited (137)"));
 }
+
+/// Flag forms docker accepts: `--flag=false`/`=true` on its bool flags, `-v ../dir:/x` (a relative bind made
+/// absolute), `-p 0:80` (a random host port), `logs --tail -1` (every line); and `-e =bad` refused by `run` and
+/// `exec` with docker's words and 125.
+#[test]
+fn docker_flag_forms() {
+    let e = Engine::new();
+    let id = e.ok(&[
+        "create",
+        "--rm=false",
+        "-i=true",
+        "-t=false",
+        "--privileged=false",
+        "--read-only=true",
+        "--init=false",
+        "-P=false",
+        "--name",
+        "bools",
+        IMAGE,
+        "true",
+    ]);
+    assert_eq!(id.trim().len(), 64);
+    let c = e.inspect("bools");
+    let h = &c["HostConfig"];
+    assert_eq!(h["AutoRemove"], false, "{h}");
+    assert_eq!(h["ReadonlyRootfs"], true, "{h}");
+    assert_eq!(h["Privileged"], false, "{h}");
+    assert_eq!(c["Config"]["OpenStdin"], true);
+    assert_eq!(c["Config"]["Tty"], false);
+    e.ok(&["create", "-it", "--rm", "--name", "cluster", IMAGE, "true"]);
+    let c = e.inspect("cluster");
+    assert_eq!(c["Config"]["Tty"], true);
+    assert_eq!(c["HostConfig"]["AutoRemove"], true);
+    // `-d=false` runs in the foreground
+    let (out, _) = e.code(0, &["run", "-d=false", "--rm", IMAGE, "echo", "fg"]);
+    assert_eq!(out, "fg\n");
+
+    // -v ../dir:/x: relative to holm's working directory
+    let base = e.tmp.path().join("base");
+    std::fs::create_dir_all(base.join("sub")).unwrap();
+    std::fs::write(base.join("data.txt"), "rel\n").unwrap();
+    let o = e
+        .cmd(&[
+            "run",
+            "--rm",
+            "-v",
+            "../:/x:ro",
+            IMAGE,
+            "cat",
+            "/x/data.txt",
+        ])
+        .current_dir(base.join("sub"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "rel\n");
+
+    // -p 0:80: a host port picked
+    e.detached(&["--name", "p0", "-p", "0:80", IMAGE, "sleep", "300"]);
+    let port = e.ok(&["port", "p0", "80"]);
+    let port: u16 = port.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert_ne!(port, 0);
+
+    // logs --tail -1: every line
+    e.ok(&["run", "--name", "lg", IMAGE, "sh", "-c", "echo a; echo b"]);
+    assert_eq!(e.ok(&["logs", "--tail", "-1", "lg"]), "a\nb\n");
+    assert_eq!(e.ok(&["logs", "--tail", "1", "lg"]), "b\n");
+
+    // -e =bad
+    let (_, err) = e.code(125, &["run", "--rm", "-e", "=bad", IMAGE, "true"]);
+    assert!(err.contains("invalid environment variable: =bad"), "{err}");
+    assert!(!err.contains("config.json"), "{err}");
+    let (_, err) = e.code(125, &["exec", "-e", "=bad", "p0", "true"]);
+    assert!(err.contains("invalid environment variable: =bad"), "{err}");
+    // exec's bool flags too, and its usage line names the container once
+    assert_eq!(
+        e.ok(&["exec", "-i=false", "-t=false", "p0", "echo", "x"]),
+        "x\n"
+    );
+    let help = e.ok(&["exec", "--help"]);
+    assert!(
+        help.contains("exec [OPTIONS] <CONTAINER> <COMMAND>..."),
+        "{help}"
+    );
+}

@@ -102,12 +102,13 @@ pub fn parse_publish(value: &str) -> Result<Vec<PortBinding>> {
             .map_err(|_| bad(&format!("invalid IP address '{ip}'")))?
     };
     let (c0, c1) = parse_range(ctr, &bad)?;
-    let (h0, h1) = if host.is_empty() {
+    // No host port, or docker's `0`: one picked by [`reserve`] for each container port.
+    let (h0, h1) = if host.is_empty() || host == "0" {
         (0, 0)
     } else {
         parse_range(host, &bad)?
     };
-    if host.is_empty() || (h0 == h1 && c0 == c1) {
+    if h1 == 0 || (h0 == h1 && c0 == c1) {
         return Ok((c0..=c1)
             .map(|c| PortBinding {
                 host_ip,
