@@ -106,7 +106,11 @@ impl Engine {
     pub fn status(&self, rec: &ContainerRecord) -> Status {
         match rec.state {
             State::Creating | State::Created => Status::Created,
-            State::Exited if self.monitor_alive(&rec.id) => Status::Restarting,
+            // A monitor of an exited container waits out its restart policy's backoff; one without a policy is
+            // a `start` under way (or the exit being recorded): still `exited` until it runs, as docker shows it.
+            State::Exited if self.has_restart_policy(rec) && self.monitor_alive(&rec.id) => {
+                Status::Restarting
+            }
             State::Exited => Status::Exited,
             State::Running => match self
                 .runtime_for(rec.config.runtime.as_deref())
@@ -116,6 +120,13 @@ impl Engine {
                 _ => Status::Running,
             },
         }
+    }
+
+    fn has_restart_policy(&self, rec: &ContainerRecord) -> bool {
+        !matches!(
+            crate::options::parse_restart(&rec.config.restart),
+            Ok(crate::options::RestartPolicy::No) | Err(_)
+        )
     }
 
     /// Finds a container by id, id prefix or name, refreshed.

@@ -118,7 +118,7 @@ fn image_commands_end_to_end() {
     let out = ok(&root, &["rmi", "example.com/cli:2"]);
     assert_eq!(out, "Untagged: example.com/cli:2\n");
     let err = fails(&root, 1, &["rmi", "nosuch:1", "cli:1"]);
-    assert!(err.contains("image not known: nosuch:1"), "{err}");
+    assert!(err.contains("No such image: nosuch:1"), "{err}");
     assert!(
         ok(&root, &["images", "-q"]).is_empty(),
         "cli:1 was removed despite the other failure"
@@ -145,7 +145,7 @@ fn errors_are_one_clear_line() {
     );
     assert!(err.contains("invalid platform"), "{err}");
     let err = fails(&root, 1, &["save", "-o", "/dev/null", "missing:1"]);
-    assert!(err.contains("image not known"), "{err}");
+    assert!(err.contains("No such image: missing:1"), "{err}");
 }
 
 fn digest_hex(img: &Built) -> String {

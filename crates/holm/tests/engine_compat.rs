@@ -167,3 +167,35 @@ fn docker_flag_forms() {
         "{help}"
     );
 }
+
+/// An exited container without a restart policy whose monitor runs (a `start` under way, ~50 ms) is still
+/// `Exited (N)`, not `Restarting (N)`: the test holds the monitor lock as a starting monitor does.
+#[test]
+fn starting_container_without_policy_is_not_restarting() {
+    let e = Engine::new();
+    e.code(3, &["run", "--name", "np", IMAGE, "sh", "-c", "exit 3"]);
+    let id = e.inspect("np")["Id"].as_str().unwrap().to_string();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(e.root.join("containers").join(&id).join("monitor.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let st = e.ok(&["ps", "-a", "-f", "name=^np$", "--format", "{{.Status}}"]);
+    let state = e.status("np");
+    drop(lock);
+    assert!(st.starts_with("Exited (3)"), "{st}");
+    assert_eq!(state, "exited");
+}
+
+/// `rmi` of a missing image or digest says docker's `No such image: X` (exit 1), as the README promises.
+#[test]
+fn rmi_of_a_missing_digest_says_no_such_image() {
+    let e = Engine::new();
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    let (_, err) = e.code(1, &["rmi", &digest]);
+    assert!(err.contains(&format!("No such image: {digest}")), "{err}");
+    let (_, err) = e.code(1, &["rmi", "nosuch:1"]);
+    assert!(err.contains("Error: No such image: nosuch:1"), "{err}");
+}

@@ -31,7 +31,8 @@ pub const DEFAULT_ROOT: &str = "/var/lib/holm";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No image matches the name or id.
-    #[error("image not known: {0}")]
+    /// docker's wording (`rmi`, `tag`, `save`, `image inspect` of a missing image).
+    #[error("No such image: {0}")]
     NotFound(String),
     /// An id prefix matches several images.
     #[error("short id `{0}` is ambiguous: it matches several images")]
