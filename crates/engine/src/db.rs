@@ -228,31 +228,17 @@ impl Db {
     }
 
     fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
-        r.map_err(|source| Error::Db {
-            path: self.path.clone(),
-            source,
-        })
+        r.map_err(db_error(&self.path))
     }
 
     /// Adds a container. Errors: [`Error::NameInUse`].
     pub fn insert(&mut self, r: &ContainerRecord) -> Result<()> {
-        let path = self.path.clone();
-        let wrap = |source| Error::Db {
-            path: path.clone(),
-            source,
-        };
+        let wrap = db_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(wrap)?;
-        let holder: Option<String> = tx
-            .query_row(
-                "SELECT id FROM containers WHERE name = ?1",
-                [&r.name],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(wrap)?;
+            .map_err(&wrap)?;
+        let holder = name_holder(&tx, &r.name).map_err(&wrap)?;
         if let Some(id) = holder {
             return Err(Error::NameInUse {
                 name: r.name.clone(),
@@ -282,8 +268,8 @@ impl Db {
                 r.oom_killed
             ],
         )
-        .map_err(wrap)?;
-        tx.commit().map_err(wrap)
+        .map_err(&wrap)?;
+        tx.commit().map_err(&wrap)
     }
 
     fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerRecord> {
@@ -476,21 +462,12 @@ impl Db {
 
     /// Renames a container. Errors: [`Error::NameInUse`], [`Error::NoSuchContainer`].
     pub fn rename(&mut self, id: &str, name: &str) -> Result<()> {
-        let path = self.path.clone();
-        let wrap = |source| Error::Db {
-            path: path.clone(),
-            source,
-        };
+        let wrap = db_error(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(wrap)?;
-        let holder: Option<String> = tx
-            .query_row("SELECT id FROM containers WHERE name = ?1", [name], |row| {
-                row.get(0)
-            })
-            .optional()
-            .map_err(wrap)?;
+            .map_err(&wrap)?;
+        let holder = name_holder(&tx, name).map_err(&wrap)?;
         match holder {
             Some(h) if h == id => return Ok(()),
             Some(h) => {
@@ -506,11 +483,11 @@ impl Db {
                 "UPDATE containers SET name = ?2 WHERE id = ?1",
                 params![id, name],
             )
-            .map_err(wrap)?;
+            .map_err(&wrap)?;
         if n != 1 {
             return Err(Error::NoSuchContainer(id.to_string()));
         }
-        tx.commit().map_err(wrap)
+        tx.commit().map_err(&wrap)
     }
 
     /// Records a volume; false if one of that name exists already.
@@ -596,6 +573,22 @@ impl Db {
                 .optional(),
         )
     }
+}
+
+/// Maps an SQLite error to [`Error::Db`] naming the database file `path`.
+fn db_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Db {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The id of the container that holds `name`, if any.
+fn name_holder(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<Option<String>> {
+    tx.query_row("SELECT id FROM containers WHERE name = ?1", [name], |row| {
+        row.get(0)
+    })
+    .optional()
 }
 
 #[cfg(test)]

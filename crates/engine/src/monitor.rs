@@ -80,18 +80,14 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
     let _ = holm_sys::fs::dup_onto(null.as_fd(), 0);
     // holm gone before it attached: run detached.
     let attach = control::recv_attach(&ctl).unwrap_or_default();
+    // Failures before the container exists: told to `holm` over the control socket.
+    let fail = |msg: String| {
+        control::send(&ctl, &FromMonitor::Failed { code: 125, msg });
+        125
+    };
     let engine = match Engine::open(root, runroot) {
         Ok(e) => e,
-        Err(e) => {
-            control::send(
-                &ctl,
-                &FromMonitor::Failed {
-                    code: 125,
-                    msg: e.to_string(),
-                },
-            );
-            return 125;
-        }
+        Err(e) => return fail(e.to_string()),
     };
     // One monitor per container, held for its whole life: `holm` reads the lock as "a monitor runs". A restarting
     // monitor hands its lock over.
@@ -100,61 +96,34 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
         holm_sys::process::close_inherited(fd);
         f.map(File::from)
     });
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(engine.bundle(id).join(crate::lifecycle::MONITOR_LOCK));
     let lock = match inherited {
         Some(f) => Ok(Ok(f)),
-        None => lock.map(|f| f.try_lock().map(|_| f)),
+        None => std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(engine.bundle(id).join(crate::lifecycle::MONITOR_LOCK))
+            .map(|f| f.try_lock().map(|_| f)),
     };
     let lock = match lock {
         Ok(Ok(f)) => f,
         Ok(Err(_)) => {
-            control::send(
-                &ctl,
-                &FromMonitor::Failed {
-                    code: 125,
-                    msg: format!("container {id} already has a monitor (it is running)"),
-                },
-            );
-            return 125;
+            return fail(format!(
+                "container {id} already has a monitor (it is running)"
+            ))
         }
-        Err(e) => {
-            control::send(
-                &ctl,
-                &FromMonitor::Failed {
-                    code: 125,
-                    msg: format!("monitor lock of {id}: {e}"),
-                },
-            );
-            return 125;
-        }
+        Err(e) => return fail(format!("monitor lock of {id}: {e}")),
     };
     let cfg = match engine.db().and_then(|db| db.find(id)) {
         // A start or restart that `stop`/`kill`/`rm` called off while this monitor was being executed.
         Ok(r) if lock_fd.is_some() && r.no_restart => {
-            control::send(
-                &ctl,
-                &FromMonitor::Failed {
-                    code: 125,
-                    msg: format!("container {id}: the start was called off by stop, kill or rm"),
-                },
-            );
+            fail(format!(
+                "container {id}: the start was called off by stop, kill or rm"
+            ));
             return 0;
         }
         Ok(r) => r.config,
-        Err(e) => {
-            control::send(
-                &ctl,
-                &FromMonitor::Failed {
-                    code: 125,
-                    msg: e.to_string(),
-                },
-            );
-            return 125;
-        }
+        Err(e) => return fail(e.to_string()),
     };
     let auto_remove = cfg.auto_remove;
     let (pid, io) = match launch(&engine, id, &null, &cfg) {

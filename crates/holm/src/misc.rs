@@ -385,64 +385,33 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
                     vol_active += 1;
                 }
             }
-            let rows = [
-                [
-                    "TYPE".to_string(),
-                    "TOTAL".into(),
-                    "ACTIVE".into(),
-                    "SIZE".into(),
-                    "RECLAIMABLE".into(),
-                ],
-                [
-                    "Images".into(),
-                    images.len().to_string(),
-                    active_imgs.len().to_string(),
-                    human::size(img_size),
-                    format!(
-                        "{} ({}%)",
-                        human::size(img_reclaim),
-                        pct(img_reclaim, img_size)
-                    ),
-                ],
-                [
-                    "Containers".into(),
-                    list.len().to_string(),
-                    active.to_string(),
-                    human::size(ctr_size),
-                    format!(
-                        "{} ({}%)",
-                        human::size(ctr_reclaim),
-                        pct(ctr_reclaim, ctr_size)
-                    ),
-                ],
-                [
-                    "Local Volumes".into(),
-                    vols.len().to_string(),
-                    vol_active.to_string(),
-                    human::size(vol_size),
-                    format!(
-                        "{} ({}%)",
-                        human::size(vol_reclaim),
-                        pct(vol_reclaim, vol_size)
-                    ),
-                ],
+            let row = |kind: &str, total: usize, active: usize, size: u64, reclaim: u64| {
+                format!(
+                    "{kind}\t{total}\t{active}\t{}\t{} ({}%)",
+                    human::size(size),
+                    human::size(reclaim),
+                    pct(reclaim, size)
+                )
+            };
+            let table = [
+                "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE".to_string(),
+                row(
+                    "Images",
+                    images.len(),
+                    active_imgs.len(),
+                    img_size,
+                    img_reclaim,
+                ),
+                row("Containers", list.len(), active, ctr_size, ctr_reclaim),
+                row(
+                    "Local Volumes",
+                    vols.len(),
+                    vol_active,
+                    vol_size,
+                    vol_reclaim,
+                ),
             ];
-            let mut widths = [0usize; 5];
-            for r in &rows {
-                for (w, c) in widths.iter_mut().zip(r) {
-                    *w = (*w).max(c.len());
-                }
-            }
-            for r in &rows {
-                let mut line = String::new();
-                for (i, c) in r.iter().enumerate() {
-                    line.push_str(c);
-                    if i < 4 {
-                        line.push_str(&" ".repeat(widths[i] - c.len() + 3));
-                    }
-                }
-                println!("{}", line.trim_end());
-            }
+            println!("{}", crate::format::tabwrite(&table.join("\n"), 0, 3));
             Ok(0)
         }
         SystemCommand::Prune(a) => {

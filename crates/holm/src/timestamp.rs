@@ -68,6 +68,13 @@ pub fn to_log_time((secs, nanos): (i64, u32)) -> String {
     holm_container::state::rfc3339(t)
 }
 
+/// Seconds since the Unix epoch of a date/time that carries its zone (RFC 3339: `2024-01-02T03:04:05.5Z`,
+/// `…+02:00`); `None` for one without a zone or that does not parse.
+pub fn zoned_secs(v: &str) -> Option<i64> {
+    let (secs, _, zone) = date_time(v)?;
+    Some(secs - zone?)
+}
+
 /// `YYYY-MM-DD[THH[:MM[:SS[.F]]]][ZONE]` → (seconds as if UTC, nanoseconds, zone offset if given).
 fn date_time(v: &str) -> Option<(i64, u32, Option<i64>)> {
     let num = |s: &str, n: usize| -> Option<i64> {
