@@ -91,7 +91,7 @@ pub fn block_device() -> (u64, u64) {
 
 /// A "cgroup v2 host" runtime: a wrapper that runs `holm-runtime` in a private mount namespace where the only
 /// cgroup mount is cgroup2 at `/sys/fs/cgroup` (the v1 hierarchies are unmounted there). On this hybrid machine
-/// that is the host's own unified hierarchy (`/sys/fs/cgroup/unified` outside), which offers only `hugetlb`, but
+/// that is the host's own unified hierarchy (`/sys/fs/cgroup/unified` outside), which offers at most `hugetlb` (probed), but
 /// has the v2 core files (`cgroup.freeze`, `cgroup.kill`, `cgroup.events`) and eBPF device filtering: the
 /// runtime's v2 code paths run for real.
 pub fn v2_runtime() -> Runtime {
@@ -156,4 +156,107 @@ pub fn read_count(p: &std::path::Path) -> u64 {
         .ok()
         .and_then(|t| t.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Where this host's kernel offers a cgroup controller (probed from `/proc/self/mountinfo` and cgroup2's
+/// `cgroup.controllers`, never assumed: machines of the same kind differ in what their kernels carry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Offered {
+    /// A v1 hierarchy carries it, mounted at this path (e.g. `/sys/fs/cgroup/net_cls,net_prio`).
+    V1(PathBuf),
+    /// The cgroup2 hierarchy offers it (listed in `cgroup.controllers` at its mount point).
+    V2,
+    /// Neither: settings for it must be refused by name.
+    No,
+}
+
+/// Mount points and super options (`rw,net_cls,net_prio`) of this process's cgroup mounts, with `true` for
+/// cgroup2.
+fn cgroup_mounts() -> Vec<(PathBuf, String, bool)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").expect("read /proc/self/mountinfo");
+    info.lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let mut r = right.split(' ');
+            let fstype = r.next()?;
+            let superopts = r.nth(1)?.to_string();
+            let point = left.split(' ').nth(4)?.replace("\\040", " ");
+            match fstype {
+                "cgroup" => Some((PathBuf::from(point), superopts, false)),
+                "cgroup2" => Some((PathBuf::from(point), superopts, true)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Where `controller` (`hugetlb`, `net_cls`, `net_prio`, `rdma`, ...) is offered on this host.
+pub fn offered(controller: &str) -> Offered {
+    let mounts = cgroup_mounts();
+    if let Some((p, _, _)) = mounts
+        .iter()
+        .find(|(_, o, v2)| !v2 && o.split(',').any(|c| c == controller))
+    {
+        return Offered::V1(p.clone());
+    }
+    let in_v2 = mounts.iter().filter(|(_, _, v2)| *v2).any(|(p, _, _)| {
+        std::fs::read_to_string(p.join("cgroup.controllers"))
+            .is_ok_and(|t| t.split_whitespace().any(|c| c == controller))
+    });
+    if in_v2 {
+        Offered::V2
+    } else {
+        Offered::No
+    }
+}
+
+/// True if the kernel supports huge pages of `size` as the spec names it (`2MB` ⇔
+/// `/sys/kernel/mm/hugepages/hugepages-2048kB`).
+pub fn hugepage_size_exists(size: &str) -> bool {
+    let kb: u64 = match size.strip_suffix("KB") {
+        Some(n) => n.parse().unwrap_or(0),
+        None => match size.strip_suffix("MB") {
+            Some(n) => n.parse::<u64>().unwrap_or(0) << 10,
+            None => {
+                size.strip_suffix("GB")
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    << 20
+            }
+        },
+    };
+    PathBuf::from(format!("/sys/kernel/mm/hugepages/hugepages-{kb}kB")).exists()
+}
+
+/// How `hugepageLimits` of page size 2MB fare on this host: `Some((dir controller, file))` where the limit is
+/// written (`("hugetlb", "hugetlb.2MB.limit_in_bytes")` on v1, `("unified", "hugetlb.2MB.max")` on v2, for
+/// [`cg_read`]), or `None` when the kernel has no hugetlb controller or no 2MB pages (the runtime refuses it).
+pub fn hugetlb_2mb() -> Option<(&'static str, &'static str)> {
+    if !hugepage_size_exists("2MB") {
+        return None;
+    }
+    match offered("hugetlb") {
+        Offered::V1(_) => Some(("hugetlb", "hugetlb.2MB.limit_in_bytes")),
+        Offered::V2 => Some(("unified", "hugetlb.2MB.max")),
+        Offered::No => None,
+    }
+}
+
+/// Which blkio weight file (`blkio.weight`, CFQ; else `blkio.bfq.weight`, BFQ) the kernel creates in a
+/// container's cgroup, probed in the cgroup of a container created without resources (the BFQ files are absent
+/// from the hierarchy's root directory, and absent everywhere when BFQ is not loaded). `suffix` is `""` for the
+/// weight, `"_device"` for per-device weights.
+pub fn blkio_weight_file(rt: &Runtime, suffix: &str) -> Option<String> {
+    let b = bundle("true", json!({}));
+    let id = holm_testkit::unique_id("cg-probe");
+    let _g = rt.guard(&id);
+    rt.ok(&["create", "--bundle", &path_arg(&b), &id]);
+    let found = [
+        format!("blkio.weight{suffix}"),
+        format!("blkio.bfq.weight{suffix}"),
+    ]
+    .into_iter()
+    .find(|f| cg_dir("blkio", &id).join(f).exists());
+    rt.ok(&["delete", "--force", &id]);
+    found
 }
