@@ -2,24 +2,19 @@
 //! to the new cgroup before any process joins it (so nothing in the container ever runs unlimited).
 
 use crate::Result;
-use oci_spec::runtime::{Linux, LinuxDeviceCgroup, LinuxResources};
+use oci_spec::runtime::{Linux, LinuxResources};
 
-/// The resources to apply for `linux`: `linux.resources` as given, and for devices (as runc) the config's rules,
-/// then an allow rule for each `linux.devices` entry, then the devices every container may use
+/// The resources to apply for `linux`: `linux.resources` as given, and for devices (as runc's specconv) the
+/// config's `linux.resources.devices` rules followed by the devices every container may use
 /// ([`holm_cgroups::devices::default_allowed`]). Device rules are applied even when `linux.resources` is
 /// absent: a container starts from "deny every device".
+///
+/// A `linux.devices` entry only creates a node: it adds no rule of its own, so a config that creates a device
+/// and denies it (explicitly or by a deny-all without an allow) keeps it denied, as with runc. A config that
+/// wants a created device usable allows it in `linux.resources.devices` (as `runc spec`, podman and docker do).
 pub fn effective(linux: &Linux) -> LinuxResources {
     let mut r = linux.resources().clone().unwrap_or_default();
     let mut rules = r.devices().clone().unwrap_or_default();
-    for d in linux.devices().iter().flatten() {
-        let mut rule = LinuxDeviceCgroup::default();
-        rule.set_allow(true);
-        rule.set_typ(Some(d.typ()));
-        rule.set_major(Some(d.major()));
-        rule.set_minor(Some(d.minor()));
-        rule.set_access(Some("rwm".into()));
-        rules.push(rule);
-    }
     rules.extend(holm_cgroups::devices::default_allowed());
     r.set_devices(Some(rules));
     r

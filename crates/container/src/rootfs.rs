@@ -447,25 +447,26 @@ fn create_devices(ctx: &Context<'_>, root: BorrowedFd<'_>) -> Result<()> {
         }
         if ctx.userns {
             // mknod is not allowed in a user namespace: bind the host's node onto an empty file.
-            let target = resolve::touch(root, &path)?;
-            let host = File::options()
-                .read(true)
-                .custom_flags(libc::O_PATH)
-                .open(&path)
-                .map_err(|e| Error::io("open host device", &path, e))?;
-            mount(
-                Some(&fd_path(host.as_fd())),
-                &fd_path(target.as_fd()),
-                None,
-                MS_BIND,
-                None,
-                &format!("device {}", path.display()),
-            )?;
+            bind_host_device(root, &path, kind, major, minor)?;
         } else {
             let old = holm_sys::fs::umask(0);
             let r = holm_sys::fs::mknodat(parent.as_fd(), &name, kind | mode, major, minor);
             holm_sys::fs::umask(old);
-            r?;
+            match r {
+                Ok(()) => {}
+                // The device cgroup (joined before this step) may deny `m` for this device: as runc, bind the
+                // host's node instead. Opening it stays subject to the same cgroup rules.
+                Err(e) if e.errno() == libc::EPERM => {
+                    bind_host_device(root, &path, kind, major, minor).map_err(|b| {
+                        Error::Init(format!(
+                            "device `{}`: mknod: {e}; bind of the host's node: {b}",
+                            path.display()
+                        ))
+                    })?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
             if uid.is_some() || gid.is_some() {
                 let u = uid.unwrap_or(u32::MAX);
                 let g = gid.unwrap_or(u32::MAX);
@@ -490,6 +491,45 @@ fn create_devices(ctx: &Context<'_>, root: BorrowedFd<'_>) -> Result<()> {
     for d in ["pts", "shm"] {
         resolve::mkdir_all(root, &Path::new("/dev").join(d), 0o755)?;
     }
+    Ok(())
+}
+
+/// Bind-mounts the host's node at `path` onto an empty file at `path` in the rootfs `root`, after checking that
+/// the host's node is the device the config names (`kind` `S_IFCHR`/`S_IFBLK`/`S_IFIFO`, `major`:`minor`).
+fn bind_host_device(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    kind: u32,
+    major: u64,
+    minor: u64,
+) -> Result<()> {
+    let host = File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)
+        .map_err(|e| Error::io("open host device", path, e))?;
+    let meta = host
+        .metadata()
+        .map_err(|e| Error::io("stat host device", path, e))?;
+    let same = meta.mode() & libc::S_IFMT == kind
+        && (kind == libc::S_IFIFO
+            || (u64::from(libc::major(meta.rdev())) == major
+                && u64::from(libc::minor(meta.rdev())) == minor));
+    if !same {
+        return Err(Error::Init(format!(
+            "device `{}`: the host's node is not {major}:{minor} of the configured type",
+            path.display()
+        )));
+    }
+    let target = resolve::touch(root, path)?;
+    mount(
+        Some(&fd_path(host.as_fd())),
+        &fd_path(target.as_fd()),
+        None,
+        MS_BIND,
+        None,
+        &format!("device {}", path.display()),
+    )?;
     Ok(())
 }
 
