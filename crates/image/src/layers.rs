@@ -71,6 +71,10 @@ pub struct LayerInfo {
     pub tar_size: u64,
     /// Bytes of regular file data.
     pub file_bytes: u64,
+    /// Digests of layer blobs known to uncompress to `diff_id` (the blob this layer was unpacked from, and blobs
+    /// checked later by [`LayerStore::verify_blob`]). A cache: a blob not listed is hashed again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<Digest>,
 }
 
 /// A layer unpacked into staging: its directory and info, or why it failed.
@@ -226,6 +230,49 @@ impl LayerStore {
         }
     }
 
+    /// Checks that the blob of `job`, whose layer (`job.chain_id`) is not to be unpacked from it, uncompresses to the
+    /// config's diff_id, without unpacking it: a plain tar blob named by the diff_id is the diff_id (its digest
+    /// was verified when it was staged); a blob listed in the stored layer's `layer.json` was checked before; any other
+    /// blob is decompressed and hashed ([`LayerError::DiffIdMismatch`] if it differs). Returns true if the blob
+    /// was hashed (its digest is then worth recording with [`LayerStore::record_blob`]).
+    pub fn verify_blob(&self, job: &LayerJob, opts: &UnpackOptions) -> Result<bool, LayerError> {
+        if job.compression == Compression::None && job.blob == job.diff_id {
+            return Ok(false);
+        }
+        if self.contains(&job.chain_id) && self.info(&job.chain_id)?.blobs.contains(&job.blob) {
+            return Ok(false);
+        }
+        let blob = std::fs::File::open(&job.blob_path)
+            .map_err(io_err(format!("open layer blob {}", job.blob)))?;
+        let (actual, _) = unpack::hash_layer(blob, job.compression, opts).map_err(|source| {
+            LayerError::Unpack {
+                blob: job.blob.to_string(),
+                source,
+            }
+        })?;
+        if actual != job.diff_id {
+            return Err(LayerError::DiffIdMismatch {
+                blob: job.blob.to_string(),
+                expected: job.diff_id.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(true)
+    }
+
+    /// Adds `blob` to the blobs the layer `chain` is known to come from (its `layer.json`, replaced crash-safely).
+    /// Only a cache for [`LayerStore::verify_blob`]: the caller may ignore a failure.
+    pub fn record_blob(&self, chain: &Digest, blob: &Digest) -> Result<(), LayerError> {
+        let mut info = self.info(chain)?;
+        if info.blobs.contains(blob) {
+            return Ok(());
+        }
+        info.blobs.push(blob.clone());
+        let json = serde_json::to_vec_pretty(&info).expect("layer info serialises");
+        fsutil::write_atomic(&self.layer_dir(chain)?.join("layer.json"), &json)
+            .map_err(io_err("update layer.json"))
+    }
+
     /// The store's layer directory (for fsync after commits).
     pub fn path(&self) -> &Path {
         &self.dir
@@ -260,6 +307,7 @@ fn unpack_one(
         parent: job.parent.clone(),
         tar_size: d.tar_size,
         file_bytes: d.file_bytes,
+        blobs: vec![job.blob.clone()],
     };
     let json = serde_json::to_vec_pretty(&info).expect("layer info serialises");
     std::fs::write(dir.join("layer.json"), json).map_err(io_err("write layer.json"))?;

@@ -69,17 +69,16 @@ impl ImageStore {
         candidates: &[Candidate],
         unpack: &UnpackOptions,
     ) -> Result<Vec<Loaded>, StoreError> {
-        // Layers to unpack, once per chain id, and each image's chain.
+        // Layers to unpack, once per chain id, and each image's chain. Every shipped layer blob is checked against
+        // its config's diff_id: by unpacking it, or (its layer being stored already, or unpacked from another blob
+        // in this import) by `verify_blob`; a mismatch refuses the whole import before anything is committed.
         let mut jobs: Vec<LayerJob> = Vec::new();
+        let mut checks: Vec<LayerJob> = Vec::new();
         let mut chains: Vec<Vec<Digest>> = Vec::new();
         for c in candidates {
             let diff_ids = diff_ids(c)?;
             let chain = digest::chain_ids(&diff_ids);
             for (i, layer) in c.manifest.layers().iter().enumerate() {
-                let chain_id = &chain[i];
-                if self.layers.contains(chain_id) || jobs.iter().any(|j| j.chain_id == *chain_id) {
-                    continue;
-                }
                 let compression =
                     Compression::from_media_type(layer.media_type()).ok_or_else(|| {
                         ArchiveError::Invalid(format!(
@@ -88,7 +87,7 @@ impl ImageStore {
                             layer.media_type()
                         ))
                     })?;
-                jobs.push(LayerJob {
+                let job = LayerJob {
                     blob: layer.digest().clone(),
                     blob_path: match staging.staged_size(layer.digest()) {
                         Some(_) => staging.path(layer.digest())?,
@@ -96,11 +95,28 @@ impl ImageStore {
                     },
                     compression,
                     diff_id: diff_ids[i].clone(),
-                    chain_id: chain_id.clone(),
+                    chain_id: chain[i].clone(),
                     parent: i.checked_sub(1).map(|p| chain[p].clone()),
-                });
+                };
+                let same = |j: &LayerJob| j.chain_id == job.chain_id && j.blob == job.blob;
+                if jobs.iter().any(same) || checks.iter().any(same) {
+                    continue;
+                }
+                if self.layers.contains(&job.chain_id)
+                    || jobs.iter().any(|j| j.chain_id == job.chain_id)
+                {
+                    checks.push(job);
+                } else {
+                    jobs.push(job);
+                }
             }
             chains.push(chain);
+        }
+        let mut hashed = Vec::new();
+        for job in &checks {
+            if self.layers.verify_blob(job, unpack)? {
+                hashed.push(job);
+            }
         }
         let unpacked = self.layers.unpack_all(&staging, &jobs, unpack)?;
 
@@ -118,6 +134,10 @@ impl ImageStore {
             self.layers.commit(path, info)?;
         }
         crate::fsutil::sync_dir(self.layers.path()).map_err(io_err("sync layers"))?;
+        for job in hashed {
+            // A cache of what was checked: a failure only means the blob is hashed again next time.
+            let _ = self.layers.record_blob(&job.chain_id, &job.blob);
+        }
         crate::fsutil::sync_dir(self.content.dir()).map_err(io_err("sync blobs"))?;
 
         let mut infos: HashMap<Digest, LayerInfo> = HashMap::new();

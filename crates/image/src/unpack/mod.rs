@@ -76,6 +76,28 @@ pub struct LayerDiff {
     pub entries: u64,
 }
 
+/// Decompresses the layer `blob` and returns the sha256 and length of its uncompressed stream (its diff_id and
+/// tar size) without unpacking it; the stream is capped at `opts.max_bytes` ([`UnpackError::TooLarge`]).
+pub fn hash_layer(
+    blob: impl Read,
+    compression: Compression,
+    opts: &UnpackOptions,
+) -> Result<(Digest, u64), UnpackError> {
+    let tripped = Rc::new(Cell::new(false));
+    let raw = BufReader::with_capacity(1 << 20, blob);
+    let dec = decoder(raw, compression).map_err(UnpackError::Read)?;
+    let hashing = HashingReader::new(Limited::new(dec, opts.max_bytes, tripped.clone()));
+    hashing.drain().map_err(|e| {
+        if tripped.get() {
+            UnpackError::TooLarge {
+                limit: opts.max_bytes,
+            }
+        } else {
+            UnpackError::Read(e)
+        }
+    })
+}
+
 /// Unpacks the layer `blob`, compressed as `compression`, into the existing empty directory `dest`.
 ///
 /// On error `dest` may hold a partial tree: the caller unpacks into a temporary directory and removes it.
