@@ -55,6 +55,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: i32,
     /// The runtime's pid (the init's parent).
     pub runtime_pid: i32,
+    /// Detached id-mapped mount trees by `mounts` index ([`crate::idmap::prepare`]), attached by the init.
+    pub idmapped: crate::idmap::Prepared,
     /// The compiled `linux.seccomp` filter, loaded last before `Created`.
     pub seccomp: Option<crate::seccomp::Filter>,
 }
@@ -171,6 +173,7 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         cgroup: a.cgroup,
         userns: a.new_userns || a.join.iter().any(|n| n.flag == holm_sys::ns::CLONE_NEWUSER),
         cgroupns,
+        idmapped: &a.idmapped,
     };
     let root_fd = rootfs::prepare(&ctx)?;
     drop(root_fd);

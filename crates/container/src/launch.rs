@@ -102,6 +102,8 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
         .as_ref()
         .map(crate::seccomp::compile)
         .transpose()?;
+    // Id-mapped mount trees are made here, with the runtime's privileges in the host's namespaces.
+    let idmapped = crate::idmap::prepare(&bundle)?;
     let locked = store.create(&opts.id)?;
     let mut saved = Saved {
         oci_version: "1.2.0".into(),
@@ -187,6 +189,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
             preserve_fds: opts.preserve_fds,
             runtime_pid,
             seccomp,
+            idmapped,
         };
         let c1 = match holm_sys::process::fork()? {
             Fork::Child => init::stage1(args),

@@ -20,6 +20,7 @@ pub mod duration;
 pub mod error;
 pub mod exec;
 pub mod hooks;
+pub mod idmap;
 pub mod init;
 pub mod launch;
 pub mod lifecycle;

@@ -2,6 +2,7 @@
 //! flags, propagation changes and the file-system data string.
 
 use holm_sys::mount::*;
+use holm_sys::mount_attr::{self as ma, MountAttr};
 
 /// The meaning of a mount's option list.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -18,6 +19,11 @@ pub struct MountOptions {
     pub recursive: bool,
     /// Remaining words passed to the file system as comma-separated data (`mode=755`, `size=65536k`, …).
     pub data: Vec<String>,
+    /// Recursive attributes (`rro`, `rnosuid`, `ratime`, …: runtime-spec 1.1+) applied with
+    /// `mount_setattr(AT_RECURSIVE)` to the mount and every mount below it, after it is mounted.
+    pub rec: MountAttr,
+    /// `idmap` (`Some(false)`) or `ridmap` (`Some(true)`, recursive): an id-mapped bind mount.
+    pub idmap: Option<bool>,
 }
 
 impl MountOptions {
@@ -43,12 +49,95 @@ pub fn propagation(word: &str) -> Option<libc::c_ulong> {
     })
 }
 
+/// The recursive attribute words (runtime-spec `config.md#linux-mount-options`) and what each sets or clears
+/// with `mount_setattr(2)`. The atime words select one atime mode for the whole tree (the kernel takes the modes as
+/// an enum: [`ma::MOUNT_ATTR__ATIME`] is cleared with each): `ratime`, `rrelatime` and `rnostrictatime` give the
+/// kernel's default `relatime` (what `mount(2)` gives without an atime flag), `rnoatime` gives `noatime`,
+/// `rstrictatime` and `rnorelatime` ("do not use relatime", mount(8)) give `strictatime`.
+pub const RECURSIVE_WORDS: &[(&str, u64, u64)] = &[
+    ("rro", ma::MOUNT_ATTR_RDONLY, 0),
+    ("rrw", 0, ma::MOUNT_ATTR_RDONLY),
+    ("rnosuid", ma::MOUNT_ATTR_NOSUID, 0),
+    ("rsuid", 0, ma::MOUNT_ATTR_NOSUID),
+    ("rnodev", ma::MOUNT_ATTR_NODEV, 0),
+    ("rdev", 0, ma::MOUNT_ATTR_NODEV),
+    ("rnoexec", ma::MOUNT_ATTR_NOEXEC, 0),
+    ("rexec", 0, ma::MOUNT_ATTR_NOEXEC),
+    ("rnodiratime", ma::MOUNT_ATTR_NODIRATIME, 0),
+    ("rdiratime", 0, ma::MOUNT_ATTR_NODIRATIME),
+    ("rnosymfollow", ma::MOUNT_ATTR_NOSYMFOLLOW, 0),
+    ("rsymfollow", 0, ma::MOUNT_ATTR_NOSYMFOLLOW),
+    ("ratime", ma::MOUNT_ATTR_RELATIME, ma::MOUNT_ATTR__ATIME),
+    ("rrelatime", ma::MOUNT_ATTR_RELATIME, ma::MOUNT_ATTR__ATIME),
+    (
+        "rnostrictatime",
+        ma::MOUNT_ATTR_RELATIME,
+        ma::MOUNT_ATTR__ATIME,
+    ),
+    ("rnoatime", ma::MOUNT_ATTR_NOATIME, ma::MOUNT_ATTR__ATIME),
+    (
+        "rstrictatime",
+        ma::MOUNT_ATTR_STRICTATIME,
+        ma::MOUNT_ATTR__ATIME,
+    ),
+    (
+        "rnorelatime",
+        ma::MOUNT_ATTR_STRICTATIME,
+        ma::MOUNT_ATTR__ATIME,
+    ),
+];
+
+/// Every flag word [`parse`] accepts besides file-system data and the recursive words (for `features`).
+pub const FLAG_WORDS: &[&str] = &[
+    "defaults",
+    "ro",
+    "rw",
+    "suid",
+    "nosuid",
+    "dev",
+    "nodev",
+    "exec",
+    "noexec",
+    "sync",
+    "async",
+    "dirsync",
+    "remount",
+    "mand",
+    "nomand",
+    "atime",
+    "noatime",
+    "diratime",
+    "nodiratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "lazytime",
+    "nolazytime",
+    "silent",
+    "loud",
+    "nosymfollow",
+    "symfollow",
+    "bind",
+    "rbind",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "private",
+    "rprivate",
+    "unbindable",
+    "runbindable",
+    "idmap",
+    "ridmap",
+];
+
 /// Parses an option list. Flag words (mount(8)): `ro rw suid nosuid dev nodev exec noexec sync async dirsync
 /// remount mand nomand atime noatime diratime nodiratime relatime norelatime strictatime nostrictatime lazytime
-/// nolazytime silent loud defaults bind rbind`, the propagation words above; anything else is file-system data.
+/// nolazytime silent loud nosymfollow symfollow defaults bind rbind`, the propagation words above, the recursive
+/// words of [`RECURSIVE_WORDS`], `idmap` and `ridmap`; anything else is file-system data.
 ///
-/// Errors: a message naming the word for recursive attributes (`rro`, `rnosuid`, …: needs `mount_setattr`, not
-/// supported yet) and for `idmap`/`ridmap`.
+/// Errors: a message naming the word for words holm does not implement.
 pub fn parse(options: &[String]) -> Result<MountOptions, String> {
     let mut o = MountOptions::default();
     for word in options {
@@ -90,20 +179,25 @@ pub fn parse(options: &[String]) -> Result<MountOptions, String> {
                 o.recursive = true;
                 (MS_BIND | MS_REC, 0)
             }
+            "nosymfollow" => (libc::MS_NOSYMFOLLOW, 0),
+            "symfollow" => (0, libc::MS_NOSYMFOLLOW),
             "idmap" | "ridmap" => {
-                return Err(format!("`{w}`: id-mapped mounts are not supported yet"))
+                o.idmap = Some(w == "ridmap");
+                continue;
             }
-            "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec"
-            | "rnoatime" | "ratime" | "rrelatime" | "rnorelatime" | "rstrictatime"
-            | "rnostrictatime" | "rnodiratime" | "rdiratime" | "rnosymfollow" | "rsymfollow" => {
-                return Err(format!(
-                    "`{w}`: recursive mount attributes are not supported yet"
-                ))
+            "tmpcopyup" | "nocopyup" | "notmpcopyup" | "copy-symlink" => {
+                return Err(format!("`{w}`: not supported"))
             }
-            "tmpcopyup" | "nocopyup" | "notmpcopyup" | "copy-symlink" | "nosymfollow"
-            | "symfollow" => return Err(format!("`{w}`: not supported")),
             _ => {
-                if let Some(p) = propagation(w) {
+                if let Some((_, set, clr)) = RECURSIVE_WORDS.iter().find(|(n, _, _)| *n == w) {
+                    if *clr == ma::MOUNT_ATTR__ATIME {
+                        o.rec.set = (o.rec.set & !ma::MOUNT_ATTR__ATIME) | set;
+                        o.rec.clear |= clr;
+                    } else {
+                        o.rec.set = (o.rec.set | set) & !clr;
+                        o.rec.clear = (o.rec.clear | clr) & !set;
+                    }
+                } else if let Some(p) = propagation(w) {
                     o.propagation.push(p);
                 } else if w.is_empty() {
                     return Err("empty option word".into());
@@ -142,9 +236,27 @@ mod tests {
     }
 
     #[test]
+    fn recursive_words_and_idmap() {
+        let o = p(&["rbind", "rro", "rnosuid", "rnoatime", "rrelatime", "ridmap"]);
+        assert_eq!(o.rec.set, ma::MOUNT_ATTR_RDONLY | ma::MOUNT_ATTR_NOSUID);
+        assert_eq!(o.rec.clear, ma::MOUNT_ATTR__ATIME);
+        assert_eq!(o.idmap, Some(true));
+        let o = p(&["rro", "rrw"]);
+        assert_eq!((o.rec.set, o.rec.clear), (0, ma::MOUNT_ATTR_RDONLY));
+        assert_eq!(p(&["rstrictatime"]).rec.set, ma::MOUNT_ATTR_STRICTATIME);
+        assert_eq!(p(&["nosymfollow"]).flags, libc::MS_NOSYMFOLLOW);
+        for w in FLAG_WORDS
+            .iter()
+            .chain(RECURSIVE_WORDS.iter().map(|(w, _, _)| w))
+        {
+            let o = p(&[w]);
+            assert!(o.data.is_empty(), "{w} taken as data");
+        }
+    }
+
+    #[test]
     fn unsupported_words_are_errors() {
-        assert!(parse(&["rro".to_string()]).unwrap_err().contains("rro"));
-        assert!(parse(&["idmap".to_string()]).is_err());
+        assert!(parse(&["copy-symlink".to_string()]).is_err());
         assert!(parse(&[String::new()]).is_err());
     }
 }

@@ -37,6 +37,8 @@ pub struct Context<'a> {
     pub userns: bool,
     /// The container has a new cgroup namespace.
     pub cgroupns: bool,
+    /// Detached id-mapped trees by `mounts` index, attached instead of a bind ([`crate::idmap`]).
+    pub idmapped: &'a [(usize, OwnedFd)],
 }
 
 fn what(m: &Mount) -> String {
@@ -86,6 +88,11 @@ pub fn prepare(ctx: &Context<'_>) -> Result<OwnedFd> {
             dev_bound = true;
         }
         mount_one(ctx, root.as_fd(), i, m, &opts, is_bind)?;
+        // Recursive attributes (`rro`, `rnosuid`, …) hold for the mount and everything below it.
+        if opts.rec != holm_sys::mount_attr::MountAttr::default() {
+            let fd = resolve::open(root.as_fd(), m.destination(), libc::O_PATH)?;
+            holm_sys::mount_attr::mount_setattr(fd.as_fd(), true, opts.rec, None, &what(m))?;
+        }
     }
     if !dev_bound {
         create_devices(ctx, root.as_fd())?;
@@ -214,14 +221,18 @@ fn mount_one(
             resolve::touch(root, dest)?
         };
         let rec = if o.recursive { MS_REC } else { 0 };
-        mount(
-            Some(&fd_path(src_fd.as_fd())),
-            &fd_path(target.as_fd()),
-            None,
-            MS_BIND | rec,
-            None,
-            &w,
-        )?;
+        if let Some((_, tree)) = ctx.idmapped.iter().find(|(j, _)| *j == i) {
+            holm_sys::mount_attr::move_mount(tree.as_fd(), target.as_fd(), &w)?;
+        } else {
+            mount(
+                Some(&fd_path(src_fd.as_fd())),
+                &fd_path(target.as_fd()),
+                None,
+                MS_BIND | rec,
+                None,
+                &w,
+            )?;
+        }
         let extra = o.flags & !(MS_BIND | MS_REC | MS_REMOUNT);
         if extra != 0 {
             let fd = resolve::open(root, dest, libc::O_PATH)?;

@@ -290,8 +290,11 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
                 format!("`{}` must be an absolute path", m.destination().display()),
             ));
         }
-        crate::mountopts::parse(m.options().as_deref().unwrap_or_default())
+        let o = crate::mountopts::parse(m.options().as_deref().unwrap_or_default())
             .map_err(|msg| Error::config(format!("mounts[{i}].options"), msg))?;
+        if crate::idmap::wanted(m, &o) {
+            crate::idmap::mappings(i, m, &o, linux)?;
+        }
     }
     for (field, list) in [
         ("linux.maskedPaths", linux.masked_paths()),

@@ -349,7 +349,7 @@ fn mount_errors_name_the_mount() {
     push_mounts(
         &mut b,
         vec![
-            json!({ "destination": "/mnt/r", "type": "bind", "source": "/tmp", "options": ["rbind", "rro"] }),
+            json!({ "destination": "/mnt/r", "type": "bind", "source": "/tmp", "options": ["rbind", "copy-symlink"] }),
         ],
     );
     let out = run_script_output(&rt, &mut b, "mount-err3", "true");

@@ -10,8 +10,10 @@
 pub mod bpf;
 pub mod fs;
 pub mod mount;
+pub mod mount_attr;
 pub mod ns;
 pub mod process;
+pub mod sched;
 pub mod signal;
 pub mod socket;
 pub mod time;
