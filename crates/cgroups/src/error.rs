@@ -129,6 +129,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// An `exec --cgroup` value is unusable (runc's flag: `PATH` or `CONTROLLER[,CONTROLLER...]:PATH`, relative to
+    /// the container's cgroup).
+    #[error("--cgroup {value}: {reason}")]
+    ExecCgroup {
+        /// The flag's value as given (NUL bytes shown escaped).
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A cgroup operation needs a controller or file the host does not offer (the freezer for `pause`, ...).
     #[error("{0}")]
     Unsupported(String),
@@ -148,6 +158,7 @@ impl Error {
             | Error::OwnCgroup { .. }
             | Error::Resource { .. }
             | Error::Freezer { .. }
+            | Error::ExecCgroup { .. }
             | Error::Unsupported(_) => None,
         }
     }

@@ -114,7 +114,9 @@ impl Hierarchies {
     }
 }
 
-fn matches_entry(h: &HierarchyInfo, e: &ProcCgroupEntry) -> bool {
+/// True if `/proc/<pid>/cgroup` line `e` describes hierarchy `h`: the v2 line for v2, the line with exactly
+/// `h`'s controllers and name for v1.
+pub(crate) fn matches_entry(h: &HierarchyInfo, e: &ProcCgroupEntry) -> bool {
     if h.is_v2() {
         return e.is_v2();
     }

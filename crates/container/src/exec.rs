@@ -2,7 +2,8 @@
 //!
 //! The runtime (P) takes the container's lock, checks its status, opens a pidfd on the init (verified by its start
 //! time, like every verb), and opens the init's `/proc/<pid>/ns/*` files, keeping those that differ from its own;
-//! then it forks the tenant stage 1 ([`crate::tenant`]), puts it in the container's cgroup, and drives the sync
+//! then it forks the tenant stage 1 ([`crate::tenant`]), puts it in the init's current cgroup (or `--cgroup`'s
+//! sub-cgroup, see [`holm_cgroups::SubCgroups`]), and drives the sync
 //! channel until the tenant has exec'd (EOF) or reported an error. In the foreground it forwards signals to the
 //! process (and relays its terminal when it made one itself) and returns its exit status, 128+N for signal N.
 //!
@@ -57,6 +58,9 @@ pub struct ExecOptions {
     pub apparmor: Option<String>,
     /// `--process-label`: the SELinux label.
     pub process_label: Option<String>,
+    /// `--cgroup` values (runc's flag, repeatable): `PATH` or `CONTROLLER[,CONTROLLER...]:PATH` relative to
+    /// the container's cgroup ([`holm_cgroups::SubCgroups`]). Empty: the init's current cgroup.
+    pub cgroup: Vec<String>,
 }
 
 /// Parses `--user UID[:GID]` (numbers only, as runc).
@@ -343,6 +347,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32> {
         .map(crate::seccomp::compile)
         .transpose()?;
     let (_init_pidfd, join, mnt) = open_namespaces(&saved)?;
+    let cgroup = exec_cgroup(&saved, &holm_cgroups::SubCgroups::parse(&opts.cgroup)?)?;
 
     // Block signals before the children exist, so none is lost before the forwarding loop; the tenant unblocks
     // them all before exec.
@@ -383,7 +388,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32> {
         };
         drop(args);
         children.stage1 = c1;
-        drive(&saved, &pchan, c1, &mut children)
+        drive(&saved, cgroup.as_ref(), &pchan, c1, &mut children)
     })();
     let pid = match started {
         Ok(pid) => pid,
@@ -417,19 +422,45 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32> {
     code
 }
 
+/// The cgroup the exec'd process joins ([`holm_cgroups::Cgroup::for_exec`]): where the init is now when that is
+/// inside the container's cgroup (in each hierarchy), else the container's cgroup; or the `--cgroup` sub-cgroup.
+/// `None` for a container without a cgroup.
+///
+/// runc 1.1.5 joins the paths saved at create (its state.json) and runc 1.2 the top cgroup unless `--cgroup`
+/// says otherwise (falling back to the init's on cgroup v2 only): following the init everywhere keeps the new
+/// process under the same limits as the init when the init moved itself to a sub-cgroup, on v1 and hybrid too.
+fn exec_cgroup(
+    saved: &Saved,
+    sub: &holm_cgroups::SubCgroups,
+) -> Result<Option<holm_cgroups::Cgroup>> {
+    let Some(cg) = &saved.cgroup else {
+        if !sub.is_empty() {
+            return Err(Error::Invalid(
+                "exec: --cgroup: the container has no cgroup".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    // The init was verified (pidfd and start time) by `open_namespaces`; a path from a recycled pid would not
+    // lie inside the container's cgroup and is ignored by `for_exec`.
+    let path = format!("/proc/{}/cgroup", saved.pid);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+    let init = holm_cgroups::parse_proc_cgroup(&text)?;
+    Ok(Some(cg.for_exec(&init, sub)?))
+}
+
 /// The runtime's side of the tenant setup; returns the tenant's host pid once it has exec'd.
-fn drive(saved: &Saved, chan: &Channel, c1: i32, children: &mut Children) -> Result<i32> {
+fn drive(
+    saved: &Saved,
+    cgroup: Option<&holm_cgroups::Cgroup>,
+    chan: &Channel,
+    c1: i32,
+    children: &mut Children,
+) -> Result<i32> {
     // Stage 1 joins the cgroup before it joins the cgroup namespace and forks: the tenant starts in it, so the
-    // container's limits apply from its first instruction, and `kill --all` reaches it.
-    //
-    // Which cgroup: the container's own, as recorded in its state at create (`linux.cgroupsPath`), not the cgroup
-    // the init is in now (it may have moved into a child cgroup). This is what runc 1.1.5 does: its setns process
-    // enters `cgroupManager.GetPaths()`, the paths saved in state.json; only newer runc has `exec --cgroup` to pick
-    // a sub-cgroup. runc 1.1.5 has one fallback holm lacks: on a cgroup-v2-only host, if entering the top cgroup
-    // fails with EBUSY (a v2 cgroup with domain controllers enabled for its children may hold no processes), it
-    // joins the init's current cgroup instead. That case cannot arise on a hybrid host (no controller is on the v2
-    // hierarchy), where holm's tests run.
-    if let Some(cg) = &saved.cgroup {
+    // container's limits apply from its first instruction, and `kill --all` reaches it. Which cgroup: see
+    // `exec_cgroup`.
+    if let Some(cg) = cgroup {
         cg.add_pid(c1)?;
     }
     chan.send(&Msg::Go)?;

@@ -59,6 +59,11 @@ pub struct ExecArgs {
     /// Accepted for runc compatibility; exec into a paused container is refused.
     #[arg(long = "ignore-paused", hide = true)]
     ignore_paused: bool,
+    /// Run the process in a sub-cgroup of the container's cgroup: PATH in every hierarchy, or (cgroup v1, repeatable)
+    /// CONTROLLER[,CONTROLLER...]:PATH for the named controllers. It must exist. Default: the init's current
+    /// cgroup (`/` is the container's own).
+    #[arg(long = "cgroup", value_name = "PATH|CONTROLLER:PATH")]
+    cgroup: Vec<String>,
     /// Container id.
     id: String,
     /// Command and arguments.
@@ -89,6 +94,7 @@ fn options(a: ExecArgs) -> anyhow::Result<ExecOptions> {
         preserve_fds: a.preserve_fds,
         apparmor: a.apparmor,
         process_label: a.process_label,
+        cgroup: a.cgroup,
     })
 }
 
