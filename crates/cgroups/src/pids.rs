@@ -1,6 +1,7 @@
-//! The pids controller: `linux.resources.pids.limit` — `pids.max` on both versions: a positive limit as is, a
-//! negative one as `max` (unlimited), and 0 leaves `pids.max` unchanged, as runc 1.1.5 does (libcontainer's pids
-//! `Set` writes only when `PidsLimit != 0`; `runc update --pids-limit 0` changes nothing).
+//! The pids controller: `linux.resources.pids.limit` — `pids.max` on both versions: a limit of 0 or more as is
+//! (runtime-spec 1.3: "`0` is a valid limit value … and SHOULD be treated as such"; runc 1.4 does the same), a
+//! negative one as `max` (unlimited). An absent `limit` changes nothing: `holm_container::spec::parse` drops a
+//! `pids` object without one (oci-spec 0.10 would read it as 0).
 
 use oci_spec::runtime::LinuxPids;
 
@@ -13,10 +14,7 @@ pub(crate) const PIDS: Controller = Controller {
 
 pub(crate) fn settings(p: &LinuxPids) -> Vec<Setting> {
     let limit = p.limit();
-    if limit == 0 {
-        return Vec::new();
-    }
-    let value = if limit > 0 {
+    let value = if limit >= 0 {
         limit.to_string()
     } else {
         "max".to_string()
@@ -41,10 +39,10 @@ mod tests {
     }
 
     #[test]
-    fn zero_leaves_the_limit_alone_and_negative_means_max() {
+    fn zero_is_a_limit_and_negative_means_max() {
         assert_eq!(values(20), ["20"]);
         assert_eq!(values(-1), ["max"]);
         assert_eq!(values(-5), ["max"]);
-        assert!(values(0).is_empty());
+        assert_eq!(values(0), ["0"]);
     }
 }

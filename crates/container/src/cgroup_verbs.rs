@@ -172,10 +172,6 @@ pub fn update(store: &Store, id: &str, r: &oci_spec::runtime::LinuxResources) ->
     }
     let mut r = r.clone();
     r.set_devices(None);
-    // `pids.limit` 0 means "unchanged" to runc 1.1.5 (`update --pids-limit 0`): nothing written, nothing recorded.
-    if r.pids().as_ref().is_some_and(|p| p.limit() == 0) {
-        r.set_pids(None);
-    }
     cgroup_of(id, &s)?.apply(&r)?;
     if let Some(linux) = s.config.linux_mut() {
         let merged = merge_resources(linux.resources().as_ref(), &r)?;

@@ -88,6 +88,9 @@ pub fn parse_capability(s: &str) -> Result<Capability> {
 pub fn resolve_process(config: &Spec, opts: &ExecOptions) -> Result<Process> {
     if let Some(path) = &opts.process_file {
         let text = std::fs::read(path).map_err(|e| Error::io("read process file", path, e))?;
+        let fixed = crate::spec::spec13_fixups(&text, "/scheduler/flags", "scheduler.flags")
+            .map_err(|e| Error::Invalid(format!("process file `{}`: {e}", path.display())))?;
+        let text = fixed.unwrap_or(text);
         let de = &mut serde_json::Deserializer::from_slice(&text);
         let p: Process = serde_path_to_error::deserialize(de).map_err(|e| {
             Error::Invalid(format!(
@@ -316,6 +319,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32> {
         )));
     }
     crate::lsm::validate(&process)?;
+    crate::sched::validate_process(&process)?;
     let console = match (
         process.terminal().unwrap_or(false),
         &opts.console_socket,
@@ -379,6 +383,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32> {
         preserve_fds: opts.preserve_fds,
         runtime_pid: holm_sys::process::getpid(),
         seccomp,
+        memory_policy: crate::sched::memory_policy(&saved.config)?,
     };
     let mut children = Children::default();
     let started = (|| {
@@ -388,7 +393,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32> {
         };
         drop(args);
         children.stage1 = c1;
-        drive(&saved, cgroup.as_ref(), &pchan, c1, &mut children)
+        drive(&saved, cgroup.as_ref(), &process, &pchan, c1, &mut children)
     })();
     let pid = match started {
         Ok(pid) => pid,
@@ -453,6 +458,7 @@ fn exec_cgroup(
 fn drive(
     saved: &Saved,
     cgroup: Option<&holm_cgroups::Cgroup>,
+    process: &oci_spec::runtime::Process,
     chan: &Channel,
     c1: i32,
     children: &mut Children,
@@ -460,9 +466,13 @@ fn drive(
     // Stage 1 joins the cgroup before it joins the cgroup namespace and forks: the tenant starts in it, so the
     // container's limits apply from its first instruction, and `kill --all` reaches it. Which cgroup: see
     // `exec_cgroup`.
+    // execCPUAffinity: `initial` before the move into the cgroup, `final` after it (a v1 cpuset resets the affinity
+    // on the move). Stage 1's children inherit it.
+    crate::sched::apply_exec_affinity(c1, process, crate::sched::Affinity::Initial)?;
     if let Some(cg) = cgroup {
         cg.add_pid(c1)?;
     }
+    crate::sched::apply_exec_affinity(c1, process, crate::sched::Affinity::Final)?;
     chan.send(&Msg::Go)?;
     let pid = chan.wait_init_pid()?;
     log::debug!("exec: stage-1 {c1} started the process (pid {pid})");

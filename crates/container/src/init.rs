@@ -216,6 +216,8 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     let args = proc_.args().clone().unwrap_or_default();
     let exe = process::find_executable(&args[0], &env)?;
     process::apply_rlimits(proc_)?;
+    crate::sched::apply_scheduler(proc_)?;
+    crate::sched::apply_memory_policy(spec)?;
     if proc_.terminal().unwrap_or(false) {
         setup_terminal(a, proc_)?;
     }

@@ -351,6 +351,9 @@ fn drive(
         )));
     }
     saved.pid = pid;
+    if let Some(linux) = linux_of(bundle) {
+        crate::resources::apply_pids_after_fork(cg, linux)?;
+    }
     let Some(pid_start) = state::proc_start_time(pid) else {
         // The init already ended: its reason (if it sent one) is waiting on the channel; the failure path says how
         // it ended.

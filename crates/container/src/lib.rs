@@ -31,6 +31,7 @@ pub mod procfs;
 pub mod resolve;
 pub mod resources;
 pub mod rootfs;
+pub mod sched;
 pub mod seccomp;
 pub mod spec;
 pub mod stages;

@@ -26,9 +26,11 @@ fn init_pidfd(s: &Saved) -> Option<OwnedFd> {
     s.init_alive().then_some(fd)
 }
 
-/// `start ID`: lets a `created` container run its process, then runs `poststart` hooks (failures are passed to
-/// `warn`). Errors: not found; not `created`; the init died before it could be started.
-pub fn start(store: &Store, id: &str, warn: &mut dyn FnMut(&Error)) -> Result<()> {
+/// `start ID`: lets a `created` container run its process, then runs `poststart` hooks. Errors: not found; not
+/// `created`; the init died before it could be started; a `poststart` hook failed (runtime-spec 1.3: "generate an
+/// error, stop the container"; 1.2 said warn and carry on): the container's init is killed (SIGKILL) and the error
+/// names the hook. `warn` is kept for callers' other warnings.
+pub fn start(store: &Store, id: &str, _warn: &mut dyn FnMut(&Error)) -> Result<()> {
     let l = store.lock(id)?;
     let s = l.load()?;
     let status = l.status(&s);
@@ -95,12 +97,15 @@ pub fn start(store: &Store, id: &str, warn: &mut dyn FnMut(&Error)) -> Result<()
         .as_ref()
         .and_then(|h| h.poststart().as_ref())
     {
-        hooks::run_all_warn(
-            "poststart",
-            h,
-            &s.hook_state(Status::Running).to_string(),
-            warn,
-        );
+        if let Err(e) = hooks::run_all("poststart", h, &s.hook_state(Status::Running).to_string()) {
+            // Stop the container: kill its init through the pidfd opened above (never a recycled pid) and wait for
+            // it to be gone, so `state` says stopped when this returns.
+            let _ = holm_sys::process::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+            let _ = holm_sys::process::poll_readable(pidfd.as_fd(), 5000);
+            return Err(Error::Init(format!(
+                "container `{id}`: {e}; the container was stopped"
+            )));
+        }
     }
     Ok(())
 }

@@ -20,8 +20,23 @@ pub fn effective(linux: &Linux) -> LinuxResources {
     r
 }
 
-/// Applies [`effective`] resources to the container's freshly created cgroup.
+/// Applies [`effective`] resources to the container's freshly created cgroup, except `pids` (see
+/// [`apply_pids_after_fork`]).
 pub(crate) fn apply_at_create(cg: &holm_cgroups::Cgroup, linux: &Linux) -> Result<()> {
-    cg.apply(&effective(linux))?;
+    let mut r = effective(linux);
+    r.set_pids(None);
+    cg.apply(&r)?;
+    Ok(())
+}
+
+/// Writes `linux.resources.pids` once the init exists and its setup process has left the cgroup: the init is then
+/// the cgroup's only task, so a limit of 0 or 1 (runtime-spec 1.3: 0 is a real limit) still lets it be created, and
+/// holds for everything the container's process forks. Applied before `Created`, so no user code runs unlimited.
+pub(crate) fn apply_pids_after_fork(cg: &holm_cgroups::Cgroup, linux: &Linux) -> Result<()> {
+    if let Some(p) = linux.resources().as_ref().and_then(|r| r.pids().as_ref()) {
+        let mut r = LinuxResources::default();
+        r.set_pids(Some(*p));
+        cg.apply(&r)?;
+    }
     Ok(())
 }

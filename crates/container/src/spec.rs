@@ -56,6 +56,8 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
             "config.json: expected a JSON object at the top level, found {found}"
         )));
     }
+    let fixed = spec13_fixups(text, "/process/scheduler/flags", "process.scheduler.flags")?;
+    let text = fixed.as_deref().unwrap_or(text);
     let de = &mut serde_json::Deserializer::from_slice(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
@@ -66,6 +68,52 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
         };
         Error::config(field, e.inner().to_string())
     })
+}
+
+/// runtime-spec 1.3 spellings that oci-spec 0.10 does not read as the spec means them, rewritten before the typed
+/// parse (`None`: nothing to change): the scheduler flag `SCHED_FLAG_RESET_ON_FORK` (oci-spec knows it as
+/// `SCHED_RESET_ON_FORK`, which is refused here as the spec does not have it) at JSON pointer `flags_ptr`, and a
+/// `linux.resources.pids` without `limit`, which means "leave pids.max alone" (oci-spec would read a limit of 0).
+/// A document that is not valid JSON is left to the typed parse to report.
+pub fn spec13_fixups(text: &[u8], flags_ptr: &str, flags_field: &str) -> Result<Option<Vec<u8>>> {
+    let has = |n: &[u8]| text.windows(n.len()).any(|w| w == n);
+    if !has(b"RESET_ON_FORK") && !has(b"\"pids\"") {
+        return Ok(None);
+    }
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(text) else {
+        return Ok(None);
+    };
+    let mut changed = false;
+    if let Some(flags) = v.pointer_mut(flags_ptr).and_then(|f| f.as_array_mut()) {
+        for (i, f) in flags.iter_mut().enumerate() {
+            match f.as_str() {
+                Some("SCHED_FLAG_RESET_ON_FORK") => {
+                    *f = "SCHED_RESET_ON_FORK".into();
+                    changed = true;
+                }
+                Some("SCHED_RESET_ON_FORK") => {
+                    return Err(Error::config(
+                        format!("{flags_field}[{i}]"),
+                        "unknown flag `SCHED_RESET_ON_FORK` (the runtime-spec name is SCHED_FLAG_RESET_ON_FORK)",
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(r) = v
+        .pointer_mut("/linux/resources")
+        .and_then(|r| r.as_object_mut())
+    {
+        if r.get("pids")
+            .and_then(|p| p.as_object())
+            .is_some_and(|p| !p.contains_key("limit"))
+        {
+            r.remove("pids");
+            changed = true;
+        }
+    }
+    Ok(changed.then(|| serde_json::to_vec(&v).unwrap_or_default()))
 }
 
 fn ns_name(t: LinuxNamespaceType) -> &'static str {
@@ -368,6 +416,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
             }
         }
     }
+    crate::sched::validate(spec)?;
     if let Some(p) = linux.cgroups_path() {
         let s = p.to_string_lossy();
         if s.split('/').any(|c| c == "..") {

@@ -43,6 +43,8 @@ pub struct TenantArgs<'a> {
     pub runtime_pid: i32,
     /// The container's compiled `linux.seccomp` filter.
     pub seccomp: Option<crate::seccomp::Filter>,
+    /// The container's `linux.memoryPolicy` as (mode, flags, nodes) ([`crate::sched::memory_policy`]).
+    pub memory_policy: Option<(i32, i32, Vec<usize>)>,
 }
 
 /// Stage 1 entry point (in the forked child). Never returns.
@@ -124,6 +126,11 @@ fn stage2_inner(a: &TenantArgs<'_>) -> Result<std::convert::Infallible> {
         .ok_or_else(|| Error::Invalid("exec: process.args must not be empty".into()))?;
     let exe = process::find_executable(arg0, &env)?;
     process::apply_rlimits(p)?;
+    crate::sched::apply_scheduler(p)?;
+    if let Some((mode, flags, nodes)) = &a.memory_policy {
+        holm_sys::sched::set_mempolicy(*mode, *flags, nodes)
+            .map_err(|e| Error::config("linux.memoryPolicy", e.to_string()))?;
+    }
     let proc = crate::procfs::ProcFs::open()?;
     if let Some(sock) = &a.console {
         crate::console::setup_tenant(sock, p)?;

@@ -140,6 +140,14 @@ fn update_resources(a: &UpdateArgs) -> anyhow::Result<Value> {
             if !v.is_object() {
                 bail!("--resources: expected a JSON object (linux.resources)");
             }
+            let mut v = v;
+            // runtime-spec 1.3: a `pids` without `limit` changes nothing (oci-spec would read it as a limit of 0).
+            if v["pids"]
+                .as_object()
+                .is_some_and(|p| !p.contains_key("limit"))
+            {
+                v.as_object_mut().unwrap().remove("pids");
+            }
             v
         }
     };

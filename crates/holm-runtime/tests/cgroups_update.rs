@@ -128,23 +128,29 @@ fn flags_change_every_limit() {
     assert_eq!(cg_read("cpu", &id, "cpu.cfs_quota_us"), "-1");
 }
 
-/// runc 1.1.5: `--pids-limit 0` leaves the limit unchanged (in the cgroup and in the saved config); -1 (or any
-/// negative number) means unlimited.
+/// runtime-spec 1.3 (and runc 1.4): `--pids-limit 0` is a real limit (pids.max 0, recorded in the saved config);
+/// -1 (or any negative number) means unlimited; a `--resources` file whose `pids` has no `limit` changes nothing.
 #[test]
-fn pids_limit_0_leaves_the_limit_and_negative_means_max() {
+fn pids_limit_0_is_a_limit_and_negative_means_max() {
     let rt = runtime();
     let (_b, id) = running(&rt, "cg-update-pids0");
     let _g = rt.guard(&id);
     assert_eq!(cg_read("pids", &id, "pids.max"), "50");
-    rt.ok(&["update", "--pids-limit", "0", &id]);
+    let dir = tempfile::tempdir().unwrap();
+    let res = dir.path().join("r.json");
+    std::fs::write(&res, r#"{"pids": {}}"#).unwrap();
+    rt.ok(&["update", "--resources", res.to_str().unwrap(), &id]);
     assert_eq!(cg_read("pids", &id, "pids.max"), "50");
+    rt.ok(&["update", "--pids-limit", "-5", &id]);
+    assert_eq!(cg_read("pids", &id, "pids.max"), "max");
+    // Last: the container's counter loop cannot fork any more after this.
+    rt.ok(&["update", "--pids-limit", "0", &id]);
+    assert_eq!(cg_read("pids", &id, "pids.max"), "0");
     let saved: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(rt.root().join(&id).join("state.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(saved["config"]["linux"]["resources"]["pids"]["limit"], 50);
-    rt.ok(&["update", "--pids-limit", "-5", &id]);
-    assert_eq!(cg_read("pids", &id, "pids.max"), "max");
+    assert_eq!(saved["config"]["linux"]["resources"]["pids"]["limit"], 0);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Lifecycle hooks (runtime-spec `config.md#posix-platform-hooks`, `runtime.md#lifecycle`): each kind runs at its
 //! point, in the right namespace, with the state JSON on stdin and only its declared `env`; `timeout` is honoured;
-//! failures of prestart/createRuntime/createContainer fail `create` and leave nothing; poststart/poststop failures
-//! are only warnings.
+//! failures of prestart/createRuntime/createContainer fail `create` and leave nothing; a poststart failure fails
+//! `start` and stops the container (runtime-spec 1.3); poststop failures are only warnings.
 
 mod lifecycle_util;
 
@@ -302,8 +302,10 @@ fn a_failing_creation_hook_fails_create_and_leaves_nothing() {
     assert_root_empty(&rt);
 }
 
+/// runtime-spec 1.3: "If any poststart hook fails, the runtime MUST generate an error, stop the container" (1.2 said
+/// warn and carry on). `start` fails naming the hook, the later hooks do not run, the container is stopped.
 #[test]
-fn a_failing_poststart_hook_is_only_a_warning() {
+fn a_failing_poststart_hook_fails_start_and_stops_the_container() {
     let rt = runtime();
     let dir = host_dir();
     let after = dir.path().join("after");
@@ -318,18 +320,24 @@ fn a_failing_poststart_hook_is_only_a_warning() {
     let _g = rt.guard(&id);
     create(&rt, &b, &id);
     let out = rt.run(&["start", &id]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("poststart"),
-        "no warning: {}",
+        stderr(&out).contains("poststart") && stderr(&out).contains("/bin/false"),
+        "error names the hook: {}",
         stderr(&out)
     );
     assert!(
-        after.exists(),
-        "the hooks after the failing one must still run"
+        !after.exists(),
+        "the hooks after the failing one do not run"
     );
-    assert_eq!(status(&rt, &id).0, "running");
-    rt.ok(&["delete", "--force", &id]);
+    assert_eq!(status(&rt, &id).0, "stopped");
+    rt.ok(&["delete", &id]);
+    assert_no_trace(&rt, &id, b.path());
+    // `run` fails the same way and leaves nothing.
+    let id = unique_id("hooks-poststart-run");
+    let _g = rt.guard(&id);
+    let out = rt.run(&["run", "--bundle", path_str(b.path()), &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_no_trace(&rt, &id, b.path());
 }
 

@@ -44,10 +44,11 @@ pub fn sched_setattr(attr: &SchedAttr) -> Result<()> {
     check(ret, "sched_setattr", || format!("policy {}", attr.policy)).map(drop)
 }
 
-/// `sched_setaffinity(0, cpus)`: the calling thread may run on the CPUs listed (numbers below 1024).
+/// `sched_setaffinity(pid, cpus)`: process `pid` (0: the calling thread) may run on the CPUs listed (numbers below
+/// 1024).
 ///
-/// Errors: `EINVAL` when none of them is online and allowed by the cpuset, `EPERM`.
-pub fn set_affinity(cpus: &[usize]) -> Result<()> {
+/// Errors: `EINVAL` when none of them is online and allowed by the cpuset, `EPERM`, `ESRCH`.
+pub fn set_affinity(pid: i32, cpus: &[usize]) -> Result<()> {
     // SAFETY: `cpu_set_t` is a plain bit array; all-zero is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     for &c in cpus {
@@ -62,7 +63,7 @@ pub fn set_affinity(cpus: &[usize]) -> Result<()> {
         unsafe { libc::CPU_SET(c, &mut set) };
     }
     // SAFETY: `set` is a live `cpu_set_t` whose size is passed.
-    let ret = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    let ret = unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
     check(ret as _, "sched_setaffinity", || format!("cpus {cpus:?}")).map(drop)
 }
 
