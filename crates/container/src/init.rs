@@ -7,10 +7,30 @@
 //!
 //! **Stage 2 (C2)**, the container init: sets up the rootfs, lets the runtime run `prestart`/`createRuntime` hooks,
 //! runs `createContainer` hooks, pivots, applies sysctls, masked and read-only paths, prepares the process
-//! (cwd, env, executable, rlimits, terminal), reports `Created`, then blocks opening `exec.fifo` for writing until
-//! `start` opens it for reading; then `startContainer` hooks, user and capabilities, and `execve`.
+//! (cwd, env, executable, rlimits, terminal, LSM label), marks every fd but stdio and `--preserve-fds`
+//! close-on-exec, switches user and capabilities, reports `Created`, then blocks opening `exec.fifo` for writing
+//! until `start` opens it for reading; then `startContainer` hooks, signal reset and `execve`.
 //!
 //! Both stages are single-threaded; each is one linear function with its ordering constraints commented.
+//!
+//! # Seccomp order
+//!
+//! runc's rule: once the filter is loaded, the init makes no system call a profile may deny except the final
+//! `execve`, so a profile need allow nothing the runtime itself uses (e.g. `close_range`). Where the filter is
+//! loaded, by `process.noNewPrivileges` (nnp) and whether the profile uses `SCMP_ACT_NOTIFY`:
+//!
+//! - nnp, no notify (what `runc spec` gives): last, after `startContainer` hooks and the signal reset, right
+//!   before `execve`. Nothing but `execve` follows (the `execve` is prepared in advance, so no allocation
+//!   either). A load error is written to the exec fifo and reported by `start`.
+//! - nnp with notify: after the user switch and before `Created`, because the listener fd goes to the runtime
+//!   over the channel, which closes at `Created`. Then follow: `sendmsg`/`recvmsg` on the channel (the fd, the
+//!   handshake), `prctl(PR_SET_PDEATHSIG)`, `rt_sigaction`/`rt_sigprocmask`, `openat`/`write`/`close` of the exec
+//!   fifo, the `startContainer` hooks (clone, wait4, pipes: they run under the filter, so a notify agent sees
+//!   them), then `execve`.
+//! - no nnp: loading needs `CAP_SYS_ADMIN`, so it comes before the user switch (as runc); following it:
+//!   `setgroups`, `setresgid`, `setresuid`, `prctl` and `capset` of the switch, then the same list as above.
+//!
+//! The fds are marked close-on-exec (`close_range`, `fcntl`) before any load in every case.
 
 use crate::channel::{Channel, Msg};
 use crate::hooks;
@@ -57,7 +77,7 @@ pub struct InitArgs<'a> {
     pub runtime_pid: i32,
     /// Detached id-mapped mount trees by `mounts` index ([`crate::idmap::prepare`]), attached by the init.
     pub idmapped: crate::idmap::Prepared,
-    /// The compiled `linux.seccomp` filter, loaded last before `Created`.
+    /// The compiled `linux.seccomp` filter (see "Seccomp order" in the module docs).
     pub seccomp: Option<crate::seccomp::Filter>,
 }
 
@@ -222,18 +242,31 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         setup_terminal(a, proc_)?;
     }
     holm_sys::fs::umask(proc_.user().umask().unwrap_or(0o022));
-
-    // Credentials and seccomp come last before `Created` (runc's order), so their errors fail `create`. Without
-    // no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before the capabilities are dropped. With it,
-    // load it after, so the filter need not allow setresuid/capset.
     crate::lsm::apply(proc_, &proc)?;
+    drop(proc);
+    // The execve, prepared now: after a late seccomp filter nothing may allocate or make a system call but it.
+    let exec = holm_sys::process::Exec::new(&exe, &args, &env)?;
+    // Only fds 0-2 and --preserve-fds survive the execve; every fd opened from here on is O_CLOEXEC (the exec
+    // fifo, pipes of hooks). Done before any seccomp filter: a profile need not allow close_range or fcntl.
+    holm_sys::fs::cloexec_from(3 + a.preserve_fds)?;
+    holm_sys::fs::keep_across_exec(3, a.preserve_fds)?;
+
+    // Seccomp (see "Seccomp order" in the module docs): after the filter is loaded the init makes no system call
+    // a profile may deny but the final execve, except where loading must come earlier:
+    // - without no_new_privs, loading needs CAP_SYS_ADMIN: before the capabilities are dropped;
+    // - with SCMP_ACT_NOTIFY, the listener fd goes to the runtime over the channel, which closes at `Created`.
+    // Errors of these early loads fail `create`; a late load's error reaches `start` through the exec fifo.
     let nnp = proc_.no_new_privileges().unwrap_or(false);
+    let (early, late) = match a.seccomp.as_ref() {
+        Some(f) if !nnp || f.notify => (Some(f), None),
+        f => (None, f),
+    };
     if !nnp {
-        crate::seccomp::load_and_report(a.seccomp.as_ref(), &a.chan)?;
+        crate::seccomp::load_and_report(early, &a.chan)?;
     }
     process::switch_user(proc_)?;
     if nnp {
-        crate::seccomp::load_and_report(a.seccomp.as_ref(), &a.chan)?;
+        crate::seccomp::load_and_report(early, &a.chan)?;
     }
 
     // Created: the runtime records the state; after its Ack we no longer die with it.
@@ -262,20 +295,20 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
 
     // `fifo` stays open until execve closes it (close-on-exec): `start` reads it to EOF, so it returns (and runs
     // poststart hooks) only once the process was executed, and reports what is written here if it was not.
-    let exec = || -> Result<std::convert::Infallible> {
+    let run = || -> Result<std::convert::Infallible> {
         if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
             let mut st: serde_json::Value = serde_json::from_str(&state_json).unwrap_or_default();
             st["status"] = "running".into();
             hooks::run_all("startContainer", h, &st.to_string())?;
         }
         holm_sys::signal::reset_all()?;
-        holm_sys::fs::cloexec_from(3 + a.preserve_fds)?;
-        holm_sys::fs::keep_across_exec(3, a.preserve_fds)?;
-        Err(Error::Init(
-            holm_sys::process::execve(&exe, &args, &env).to_string(),
-        ))
+        // Last: the filter, then nothing but execve (no logging, no allocation).
+        if let Some(f) = late {
+            f.load()?;
+        }
+        Err(Error::Init(exec.run().to_string()))
     };
-    let Err(e) = exec();
+    let Err(e) = run();
     let _ = fifo.write_all(e.to_string().as_bytes());
     Err(e)
 }

@@ -7,8 +7,10 @@
 //! namespaces, which only apply to children) and exits.
 //!
 //! **Stage 2 (T2)**, the exec'd process: joins the mount namespace last, prepares the process (cwd, environment,
-//! executable, rlimits, terminal, umask, LSM labels), seccomp and credentials in the same order as the
-//! container init, then `execve`s. Until `execve` its end of the channel is open; the runtime reads an error from
+//! executable, rlimits, terminal, umask, LSM labels), marks every fd but stdio and `--preserve-fds`
+//! close-on-exec, then seccomp and credentials by the container init's rule (see `crate::init`, "Seccomp
+//! order"): with no_new_privs the filter is loaded last, right before `execve`; without, before the user switch.
+//! Then it `execve`s. Until `execve` its end of the channel is open; the runtime reads an error from
 //! it, or EOF once the exec succeeded (the channel is close-on-exec).
 //!
 //! Both stages are single-threaded and not dumpable, so nothing in the container can read their memory or their
@@ -136,28 +138,31 @@ fn stage2_inner(a: &TenantArgs<'_>) -> Result<std::convert::Infallible> {
         crate::console::setup_tenant(sock, p)?;
     }
     holm_sys::fs::umask(p.user().umask().unwrap_or(0o022));
-    // Labels, seccomp and credentials in the container init's order: without no_new_privs a filter needs
-    // CAP_SYS_ADMIN to load, so it goes before the capabilities are dropped; with it, after, so the filter need
-    // not allow setresuid/capset.
     crate::lsm::apply(p, &proc)?;
     drop(proc);
+    // The execve, prepared now: after a late seccomp filter nothing may allocate or make a system call but it.
+    let exec = holm_sys::process::Exec::new(&exe, &args, &env)?;
+    // Only fds 0-2 and --preserve-fds survive the execve. Before any seccomp filter: a profile need not allow
+    // close_range or fcntl.
+    holm_sys::fs::cloexec_from(3 + a.preserve_fds)?;
+    holm_sys::fs::keep_across_exec(3, a.preserve_fds)?;
+    // Seccomp in the container init's order (see `crate::init`, "Seccomp order"): without no_new_privs a filter
+    // needs CAP_SYS_ADMIN to load, so it goes before the capabilities are dropped (then the user switch, the late
+    // chdir, prctl and rt_sigaction follow it); with it, last before execve. The channel stays open until the
+    // execve, so a notify listener fd is sent right after a late load too (sendmsg is then the one other call).
     let nnp = p.no_new_privileges().unwrap_or(false);
     if !nnp {
         crate::seccomp::load_and_report(a.seccomp.as_ref(), &a.chan)?;
     }
     process::switch_user(p)?;
-    if nnp {
-        crate::seccomp::load_and_report(a.seccomp.as_ref(), &a.chan)?;
-    }
     if cwd_later {
         std::env::set_current_dir(cwd).map_err(|e| Error::io("chdir to process.cwd", cwd, e))?;
     }
     // A detached tenant outlives the runtime (its parent becomes the container's init).
     holm_sys::process::set_parent_death_signal(0)?;
     holm_sys::signal::reset_all()?;
-    holm_sys::fs::cloexec_from(3 + a.preserve_fds)?;
-    holm_sys::fs::keep_across_exec(3, a.preserve_fds)?;
-    Err(Error::Init(
-        holm_sys::process::execve(&exe, &args, &env).to_string(),
-    ))
+    if nnp {
+        crate::seccomp::load_and_report(a.seccomp.as_ref(), &a.chan)?;
+    }
+    Err(Error::Init(exec.run().to_string()))
 }

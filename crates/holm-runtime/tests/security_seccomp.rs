@@ -183,6 +183,88 @@ fn notify_delivers_the_listener_fd_with_the_process_state() {
     );
 }
 
+/// A notify agent on `listenerPath` answers the notified `mkdir`s of the process and of a `startContainer`
+/// hook (which runs in the container under the filter: with SCMP_ACT_NOTIFY the filter is loaded before
+/// `Created`, so its listener fd can reach the runtime) with ESTALE; both callers see the agent's answer.
+#[test]
+fn notify_agent_answers_the_process_and_a_start_container_hook() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    with_profile(
+        &mut b,
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock,
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    cfg(&mut b)["hooks"]["startContainer"] = json!([
+        { "path": "/bin/sh", "args": ["sh", "-c", "mkdir /tmp/from-hook 2>/tmp/hook.err; true"] }
+    ]);
+    let done = Arc::new(AtomicBool::new(false));
+    let agent_done = done.clone();
+    let agent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let (_, mut fds) = holm_sys::socket::recv_with_fds(conn.as_fd(), &mut buf).unwrap();
+        let fd = fds.remove(0);
+        let mut answered = Vec::new();
+        loop {
+            let ready = holm_sys::process::poll_any(&[fd.as_fd()], 100).unwrap();
+            if !ready[0] {
+                if agent_done.load(Ordering::SeqCst) {
+                    break;
+                }
+                continue;
+            }
+            // POLLHUP once no process uses the filter any more: receive fails, and the agent is done.
+            let Ok(req) = libseccomp::ScmpNotifReq::receive(std::os::fd::AsRawFd::as_raw_fd(&fd))
+            else {
+                break;
+            };
+            let name = req.data.syscall.get_name().unwrap_or_default();
+            libseccomp::ScmpNotifResp::new_error(
+                req.id,
+                -libc::ESTALE,
+                libseccomp::ScmpNotifRespFlags::empty(),
+            )
+            .respond(std::os::fd::AsRawFd::as_raw_fd(&fd))
+            .unwrap();
+            answered.push((name, req.pid));
+        }
+        answered
+    });
+    let (out, _) = run_sh(
+        &rt,
+        &mut b,
+        "mkdir /tmp/from-proc 2>&1; echo hook: $(cat /tmp/hook.err)",
+    );
+    done.store(true, Ordering::SeqCst);
+    let answered = agent.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout.contains("/tmp/from-proc': Stale file handle"),
+        "the process's mkdir: {}",
+        describe(&out)
+    );
+    assert!(
+        stdout.contains("hook: mkdir: can't create directory '/tmp/from-hook': Stale file handle"),
+        "the hook's mkdir: {}",
+        describe(&out)
+    );
+    assert_eq!(answered.len(), 2, "{answered:?}");
+    assert!(
+        answered.iter().all(|(n, _)| n.starts_with("mkdir")),
+        "{answered:?}"
+    );
+    assert_ne!(answered[0].1, answered[1].1, "two processes: {answered:?}");
+    assert!(!b.rootfs().join("tmp/from-proc").exists());
+    assert!(!b.rootfs().join("tmp/from-hook").exists());
+}
+
 #[test]
 fn spec_default_profile_blocks_namespace_and_mount_calls_but_runs_programs() {
     let rt = runtime();

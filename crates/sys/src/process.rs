@@ -119,30 +119,70 @@ pub fn waitpid(pid: i32, flags: i32) -> Result<(i32, WaitStatus)> {
 
 /// `execve(path, argv, envp)`: replaces the process image. Only returns on failure.
 pub fn execve(path: &Path, argv: &[String], envp: &[String]) -> Error {
-    let prep = || -> Result<(CString, Vec<CString>, Vec<CString>)> {
-        let p = cpath("execve", path)?;
-        let a = argv
-            .iter()
-            .map(|s| cstr("execve", s))
-            .collect::<Result<Vec<_>>>()?;
-        let e = envp
-            .iter()
-            .map(|s| cstr("execve", s))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((p, a, e))
-    };
-    let (p, a, e) = match prep() {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
-    let mut ap: Vec<*const libc::c_char> = a.iter().map(|s| s.as_ptr()).collect();
-    ap.push(std::ptr::null());
-    let mut ep: Vec<*const libc::c_char> = e.iter().map(|s| s.as_ptr()).collect();
-    ep.push(std::ptr::null());
-    // SAFETY: `p` and every element of `ap`/`ep` are NUL-terminated strings kept alive by `a` and `e` until after
-    // the call; both arrays end with NULL as execve requires.
-    unsafe { libc::execve(p.as_ptr(), ap.as_ptr(), ep.as_ptr()) };
-    Error::last("execve", path.display().to_string())
+    match Exec::new(path, argv, envp) {
+        Ok(x) => x.run(),
+        Err(e) => e,
+    }
+}
+
+/// An `execve(2)` prepared in advance: the path, argv and envp as C strings with their NULL-terminated pointer
+/// arrays. [`Exec::run`] then makes no allocation and no system call but `execve` itself, so a seccomp filter
+/// loaded just before it need allow nothing else.
+pub struct Exec {
+    path: CString,
+    display: String,
+    // The pointer arrays point into these strings' heap buffers, which do not move when the struct does.
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
+}
+
+impl std::fmt::Debug for Exec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exec").field("path", &self.display).finish()
+    }
+}
+
+impl Exec {
+    /// Prepares `execve(path, argv, envp)`. Errors: `EINVAL` naming the string that contains a NUL byte.
+    pub fn new(path: &Path, argv: &[String], envp: &[String]) -> Result<Exec> {
+        let conv = |v: &[String]| {
+            v.iter()
+                .map(|s| cstr("execve", s))
+                .collect::<Result<Vec<_>>>()
+        };
+        let (a, e) = (conv(argv)?, conv(envp)?);
+        let ptrs = |v: &[CString]| {
+            v.iter()
+                .map(|s| s.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        Ok(Exec {
+            path: cpath("execve", path)?,
+            display: path.display().to_string(),
+            argv_ptrs: ptrs(&a),
+            envp_ptrs: ptrs(&e),
+            _argv: a,
+            _envp: e,
+        })
+    }
+
+    /// Replaces the process image. Only returns on failure (building the error allocates).
+    pub fn run(&self) -> Error {
+        // SAFETY: `path` and every non-NULL element of the pointer arrays are NUL-terminated strings owned by
+        // `self` (heap buffers of `_argv`/`_envp`, alive and unmoved while `self` is borrowed); both arrays end
+        // with NULL as execve requires.
+        unsafe {
+            libc::execve(
+                self.path.as_ptr(),
+                self.argv_ptrs.as_ptr(),
+                self.envp_ptrs.as_ptr(),
+            )
+        };
+        Error::last("execve", self.display.clone())
+    }
 }
 
 /// `_exit(code)`: ends the process at once, without running destructors or flushing stdio buffers shared with the
