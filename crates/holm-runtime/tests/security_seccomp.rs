@@ -183,65 +183,97 @@ fn notify_delivers_the_listener_fd_with_the_process_state() {
     );
 }
 
-/// A notify agent on `listenerPath` answers the notified `mkdir`s of the process and of a `startContainer`
-/// hook (which runs in the container under the filter: with SCMP_ACT_NOTIFY the filter is loaded before
-/// `Created`, so its listener fd can reach the runtime) with ESTALE; both callers see the agent's answer.
-#[test]
-fn notify_agent_answers_the_process_and_a_start_container_hook() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    let rt = runtime();
+/// A seccomp notify agent on `listener`: accepts every connection (one per filter: the init's, each exec's),
+/// takes the listener fd from it, and answers every notification with ESTALE, until `done` is set and nothing is
+/// pending. Returns the (syscall name, pid) of each answered notification.
+fn notify_agent(
+    listener: std::os::unix::net::UnixListener,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(String, u32)>> {
+    use std::os::fd::AsRawFd;
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let mut fds: Vec<std::os::fd::OwnedFd> = Vec::new();
+        let mut answered = Vec::new();
+        loop {
+            if let Ok((conn, _)) = listener.accept() {
+                conn.set_nonblocking(false).unwrap();
+                let mut buf = vec![0u8; 64 * 1024];
+                let (_, got) = holm_sys::socket::recv_with_fds(conn.as_fd(), &mut buf).unwrap();
+                fds.extend(got);
+            }
+            let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+            let ready = if borrowed.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                Vec::new()
+            } else {
+                holm_sys::process::poll_any(&borrowed, 50).unwrap()
+            };
+            if !ready.contains(&true) {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return answered;
+                }
+                continue;
+            }
+            let mut gone = Vec::new();
+            for (i, r) in ready.iter().enumerate() {
+                if !r {
+                    continue;
+                }
+                // POLLHUP once no process uses that filter any more: receive fails, and the fd is dropped.
+                let Ok(req) = libseccomp::ScmpNotifReq::receive(fds[i].as_raw_fd()) else {
+                    gone.push(i);
+                    continue;
+                };
+                let name = req.data.syscall.get_name().unwrap_or_default();
+                let resp = libseccomp::ScmpNotifResp::new_error(
+                    req.id,
+                    -libc::ESTALE,
+                    libseccomp::ScmpNotifRespFlags::empty(),
+                );
+                // The caller may have died meanwhile (the notification is then gone).
+                let _ = resp.respond(fds[i].as_raw_fd());
+                answered.push((name, req.pid));
+            }
+            for i in gone.into_iter().rev() {
+                fds.remove(i);
+            }
+        }
+    })
+}
+
+/// A busybox bundle whose `mkdir` and `mkdirat` are notified to a listener at `sock`.
+fn notify_bundle(sock: &std::path::Path) -> Bundle {
     let mut b = Bundle::busybox();
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("listener.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     with_profile(
         &mut b,
         json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock,
                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}),
     );
+    b
+}
+
+/// A notify agent on `listenerPath` answers the notified `mkdir`s of the process and of a `startContainer`
+/// hook (which runs in the container under the filter: with SCMP_ACT_NOTIFY the filter is loaded before
+/// `Created`, so its listener fd can reach the runtime) with ESTALE; both callers see the agent's answer.
+#[test]
+fn notify_agent_answers_the_process_and_a_start_container_hook() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let mut b = notify_bundle(&sock);
     cfg(&mut b)["hooks"]["startContainer"] = json!([
         { "path": "/bin/sh", "args": ["sh", "-c", "mkdir /tmp/from-hook 2>/tmp/hook.err; true"] }
     ]);
-    let done = Arc::new(AtomicBool::new(false));
-    let agent_done = done.clone();
-    let agent = std::thread::spawn(move || {
-        let (conn, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 64 * 1024];
-        let (_, mut fds) = holm_sys::socket::recv_with_fds(conn.as_fd(), &mut buf).unwrap();
-        let fd = fds.remove(0);
-        let mut answered = Vec::new();
-        loop {
-            let ready = holm_sys::process::poll_any(&[fd.as_fd()], 100).unwrap();
-            if !ready[0] {
-                if agent_done.load(Ordering::SeqCst) {
-                    break;
-                }
-                continue;
-            }
-            // POLLHUP once no process uses the filter any more: receive fails, and the agent is done.
-            let Ok(req) = libseccomp::ScmpNotifReq::receive(std::os::fd::AsRawFd::as_raw_fd(&fd))
-            else {
-                break;
-            };
-            let name = req.data.syscall.get_name().unwrap_or_default();
-            libseccomp::ScmpNotifResp::new_error(
-                req.id,
-                -libc::ESTALE,
-                libseccomp::ScmpNotifRespFlags::empty(),
-            )
-            .respond(std::os::fd::AsRawFd::as_raw_fd(&fd))
-            .unwrap();
-            answered.push((name, req.pid));
-        }
-        answered
-    });
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let agent = notify_agent(listener, done.clone());
     let (out, _) = run_sh(
         &rt,
         &mut b,
         "mkdir /tmp/from-proc 2>&1; echo hook: $(cat /tmp/hook.err)",
     );
-    done.store(true, Ordering::SeqCst);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
     let answered = agent.join().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", describe(&out));
@@ -263,6 +295,50 @@ fn notify_agent_answers_the_process_and_a_start_container_hook() {
     assert_ne!(answered[0].1, answered[1].1, "two processes: {answered:?}");
     assert!(!b.rootfs().join("tmp/from-proc").exists());
     assert!(!b.rootfs().join("tmp/from-hook").exists());
+}
+
+/// `exec` loads its own filter last (noNewPrivileges), then sends its listener fd to the agent over the still
+/// open channel: the exec'd process's notified `mkdir` is answered, with both nnp settings.
+#[test]
+fn notify_agent_answers_an_exec() {
+    let rt = runtime();
+    for nnp in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("listener.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let mut b = notify_bundle(&sock);
+        cfg(&mut b)["process"]["noNewPrivileges"] = json!(nnp);
+        b.set_args(&["sleep", "1000"]);
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let agent = notify_agent(listener, done.clone());
+        let id = unique_id("notify-exec");
+        let g = rt.guard(&id);
+        rt.ok(&[
+            "run",
+            "--detach",
+            "--bundle",
+            b.path().to_str().unwrap(),
+            &id,
+        ]);
+        let out = rt.run(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "mkdir /tmp/from-exec 2>&1; echo done",
+        ]);
+        drop(g);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let answered = agent.join().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "nnp {nnp}: {}", describe(&out));
+        assert!(
+            stdout.contains("/tmp/from-exec': Stale file handle") && stdout.contains("done"),
+            "nnp {nnp}: {}",
+            describe(&out)
+        );
+        assert_eq!(answered.len(), 1, "nnp {nnp}: {answered:?}");
+    }
 }
 
 #[test]
