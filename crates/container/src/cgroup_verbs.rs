@@ -62,13 +62,20 @@ pub(crate) fn thaw_after_kill(s: &Saved, status: Status, sig: i32) {
 }
 
 /// `ps ID`: the host pids of every process in the container's cgroup and its child cgroups, sorted. Errors: not
-/// found; stopped.
+/// found.
+///
+/// A stopped container is not an error, as in runc (`Processes()`): the pids still in its cgroup (processes an
+/// `exec` left behind without a pid namespace), usually none; a cgroup that is already gone means none.
 pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>> {
     let s = store.lock(id)?;
     let saved = s.load()?;
     let status = s.status(&saved);
     if status == Status::Stopped {
-        return Err(bad_state(id, status, "container not running"));
+        return Ok(saved
+            .cgroup
+            .as_ref()
+            .and_then(|cg| cg.all_pids().ok())
+            .unwrap_or_default());
     }
     Ok(cgroup_of(id, &saved)?.all_pids()?)
 }

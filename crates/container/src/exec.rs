@@ -61,6 +61,9 @@ pub struct ExecOptions {
     /// `--cgroup` values (runc's flag, repeatable): `PATH` or `CONTROLLER[,CONTROLLER...]:PATH` relative to
     /// the container's cgroup ([`holm_cgroups::SubCgroups`]). Empty: the init's current cgroup.
     pub cgroup: Vec<String>,
+    /// `--ignore-paused`: exec into a paused container too. The process joins the frozen cgroup and waits there
+    /// until `resume`; so does `exec`, as runc's does (it holds no container lock meanwhile).
+    pub ignore_paused: bool,
 }
 
 /// Parses `--user UID[:GID]` (numbers only, as runc).
@@ -281,13 +284,15 @@ impl Children {
 pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32> {
     let locked = store.lock(&opts.id)?;
     let saved = locked.load()?;
-    match locked.status(&saved) {
+    let status = locked.status(&saved);
+    match status {
         Status::Created | Status::Running => {}
+        Status::Paused if opts.ignore_paused => {}
         Status::Paused => {
             return Err(bad_state(
                 &opts.id,
                 Status::Paused,
-                "cannot exec in a paused container (resume it first)",
+                "cannot exec in a paused container (use --ignore-paused to override)",
             ))
         }
         st @ Status::Stopped => {
@@ -365,13 +370,19 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32> {
             let _ = holm_sys::signal::set_mask(m);
         }
     };
+    // Into a paused container the process freezes as it joins the cgroup, and only `resume` (which takes the
+    // container's lock) lets it go on: do not hold the lock while waiting for it. The pidfd opened above keeps
+    // the init's identity checked.
+    let locked = (status != Status::Paused).then_some(locked);
     let (pchan, cchan) = Channel::pair()?;
+    let mut close = vec![pchan.raw()];
+    close.extend(locked.as_ref().map(|l| l.dir_file().as_raw_fd()));
     let args = TenantArgs {
         process: &process,
         join,
         mnt,
         chan: cchan,
-        close: vec![pchan.raw(), locked.dir_file().as_raw_fd()],
+        close,
         console: match &console {
             Console::Socket(s) => Some(
                 s.try_clone()

@@ -171,8 +171,18 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
 /// `delete [--force] ID`: removes a stopped (or created) container: its processes are gone, `poststop` hooks run
 /// (failures passed to `warn`), the cgroup and state directory are removed. With `force` a running container is
 /// killed first, and whatever a killed `create` left is cleaned up.
+///
+/// `force` on a container that does not exist succeeds and does nothing, as runc's `delete --force` (containerd's
+/// shim calls it after every delete); without `force` that is [`Error::NotFound`].
 pub fn delete(store: &Store, id: &str, force: bool, warn: &mut dyn FnMut(&Error)) -> Result<()> {
-    let l = store.lock(id)?;
+    let l = match store.lock(id) {
+        Ok(l) => l,
+        Err(Error::NotFound(_)) if force => {
+            log::debug!("delete --force {id}: no such container, nothing to do");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     let s = match l.load() {
         Ok(s) => s,
         // A create killed before it wrote anything: only the directory exists.
@@ -263,10 +273,14 @@ pub struct RunOptions {
     pub create: CreateOptions,
     /// `--detach`: return once the container runs.
     pub detach: bool,
+    /// `--keep` (runc 1.2): in the foreground, leave the container `stopped` after its process exits instead of
+    /// deleting it (its state, cgroup and `poststop` hooks wait for `delete`). A container whose start failed is
+    /// still deleted, so nothing half-started is left.
+    pub keep: bool,
 }
 
-/// `run`: create + start; in the foreground, forwards signals to the init, waits for it, deletes the container and
-/// returns its exit code (128+N for signal N). Detached, returns 0 once it runs.
+/// `run`: create + start; in the foreground, forwards signals to the init, waits for it, deletes the container
+/// (unless `keep`) and returns its exit code (128+N for signal N). Detached, returns 0 once it runs.
 pub fn run(store: &Store, opts: &RunOptions, warn: &mut dyn FnMut(&Error)) -> Result<i32> {
     let id = &opts.create.id;
     // Block signals before the children exist, so none is lost between create and the forwarding loop; the
@@ -313,6 +327,8 @@ pub fn run(store: &Store, opts: &RunOptions, warn: &mut dyn FnMut(&Error)) -> Re
     let code = crate::exec::wait_foreground(pid, relay);
     restore(old_mask);
     let code = code?;
-    delete(store, id, true, warn)?;
+    if !opts.keep {
+        delete(store, id, true, warn)?;
+    }
     Ok(code)
 }

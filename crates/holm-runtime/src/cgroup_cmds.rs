@@ -265,7 +265,12 @@ pub struct PsArgs {
 pub fn ps(store: &Store, a: &PsArgs) -> anyhow::Result<()> {
     let pids = holm_container::cgroup_verbs::pids(store, &a.id)?;
     if let PsFormat::Json = a.format {
-        println!("{}", serde_json::to_string(&pids)?);
+        // runc encodes no pids (a stopped container) as Go's nil slice: `null`.
+        if pids.is_empty() {
+            println!("null");
+        } else {
+            println!("{}", serde_json::to_string(&pids)?);
+        }
         return Ok(());
     }
     let args: Vec<&str> = if a.ps_args.is_empty() {

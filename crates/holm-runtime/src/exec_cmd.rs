@@ -56,8 +56,8 @@ pub struct ExecArgs {
     /// SELinux label for the process (an error on a host without SELinux).
     #[arg(long = "process-label", value_name = "LABEL")]
     process_label: Option<String>,
-    /// Accepted for runc compatibility; exec into a paused container is refused.
-    #[arg(long = "ignore-paused", hide = true)]
+    /// Exec into a paused container too: the process (and this command) waits, frozen, until `resume`.
+    #[arg(long = "ignore-paused")]
     ignore_paused: bool,
     /// Run the process in a sub-cgroup of the container's cgroup: PATH in every hierarchy, or (cgroup v1, repeatable)
     /// CONTROLLER[,CONTROLLER...]:PATH for the named controllers. It must exist. Default: the init's current
@@ -95,6 +95,7 @@ fn options(a: ExecArgs) -> anyhow::Result<ExecOptions> {
         apparmor: a.apparmor,
         process_label: a.process_label,
         cgroup: a.cgroup,
+        ignore_paused: a.ignore_paused,
     })
 }
 

@@ -80,8 +80,8 @@ enum Cmd {
         /// Return once the container runs.
         #[arg(short, long)]
         detach: bool,
-        /// Accepted for runc compatibility; holm always deletes a foreground container after it exits.
-        #[arg(long, hide = true)]
+        /// Do not delete the container after it exits (runc 1.2): it stays `stopped` until `delete`.
+        #[arg(long)]
         keep: bool,
     },
     /// Print the container's OCI state as JSON.
@@ -219,11 +219,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Run {
             create,
             detach,
-            keep: _,
+            keep,
         } => {
             let opts = RunOptions {
                 create: create_options(&create)?,
                 detach,
+                keep,
             };
             return Ok(holm_container::run(&store, &opts, &mut warn)?);
         }
