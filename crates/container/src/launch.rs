@@ -102,6 +102,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
         .as_ref()
         .map(crate::seccomp::compile)
         .transpose()?;
+    crate::netdev::check_present(&bundle.spec)?;
     // Id-mapped mount trees are made here, with the runtime's privileges in the host's namespaces.
     let idmapped = crate::idmap::prepare(&bundle)?;
     let locked = store.create(&opts.id)?;
@@ -354,6 +355,8 @@ fn drive(
     if let Some(linux) = linux_of(bundle) {
         crate::resources::apply_pids_after_fork(cg, linux)?;
     }
+    // The network namespace exists now: move linux.netDevices in before the hooks (CNI-style) run.
+    crate::netdev::move_all(&bundle.spec, pid)?;
     let Some(pid_start) = state::proc_start_time(pid) else {
         // The init already ended: its reason (if it sent one) is waiting on the channel; the failure path says how
         // it ended.

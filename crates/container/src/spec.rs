@@ -417,6 +417,8 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
         }
     }
     crate::sched::validate(spec)?;
+    crate::netdev::validate(spec)?;
+    crate::intelrdt::check(spec)?;
     if let Some(p) = linux.cgroups_path() {
         let s = p.to_string_lossy();
         if s.split('/').any(|c| c == "..") {

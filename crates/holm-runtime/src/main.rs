@@ -108,6 +108,8 @@ enum Cmd {
         /// Container id.
         id: String,
     },
+    /// Print the runtime-spec features JSON: what this build implements on this host.
+    Features,
     /// List containers.
     List {
         /// Output format.
@@ -205,7 +207,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     // it ends runc (a Go program), instead of a "Broken pipe" error.
     if matches!(
         cli.cmd,
-        Cmd::Events(_) | Cmd::List { .. } | Cmd::State { .. } | Cmd::Ps(_)
+        Cmd::Events(_) | Cmd::List { .. } | Cmd::State { .. } | Cmd::Ps(_) | Cmd::Features
     ) {
         holm_sys::signal::default_sigpipe()?;
     }
@@ -237,6 +239,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             holm_container::kill(&store, &id, sig, all)?;
         }
         Cmd::Delete { force, id } => holm_container::delete(&store, &id, force, &mut warn)?,
+        Cmd::Features => println!(
+            "{}",
+            serde_json::to_string_pretty(&holm_container::features::features())?
+        ),
         Cmd::List { format, quiet } => print_list(&holm_container::list(&store)?, format, quiet)?,
         Cmd::Exec(a) => return Ok(exec_cmd::run(&store, a)),
         Cmd::Pause { id } => cgroup_cmds::pause(&store, &id)?,

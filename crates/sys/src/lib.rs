@@ -11,6 +11,7 @@ pub mod bpf;
 pub mod fs;
 pub mod mount;
 pub mod mount_attr;
+pub mod netlink;
 pub mod ns;
 pub mod process;
 pub mod sched;
