@@ -1,6 +1,6 @@
 //! `holm-container`: the OCI runtime core behind `holm-runtime` (and the `holm` engine).
 //!
-//! Given an OCI bundle (runtime-spec v1.2: a directory with `config.json` and a root filesystem) this crate creates
+//! Given an OCI bundle (runtime-spec v1.3: a directory with `config.json` and a root filesystem) this crate creates
 //! a container — namespaces, cgroup, mounts, devices, `pivot_root`, credentials — and drives it through the
 //! lifecycle `creating → created → running → stopped` (runtime-spec `runtime.md`), with the same verbs as runc:
 //! [`create`], [`start`], [`state`], [`kill`], [`delete`], [`list`], [`run`] (create + start + wait), and
