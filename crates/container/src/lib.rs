@@ -41,6 +41,7 @@ pub mod stages;
 pub mod state;
 pub mod sysctl;
 pub mod tenant;
+pub mod tmpcopy;
 
 pub use error::{Error, Result};
 pub use exec::{exec, ExecOptions};

@@ -24,6 +24,9 @@ pub struct MountOptions {
     pub rec: MountAttr,
     /// `idmap` (`Some(false)`) or `ridmap` (`Some(true)`, recursive): an id-mapped bind mount.
     pub idmap: Option<bool>,
+    /// `tmpcopyup` (runc's extension; the last of `tmpcopyup` / `notmpcopyup` wins): a `tmpfs` gets a copy of
+    /// the directory it covers ([`crate::tmpcopy`]). Ignored on other mount types, as runc does.
+    pub copyup: bool,
 }
 
 impl MountOptions {
@@ -188,9 +191,11 @@ pub fn parse(options: &[String]) -> Result<MountOptions, String> {
                 o.idmap = Some(w == "ridmap");
                 continue;
             }
-            "tmpcopyup" | "nocopyup" | "notmpcopyup" | "copy-symlink" => {
-                return Err(format!("`{w}`: not supported"))
+            "tmpcopyup" | "notmpcopyup" => {
+                o.copyup = w == "tmpcopyup";
+                continue;
             }
+            "nocopyup" | "copy-symlink" => return Err(format!("`{w}`: not supported")),
             _ => {
                 if let Some((_, set, clr)) = RECURSIVE_WORDS.iter().find(|(n, _, _)| *n == w) {
                     if *clr == ma::MOUNT_ATTR__ATIME {

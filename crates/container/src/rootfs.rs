@@ -259,6 +259,10 @@ fn mount_one(
         }
         check_proc_mount(i, dest, None, typ)?;
         check_proc_mount(i, &resolved(root, dest), None, typ)?;
+        // A tmpfs over an existing directory takes its mode and, with `tmpcopyup`, its contents.
+        let covered = (typ == "tmpfs")
+            .then(|| crate::tmpcopy::Covered::probe(root, dest, o.copyup))
+            .transpose()?;
         let target = resolve::mkdir_all(root, dest, 0o755)?;
         if typ == "proc" || typ == "sysfs" {
             // procfs and sysfs must land on a real directory of the rootfs, never through a symlink.
@@ -277,7 +281,11 @@ fn mount_one(
             })?;
         }
         let src = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-        let data = o.data_string();
+        let data = match &covered {
+            Some(c) => c.data(o.data_string()),
+            None => o.data_string(),
+        };
+        let before = crate::tmpcopy::Meta::of(target.as_fd(), dest)?;
         mount(
             Some(&src),
             &fd_path(target.as_fd()),
@@ -286,6 +294,9 @@ fn mount_one(
             Some(&data),
             &w,
         )?;
+        if let Some(c) = covered {
+            c.copy_up(root, dest, &before)?;
+        }
     }
     for p in &o.propagation {
         let fd = resolve::open(root, dest, libc::O_PATH)?;
