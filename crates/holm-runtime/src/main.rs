@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod cgroup_cmds;
+mod compat;
 mod exec_cmd;
 mod log;
 
@@ -33,9 +34,15 @@ struct Cli {
     /// Enable debug logging.
     #[arg(long, global = true)]
     debug: bool,
-    /// Accepted for runc compatibility; holm manages cgroupfs directly (systemd is not supported yet).
-    #[arg(long = "systemd-cgroup", global = true, hide = true)]
+    /// Use systemd's cgroup manager: an error without systemd (as runc); with it holm still uses cgroupfs.
+    #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
+    /// Path to the criu binary (for checkpoint/restore, which are not implemented).
+    #[arg(long, global = true, value_name = "PATH")]
+    criu: Option<PathBuf>,
+    /// Rootless mode as runc: auto (default) or false; true is not implemented. Before the verb, as runc's.
+    #[arg(long, value_enum, default_value_t = compat::Rootless::Auto, value_name = "true|false|auto")]
+    rootless: compat::Rootless,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -110,6 +117,10 @@ enum Cmd {
     },
     /// Print the runtime-spec features JSON: what this build implements on this host.
     Features,
+    /// Checkpoint a running container with CRIU (not implemented: says so and exits 1).
+    Checkpoint(compat::CriuArgs),
+    /// Restore a container from a CRIU checkpoint (not implemented: says so and exits 1).
+    Restore(compat::CriuArgs),
     /// List containers.
     List {
         /// Output format.
@@ -194,8 +205,8 @@ fn create_options(a: &CreateArgs) -> anyhow::Result<CreateOptions> {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    if cli.systemd_cgroup {
-        log::warn("--systemd-cgroup: systemd cgroup management is not supported; using cgroupfs");
+    if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. }) {
+        compat::check_create_flags(cli.systemd_cgroup, cli.rootless)?;
     }
     // Verbs that put a runtime process inside a container run from a sealed in-memory copy of this binary, so
     // nothing inside can reach (and overwrite) the binary on the host through /proc/<pid>/exe (CVE-2019-5736).
@@ -251,6 +262,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Ps(a) => cgroup_cmds::ps(&store, &a)?,
         Cmd::Events(a) => cgroup_cmds::events(&store, &a)?,
         Cmd::Spec { bundle, rootless } => write_spec(&bundle, rootless)?,
+        Cmd::Checkpoint(a) => compat::criu_verb("checkpoint", &a, cli.criu.as_deref())?,
+        Cmd::Restore(a) => compat::criu_verb("restore", &a, cli.criu.as_deref())?,
     }
     Ok(0)
 }
