@@ -231,45 +231,72 @@ impl Db {
         r.map_err(db_error(&self.path))
     }
 
+    /// Runs the write `f`. If it fails because the disk is full, checkpoints the write-ahead log (the next write
+    /// then restarts it at its beginning, reusing its space instead of growing the file) and tries again; if that
+    /// fails too and `reserve` is set, deletes the root's reserve files ([`crate::space`]) one at a time, trying again
+    /// after each.
+    /// Writes that free space or record an exit pass `reserve`; creating things does not.
+    fn write<T>(&self, reserve: bool, f: impl Fn(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let root = self.path.parent().unwrap_or(Path::new("/"));
+        let mut checkpointed = false;
+        loop {
+            match f(&self.conn) {
+                Err(e) if crate::space::is_full(&e) && !checkpointed => {
+                    checkpointed = true;
+                    let _ = self
+                        .conn
+                        .query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+                }
+                Err(e) if crate::space::is_full(&e) && reserve => {
+                    if !crate::space::release_reserve(root) {
+                        return Err(db_error(&self.path)(e));
+                    }
+                }
+                r => return self.wrap(r),
+            }
+        }
+    }
+
     /// Adds a container. Errors: [`Error::NameInUse`].
     pub fn insert(&mut self, r: &ContainerRecord) -> Result<()> {
-        let wrap = db_error(&self.path);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&wrap)?;
-        let holder = name_holder(&tx, &r.name).map_err(&wrap)?;
-        if let Some(id) = holder {
-            return Err(Error::NameInUse {
+        let config = serde_json::to_string(&r.config).expect("RunConfig serialises");
+        let holder = self.write(false, |c| {
+            let tx = rusqlite::Transaction::new_unchecked(c, TransactionBehavior::Immediate)?;
+            if let Some(id) = name_holder(&tx, &r.name)? {
+                return Ok(Some(id));
+            }
+            tx.execute(
+                &format!("INSERT INTO containers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
+                params![
+                    r.id,
+                    r.name,
+                    r.image,
+                    r.image_id,
+                    r.created,
+                    config,
+                    r.state.as_str(),
+                    r.pid,
+                    r.monitor_pid,
+                    r.monitor_start as i64,
+                    r.exit_code,
+                    r.error,
+                    r.started_at,
+                    r.finished_at,
+                    r.restart_count,
+                    r.no_restart,
+                    r.oom_killed
+                ],
+            )?;
+            tx.commit()?;
+            Ok(None)
+        })?;
+        match holder {
+            Some(id) => Err(Error::NameInUse {
                 name: r.name.clone(),
                 id,
-            });
+            }),
+            None => Ok(()),
         }
-        let config = serde_json::to_string(&r.config).expect("RunConfig serialises");
-        tx.execute(
-            &format!("INSERT INTO containers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
-            params![
-                r.id,
-                r.name,
-                r.image,
-                r.image_id,
-                r.created,
-                config,
-                r.state.as_str(),
-                r.pid,
-                r.monitor_pid,
-                r.monitor_start as i64,
-                r.exit_code,
-                r.error,
-                r.started_at,
-                r.finished_at,
-                r.restart_count,
-                r.no_restart,
-                r.oom_killed
-            ],
-        )
-        .map_err(&wrap)?;
-        tx.commit().map_err(&wrap)
     }
 
     fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ContainerRecord> {
@@ -394,10 +421,9 @@ impl Db {
     /// Records that the OOM killer killed a process of the current run (`State.OOMKilled`; cleared by the next
     /// start). Returns false if the container is gone.
     pub fn set_oom_killed(&self, id: &str) -> Result<bool> {
-        let n = self.wrap(
-            self.conn
-                .execute("UPDATE containers SET oom_killed = 1 WHERE id = ?1", [id]),
-        )?;
+        let n = self.write(true, |c| {
+            c.execute("UPDATE containers SET oom_killed = 1 WHERE id = ?1", [id])
+        })?;
         Ok(n == 1)
     }
 
@@ -409,22 +435,26 @@ impl Db {
         finished_at: &str,
         error: &str,
     ) -> Result<bool> {
-        let n = self.wrap(self.conn.execute(
+        let n = self.write(true, |c| {
+            c.execute(
             "UPDATE containers SET state = 'exited', pid = 0, monitor_pid = 0, monitor_start = 0, \
              exit_code = ?2, finished_at = ?3, error = ?4 WHERE id = ?1",
             params![id, code, finished_at, error],
-        ))?;
+        )
+        })?;
         Ok(n == 1)
     }
 
     /// Records the exit code of a container recorded as exited with an unknown code (its monitor had died) when
     /// the caller itself ended the process (`stop`'s SIGKILL: 137). Returns false if the code was known already.
     pub fn set_unknown_exit_code(&self, id: &str, code: i32) -> Result<bool> {
-        let n = self.wrap(self.conn.execute(
-            "UPDATE containers SET exit_code = ?2, error = '' \
+        let n = self.write(true, |c| {
+            c.execute(
+                "UPDATE containers SET exit_code = ?2, error = '' \
              WHERE id = ?1 AND state = 'exited' AND exit_code IS NULL",
-            params![id, code],
-        ))?;
+                params![id, code],
+            )
+        })?;
         Ok(n == 1)
     }
 
@@ -432,22 +462,26 @@ impl Db {
     /// before stays `exited` with its last run's exit code (docker keeps it too: `Exited (137)`, not a made-up
     /// code), the reason in `error`.
     pub fn set_start_failed(&self, id: &str, error: &str, code: i32) -> Result<()> {
-        self.wrap(self.conn.execute(
-            "UPDATE containers SET pid = 0, monitor_pid = 0, monitor_start = 0, error = ?2, \
+        self.write(true, |c| {
+            c.execute(
+                "UPDATE containers SET pid = 0, monitor_pid = 0, monitor_start = 0, error = ?2, \
              exit_code = CASE WHEN state = 'exited' THEN exit_code ELSE ?3 END, \
              state = CASE WHEN state = 'exited' THEN 'exited' ELSE 'created' END WHERE id = ?1",
-            params![id, error, code],
-        ))?;
+                params![id, error, code],
+            )
+        })?;
         Ok(())
     }
 
     /// Sets or clears the "do not restart" mark (`stop`/`kill`/`rm` set it, `start` clears it). Returns false if
     /// the container is gone.
     pub fn set_no_restart(&self, id: &str, no: bool) -> Result<bool> {
-        let n = self.wrap(self.conn.execute(
-            "UPDATE containers SET no_restart = ?2 WHERE id = ?1",
-            params![id, no],
-        ))?;
+        let n = self.write(true, |c| {
+            c.execute(
+                "UPDATE containers SET no_restart = ?2 WHERE id = ?1",
+                params![id, no],
+            )
+        })?;
         Ok(n == 1)
     }
 
@@ -534,10 +568,9 @@ impl Db {
 
     /// Deletes a volume's row (absent is fine).
     pub fn delete_volume(&self, name: &str) -> Result<()> {
-        self.wrap(
-            self.conn
-                .execute("DELETE FROM volumes WHERE name = ?1", [name]),
-        )?;
+        self.write(true, |c| {
+            c.execute("DELETE FROM volumes WHERE name = ?1", [name])
+        })?;
         Ok(())
     }
 
@@ -545,19 +578,21 @@ impl Db {
     /// [`EXIT_CODE_KEEP_SECS`] (as podman's exit-codes table), so that a `wait` that was already waiting when
     /// `--rm` or `rm` removed it still prints the code (docker does); older entries are pruned here.
     pub fn delete(&self, id: &str) -> Result<()> {
-        let tx = self.wrap(self.conn.unchecked_transaction())?;
-        self.wrap(tx.execute(
-            "INSERT OR REPLACE INTO exit_codes (id, code, at) \
-             SELECT id, exit_code, CAST(strftime('%s','now') AS INTEGER) FROM containers \
-             WHERE id = ?1 AND state = 'exited' AND exit_code IS NOT NULL",
-            [id],
-        ))?;
-        self.wrap(tx.execute(
-            "DELETE FROM exit_codes WHERE at < CAST(strftime('%s','now') AS INTEGER) - ?1",
-            [EXIT_CODE_KEEP_SECS],
-        ))?;
-        self.wrap(tx.execute("DELETE FROM containers WHERE id = ?1", [id]))?;
-        self.wrap(tx.commit())
+        self.write(true, |c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
+                "INSERT OR REPLACE INTO exit_codes (id, code, at) \
+                 SELECT id, exit_code, CAST(strftime('%s','now') AS INTEGER) FROM containers \
+                 WHERE id = ?1 AND state = 'exited' AND exit_code IS NOT NULL",
+                [id],
+            )?;
+            tx.execute(
+                "DELETE FROM exit_codes WHERE at < CAST(strftime('%s','now') AS INTEGER) - ?1",
+                [EXIT_CODE_KEEP_SECS],
+            )?;
+            tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
+            tx.commit()
+        })
     }
 
     /// The exit code of a container removed within the last [`EXIT_CODE_KEEP_SECS`] (full id), if it had one.

@@ -45,6 +45,7 @@ pub mod network;
 pub mod ops;
 pub mod options;
 pub mod runtime;
+pub mod space;
 pub mod stats;
 pub mod tty;
 pub mod volumes;
@@ -95,7 +96,9 @@ impl Engine {
 
     /// Opens the metadata database.
     pub fn db(&self) -> Result<Db> {
-        Db::open(&self.root)
+        let db = Db::open(&self.root)?;
+        space::ensure_reserve(&self.root);
+        Ok(db)
     }
 
     /// The runtime's state store (`<runroot>/runtime`).

@@ -93,10 +93,38 @@ impl Engine {
         }
         ops::record_oom_kills(self, &rec.id);
         ops::release_runtime(self, &rec.id)?;
-        db.set_exited(&rec.id, None, &now(), "the monitor died: exit code unknown")?;
+        // The monitor's exit file, if it could not record the exit itself (a full disk), has the code.
+        let (code, finished_at, error) = match crate::space::read_exit(self.runroot(), &rec.id) {
+            Some(e) => (Some(e.code), e.finished_at, ""),
+            None => (None, now(), "the monitor died: exit code unknown"),
+        };
+        let recorded = match db.set_exited(&rec.id, code, &finished_at, error) {
+            Ok(_) => {
+                crate::space::remove_exit(self.runroot(), &rec.id);
+                true
+            }
+            Err(e) if e.is_disk_full() => false,
+            Err(e) => return Err(e),
+        };
         if rec.config.auto_remove {
-            ops::remove_with(self, &rec.id, true)?;
-            return Err(Error::NoSuchContainer(rec.id));
+            match ops::remove_with(self, &rec.id, true) {
+                Ok(()) => return Err(Error::NoSuchContainer(rec.id)),
+                Err(e) if recorded || !e.is_disk_full() => return Err(e),
+                Err(_) => {}
+            }
+        }
+        if !recorded {
+            // Reads must work on a full disk: show what could not be recorded (the exit file stays for later).
+            return Ok(ContainerRecord {
+                state: State::Exited,
+                pid: 0,
+                monitor_pid: 0,
+                monitor_start: 0,
+                exit_code: code,
+                finished_at,
+                error: error.to_string(),
+                ..rec
+            });
         }
         db.get(&rec.id)?
             .ok_or_else(|| Error::NoSuchContainer(rec.id.clone()))
@@ -119,6 +147,18 @@ impl Engine {
                 Some(s) if s.status == RtStatus::Paused => Status::Paused,
                 _ => Status::Running,
             },
+        }
+    }
+
+    /// Sets the "do not restart" mark (`stop`, `kill`, `rm -f`). Not needed when it is set already, and not
+    /// needed for a container without a restart policy: then a full disk that cannot record it is no error.
+    fn mark_no_restart(&self, rec: &ContainerRecord) -> Result<()> {
+        if rec.no_restart {
+            return Ok(());
+        }
+        match self.db()?.set_no_restart(&rec.id, true) {
+            Err(e) if e.is_disk_full() && !self.has_restart_policy(rec) => Ok(()),
+            r => r.map(drop),
         }
     }
 
@@ -474,7 +514,7 @@ impl Engine {
     ) -> Result<String> {
         let mut rec = self.find(what)?;
         // The restart policy must not bring it back (and a monitor waiting to restart it gives up).
-        self.db()?.set_no_restart(&rec.id, true)?;
+        self.mark_no_restart(&rec)?;
         // A monitor between two runs either gives up now or has just started the next run (stopped below).
         let deadline = Instant::now() + Duration::from_secs(10);
         while rec.state != State::Running
@@ -619,7 +659,7 @@ impl Engine {
             return Err(not_running(&rec));
         }
         // As docker: a container the user killed is not restarted by its policy.
-        self.db()?.set_no_restart(&rec.id, true)?;
+        self.mark_no_restart(&rec)?;
         self.runtime_for(rec.config.runtime.as_deref())
             .kill(&rec.id, sig, false)?;
         Ok(rec.id)
@@ -681,7 +721,7 @@ impl Engine {
             }
             // Kill through the runtime (or, if its state was lost, through the cgroup); the monitor then records
             // the exit and goes (not restarting it).
-            self.db()?.set_no_restart(&rec.id, true)?;
+            self.mark_no_restart(&rec)?;
             ops::release_runtime(self, &rec.id)?;
             self.wait_stopped(&rec.id, Some(Duration::from_secs(10)))?;
         }

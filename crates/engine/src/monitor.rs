@@ -481,8 +481,17 @@ fn finish(
     ops::record_oom_kills(engine, id);
     let _ = ops::release_runtime(engine, id);
     let now = holm_container::state::rfc3339(std::time::SystemTime::now());
+    // The exit file first (on the runroot's tmpfs): if the database cannot record the exit (a full disk), a later
+    // command folds the file in (`Engine::refresh`).
+    let exit = crate::space::ExitFile {
+        code,
+        finished_at: now.clone(),
+    };
+    let _ = crate::space::write_exit(engine.runroot(), id, &exit);
     let rec = engine.db().ok().and_then(|db| {
-        let _ = db.set_exited(id, Some(code), &now, "");
+        if db.set_exited(id, Some(code), &now, "").is_ok() {
+            crate::space::remove_exit(engine.runroot(), id);
+        }
         db.get(id).ok().flatten()
     });
     let Some(rec) = rec else {

@@ -162,11 +162,17 @@ pub fn remove_with(engine: &Engine, id: &str, volumes: bool) -> Result<()> {
 
 fn remove_container(engine: &Engine, id: &str) -> Result<()> {
     release_runtime(engine, id)?;
-    match engine.images().remove_snapshot(id) {
+    // The snapshot's directory goes first (freeing its space); the image store's metadata is rewritten after, from
+    // the root's reserve if the disk is full.
+    let snapshot = crate::space::with_reserve(engine.root(), || {
+        engine.images().remove_snapshot(id).map_err(Error::from)
+    });
+    match snapshot {
         Ok(())
-        | Err(holm_image::StoreError::Snapshot(holm_image::snapshot::SnapshotError::NotFound(_))) =>
-            {}
-        Err(e) => return Err(e.into()),
+        | Err(Error::Image(holm_image::StoreError::Snapshot(
+            holm_image::snapshot::SnapshotError::NotFound(_),
+        ))) => {}
+        Err(e) => return Err(e),
     }
     let bundle = engine.bundle(id);
     // Never delete through a mount.
@@ -181,5 +187,7 @@ fn remove_container(engine: &Engine, id: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io(format!("remove {}", bundle.display()))(e)),
     }
-    engine.db()?.delete(id)
+    engine.db()?.delete(id)?;
+    crate::space::remove_exit(engine.runroot(), id);
+    Ok(())
 }

@@ -269,6 +269,19 @@ pub fn mount_flags(fd: BorrowedFd<'_>) -> Result<u64> {
     Ok(st.f_flag as u64)
 }
 
+/// Bytes available to an unprivileged writer on the file system holding `fd` (`fstatvfs(3)`: `f_bavail ×
+/// f_frsize`).
+pub fn available_bytes(fd: BorrowedFd<'_>) -> Result<u64> {
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `st` is a buffer of the right type for libc to fill.
+    let ret = unsafe { libc::fstatvfs(fd.as_raw_fd(), st.as_mut_ptr()) };
+    check(ret as _, "fstatvfs", || format!("fd {}", fd.as_raw_fd()))?;
+    // SAFETY: fstatvfs succeeded and filled the struct.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // the field types differ between architectures
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
 /// True if `fd` is an open file descriptor of this process (`fcntl(fd, F_GETFD)` succeeds).
 pub fn fd_is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD on any integer is harmless; it fails with EBADF for unopened fds.
