@@ -24,8 +24,8 @@
 //! forwarding signals to the container; with `-t` the monitor relays the container's pty ([`tty`]).
 //!
 //! Truthfulness after crashes: a `running` row whose monitor is gone is checked against the runtime state (and
-//! after a reboot, the runtime state is gone): [`Engine::refresh`] records such a container as exited (exit code
-//! unknown) and cleans what it left.
+//! after a reboot, the runtime state is gone): [`Engine::refresh`] records such a container as exited (with the
+//! code from the monitor's exit file if the database was full, see [`space`]; else unknown) and cleans what it left.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -44,6 +44,7 @@ pub mod mounts;
 pub mod network;
 pub mod ops;
 pub mod options;
+mod refresh;
 pub mod runtime;
 pub mod space;
 pub mod stats;

@@ -3,7 +3,7 @@
 
 use crate::config::{self, RunConfig};
 use crate::control::{self, FromMonitor};
-use crate::db::{ContainerRecord, Db, State};
+use crate::db::{ContainerRecord, State};
 use crate::{ids, ops, Engine, Error, Result};
 use holm_container::Status as RtStatus;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -53,7 +53,7 @@ pub struct Started {
 /// The name of the file a monitor holds an exclusive `flock` on for its whole life (in the bundle).
 pub const MONITOR_LOCK: &str = "monitor.lock";
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     holm_container::state::rfc3339(std::time::SystemTime::now())
 }
 
@@ -70,64 +70,6 @@ impl Engine {
         rec.state == State::Creating
             && rec.monitor_pid > 0
             && holm_container::state::proc_start_time(rec.monitor_pid) == Some(rec.monitor_start)
-    }
-
-    /// Makes a `running` record whose monitor is gone truthful: if the process is gone too (or the runtime state
-    /// was wiped, as by a reboot), records it as exited with an unknown code and releases what it held (applying
-    /// `--rm`). A process that still runs unmonitored stays `running`.
-    pub fn refresh(&self, db: &Db, rec: ContainerRecord) -> Result<ContainerRecord> {
-        if rec.state != State::Running || self.monitor_alive(&rec.id) {
-            return Ok(rec);
-        }
-        if let Some(st) = self.runtime_of(&rec.id).state(&rec.id) {
-            if st.status != RtStatus::Stopped {
-                return Ok(rec);
-            }
-        }
-        // The monitor may have recorded the exit between our read and its death.
-        let Some(fresh) = db.get(&rec.id)? else {
-            return Err(Error::NoSuchContainer(rec.id));
-        };
-        if fresh.state != State::Running {
-            return Ok(fresh);
-        }
-        ops::record_oom_kills(self, &rec.id);
-        ops::release_runtime(self, &rec.id)?;
-        // The monitor's exit file, if it could not record the exit itself (a full disk), has the code.
-        let (code, finished_at, error) = match crate::space::read_exit(self.runroot(), &rec.id) {
-            Some(e) => (Some(e.code), e.finished_at, ""),
-            None => (None, now(), "the monitor died: exit code unknown"),
-        };
-        let recorded = match db.set_exited(&rec.id, code, &finished_at, error) {
-            Ok(_) => {
-                crate::space::remove_exit(self.runroot(), &rec.id);
-                true
-            }
-            Err(e) if e.is_disk_full() => false,
-            Err(e) => return Err(e),
-        };
-        if rec.config.auto_remove {
-            match ops::remove_with(self, &rec.id, true) {
-                Ok(()) => return Err(Error::NoSuchContainer(rec.id)),
-                Err(e) if recorded || !e.is_disk_full() => return Err(e),
-                Err(_) => {}
-            }
-        }
-        if !recorded {
-            // Reads must work on a full disk: show what could not be recorded (the exit file stays for later).
-            return Ok(ContainerRecord {
-                state: State::Exited,
-                pid: 0,
-                monitor_pid: 0,
-                monitor_start: 0,
-                exit_code: code,
-                finished_at,
-                error: error.to_string(),
-                ..rec
-            });
-        }
-        db.get(&rec.id)?
-            .ok_or_else(|| Error::NoSuchContainer(rec.id.clone()))
     }
 
     /// The live status of a (refreshed) record.
@@ -150,19 +92,7 @@ impl Engine {
         }
     }
 
-    /// Sets the "do not restart" mark (`stop`, `kill`, `rm -f`). Not needed when it is set already, and not
-    /// needed for a container without a restart policy: then a full disk that cannot record it is no error.
-    fn mark_no_restart(&self, rec: &ContainerRecord) -> Result<()> {
-        if rec.no_restart {
-            return Ok(());
-        }
-        match self.db()?.set_no_restart(&rec.id, true) {
-            Err(e) if e.is_disk_full() && !self.has_restart_policy(rec) => Ok(()),
-            r => r.map(drop),
-        }
-    }
-
-    fn has_restart_policy(&self, rec: &ContainerRecord) -> bool {
+    pub(crate) fn has_restart_policy(&self, rec: &ContainerRecord) -> bool {
         !matches!(
             crate::options::parse_restart(&rec.config.restart),
             Ok(crate::options::RestartPolicy::No) | Err(_)

@@ -105,7 +105,11 @@ fn containers_filling_the_disk_keep_their_exit_codes_and_holm_frees_it() {
             .lines()
             .find(|l| l.ends_with(name))
             .unwrap_or_else(|| panic!("{name} in:\n{ps}"));
-        assert!(line.contains(&format!("Exited ({code})")), "{line}");
+        assert!(
+            line.contains(&format!("Exited ({code})")),
+            "{line}\n{ps}\nexit files: {:?}",
+            std::fs::read_dir(e.runroot.join("exits")).map(|rd| rd.count())
+        );
         let st = &e.inspect(name)["State"];
         assert_eq!(st["Status"], "exited", "{name}: {st}");
         assert_eq!(st["ExitCode"], code, "{name}: {st}");
