@@ -402,7 +402,8 @@ impl Db {
         Ok(n == 1)
     }
 
-    /// Records that the monitor started the process. Returns false if the container is gone.
+    /// Records that the monitor started the process (from the reserve if the disk is full: the process runs
+    /// already, and the monitor kills one it cannot record). Returns false if the container is gone.
     pub fn set_running(
         &self,
         id: &str,
@@ -410,7 +411,7 @@ impl Db {
         monitor: (i32, u64),
         started_at: &str,
     ) -> Result<bool> {
-        let n = self.wrap(self.conn.execute(
+        let n = self.write(true, |c| c.execute(
             "UPDATE containers SET state = 'running', pid = ?2, monitor_pid = ?3, monitor_start = ?4, \
              exit_code = NULL, error = '', started_at = ?5, finished_at = '', oom_killed = 0 WHERE id = ?1",
             params![id, pid, monitor.0, monitor.1 as i64, started_at],

@@ -11,7 +11,7 @@
 //!   allocated: written, not sparse) when the root has room for them several times over. A database write that
 //!   fails with "database or disk is full" first checkpoints the write-ahead log (so the next write restarts it
 //!   at its beginning and reuses its space instead of growing it), and, for the writes that free or record
-//!   something (remove, exit, stop), deletes one reserve file and tries again, as removing a container's snapshot
+//!   something (remove, exit, stop, a started process), deletes one reserve file and tries again, as removing a container's snapshot
 //!   does when the image store's metadata cannot be rewritten ([`with_reserve`]). The files are made again once
 //!   the root has room. Creating a container never uses them. The reserve is finite: a container that keeps
 //!   filling the disk takes what each release gives back, but removing that container frees its own space first.
