@@ -4,8 +4,10 @@
 # apt is skipped when every package is already installed.
 set -euo pipefail
 
+# docker.io, containerd, curl and bsdutils (script) are for the engine suite (crates/holm-runtime/tests/engines_*.rs),
+# which starts its own dockerd and containerd: the packages' own services must not start (see policy-rc.d below).
 packages=(busybox-static tini runc hyperfine libseccomp-dev pkg-config time iproute2 procps skopeo umoci podman debootstrap nftables
-    docker-registry apache2-utils openssl)
+    docker-registry apache2-utils openssl docker.io containerd curl bsdutils)
 
 installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
@@ -36,7 +38,24 @@ else
         fi
         sleep $((attempt * 5))
     done
-    apt-get install -y --no-install-recommends "${packages[@]}" </dev/null
+    # Without systemd, docker.io's and containerd's maintainer scripts would start system daemons through
+    # invoke-rc.d; a policy-rc.d that denies every start prevents it (kept if the machine already has one).
+    policy=/usr/sbin/policy-rc.d
+    made_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\n# install-test-deps.sh: no service starts during this install\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        made_policy=1
+    fi
+    rc=0
+    apt-get install -y --no-install-recommends "${packages[@]}" </dev/null || rc=$?
+    if ((made_policy)); then
+        rm -f "$policy"
+    fi
+    if ((rc != 0)); then
+        echo "install-test-deps: apt-get install failed ($rc)" >&2
+        exit "$rc"
+    fi
 fi
 
 # Check that each tool exists and works, whatever apt said.
@@ -67,6 +86,15 @@ check "nft (nftables, holm's bridge networking)" nft --version
 check "skopeo" skopeo --version
 check "docker-registry (the distribution registry, for pull tests)" docker-registry --version
 check "openssl (certificates for the HTTPS registry test)" openssl version
+check "dockerd (docker.io)" /usr/sbin/dockerd --version
+check "docker CLI (docker.io)" /usr/bin/docker --version
+check "docker-proxy (docker.io)" test -x /usr/sbin/docker-proxy
+check "containerd" /usr/bin/containerd --version
+check "ctr (containerd)" /usr/bin/ctr --version
+check "containerd-shim-runc-v2 (containerd)" test -x /usr/bin/containerd-shim-runc-v2
+check "podman" podman --version
+check "curl" curl --version
+check "script (bsdutils)" /usr/bin/script --version
 check "htpasswd (apache2-utils)" sh -c 'htpasswd -nbB u p | grep -q "^u:"'
 if ((fail)); then
     exit 1

@@ -33,4 +33,4 @@ pub use host::{mountinfo, mounts_mentioning, process_exists, wait_until};
 pub use ids::unique_id;
 pub use registry::Registry;
 pub use root::require_root;
-pub use runtime::{ContainerGuard, Runtime};
+pub use runtime::{run_command, ContainerGuard, Runtime};

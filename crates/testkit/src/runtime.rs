@@ -208,6 +208,16 @@ fn timeout() -> Duration {
     Duration::from_secs(secs)
 }
 
+/// Runs any command as [`Runtime::run`] runs the runtime: null stdin, stdout and stderr captured in
+/// temporary files (so a detached grandchild that keeps them open cannot make this wait), killed
+/// after `HOLM_TEST_TIMEOUT` seconds (default 60). For engine CLIs (`podman`, `docker`, `ctr`).
+///
+/// Errors: the command could not be started, or it timed out (the text then carries whatever it
+/// printed before it was killed).
+pub fn run_command(cmd: &mut Command) -> Result<Output, String> {
+    execute(cmd, timeout())
+}
+
 /// Runs `cmd` with null stdin and stdout/stderr captured in temporary files; kills it after
 /// `timeout`. The error text carries whatever it printed before being killed.
 fn execute(cmd: &mut Command, timeout: Duration) -> Result<Output, String> {
