@@ -28,6 +28,9 @@ fn open_pty(p: &Process) -> Result<(OwnedFd, OwnedFd, u32)> {
         .map_err(|e| Error::io("open", "/dev/ptmx", e))?
         .into();
     let (peer, num) = holm_sys::tty::open_peer(master.as_fd())?;
+    // The pty belongs to the process's user (runc: its stdio is chowned to the user), so it can use its terminal
+    // (`tty`, `stty`, ssh-like programs check the owner). The group stays devpts's (`gid=5`, tty).
+    holm_sys::fs::fchownat(peer.as_fd(), Path::new(""), p.user().uid(), u32::MAX)?;
     if let Some(size) = p.console_size() {
         holm_sys::tty::set_winsize(peer.as_fd(), size.height() as u16, size.width() as u16)?;
     }

@@ -94,8 +94,14 @@ pub fn resolve_process(config: &Spec, opts: &ExecOptions) -> Result<Process> {
         let fixed = crate::spec::spec13_fixups(&text, "/scheduler/flags", "scheduler.flags")
             .map_err(|e| Error::Invalid(format!("process file `{}`: {e}", path.display())))?;
         let text = fixed.unwrap_or(text);
-        let de = &mut serde_json::Deserializer::from_slice(&text);
-        let p: Process = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut value: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| Error::Invalid(format!("process file `{}`: {e}", path.display())))?;
+        // runc reads `user` as a Go struct: a file without it runs as uid 0, gid 0.
+        if let Some(obj) = value.as_object_mut() {
+            obj.entry("user")
+                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+        }
+        let p: Process = serde_path_to_error::deserialize(value).map_err(|e| {
             Error::Invalid(format!(
                 "process file `{}`: `{}`: {}",
                 path.display(),

@@ -7,12 +7,26 @@ use oci_spec::runtime::Hook;
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Runs `hooks` in order; the first failure stops the list and is returned, naming `kind`, the index and path.
+/// Each runs in the bundle directory named by `state` (runc's cwd for the hooks it runs in its own namespaces:
+/// `prestart`, `createRuntime`, `poststart`, `poststop`).
 pub fn run_all(kind: &'static str, hooks: &[Hook], state: &str) -> Result<()> {
+    run_all_in(kind, hooks, state, bundle_of(state).as_deref())
+}
+
+/// [`run_all`] with the hooks' working directory given: `None` keeps the caller's (`startContainer` runs in the
+/// process's `cwd`, as runc's).
+pub fn run_all_in(
+    kind: &'static str,
+    hooks: &[Hook],
+    state: &str,
+    cwd: Option<&Path>,
+) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state).map_err(|msg| Error::Hook {
+        run_one(h, state, cwd).map_err(|msg| Error::Hook {
             kind,
             index: i,
             path: h.path().display().to_string(),
@@ -22,11 +36,12 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs `hooks`, reporting failures through `warn` and carrying on (for `poststart` and `poststop`, whose failures
-/// the spec says must only be logged).
+/// Runs `hooks` (in the bundle directory, as [`run_all`]), reporting failures through `warn` and carrying on (for
+/// `poststop`, whose failures the spec says must only be logged).
 pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &str, warn: &mut dyn FnMut(&Error)) {
+    let cwd = bundle_of(state);
     for (i, h) in hooks.iter().enumerate() {
-        if let Err(msg) = run_one(h, state) {
+        if let Err(msg) = run_one(h, state, cwd.as_deref()) {
             warn(&Error::Hook {
                 kind,
                 index: i,
@@ -37,8 +52,17 @@ pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &str, warn: &mut 
     }
 }
 
-fn run_one(h: &Hook, state: &str) -> std::result::Result<(), String> {
+/// The `bundle` of a state JSON.
+fn bundle_of(state: &str) -> Option<PathBuf> {
+    let v: serde_json::Value = serde_json::from_str(state).ok()?;
+    v.get("bundle")?.as_str().map(PathBuf::from)
+}
+
+fn run_one(h: &Hook, state: &str, cwd: Option<&Path>) -> std::result::Result<(), String> {
     let mut cmd = Command::new(h.path());
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
     if let Some(args) = h.args() {
         if let Some((argv0, rest)) = args.split_first() {
             cmd.arg0(argv0).args(rest);

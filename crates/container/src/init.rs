@@ -195,6 +195,11 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         cgroupns,
         idmapped: &a.idmapped,
     };
+    // A new network namespace starts with `lo` down; runc brings it up and programs expect 127.0.0.1 to work.
+    if a.new_flags & holm_sys::ns::CLONE_NEWNET != 0 {
+        let nl = holm_sys::netlink::Netlink::open()?;
+        nl.set_up(holm_sys::netlink::link_index("lo")?)?;
+    }
     let root_fd = rootfs::prepare(&ctx)?;
     drop(root_fd);
 
@@ -203,7 +208,8 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     let state_json = with_annotations(&a.chan.wait_hooks_done()?, spec);
     let hooks = spec.hooks().as_ref();
     if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
-        hooks::run_all("createContainer", h, &state_json)?;
+        // runc runs them from the rootfs (its init's cwd while it mounts).
+        hooks::run_all_in("createContainer", h, &state_json, Some(&a.bundle.rootfs))?;
     }
 
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
@@ -299,7 +305,7 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
         if let Some(h) = hooks.and_then(|h| h.start_container().as_ref()) {
             let mut st: serde_json::Value = serde_json::from_str(&state_json).unwrap_or_default();
             st["status"] = "running".into();
-            hooks::run_all("startContainer", h, &st.to_string())?;
+            hooks::run_all_in("startContainer", h, &st.to_string(), None)?;
         }
         holm_sys::signal::reset_all()?;
         // Last: the filter, then nothing but execve (no logging, no allocation).

@@ -64,16 +64,23 @@ pub fn environment(process: &Process, passwd: Option<&str>) -> Vec<String> {
     env
 }
 
-/// Reads a small regular file of the container (at most 1 MiB), refusing symlinks and special files:
-/// `/etc/passwd` belongs to the image and may be anything (a FIFO would otherwise hang the runtime).
+/// Reads a small regular file of the container (at most 1 MiB), called once `/` is the container's root. Symlinks
+/// are followed inside that root (an image's `/etc/passwd -> /usr/share/...` works, as with runc; none leads out of
+/// it, magic links refused); special files are refused: `/etc/passwd` belongs to the image and may be anything (a
+/// FIFO would otherwise hang the runtime).
 pub fn read_small(path: &str) -> Option<String> {
+    use holm_sys::fs::resolve as rflags;
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
+    let root = std::fs::File::open("/").ok()?;
+    let fd = holm_sys::fs::openat2(
+        std::os::fd::AsFd::as_fd(&root),
+        std::path::Path::new(path.trim_start_matches('/')),
+        libc::O_RDONLY | libc::O_NONBLOCK,
+        0,
+        rflags::IN_ROOT | rflags::NO_MAGICLINKS,
+    )
+    .ok()?;
+    let f = std::fs::File::from(fd);
     if !f.metadata().ok()?.is_file() {
         return None;
     }

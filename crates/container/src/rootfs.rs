@@ -80,9 +80,17 @@ pub fn prepare(ctx: &Context<'_>) -> Result<OwnedFd> {
         .into();
 
     let mut dev_bound = false;
+    // Read-only tmpfs mounts are mounted read-write and made read-only once everything is in place (runc's
+    // order): a `ro` /dev still gets its devices and the devpts, mqueue and shm mounts below it; tmpcopyup and
+    // the covered directory's mode still apply.
+    let mut read_only_later = Vec::new();
     for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
-        let opts = mountopts::parse(m.options().as_deref().unwrap_or_default())
+        let mut opts = mountopts::parse(m.options().as_deref().unwrap_or_default())
             .map_err(|msg| Error::config(format!("mounts[{i}].options"), msg))?;
+        if m.typ().as_deref() == Some("tmpfs") && opts.flags & MS_RDONLY != 0 && !opts.bind {
+            opts.flags &= !MS_RDONLY;
+            read_only_later.push(m);
+        }
         let is_bind = opts.bind || m.typ().as_deref() == Some("bind");
         if is_bind && resolve::clean(m.destination()) == Path::new("dev") {
             dev_bound = true;
@@ -96,6 +104,18 @@ pub fn prepare(ctx: &Context<'_>) -> Result<OwnedFd> {
     }
     if !dev_bound {
         create_devices(ctx, root.as_fd())?;
+    }
+    for m in read_only_later {
+        let fd = resolve::open(root.as_fd(), m.destination(), libc::O_PATH)?;
+        let keep = locked_flags(fd.as_fd())?;
+        mount(
+            None,
+            &fd_path(fd.as_fd()),
+            None,
+            MS_BIND | MS_REMOUNT | MS_RDONLY | keep,
+            None,
+            &format!("read-only remount of {}", what(m)),
+        )?;
     }
     Ok(root)
 }

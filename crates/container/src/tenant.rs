@@ -108,6 +108,11 @@ fn stage2_inner(a: &TenantArgs<'_>) -> Result<std::convert::Infallible> {
     // Dies with the runtime until the exec. The runtime is outside our pid namespace (getppid() is 0), so a runtime
     // that died before this line goes unnoticed here; it took stage 1 with it, and nobody waits for us.
     holm_sys::process::set_parent_death_signal(libc::SIGKILL)?;
+    // Its own process group, as runc's exec'd process (a shell's job control and `kill -- -PGID` rely on it); with a
+    // terminal, the setsid of the console setup makes it a group (and session) leader instead.
+    if a.console.is_none() {
+        holm_sys::process::setpgid_self()?;
+    }
     // The mount namespace last: setns makes its root our root and cwd, so every path below is the container's.
     if let Some(ns) = &a.mnt {
         ns.enter()?;

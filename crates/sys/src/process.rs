@@ -311,6 +311,14 @@ pub fn setsid() -> Result<()> {
     check(ret as _, "setsid", String::new).map(drop)
 }
 
+/// `setpgid(0, 0)`: makes the caller the leader of a new process group of its own (its pid becomes its pgid).
+/// Fails with `EPERM` for a session leader.
+pub fn setpgid_self() -> Result<()> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::setpgid(0, 0) };
+    check(ret as _, "setpgid", String::new).map(drop)
+}
+
 fn prctl(op: i32, arg: libc::c_ulong, name: &'static str) -> Result<()> {
     // SAFETY: every op used through this helper takes one integer argument and no pointers.
     let ret = unsafe {
