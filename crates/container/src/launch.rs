@@ -124,6 +124,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
             .collect(),
         created_done: false,
         cgroup: None,
+        cgroup_foreign: Vec::new(),
         config: bundle.spec.clone(),
     };
     let mut children = Children::default();
@@ -136,9 +137,19 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned());
         let cg = holm_cgroups::Cgroup::resolve(&hier, cg_path.as_deref(), &opts.id)?;
-        // An existing cgroup must be free: `delete` kills every process in the container's cgroup (and its child
-        // cgroups) and removes them. Refused before the cgroup is recorded, so the failure cleanup leaves it alone.
-        check_cgroup_free(&cg)?;
+        // An existing cgroup should be free. One that holds processes is used anyway with a warning, as runc 1.1
+        // does; those processes are recorded so that `delete` and `kill --all` leave them alone. A frozen one is
+        // refused before the cgroup is recorded, so the failure cleanup leaves it alone.
+        saved.cgroup_foreign = foreign_pids(&cg);
+        if !saved.cgroup_foreign.is_empty() {
+            log::warn!(
+                "container `{}`: its cgroup is not empty: {} process(es) {:?} found; they are left alone",
+                opts.id,
+                saved.cgroup_foreign.len(),
+                saved.cgroup_foreign
+            );
+        }
+        check_not_frozen(&cg)?;
         // Record the cgroup before creating it, so `delete --force` can remove it after a killed create (and
         // kill what runs in it; the children of a killed create also die by PR_SET_PDEATHSIG).
         saved.cgroup = Some(cg.clone());
@@ -150,7 +161,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
             cg.dirs().map(|(_, p)| p).collect::<Vec<_>>()
         );
         // A frozen parent freezes the new cgroup too: stage 1 would hang in it, unkillable.
-        check_cgroup_free(&cg)?;
+        check_not_frozen(&cg)?;
         // Limits are in place before stage 1 joins the cgroup.
         crate::resources::apply_at_create(&cg, linux)?;
         holm_sys::fs::mkfifoat(
@@ -239,22 +250,16 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
     }
 }
 
-/// Refuses a cgroup that already holds processes (in it or in its child cgroups) or is frozen, as runc does
-/// ("container's cgroup is not empty", "container's cgroup unexpectedly frozen"). A cgroup that does not exist yet
-/// passes.
-fn check_cgroup_free(cg: &holm_cgroups::Cgroup) -> Result<()> {
+/// The processes already in an existing cgroup (in it or in its child cgroups); none for a cgroup that does not
+/// exist yet.
+fn foreign_pids(cg: &holm_cgroups::Cgroup) -> Vec<i32> {
+    cg.all_pids().unwrap_or_default()
+}
+
+/// Refuses a frozen cgroup, as runc does ("container's cgroup unexpectedly frozen"): the container's processes
+/// would hang in it.
+fn check_not_frozen(cg: &holm_cgroups::Cgroup) -> Result<()> {
     let field = "linux.cgroupsPath";
-    if let Ok(pids) = cg.all_pids() {
-        if !pids.is_empty() {
-            return Err(Error::config(
-                field,
-                format!(
-                    "the container's cgroup already holds {} process(es) {pids:?}; a container needs a cgroup of its own",
-                    pids.len()
-                ),
-            ));
-        }
-    }
     if cg.is_paused() {
         return Err(Error::config(
             field,

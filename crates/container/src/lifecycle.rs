@@ -142,7 +142,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
             return Err(bad_state(id, status, "container not running"));
         }
         if let Some(cg) = &s.cgroup {
-            for pid in cg.all_pids().unwrap_or_default() {
+            for pid in own_pids(&s, cg.all_pids().unwrap_or_default()) {
                 let _ = holm_sys::process::kill(pid, sig);
             }
         }
@@ -150,7 +150,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     }
     if all {
         if let Some(cg) = &s.cgroup {
-            for pid in cg.all_pids()? {
+            for pid in own_pids(&s, cg.all_pids()?) {
                 let _ = holm_sys::process::kill(pid, sig);
             }
             crate::cgroup_verbs::thaw_after_kill(&s, status, sig);
@@ -206,13 +206,29 @@ pub fn delete(store: &Store, id: &str, force: bool, warn: &mut dyn FnMut(&Error)
     finish_delete(l, &s, warn)
 }
 
+/// The pids of `pids` that are the container's: all but those already in its cgroup before `create`.
+fn own_pids(s: &Saved, pids: Vec<i32>) -> Vec<i32> {
+    pids.into_iter()
+        .filter(|p| !s.cgroup_foreign.contains(p))
+        .collect()
+}
+
 fn finish_delete(l: Locked, s: &Saved, warn: &mut dyn FnMut(&Error)) -> Result<()> {
     if let Some(cg) = &s.cgroup {
         // Other processes may still live in the cgroup after the init died (no pid namespace, or setns'd ones).
-        for pid in cg.all_pids().unwrap_or_default() {
+        let pids = cg.all_pids().unwrap_or_default();
+        for pid in own_pids(s, pids.clone()) {
             let _ = holm_sys::process::kill(pid, libc::SIGKILL);
         }
-        cg.remove()?;
+        // A cgroup that still holds processes from before `create` is theirs as much as ours: it stays.
+        if own_pids(s, pids.clone()).len() == pids.len() {
+            cg.remove()?;
+        } else {
+            log::debug!(
+                "delete {}: cgroup kept, it holds processes from before create",
+                s.id
+            );
+        }
     }
     if s.created_done {
         if let Some(h) = s
@@ -247,7 +263,7 @@ fn kill_all_and_wait(s: &Saved) -> Result<()> {
     if let Some(cg) = &s.cgroup {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let pids = cg.all_pids().unwrap_or_default();
+            let pids = own_pids(s, cg.all_pids().unwrap_or_default());
             if pids.is_empty() {
                 break;
             }

@@ -75,6 +75,10 @@ pub struct Saved {
     /// The container's cgroup, once created.
     #[serde(default)]
     pub cgroup: Option<holm_cgroups::Cgroup>,
+    /// Host pids that were already in the cgroup at `create` (runc 1.1 warns and goes on; so does holm). They are
+    /// not the container's: `delete` and `kill --all` leave them alone, and the cgroup stays while they live.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroup_foreign: Vec<i32>,
     /// The full config, for `poststop` hooks at `delete` and for later verbs.
     pub config: oci_spec::runtime::Spec,
 }
