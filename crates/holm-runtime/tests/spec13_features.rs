@@ -8,7 +8,7 @@ mod isolation_support;
 use std::fs;
 use std::os::unix::net::UnixListener;
 
-use holm_testkit::{unique_id, Bundle};
+use holm_testkit::Bundle;
 use isolation_support::*;
 use serde_json::{json, Value};
 
@@ -307,6 +307,4 @@ fn what_is_claimed_absent_is_refused() {
             describe(&out)
         );
     }
-    let id = unique_id("unused");
-    assert!(rt.run(&["state", &id]).status.code() != Some(0));
 }

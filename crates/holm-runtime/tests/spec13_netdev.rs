@@ -62,8 +62,11 @@ fn ip(args: &[&str]) {
 fn a_host_device_moves_in_renamed_up_with_its_address() {
     let rt = runtime();
     let d = Dummy::new("10.213.7.9/24");
+    let t = Dummy::new("10.213.6.9/24");
     let mut b = Bundle::busybox();
-    b.config_mut()["linux"]["netDevices"] = json!({ d.0.clone(): { "name": "ctr0" } });
+    // A `%d` template: the kernel picks the number.
+    b.config_mut()["linux"]["netDevices"] =
+        json!({ d.0.clone(): { "name": "ctr0" }, t.0.clone(): { "name": "tpl%d" } });
     let out = run_script(
         &rt,
         &mut b,
@@ -75,7 +78,9 @@ fn a_host_device_moves_in_renamed_up_with_its_address() {
     let flags = u32::from_str_radix(value_of(&out, "flags").trim_start_matches("0x"), 16).unwrap();
     assert_eq!(flags & 1, 1, "IFF_UP not set: {out}");
     assert_eq!(value_of(&out, "addr"), "inet 10.213.7.9/24", "{out}");
-    assert!(!value_of(&out, "links").contains(&d.0), "{out}");
+    let links = value_of(&out, "links");
+    assert!(!links.contains(&d.0), "{out}");
+    assert!(links.split(' ').any(|l| l == "tpl0"), "{out}");
     // The namespace died with the container: a virtual device is destroyed with it, never moved back.
     assert!(!d.on_host(), "{} came back to the host", d.0);
 }
