@@ -29,6 +29,7 @@ pub mod lifecycle;
 pub mod lsm;
 pub mod mountopts;
 pub mod netdev;
+mod nopivot;
 pub mod process;
 pub mod procfs;
 pub mod resolve;

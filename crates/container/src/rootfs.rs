@@ -617,6 +617,7 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
         .map_err(|e| Error::io("open rootfs", rootfs, e))?;
     holm_sys::fs::fchdir(newroot.as_fd())?;
     if no_pivot {
+        crate::nopivot::hide_host_proc_and_sys(rootfs)?;
         mount(
             Some(rootfs),
             Path::new("/"),

@@ -104,3 +104,50 @@ fn hooks_run_in_the_bundle_the_rootfs_or_the_process_cwd_as_runc() {
         fs::remove_file(inside).unwrap();
     }
 }
+
+#[test]
+fn no_pivot_does_not_leave_a_full_host_proc_to_mount_from_as_runc() {
+    // With --no-pivot the host's mounts stay in the namespace under the moved rootfs; a full host /proc there
+    // would let a user namespace made inside mount an unmasked procfs (runc's `msMoveRoot` hides it; so does
+    // holm). The container's own /proc still works.
+    let holm = runtime();
+    let runc = Runtime::runc();
+    let mut b = Bundle::busybox();
+    for set in ["bounding", "permitted", "effective"] {
+        b.config_mut()["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SETFCAP"));
+    }
+    b.config_mut()["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "test -r /proc/self/status && echo own-proc; \
+         unshare -mrpf sh -c 'mount -t proc none /proc && echo mounted-proc'; echo rc=$?"
+    ]);
+    b.write_config();
+    for rt in [&holm, &runc] {
+        let id = unique_id("no-pivot-proc");
+        let _g = rt.guard(&id);
+        let out = rt.run(&["run", "--no-pivot", "--bundle", path_str(b.path()), &id]);
+        assert!(out.status.success(), "{:?}: {}", rt.bin(), stderr(&out));
+        assert_eq!(
+            stdout(&out),
+            "own-proc\nrc=1\n",
+            "{:?}: {}",
+            rt.bin(),
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("permission denied"),
+            "{:?}: {}",
+            rt.bin(),
+            stderr(&out)
+        );
+    }
+    // Without --no-pivot the same holds (pivot_root detaches the old root).
+    let id = unique_id("pivot-proc");
+    let _g = holm.guard(&id);
+    let out = holm.run(&["run", "--bundle", path_str(b.path()), &id]);
+    assert_eq!(stdout(&out), "own-proc\nrc=1\n", "{}", stderr(&out));
+}
