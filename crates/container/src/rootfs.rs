@@ -218,17 +218,23 @@ fn mount_one(
         } else {
             ctx.bundle.join(src)
         };
-        let src_fd: OwnedFd = File::options()
-            .read(true)
-            .custom_flags(libc::O_PATH)
-            .open(&src)
-            .map_err(|e| {
-                Error::config(
-                    format!("mounts[{i}].source"),
-                    format!("`{}`: {e}", src.display()),
-                )
-            })?
-            .into();
+        let bad_source = |e: &dyn std::fmt::Display| {
+            Error::config(
+                format!("mounts[{i}].source"),
+                format!("`{}`: {e}", src.display()),
+            )
+        };
+        let src_fd: OwnedFd = match src.strip_prefix(ctx.rootfs) {
+            // A source inside the rootfs is looked up inside it: its symlinks (`/data -> /srv/data`) resolve as the
+            // container sees them and none leads out to the host (runc would follow them on the host).
+            Ok(rel) => resolve::open(root, rel, libc::O_PATH).map_err(|e| bad_source(&e))?,
+            Err(_) => File::options()
+                .read(true)
+                .custom_flags(libc::O_PATH)
+                .open(&src)
+                .map_err(|e| bad_source(&e))?
+                .into(),
+        };
         check_proc_mount(i, dest, Some(src_fd.as_fd()), typ)?;
         check_proc_mount(i, &resolved(root, dest), Some(src_fd.as_fd()), typ)?;
         let is_dir = File::from(src_fd.try_clone().map_err(|e| Error::io("dup", &src, e))?)

@@ -151,3 +151,45 @@ fn no_pivot_does_not_leave_a_full_host_proc_to_mount_from_as_runc() {
     let out = holm.run(&["run", "--bundle", path_str(b.path()), &id]);
     assert_eq!(stdout(&out), "own-proc\nrc=1\n", "{}", stderr(&out));
 }
+
+#[test]
+fn a_bind_source_inside_the_rootfs_resolves_its_symlinks_inside_it() {
+    // rootfs/data -> /srv/data (absolute, as images have them) and rootfs/etclink -> /etc: looked up inside the
+    // rootfs, the first reaches rootfs/srv/data (the host has no /srv/data), the second the image's /etc, never
+    // the host's. A relative link (rootfs/rel -> srv/data) works as before.
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    let r = b.rootfs();
+    fs::create_dir_all(r.join("srv/data")).unwrap();
+    fs::write(r.join("srv/data/f"), "inside\n").unwrap();
+    std::os::unix::fs::symlink("/srv/data", r.join("data")).unwrap();
+    std::os::unix::fs::symlink("srv/data", r.join("rel")).unwrap();
+    std::os::unix::fs::symlink("/etc", r.join("etclink")).unwrap();
+    let rootfs = fs::canonicalize(&r).unwrap();
+    let bind = |src: &str, dest: &str| json!({"destination": dest, "type": "bind", "source": rootfs.join(src), "options": ["rbind", "ro"]});
+    b.config_mut()["mounts"].as_array_mut().unwrap().extend([
+        bind("data", "/m1"),
+        bind("rel", "/m2"),
+        bind("etclink", "/m3"),
+    ]);
+    b.config_mut()["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "cat /m1/f /m2/f; grep -c '^holm:x:1000:' /m3/passwd"
+    ]);
+    b.write_config();
+    assert!(
+        !std::path::Path::new("/srv/data/f").exists(),
+        "the host has /srv/data/f"
+    );
+    let id = unique_id("bind-src-link");
+    let _g = rt.guard(&id);
+    let out = rt.run(&[
+        "run",
+        "--bundle",
+        path_str(&fs::canonicalize(b.path()).unwrap()),
+        &id,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "inside\ninside\n1\n");
+}
