@@ -156,6 +156,11 @@ fn controllers_cgroup2_does_not_offer_are_named() {
             json!({ "pids": { "limit": 10 } }),
             ["linux.resources.pids.limit", "`pids`"],
         ),
+        // runtime-spec 1.3: 0 is a real limit (no new tasks), not "unset".
+        (
+            json!({ "pids": { "limit": 0 } }),
+            ["linux.resources.pids.limit", "`pids`"],
+        ),
         (
             json!({ "network": { "classID": 7 } }),
             ["linux.resources.network.classID", "net_cls"],
@@ -179,7 +184,7 @@ fn controllers_cgroup2_does_not_offer_are_named() {
     // Defaults are fine even without the controller.
     let b = bundle(
         "true",
-        json!({ "memory": { "limit": -1, "disableOOMKiller": false }, "pids": { "limit": 0 } }),
+        json!({ "memory": { "limit": -1, "disableOOMKiller": false }, "pids": { "limit": -1 } }),
     );
     let id = unique_id("cg2-defaults");
     let _g = rt.guard(&id);
