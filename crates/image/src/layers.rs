@@ -4,6 +4,14 @@
 //! the config's diff_id, and only then renamed into place; `layer.json` is written before the rename, so a layer
 //! directory that exists is complete. The layers of one import are unpacked in parallel (one thread per layer, at
 //! most one per CPU): each goes into its own directory, so they do not depend on each other.
+//!
+//! Concurrent imports share the work: a layer is unpacked under an exclusive `flock` on
+//! `<root>/layer-locks/<chain-id hex>` and committed (made durable with `syncfs`, then renamed into place)
+//! before the lock is let go, so an import that needs a layer another one is unpacking waits for it and then
+//! only checks its own blob against it ([`LayerStore::verify_blob`]) instead of unpacking it again. A thread
+//! holds one such lock at a time and takes no other lock while holding it, so imports cannot deadlock; a killed
+//! importer's lock goes with it and its half-unpacked layer stays in its staging directory (removed by the next
+//! import). Lock files are removed by garbage collection, which runs when no import does.
 
 use crate::content::Staging;
 use crate::digest::{self, Digest};
@@ -11,6 +19,7 @@ use crate::fsutil;
 use crate::unpack::{self, Compression, UnpackError, UnpackOptions};
 use serde::{Deserialize, Serialize};
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -77,8 +86,11 @@ pub struct LayerInfo {
     pub blobs: Vec<Digest>,
 }
 
-/// A layer unpacked into staging: its directory and info, or why it failed.
-type Staged = Result<(PathBuf, LayerInfo), LayerError>;
+/// A layer made present: its info and whether the job's blob was hashed to check it, or why it failed.
+type Staged = Result<(LayerInfo, bool), LayerError>;
+
+/// The directory of the per-layer lock files, beside the layer directory.
+const LOCKS: &str = "layer-locks";
 
 /// One layer to unpack.
 #[derive(Debug, Clone)]
@@ -101,13 +113,17 @@ pub struct LayerJob {
 #[derive(Debug, Clone)]
 pub struct LayerStore {
     dir: PathBuf,
+    locks: PathBuf,
 }
 
 impl LayerStore {
     /// Opens (creating if needed) the layer directory under `root`.
     pub fn open(root: &Path) -> Result<LayerStore, LayerError> {
         let dir = fsutil::ensure_dir(root.join("layers")).map_err(io_err("layers dir"))?;
-        Ok(LayerStore { dir })
+        Ok(LayerStore {
+            dir,
+            locks: root.join(LOCKS),
+        })
     }
 
     fn layer_dir(&self, chain: &Digest) -> Result<PathBuf, LayerError> {
@@ -173,16 +189,22 @@ impl LayerStore {
         Ok(())
     }
 
-    /// Unpacks `jobs` into `staging`, in parallel, verifying each diff_id. Returns, in the order of `jobs`, the
-    /// staged layer directories and their info. The first failure is returned (the others still finish).
+    /// Makes every layer of `jobs` present in the store, in parallel: each is unpacked into `staging`, verified
+    /// against its diff_id and committed, under the layer's lock (see the module doc); a layer that another import
+    /// committed meanwhile is not unpacked again, only the job's blob is checked against it. Returns, in the order
+    /// of `jobs`, each layer's info and whether the blob was hashed by such a check (worth
+    /// [`LayerStore::record_blob`]), and the first failure if any (the other jobs still finish). Layers committed
+    /// before a failure stay: they are complete and verified, and garbage collection removes them if no image
+    /// comes to use them.
     pub fn unpack_all(
         &self,
         staging: &Staging,
         jobs: &[LayerJob],
         opts: &UnpackOptions,
-    ) -> Result<Vec<(PathBuf, LayerInfo)>, LayerError> {
+    ) -> Result<Vec<(LayerInfo, bool)>, LayerError> {
         let base = staging.dir().join("layers");
         std::fs::create_dir_all(&base).map_err(io_err("create staging layers"))?;
+        std::fs::create_dir_all(&self.locks).map_err(io_err("create layer locks"))?;
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(jobs.len())
@@ -199,7 +221,7 @@ impl LayerStore {
             for _ in 0..threads {
                 s.spawn(|| {
                     while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let r = unpack_one(&base.join(i.to_string()), &jobs[i], opts);
+                        let r = self.make_present(&base.join(i.to_string()), &jobs[i], opts);
                         results.lock().expect("no panics while held")[i] = Some(r);
                     }
                 });
@@ -211,6 +233,37 @@ impl LayerStore {
             .into_iter()
             .map(|r| r.expect("every job ran"))
             .collect()
+    }
+
+    /// One job of [`LayerStore::unpack_all`], under the layer's lock.
+    fn make_present(
+        &self,
+        dir: &Path,
+        job: &LayerJob,
+        opts: &UnpackOptions,
+    ) -> Result<(LayerInfo, bool), LayerError> {
+        let lock = self.locks.join(digest::hex(&job.chain_id)?);
+        let _held = fsutil::lock_exclusive(&lock).map_err(io_err("lock layer"))?;
+        if self.contains(&job.chain_id) {
+            // Another import unpacked it (while this one waited for the lock, or before).
+            let hashed = self.verify_blob(job, opts)?;
+            return Ok((self.info(&job.chain_id)?, hashed));
+        }
+        let info = unpack_one(dir, job, opts)?;
+        // Durable before visible: the unpacked files, then the rename, then the directory entry.
+        let f = std::fs::File::open(dir).map_err(io_err("open staged layer"))?;
+        holm_sys::fs::syncfs(f.as_fd()).map_err(|e| io_err("syncfs")(e.into()))?;
+        self.commit(dir, &info)?;
+        fsutil::sync_dir(&self.dir).map_err(io_err("sync layers"))?;
+        Ok((info, false))
+    }
+
+    /// Removes the layer lock files. Call under the store's exclusive gc lock (no import holds or waits for one).
+    pub fn remove_locks(&self) -> Result<(), LayerError> {
+        match std::fs::remove_dir_all(&self.locks) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove layer locks")(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Moves a staged layer directory into place. If another import got there first, the staged copy is left for
@@ -279,11 +332,7 @@ impl LayerStore {
     }
 }
 
-fn unpack_one(
-    dir: &Path,
-    job: &LayerJob,
-    opts: &UnpackOptions,
-) -> Result<(PathBuf, LayerInfo), LayerError> {
+fn unpack_one(dir: &Path, job: &LayerJob, opts: &UnpackOptions) -> Result<LayerInfo, LayerError> {
     let diff = dir.join("diff");
     std::fs::create_dir_all(&diff).map_err(io_err(format!("create {}", diff.display())))?;
     let blob = std::fs::File::open(&job.blob_path)
@@ -311,5 +360,5 @@ fn unpack_one(
     };
     let json = serde_json::to_vec_pretty(&info).expect("layer info serialises");
     std::fs::write(dir.join("layer.json"), json).map_err(io_err("write layer.json"))?;
-    Ok((dir.to_path_buf(), info))
+    Ok(info)
 }

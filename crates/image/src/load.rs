@@ -3,12 +3,16 @@
 //! Steps, all under a shared `gc.lock` so that garbage collection cannot delete what the import is about to use:
 //! 1. read the source into a private staging area, verifying every blob (digest, size);
 //! 2. pick the images (docker `manifest.json`, else OCI `index.json` for the platform);
-//! 3. check each config's `rootfs.diff_ids` against the manifest's layers and compute chain ids;
-//! 4. unpack the layers not yet in the store, in parallel, verifying each diff_id;
-//! 5. `syncfs`, then rename blobs and layers into the store (each rename makes a complete object visible);
+//! 3. check each config's `rootfs.diff_ids` against the manifest's layers and compute chain ids; check every
+//!    shipped layer blob whose layer is stored already against its diff_id;
+//! 4. unpack the layers not yet in the store, in parallel, verifying each diff_id, each committed (`syncfs`,
+//!    rename) under its per-layer lock as soon as it is verified, so that a concurrent import waits for it
+//!    instead of unpacking it again (see `layers`);
+//! 5. `syncfs`, then rename the blobs into the store (each rename makes a complete object visible);
 //! 6. record the images and their names in the metadata (names move from images that had them).
 //!
-//! Any failure before step 5 leaves the store untouched: the staging area is removed on drop.
+//! A failure leaves no image, name or blob: the staging area is removed on drop, and layers committed in step 4
+//! by an import that then failed are removed by garbage collection once no import runs (it runs at once).
 
 use crate::archive::source::Source;
 use crate::archive::{docker, oci, ArchiveError, Candidate};
@@ -44,7 +48,7 @@ pub struct Loaded {
 impl ImageStore {
     /// Imports the images of `input` (a docker-archive or OCI archive file, or an OCI layout directory).
     pub fn load(&self, input: &Path, opts: &LoadOptions) -> Result<Vec<Loaded>, StoreError> {
-        let _gc = self.gc_shared()?;
+        let gc = self.gc_shared()?;
         // What a killed import left behind goes first (only directories whose lock nobody holds).
         self.content.remove_stale_staging()?;
         let mut staging = self.content.staging()?;
@@ -58,20 +62,41 @@ impl ImageStore {
                 oci::candidates(&src, &mut staging, &opts.platform)?
             }
         };
-        self.import(staging, &candidates, &opts.unpack)
+        self.import(gc, staging, &candidates, &opts.unpack)
     }
 
     /// Steps 3–6 of an import (see the module doc) for `candidates` whose blobs are staged in `staging` (a layer
-    /// blob may instead already be in the content store). The caller holds `gc.lock` shared.
+    /// blob may instead already be in the content store). `gc` is the caller's shared hold of `gc.lock`, let go
+    /// when the import ends. Layers are committed as they are unpacked (so that concurrent imports can share
+    /// them); if the import then fails, garbage collection removes those no image uses, once no import runs.
     pub(crate) fn import(
         &self,
+        gc: crate::fsutil::Lock,
         staging: Staging,
         candidates: &[Candidate],
         unpack: &UnpackOptions,
     ) -> Result<Vec<Loaded>, StoreError> {
+        let mut unpacked_any = false;
+        let r = self.import_held(&staging, candidates, unpack, &mut unpacked_any);
+        drop(staging);
+        drop(gc);
+        if r.is_err() && unpacked_any {
+            // Best effort: a later gc (rmi, prune) collects them too.
+            let _ = self.gc();
+        }
+        r
+    }
+
+    fn import_held(
+        &self,
+        staging: &Staging,
+        candidates: &[Candidate],
+        unpack: &UnpackOptions,
+        unpacked_any: &mut bool,
+    ) -> Result<Vec<Loaded>, StoreError> {
         // Layers to unpack, once per chain id, and each image's chain. Every shipped layer blob is checked against
         // its config's diff_id: by unpacking it, or (its layer being stored already, or unpacked from another blob
-        // in this import) by `verify_blob`; a mismatch refuses the whole import before anything is committed.
+        // in this import) by `verify_blob`; a mismatch there refuses the import before anything is unpacked.
         let mut jobs: Vec<LayerJob> = Vec::new();
         let mut checks: Vec<LayerJob> = Vec::new();
         let mut chains: Vec<Vec<Digest>> = Vec::new();
@@ -118,9 +143,17 @@ impl ImageStore {
                 hashed.push(job);
             }
         }
-        let unpacked = self.layers.unpack_all(&staging, &jobs, unpack)?;
+        *unpacked_any = !jobs.is_empty();
+        for (job, (_, was_hashed)) in jobs
+            .iter()
+            .zip(self.layers.unpack_all(staging, &jobs, unpack)?)
+        {
+            if was_hashed {
+                hashed.push(job);
+            }
+        }
 
-        // Make everything durable before it becomes visible.
+        // Make the blobs durable before they become visible (the layers were, as each was committed).
         let dir = std::fs::File::open(staging.dir()).map_err(io_err("open staging"))?;
         holm_sys::fs::syncfs(dir.as_fd()).map_err(|e| io_err("syncfs")(e.into()))?;
         for c in candidates {
@@ -130,15 +163,11 @@ impl ImageStore {
                 staging.commit(&self.content, l.digest())?;
             }
         }
-        for (path, info) in &unpacked {
-            self.layers.commit(path, info)?;
-        }
-        crate::fsutil::sync_dir(self.layers.path()).map_err(io_err("sync layers"))?;
+        crate::fsutil::sync_dir(self.content.dir()).map_err(io_err("sync blobs"))?;
         for job in hashed {
             // A cache of what was checked: a failure only means the blob is hashed again next time.
             let _ = self.layers.record_blob(&job.chain_id, &job.blob);
         }
-        crate::fsutil::sync_dir(self.content.dir()).map_err(io_err("sync blobs"))?;
 
         let mut infos: HashMap<Digest, LayerInfo> = HashMap::new();
         for chain in &chains {

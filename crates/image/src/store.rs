@@ -4,6 +4,7 @@
 //! blobs/sha256/<hex>       verified blobs (manifests, configs, layer blobs)
 //! ingest/import-*/         private staging of running imports (flock-ed; leftovers of killed ones are GC-ed)
 //! layers/<chain hex>/      unpacked layers: diff/ (overlayfs lower dir) and layer.json
+//! layer-locks/<chain hex>  flock-ed while a layer is unpacked and committed (imports wait for each other)
 //! snapshots/<id>/          containers' writable layers: upper/, work/, merged/
 //! images.json, images.lock metadata (see `meta`)
 //! gc.lock                  shared by imports and snapshot creation, exclusive for garbage collection
@@ -317,6 +318,7 @@ impl ImageStore {
             }
         }
         self.layers.remove_leftovers()?;
+        self.layers.remove_locks()?;
         self.content.remove_stale_staging()?;
         self.meta.remove_stale_temps()?;
         Ok(report)

@@ -174,7 +174,7 @@ impl ImageStore {
             None => reference.clone().or_latest(),
         };
         let auth = auth::credentials(reference.domain())?;
-        let _gc = self.gc_shared()?;
+        let gc = self.gc_shared()?;
         // What a killed import left behind goes first (only directories whose lock nobody holds).
         self.content.remove_stale_staging()?;
         let mut staging = self.content.staging()?;
@@ -239,7 +239,7 @@ impl ImageStore {
         )
         .ok()
         .map(|i| i.id.clone());
-        let loaded = self.import(staging, std::slice::from_ref(&cand), &opts.unpack)?;
+        let loaded = self.import(gc, staging, std::slice::from_ref(&cand), &opts.unpack)?;
         for d in downloaded {
             progress(PullEvent::LayerComplete(d));
         }
