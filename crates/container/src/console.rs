@@ -30,7 +30,14 @@ fn open_pty(p: &Process) -> Result<(OwnedFd, OwnedFd, u32)> {
     let (peer, num) = holm_sys::tty::open_peer(master.as_fd())?;
     // The pty belongs to the process's user (runc: its stdio is chowned to the user), so it can use its terminal
     // (`tty`, `stty`, ssh-like programs check the owner). The group stays devpts's (`gid=5`, tty).
-    holm_sys::fs::fchownat(peer.as_fd(), Path::new(""), p.user().uid(), u32::MAX)?;
+    // As runc: an id the user namespace does not map (EINVAL) or a pty owner it cannot change (EPERM) leaves the
+    // owner as it is rather than failing the container.
+    match holm_sys::fs::fchownat(peer.as_fd(), Path::new(""), p.user().uid(), u32::MAX) {
+        Err(e) if e.errno() == libc::EINVAL || e.errno() == libc::EPERM => {
+            log::debug!("pty owner left as is: {e}");
+        }
+        r => r?,
+    }
     if let Some(size) = p.console_size() {
         holm_sys::tty::set_winsize(peer.as_fd(), size.height() as u16, size.width() as u16)?;
     }

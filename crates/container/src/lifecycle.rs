@@ -177,11 +177,12 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
 pub fn delete(store: &Store, id: &str, force: bool, warn: &mut dyn FnMut(&Error)) -> Result<()> {
     let l = match store.lock(id) {
         Ok(l) => l,
-        Err(Error::NotFound(_)) if force => {
+        // An id that cannot name a container is still an error (runc: "invalid container ID format").
+        Err(Error::NotFound(_)) if force && state::validate_id(id).is_ok() => {
             log::debug!("delete --force {id}: no such container, nothing to do");
             return Ok(());
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(state::validate_id(id).err().unwrap_or(e)),
     };
     let s = match l.load() {
         Ok(s) => s,

@@ -46,6 +46,16 @@ fn delete_force_of_an_unknown_container_succeeds_silently_as_runc() {
     }
     // holm says nothing at all (runc logs nothing either).
     assert_eq!(rt.run(&["delete", "-f", &id]).stderr, b"");
+    // An id that cannot name a container is an error even with --force (runc: "invalid container ID format").
+    for r in [&rt, &runc] {
+        let out = r.fails(&["delete", "--force", "../x"]);
+        assert!(
+            stderr(&out).to_lowercase().contains("invalid container id"),
+            "{:?}: {}",
+            r.bin(),
+            stderr(&out)
+        );
+    }
     assert!(cgroup_dirs(&id).is_empty());
 }
 
