@@ -124,13 +124,39 @@ pub fn move_all(spec: &Spec, pid: i32) -> Result<()> {
         let addrs = host
             .permanent_global_addrs(index)
             .map_err(|e| Error::config(&field, e.to_string()))?;
-        host.move_link(index, ns.as_fd(), new_name).map_err(|e| {
+        // A `%d` template is resolved by the kernel, so the moved device could not be found by name: it moves
+        // under a temporary name and is renamed inside (it is down after the move, as a rename needs).
+        let templated = new_name.contains("%d");
+        let move_name = if templated {
+            format!("holmnd{index:x}")
+        } else {
+            new_name.to_string()
+        };
+        host.move_link(index, ns.as_fd(), &move_name).map_err(|e| {
             Error::config(
                 &field,
                 format!("move into the container as {new_name:?}: {e}"),
             )
         })?;
-        // The index stays the same unless the container's namespace already uses it.
+        // The kernel gives a moved device a new index when the namespace already uses its host one (a joined
+        // namespace can): look it up inside, never reuse the host's.
+        let index = inside
+            .index_of(&move_name)
+            .map_err(|e| Error::config(&field, e.to_string()))?
+            .ok_or_else(|| {
+                Error::config(
+                    &field,
+                    format!("moved as {move_name:?} but not found in the container"),
+                )
+            })?;
+        if templated {
+            inside.rename(index, new_name).map_err(|e| {
+                Error::config(
+                    format!("{field}.name"),
+                    format!("rename to {new_name:?}: {e}"),
+                )
+            })?;
+        }
         for a in &addrs {
             inside
                 .add_addr(index, a)

@@ -149,3 +149,72 @@ fn bad_net_devices_name_the_field() {
         assert!(d.on_host(), "{devs}: {} vanished", d.0);
     }
 }
+
+/// A named network namespace (`ip netns add`) with a unique name, deleted on drop (which destroys the devices
+/// left in it).
+struct NetNs(String);
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+/// In a joined namespace the host index of a moved device can be taken; the kernel then gives it a new one. The
+/// address and the link-up go to the moved device (found by its name inside), never to the namespace's own
+/// device that happens to have the host index.
+#[test]
+fn in_a_joined_namespace_whose_index_is_taken_the_moved_device_gets_its_address() {
+    let rt = runtime();
+    let d = Dummy::new("10.213.10.9/24");
+    let t = Dummy::new("10.213.11.9/24");
+    let ns = NetNs(format!("hn{}", holm_testkit::unique_id("nd")));
+    ip(&["netns", "add", &ns.0]);
+    // Devices inside the namespace with the host indexes of both devices.
+    for (k, dev) in [&d, &t].into_iter().enumerate() {
+        let index = std::fs::read_to_string(format!("/sys/class/net/{}/ifindex", dev.0)).unwrap();
+        let (a, b) = (format!("taken{k}"), format!("taken{k}p"));
+        ip(&[
+            "-n",
+            &ns.0,
+            "link",
+            "add",
+            &a,
+            "index",
+            index.trim(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &b,
+        ]);
+    }
+    let mut b = Bundle::busybox();
+    for n in namespaces(&mut b).iter_mut() {
+        if n["type"] == "network" {
+            n["path"] = json!(format!("/run/netns/{}", ns.0));
+        }
+    }
+    b.config_mut()["linux"]["netDevices"] =
+        json!({ d.0.clone(): { "name": "ctr0" }, t.0.clone(): { "name": "tpl%d" } });
+    let out = run_script(
+        &rt,
+        &mut b,
+        "netdev-joined",
+        "for l in ctr0 tpl0 taken0 taken1; do \
+           echo \"$l=$(cat /sys/class/net/$l/flags) $(ip -4 addr show dev $l | grep -o 'inet [0-9./]*')\"; \
+         done",
+    );
+    for (link, want) in [
+        ("ctr0", Some("inet 10.213.10.9/24")),
+        ("tpl0", Some("inet 10.213.11.9/24")),
+        ("taken0", None),
+        ("taken1", None),
+    ] {
+        let v = value_of(&out, link);
+        let (flags, addr) = v.split_once(' ').unwrap_or((&v, ""));
+        let up = u32::from_str_radix(flags.trim_start_matches("0x"), 16).unwrap() & 1 == 1;
+        assert_eq!(up, want.is_some(), "{link} up={up}:\n{out}");
+        assert_eq!(addr.trim(), want.unwrap_or(""), "{link}:\n{out}");
+    }
+}

@@ -203,14 +203,41 @@ impl Netlink {
 
     /// True if a link named `name` exists in this socket's network namespace (`RTM_GETLINK` by name).
     pub fn link_exists(&self, name: &str) -> Result<bool> {
+        Ok(self.index_of(name)?.is_some())
+    }
+
+    /// The index of the link named `name` in this socket's network namespace (`RTM_GETLINK` by name), `None` when
+    /// there is none. Unlike [`link_index`] this asks the socket's namespace, not the calling thread's.
+    pub fn index_of(&self, name: &str) -> Result<Option<u32>> {
         let mut body = ifinfomsg(0, 0, 0);
         let c = cstr("netlink", name)?;
         push_attr(&mut body, IFLA_IFNAME, c.as_bytes_with_nul());
-        match self.request(RTM_GETLINK, 0, &body, &format!("look up link {name}")) {
-            Ok(()) => Ok(true),
-            Err(e) if e.errno() == libc::ENODEV => Ok(false),
+        let what = format!("look up link {name}");
+        let seq = self.send(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, &body)?;
+        match self.replies(seq, &what) {
+            Ok(r) => r
+                .iter()
+                .find(|(kind, p)| *kind == RTM_NEWLINK && p.len() >= 8)
+                .map(|(_, p)| Some(i32::from_ne_bytes(p[4..8].try_into().unwrap()) as u32))
+                .ok_or_else(|| Error::from_errno("netlink", &what, libc::EPROTO)),
+            Err(e) if e.errno() == libc::ENODEV => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Renames link `index` to `name` (a `%d` template lets the kernel pick a free number). The link must be down.
+    ///
+    /// Errors: `EEXIST` when the name is taken, `EBUSY` when the link is up.
+    pub fn rename(&self, index: u32, name: &str) -> Result<()> {
+        let mut body = ifinfomsg(index, 0, 0);
+        let c = cstr("netlink", name)?;
+        push_attr(&mut body, IFLA_IFNAME, c.as_bytes_with_nul());
+        self.request(
+            RTM_NEWLINK,
+            0,
+            &body,
+            &format!("rename link {index} to {name}"),
+        )
     }
 
     /// Sets link `index` up.
