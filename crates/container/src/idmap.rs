@@ -76,16 +76,62 @@ pub fn mappings<'a>(
                 "needs at least one mapping",
             ));
         }
-        for (k, e) in list.iter().enumerate() {
-            if e.size() == 0 {
+        check_map(&format!("mounts[{i}].{field}"), list)?;
+    }
+    Ok((u, g))
+}
+
+/// Most extents a uid_map/gid_map takes (`UID_GID_MAP_MAX_EXTENTS`, user_namespaces(7)).
+const MAX_EXTENTS: usize = 340;
+
+/// Checks an id mapping list the way the kernel checks a `uid_map`/`gid_map` write (user_namespaces(7)), so a
+/// bad one is refused naming the entry and the rule instead of an `EINVAL` from the write: each `size` at least
+/// 1, `containerID + size` and `hostID + size` at most 2³² − 1, at most 340 entries, no two ranges overlapping on
+/// either side. `field` names the list (`linux.uidMappings`, `mounts[2].gidMappings`).
+pub fn check_map(field: &str, list: &[LinuxIdMapping]) -> Result<()> {
+    if list.len() > MAX_EXTENTS {
+        return Err(Error::config(
+            field,
+            format!(
+                "{} mappings: the kernel takes at most {MAX_EXTENTS}",
+                list.len()
+            ),
+        ));
+    }
+    let end = |first: u32, size: u32| first as u64 + size as u64;
+    for (k, e) in list.iter().enumerate() {
+        if e.size() == 0 {
+            return Err(Error::config(
+                format!("{field}[{k}].size"),
+                "must be at least 1",
+            ));
+        }
+        for (name, first) in [("containerID", e.container_id()), ("hostID", e.host_id())] {
+            if end(first, e.size()) > u32::MAX as u64 {
                 return Err(Error::config(
-                    format!("mounts[{i}].{field}[{k}].size"),
-                    "must be at least 1",
+                    format!("{field}[{k}]"),
+                    format!(
+                        "{name} + size must be at most 4294967295 (got {first} + {})",
+                        e.size()
+                    ),
                 ));
             }
         }
+        for (j, o) in list[..k].iter().enumerate() {
+            for (name, a, b) in [
+                ("containerID", e.container_id(), o.container_id()),
+                ("hostID", e.host_id(), o.host_id()),
+            ] {
+                if (a as u64) < end(b, o.size()) && (b as u64) < end(a, e.size()) {
+                    return Err(Error::config(
+                        format!("{field}[{k}]"),
+                        format!("its {name} range overlaps that of {field}[{j}]"),
+                    ));
+                }
+            }
+        }
     }
-    Ok((u, g))
+    Ok(())
 }
 
 fn map_text(list: &[LinuxIdMapping]) -> String {
@@ -153,4 +199,59 @@ pub fn prepare(bundle: &Bundle) -> Result<Prepared> {
         out.push((i, tree));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(c: u32, h: u32, s: u32) -> LinuxIdMapping {
+        serde_json::from_value(serde_json::json!({"containerID": c, "hostID": h, "size": s}))
+            .unwrap()
+    }
+
+    fn err(list: &[LinuxIdMapping]) -> String {
+        check_map("linux.uidMappings", list)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn maps_the_kernel_takes_pass() {
+        check_map("f", &[m(0, 100000, 65536)]).unwrap();
+        check_map("f", &[m(0, 0, u32::MAX)]).unwrap();
+        check_map("f", &[m(0, 1000, 10), m(10, 2000, 10), m(20, 1010, 5)]).unwrap();
+        check_map(
+            "f",
+            &(0..340).map(|i| m(i, 1000 + i, 1)).collect::<Vec<_>>(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn maps_the_kernel_refuses_name_the_entry_and_rule() {
+        let e = err(&[m(0, 0, 1), m(5, 0, 0)]);
+        assert!(
+            e.contains("linux.uidMappings[1].size") && e.contains("at least 1"),
+            "{e}"
+        );
+        let e = err(&[m(u32::MAX, 0, 1)]);
+        assert!(
+            e.contains("linux.uidMappings[0]") && e.contains("containerID + size"),
+            "{e}"
+        );
+        let e = err(&[m(0, u32::MAX - 1, 2)]);
+        assert!(e.contains("hostID + size"), "{e}");
+        let e = err(&[m(0, 1000, 10), m(5, 5000, 10)]);
+        assert!(
+            e.contains("linux.uidMappings[1]")
+                && e.contains("containerID range overlaps")
+                && e.contains("[0]"),
+            "{e}"
+        );
+        let e = err(&[m(0, 1000, 10), m(50, 1009, 1)]);
+        assert!(e.contains("hostID range overlaps"), "{e}");
+        let e = err(&(0..341).map(|i| m(i, 1000 + i, 1)).collect::<Vec<_>>());
+        assert!(e.contains("341 mappings") && e.contains("340"), "{e}");
+    }
 }

@@ -278,14 +278,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
                     "a new user namespace needs at least one mapping",
                 ));
             }
-            for (i, e) in m.iter().enumerate() {
-                if e.size() == 0 {
-                    return Err(Error::config(
-                        format!("{field}[{i}].size"),
-                        "must be at least 1",
-                    ));
-                }
-            }
+            crate::idmap::check_map(field, m)?;
         }
     } else if maps {
         return Err(Error::config(

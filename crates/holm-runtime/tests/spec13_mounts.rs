@@ -273,6 +273,27 @@ fn bad_idmap_and_recursive_options_name_the_field() {
                     "gidMappings": [{ "containerID": 0, "hostID": 1, "size": 1 }] }),
             "mounts[N].uidMappings[0].size",
         ),
+        // Maps the kernel's uid_map/gid_map write refuses: named with the rule, not a bare EINVAL.
+        (
+            json!({ "destination": "/mnt/x", "type": "bind", "source": src.path(), "options": ["bind"],
+                    "uidMappings": [{ "containerID": 0, "hostID": 1000, "size": 10 },
+                                    { "containerID": 5, "hostID": 5000, "size": 10 }],
+                    "gidMappings": [{ "containerID": 0, "hostID": 1, "size": 1 }] }),
+            "mounts[N].uidMappings[1]`: its containerID range overlaps",
+        ),
+        (
+            json!({ "destination": "/mnt/x", "type": "bind", "source": src.path(), "options": ["bind"],
+                    "uidMappings": [{ "containerID": 0, "hostID": 1, "size": 1 }],
+                    "gidMappings": [{ "containerID": 4294967295u32, "hostID": 1, "size": 1 }] }),
+            "mounts[N].gidMappings[0]`: containerID + size must be at most",
+        ),
+        (
+            json!({ "destination": "/mnt/x", "type": "bind", "source": src.path(), "options": ["bind"],
+                    "uidMappings": (0..341).map(|i| json!({ "containerID": i, "hostID": 1000 + i, "size": 1 }))
+                        .collect::<Vec<_>>(),
+                    "gidMappings": [{ "containerID": 0, "hostID": 1, "size": 1 }] }),
+            "mounts[N].uidMappings`: 341 mappings",
+        ),
         (
             json!({ "destination": "/mnt/x", "type": "bind", "source": src.path(), "options": ["bind", "copy-symlink"] }),
             "mounts[N].options",
