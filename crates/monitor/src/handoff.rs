@@ -4,11 +4,12 @@
 //! 1. `holm __monitor ID` (the full binary) starts the container, then executes `holm-monitor` (found next to
 //!    `holm`) with a [`Handoff`]:
 //!    `holm-monitor --root R --runroot S --id ID --exe HOLM --pid PID --fds OUT,ERR,CTL,LOCK,MASTER,STDIN[,ATTACH…]
-//!    --ports [FD,…] [--log FORMAT:PATH]` where the fds are inherited (without close-on-exec): the read ends of the
+//!    --ports [FD,…] [--log FORMAT:PATH [--log-rotate SIZE:FILES]]` where the fds are inherited (without close-on-exec): the read ends of the
 //!    container's stdout and stderr pipes, the control socket to holm, the fd holding the monitor lock, the pty
 //!    master and the write end of the container's stdin pipe (`-1` when absent), then the attached client's
 //!    stdout, stderr and stdin; `--ports` the sockets holding published host ports; `--log` the log driver
-//!    (`json-file`, `k8s-file`) and file (absent for `--log-driver none`). HOLM is the on-disk holm binary.
+//!    (`json-file`, `k8s-file`) and file (absent for `--log-driver none`); `--log-rotate` its rotation
+//!    (`--log-opt max-size`, `max-file`; see [`crate::log::Rotate`]). HOLM is the on-disk holm binary.
 //! 2. `holm-monitor` copies output until the init exited ([`crate::supervise`]), closes everything but the control
 //!    socket and the lock (the port sockets are released), and executes HOLM with an [`Exit`]:
 //!    `holm --root R --runroot S __monitor-exit ID CODE RAN_MS CTL LOCK`: the exit code (128+N for signal N), how
@@ -21,7 +22,7 @@
 //! none of these fds reaches the container. This mirrors podman's conmon and its `--exit-command`
 //! (`podman container cleanup`).
 
-use crate::log::Format;
+use crate::log::{Format, Rotate};
 use std::os::fd::RawFd;
 use std::path::PathBuf;
 
@@ -66,6 +67,8 @@ pub struct Handoff {
     pub fds: Fds,
     /// The log file and its format (`None`: `--log-driver none`).
     pub log: Option<(Format, PathBuf)>,
+    /// The log file's rotation (`None`: it grows without limit).
+    pub rotate: Option<Rotate>,
 }
 
 fn join(fds: impl IntoIterator<Item = RawFd>) -> String {
@@ -116,6 +119,10 @@ impl Handoff {
         if let Some((format, path)) = &self.log {
             a.push("--log".into());
             a.push(format!("{}:{}", format.driver(), path.display()));
+            if let Some(r) = self.rotate {
+                a.push("--log-rotate".into());
+                a.push(r.to_arg());
+            }
         }
         a
     }
@@ -126,6 +133,7 @@ impl Handoff {
         let mut it = args.iter().skip(1);
         let (mut root, mut runroot, mut id, mut exe, mut pid, mut fds, mut ports, mut log) =
             (None, None, None, None, None, None, None, None);
+        let mut rotate = None;
         while let Some(k) = it.next() {
             let v = it.next().ok_or_else(|| format!("{k}: missing value"))?;
             match k.as_str() {
@@ -144,6 +152,11 @@ impl Handoff {
                         .filter(|f| f.driver() == driver)
                         .ok_or_else(|| format!("--log: unknown driver {driver:?}"))?;
                     log = Some((format, PathBuf::from(path)));
+                }
+                "--log-rotate" => {
+                    rotate = Some(Rotate::parse(v).ok_or_else(|| {
+                        format!("--log-rotate: expected SIZE:FILES (both > 0), got {v:?}")
+                    })?);
                 }
                 _ => return Err(format!("unknown argument {k:?}")),
             }
@@ -177,6 +190,7 @@ impl Handoff {
                 ports,
             },
             log,
+            rotate,
         })
     }
 }
@@ -268,10 +282,15 @@ mod tests {
                 ports: vec![],
             },
             log: Some((Format::K8s, "/x/abc-k8s.log".into())),
+            rotate: Some(Rotate {
+                max_size: 10_000_000,
+                max_file: 3,
+            }),
         };
         assert_eq!(Handoff::parse(&h.to_args()), Ok(h.clone()));
         let none = Handoff {
             log: None,
+            rotate: None,
             fds: Fds {
                 ports: vec![10, 11],
                 ..h.fds.clone()

@@ -54,7 +54,7 @@ pub fn run(args: &[String]) -> i32 {
     let log = h
         .log
         .as_ref()
-        .and_then(|(format, path)| log::LogWriter::open_as(path, *format).ok());
+        .and_then(|(format, path)| log::LogWriter::open_rotating(path, *format, h.rotate).ok());
     let started = std::time::Instant::now();
     let ctl = UnixStream::from(ctl);
     let code = supervise::supervise(h.pid, io, ctl.try_clone().ok(), log);
