@@ -81,6 +81,8 @@ pub struct RunConfig {
     pub init: bool,
     /// `--log-driver` (empty: `json-file`).
     pub log_driver: String,
+    /// `--log-opt KEY=VALUE`, checked ([`crate::logopts`]).
+    pub log_opts: std::collections::BTreeMap<String, String>,
     /// `-t`: the process gets a pty.
     pub tty: bool,
     /// `-i`: the process's stdin stays open (fed by an attached client).

@@ -117,7 +117,7 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             "Memory": c.memory.unwrap_or(0),
             "NanoCpus": c.cpus.map_or(0, |f| (f * 1e9).round() as i64),
             "PidsLimit": c.pids_limit,
-            "LogConfig": {"Type": c.log_driver(), "Config": {}},
+            "LogConfig": {"Type": c.log_driver(), "Config": c.log_opts},
             "CapAdd": c.cap_add,
             "CapDrop": c.cap_drop,
             "Privileged": c.privileged,

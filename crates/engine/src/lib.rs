@@ -39,6 +39,7 @@ pub mod ids;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logfile;
+pub mod logopts;
 pub mod monitor;
 pub mod mounts;
 pub mod network;

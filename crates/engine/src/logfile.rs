@@ -1,95 +1,285 @@
 //! Container log files in docker's `json-file` format: one JSON object per line,
 //! `{"log":"hello\n","stream":"stdout","time":"2026-11-29T10:16:34.123456789Z"}` (or podman's `k8s-file`). The
 //! monitor writes them ([`LogWriter`], from holm-monitor: output is cut at newlines, a partial line is written when
-//! it reaches 16 KiB or at EOF, as docker does); `holm logs` reads them ([`LogReader`]).
+//! it reaches 16 KiB or at EOF, as docker does; rotated as docker's with `--log-opt max-size/max-file`);
+//! `holm logs` reads them ([`LogReader`]) as a stream: memory stays bounded (a 64 KiB buffer plus the longest
+//! record) whatever the size of the files, `--tail N` finds its start by reading blocks backwards from the end
+//! (as podman does), and rotated files (`PATH.2`, `PATH.1`, then `PATH`) are read in order, also while
+//! following.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-pub use holm_monitor::log::{Format, LogWriter, Stream};
+pub use holm_monitor::log::{rotated, Format, LogWriter, Rotate, Stream};
 
 /// serde's view of [`Stream`] (defined in holm-monitor, which has no serde).
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(remote = "Stream", rename_all = "lowercase")]
 enum StreamDef {
     Stdout,
     Stderr,
 }
 
-/// One log record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
+/// One log record, borrowed from the reader's buffer where it can be.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Record<'a> {
     /// The text, with its newline if it had one.
-    pub log: String,
+    #[serde(borrow)]
+    pub log: Cow<'a, str>,
     /// Where it came from.
     #[serde(with = "StreamDef")]
     pub stream: Stream,
-    /// When the monitor read it (RFC 3339, nanoseconds).
-    pub time: String,
+    /// When the monitor read it (RFC 3339 in UTC with nine fractional digits and `Z`; compares as text).
+    #[serde(borrow)]
+    pub time: Cow<'a, str>,
 }
 
-/// Reads records from a log file, from the start or as they are appended.
+/// How much a reader reads at once (bytes).
+const CHUNK: usize = 64 * 1024;
+
+/// The files of a log, oldest first: `PATH.(max_file-1)` … `PATH.1` (those that exist), then `PATH`.
+pub fn log_files(path: &Path, max_file: u32) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = (1..max_file.max(1))
+        .rev()
+        .map(|n| rotated(path, n))
+        .filter(|p| p.exists())
+        .collect();
+    v.push(path.to_path_buf());
+    v
+}
+
+/// Where the last `n` records of `files` (oldest first) begin: (index into `files`, byte offset). Reads blocks
+/// backwards from the end of the newest file, counting newlines, and on into older files if they are needed.
+fn tail_start(files: &[PathBuf], n: usize) -> io::Result<(usize, u64)> {
+    let mut need = n;
+    let mut block = vec![0u8; CHUNK];
+    for (i, p) in files.iter().enumerate().rev() {
+        let mut f = match File::open(p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let size = f.metadata()?.len();
+        if need == 0 {
+            return Ok((i, size));
+        }
+        if size == 0 {
+            continue;
+        }
+        // The newline that ends the last record does not start one.
+        let mut end = size;
+        let mut first = true;
+        while end > 0 {
+            let start = end.saturating_sub(CHUNK as u64);
+            let len = (end - start) as usize;
+            f.seek(SeekFrom::Start(start))?;
+            f.read_exact(&mut block[..len])?;
+            let mut slice = &block[..len];
+            if first {
+                first = false;
+                if slice.last() == Some(&b'\n') {
+                    slice = &slice[..len - 1];
+                }
+            }
+            for (j, _) in slice.iter().enumerate().rev().filter(|(_, &b)| b == b'\n') {
+                need -= 1;
+                if need == 0 {
+                    return Ok((i, start + j as u64 + 1));
+                }
+            }
+            end = start;
+        }
+        // The file's first record.
+        need -= 1;
+        if need == 0 {
+            return Ok((i, 0));
+        }
+    }
+    Ok((0, 0))
+}
+
+/// Reads the records of a (possibly rotated) log file as a stream, from a starting point on, and then what is
+/// appended, following the monitor's rotations.
 pub struct LogReader {
-    path: std::path::PathBuf,
-    file: Option<File>,
-    pending: Vec<u8>,
+    path: PathBuf,
+    max_file: u32,
+    /// Older files still to read before the live one (next first).
+    queue: std::collections::VecDeque<PathBuf>,
+    /// The file being read, its inode, whether it is `path` as opened, and how far it was read.
+    file: Option<(File, u64, bool)>,
+    offset: u64,
+    /// Bytes read and not yet parsed (`buf[pos..]`).
+    buf: Vec<u8>,
+    pos: usize,
 }
 
 impl LogReader {
-    /// Opens `path`; a missing file reads as empty (a container that never ran).
-    pub fn open(path: &Path) -> io::Result<LogReader> {
-        let file = match File::open(path) {
-            Ok(f) => Some(f),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
+    /// Opens the log `path` and its rotated files (up to `max_file` in all, see [`log_files`]), positioned at the
+    /// last `tail` records (`None`: all of them). Missing files read as empty (a container that never ran).
+    pub fn open(path: &Path, max_file: u32, tail: Option<usize>) -> io::Result<LogReader> {
+        let files = log_files(path, max_file);
+        let (first, offset) = match tail {
+            Some(n) => tail_start(&files, n)?,
+            None => (0, 0),
         };
-        Ok(LogReader {
+        let mut r = LogReader {
             path: path.to_path_buf(),
-            file,
-            pending: Vec::new(),
-        })
-    }
-
-    /// The complete records appended since the last call (malformed lines are skipped).
-    pub fn read_new(&mut self) -> io::Result<Vec<Entry>> {
-        if self.file.is_none() {
-            // Created by the monitor once the container runs.
-            self.file = File::open(&self.path).ok();
-        }
-        let Some(f) = &mut self.file else {
-            return Ok(Vec::new());
+            max_file,
+            queue: files[first..].iter().cloned().collect(),
+            file: None,
+            offset: 0,
+            buf: Vec::with_capacity(CHUNK),
+            pos: 0,
         };
-        f.read_to_end(&mut self.pending)?;
-        let mut out = Vec::new();
-        let end = match self.pending.iter().rposition(|&b| b == b'\n') {
-            Some(p) => p + 1,
-            None => return Ok(out),
-        };
-        for line in self.pending[..end].split(|&b| b == b'\n') {
-            if let Ok(e) = serde_json::from_slice::<Entry>(line) {
-                out.push(e);
-            } else if let Some(e) = parse_k8s(line) {
-                out.push(e);
+        r.next_file()?;
+        if r.file.is_some() {
+            r.offset = offset;
+            if let Some((f, ..)) = &mut r.file {
+                f.seek(SeekFrom::Start(offset))?;
             }
         }
-        self.pending.drain(..end);
-        Ok(out)
+        Ok(r)
     }
 
-    /// Skips to the end of the file (for `--tail 0 -f`).
-    pub fn seek_end(&mut self) -> io::Result<()> {
-        if let Some(f) = &mut self.file {
-            f.seek(SeekFrom::End(0))?;
+    /// Opens the next file of the queue (the live one last); `file` is `None` when none exists yet.
+    fn next_file(&mut self) -> io::Result<()> {
+        self.file = None;
+        self.offset = 0;
+        while let Some(p) = self.queue.pop_front() {
+            let live = p == self.path;
+            match File::open(&p) {
+                Ok(f) => {
+                    let ino = std::os::unix::fs::MetadataExt::ino(&f.metadata()?);
+                    self.file = Some((f, ino, live));
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if live {
+                        // Created by the monitor once the container runs.
+                        self.queue.push_front(p);
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
+        Ok(())
+    }
+
+    /// Passes every complete record available now to `f`, in order, then stops at the end of the live file (an
+    /// unfinished last line is kept for the next call). Malformed lines are skipped. Errors of `f` end the read.
+    pub fn read_available<E: From<io::Error>>(
+        &mut self,
+        mut f: impl FnMut(&Record<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        loop {
+            if self.file.is_none() {
+                self.next_file()?;
+                if self.file.is_none() {
+                    return Ok(());
+                }
+            }
+            let Some((file, ino, live)) = &mut self.file else {
+                return Ok(());
+            };
+            // Keep the unparsed tail at the front, then read a chunk behind it.
+            if self.pos > 0 {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+            }
+            let had = self.buf.len();
+            self.buf.resize(had + CHUNK, 0);
+            let n = match file.read(&mut self.buf[had..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.buf.truncate(had);
+                    return Err(e.into());
+                }
+            };
+            self.buf.truncate(had + n);
+            self.offset += n as u64;
+            if n > 0 {
+                self.parse_lines(&mut f)?;
+                continue;
+            }
+            // End of this file.
+            if !*live {
+                // A rotated file is complete: an unterminated last line is a record.
+                if self.pos < self.buf.len() {
+                    self.buf.push(b'\n');
+                    self.parse_lines(&mut f)?;
+                }
+                self.next_file()?;
+                continue;
+            }
+            let (ino, offset) = (*ino, self.offset);
+            match std::fs::metadata(&self.path) {
+                Ok(m) if std::os::unix::fs::MetadataExt::ino(&m) != ino => {
+                    // Rotated: what was written before the rename is read first (the monitor writes no more there),
+                    // then the files that became newer, then the new live file.
+                    if let Some((_, _, live)) = &mut self.file {
+                        *live = false;
+                    }
+                    self.queue = self.newer_than(ino).into();
+                    self.queue.push_back(self.path.clone());
+                }
+                Ok(m) if m.len() < offset => {
+                    // Emptied (max-file 1): start again from its beginning, as docker.
+                    if let Some((file, ..)) = &mut self.file {
+                        file.seek(SeekFrom::Start(0))?;
+                    }
+                    self.offset = 0;
+                    self.buf.clear();
+                    self.pos = 0;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// The rotated files newer than the one with inode `ino` (oldest first): `PATH.(k-1)` … `PATH.1` when it is
+    /// `PATH.k` now; all of them when it is gone (rotated out).
+    fn newer_than(&self, ino: u64) -> Vec<PathBuf> {
+        let mut v = Vec::new();
+        for n in 1..self.max_file.max(1) {
+            let p = rotated(&self.path, n);
+            match std::fs::metadata(&p) {
+                Ok(m) if std::os::unix::fs::MetadataExt::ino(&m) == ino => break,
+                Ok(_) => v.push(p),
+                Err(_) => break,
+            }
+        }
+        v.reverse();
+        v
+    }
+
+    /// Parses the complete lines in `buf[pos..]` and passes them to `f`.
+    fn parse_lines<E>(
+        &mut self,
+        f: &mut impl FnMut(&Record<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let data = &self.buf[self.pos..];
+        let Some(last) = data.iter().rposition(|&b| b == b'\n') else {
+            return Ok(());
+        };
+        for line in data[..last].split(|&b| b == b'\n') {
+            if let Ok(r) = serde_json::from_slice::<Record<'_>>(line) {
+                f(&r)?;
+            } else if let Some(r) = parse_k8s(line) {
+                f(&r)?;
+            }
+        }
+        self.pos += last + 1;
         Ok(())
     }
 }
 
 /// Parses a `k8s-file` line (`2026-11-29T10:16:34.123456789+00:00 stdout F text`) into an entry (time in UTC
 /// with `Z`, as json-file's).
-fn parse_k8s(line: &[u8]) -> Option<Entry> {
+fn parse_k8s(line: &[u8]) -> Option<Record<'static>> {
     let s = String::from_utf8_lossy(line);
     let mut parts = s.splitn(4, ' ');
     let (time, stream, tag) = (parts.next()?, parts.next()?, parts.next()?);
@@ -107,12 +297,31 @@ fn parse_k8s(line: &[u8]) -> Option<Entry> {
     let time = time
         .strip_suffix("+00:00")
         .map_or(time.to_string(), |t| format!("{t}Z"));
-    Some(Entry { log, stream, time })
+    Some(Record {
+        log: log.into(),
+        stream,
+        time: time.into(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Everything `r` has now, as (stream, text, time).
+    fn read(r: &mut LogReader) -> Vec<(Stream, String, String)> {
+        let mut v = Vec::new();
+        r.read_available(|e| -> io::Result<()> {
+            v.push((e.stream, e.log.to_string(), e.time.to_string()));
+            Ok(())
+        })
+        .unwrap();
+        v
+    }
+
+    fn texts(r: &mut LogReader) -> Vec<String> {
+        read(r).into_iter().map(|e| e.1).collect()
+    }
 
     #[test]
     fn lines_split_and_joined() {
@@ -122,13 +331,8 @@ mod tests {
         w.write(Stream::Stdout, b"hel").unwrap();
         w.write(Stream::Stderr, b"oops\n").unwrap();
         w.write(Stream::Stdout, b"lo\nworld\npart").unwrap();
-        let mut r = LogReader::open(&p).unwrap();
-        let got: Vec<(Stream, String)> = r
-            .read_new()
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.stream, e.log))
-            .collect();
+        let mut r = LogReader::open(&p, 1, None).unwrap();
+        let got: Vec<(Stream, String)> = read(&mut r).into_iter().map(|e| (e.0, e.1)).collect();
         assert_eq!(
             got,
             [
@@ -138,10 +342,10 @@ mod tests {
             ]
         );
         w.flush().unwrap();
-        let e = r.read_new().unwrap();
+        let e = read(&mut r);
         assert_eq!(e.len(), 1);
-        assert_eq!(e[0].log, "part");
-        assert!(e[0].time.ends_with('Z'));
+        assert_eq!(e[0].1, "part");
+        assert!(e[0].2.ends_with('Z'));
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(
             text.starts_with(r#"{"log":"oops\n","stream":"stderr","time":""#),
@@ -162,10 +366,10 @@ mod tests {
         assert!(lines[0].ends_with("+00:00 stdout F a"), "{text}");
         assert!(lines[1].ends_with(" stderr F e"), "{text}");
         assert!(lines[2].ends_with(" stdout P b"), "{text}");
-        let e = LogReader::open(&p).unwrap().read_new().unwrap();
-        let got: Vec<&str> = e.iter().map(|e| e.log.as_str()).collect();
+        let e = read(&mut LogReader::open(&p, 1, None).unwrap());
+        let got: Vec<&str> = e.iter().map(|e| e.1.as_str()).collect();
         assert_eq!(got, ["a\n", "e\n", "b"]);
-        assert!(e[0].time.ends_with('Z'));
+        assert!(e[0].2.ends_with('Z'));
     }
 
     #[test]
@@ -178,8 +382,97 @@ mod tests {
             &vec![b'x'; holm_monitor::log::MAX_PARTIAL + 10],
         )
         .unwrap();
-        let e = LogReader::open(&p).unwrap().read_new().unwrap();
-        assert_eq!(e.len(), 1);
-        assert_eq!(e[0].log.len(), holm_monitor::log::MAX_PARTIAL + 10);
+        // Several records longer than the reader's chunk.
+        for _ in 0..5 {
+            w.write(
+                Stream::Stdout,
+                &vec![b'\x01'; holm_monitor::log::MAX_PARTIAL],
+            )
+            .unwrap();
+        }
+        let e = texts(&mut LogReader::open(&p, 1, None).unwrap());
+        assert_eq!(e.len(), 6);
+        assert_eq!(e[0].len(), holm_monitor::log::MAX_PARTIAL + 10);
+        assert!(e[1..]
+            .iter()
+            .all(|t| t.len() == holm_monitor::log::MAX_PARTIAL));
+        let e = texts(&mut LogReader::open(&p, 1, Some(2)).unwrap());
+        assert_eq!(e.len(), 2);
+    }
+
+    /// A log of `n` lines `L0`..`L{n-1}` rotated at `size` bytes into at most `files` files.
+    fn rotated_log(d: &Path, n: usize, size: u64, files: u32) -> PathBuf {
+        let p = d.join("r.log");
+        let rot = Rotate {
+            max_size: size,
+            max_file: files,
+        };
+        let mut w = LogWriter::open_rotating(&p, Format::Json, Some(rot)).unwrap();
+        for i in 0..n {
+            w.write(Stream::Stdout, format!("L{i}\n").as_bytes())
+                .unwrap();
+        }
+        p
+    }
+
+    fn lines(from: usize, to: usize) -> Vec<String> {
+        (from..to).map(|i| format!("L{i}\n")).collect()
+    }
+
+    #[test]
+    fn tail_counts_back_across_files() {
+        let d = tempfile::tempdir().unwrap();
+        // ~73-byte records, 5 to a 300-byte file: L0-L4 rotated out, L5-L9 in .2, L10-L14 in .1, the rest live.
+        let n = 20;
+        let p = rotated_log(d.path(), n, 300, 3);
+        assert!(rotated(&p, 2).exists() && !rotated(&p, 3).exists());
+        let all = texts(&mut LogReader::open(&p, 3, None).unwrap());
+        let kept = all.len();
+        assert_eq!(kept, 15, "{all:?}");
+        assert_eq!(all, lines(n - kept, n));
+        for t in [0, 1, 3, 5, 6, 10, 11, kept - 1, kept, kept + 5] {
+            let got = texts(&mut LogReader::open(&p, 3, Some(t)).unwrap());
+            assert_eq!(got, lines(n - t.min(kept), n), "--tail {t}");
+        }
+        // max-file 1 reads the live file only.
+        assert!(texts(&mut LogReader::open(&p, 1, None).unwrap()).len() < kept);
+    }
+
+    #[test]
+    fn following_across_rotations() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f.log");
+        let rot = Rotate {
+            max_size: 300,
+            max_file: 4,
+        };
+        let mut w = LogWriter::open_rotating(&p, Format::Json, Some(rot)).unwrap();
+        w.write(Stream::Stdout, b"L0\n").unwrap();
+        let mut r = LogReader::open(&p, 4, None).unwrap();
+        let mut got = texts(&mut r);
+        // One rotation between reads, then two (the file read last is now PATH.2).
+        for i in 1..6 {
+            w.write(Stream::Stdout, format!("L{i}\n").as_bytes())
+                .unwrap();
+        }
+        got.extend(texts(&mut r));
+        for i in 6..14 {
+            w.write(Stream::Stdout, format!("L{i}\n").as_bytes())
+                .unwrap();
+        }
+        got.extend(texts(&mut r));
+        assert_eq!(got, lines(0, 14));
+        // Emptied files (max-file 1) are read again from their start.
+        let one = d.path().join("one.log");
+        let rot1 = Rotate {
+            max_size: 200,
+            max_file: 1,
+        };
+        let mut w = LogWriter::open_rotating(&one, Format::Json, Some(rot1)).unwrap();
+        w.write(Stream::Stdout, b"a\nb\nc\n").unwrap();
+        let mut r = LogReader::open(&one, 1, None).unwrap();
+        assert_eq!(texts(&mut r), ["a\n", "b\n", "c\n"]);
+        w.write(Stream::Stdout, b"d\n").unwrap();
+        assert_eq!(texts(&mut r), ["d\n"]);
     }
 }

@@ -161,6 +161,7 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
     // container cannot reach it (it is in its own pid namespace). On failure, go on here.
     let io = Io { attach, ..io };
     let log = crate::logfile::Format::of_driver(cfg.log_driver()).zip(engine.log_file(id, &cfg));
+    let rotate = crate::logopts::rotate(&cfg.log_opts);
     // A container that already ended (a short command like `true`) is finished from here at once: the handoff
     // would only delay handling its exit (two execs: holm-monitor, then holm's exit stage, ~10 ms). With a client
     // attached (a foreground run, nobody measuring this monitor's memory yet) it is given up to 20 ms to end.
@@ -174,9 +175,11 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
             pid,
             fds: raw_fds(&io, &ctl, &lock),
             log: log.clone(),
+            rotate,
         };
         let _ = handoff(&h, &io, &ctl, &lock);
     }
+    let log = log.and_then(|(f, p)| LogWriter::open_rotating(&p, f, rotate).ok());
     run_to_end(&engine, id, pid, io, ctl, lock, log)
 }
 
@@ -295,10 +298,9 @@ fn run_to_end(
     io: Io,
     ctl: UnixStream,
     lock: File,
-    log: Option<(crate::logfile::Format, PathBuf)>,
+    log: Option<LogWriter>,
 ) -> i32 {
     let started = std::time::Instant::now();
-    let log = log.and_then(|(f, p)| LogWriter::open_as(&p, f).ok());
     // A clone for the loop, which drops it when holm detaches; `finish` still reports on the original.
     let code = supervise(pid, io, ctl.try_clone().ok(), log);
     let again = finish(engine, id, code, &ctl, started.elapsed());

@@ -2,9 +2,9 @@
 
 use anyhow::Result;
 use clap::Args;
-use holm_engine::logfile::{Entry, LogReader, Stream};
+use holm_engine::logfile::{LogReader, Record, Stream};
 use holm_engine::{Engine, State};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 
 /// `holm logs`.
 #[derive(Debug, Args)]
@@ -35,23 +35,40 @@ pub struct LogsArgs {
     pub container: String,
 }
 
-fn print(entries: &[Entry], timestamps: bool) -> std::io::Result<()> {
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    for e in entries {
-        let w: &mut dyn Write = match e.stream {
-            Stream::Stdout => &mut out,
-            Stream::Stderr => &mut err,
-        };
-        if timestamps {
-            write!(w, "{} ", e.time)?;
-        }
-        w.write_all(e.log.as_bytes())?;
-    }
-    out.flush()?;
-    err.flush()
+/// stdout and stderr, each buffered; switching streams flushes the other, so that their order is kept.
+struct Out {
+    out: BufWriter<std::io::Stdout>,
+    err: BufWriter<std::io::Stderr>,
+    last: Stream,
+    timestamps: bool,
 }
 
-/// `holm logs [-f] [--tail N] [-t]`.
+impl Out {
+    fn print(&mut self, e: &Record<'_>) -> std::io::Result<()> {
+        if e.stream != self.last {
+            self.flush()?;
+            self.last = e.stream;
+        }
+        let w: &mut dyn Write = match e.stream {
+            Stream::Stdout => &mut self.out,
+            Stream::Stderr => &mut self.err,
+        };
+        if self.timestamps {
+            w.write_all(e.time.as_bytes())?;
+            w.write_all(b" ")?;
+        }
+        w.write_all(e.log.as_bytes())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        self.err.flush()
+    }
+}
+
+/// `holm logs [-f] [--tail N] [-t] [--since T] [--until T]`: streams the log file (and its rotated files, oldest
+/// first) with bounded memory. As docker and podman, `--tail` picks the last N records first and `--since` /
+/// `--until` filter those.
 pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
     let tail: Option<usize> = match a.tail.as_str() {
         "all" => None,
@@ -74,9 +91,9 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
         .as_deref()
         .map(|s| parse_time("--until", s))
         .transpose()?;
-    let keep = |e: &Entry| {
-        since.as_ref().is_none_or(|s| e.time.as_str() >= s.as_str())
-            && until.as_ref().is_none_or(|u| e.time.as_str() < u.as_str())
+    let keep = |e: &Record<'_>| {
+        since.as_deref().is_none_or(|s| &*e.time >= s)
+            && until.as_deref().is_none_or(|u| &*e.time < u)
     };
     let rec = engine.find(&a.container)?;
     let Some(path) = engine.log_file(&rec.id, &rec.config) else {
@@ -85,31 +102,39 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
             rec.name
         );
     };
-    let mut r = LogReader::open(&path)?;
-    let mut first = r.read_new()?;
-    first.retain(keep);
-    if let Some(n) = tail {
-        first.drain(..first.len().saturating_sub(n));
-    }
-    print(&first, a.timestamps)?;
-    if !a.follow {
-        return Ok(0);
-    }
-    loop {
-        // Read the state before the file: output written before the exit was recorded is read below.
-        let running = match engine.find(&rec.id) {
-            Ok(r) => r.state == State::Running || engine.monitor_alive(&r.id),
-            Err(holm_engine::Error::NoSuchContainer(_)) => false,
-            Err(e) => return Err(e.into()),
-        };
-        let mut new = r.read_new()?;
-        new.retain(keep);
-        print(&new, a.timestamps)?;
-        if !running {
-            return Ok(0);
+    let max_file = holm_engine::logopts::rotate(&rec.config.log_opts).map_or(1, |r| r.max_file);
+    let mut r = LogReader::open(&path, max_file, tail)?;
+    let mut out = Out {
+        out: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+        err: BufWriter::with_capacity(64 * 1024, std::io::stderr()),
+        last: Stream::Stdout,
+        timestamps: a.timestamps,
+    };
+    let print = |out: &mut Out, e: &Record<'_>| -> std::io::Result<()> {
+        if keep(e) {
+            out.print(e)?;
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        Ok(())
+    };
+    r.read_available(|e| print(&mut out, e))?;
+    if a.follow {
+        loop {
+            // Read the state before the file: output written before the exit was recorded is read below.
+            let running = match engine.find(&rec.id) {
+                Ok(r) => r.state == State::Running || engine.monitor_alive(&r.id),
+                Err(holm_engine::Error::NoSuchContainer(_)) => false,
+                Err(e) => return Err(e.into()),
+            };
+            r.read_available(|e| print(&mut out, e))?;
+            if !running {
+                break;
+            }
+            out.flush()?;
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
+    out.flush()?;
+    Ok(0)
 }
 
 /// `--since`/`--until`: docker's timestamp forms (see [`crate::timestamp`]), returned as the log's RFC 3339 form

@@ -132,6 +132,10 @@ pub struct RunArgs {
     /// Logging driver: json-file (default), k8s-file or none.
     #[arg(long, default_value = "json-file")]
     pub log_driver: String,
+    /// Log driver option `KEY=VALUE` (json-file, k8s-file): `max-size=10m` rotates the file at that size (docker's
+    /// decimal units), `max-file=3` keeps that many files (default 1).
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
     /// When to pull the image: `missing` (default: only if it is not in the store), `always`, `never`.
     #[arg(long, value_enum, default_value = "missing")]
     pub pull: crate::pull::PullPolicy,
@@ -278,6 +282,7 @@ impl RunArgs {
                 .map(|p| p.display().to_string()),
             interactive: self.interactive,
             log_driver: o::parse_log_driver(&self.log_driver)?,
+            log_opts: holm_engine::logopts::parse(&self.log_driver, &self.log_opt)?,
             network: match holm_network::Mode::parse(&self.network)? {
                 // Resolved to the other container's id at create.
                 holm_network::Mode::Container => self.network.clone(),
