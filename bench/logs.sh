@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Log benchmark: holm (holm-monitor, json-file) vs podman (conmon, k8s-file) on the same busybox image, in one run.
+#
+#   bench/logs.sh                     # WRITE_MB=200 MiB through the monitor, a LOG_MB=1024 MiB log read back
+#   PROFILE=dist bench/logs.sh        # holm built with the dist profile
+#
+# 1. Writing: a container prints WRITE_MB MiB of 100-byte lines (`yes LINE | head -c N`, then `END`); the time
+#    from `run -d` until the container has exited and its log file holds the `END` record, for each engine
+#    (best of REPEAT). bytes/s = WRITE_MB MiB / that time (container start included, ~0.1 s for both).
+# 2. Reading: a LOG_MB MiB log (100-byte lines) written straight into the log file of an exited container of each
+#    engine, in its own format (holm: json-file; podman: k8s-file), then `logs --tail 1` and a full `logs`
+#    (output to /dev/null): wall time and peak RSS from /usr/bin/time (best of REPEAT).
+# podman runs with --runtime runc --cgroup-manager cgroupfs (no systemd here), --network none, --log-driver
+# k8s-file (its default without journald) and raised rlimits (podman's defaults exceed this machine's hard
+# limits). Both engines use private roots in a temp dir, removed at the end. Prints Markdown for BENCHMARKS.md.
+# Runs as root; needs podman, runc, python3 and GNU time (/usr/bin/time).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+WRITE_MB="${WRITE_MB:-200}"
+LOG_MB="${LOG_MB:-1024}"
+REPEAT="${REPEAT:-3}"
+PROFILE="${PROFILE:-release}"
+for tool in podman runc python3 /usr/bin/time; do
+    command -v "$tool" >/dev/null 2>&1 || {
+        echo "logs.sh: missing $tool; run scripts/install-test-deps.sh" >&2
+        exit 1
+    }
+done
+
+echo "logs.sh: cargo build --profile $PROFILE -p holm" >&2
+cargo build --profile "$PROFILE" -p holm >&2
+PROFILE_DIR="$PROFILE"
+[[ "$PROFILE" == dev ]] && PROFILE_DIR=debug
+HOLM_BIN="${CARGO_TARGET_DIR:-$PWD/target}/$PROFILE_DIR/holm"
+
+TMP="$(mktemp -d /tmp/holm-bench-logs.XXXXXX)"
+holm() { "$HOLM_BIN" --root "$TMP/holm-root" --runroot "$TMP/holm-run" "$@"; }
+pod() {
+    podman --root "$TMP/podman-root" --runroot "$TMP/podman-run" --runtime runc \
+        --cgroup-manager cgroupfs --events-backend file "$@"
+}
+POD_RUN=(--ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --network none --log-driver k8s-file)
+cleanup() {
+    holm rm -f $(holm ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+    pod rm -fa >/dev/null 2>&1 || true
+    pod rmi -af >/dev/null 2>&1 || true
+    local m
+    for m in $(awk -v t="$TMP" '$5 ~ "^"t {print $5}' /proc/self/mountinfo | sort -r); do
+        umount -l "$m" 2>/dev/null || true
+    done
+    if grep -qF " $TMP" /proc/self/mountinfo; then
+        echo "logs.sh: NOT removing $TMP: something is still mounted inside it" >&2
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+
+scripts/make-busybox-image.sh "$TMP/busybox.tar" busybox:bench >&2
+holm load -i "$TMP/busybox.tar" >&2
+pod load -q -i "$TMP/busybox.tar" >&2
+IMG=docker.io/library/busybox:bench
+PIMG=localhost/busybox:bench
+
+LINE=$(printf 'x%.0s' $(seq 1 99))   # 99 characters + newline = 100-byte lines
+SCRIPT="yes $LINE | head -c $((WRITE_MB * 1024 * 1024)); echo END"
+now() { date +%s.%N; }
+
+# Waits until the last bytes of log file $1 hold the END record.
+wait_end() {
+    local f=$1
+    until [[ -f "$f" ]] && tail -c 200 "$f" | grep -q 'END'; do sleep 0.01; done
+}
+
+# 1. Writing.
+write_holm() {
+    local t0 id log
+    t0=$(now)
+    id=$(holm run -d --network none "$IMG" sh -c "$SCRIPT")
+    holm wait "$id" >/dev/null
+    log=$(holm inspect -f '{{.LogPath}}' "$id")
+    wait_end "$log"
+    python3 -c "print(f'{$(now) - $t0:.3f}')"
+    holm rm -f "$id" >/dev/null
+}
+write_pod() {
+    local t0 id log
+    t0=$(now)
+    id=$(pod run -d "${POD_RUN[@]}" "$PIMG" sh -c "$SCRIPT")
+    pod wait "$id" >/dev/null
+    log=$(pod inspect -f '{{.HostConfig.LogConfig.Path}}' "$id")
+    wait_end "$log"
+    python3 -c "print(f'{$(now) - $t0:.3f}')"
+    pod rm -f "$id" >/dev/null
+}
+hw=() pw=()
+for _ in $(seq "$REPEAT"); do
+    hw+=("$(write_holm)")
+    pw+=("$(write_pod)")
+done
+echo "logs.sh: write times: holm ${hw[*]}, podman ${pw[*]}" >&2
+
+# 2. Reading: a log written straight into each engine's log file of an exited container.
+hid=$(holm run -d --network none "$IMG" true)
+holm wait "$hid" >/dev/null
+pid=$(pod run -d "${POD_RUN[@]}" "$PIMG" true)
+pod wait "$pid" >/dev/null
+HLOG=$(holm inspect -f '{{.LogPath}}' "$hid")
+PLOG=$(pod inspect -f '{{.HostConfig.LogConfig.Path}}' "$pid")
+python3 - "$HLOG" "$PLOG" "$LOG_MB" <<'PY'
+import sys
+hlog, plog, mb = sys.argv[1], sys.argv[2], int(sys.argv[3])
+text = "y" * 60
+def write(path, rec):
+    chunk = "".join(rec(i) for i in range(10000)).encode()
+    with open(path, "wb") as f:
+        for _ in range(mb * 1024 * 1024 // len(chunk) + 1):
+            f.write(chunk)
+        f.write(rec(-1).replace(text, "the last line").encode())
+t = "2026-01-01T00:00:00.000000000"
+write(hlog, lambda i: f'{{"log":"{text} {i:08}\\n","stream":"stdout","time":"{t}Z"}}\n')
+write(plog, lambda i: f"{t}+00:00 stdout F {text} {i:08}\n")
+PY
+[[ "$(holm logs --tail 1 "$hid")" == "the last line -0000001" ]]
+[[ "$(pod logs --tail 1 "$pid")" == "the last line -0000001" ]]
+
+# Best (lowest time) of REPEAT runs of `CMD > /dev/null`: "seconds maxrss_kib".
+measure() {
+    local best="" out
+    for _ in $(seq "$REPEAT"); do
+        out=$(/usr/bin/time -f '%e %M' "$@" 2>&1 >/dev/null | tail -1)
+        if [[ -z "$best" ]] || python3 -c "import sys; sys.exit(0 if float('${out% *}') < float('${best% *}') else 1)"; then
+            best=$out
+        fi
+    done
+    echo "$best"
+}
+h_tail=$(measure "$HOLM_BIN" --root "$TMP/holm-root" --runroot "$TMP/holm-run" logs --tail 1 "$hid")
+p_tail=$(measure podman --root "$TMP/podman-root" --runroot "$TMP/podman-run" --runtime runc \
+    --cgroup-manager cgroupfs --events-backend file logs --tail 1 "$pid")
+h_full=$(measure "$HOLM_BIN" --root "$TMP/holm-root" --runroot "$TMP/holm-run" logs "$hid")
+p_full=$(measure podman --root "$TMP/podman-root" --runroot "$TMP/podman-run" --runtime runc \
+    --cgroup-manager cgroupfs --events-backend file logs "$pid")
+
+python3 - "$WRITE_MB" "$LOG_MB" "$PROFILE" "$(stat -c %s "$HLOG")" "$(stat -c %s "$PLOG")" \
+    "${hw[*]}" "${pw[*]}" "$h_tail" "$p_tail" "$h_full" "$p_full" <<'PY'
+import sys
+wmb, lmb, profile, hsize, psize = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+hw = min(map(float, sys.argv[6].split()))
+pw = min(map(float, sys.argv[7].split()))
+def tr(s):
+    t, m = s.split()
+    return float(t), int(m)
+ht, pt, hf, pf = (tr(s) for s in sys.argv[8:12])
+mib = 1024 * 1024
+print(f"| writing: `yes` 100-byte lines, {wmb} MiB, container stdout → log file (holm {profile}) | seconds | MiB/s | podman / holm |")
+print("|---|---|---|---|")
+print(f"| holm (holm-monitor, json-file) | {hw:.2f} | {wmb / hw:.0f} | {pw / hw:.2f}× faster |")
+print(f"| podman (conmon, k8s-file) | {pw:.2f} | {wmb / pw:.0f} | 1.00 |")
+print()
+print(f"| reading a {lmb} MiB log (holm json-file {hsize / mib:.0f} MiB, podman k8s-file {psize / mib:.0f} MiB) | seconds | peak RSS MiB | time podman / holm | RSS podman / holm |")
+print("|---|---|---|---|---|")
+for what, h, p in (("`logs --tail 1`", ht, pt), ("`logs` (all, to /dev/null)", hf, pf)):
+    print(f"| holm {what} | {h[0]:.2f} | {h[1] / 1024:.1f} | {p[0] / max(h[0], 0.005):.2f} | {p[1] / h[1]:.2f} |")
+    print(f"| podman {what} | {p[0]:.2f} | {p[1] / 1024:.1f} | 1.00 | 1.00 |")
+PY
