@@ -106,7 +106,7 @@ pub fn resolve_process(config: &Spec, opts: &ExecOptions) -> Result<Process> {
                 "process file `{}`: `{}`: {}",
                 path.display(),
                 e.path(),
-                e.inner()
+                crate::spec::spec_names(e.inner().to_string())
             ))
         })?;
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {

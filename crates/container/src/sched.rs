@@ -225,8 +225,14 @@ pub fn memory_policy(spec: &Spec) -> Result<Option<(i32, i32, Vec<usize>)>> {
 /// Sets `linux.memoryPolicy` on the calling process. Errors name the field.
 pub fn apply_memory_policy(spec: &Spec) -> Result<()> {
     if let Some((mode, flags, nodes)) = memory_policy(spec)? {
-        holm_sys::sched::set_mempolicy(mode, flags, &nodes)
-            .map_err(|e| Error::config("linux.memoryPolicy", e.to_string()))?;
+        holm_sys::sched::set_mempolicy(mode, flags, &nodes).map_err(|e| {
+            let hint = if e.errno() == libc::EINVAL {
+                " (a node that is not online, or not in the container's cpuset.mems)"
+            } else {
+                ""
+            };
+            Error::config("linux.memoryPolicy", format!("{e}{hint}"))
+        })?;
     }
     Ok(())
 }

@@ -66,8 +66,14 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
         } else {
             field
         };
-        Error::config(field, e.inner().to_string())
+        Error::config(field, spec_names(e.inner().to_string()))
     })
+}
+
+/// A parse error message with the runtime-spec's names where oci-spec 0.10 lists its own: the expected flags of
+/// `scheduler.flags` name `SCHED_FLAG_RESET_ON_FORK`, the name a config must use (see [`spec13_fixups`]).
+pub fn spec_names(msg: String) -> String {
+    msg.replace("`SCHED_RESET_ON_FORK`", "`SCHED_FLAG_RESET_ON_FORK`")
 }
 
 /// runtime-spec 1.3 spellings that oci-spec 0.10 does not read as the spec means them, rewritten before the typed

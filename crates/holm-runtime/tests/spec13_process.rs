@@ -150,6 +150,12 @@ fn bad_scheduler_settings_name_the_field() {
             json!({ "policy": "SCHED_NOPE" }),
             "process.scheduler.policy",
         ),
+        // The expected names are the spec's, not oci-spec's.
+        (
+            json!({ "policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_NOPE"] }),
+            "process.scheduler.flags[0]`: unknown variant `SCHED_FLAG_NOPE`, expected one of \
+             `SCHED_FLAG_RESET_ON_FORK`",
+        ),
     ] {
         let mut b = Bundle::busybox();
         b.config_mut()["process"]["scheduler"] = sched.clone();
@@ -225,7 +231,8 @@ fn memory_policy_is_the_processes_numa_policy() {
         // Node 1000 is not online here: the kernel refuses it and the error names the field.
         (
             json!({ "mode": "MPOL_BIND", "nodes": "1000" }),
-            "linux.memoryPolicy",
+            "linux.memoryPolicy`: set_mempolicy `mode 0x2 nodes [1000]`: Invalid argument (os error 22) (a node that \
+             is not online",
         ),
     ] {
         let mut b = Bundle::busybox();
