@@ -288,6 +288,24 @@ impl Children {
 /// process is invalid; a terminal without a console socket when detached; any setup failure of the tenant (a
 /// missing executable: `exec: "NAME": executable file not found in $PATH`).
 pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32> {
+    exec_inner(store, opts).map_err(|e| in_process_file(opts, e))
+}
+
+/// An error about a `process.*` field names the `--process` file it came from, not config.json.
+fn in_process_file(opts: &ExecOptions, e: Error) -> Error {
+    match (&opts.process_file, e) {
+        (Some(path), Error::Config { field, msg }) if field.starts_with("process.") => {
+            Error::Invalid(format!(
+                "process file `{}`: `{}`: {msg}",
+                path.display(),
+                &field["process.".len()..]
+            ))
+        }
+        (_, e) => e,
+    }
+}
+
+fn exec_inner(store: &Store, opts: &ExecOptions) -> Result<i32> {
     let locked = store.lock(&opts.id)?;
     let saved = locked.load()?;
     let status = locked.status(&saved);

@@ -269,8 +269,14 @@ pub fn apply_exec_affinity(pid: i32, p: &Process, which: Affinity) -> Result<()>
             Affinity::Initial => "process.execCPUAffinity.initial",
             Affinity::Final => "process.execCPUAffinity.final",
         };
-        holm_sys::sched::set_affinity(pid, &cpus)
-            .map_err(|e| Error::config(field, e.to_string()))?;
+        holm_sys::sched::set_affinity(pid, &cpus).map_err(|e| {
+            let hint = if e.errno() == libc::EINVAL {
+                " (no CPU of the list is online and in the container's cpuset.cpus)"
+            } else {
+                ""
+            };
+            Error::config(field, format!("{e}{hint}"))
+        })?;
     }
     Ok(())
 }

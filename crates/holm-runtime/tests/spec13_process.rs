@@ -99,18 +99,27 @@ fn exec_gets_its_own_scheduler_and_cpu_affinity() {
         last_cpu.to_string(),
         "{text}"
     );
-    // A CPU that does not exist: the exec fails naming the field, for each half.
+    // A CPU that does not exist: the exec fails naming the field of the --process file (not config.json), for
+    // each half, and says why.
     for (half, field) in [
-        ("initial", "process.execCPUAffinity.initial"),
-        ("final", "process.execCPUAffinity.final"),
+        ("initial", ".json`: `execCPUAffinity.initial`: "),
+        ("final", ".json`: `execCPUAffinity.final`: "),
     ] {
         let out = exec_with(json!({ "execCPUAffinity": { half: "1000" } }));
         assert!(!out.status.success(), "{half}: {}", describe(&out));
-        assert!(stderr(&out).contains(field), "{half}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("process file `"), "{half}: {err}");
+        assert!(err.contains(field), "{half}: {err}");
+        assert!(
+            err.contains("no CPU of the list is online"),
+            "{half}: {err}"
+        );
+        assert!(!err.contains("config.json"), "{half}: {err}");
     }
     let out = exec_with(json!({ "scheduler": { "policy": "SCHED_FIFO", "priority": 0 } }));
+    let err = stderr(&out);
     assert!(
-        stderr(&out).contains("process.scheduler.priority"),
+        err.contains(".json`: `scheduler.priority`: ") && !err.contains("config.json"),
         "{}",
         describe(&out)
     );
