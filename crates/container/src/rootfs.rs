@@ -95,11 +95,22 @@ pub fn prepare(ctx: &Context<'_>) -> Result<OwnedFd> {
         if is_bind && resolve::clean(m.destination()) == Path::new("dev") {
             dev_bound = true;
         }
-        mount_one(ctx, root.as_fd(), i, m, &opts, is_bind)?;
+        // A failure names the entry (and the data the kernel was given, which an EINVAL is usually about).
+        let in_entry = |e: Error| match e {
+            Error::Config { .. } => e,
+            e if opts.data.is_empty() => Error::config(format!("mounts[{i}]"), e.to_string()),
+            e => Error::config(
+                format!("mounts[{i}]"),
+                format!("{e} (data `{}`)", opts.data_string()),
+            ),
+        };
+        mount_one(ctx, root.as_fd(), i, m, &opts, is_bind).map_err(in_entry)?;
         // Recursive attributes (`rro`, `rnosuid`, …) hold for the mount and everything below it.
         if opts.rec != holm_sys::mount_attr::MountAttr::default() {
-            let fd = resolve::open(root.as_fd(), m.destination(), libc::O_PATH)?;
-            holm_sys::mount_attr::mount_setattr(fd.as_fd(), true, opts.rec, None, &what(m))?;
+            let fd =
+                resolve::open(root.as_fd(), m.destination(), libc::O_PATH).map_err(in_entry)?;
+            holm_sys::mount_attr::mount_setattr(fd.as_fd(), true, opts.rec, None, &what(m))
+                .map_err(|e| in_entry(e.into()))?;
         }
     }
     if !dev_bound {

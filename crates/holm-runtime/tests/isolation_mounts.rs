@@ -332,7 +332,7 @@ fn mount_errors_name_the_mount() {
         err.contains("mounts[7].source") && err.contains(&missing),
         "{err}"
     );
-    // A file system refusing its options: the error names the destination.
+    // A file system refusing its options: the error names the entry, the destination and the data it was given.
     let mut b = Bundle::busybox();
     push_mounts(
         &mut b,
@@ -343,7 +343,32 @@ fn mount_errors_name_the_mount() {
     let out = run_script_output(&rt, &mut b, "mount-err2", "true");
     assert!(!out.status.success(), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/mnt/bad"), "{err}");
+    assert!(
+        err.contains("`mounts[7]`: ")
+            && err.contains("/mnt/bad")
+            && err.contains("(data `bogus=1`)"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // A mount point that cannot be made below an earlier read-only (`rro`) mount names the later entry.
+    let src = host_dir("holm-mount-err-");
+    let mut b = Bundle::busybox();
+    push_mounts(
+        &mut b,
+        vec![
+            json!({ "destination": "/mnt/ro", "type": "bind", "source": src.path(), "options": ["rbind", "rro"] }),
+            json!({ "destination": "/mnt/ro/new", "type": "tmpfs", "source": "tmpfs" }),
+        ],
+    );
+    let out = run_script_output(&rt, &mut b, "mount-err4", "true");
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`mounts[8]`: ")
+            && err.contains("/mnt/ro/new")
+            && err.contains("Read-only file system"),
+        "{err}"
+    );
     // An option holm does not support is a config error naming the field.
     let mut b = Bundle::busybox();
     push_mounts(
