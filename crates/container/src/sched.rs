@@ -219,6 +219,28 @@ pub fn memory_policy(spec: &Spec) -> Result<Option<(i32, i32, Vec<usize>)>> {
             "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other",
         ));
     }
+    // The kernel's other flag rules (mm/mempolicy.c sanitize_mpol_flags, mpol_new), checked here so the error says
+    // which rule instead of set_mempolicy's EINVAL.
+    if flags & libc::MPOL_F_NUMA_BALANCING != 0
+        && !matches!(mp.mode(), M::MpolBind | M::MpolPreferredMany)
+    {
+        return Err(Error::config(
+            "linux.memoryPolicy.flags",
+            format!(
+                "MPOL_F_NUMA_BALANCING goes only with MPOL_BIND or MPOL_PREFERRED_MANY, not {}",
+                mp.mode()
+            ),
+        ));
+    }
+    let local = matches!(mp.mode(), M::MpolLocal)
+        || (matches!(mp.mode(), M::MpolPreferred) && nodes.is_empty());
+    if flags & both != 0 && local {
+        return Err(Error::config(
+            "linux.memoryPolicy.flags",
+            "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES need nodes: not with MPOL_LOCAL or an MPOL_PREFERRED \
+             without nodes (local allocation)",
+        ));
+    }
     Ok(Some((mode, flags, nodes)))
 }
 

@@ -237,6 +237,19 @@ fn memory_policy_is_the_processes_numa_policy() {
             json!({ "mode": "MPOL_SOMETIMES" }),
             "linux.memoryPolicy.mode",
         ),
+        // Flag and mode pairs the kernel refuses: named with the rule.
+        (
+            json!({ "mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_NUMA_BALANCING"] }),
+            "linux.memoryPolicy.flags`: MPOL_F_NUMA_BALANCING goes only with MPOL_BIND",
+        ),
+        (
+            json!({ "mode": "MPOL_LOCAL", "flags": ["MPOL_F_STATIC_NODES"] }),
+            "linux.memoryPolicy.flags`: MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES need nodes",
+        ),
+        (
+            json!({ "mode": "MPOL_PREFERRED", "flags": ["MPOL_F_RELATIVE_NODES"] }),
+            "linux.memoryPolicy.flags`: MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES need nodes",
+        ),
         // Node 1000 is not online here: the kernel refuses it and the error names the field.
         (
             json!({ "mode": "MPOL_BIND", "nodes": "1000" }),
