@@ -15,7 +15,8 @@
 //!   connections from the host) instead, so the scenario still goes through dockerd's port publishing.
 
 use super::host::{
-    free_subnet, poll, remove_cgroup_parent, run_in_pty, sweep_leaks, unique_ifname, Bridge, Daemon,
+    free_subnet, network_leaks, poll, remove_cgroup_parent, run_in_pty, sweep_leaks, unique_ifname,
+    Bridge, Daemon,
 };
 use super::scenarios::{Engine, Opts};
 use super::{describe, ok, require_tool, run, stdout, workdir, Rt, Wrapper, PATH};
@@ -48,6 +49,8 @@ pub struct DockerLike {
     daemon: Option<Daemon>,
     bridge: Option<Bridge>,
     cni_bridge: Option<String>,
+    /// The first three octets of the bridge's /24.
+    net: String,
     cgroup_parent: Option<String>,
     scratch: PathBuf,
     work: Option<TempDir>,
@@ -140,6 +143,7 @@ impl DockerLike {
             daemon: None,
             bridge: None,
             cni_bridge: Some(bridge),
+            net,
             cgroup_parent: None,
             scratch: w.join("scratch"),
             work: Some(work),
@@ -195,6 +199,7 @@ impl DockerLike {
             daemon: Some(daemon),
             bridge: Some(bridge),
             cni_bridge: None,
+            net,
             cgroup_parent: Some(cgroup_parent),
             scratch: w.join("scratch"),
             work: Some(work),
@@ -314,6 +319,10 @@ impl DockerLike {
             }
         }
         leaks.extend(sweep_leaks(work.path()));
+        let bridge_name = self.bridge.as_ref().map(|b| b.name.clone());
+        if let Some(name) = bridge_name.or_else(|| self.cni_bridge.clone()) {
+            leaks.extend(network_leaks(&name, &self.net));
+        }
         self.bridge.take();
         if let Some(b) = self.cni_bridge.take() {
             super::host::delete_link(&b);

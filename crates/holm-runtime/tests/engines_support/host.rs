@@ -353,3 +353,32 @@ pub fn run_in_pty(line: &str, env: &[(String, String)]) -> std::process::Output 
         stderr: Vec::new(),
     }
 }
+
+/// Network leftovers of an engine's bridge, checked before the bridge is deleted: interfaces still attached to it
+/// (a veth whose container is gone) and iptables or nftables rules naming the bridge or an address of its /24
+/// (`net` is the first three octets, `10.213.N`). Reported, not removed: rules are shared state the suite does
+/// not own.
+pub fn network_leaks(bridge: &str, net: &str) -> Vec<String> {
+    let mut leaks = Vec::new();
+    let out = run(Command::new("ip").args(["-o", "link", "show", "master", bridge]));
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        leaks.push(format!("interface still attached to {bridge}: {line}"));
+    }
+    let addr = format!("{net}.");
+    for (what, cmd) in [
+        ("iptables", vec!["iptables-save"]),
+        ("nftables", vec!["nft", "list", "ruleset"]),
+    ] {
+        let Ok(out) =
+            holm_testkit::run_command(Command::new(cmd[0]).env("PATH", PATH).args(&cmd[1..]))
+        else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if line.contains(bridge) || line.contains(&addr) {
+                leaks.push(format!("{what} rule left behind: {}", line.trim()));
+            }
+        }
+    }
+    leaks
+}
