@@ -103,6 +103,9 @@ pub fn move_all(spec: &Spec, pid: i32) -> Result<()> {
     let inside = Netlink::open_in(ns.as_fd())?;
     let mut keys: Vec<_> = devs.keys().collect();
     keys.sort();
+    // Every device is checked before any moves: a device moved into the namespace before a later one is refused
+    // would die with it (a virtual one is destroyed).
+    let mut plan = Vec::with_capacity(keys.len());
     for name in keys {
         let field = format!("linux.netDevices.{name}");
         let new_name = devs[name].name().as_deref().unwrap_or(name);
@@ -121,54 +124,89 @@ pub fn move_all(spec: &Spec, pid: i32) -> Result<()> {
                 format!("{new_name:?} already exists in the container's network namespace"),
             ));
         }
-        let addrs = host
-            .permanent_global_addrs(index)
-            .map_err(|e| Error::config(&field, e.to_string()))?;
-        // A `%d` template is resolved by the kernel, so the moved device could not be found by name: it moves
-        // under a temporary name and is renamed inside (it is down after the move, as a rename needs).
-        let templated = new_name.contains("%d");
-        let move_name = if templated {
-            format!("holmnd{index:x}")
-        } else {
-            new_name.to_string()
-        };
-        host.move_link(index, ns.as_fd(), &move_name).map_err(|e| {
-            Error::config(
-                &field,
-                format!("move into the container as {new_name:?}: {e}"),
-            )
-        })?;
-        // The kernel gives a moved device a new index when the namespace already uses its host one (a joined
-        // namespace can): look it up inside, never reuse the host's.
-        let index = inside
-            .index_of(&move_name)
-            .map_err(|e| Error::config(&field, e.to_string()))?
-            .ok_or_else(|| {
+        plan.push((name, field, new_name, index));
+    }
+    // A device moved in before a later step fails goes back to the host (under its host name, with its
+    // addresses): left inside, it would die with the namespace when the failed create is cleaned up.
+    let host_ns = std::fs::File::open("/proc/thread-self/ns/net")
+        .map_err(|e| Error::io("open", "/proc/thread-self/ns/net", e))?;
+    let mut moved: Vec<(&str, Option<u32>, Vec<netlink::Addr>)> = Vec::new();
+    let result = (|| -> Result<()> {
+        for (name, field, new_name, index) in plan {
+            let addrs = host
+                .permanent_global_addrs(index)
+                .map_err(|e| Error::config(&field, e.to_string()))?;
+            // A `%d` template is resolved by the kernel, so the moved device could not be found by name: it moves
+            // under a temporary name and is renamed inside (it is down after the move, as a rename needs).
+            let templated = new_name.contains("%d");
+            let move_name = if templated {
+                format!("holmnd{index:x}")
+            } else {
+                new_name.to_string()
+            };
+            host.move_link(index, ns.as_fd(), &move_name).map_err(|e| {
+                let hint = if e.errno() == libc::EINVAL {
+                    " (a device that cannot change namespace, such as a bridge)"
+                } else {
+                    ""
+                };
                 Error::config(
                     &field,
-                    format!("moved as {move_name:?} but not found in the container"),
+                    format!("move into the container as {new_name:?}: {e}{hint}"),
                 )
             })?;
-        if templated {
-            inside.rename(index, new_name).map_err(|e| {
-                Error::config(
-                    format!("{field}.name"),
-                    format!("rename to {new_name:?}: {e}"),
-                )
-            })?;
-        }
-        for a in &addrs {
+            moved.push((name.as_str(), None, addrs.clone()));
+            // The kernel gives a moved device a new index when the namespace already uses its host one (a joined
+            // namespace can): look it up inside, never reuse the host's.
+            let index = inside
+                .index_of(&move_name)
+                .map_err(|e| Error::config(&field, e.to_string()))?
+                .ok_or_else(|| {
+                    Error::config(
+                        &field,
+                        format!("moved as {move_name:?} but not found in the container"),
+                    )
+                })?;
+            if let Some(m) = moved.last_mut() {
+                m.1 = Some(index);
+            }
+            if templated {
+                inside.rename(index, new_name).map_err(|e| {
+                    Error::config(
+                        format!("{field}.name"),
+                        format!("rename to {new_name:?}: {e}"),
+                    )
+                })?;
+            }
+            for a in &addrs {
+                inside
+                    .add_addr(index, a)
+                    .map_err(|e| Error::config(&field, format!("restore an address: {e}")))?;
+            }
             inside
-                .add_addr(index, a)
-                .map_err(|e| Error::config(&field, format!("restore an address: {e}")))?;
+                .set_up(index)
+                .map_err(|e| Error::config(&field, format!("set up: {e}")))?;
+            log::debug!(
+                "netDevices: {name} moved into {ns_path} as {new_name} ({} address(es))",
+                addrs.len()
+            );
         }
-        inside
-            .set_up(index)
-            .map_err(|e| Error::config(&field, format!("set up: {e}")))?;
-        log::debug!(
-            "netDevices: {name} moved into {ns_path} as {new_name} ({} address(es))",
-            addrs.len()
-        );
+        Ok(())
+    })();
+    if result.is_err() {
+        for (name, index, addrs) in moved {
+            let Some(index) = index else {
+                log::warn!("netDevices: {name} could not be found to move back to the host");
+                continue;
+            };
+            let back = inside
+                .move_link(index, host_ns.as_fd(), name)
+                .and_then(|()| netlink::link_index(name))
+                .and_then(|i| addrs.iter().try_for_each(|a| host.add_addr(i, a)));
+            if let Err(e) = back {
+                log::warn!("netDevices: moving {name} back to the host: {e}");
+            }
+        }
     }
-    Ok(())
+    result
 }

@@ -148,6 +148,49 @@ fn bad_net_devices_name_the_field() {
         // A refused or failed create leaves the device on the host.
         assert!(d.on_host(), "{devs}: {} vanished", d.0);
     }
+    // Two devices, the second (in the runtime's order: by name) refused before any move, or failing its move (a
+    // bridge cannot change namespace; its name sorts after the veths'): the first stays on the host or is moved
+    // back with its address (left inside, it would have died with the namespace).
+    let e = Dummy::new("10.213.9.10/24");
+    let (first, second) = if d.0 < e.0 { (&d, &e) } else { (&e, &d) };
+    let bridge = Dummy(format!("hz{}", std::process::id() % 1_000_000));
+    ip(&["link", "add", &bridge.0, "type", "bridge"]);
+    for (devs, want) in [
+        (
+            json!({ first.0.clone(): { "name": "ok0" }, second.0.clone(): { "name": "lo" } }),
+            format!("linux.netDevices.{}.name`: \"lo\" already exists", second.0),
+        ),
+        (
+            json!({ first.0.clone(): { "name": "ok0" }, bridge.0.clone(): {} }),
+            format!("linux.netDevices.{}`: move into the container", bridge.0),
+        ),
+    ] {
+        let mut b = Bundle::busybox();
+        b.config_mut()["linux"]["netDevices"] = devs.clone();
+        let out = run_script_output(&rt, &mut b, "netdev-two", "true");
+        assert!(!out.status.success(), "{devs}: {}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&want), "{devs}: wanted {want}: {err}");
+        assert!(
+            first.on_host() && second.on_host() && bridge.on_host(),
+            "{devs}: a device vanished: {err}"
+        );
+        let addr = Command::new("ip")
+            .args(["-4", "-o", "addr", "show", "dev", &first.0])
+            .output()
+            .unwrap();
+        let want_addr = if first.0 == d.0 {
+            "10.213.9.9/24"
+        } else {
+            "10.213.9.10/24"
+        };
+        assert!(
+            String::from_utf8_lossy(&addr.stdout).contains(want_addr),
+            "{devs}: address of {} lost: {}",
+            first.0,
+            String::from_utf8_lossy(&addr.stdout)
+        );
+    }
 }
 
 /// A named network namespace (`ip netns add`) with a unique name, deleted on drop (which destroys the devices
