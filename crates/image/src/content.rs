@@ -197,9 +197,21 @@ impl ContentStore {
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with(".new-"));
             let stale = if being_made {
-                // Another import is setting this one up (see `staging`): its lock proves nothing yet, and a
-                // directory left by an import killed right then is old.
-                older_than_a_minute()
+                // Another import is setting this one up (see `staging`): its lock proves nothing yet. A directory
+                // left by an import killed right then is old, or named by a process that is gone
+                // (`.new-<pid>-…`).
+                let maker_gone = p
+                    .file_name()
+                    .and_then(|n| {
+                        n.to_str()?
+                            .strip_prefix(".new-")?
+                            .split('-')
+                            .next()?
+                            .parse::<u32>()
+                            .ok()
+                    })
+                    .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+                maker_gone || older_than_a_minute()
             } else {
                 match fsutil::try_lock_exclusive(&p.join("lock")) {
                     Ok(Some(_held)) => true,
