@@ -6,17 +6,39 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Debian packages, checked by what each provides (README "Quick start" lists them):
+#   build:    gcc + libc6-dev (the C compiler and linker rustc calls; sqlite and zstd are compiled from C),
+#             pkg-config + libseccomp-dev (libseccomp, linked into holm);
+#   run time: nftables (`nft`: the default bridge network's NAT table), procps (`ps`: holm top),
+#             tini (`docker-init` for holm run --init);
+#   demo:     busybox-static and python3 (scripts/make-busybox-image.sh).
 need_pkgs=()
-if ! /bin/busybox true >/dev/null 2>&1 || ldd /bin/busybox >/dev/null 2>&1; then
-    need_pkgs+=(busybox-static)
-fi
-command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
+need() { # PACKAGE CHECK...: the package is needed when the check fails
+    local pkg=$1
+    shift
+    "$@" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+}
+need gcc command -v gcc
+need libc6-dev test -e /usr/include/stdio.h
+need pkg-config command -v pkg-config
+need libseccomp-dev sh -c 'command -v pkg-config && pkg-config --exists libseccomp'
+need nftables sh -c 'command -v nft || test -x /usr/sbin/nft'
+need procps command -v ps
+need tini test -x /usr/bin/tini-static
+need busybox-static sh -c '/bin/busybox true && ! ldd /bin/busybox'
+need python3 command -v python3
 if ((${#need_pkgs[@]})); then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "quickstart: missing Debian packages (or their equivalents): ${need_pkgs[*]}" >&2
+        exit 1
+    fi
     echo "quickstart: installing ${need_pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
     apt-get install -y --no-install-recommends "${need_pkgs[@]}" </dev/null
 fi
+# Debian puts nft in /usr/sbin, which a non-login root shell may lack on PATH.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin:/sbin" ;; esac
 
 echo "quickstart: cargo build --release -p holm"
 cargo build --release -p holm

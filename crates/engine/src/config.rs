@@ -201,7 +201,7 @@ pub fn stop_timeout(secs: i64) -> u64 {
 }
 
 /// Parses `-v SRC:DST[:OPTS]` (OPTS: `ro`, `rw`, `nocopy`, and docker's labels and propagation words, which are
-/// accepted and ignored). SRC is an existing absolute host path, or the name of a volume.
+/// accepted and ignored; at most one of each kind, as docker: `ro,rw` is an invalid mode). SRC is an existing absolute host path, or the name of a volume.
 pub fn parse_volume(s: &str) -> Result<Bind> {
     let bad = |why: &str| Error::flag("--volume", s, why);
     let parts: Vec<&str> = s.split(':').collect();
@@ -225,13 +225,28 @@ pub fn parse_volume(s: &str) -> Result<Bind> {
     }
     let mut read_only = false;
     let mut nocopy = false;
+    // As docker's validMountMode: at most one word of each kind (`ro,rw` or `z,Z` is an invalid mode).
+    let mut kinds = [0u8; 4];
     for o in opts.split(',').filter(|o| !o.is_empty()) {
-        match o {
-            "ro" => read_only = true,
-            "rw" => read_only = false,
-            "nocopy" => nocopy = true,
-            "z" | "Z" | "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {}
+        let kind = match o {
+            "ro" => {
+                read_only = true;
+                0
+            }
+            "rw" => 0,
+            "nocopy" => {
+                nocopy = true;
+                1
+            }
+            "z" | "Z" => 2,
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => 3,
             _ => return Err(bad(&format!("unknown option `{o}`"))),
+        };
+        kinds[kind] += 1;
+        if kinds[kind] > 1 {
+            return Err(bad(&format!(
+                "invalid mode: {opts} (`{o}` conflicts with an earlier option of its kind)"
+            )));
         }
     }
     if !volume && std::fs::symlink_metadata(src).is_err() {

@@ -457,6 +457,10 @@ pub(crate) trait Sink {
     fn symlink(&mut self, dst: &Path, target: &Path, m: &std::fs::Metadata) -> Result<()>;
     /// A FIFO or a device node.
     fn special(&mut self, dst: &Path, m: &std::fs::Metadata) -> Result<()>;
+    /// The end of directory `dst` (after its entries; where a host copy sets the directory's times).
+    fn dir_done(&mut self, _dst: &Path, _m: &std::fs::Metadata) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Walks `rel` inside the root (symlinks not followed; the kernel's pseudo file systems not entered) into `sink`.
@@ -523,6 +527,7 @@ pub(crate) fn walk_with(
             for n in names {
                 walk_with(root, mounts, &rel.join(&n), &dst.join(&n), sink)?;
             }
+            sink.dir_done(dst, &meta)?;
         }
         Kind::Symlink => {
             let (parent, name) = parent_of(root, rel)?.expect("a symlink has a name");
@@ -577,6 +582,25 @@ impl HostSink {
         }
     }
 
+    /// Gives `dst` itself (never a symlink's target) the access and modification times of `m`, as docker's
+    /// volume copy-up and `cp` do. Best effort: a file system that refuses keeps the copy's own times.
+    fn times(&self, dst: &Path, m: &std::fs::Metadata) {
+        use std::os::unix::fs::MetadataExt;
+        let parent = dst.parent().filter(|p| !p.as_os_str().is_empty());
+        let (Ok(dir), Some(name)) = (
+            File::open(parent.unwrap_or(Path::new("."))),
+            dst.file_name(),
+        ) else {
+            return;
+        };
+        let _ = holm_sys::fs::utimensat_nofollow(
+            dir.as_fd(),
+            Path::new(name),
+            (m.atime(), m.atime_nsec()),
+            (m.mtime(), m.mtime_nsec()),
+        );
+    }
+
     fn chown(&self, dst: &Path, m: &std::fs::Metadata) -> Result<()> {
         use std::os::unix::fs::MetadataExt;
         if !self.owners {
@@ -614,7 +638,9 @@ impl Sink for HostSink {
                 .map_err(Error::io(format!("write {}", dst.display())))?;
         }
         let _ = to.set_permissions(std::fs::Permissions::from_mode(mode));
-        self.chown(dst, m)
+        self.chown(dst, m)?;
+        self.times(dst, m);
+        Ok(())
     }
 
     fn symlink(&mut self, dst: &Path, target: &Path, m: &std::fs::Metadata) -> Result<()> {
@@ -622,7 +648,9 @@ impl Sink for HostSink {
         let _ = std::fs::remove_file(dst);
         std::os::unix::fs::symlink(target, dst)
             .map_err(Error::io(format!("symlink {}", dst.display())))?;
-        self.chown(dst, m)
+        self.chown(dst, m)?;
+        self.times(dst, m);
+        Ok(())
     }
 
     fn special(&mut self, dst: &Path, m: &std::fs::Metadata) -> Result<()> {
@@ -644,6 +672,13 @@ impl Sink for HostSink {
             dst,
             std::fs::Permissions::from_mode(m.permissions().mode() & 0o7777),
         );
-        self.chown(dst, m)
+        self.chown(dst, m)?;
+        self.times(dst, m);
+        Ok(())
+    }
+
+    fn dir_done(&mut self, dst: &Path, m: &std::fs::Metadata) -> Result<()> {
+        self.times(dst, m);
+        Ok(())
     }
 }

@@ -35,8 +35,8 @@ pub enum Error {
     /// `--pull never`).
     #[error("No such image: {0}")]
     ImageNotFound(String),
-    /// A command-line value is invalid.
-    #[error("invalid argument \"{value}\" for \"{flag}\": {why}")]
+    /// A command-line value is invalid (docker's wording: `invalid argument "X" for "--flag" flag: why`).
+    #[error("invalid argument \"{value}\" for \"{flag}\" flag: {why}")]
     InvalidFlag {
         /// The flag, e.g. `--memory`.
         flag: String,

@@ -88,15 +88,23 @@ pub fn validate_name_as(name: &str, what: &str) -> Result<String> {
             ),
         ));
     }
-    let ok = b.len() >= 2
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    let chars_ok = b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if b.len() < 2 && chars_ok {
+        // docker's pattern wants a second character (`+`); its message does not say so.
+        return Err(Error::flag(
+            what,
+            name,
+            "Invalid container name: at least 2 characters are needed ([a-zA-Z0-9][a-zA-Z0-9_.-]+, as docker)",
+        ));
+    }
+    let ok = b.len() >= 2 && b[0].is_ascii_alphanumeric() && chars_ok;
     if !ok {
         return Err(Error::flag(
             what,
             name,
-            "Invalid container name, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+            "Invalid container name, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed (at least 2 characters)",
         ));
     }
     Ok(n.to_string())

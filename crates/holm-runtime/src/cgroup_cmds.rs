@@ -278,10 +278,12 @@ pub fn ps(store: &Store, a: &PsArgs) -> anyhow::Result<()> {
     } else {
         a.ps_args.iter().map(String::as_str).collect()
     };
-    let out = std::process::Command::new("ps")
-        .args(&args)
-        .output()
-        .with_context(|| format!("run `ps {}`", args.join(" ")))?;
+    let out = match std::process::Command::new("ps").args(&args).output() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "the `ps` program was not found on PATH: install Debian's procps package (ps runs it, as runc does)"
+        ),
+        r => r.with_context(|| format!("run `ps {}`", args.join(" ")))?,
+    };
     if !out.status.success() {
         bail!(
             "`ps {}` failed ({}): {}",

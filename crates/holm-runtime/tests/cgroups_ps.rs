@@ -134,3 +134,22 @@ fn ps_of_a_stopped_container_lists_nothing_and_of_an_unknown_one_fails() {
         describe(&out)
     );
 }
+
+/// Without `ps` on PATH, `ps ID` names the Debian package that provides it (runc runs the host's `ps` too).
+#[test]
+fn a_missing_ps_names_the_procps_package() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    let id = two_sleeps(&rt, &mut b, "cg-ps-nops");
+    let _g = rt.guard(&id);
+    let empty = b.path().join("empty-path");
+    std::fs::create_dir(&empty).unwrap();
+    let out = rt.cmd(&["ps", &id]).env("PATH", &empty).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`ps` program was not found")
+            && err.contains("install Debian's procps package"),
+        "{err}"
+    );
+}

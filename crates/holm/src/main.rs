@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod cliparse;
 mod commands;
 mod confirm;
 mod cp;
@@ -31,7 +32,6 @@ mod template;
 mod timestamp;
 mod volume;
 
-use clap::Parser;
 use cli::{Cli, Command, ImageCommand};
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
@@ -71,12 +71,9 @@ fn main() {
     if let Some(code) = engine_cli::monitor_fast_path() {
         std::process::exit(code);
     }
-    let cli = match Cli::try_parse() {
+    let cli = match cliparse::parse() {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            std::process::exit(exitcode::clap_code(&e));
-        }
+        Err(e) => std::process::exit(cliparse::report(&e)),
     };
     if let Command::Engine(cmd) = &cli.command {
         std::process::exit(engine_cli::run(cmd, &cli.root, &cli.runroot));

@@ -30,10 +30,12 @@ pub fn top(engine: &Engine, a: &TopArgs) -> Result<i32> {
     } else {
         a.ps_args.clone()
     };
-    let out = std::process::Command::new("ps")
-        .args(&args)
-        .output()
-        .context("run ps")?;
+    let out = match std::process::Command::new("ps").args(&args).output() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "the `ps` program was not found on PATH: install Debian's procps package (holm top runs it, as docker does)"
+        ),
+        r => r.context("run ps")?,
+    };
     if !out.status.success() {
         // ps's first complaint (its usage text follows on more lines): one line, as every holm error
         let err = String::from_utf8_lossy(&out.stderr);

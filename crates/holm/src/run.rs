@@ -26,7 +26,7 @@ pub struct RunArgs {
     /// Set an environment variable (`K=V`, or `K` to pass holm's own value).
     #[arg(short, long = "env", value_name = "K=V")]
     pub env: Vec<String>,
-    /// Working directory inside the container.
+    /// Working directory inside the container (a relative one is taken from `/`, as docker 23+ does).
     #[arg(short, long)]
     pub workdir: Option<String>,
     /// User (name or uid) and optionally group: `USER[:GROUP]`.
@@ -227,7 +227,12 @@ impl RunArgs {
             }),
             cmd: self.image_and_cmd[1..].to_vec(),
             env,
-            workdir: self.workdir.clone(),
+            // docker (23+) takes a relative -w as relative to `/`.
+            workdir: self.workdir.as_deref().map(|w| match w {
+                "" => String::new(),
+                w if w.starts_with('/') => w.to_string(),
+                w => format!("/{w}"),
+            }),
             user: self.user.clone(),
             hostname: self.hostname.clone(),
             volumes,

@@ -199,3 +199,72 @@ fn rmi_of_a_missing_digest_says_no_such_image() {
     let (_, err) = e.code(1, &["rmi", "nosuch:1"]);
     assert!(err.contains("Error: No such image: nosuch:1"), "{err}");
 }
+
+/// Issue 12's small things, each as docker does it: `-w relative/dir` is `/relative/dir`; `-v SRC:DST:ro,rw` is an
+/// invalid mode; command-line errors are one line naming the flag (`--cpus -1` reaches --cpus's own check, as
+/// pflag gives a flag the next argument whatever it starts with); `--name r` says a name needs two characters;
+/// a named volume filled from the image keeps the files' times.
+#[test]
+fn small_docker_behaviours_of_issue_12() {
+    let e = Engine::new();
+    assert_eq!(
+        e.ok(&["run", "--rm", "-w", "relative/dir", IMAGE, "pwd"])
+            .trim(),
+        "/relative/dir"
+    );
+    let one_line = |args: &[&str], words: &[&str]| {
+        let (_, err) = e.code(125, args);
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.starts_with("Error: "), "{args:?}: {err}");
+        for w in words {
+            assert!(err.contains(w), "{args:?}: `{w}` missing from {err}");
+        }
+    };
+    one_line(
+        &["run", "--rm", "-v", "vol12:/d:ro,rw", IMAGE, "true"],
+        &["\"--volume\" flag", "invalid mode: ro,rw"],
+    );
+    one_line(
+        &["run", "--rm", "-v", "/tmp:/d:z,Z", IMAGE, "true"],
+        &["\"--volume\" flag", "invalid mode: z,Z"],
+    );
+    one_line(
+        &["run", "--rm", "--cpus", "-1", IMAGE, "true"],
+        &["invalid argument \"-1\" for \"--cpus\" flag: range of CPUs"],
+    );
+    one_line(
+        &["run", "--rm", "--bogus", IMAGE, "true"],
+        &["unknown flag: --bogus", "holm run --help"],
+    );
+    one_line(
+        &["run", "--rm", "--cpu-shares", "many", IMAGE, "true"],
+        &["invalid argument \"many\" for \"--cpu-shares\" flag"],
+    );
+    one_line(&["stop", "-t"], &["flag needs an argument: --time"]);
+    one_line(
+        &["run", "--rm", "--name", "r", IMAGE, "true"],
+        &["\"--name\" flag", "at least 2 characters"],
+    );
+    assert_eq!(
+        e.ok(&["ps", "-aq"]).trim(),
+        "",
+        "a refused run left a container"
+    );
+    assert_eq!(
+        e.ok(&["volume", "ls", "-q"]).trim(),
+        "",
+        "a refused run left a volume"
+    );
+    e.ok(&["run", "--rm", "--name", "r2", IMAGE, "true"]);
+
+    // Times (file, symlink, the directory itself) in the image and in a volume filled from it.
+    let stat = ["stat", "-c", "%Y %n", "/bin/busybox", "/bin/stat", "/bin"];
+    let mut plain = vec!["run", "--rm", IMAGE];
+    plain.extend(stat);
+    let mut in_volume = vec!["run", "--rm", "-v", "times12:/bin", IMAGE];
+    in_volume.extend(stat);
+    let want = e.ok(&plain);
+    assert_eq!(want.lines().count(), 3, "{want}");
+    assert_eq!(e.ok(&in_volume), want);
+    e.ok(&["volume", "rm", "times12"]);
+}

@@ -23,7 +23,7 @@ fn clear_errors() {
 
     let (_, err) = e.code(125, &["run", "--memory", "12q", IMAGE, "true"]);
     assert!(
-        err.contains("invalid argument \"12q\" for \"--memory\": invalid size: '12q'"),
+        err.contains("invalid argument \"12q\" for \"--memory\" flag: invalid size: '12q'"),
         "{err}"
     );
     let (_, err) = e.code(125, &["run", "--cpus", "99999", IMAGE, "true"]);

@@ -149,7 +149,7 @@ fn exit_codes_for_missing_objects_and_bad_flags() {
         (
             vec!["stop", "-t", "abc", "c1"],
             125,
-            vec!["'abc'"],
+            vec!["invalid argument \"abc\" for \"--time\" flag"],
             Some(""),
         ),
         (
@@ -209,7 +209,7 @@ fn exit_codes_for_missing_objects_and_bad_flags() {
         (
             vec!["inspect", "--type", "service", "c1"],
             125,
-            vec!["'service'"],
+            vec!["\"service\"", "\"--type\" flag"],
             Some(""),
         ),
         (
@@ -220,7 +220,12 @@ fn exit_codes_for_missing_objects_and_bad_flags() {
         ),
         // clap's parse errors: 125 (docker's and podman's), not clap's 2
         (vec!["ps", "--nosuch"], 125, vec!["--nosuch"], Some("")),
-        (vec!["rm"], 125, vec!["required"], Some("")),
+        (
+            vec!["rm"],
+            125,
+            vec!["requires at least 1 argument"],
+            Some(""),
+        ),
         (vec!["nosuchverb"], 125, vec!["nosuchverb"], Some("")),
         (vec![], 125, vec!["Usage"], Some("")),
         (vec!["--help"], 0, vec![], None),

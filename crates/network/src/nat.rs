@@ -99,6 +99,10 @@ fn string(s: &str) -> Expression<'static> {
     Expression::String(Cow::Owned(s.to_string()))
 }
 
+/// The message when no `nft` program is on `PATH`: which package provides it, and how to do without.
+pub const NFT_MISSING: &str = "the `nft` program was not found on PATH: install Debian's nftables package \
+     (apt-get install nftables; holm's default bridge network needs it, --network none or host does not)";
+
 fn apply(batch: Batch<'_>, what: &str) -> Result<()> {
     apply_or_missing(batch, what, false)
 }
@@ -107,8 +111,14 @@ fn apply(batch: Batch<'_>, what: &str) -> Result<()> {
 fn apply_or_missing(batch: Batch<'_>, what: &str, missing_ok: bool) -> Result<()> {
     let r = nftables::helper::apply_ruleset(&batch.to_nftables());
     if let Err(nftables::helper::NftablesError::NftExecution { inner, .. }) = &r {
-        if missing_ok && inner.kind() == std::io::ErrorKind::NotFound {
-            return Ok(());
+        if inner.kind() == std::io::ErrorKind::NotFound {
+            if missing_ok {
+                return Ok(());
+            }
+            return Err(Error::Nft {
+                what: what.to_string(),
+                msg: NFT_MISSING.to_string(),
+            });
         }
     }
     r.map_err(|e| Error::Nft {
