@@ -7,7 +7,7 @@ set -euo pipefail
 # docker.io, containerd, curl and bsdutils (script) are for the engine suite (crates/holm-runtime/tests/engines_*.rs),
 # which starts its own dockerd and containerd: the packages' own services must not start (see policy-rc.d below).
 packages=(busybox-static tini runc hyperfine libseccomp-dev pkg-config time iproute2 procps skopeo umoci podman debootstrap nftables
-    docker-registry apache2-utils openssl docker.io containerd curl bsdutils)
+    docker-registry apache2-utils openssl docker.io containerd curl bsdutils slirp4netns)
 
 installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
@@ -95,6 +95,8 @@ check "containerd-shim-runc-v2 (containerd)" test -x /usr/bin/containerd-shim-ru
 check "podman" podman --version
 check "curl" curl --version
 check "script (bsdutils)" /usr/bin/script --version
+check "debootstrap (the fresh Debian 12 of test-fresh-quickstart.sh)" sh -c 'PATH=$PATH:/usr/sbin command -v debootstrap'
+check "slirp4netns (network for test-fresh-quickstart.sh)" slirp4netns --version
 check "htpasswd (apache2-utils)" sh -c 'htpasswd -nbB u p | grep -q "^u:"'
 if ((fail)); then
     exit 1

@@ -13,8 +13,9 @@
 #    into it and run `scripts/quickstart.sh` from a login shell as a new user would. The quick start must
 #    install what it needs with apt, build holm and end with its containers' output.
 #
-# Needs root, debootstrap and slirp4netns (scripts/install-test-deps.sh installs both). Takes a few minutes:
-# the release build dominates. Run by scripts/test.sh (hence by .ci/run). Leaves nothing behind but the cache.
+# Needs root, debootstrap and slirp4netns (scripts/install-test-deps.sh installs both). The release build
+# dominates: from scratch ~10 minutes on 2 idle cores, a few when the kept target/ only needs holm's crates (see
+# target_cache below). Run by scripts/test.sh (hence by .ci/run). Leaves nothing behind but the cache.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -64,6 +65,24 @@ mkdir -p "$cache"
     fi
 ) 9>"$cache/lock"
 
+# The chroot's target/ is kept between runs, keyed by what decides the build environment: the toolchain,
+# Cargo.lock and the quick start itself (its package list). A change to any of them builds from scratch; otherwise
+# only holm's own crates are rebuilt, and linking (cc, libc6-dev, libseccomp-dev) is still checked every time.
+# HOLM_FRESH_TARGET=0 builds from scratch regardless. One run at a time uses a key's target (flock).
+key=$( (
+    "$cargo_home/bin/rustc" -vV
+    cat Cargo.lock scripts/quickstart.sh
+) | sha256sum | cut -c1-16)
+target_cache=$cache/target-$key
+if [[ "${HOLM_FRESH_TARGET:-1}" == 0 ]]; then
+    rm -rf "$target_cache"
+fi
+# Older keys' targets are garbage.
+find "$cache" -maxdepth 1 -name 'target-*' ! -name "target-$key" ! -name "target-$key.lock" -exec rm -rf {} +
+mkdir -p "$target_cache"
+exec 8>"$target_cache.lock"
+flock 8
+
 work=$(mktemp -d /var/tmp/holm-fresh-quickstart.XXXXXX)
 slirp_pid=
 cleanup() {
@@ -96,15 +115,19 @@ echo '. "$HOME/.cargo/env"' >>"$root/root/.profile"
 inner=$(
     cat <<'INNER'
 set -euo pipefail
-root=$1 work=$2 rustup_home=$3 cargo_home=$4
+root=$1 work=$2 rustup_home=$3 cargo_home=$4 target_cache=$5
 ip link set lo up
 for _ in $(seq 100); do ip route show default | grep -q . && break; sleep 0.1; done
 ip route show default | grep -q . || { echo "test-fresh-quickstart: slirp4netns did not configure the network" >&2; exit 1; }
+# On a real machine `/` is a mount point (holm makes its propagation private): make the chroot's one.
+mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"
 mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
 mount -t tmpfs -o mode=755 tmpfs "$root/run"
+mkdir -p "$root/root/holm/target"
+mount --bind "$target_cache" "$root/root/holm/target"
 for d in rustup:"$rustup_home" cargo:"$cargo_home"; do
     name=${d%%:*} lower=${d#*:}
     mkdir -p "$work/$name.upper" "$work/$name.work" "$root/root/.$name"
@@ -119,7 +142,7 @@ INNER
 log=$work/quickstart.log
 say "scripts/quickstart.sh in a fresh Debian 12 chroot ($root)"
 unshare --net --mount --propagation private --pid --fork --kill-child \
-    bash -c "$inner" inner "$root" "$work" "$rustup_home" "$cargo_home" </dev/null >"$log" 2>&1 &
+    bash -c "$inner" inner "$root" "$work" "$rustup_home" "$cargo_home" "$target_cache" </dev/null >"$log" 2>&1 &
 ns_pid=$!
 # unshare itself is in the new network namespace (only its child is in the new pid namespace).
 for _ in $(seq 50); do

@@ -379,7 +379,10 @@ fn failed_network_setup_leaves_nothing() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(125), "{err}");
-    assert!(err.contains("nftables") && err.contains("\"nft\""), "{err}");
+    assert!(
+        err.contains("`nft` program was not found") && err.contains("install Debian's nftables"),
+        "{err}"
+    );
     let id = e.inspect("nonft")["Id"].as_str().unwrap().to_string();
     assert_eq!(e.status("nonft"), "created");
     assert_net(&id, false, false);
