@@ -89,6 +89,9 @@ pub struct LayerInfo {
 /// A layer made present: its info and whether the job's blob was hashed to check it, or why it failed.
 type Staged = Result<(LayerInfo, bool), LayerError>;
 
+/// A layer's tar-split file (in its directory), when its tar can be regenerated (see `unpack::split`).
+const SPLIT: &str = "tar-split.zst";
+
 /// The directory of the per-layer lock files, beside the layer directory.
 const LOCKS: &str = "layer-locks";
 
@@ -258,6 +261,23 @@ impl LayerStore {
         Ok((info, false))
     }
 
+    /// The exact tar stream of layer `chain`, regenerated from its tar-split and unpacked files, if it has a
+    /// tar-split. The caller checks it against the diff_id.
+    pub fn regenerated_tar(&self, chain: &Digest) -> Result<Option<impl io::Read>, LayerError> {
+        let split = self.layer_dir(chain)?.join(SPLIT);
+        if !split.is_file() {
+            return Ok(None);
+        }
+        unpack::split::regenerate(&split, &self.diff_dir(chain)?)
+            .map(Some)
+            .map_err(io_err(format!("regenerate layer {chain}")))
+    }
+
+    /// True if layer `chain` can regenerate its tar (its plain tar blob need not be kept).
+    pub fn has_split(&self, chain: &Digest) -> bool {
+        self.layer_dir(chain).is_ok_and(|d| d.join(SPLIT).is_file())
+    }
+
     /// Removes the layer lock files. Call under the store's exclusive gc lock (no import holds or waits for one).
     pub fn remove_locks(&self) -> Result<(), LayerError> {
         match std::fs::remove_dir_all(&self.locks) {
@@ -337,18 +357,31 @@ fn unpack_one(dir: &Path, job: &LayerJob, opts: &UnpackOptions) -> Result<LayerI
     std::fs::create_dir_all(&diff).map_err(io_err(format!("create {}", diff.display())))?;
     let blob = std::fs::File::open(&job.blob_path)
         .map_err(io_err(format!("open layer blob {}", job.blob)))?;
-    let d = unpack::unpack_layer(blob, job.compression, &diff, opts).map_err(|source| {
-        LayerError::Unpack {
-            blob: job.blob.to_string(),
-            source,
-        }
-    })?;
+    // A plain tar blob named by its diff_id need not be kept if the tar can be regenerated (see `unpack::split`).
+    let split =
+        (job.compression == Compression::None && job.blob == job.diff_id).then(|| dir.join(SPLIT));
+    let (d, whole) =
+        unpack::unpack_layer_split(blob, job.compression, &diff, opts, split.as_deref()).map_err(
+            |source| LayerError::Unpack {
+                blob: job.blob.to_string(),
+                source,
+            },
+        )?;
     if d.diff_id != job.diff_id {
         return Err(LayerError::DiffIdMismatch {
             blob: job.blob.to_string(),
             expected: job.diff_id.to_string(),
             actual: d.diff_id.to_string(),
         });
+    }
+    if let Some(split) = split {
+        // Kept only if it regenerates the exact tar.
+        let good = whole
+            && unpack::split::hash_regenerated(&split, &diff)
+                .is_ok_and(|(id, len)| id == d.diff_id && len == d.tar_size);
+        if !good {
+            let _ = std::fs::remove_file(&split);
+        }
     }
     let info = LayerInfo {
         chain_id: job.chain_id.clone(),

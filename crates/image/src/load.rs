@@ -156,11 +156,21 @@ impl ImageStore {
         // Make the blobs durable before they become visible (the layers were, as each was committed).
         let dir = std::fs::File::open(staging.dir()).map_err(io_err("open staging"))?;
         holm_sys::fs::syncfs(dir.as_fd()).map_err(|e| io_err("syncfs")(e.into()))?;
-        for c in candidates {
+        for (c, chain) in candidates.iter().zip(&chains) {
             staging.commit(&self.content, &c.config_digest)?;
             staging.commit(&self.content, &c.manifest_digest)?;
-            for l in c.manifest.layers() {
-                staging.commit(&self.content, l.digest())?;
+            for (l, chain_id) in c.manifest.layers().iter().zip(chain) {
+                // A plain tar whose layer can regenerate it exactly is not kept (the store's footprint).
+                let plain = Compression::from_media_type(l.media_type()) == Some(Compression::None);
+                let regenerable = plain
+                    && self
+                        .layers
+                        .info(chain_id)
+                        .is_ok_and(|i| i.diff_id == *l.digest())
+                    && self.layers.has_split(chain_id);
+                if !regenerable {
+                    staging.commit(&self.content, l.digest())?;
+                }
             }
         }
         crate::fsutil::sync_dir(self.content.dir()).map_err(io_err("sync blobs"))?;

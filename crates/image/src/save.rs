@@ -55,8 +55,12 @@ impl ImageStore {
             });
         }
         let out = match format {
-            ArchiveFormat::DockerArchive => write::docker_archive(out, &images, &self.content)?,
-            ArchiveFormat::OciArchive => write::oci_archive(out, &images, &self.content)?,
+            ArchiveFormat::DockerArchive => {
+                write::docker_archive(out, &images, &self.content, &self.layers)?
+            }
+            ArchiveFormat::OciArchive => {
+                write::oci_archive(out, &images, &self.content, &self.layers)?
+            }
         };
         Ok(out)
     }

@@ -3,7 +3,8 @@
 //! ```text
 //! blobs/sha256/<hex>       verified blobs (manifests, configs, layer blobs)
 //! ingest/import-*/         private staging of running imports (flock-ed; leftovers of killed ones are GC-ed)
-//! layers/<chain hex>/      unpacked layers: diff/ (overlayfs lower dir) and layer.json
+//! layers/<chain hex>/      unpacked layers: diff/ (overlayfs lower dir), layer.json, tar-split.zst (if the
+//!                          layer's plain tar blob is not kept: see `unpack::split`)
 //! layer-locks/<chain hex>  flock-ed while a layer is unpacked and committed (imports wait for each other)
 //! snapshots/<id>/          containers' writable layers: upper/, work/, merged/
 //! images.json, images.lock metadata (see `meta`)

@@ -9,7 +9,7 @@ use super::oci::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME};
 use super::ArchiveError;
 use crate::content::ContentStore;
 use crate::digest::{self, Digest};
-use crate::layers::LayerInfo;
+use crate::layers::{LayerInfo, LayerStore};
 use crate::reference::Reference;
 use crate::unpack::{decoder, Compression};
 use oci_spec::image::{Descriptor, ImageIndexBuilder, ImageManifest, MediaType};
@@ -119,11 +119,64 @@ fn add_blob<W: Write>(
     add_stream(b, &path, size, BufReader::with_capacity(1 << 20, f))
 }
 
+/// The stored blob of layer `desc` (see [`ExportImage`]), or, for a plain tar the store did not keep, the tar
+/// regenerated from the layer, checked against its digest (the diff_id) as it is read.
+fn layer_blob(
+    content: &ContentStore,
+    layers: &LayerStore,
+    desc: &Descriptor,
+    info: &LayerInfo,
+) -> Result<Box<dyn Read>, ArchiveError> {
+    match content.open_blob(desc.digest()) {
+        Ok(f) => Ok(Box::new(BufReader::with_capacity(1 << 20, f))),
+        Err(crate::content::ContentError::NotFound(_)) if *desc.digest() == info.diff_id => {
+            let r = layers
+                .regenerated_tar(&info.chain_id)
+                .map_err(|e| ArchiveError::Invalid(e.to_string()))?
+                .ok_or_else(|| crate::content::ContentError::NotFound(desc.digest().clone()))?;
+            Ok(Box::new(Checked {
+                inner: Some(crate::digest::HashingReader::new(BufReader::with_capacity(
+                    1 << 20,
+                    r,
+                ))),
+                want: info.diff_id.clone(),
+            }))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Fails at the end of the stream if it did not hash to `want`.
+struct Checked<R> {
+    inner: Option<crate::digest::HashingReader<R>>,
+    want: Digest,
+}
+
+impl<R: Read> Read for Checked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Ok(0);
+        };
+        let n = inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            let (got, _, _) = self.inner.take().expect("checked above").finish();
+            if got != self.want {
+                return Err(io::Error::other(format!(
+                    "regenerated layer {}: its unpacked files changed (sha256 {got})",
+                    self.want
+                )));
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Writes `images` as an OCI archive to `out`.
 pub(crate) fn oci_archive<W: Write>(
     out: W,
     images: &[ExportImage],
     content: &ContentStore,
+    layers: &LayerStore,
 ) -> Result<W, ArchiveError> {
     let mut b = tar::Builder::new(out);
     add_bytes(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
@@ -135,8 +188,19 @@ pub(crate) fn oci_archive<W: Write>(
     let mut descs = Vec::new();
     for img in images {
         add_blob(&mut b, content, &img.config_digest, &mut done)?;
-        for l in img.manifest.layers() {
-            add_blob(&mut b, content, l.digest(), &mut done)?;
+        for (l, info) in img.manifest.layers().iter().zip(&img.layers) {
+            if done.insert(l.digest().clone()) {
+                let path = format!(
+                    "blobs/sha256/{}",
+                    digest::hex(l.digest()).map_err(crate::content::ContentError::from)?
+                );
+                add_stream(
+                    &mut b,
+                    &path,
+                    l.size(),
+                    layer_blob(content, layers, l, info)?,
+                )?;
+            }
         }
         add_blob(&mut b, content, &img.manifest_digest, &mut done)?;
         let base = Descriptor::new(
@@ -181,6 +245,7 @@ pub(crate) fn docker_archive<W: Write>(
     out: W,
     images: &[ExportImage],
     content: &ContentStore,
+    layers: &LayerStore,
 ) -> Result<W, ArchiveError> {
     let mut b = tar::Builder::new(out);
     let mut done: HashSet<String> = HashSet::new();
@@ -201,7 +266,7 @@ pub(crate) fn docker_archive<W: Write>(
                     .map_err(io_err(&path))?;
                 let c =
                     Compression::from_media_type(desc.media_type()).unwrap_or(Compression::None);
-                let blob = BufReader::with_capacity(1 << 20, content.open_blob(desc.digest())?);
+                let blob = BufReader::new(layer_blob(content, layers, desc, info)?);
                 let r = decoder(blob, c).map_err(io_err(&path))?;
                 add_stream(&mut b, &path, info.tar_size, r)?;
             }

@@ -9,6 +9,7 @@
 mod compress;
 mod extract;
 pub mod names;
+pub mod split;
 
 pub use compress::{decoder, sniffing_decoder, Compression, Limited};
 
@@ -107,6 +108,22 @@ pub fn unpack_layer(
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<LayerDiff, UnpackError> {
+    unpack_layer_split(blob, compression, dest, opts, None).map(|(d, _)| d)
+}
+
+/// [`unpack_layer`], also recording the layer's tar-split into the new file `split` if given ([`split`]).
+/// Returns whether the split was recorded whole (false: the file is incomplete and must not be used).
+pub fn unpack_layer_split(
+    blob: impl Read,
+    compression: Compression,
+    dest: &Path,
+    opts: &UnpackOptions,
+    split: Option<&Path>,
+) -> Result<(LayerDiff, bool), UnpackError> {
+    let rec = split
+        .map(split::SplitState::create)
+        .transpose()
+        .map_err(UnpackError::Read)?;
     let tripped = Rc::new(Cell::new(false));
     let bomb = |e: io::Error, tripped: &Rc<Cell<bool>>| {
         if tripped.get() || e.to_string().contains(BOMB_MSG) {
@@ -121,12 +138,21 @@ pub fn unpack_layer(
     let dec = decoder(raw, compression).map_err(UnpackError::Read)?;
     let limited = Limited::new(dec, opts.max_bytes, tripped.clone());
     let hashing = HashingReader::new(limited);
-    let mut archive = tar::Archive::new(BufReader::with_capacity(256 << 10, hashing));
+    let recorder = split::Recorder {
+        inner: hashing,
+        state: rec.clone().unwrap_or_else(|| {
+            std::rc::Rc::new(std::cell::RefCell::new(split::SplitState::idle()))
+        }),
+    };
+    let mut archive = tar::Archive::new(BufReader::with_capacity(256 << 10, recorder));
     let mut ex = extract::Extractor::new(dest, opts.max_bytes).map_err(UnpackError::Read)?;
     {
         let entries = archive.entries().map_err(|e| bomb(e, &tripped))?;
         for entry in entries {
             let mut entry = entry.map_err(|e| bomb(e, &tripped))?;
+            if let Some(rec) = &rec {
+                record_entry(&mut rec.borrow_mut(), &entry);
+            }
             match ex.apply(&mut entry) {
                 Ok(()) => {}
                 Err(UnpackError::Entry { source, .. })
@@ -146,12 +172,40 @@ pub fn unpack_layer(
         source: e,
     })?;
     // The tar end marker may be followed by padding: the diff_id covers the whole stream.
-    let hashing = archive.into_inner().into_inner();
-    let (diff_id, tar_size) = hashing.drain().map_err(|e| bomb(e, &tripped))?;
-    Ok(LayerDiff {
-        diff_id,
-        tar_size,
-        file_bytes,
-        entries,
-    })
+    let mut recorder = archive.into_inner().into_inner();
+    io::copy(&mut recorder, &mut io::sink()).map_err(|e| bomb(e, &tripped))?;
+    let (diff_id, tar_size) = recorder.inner.drain().map_err(|e| bomb(e, &tripped))?;
+    let whole = rec.is_some_and(|r| r.borrow_mut().finish());
+    Ok((
+        LayerDiff {
+            diff_id,
+            tar_size,
+            file_bytes,
+            entries,
+        },
+        whole,
+    ))
+}
+
+/// Tells the tar-split recorder about an entry before it is applied: a plain regular file's data is referenced by
+/// its path (the extractor writes it there whole); anything else stays in the raw stream.
+fn record_entry<R: Read>(rec: &mut split::SplitState, e: &tar::Entry<'_, R>) {
+    use tar::EntryType as T;
+    let raw = e.path_bytes();
+    let comps = names::clean(&raw);
+    let ty = e.header().entry_type();
+    let plain = comps
+        .iter()
+        .all(|c| names::classify(c) == names::Kind::Plain);
+    if let Some((last, dirs)) = comps.split_last() {
+        if let names::Kind::Whiteout(target) = names::classify(last) {
+            let mut t: Vec<&[u8]> = dirs.to_vec();
+            t.push(target);
+            rec.touch(&t);
+            return;
+        }
+    }
+    let file =
+        (plain && !comps.is_empty() && matches!(ty, T::Regular | T::Continuous)).then(|| e.size());
+    rec.entry(&comps, e.raw_file_position(), file);
 }
