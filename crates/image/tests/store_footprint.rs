@@ -150,3 +150,29 @@ fn a_changed_unpacked_file_makes_save_fail() {
         .to_string();
     assert!(err.contains("changed"), "{err}");
 }
+
+#[test]
+fn a_layer_with_much_raw_data_is_regenerated_exactly() {
+    // 6 MiB of sparse-file data is kept in the tar-split (written out as it comes), then ordinary files.
+    let ts = TestStore::new();
+    let big = vec![7u8; 6 << 20];
+    let mut t = Tar::new();
+    t.sparse("var/big", 6 << 20, &[(0, &big[..])]);
+    for i in 0..20 {
+        t.file(&format!("after/{i}"), 0o644, &vec![i as u8; 100_000]);
+    }
+    let img = build(&[(t.bytes(), Comp::None)], json!({}), "amd64");
+    let a = ts.file("r.tar", &docker_archive(&[(&img, &["raw:1"])]));
+    ts.store.load(&a, &opts()).unwrap();
+    assert_eq!(stored_layer_blobs(&ts, &img), Vec::<String>::new());
+    let out = ts
+        .store
+        .save(&["raw:1".into()], ArchiveFormat::OciArchive, Vec::new())
+        .unwrap();
+    let other = TestStore::new();
+    let p = other.file("saved.tar", &out);
+    assert_eq!(
+        other.store.load(&p, &opts()).unwrap()[0].id,
+        img.config_digest
+    );
+}

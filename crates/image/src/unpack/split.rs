@@ -21,6 +21,9 @@ use std::rc::Rc;
 
 type Encoder = zstd::stream::write::Encoder<'static, io::BufWriter<File>>;
 
+/// Raw bytes held in memory before they are written out.
+const FLUSH_BYTES: usize = 4 << 20;
+
 /// Recording state shared by the [`Recorder`] (below the tar parser's buffer) and the unpack loop.
 pub(crate) struct SplitState {
     out: Option<Encoder>,
@@ -106,7 +109,8 @@ impl SplitState {
         if !path.is_empty() && !self.seen.insert(path.clone()) {
             self.broken = true;
         }
-        let Some(size) = file else {
+        // Data already written out raw (see `Recorder::read`) stays raw.
+        let Some(size) = file.filter(|_| data_pos >= self.last_end) else {
             return;
         };
         self.raw(data_pos);
@@ -161,6 +165,15 @@ impl<R: Read> Read for Recorder<R> {
             }
             let off = (keep_from - start) as usize;
             s.buf.extend_from_slice(&buf[off..n]);
+        }
+        // Bounded memory: raw data (a sparse file's, say) is written out as it comes; an entry whose data was
+        // among it keeps its data raw.
+        if s.buf.len() > FLUSH_BYTES && s.skip_until <= s.buf_start {
+            let pos = s.pos;
+            s.raw(pos);
+            s.last_end = pos;
+            s.buf.clear();
+            s.buf_start = pos;
         }
         Ok(n)
     }
