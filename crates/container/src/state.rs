@@ -205,8 +205,15 @@ impl Store {
         // Mode 0700 for every directory created on the way: the state root holds exec.fifo handles and configs.
         let mut root = std::fs::DirBuilder::new();
         std::os::unix::fs::DirBuilderExt::mode(root.recursive(true), 0o700);
-        root.create(&self.root)
-            .map_err(|e| Error::io("create state root", &self.root, e))?;
+        root.create(&self.root).map_err(|e| {
+            // create_dir_all answers EEXIST for a path that exists but is no directory.
+            let e = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                std::io::Error::from_raw_os_error(libc::ENOTDIR)
+            } else {
+                e
+            };
+            Error::io("create state root", &self.root, e)
+        })?;
         let dir = self.root.join(id);
         let mut b = std::fs::DirBuilder::new();
         std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);

@@ -144,3 +144,35 @@ fn systemd_cgroup_without_systemd_is_an_error_at_create_as_runc() {
         }
     }
 }
+
+/// A `--root` that exists but is a file: one line naming the path and "Not a directory" (runc: `mkdir ROOT: not a
+/// directory`), exit 1, the file untouched.
+#[test]
+fn a_state_root_that_is_a_file_is_not_a_directory() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("root-file");
+    std::fs::write(&file, "keep").unwrap();
+    let mut b = Bundle::busybox();
+    b.set_args(&["true"]);
+    b.write_config();
+    let out = std::process::Command::new(rt.bin())
+        .args([
+            "--root",
+            path_str(&file),
+            "run",
+            "--bundle",
+            path_str(b.path()),
+        ])
+        .arg(unique_id("root-file"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(path_str(&file)) && err.contains("Not a directory"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
+}
