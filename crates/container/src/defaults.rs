@@ -439,7 +439,7 @@ pub fn spec_json(rootless: bool) -> Result<String> {
     } else {
         Spec::default()
     };
-    spec.set_version("1.2.0".into());
+    spec.set_version(crate::features::OCI_VERSION_MAX.into());
     spec.set_hostname(Some("holm".into()));
     if let Some(p) = spec.process_mut() {
         p.set_terminal(Some(true));

@@ -107,7 +107,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<i32> {
     let idmapped = crate::idmap::prepare(&bundle)?;
     let locked = store.create(&opts.id)?;
     let mut saved = Saved {
-        oci_version: "1.2.0".into(),
+        oci_version: crate::features::OCI_VERSION_MAX.into(),
         id: opts.id.clone(),
         pid: 0,
         pid_start: 0,
