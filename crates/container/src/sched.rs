@@ -132,6 +132,9 @@ pub fn scheduler_attr(p: &Process) -> Result<Option<holm_sys::sched::SchedAttr>>
             "SCHED_DEADLINE needs runtime <= deadline <= period",
         ));
     }
+    if dl {
+        check_deadline(runtime, deadline, period)?;
+    }
     Ok(Some(holm_sys::sched::SchedAttr {
         policy,
         flags: s
@@ -242,6 +245,53 @@ pub fn memory_policy(spec: &Spec) -> Result<Option<(i32, i32, Vec<usize>)>> {
         ));
     }
     Ok(Some((mode, flags, nodes)))
+}
+
+/// The kernel's other SCHED_DEADLINE bounds (kernel/sched/deadline.c `__checkparam_dl`), checked so the error names
+/// the field and the bound instead of sched_setattr's EINVAL: a deadline, a runtime of at least 1024 ns, and a
+/// period (the deadline when unset) within `/proc/sys/kernel/sched_deadline_period_{min,max}_us`.
+fn check_deadline(runtime: u64, deadline: u64, period: u64) -> Result<()> {
+    let f = |n: &str| format!("process.scheduler.{n}");
+    if deadline == 0 {
+        return Err(Error::config(
+            f("deadline"),
+            "SCHED_DEADLINE needs a deadline (ns)",
+        ));
+    }
+    if runtime < 1024 {
+        return Err(Error::config(
+            f("runtime"),
+            format!("{runtime}: SCHED_DEADLINE needs a runtime of at least 1024 ns"),
+        ));
+    }
+    let (field, value) = if period == 0 {
+        ("deadline", deadline)
+    } else {
+        ("period", period)
+    };
+    let knob = |n: &str| {
+        std::fs::read_to_string(format!("/proc/sys/kernel/sched_deadline_period_{n}_us"))
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+    };
+    for (n, bad) in [
+        ("min", value < knob("min").unwrap_or(0).saturating_mul(1000)),
+        (
+            "max",
+            knob("max").is_some_and(|m| value > m.saturating_mul(1000)),
+        ),
+    ] {
+        if bad {
+            return Err(Error::config(
+                f(field),
+                format!(
+                    "{value} ns is outside the kernel's SCHED_DEADLINE period bounds (/proc/sys/kernel/sched_deadline_period_{n}_us: {} µs)",
+                    knob(n).unwrap_or(0)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Sets `linux.memoryPolicy` on the calling process. Errors name the field.

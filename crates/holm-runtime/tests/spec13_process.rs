@@ -128,6 +128,17 @@ fn exec_gets_its_own_scheduler_and_cpu_affinity() {
 #[test]
 fn bad_scheduler_settings_name_the_field() {
     let rt = runtime();
+    // One nanosecond below this host's shortest SCHED_DEADLINE period (the kernel's floor for the knob is 1 µs).
+    let min_us: u64 = std::fs::read_to_string("/proc/sys/kernel/sched_deadline_period_min_us")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        min_us >= 2,
+        "sched_deadline_period_min_us {min_us}: no valid runtime fits below it"
+    );
+    let below_min_period = min_us * 1000 - 1;
     for (sched, field) in [
         (
             json!({ "policy": "SCHED_OTHER", "nice": 30 }),
@@ -150,6 +161,20 @@ fn bad_scheduler_settings_name_the_field() {
             "process.scheduler.deadline",
         ),
         (json!({ "policy": "SCHED_ISO" }), "process.scheduler.policy"),
+        // The kernel's SCHED_DEADLINE bounds, named instead of an EINVAL from sched_setattr.
+        (
+            json!({ "policy": "SCHED_DEADLINE", "runtime": 10, "deadline": 20000000 }),
+            "process.scheduler.runtime`: 10: SCHED_DEADLINE needs a runtime of at least 1024 ns",
+        ),
+        (
+            json!({ "policy": "SCHED_DEADLINE", "runtime": 0 }),
+            "process.scheduler.deadline`: SCHED_DEADLINE needs a deadline",
+        ),
+        (
+            json!({ "policy": "SCHED_DEADLINE", "runtime": 1024, "deadline": 1024, "period": below_min_period }),
+            "ns is outside the kernel's SCHED_DEADLINE period bounds \
+             (/proc/sys/kernel/sched_deadline_period_min_us",
+        ),
         // oci-spec's own spelling is not the spec's.
         (
             json!({ "policy": "SCHED_OTHER", "flags": ["SCHED_RESET_ON_FORK"] }),
