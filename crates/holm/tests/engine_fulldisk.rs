@@ -124,11 +124,21 @@ fn containers_filling_the_disk_keep_their_exit_codes_and_holm_frees_it() {
     e.ok(&["rm", "-f", "filler1"]);
     assert!(free_bytes(&e.root) > 16 << 20, "rm -f freed filler1's data");
     assert_eq!(e.inspect("filler2")["State"]["ExitCode"], 5);
+    // Full again: the prunes work on a full disk too.
+    e.detached(&[
+        "--name",
+        "filler3",
+        IMAGE,
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/big bs=1M; exit 9",
+    ]);
+    e.wait_status("filler3", "exited");
+    assert!(free_bytes(&e.root) < 2 << 20, "filler3 filled the root");
+    assert_eq!(e.inspect("filler3")["State"]["ExitCode"], 9);
     let pruned = e.ok(&["system", "prune", "-f"]);
-    assert!(
-        pruned.contains(&"Deleted Containers".to_string()),
-        "{pruned}"
-    );
+    assert!(pruned.contains("Deleted Containers"), "{pruned}");
+    assert!(free_bytes(&e.root) > 16 << 20, "prune freed the space");
     assert_eq!(e.ok(&["run", "--rm", IMAGE, "echo", "hello"]), "hello\n");
     assert_no_container_left(&e, "after prune");
     let exits: Vec<_> = std::fs::read_dir(e.runroot.join("exits"))
