@@ -90,7 +90,7 @@ pub fn parse_capability(s: &str) -> Result<Capability> {
 /// Errors: an unreadable or invalid process file (naming the file and field), no command, an unknown `--cap`.
 pub fn resolve_process(config: &Spec, opts: &ExecOptions) -> Result<Process> {
     if let Some(path) = &opts.process_file {
-        let text = std::fs::read(path).map_err(|e| Error::io("read process file", path, e))?;
+        let text = crate::spec::read_capped(path, "read process file")?;
         let fixed = crate::spec::spec13_fixups(&text, "/scheduler/flags", "scheduler.flags")
             .map_err(|e| Error::Invalid(format!("process file `{}`: {e}", path.display())))?;
         let text = fixed.unwrap_or(text);

@@ -24,6 +24,28 @@ pub struct Bundle {
     pub rootfs: PathBuf,
 }
 
+/// Most bytes a config.json or `exec --process` file may hold (Docker's whole seccomp profile is ~20 KiB).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// Reads a JSON document of at most [`MAX_CONFIG_BYTES`] (any file: a pipe from `<(...)` too), so a path that
+/// names `/dev/zero` or another endless file is refused instead of read until memory runs out.
+pub fn read_capped(path: &Path, what: &'static str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| Error::io(what, path, e))?;
+    let mut text = Vec::new();
+    f.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| Error::io(what, path, e))?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(Error::io(
+            what,
+            path,
+            std::io::Error::other(format!("larger than {} MiB", MAX_CONFIG_BYTES >> 20)),
+        ));
+    }
+    Ok(text)
+}
+
 /// Reads and validates `<bundle>/config.json`.
 ///
 /// Errors: [`Error::Io`] when the bundle or file cannot be read; [`Error::Config`] naming the field for bad JSON,
@@ -31,7 +53,7 @@ pub struct Bundle {
 pub fn load(bundle: &Path) -> Result<Bundle> {
     let dir = std::fs::canonicalize(bundle).map_err(|e| Error::io("open bundle", bundle, e))?;
     let path = dir.join("config.json");
-    let text = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    let text = read_capped(&path, "read")?;
     let spec = parse(&text)?;
     let rootfs = validate(&spec, &dir)?;
     Ok(Bundle { dir, spec, rootfs })

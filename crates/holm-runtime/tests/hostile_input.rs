@@ -421,3 +421,46 @@ fn read_or_empty_file(mut f: fs::File) -> String {
     let _ = f.read_to_string(&mut s);
     s
 }
+
+/// A config.json or `exec --process` file that never ends (a symlink to `/dev/zero`) is refused once it passes
+/// 16 MiB, in one line naming the file, instead of being read until memory runs out; a process file from a pipe
+/// (`<(...)`) still works.
+#[test]
+fn an_endless_config_or_process_file_is_refused_not_read_forever() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "1000"]);
+    b.write_config();
+    let config = b.path().join("config.json");
+    let saved = fs::read(&config).unwrap();
+    fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    assert_refused(&rt, &b, &[path_str(&config), "larger than 16 MiB"]);
+    fs::remove_file(&config).unwrap();
+    fs::write(&config, saved).unwrap();
+    let id = unique_id("hostile-procfile");
+    let _g = rt.guard(&id);
+    rt.ok(&["run", "--detach", "--bundle", path_str(b.path()), &id]);
+    let out = rt.fails(&["exec", "--process", "/dev/zero", &id]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("process file `/dev/zero`: larger than 16 MiB"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // A pipe is read to its end.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} --root {} exec --process /dev/stdin {id} <<'EOF'\n{{\"args\":[\"sh\",\"-c\",\"echo from-pipe\"],\"cwd\":\"/\",\"env\":[\"PATH=/bin\"]}}\nEOF",
+            rt.bin().display(),
+            rt.root().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("from-pipe"),
+        "{}",
+        stderr(&out)
+    );
+}
