@@ -42,6 +42,7 @@ use crate::{Error, Result};
 use holm_sys::process::exit_now;
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
@@ -226,17 +227,24 @@ fn stage2_inner(a: &InitArgs<'_>) -> Result<std::convert::Infallible> {
     // sysctls before read-only paths: /proc/sys is usually one of them.
     let proc = crate::procfs::ProcFs::open()?;
     crate::sysctl::apply(spec, &proc)?;
+    // The process's cwd is created if missing, inside the new root, before `finish` makes a `root.readonly` root
+    // read-only (runc's order: a missing cwd works with a read-only root).
+    let open_cwd = || -> Result<OwnedFd> {
+        let root = File::options()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open("/")
+            .map_err(|e| Error::io("open", "/", e))?;
+        crate::resolve::mkdir_all(root.as_fd(), proc_.cwd(), 0o755)
+            .map_err(|e| Error::config("process.cwd", e.to_string()))
+    };
+    drop(open_cwd()?);
     rootfs::finish(spec)?;
 
-    // The process: cwd (created if missing, inside the new root), environment, executable, rlimits.
-    let root = File::options()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open("/")
-        .map_err(|e| Error::io("open", "/", e))?;
-    let cwd = crate::resolve::mkdir_all(root.as_fd(), proc_.cwd(), 0o755)?;
+    // The process: cwd (opened again: `finish` may have mounted over it), environment, executable, rlimits.
+    let cwd = open_cwd()?;
     holm_sys::fs::fchdir(cwd.as_fd())?;
-    drop((cwd, root));
+    drop(cwd);
     let passwd = process::read_small("/etc/passwd");
     let env = process::environment(proc_, passwd.as_deref());
     let args = proc_.args().clone().unwrap_or_default();

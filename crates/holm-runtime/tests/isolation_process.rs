@@ -112,6 +112,11 @@ fn cwd_is_used_and_created_inside_the_rootfs() {
         "/work/deep/dir\n"
     );
     assert!(b.rootfs().join("work/deep/dir").is_dir());
+    // Also with a read-only root (runc creates it before the root goes read-only).
+    b.config_mut()["root"]["readonly"] = json!(true);
+    b.config_mut()["process"]["cwd"] = json!("/ro/new");
+    assert_eq!(run_args(&rt, &mut b, "cwd-ro", &["pwd"]), "/ro/new\n");
+    b.config_mut()["root"]["readonly"] = json!(false);
     // Through a symlink pointing outside: it ends up inside the rootfs.
     let tag = unique_id("cwd-escape");
     std::os::unix::fs::symlink(format!("../../../../tmp/{tag}"), b.rootfs().join("cwdlink"))
