@@ -83,6 +83,10 @@ find "$cache" -maxdepth 1 -name 'target-*' ! -name "target-$key" ! -name "target
 mkdir -p "$target_cache"
 exec 8>"$target_cache.lock"
 flock 8
+# The binaries go, so cargo links them again in the fresh root (cc, libc6-dev, libseccomp-dev) even when nothing
+# changed.
+rm -f "$target_cache"/release/holm "$target_cache"/release/holm-monitor \
+    "$target_cache"/release/deps/holm-* "$target_cache"/release/deps/holm_monitor-*
 
 work=$(mktemp -d /var/tmp/holm-fresh-quickstart.XXXXXX)
 slirp_pid=

@@ -22,4 +22,8 @@ step "cargo test"
 # Tests are parallel-safe: unique container ids, private state roots and temp dirs.
 cargo test --workspace --no-fail-fast -- --test-threads=4
 
+step "the quick start on a fresh Debian 12"
+# Needs Debian's mirror and crates.io; the release build in the fresh root takes a few minutes.
+scripts/test-fresh-quickstart.sh
+
 step "all tests passed"
