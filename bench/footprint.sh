@@ -71,10 +71,19 @@ with open(f"{out}/sizes", "w") as f:
 PY
 read -r TAR_BYTES NLAYERS <"$TMP/sizes"
 
+sync
+t0=$(date +%s.%N)
 for name in lib bin locale; do
     "$HOLM" --root "$TMP/holm-root" --runroot "$TMP/holm-run" load -i "$TMP/$name.tar" >/dev/null
+done
+t1=$(date +%s.%N)
+sync
+for name in lib bin locale; do
     podman_r load -q -i "$TMP/$name.tar" >/dev/null
 done
+t2=$(date +%s.%N)
+HT=$(python3 -c "print(f'{$t1 - $t0:.1f}')")
+PT=$(python3 -c "print(f'{$t2 - $t1:.1f}')")
 # The holm root's reserve (1 MiB, see crates/engine/src/space.rs) is not made by `load`; podman's root has no
 # containers either. du counts allocated blocks.
 kib() { du -sk "$1" | cut -f1; }
@@ -82,14 +91,14 @@ H=$(kib "$TMP/holm-root")
 P=$(kib "$TMP/podman-root")
 HB=$(kib "$TMP/holm-root/image/blobs")
 HL=$(kib "$TMP/holm-root/image/layers")
-python3 - "$H" "$P" "$HB" "$HL" "$TAR_BYTES" "$NLAYERS" "$(git rev-parse --short HEAD)" <<'PY'
+python3 - "$H" "$P" "$HB" "$HL" "$TAR_BYTES" "$NLAYERS" "$(git rev-parse --short HEAD)" "$HT" "$PT" <<'PY'
 import sys, datetime
-h, p, hb, hl, tar_bytes, n, commit = sys.argv[1:]
+h, p, hb, hl, tar_bytes, n, commit, ht, pt = sys.argv[1:]
 h, p, hb, hl, tar_bytes = int(h), int(p), int(hb), int(hl), int(tar_bytes)
 print(f"3 docker-archives ({n} distinct layers, {tar_bytes/1e6:.0f} MB of layer tars) from this host's files; "
       f"{datetime.date.today()}, commit {commit}\n")
-print("| store | MB on disk | of which layer blobs | of which unpacked layers | / podman |")
-print("|---|---:|---:|---:|---:|")
-print(f"| holm | {h/1024:.0f} | {hb/1024:.0f} | {hl/1024:.0f} | {h/p:.2f}× |")
-print(f"| podman (overlay) | {p/1024:.0f} | | | 1.00× |")
+print("| store | MB on disk | of which layer blobs | of which unpacked layers | / podman | 3 loads, s |")
+print("|---|---:|---:|---:|---:|---:|")
+print(f"| holm | {h/1024:.0f} | {hb/1024:.0f} | {hl/1024:.0f} | {h/p:.2f}× | {ht} |")
+print(f"| podman (overlay) | {p/1024:.0f} | | | 1.00× | {pt} |")
 PY
