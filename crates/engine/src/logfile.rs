@@ -114,6 +114,8 @@ pub struct LogReader {
     /// Bytes read and not yet parsed (`buf[pos..]`).
     buf: Vec<u8>,
     pos: usize,
+    /// Unescaped text of the record being passed on (reused).
+    scratch: String,
 }
 
 impl LogReader {
@@ -133,6 +135,7 @@ impl LogReader {
             offset: 0,
             buf: Vec::with_capacity(CHUNK),
             pos: 0,
+            scratch: String::new(),
         };
         r.next_file()?;
         if r.file.is_some() {
@@ -266,7 +269,9 @@ impl LogReader {
             return Ok(());
         };
         for line in data[..last].split(|&b| b == b'\n') {
-            if let Ok(r) = serde_json::from_slice::<Record<'_>>(line) {
+            if let Some(r) = parse_own_json(line, &mut self.scratch) {
+                f(&r)?;
+            } else if let Ok(r) = serde_json::from_slice::<Record<'_>>(line) {
                 f(&r)?;
             } else if let Some(r) = parse_k8s(line) {
                 f(&r)?;
@@ -275,6 +280,73 @@ impl LogReader {
         self.pos += last + 1;
         Ok(())
     }
+}
+
+/// Parses a json-file record in the exact form holm's monitor (and docker) writes,
+/// `{"log":"…","stream":"stdout|stderr","time":"…"}`, without serde: the text is unescaped into `scratch`. `None`
+/// for anything else (other key orders, `\u` escapes, extra fields), which serde then parses.
+fn parse_own_json<'a>(line: &'a [u8], scratch: &'a mut String) -> Option<Record<'a>> {
+    let rest = line.strip_prefix(br#"{"log":""#)?;
+    let mut end = 0;
+    let mut escaped = false;
+    while end < rest.len() {
+        match rest[end] {
+            b'\\' => {
+                escaped = true;
+                end += 2;
+            }
+            b'"' => break,
+            _ => end += 1,
+        }
+    }
+    let (text, rest) = (rest.get(..end)?, rest.get(end + 1..)?);
+    let (stream, time) = if let Some(t) = rest.strip_prefix(br#","stream":"stdout","time":""#) {
+        (Stream::Stdout, t)
+    } else {
+        (
+            Stream::Stderr,
+            rest.strip_prefix(br#","stream":"stderr","time":""#)?,
+        )
+    };
+    let time = time.strip_suffix(br#""}"#)?;
+    if time.iter().any(|&b| b == b'"' || b == b'\\') {
+        return None;
+    }
+    let time = std::str::from_utf8(time).ok()?;
+    let log = if escaped {
+        scratch.clear();
+        let mut bytes = std::mem::take(scratch).into_bytes();
+        let mut i = 0;
+        while i < text.len() {
+            let b = text[i];
+            if b != b'\\' {
+                bytes.push(b);
+                i += 1;
+                continue;
+            }
+            bytes.push(match text.get(i + 1)? {
+                b'n' => b'\n',
+                b't' => b'\t',
+                b'r' => b'\r',
+                b'"' => b'"',
+                b'\\' => b'\\',
+                b'/' => b'/',
+                b'b' => 0x08,
+                b'f' => 0x0c,
+                _ => return None,
+            });
+            i += 2;
+        }
+        *scratch = String::from_utf8(bytes).ok()?;
+        Cow::Borrowed(scratch.as_str())
+    } else {
+        Cow::Borrowed(std::str::from_utf8(text).ok()?)
+    };
+    Some(Record {
+        log,
+        stream,
+        time: Cow::Borrowed(time),
+    })
 }
 
 /// Parses a `k8s-file` line (`2026-11-29T10:16:34.123456789+00:00 stdout F text`) into an entry (time in UTC
@@ -474,5 +546,51 @@ mod tests {
         assert_eq!(texts(&mut r), ["a\n", "b\n", "c\n"]);
         w.write(Stream::Stdout, b"d\n").unwrap();
         assert_eq!(texts(&mut r), ["d\n"]);
+    }
+
+    #[test]
+    fn own_json_form_parses_as_serde_does() {
+        let mut scratch = String::new();
+        for line in [
+            r#"{"log":"plain\n","stream":"stdout","time":"2026-01-01T00:00:00.000000001Z"}"#,
+            r#"{"log":"q\"b\\s\/t\tr\r\b\f","stream":"stderr","time":"2026-01-01T00:00:00.5Z"}"#,
+            r#"{"log":"no newline","stream":"stdout","time":"t"}"#,
+            r#"{"log":"ünï\n","stream":"stderr","time":"t"}"#,
+        ] {
+            let fast = parse_own_json(line.as_bytes(), &mut scratch)
+                .map(|r| (r.log.to_string(), r.stream, r.time.to_string()));
+            let serde: Record<'_> = serde_json::from_str(line).unwrap();
+            let serde = (serde.log.to_string(), serde.stream, serde.time.to_string());
+            assert_eq!(fast, Some(serde), "{line}");
+        }
+        for other in [
+            r#"{"log":"\u0001\n","stream":"stdout","time":"t"}"#,
+            r#"{"stream":"stdout","log":"x","time":"t"}"#,
+            r#"{"log":"x","stream":"stdin","time":"t"}"#,
+            r#"{"log":"x","stream":"stdout","time":"t","attrs":{}}"#,
+            r#"{"log":"x\"#,
+        ] {
+            assert!(
+                parse_own_json(other.as_bytes(), &mut scratch).is_none(),
+                "{other}"
+            );
+        }
+        // Those are still read, through serde.
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("o.log");
+        std::fs::write(
+            &p,
+            "{\"log\":\"\\u0001\\n\",\"stream\":\"stdout\",\"time\":\"t\"}\n\
+             {\"stream\":\"stderr\",\"log\":\"x\\n\",\"time\":\"t\"}\n",
+        )
+        .unwrap();
+        let got = read(&mut LogReader::open(&p, 1, None).unwrap());
+        assert_eq!(
+            got,
+            [
+                (Stream::Stdout, "\u{1}\n".to_string(), "t".to_string()),
+                (Stream::Stderr, "x\n".to_string(), "t".to_string())
+            ]
+        );
     }
 }
