@@ -7,9 +7,10 @@
 # 1. Writing: a container prints WRITE_MB MiB of 100-byte lines (`yes LINE | head -c N`, then `END`); the time
 #    from `run -d` until the container has exited and its log file holds the `END` record, for each engine
 #    (best of REPEAT). bytes/s = WRITE_MB MiB / that time (container start included, ~0.1 s for both).
-# 2. Reading: a LOG_MB MiB log (100-byte lines) written straight into the log file of an exited container of each
-#    engine, in its own format (holm: json-file; podman: k8s-file), then `logs --tail 1` and a full `logs`
-#    (output to /dev/null): wall time and peak RSS from /usr/bin/time (best of REPEAT).
+# 2. Reading: the same records (70-byte lines, as many as make holm's json-file LOG_MB MiB) written straight into
+#    the log file of an exited container of each engine, in its own format (holm: json-file; podman: k8s-file,
+#    which is smaller), then `logs --tail 1` and a full `logs` (output to /dev/null): wall time (measured around
+#    the command) and peak RSS (/usr/bin/time), best of REPEAT.
 # podman runs with --runtime runc --cgroup-manager cgroupfs (no systemd here), --network none, --log-driver
 # k8s-file (its default without journald) and raised rlimits (podman's defaults exceed this machine's hard
 # limits). Both engines use private roots in a temp dir, removed at the end. Prints Markdown for BENCHMARKS.md.
@@ -112,24 +113,31 @@ python3 - "$HLOG" "$PLOG" "$LOG_MB" <<'PY'
 import sys
 hlog, plog, mb = sys.argv[1], sys.argv[2], int(sys.argv[3])
 text = "y" * 60
+t = "2026-01-01T00:00:00.000000000"
+hrec = lambda i: f'{{"log":"{text} {i:08}\\n","stream":"stdout","time":"{t}Z"}}\n'
+prec = lambda i: f"{t}+00:00 stdout F {text} {i:08}\n"
+# The same records in both: as many as make holm's json-file LOG_MB MiB (podman's k8s-file is smaller).
+chunks = mb * 1024 * 1024 // len("".join(hrec(i) for i in range(10000)))
 def write(path, rec):
     chunk = "".join(rec(i) for i in range(10000)).encode()
     with open(path, "wb") as f:
-        for _ in range(mb * 1024 * 1024 // len(chunk) + 1):
+        for _ in range(chunks):
             f.write(chunk)
         f.write(rec(-1).replace(text, "the last line").encode())
-t = "2026-01-01T00:00:00.000000000"
-write(hlog, lambda i: f'{{"log":"{text} {i:08}\\n","stream":"stdout","time":"{t}Z"}}\n')
-write(plog, lambda i: f"{t}+00:00 stdout F {text} {i:08}\n")
+write(hlog, hrec)
+write(plog, prec)
 PY
 [[ "$(holm logs --tail 1 "$hid")" == "the last line -0000001" ]]
 [[ "$(pod logs --tail 1 "$pid")" == "the last line -0000001" ]]
 
-# Best (lowest time) of REPEAT runs of `CMD > /dev/null`: "seconds maxrss_kib".
+# Best (lowest time) of REPEAT runs of `CMD > /dev/null`: "seconds maxrss_kib" (wall time measured here: GNU
+# time's %e has 10 ms steps).
 measure() {
-    local best="" out
+    local best="" out t0 rss
     for _ in $(seq "$REPEAT"); do
-        out=$(/usr/bin/time -f '%e %M' "$@" 2>&1 >/dev/null | tail -1)
+        t0=$(now)
+        rss=$(/usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -1)
+        out="$(python3 -c "print(f'{$(now) - $t0:.3f}')") $rss"
         if [[ -z "$best" ]] || python3 -c "import sys; sys.exit(0 if float('${out% *}') < float('${best% *}') else 1)"; then
             best=$out
         fi
@@ -159,9 +167,9 @@ print("|---|---|---|---|")
 print(f"| holm (holm-monitor, json-file) | {hw:.2f} | {wmb / hw:.0f} | {pw / hw:.2f}× faster |")
 print(f"| podman (conmon, k8s-file) | {pw:.2f} | {wmb / pw:.0f} | 1.00 |")
 print()
-print(f"| reading a {lmb} MiB log (holm json-file {hsize / mib:.0f} MiB, podman k8s-file {psize / mib:.0f} MiB) | seconds | peak RSS MiB | time podman / holm | RSS podman / holm |")
+print(f"| reading the same records: holm json-file {hsize / mib:.0f} MiB, podman k8s-file {psize / mib:.0f} MiB | seconds | peak RSS MiB | time podman / holm | RSS podman / holm |")
 print("|---|---|---|---|---|")
 for what, h, p in (("`logs --tail 1`", ht, pt), ("`logs` (all, to /dev/null)", hf, pf)):
-    print(f"| holm {what} | {h[0]:.2f} | {h[1] / 1024:.1f} | {p[0] / max(h[0], 0.005):.2f} | {p[1] / h[1]:.2f} |")
-    print(f"| podman {what} | {p[0]:.2f} | {p[1] / 1024:.1f} | 1.00 | 1.00 |")
+    print(f"| holm {what} | {h[0]:.3f} | {h[1] / 1024:.1f} | {p[0] / h[0]:.2f} | {p[1] / h[1]:.2f} |")
+    print(f"| podman {what} | {p[0]:.3f} | {p[1] / 1024:.1f} | 1.00 | 1.00 |")
 PY
