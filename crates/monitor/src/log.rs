@@ -319,7 +319,15 @@ fn open_log(path: &Path, truncate: bool) -> io::Result<File> {
 /// with the writer.
 pub fn json_escape(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for &b in s.as_bytes() {
+    let bytes = s.as_bytes();
+    // Runs of bytes that need no escape are copied at once.
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(&bytes[run..i]);
+        run = i + 1;
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -328,14 +336,14 @@ pub fn json_escape(s: &str, out: &mut Vec<u8>) {
             b'\t' => out.extend_from_slice(b"\\t"),
             0x08 => out.extend_from_slice(b"\\b"),
             0x0c => out.extend_from_slice(b"\\f"),
-            0..=0x1f => {
+            _ => {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[usize::from(b >> 4)]);
                 out.push(HEX[usize::from(b & 0xf)]);
             }
-            _ => out.push(b),
         }
     }
+    out.extend_from_slice(&bytes[run..]);
 }
 
 #[cfg(test)]
