@@ -4,9 +4,10 @@
 #   bench/logs.sh                     # WRITE_MB=200 MiB through the monitor, a LOG_MB=1024 MiB log read back
 #   PROFILE=dist bench/logs.sh        # holm built with the dist profile
 #
-# 1. Writing: a container prints WRITE_MB MiB of 100-byte lines (`yes LINE | head -c N`, then `END`); the time
-#    from `run -d` until the container has exited and its log file holds the `END` record, for each engine
-#    (best of REPEAT). bytes/s = WRITE_MB MiB / that time (container start included, ~0.1 s for both).
+# 1. Writing: a container prints WRITE_MB MiB of 100-byte lines (`yes LINE | head -c N`, then `END`, then
+#    sleeps); the time from `run -d` until its log file holds the `END` record (best of REPEAT; bytes/s =
+#    WRITE_MB MiB / that time, container start included, ~0.1 s for both), and the CPU time and write(2) count
+#    of the monitor process (median), which a loaded machine disturbs less than the wall time.
 # 2. Reading: the same records (70-byte lines, as many as make holm's json-file LOG_MB MiB) written straight into
 #    the log file of an exited container of each engine, in its own format (holm: json-file; podman: k8s-file,
 #    which is smaller), then `logs --tail 1` and a full `logs` (output to /dev/null): wall time (measured around
@@ -65,7 +66,7 @@ IMG=docker.io/library/busybox:bench
 PIMG=localhost/busybox:bench
 
 LINE=$(printf 'x%.0s' $(seq 1 99))   # 99 characters + newline = 100-byte lines
-SCRIPT="yes $LINE | head -c $((WRITE_MB * 1024 * 1024)); echo END"
+SCRIPT="yes $LINE | head -c $((WRITE_MB * 1024 * 1024)); echo END; sleep 1000"
 now() { date +%s.%N; }
 
 # Waits until the last bytes of log file $1 hold the END record.
@@ -74,25 +75,33 @@ wait_end() {
     until [[ -f "$f" ]] && tail -c 200 "$f" | grep -q 'END'; do sleep 0.01; done
 }
 
-# 1. Writing.
+# 1. Writing. Prints "seconds cpu_seconds write_syscalls" of one run: the time until the log holds END, and the
+# monitor's (holm-monitor's, conmon's) CPU time and write(2) count from /proc/PID/stat and /proc/PID/io then
+# (the container still runs: `sleep` after END).
+stats() {
+    local pid=$1 t0=$2 ticks syscw
+    ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    syscw=$(awk '/^syscw/ {print $2}' "/proc/$pid/io")
+    python3 -c "print(f'{$(now) - $t0:.3f} {$ticks / $(getconf CLK_TCK):.2f} $syscw')"
+}
 write_holm() {
-    local t0 id log
+    local t0 id log mon
     t0=$(now)
     id=$(holm run -d --network none "$IMG" sh -c "$SCRIPT")
-    holm wait "$id" >/dev/null
     log=$(holm inspect -f '{{.LogPath}}' "$id")
     wait_end "$log"
-    python3 -c "print(f'{$(now) - $t0:.3f}')"
+    mon=$(pgrep -f -- "holm-monitor --root $TMP/holm-root .*--id $id")
+    stats "$mon" "$t0"
     holm rm -f "$id" >/dev/null
 }
 write_pod() {
-    local t0 id log
+    local t0 id log mon
     t0=$(now)
     id=$(pod run -d "${POD_RUN[@]}" "$PIMG" sh -c "$SCRIPT")
-    pod wait "$id" >/dev/null
     log=$(pod inspect -f '{{.HostConfig.LogConfig.Path}}' "$id")
     wait_end "$log"
-    python3 -c "print(f'{$(now) - $t0:.3f}')"
+    mon=$(pgrep -f -- "conmon .*$id")
+    stats "$mon" "$t0"
     pod rm -f "$id" >/dev/null
 }
 hw=() pw=()
@@ -100,7 +109,7 @@ for _ in $(seq "$REPEAT"); do
     hw+=("$(write_holm)")
     pw+=("$(write_pod)")
 done
-echo "logs.sh: write times: holm ${hw[*]}, podman ${pw[*]}" >&2
+echo "logs.sh: write (seconds cpu writes): holm ${hw[*]}, podman ${pw[*]}" >&2
 
 # 2. Reading: a log written straight into each engine's log file of an exited container.
 hid=$(holm run -d --network none "$IMG" true)
@@ -152,20 +161,25 @@ p_full=$(measure podman --root "$TMP/podman-root" --runroot "$TMP/podman-run" --
     --cgroup-manager cgroupfs --events-backend file logs "$pid")
 
 python3 - "$WRITE_MB" "$LOG_MB" "$PROFILE" "$(stat -c %s "$HLOG")" "$(stat -c %s "$PLOG")" \
-    "${hw[*]}" "${pw[*]}" "$h_tail" "$p_tail" "$h_full" "$p_full" <<'PY'
+    "$(printf '%s,' "${hw[@]}")" "$(printf '%s,' "${pw[@]}")" "$h_tail" "$p_tail" "$h_full" "$p_full" <<'PY'
 import sys
 wmb, lmb, profile, hsize, psize = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-hw = min(map(float, sys.argv[6].split()))
-pw = min(map(float, sys.argv[7].split()))
+def runs(arg):
+    # Each run: seconds, monitor CPU seconds, monitor write(2)s; the fastest run and the median CPU.
+    r = [tuple(map(float, x.split())) for x in arg.split(",") if x]
+    cpu = sorted(c for _, c, _ in r)[len(r) // 2]
+    return min(r), cpu
+(hw, _, hwr), hcpu = runs(sys.argv[6])
+(pw, _, pwr), pcpu = runs(sys.argv[7])
 def tr(s):
     t, m = s.split()
     return float(t), int(m)
 ht, pt, hf, pf = (tr(s) for s in sys.argv[8:12])
 mib = 1024 * 1024
-print(f"| writing: `yes` 100-byte lines, {wmb} MiB, container stdout → log file (holm {profile}) | seconds | MiB/s | podman / holm |")
-print("|---|---|---|---|")
-print(f"| holm (holm-monitor, json-file) | {hw:.2f} | {wmb / hw:.0f} | {pw / hw:.2f}× faster |")
-print(f"| podman (conmon, k8s-file) | {pw:.2f} | {wmb / pw:.0f} | 1.00 |")
+print(f"| writing: `yes` 100-byte lines, {wmb} MiB, container stdout → log file (holm {profile}) | seconds (best) | MiB/s | monitor CPU s (median) | monitor write(2)s | time podman / holm | CPU podman / holm |")
+print("|---|---|---|---|---|---|---|")
+print(f"| holm (holm-monitor, json-file) | {hw:.2f} | {wmb / hw:.0f} | {hcpu:.2f} | {hwr:.0f} | {pw / hw:.2f} | {pcpu / max(hcpu, 0.01):.2f} |")
+print(f"| podman (conmon, k8s-file) | {pw:.2f} | {wmb / pw:.0f} | {pcpu:.2f} | {pwr:.0f} | 1.00 | 1.00 |")
 print()
 print(f"| reading the same records: holm json-file {hsize / mib:.0f} MiB, podman k8s-file {psize / mib:.0f} MiB | seconds | peak RSS MiB | time podman / holm | RSS podman / holm |")
 print("|---|---|---|---|---|")
