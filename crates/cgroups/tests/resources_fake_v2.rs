@@ -190,8 +190,8 @@ fn a_missing_file_is_named_with_its_directory() {
             && err.contains("`pids.max` does not exist"),
         "{err}"
     );
-    // The default is fine without the file.
-    cg.apply(&resources(r#"{ "pids": { "limit": 0 } }"#))
+    // Unlimited (-1, the default) is fine without the file; 0 is a real limit since runtime-spec 1.3.
+    cg.apply(&resources(r#"{ "pids": { "limit": -1 } }"#))
         .unwrap();
 }
 

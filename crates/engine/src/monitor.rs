@@ -57,14 +57,14 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
             let _ = holm_sys::fs::dup_onto(f.as_fd(), fd);
         }
     }
-    if holm_sys::process::run_from_sealed_copy().is_err() {
+    if let Err(e) = holm_sys::process::run_from_sealed_copy() {
         // Without the copy the container could reach the host's binary: refuse to start it.
         if let Ok(fd) = holm_sys::fs::dup_raw(0) {
             control::send(
                 &UnixStream::from(fd),
                 &FromMonitor::Failed {
                     code: 125,
-                    msg: "monitor: cannot run from a sealed copy of holm".into(),
+                    msg: format!("monitor: cannot run from a sealed copy of holm: {e}"),
                 },
             );
         }

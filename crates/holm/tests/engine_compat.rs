@@ -14,12 +14,20 @@ use std::time::Duration;
 #[test]
 fn wait_prints_the_exit_code_of_a_container_removed_by_rm() {
     let e = Engine::new();
+    // The containers exit only when the test opens the gate, after every `wait` is under way (a fixed `sleep` in
+    // the container raced with slow starts on a loaded machine: the first was gone before its `wait` began).
+    let gate = e.tmp.path().join("gate");
+    std::fs::create_dir(&gate).unwrap();
+    let vol = format!("{}:/gate", gate.display());
     let names: Vec<String> = (0..4).map(|i| format!("w{i}")).collect();
     for (i, n) in names.iter().enumerate() {
-        let script = format!("sleep 1; exit {}", 9 + i);
-        e.detached(&["--rm", "--name", n, IMAGE, "sh", "-c", &script]);
+        let script = format!("until [ -e /gate/go ]; do sleep 0.1; done; exit {}", 9 + i);
+        e.detached(&["--rm", "--name", n, "-v", &vol, IMAGE, "sh", "-c", &script]);
     }
     let waits: Vec<_> = names.iter().map(|n| e.spawn(&["wait", n])).collect();
+    // `wait` resolves the name to an id first; give the four a moment to get that far, then let the containers go.
+    std::thread::sleep(Duration::from_secs(3));
+    std::fs::write(gate.join("go"), "").unwrap();
     for (i, w) in waits.into_iter().enumerate() {
         let o = w.wait_with_output().unwrap();
         assert!(o.status.success(), "wait {i}: {o:?}");
