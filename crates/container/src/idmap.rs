@@ -166,14 +166,7 @@ pub fn prepare(bundle: &Bundle) -> Result<Prepared> {
                 userns.len() - 1
             }
         };
-        let src = m.source().as_ref().ok_or_else(|| {
-            Error::config(format!("mounts[{i}].source"), "a bind mount needs a source")
-        })?;
-        let src = if src.is_absolute() {
-            src.clone()
-        } else {
-            bundle.dir.join(src)
-        };
+        let src = crate::rootfs::bind_source(i, m, &bundle.dir)?;
         let what = format!("id-mapped mount of `{}`", src.display());
         let tree = mount_attr::open_tree_clone(&src, o.recursive)
             .map_err(|e| Error::config(format!("mounts[{i}].source"), e.to_string()))?;

@@ -221,14 +221,7 @@ fn mount_one(
     let w = what(m);
     let typ = m.typ().as_deref().unwrap_or(if bind { "bind" } else { "" });
     if bind {
-        let src = m.source().as_ref().ok_or_else(|| {
-            Error::config(format!("mounts[{i}].source"), "a bind mount needs a source")
-        })?;
-        let src = if src.is_absolute() {
-            src.clone()
-        } else {
-            ctx.bundle.join(src)
-        };
+        let src = bind_source(i, m, ctx.bundle)?;
         let bad_source = |e: &dyn std::fmt::Display| {
             Error::config(
                 format!("mounts[{i}].source"),
@@ -783,4 +776,21 @@ pub fn finish(spec: &Spec) -> Result<()> {
         mount(None, Path::new("/"), None, prop, None, "rootfs propagation")?;
     }
     Ok(())
+}
+
+/// The host path of `mounts[i].source` for a bind mount: absolute as given, or relative to the bundle directory
+/// (runtime-spec config.md § Mounts). Errors: no source, naming `mounts[i].source`.
+pub(crate) fn bind_source(
+    i: usize,
+    m: &Mount,
+    bundle: &std::path::Path,
+) -> Result<std::path::PathBuf> {
+    let src = m.source().as_ref().ok_or_else(|| {
+        Error::config(format!("mounts[{i}].source"), "a bind mount needs a source")
+    })?;
+    Ok(if src.is_absolute() {
+        src.clone()
+    } else {
+        bundle.join(src)
+    })
 }
