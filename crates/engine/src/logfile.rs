@@ -3,7 +3,8 @@
 //! monitor writes them ([`LogWriter`], from holm-monitor: output is cut at newlines, a partial line is written when
 //! it reaches 16 KiB or at EOF, as docker does; rotated as docker's with `--log-opt max-size/max-file`);
 //! `holm logs` reads them ([`LogReader`]) as a stream: memory stays bounded (a 64 KiB buffer plus the longest
-//! record) whatever the size of the files, `--tail N` finds its start by reading blocks backwards from the end
+//! record, at most [`MAX_LINE`]: a longer line, which the monitor never writes, is skipped as malformed) whatever
+//! the size of the files, `--tail N` finds its start by reading blocks backwards from the end
 //! (as podman does), and rotated files (`PATH.2`, `PATH.1`, then `PATH`) are read in order, also while
 //! following.
 
@@ -39,6 +40,11 @@ pub struct Record<'a> {
 
 /// How much a reader reads at once (bytes).
 const CHUNK: usize = 64 * 1024;
+
+/// The longest line a reader keeps (bytes); a longer one (a corrupt or foreign file: the monitor's records are at
+/// most ~6x its 16 KiB partial-line cut once escaped) is skipped up to its newline, so memory stays bounded and the
+/// search for its end does not rescan it.
+pub const MAX_LINE: usize = 8 * 1024 * 1024;
 
 /// The files of a log, oldest first: `PATH.(max_file-1)` … `PATH.1` (those that exist), then `PATH`.
 pub fn log_files(path: &Path, max_file: u32) -> Vec<PathBuf> {
@@ -116,6 +122,8 @@ pub struct LogReader {
     pos: usize,
     /// Unescaped text of the record being passed on (reused).
     scratch: String,
+    /// Dropping a line longer than [`MAX_LINE`] up to its newline.
+    skipping: bool,
 }
 
 impl LogReader {
@@ -136,6 +144,7 @@ impl LogReader {
             buf: Vec::with_capacity(CHUNK),
             pos: 0,
             scratch: String::new(),
+            skipping: false,
         };
         r.next_file()?;
         if r.file.is_some() {
@@ -151,6 +160,7 @@ impl LogReader {
     fn next_file(&mut self) -> io::Result<()> {
         self.file = None;
         self.offset = 0;
+        self.skipping = false;
         while let Some(p) = self.queue.pop_front() {
             let live = p == self.path;
             match File::open(&p) {
@@ -205,6 +215,27 @@ impl LogReader {
             self.buf.truncate(had + n);
             self.offset += n as u64;
             if n > 0 {
+                if self.skipping {
+                    // The rest of an overlong line ends at the first newline read.
+                    match self.buf[had..].iter().position(|&b| b == b'\n') {
+                        Some(i) => {
+                            self.buf.drain(..had + i + 1);
+                            self.skipping = false;
+                        }
+                        None => {
+                            self.buf.clear();
+                            continue;
+                        }
+                    }
+                } else if !self.buf[had..].contains(&b'\n') {
+                    // No line ends in what was read: nothing to parse (the unparsed part holds no newline).
+                    if self.buf.len() > MAX_LINE {
+                        self.buf.clear();
+                        self.buf.shrink_to(CHUNK);
+                        self.skipping = true;
+                    }
+                    continue;
+                }
                 self.parse_lines(&mut f)?;
                 continue;
             }
@@ -237,6 +268,7 @@ impl LogReader {
                     self.offset = 0;
                     self.buf.clear();
                     self.pos = 0;
+                    self.skipping = false;
                 }
                 _ => return Ok(()),
             }
@@ -379,6 +411,7 @@ fn parse_k8s(line: &[u8]) -> Option<Record<'static>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     /// Everything `r` has now, as (stream, text, time).
     fn read(r: &mut LogReader) -> Vec<(Stream, String, String)> {
@@ -470,6 +503,42 @@ mod tests {
             .all(|t| t.len() == holm_monitor::log::MAX_PARTIAL));
         let e = texts(&mut LogReader::open(&p, 1, Some(2)).unwrap());
         assert_eq!(e.len(), 2);
+    }
+
+    #[test]
+    fn overlong_lines_are_skipped_with_bounded_memory() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("l.log");
+        let rec = |t: &str| {
+            format!(r#"{{"log":"{t}\n","stream":"stdout","time":"2026-12-07T04:00:00Z"}}"#)
+        };
+        let mut text = rec("before") + "\n";
+        text.push_str(r#"{"log":""#);
+        text.push_str(&"Z".repeat(3 * MAX_LINE));
+        text.push_str("\\n\",\"stream\":\"stdout\",\"time\":\"2026-12-07T04:00:00Z\"}\n");
+        text.push_str(&(rec("after") + "\n"));
+        // An overlong unterminated line at the end of a rotated file does not swallow the live file's first line.
+        std::fs::write(
+            rotated(&p, 1),
+            format!("{}\n{}", rec("old"), "Y".repeat(2 * MAX_LINE)),
+        )
+        .unwrap();
+        std::fs::write(&p, &text).unwrap();
+        let mut r = LogReader::open(&p, 2, None).unwrap();
+        assert_eq!(texts(&mut r), ["old\n", "before\n", "after\n"]);
+        assert!(
+            r.buf.capacity() <= MAX_LINE + 2 * CHUNK,
+            "buffer grew to {}",
+            r.buf.capacity()
+        );
+        // Following: the next line written is read.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all((rec("next") + "\n").as_bytes())
+            .unwrap();
+        assert_eq!(texts(&mut r), ["next\n"]);
     }
 
     /// A log of `n` lines `L0`..`L{n-1}` rotated at `size` bytes into at most `files` files.
