@@ -103,20 +103,26 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
         );
     };
     let max_file = holm_engine::logopts::rotate(&rec.config.log_opts).map_or(1, |r| r.max_file);
-    let mut r = LogReader::open(&path, max_file, tail)?;
+    let log_err = |e: std::io::Error| anyhow::anyhow!("reading log file {}: {e}", path.display());
+    let mut r = LogReader::open(&path, max_file, tail).map_err(log_err)?;
     let mut out = Out {
         out: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
         err: BufWriter::with_capacity(64 * 1024, std::io::stderr()),
         last: Stream::Stdout,
         timestamps: a.timestamps,
     };
-    let print = |out: &mut Out, e: &Record<'_>| -> std::io::Result<()> {
+    let print = |out: &mut Out, e: &Record<'_>| -> Result<(), ReadError> {
         if keep(e) {
-            out.print(e)?;
+            out.print(e).map_err(ReadError::Out)?;
         }
         Ok(())
     };
-    r.read_available(|e| print(&mut out, e))?;
+    // Errors of the log file name it; errors writing the output pass as they are.
+    let unwrap = |e: ReadError| match e {
+        ReadError::Log(e) => log_err(e),
+        ReadError::Out(e) => e.into(),
+    };
+    r.read_available(|e| print(&mut out, e)).map_err(unwrap)?;
     if a.follow {
         loop {
             // Read the state before the file: output written before the exit was recorded is read below.
@@ -125,7 +131,7 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
                 Err(holm_engine::Error::NoSuchContainer(_)) => false,
                 Err(e) => return Err(e.into()),
             };
-            r.read_available(|e| print(&mut out, e))?;
+            r.read_available(|e| print(&mut out, e)).map_err(unwrap)?;
             if !running {
                 break;
             }
@@ -135,6 +141,18 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
     }
     out.flush()?;
     Ok(0)
+}
+
+/// Why reading a log stopped: its files could not be read, or the output could not be written.
+enum ReadError {
+    Log(std::io::Error),
+    Out(std::io::Error),
+}
+
+impl From<std::io::Error> for ReadError {
+    fn from(e: std::io::Error) -> ReadError {
+        ReadError::Log(e)
+    }
 }
 
 /// `--since`/`--until`: docker's timestamp forms (see [`crate::timestamp`]), returned as the log's RFC 3339 form

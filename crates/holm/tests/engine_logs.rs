@@ -362,3 +362,34 @@ fn the_monitor_writes_a_read_at_once() {
     assert!(syscw < lines / 50, "{syscw} writes for {lines} lines");
     e.ok(&["rm", "-f", "yes"]);
 }
+
+#[test]
+fn an_unreadable_log_is_named_and_an_overlong_line_skipped() {
+    let e = Engine::new();
+    e.ok(&["run", "--name", "odd", IMAGE, "echo", "first"]);
+    let path = log_path(&e, "odd");
+    // A line far longer than any the monitor writes (a corrupt file), then a record: the record is still read.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(b"{\"log\":\"").unwrap();
+    f.write_all(&vec![b'Z'; 20 << 20]).unwrap();
+    f.write_all(b"\\n\",\"stream\":\"stdout\",\"time\":\"2030-01-01T00:00:00Z\"}\n")
+        .unwrap();
+    f.write_all(record("last", "stdout", "2030-01-01T00:00:01Z").as_bytes())
+        .unwrap();
+    drop(f);
+    assert_eq!(e.ok(&["logs", "odd"]), "first\nlast\n");
+    assert_eq!(e.ok(&["logs", "--tail", "1", "odd"]), "last\n");
+    // A log path that cannot be read: one line naming it, exit 1.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    let (_, err) = e.code(1, &["logs", "odd"]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("reading log file {}: ", path.display())),
+        "{err}"
+    );
+    std::fs::remove_dir(&path).unwrap();
+}
