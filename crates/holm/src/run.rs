@@ -217,6 +217,19 @@ impl RunArgs {
             )
             .into());
         }
+        if let Some(w) = self
+            .workdir
+            .as_deref()
+            .filter(|w| !w.is_empty() && !w.starts_with('/'))
+        {
+            // docker's daemon refuses it (exit 125) rather than taking it from `/`.
+            return Err(holm_engine::Error::flag(
+                "--workdir",
+                w,
+                format!("the working directory '{w}' is invalid, it needs to be an absolute path"),
+            )
+            .into());
+        }
         Ok(RunConfig {
             entrypoint: self.entrypoint.as_ref().map(|e| {
                 if e.is_empty() {
@@ -227,12 +240,7 @@ impl RunArgs {
             }),
             cmd: self.image_and_cmd[1..].to_vec(),
             env,
-            // docker (23+) takes a relative -w as relative to `/`.
-            workdir: self.workdir.as_deref().map(|w| match w {
-                "" => String::new(),
-                w if w.starts_with('/') => w.to_string(),
-                w => format!("/{w}"),
-            }),
+            workdir: self.workdir.clone(),
             user: self.user.clone(),
             hostname: self.hostname.clone(),
             volumes,
