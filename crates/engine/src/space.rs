@@ -86,6 +86,11 @@ pub fn is_enospc(e: &Error) -> bool {
     if e.is_disk_full() {
         return true;
     }
+    chain_is_enospc(e)
+}
+
+/// True if `e` or one of its sources is an ENOSPC (or `StorageFull`) I/O error.
+fn chain_is_enospc(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
@@ -106,6 +111,21 @@ pub fn with_reserve<T>(root: &Path, mut f: impl FnMut() -> Result<T>) -> Result<
     loop {
         match f() {
             Err(e) if is_enospc(&e) && release_reserve(root) => {}
+            r => return r,
+        }
+    }
+}
+
+/// [`with_reserve`] for operations with other errors (the image store's: `rmi`, the image prunes), so that images
+/// can be removed to free space on a full disk: a failure with ENOSPC anywhere in its source chain releases one
+/// reserve file and tries again. `f` must leave nothing changed when it fails.
+pub fn with_reserve_of<T, E: std::error::Error + 'static>(
+    root: &Path,
+    mut f: impl FnMut() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    loop {
+        match f() {
+            Err(e) if chain_is_enospc(&e) && release_reserve(root) => {}
             r => return r,
         }
     }

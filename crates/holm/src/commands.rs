@@ -349,7 +349,11 @@ pub fn rmi(engine: &holm_engine::Engine, a: &RmiArgs) -> Result<i32> {
     let mut code = 0;
     let mut out = std::io::stdout().lock();
     for name in &a.images {
-        match store.remove_checked(name, a.force, &|s| running.contains(s)) {
+        // From the root's reserve if the disk is full: removing images is how a user frees space.
+        let removed = holm_engine::space::with_reserve_of(engine.root(), || {
+            store.remove_checked(name, a.force, &|s| running.contains(s))
+        });
+        match removed {
             Ok(r) => {
                 for u in r.untagged {
                     writeln!(out, "Untagged: {u}")?;
@@ -380,7 +384,7 @@ pub fn tag(store: &ImageStore, a: &TagArgs) -> Result<()> {
 }
 
 /// `holm image prune`.
-pub fn prune(store: &ImageStore, a: &PruneArgs) -> Result<()> {
+pub fn prune(store: &ImageStore, root: &std::path::Path, a: &PruneArgs) -> Result<()> {
     let warning = if a.all {
         "WARNING! This will remove all images without at least one container associated to them."
     } else {
@@ -389,7 +393,8 @@ pub fn prune(store: &ImageStore, a: &PruneArgs) -> Result<()> {
     if !crate::confirm::confirm(a.force, warning)? {
         return Ok(());
     }
-    let (deleted, gc) = store.prune(a.all)?;
+    // From the root's reserve if the disk is full (see `rmi`).
+    let (deleted, gc) = holm_engine::space::with_reserve_of(root, || store.prune(a.all))?;
     let mut out = std::io::stdout().lock();
     if !deleted.is_empty() {
         writeln!(out, "Deleted Images:")?;

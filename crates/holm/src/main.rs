@@ -61,7 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Rmi(_) | Command::Image(ImageCommand::Rm(_)) => unreachable!("handled above"),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => commands::tag(&store, a),
         Command::Image(ImageCommand::Inspect(_)) => unreachable!("handled above"),
-        Command::Image(ImageCommand::Prune(a)) => commands::prune(&store, a),
+        Command::Image(ImageCommand::Prune(a)) => commands::prune(&store, &cli.root, a),
         Command::Engine(_) => unreachable!("dispatched in main"),
     }
     .map(|()| 0)

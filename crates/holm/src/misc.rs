@@ -436,7 +436,9 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
             } else {
                 (Vec::new(), 0)
             };
-            let (imgs, gc) = engine.images().prune(a.all)?;
+            let (imgs, gc) = holm_engine::space::with_reserve_of(engine.root(), || {
+                engine.images().prune(a.all)
+            })?;
             let mut out = std::io::stdout().lock();
             if !ids.is_empty() {
                 writeln!(out, "Deleted Containers:")?;

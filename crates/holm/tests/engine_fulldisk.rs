@@ -1,6 +1,6 @@
 //! A full disk under `--root` never wedges the store: with a 64 MiB tmpfs as the root filled by containers, exit
 //! codes are kept (exit files under the runroot, folded into the database later), `ps`, `inspect`, `logs`,
-//! `stop`, `rm -f` and `system prune` work, and a `run --rm` that fails for lack of space leaves nothing behind.
+//! `stop`, `rm -f`, `system prune`, `rmi` and `image prune -a` work, and a `run --rm` that fails for lack of space leaves nothing behind.
 
 #[path = "../../image/tests/common/mod.rs"]
 mod common;
@@ -172,4 +172,28 @@ fn run_rm_failing_for_lack_of_space_leaves_no_container() {
     assert!(failed > 0, "a full disk made no run fail");
     std::fs::remove_file(e.root.join("fill")).unwrap();
     assert_eq!(e.ok(&["run", "--rm", IMAGE, "echo", "hi"]), "hi\n");
+}
+
+#[test]
+fn images_can_be_removed_and_pruned_on_a_full_disk() {
+    let e = engine_on_small_tmpfs();
+    e.ok(&["tag", IMAGE, "second:tag"]);
+    e.ok(&["tag", IMAGE, "third:tag"]);
+    // The reserve is made by a container command once the root has room.
+    e.ok(&["ps"]);
+    fill_leaving(&e.root, 0);
+    // Rewriting the image store's metadata needs space: it comes from the root's reserve, as container removal's.
+    assert_eq!(
+        e.ok(&["rmi", "second:tag"]),
+        "Untagged: docker.io/library/second:tag\n"
+    );
+    let images = e.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(!images.contains("second"), "{images}");
+    e.ok(&["image", "prune", "-a", "-f"]);
+    assert_eq!(
+        e.ok(&["images", "-q"]).trim(),
+        "",
+        "images left after a prune on a full disk"
+    );
+    std::fs::remove_file(e.root.join("fill")).unwrap();
 }
