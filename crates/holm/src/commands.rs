@@ -60,13 +60,25 @@ pub fn save(store: &ImageStore, a: &SaveArgs) -> Result<()> {
             let res = (|| -> Result<()> {
                 let f = std::fs::File::create(&tmp)
                     .with_context(|| format!("create {}", tmp.display()))?;
-                let w = store.save(
-                    &a.images,
-                    format,
-                    std::io::BufWriter::with_capacity(1 << 20, f),
-                )?;
-                let f = w.into_inner().map_err(|e| e.into_error())?;
-                f.sync_all()?;
+                // A failure to write names the output file (an archive's entry name alone, `LAYER/layer.tar: No
+                // space left on device`, does not say where).
+                let save = |e: holm_image::StoreError| -> anyhow::Error {
+                    match e {
+                        e @ holm_image::StoreError::NotFound(_) => e.into(),
+                        e => anyhow::Error::from(e).context(format!("save {}", path.display())),
+                    }
+                };
+                let w = store
+                    .save(
+                        &a.images,
+                        format,
+                        std::io::BufWriter::with_capacity(1 << 20, f),
+                    )
+                    .map_err(save)?;
+                w.into_inner()
+                    .map_err(|e| e.into_error())
+                    .and_then(|f| f.sync_all().map(|()| f))
+                    .with_context(|| format!("save {}", path.display()))?;
                 std::fs::rename(&tmp, path)
                     .with_context(|| format!("rename to {}", path.display()))?;
                 Ok(())

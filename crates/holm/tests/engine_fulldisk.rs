@@ -197,3 +197,26 @@ fn images_can_be_removed_and_pruned_on_a_full_disk() {
     );
     std::fs::remove_file(e.root.join("fill")).unwrap();
 }
+
+#[test]
+fn save_to_a_full_disk_names_the_file_and_leaves_nothing() {
+    let e = engine_on_small_tmpfs();
+    let out_dir = e.root.join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    fill_leaving(&e.root, 64 << 10);
+    let out = out_dir.join("busybox.tar");
+    let (_, err) = e.code(1, &["save", "-o", out.to_str().unwrap(), IMAGE]);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("Error: save {}: ", out.display())),
+        "{err}"
+    );
+    assert!(err.contains("No space left on device"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .flatten()
+        .map(|d| d.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in the output directory: {left:?}");
+    std::fs::remove_file(e.root.join("fill")).unwrap();
+}
