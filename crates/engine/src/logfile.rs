@@ -305,6 +305,8 @@ impl LogReader {
             return Ok(());
         };
         for line in data[..last].split(|&b| b == b'\n') {
+            // A crash or full disk can leave a run of NUL bytes (a hole) in front of the next record written.
+            let line = &line[line.iter().position(|&b| b != 0).unwrap_or(line.len())..];
             if let Some(r) = parse_own_json(line, &mut self.scratch) {
                 f(&r)?;
             } else if let Ok(r) = serde_json::from_slice::<Record<'_>>(line) {
@@ -543,6 +545,32 @@ mod tests {
             .write_all((rec("next") + "\n").as_bytes())
             .unwrap();
         assert_eq!(texts(&mut r), ["next\n"]);
+    }
+
+    #[test]
+    fn nul_bytes_before_a_record_are_ignored() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("l.log");
+        let mut w = LogWriter::open(&p).unwrap();
+        w.write(Stream::Stdout, b"a\n").unwrap();
+        drop(w);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(&[0u8; 300])
+            .unwrap();
+        let mut w = LogWriter::open(&p).unwrap();
+        w.write(Stream::Stdout, b"b\n").unwrap();
+        drop(w);
+        assert_eq!(
+            texts(&mut LogReader::open(&p, 1, None).unwrap()),
+            ["a\n", "b\n"]
+        );
+        assert_eq!(
+            texts(&mut LogReader::open(&p, 1, Some(1)).unwrap()),
+            ["b\n"]
+        );
     }
 
     #[test]
