@@ -57,5 +57,7 @@ pub use error::Error;
 pub use exec_target::SubCgroups;
 pub use freezer::FreezerState;
 pub use hierarchies::{Hierarchies, Layout};
-pub use mountinfo::{parse_mountinfo, DevId, HierarchyInfo, HierarchyKind};
+pub use mountinfo::{
+    parse_mountinfo, unescape as unescape_mountinfo_field, DevId, HierarchyInfo, HierarchyKind,
+};
 pub use proc_cgroup::{parse_proc_cgroup, ProcCgroupEntry};

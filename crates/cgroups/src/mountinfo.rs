@@ -354,8 +354,9 @@ fn is_shadowed(mounts: &[RawMount], i: usize) -> bool {
         .any(|m| !ancestors.contains(&m.id) && target.starts_with(&m.mount_point))
 }
 
-/// Undoes mountinfo's `\ooo` octal escapes (space, tab, newline, backslash).
-fn unescape(field: &str) -> PathBuf {
+/// Undoes mountinfo's `\ooo` octal escapes (space, tab, newline, backslash) in a path field of
+/// `/proc/PID/mountinfo` (`Documentation/filesystems/proc.rst` § 3.5); other bytes are kept as they are.
+pub fn unescape(field: &str) -> PathBuf {
     let b = field.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

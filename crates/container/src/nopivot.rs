@@ -20,35 +20,14 @@ struct MountLine {
     fstype: String,
 }
 
-/// Undoes mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
-fn unescape(field: &str) -> PathBuf {
-    use std::os::unix::ffi::OsStringExt;
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    PathBuf::from(std::ffi::OsString::from_vec(out))
-}
-
 fn parse(text: &str) -> Vec<MountLine> {
     text.lines()
         .filter_map(|l| {
             let (pre, post) = l.split_once(" - ")?;
             let f: Vec<&str> = pre.split(' ').collect();
             Some(MountLine {
-                root: unescape(f.get(3)?),
-                mountpoint: unescape(f.get(4)?),
+                root: holm_cgroups::unescape_mountinfo_field(f.get(3)?),
+                mountpoint: holm_cgroups::unescape_mountinfo_field(f.get(4)?),
                 fstype: post.split(' ').next()?.to_string(),
             })
         })

@@ -107,13 +107,8 @@ fn chain_is_enospc(e: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Runs `f`, a step that frees or records something (removing a container); while it fails for lack of space
 /// (`ENOSPC`, a full database) and a reserve file under `root` is left, releases one and runs it again.
-pub fn with_reserve<T>(root: &Path, mut f: impl FnMut() -> Result<T>) -> Result<T> {
-    loop {
-        match f() {
-            Err(e) if is_enospc(&e) && release_reserve(root) => {}
-            r => return r,
-        }
-    }
+pub fn with_reserve<T>(root: &Path, f: impl FnMut() -> Result<T>) -> Result<T> {
+    retry_releasing(root, f, is_enospc)
 }
 
 /// [`with_reserve`] for operations with other errors (the image store's: `rmi`, the image prunes), so that images
@@ -121,11 +116,21 @@ pub fn with_reserve<T>(root: &Path, mut f: impl FnMut() -> Result<T>) -> Result<
 /// reserve file and tries again. `f` must leave nothing changed when it fails.
 pub fn with_reserve_of<T, E: std::error::Error + 'static>(
     root: &Path,
+    f: impl FnMut() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    retry_releasing(root, f, |e: &E| chain_is_enospc(e))
+}
+
+/// Runs `f` again after releasing one reserve file each time it fails with an error `full` says is lack of space,
+/// until it succeeds, fails otherwise, or no reserve is left.
+fn retry_releasing<T, E>(
+    root: &Path,
     mut f: impl FnMut() -> std::result::Result<T, E>,
+    full: impl Fn(&E) -> bool,
 ) -> std::result::Result<T, E> {
     loop {
         match f() {
-            Err(e) if chain_is_enospc(&e) && release_reserve(root) => {}
+            Err(e) if full(&e) && release_reserve(root) => {}
             r => return r,
         }
     }
