@@ -1,3 +1,5 @@
 //! VM isolation, host side (see DESIGN.md "VM isolation"): a container runs inside a qemu `microvm` guest whose
 //! pid 1 is `holm-agent`. No tokio here: holm-runtime links this crate.
 #![forbid(unsafe_code)]
+
+pub mod qemu;

@@ -1,0 +1,600 @@
+//! A typed builder for the `qemu-system-x86_64 -machine microvm` command line of one container's VM.
+//!
+//! Everything the VM talks to is a file descriptor its parent passes (virtio-serial ports on
+//! `-chardev socket,fd=N`, the NIC on `-netdev tap,fd=N`), so the jail ([`crate::jail`]) needs no socket path or
+//! `/dev/net/tun`. Shared directories (`-fsdev local` + `virtio-9p-device`) name paths *inside the jail*.
+//! Options and device names: qemu 7.2's `docs/system/i386/microvm.rst`, `qemu-system-x86_64 -device help`.
+//!
+//! [`QemuBuilder::build`] returns the argv and the fds the launcher must place at the numbers the argv names
+//! (3, 4, … in the order they were added).
+
+use std::fmt::Write as _;
+use std::os::fd::{OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+/// Where Debian's `qemu-system-x86` package installs the VMM.
+pub const DEFAULT_QEMU: &str = "/usr/bin/qemu-system-x86_64";
+
+/// Smallest guest memory holm gives a VM, in MiB: the guest kernel, the agent and a small container fit in it.
+pub const MIN_MEMORY_MIB: u64 = 128;
+
+/// Guest memory when the container has no memory limit, in MiB. A VM needs a fixed size; qemu touches guest
+/// pages only as the guest uses them, so an idle VM costs far less than this on the host.
+pub const DEFAULT_MEMORY_MIB: u64 = 512;
+
+/// Largest guest memory, in MiB (1 TiB): larger container limits are refused rather than silently cut.
+pub const MAX_MEMORY_MIB: u64 = 1 << 20;
+
+/// TCG's translation-block cache, in MiB (`-accel tcg,tb-size=`). qemu 7.2's default for system emulation is
+/// 1 GiB, which a cgroup limit on the VMM would have to allow for; 64 MiB is enough for a container's working set.
+pub const TCG_TB_SIZE_MIB: u64 = 64;
+
+/// What the VMM itself needs beside guest memory, in MiB (qemu's heap, device state, the TCG cache under TCG).
+/// The VMM's cgroup memory limit is guest memory + this ([`VmSize::cgroup_memory_bytes`]).
+pub fn overhead_mib(accel: Accel) -> u64 {
+    match accel {
+        Accel::Kvm => 64,
+        Accel::Tcg => 64 + TCG_TB_SIZE_MIB,
+    }
+}
+
+/// How qemu runs guest code (`-accel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    /// Hardware virtualization through `/dev/kvm` (`-accel kvm -cpu host`).
+    Kvm,
+    /// qemu's binary translator: slower, needs nothing from the host.
+    Tcg,
+}
+
+impl Accel {
+    /// The name qemu's `-accel` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// Errors building a qemu command line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `linux.resources.memory.limit` cannot size a VM.
+    #[error("linux.resources.memory.limit: expected at most {max} MiB for a VM, got {got} bytes")]
+    MemoryTooLarge {
+        /// The limit, in bytes.
+        got: i64,
+        /// [`MAX_MEMORY_MIB`].
+        max: u64,
+    },
+    /// A string that would be spliced into a qemu option holds a character qemu cannot take there.
+    #[error("{what}: {value:?} must be non-empty and hold only [A-Za-z0-9._-]")]
+    BadName {
+        /// Which field (`virtserialport name`, `9p mount tag`).
+        what: &'static str,
+        /// The value refused.
+        value: String,
+    },
+    /// A MAC address that is not six colon-separated hex bytes.
+    #[error("MAC address: expected six hex bytes like 02:42:ac:11:00:02, got {0:?}")]
+    BadMac(String),
+}
+
+/// The VM's size: guest memory and vCPUs, derived from the container's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VmSize {
+    /// Guest memory (`-m`), in MiB.
+    pub memory_mib: u64,
+    /// vCPUs (`-smp`).
+    pub cpus: u32,
+}
+
+impl VmSize {
+    /// Sizes a VM from `linux.resources`:
+    /// - memory: `memory.limit` rounded up to a MiB, at least [`MIN_MEMORY_MIB`]; [`DEFAULT_MEMORY_MIB`] without a
+    ///   limit (absent or negative, the spec's "unlimited"). Errors: [`Error::MemoryTooLarge`].
+    /// - vCPUs: `cpu.quota / cpu.period` rounded up (docker's `--cpus`), else the number of CPUs in `cpu.cpus`
+    ///   (a cpuset list such as `0-2,4`), else 1; never more than `host_cpus`, never less than 1.
+    pub fn from_resources(
+        memory_limit: Option<i64>,
+        cpu_quota: Option<i64>,
+        cpu_period: Option<u64>,
+        cpuset: Option<&str>,
+        host_cpus: u32,
+    ) -> Result<VmSize, Error> {
+        let memory_mib = match memory_limit {
+            Some(b) if b > 0 => {
+                let mib = (b as u64).div_ceil(1 << 20);
+                if mib > MAX_MEMORY_MIB {
+                    return Err(Error::MemoryTooLarge {
+                        got: b,
+                        max: MAX_MEMORY_MIB,
+                    });
+                }
+                mib.max(MIN_MEMORY_MIB)
+            }
+            _ => DEFAULT_MEMORY_MIB,
+        };
+        let from_quota = match (cpu_quota, cpu_period) {
+            (Some(q), p) if q > 0 => {
+                let p = p.filter(|p| *p > 0).unwrap_or(100_000);
+                Some((q as u64).div_ceil(p))
+            }
+            _ => None,
+        };
+        let cpus = from_quota
+            .or_else(|| cpuset.and_then(cpuset_count))
+            .unwrap_or(1)
+            .clamp(1, u64::from(host_cpus.max(1))) as u32;
+        Ok(VmSize { memory_mib, cpus })
+    }
+
+    /// The memory limit for the VMM's cgroup, in bytes: guest memory + [`overhead_mib`].
+    pub fn cgroup_memory_bytes(&self, accel: Accel) -> u64 {
+        (self.memory_mib + overhead_mib(accel)) << 20
+    }
+}
+
+/// The number of CPUs in a cpuset list (`0-3,6`); `None` when it does not parse or is empty.
+fn cpuset_count(list: &str) -> Option<u64> {
+    let mut n = 0u64;
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        n += match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                b.checked_sub(a)? + 1
+            }
+            None => {
+                part.parse::<u64>().ok()?;
+                1
+            }
+        };
+    }
+    (n > 0).then_some(n)
+}
+
+/// A directory shared with the guest over 9p.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    /// The guest mounts it by this tag (`mount -t 9p TAG`).
+    pub tag: String,
+    /// The directory, as the VMM sees it (inside the jail).
+    pub path: PathBuf,
+    /// Refuse writes from the guest (`readonly=on`).
+    pub readonly: bool,
+}
+
+/// The VM's command line and the descriptors it refers to.
+#[derive(Debug)]
+pub struct QemuCommand {
+    /// The VMM binary (`argv[0]` is its path too).
+    pub binary: PathBuf,
+    /// Full argv, `argv[0]` included.
+    pub argv: Vec<String>,
+    /// `(number, fd)`: the launcher must `dup2` each fd onto its number before exec; nothing else stays open.
+    pub fds: Vec<(RawFd, OwnedFd)>,
+}
+
+/// Builds a [`QemuCommand`]. Every method that takes an fd assigns it the next free number from 3.
+#[derive(Debug)]
+pub struct QemuBuilder {
+    binary: PathBuf,
+    accel: Accel,
+    size: VmSize,
+    kernel: PathBuf,
+    initrd: Option<PathBuf>,
+    append: String,
+    ports: Vec<(String, RawFd)>,
+    console: Option<RawFd>,
+    shares: Vec<Share>,
+    nic: Option<(RawFd, String)>,
+    sandbox: bool,
+    fds: Vec<(RawFd, OwnedFd)>,
+}
+
+impl QemuBuilder {
+    /// A VM of `size` booting `kernel` directly (no firmware) with `accel`, running [`DEFAULT_QEMU`].
+    pub fn new(accel: Accel, size: VmSize, kernel: impl Into<PathBuf>) -> Self {
+        QemuBuilder {
+            binary: PathBuf::from(DEFAULT_QEMU),
+            accel,
+            size,
+            kernel: kernel.into(),
+            initrd: None,
+            append: String::new(),
+            ports: Vec::new(),
+            console: None,
+            shares: Vec::new(),
+            nic: None,
+            sandbox: true,
+            fds: Vec::new(),
+        }
+    }
+
+    /// Run another qemu binary.
+    pub fn binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.binary = path.into();
+        self
+    }
+
+    /// The initramfs (`-initrd`).
+    pub fn initrd(mut self, path: impl Into<PathBuf>) -> Self {
+        self.initrd = Some(path.into());
+        self
+    }
+
+    /// The kernel command line (`-append`).
+    pub fn append(mut self, cmdline: impl Into<String>) -> Self {
+        self.append = cmdline.into();
+        self
+    }
+
+    /// Without qemu's seccomp sandbox (tests of the jail only; a VM for a container always has it).
+    pub fn without_sandbox(mut self) -> Self {
+        self.sandbox = false;
+        self
+    }
+
+    fn take_fd(&mut self, fd: OwnedFd) -> RawFd {
+        let n = 3 + self.fds.len() as RawFd;
+        self.fds.push((n, fd));
+        n
+    }
+
+    /// A virtio-serial port named `name` (the guest finds it as `/dev/virtio-ports/NAME`) backed by the connected
+    /// stream socket `sock`. Errors: [`Error::BadName`].
+    pub fn serial_port(mut self, name: &str, sock: OwnedFd) -> Result<Self, Error> {
+        check_name("virtserialport name", name)?;
+        let n = self.take_fd(sock);
+        self.ports.push((name.to_string(), n));
+        Ok(self)
+    }
+
+    /// The guest's console (`hvc0`, a virtconsole on the same virtio-serial bus) backed by the stream socket
+    /// `sock`: the kernel's messages, for diagnostics.
+    pub fn console(mut self, sock: OwnedFd) -> Self {
+        let n = self.take_fd(sock);
+        self.console = Some(n);
+        self
+    }
+
+    /// A directory shared over 9p (`security_model=passthrough`: the guest's owners and modes are the host
+    /// files' own). Errors: [`Error::BadName`] for the tag.
+    pub fn share(mut self, share: Share) -> Result<Self, Error> {
+        check_name("9p mount tag", &share.tag)?;
+        self.shares.push(share);
+        Ok(self)
+    }
+
+    /// The NIC: the tap device `tap` (opened by the parent) with `mac`. Errors: [`Error::BadMac`].
+    pub fn nic(mut self, tap: OwnedFd, mac: &str) -> Result<Self, Error> {
+        check_mac(mac)?;
+        let n = self.take_fd(tap);
+        self.nic = Some((n, mac.to_ascii_lowercase()));
+        Ok(self)
+    }
+
+    /// The argv and fds.
+    pub fn build(self) -> QemuCommand {
+        let mut a: Vec<String> = vec![self.binary.display().to_string()];
+        let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
+        push(&["-nodefaults", "-no-user-config", "-nographic"]);
+        // microvm without legacy devices: no PIC/PIT/ISA serial (the console is hvc0), no option ROMs. The RTC
+        // stays: under TCG the guest needs a clock source it can calibrate against.
+        push(&[
+            "-machine",
+            "microvm,x-option-roms=off,pit=off,pic=off,isa-serial=off,rtc=on",
+        ]);
+        let accel = match self.accel {
+            Accel::Kvm => "kvm".to_string(),
+            Accel::Tcg => format!("tcg,tb-size={TCG_TB_SIZE_MIB}"),
+        };
+        push(&["-accel", &accel]);
+        if self.accel == Accel::Kvm {
+            push(&["-cpu", "host"]);
+        }
+        push(&["-m", &format!("{}M", self.size.memory_mib)]);
+        push(&["-smp", &self.size.cpus.to_string()]);
+        // The guest powers off by rebooting; qemu exits instead of restarting it.
+        push(&["-no-reboot"]);
+        push(&["-kernel", &opt_path(&self.kernel)]);
+        if let Some(i) = &self.initrd {
+            push(&["-initrd", &opt_path(i)]);
+        }
+        if !self.append.is_empty() {
+            push(&["-append", &self.append]);
+        }
+        if !self.ports.is_empty() || self.console.is_some() {
+            push(&["-device", "virtio-serial-device"]);
+        }
+        if let Some(n) = self.console {
+            push(&["-chardev", &format!("socket,id=con,fd={n}")]);
+            push(&["-device", "virtconsole,chardev=con"]);
+        }
+        for (i, (name, n)) in self.ports.iter().enumerate() {
+            push(&["-chardev", &format!("socket,id=port{i},fd={n}")]);
+            push(&[
+                "-device",
+                &format!("virtserialport,chardev=port{i},name={name}"),
+            ]);
+        }
+        for (i, s) in self.shares.iter().enumerate() {
+            let mut fsdev = format!(
+                "local,id=fs{i},path={},security_model=passthrough,multidevs=remap",
+                opt_escape(&s.path.display().to_string())
+            );
+            if s.readonly {
+                fsdev.push_str(",readonly=on");
+            }
+            push(&["-fsdev", &fsdev]);
+            push(&[
+                "-device",
+                &format!("virtio-9p-device,fsdev=fs{i},mount_tag={}", s.tag),
+            ]);
+        }
+        if let Some((n, mac)) = &self.nic {
+            push(&["-netdev", &format!("tap,id=net0,fd={n}")]);
+            push(&[
+                "-device",
+                &format!("virtio-net-device,netdev=net0,mac={mac}"),
+            ]);
+        }
+        if self.sandbox {
+            push(&[
+                "-sandbox",
+                "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+            ]);
+        }
+        QemuCommand {
+            binary: self.binary,
+            argv: a,
+            fds: self.fds,
+        }
+    }
+}
+
+/// A path as a qemu option value: `,` doubled (qemu's escape inside `key=value,...` lists).
+fn opt_path(p: &Path) -> String {
+    opt_escape(&p.display().to_string())
+}
+
+fn opt_escape(s: &str) -> String {
+    s.replace(',', ",,")
+}
+
+fn check_name(what: &'static str, v: &str) -> Result<(), Error> {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadName {
+            what,
+            value: v.to_string(),
+        })
+    }
+}
+
+fn check_mac(mac: &str) -> Result<(), Error> {
+    let parts: Vec<&str> = mac.split(':').collect();
+    let ok = parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadMac(mac.to_string()))
+    }
+}
+
+/// The argv as one shell-like line, for logs and error messages.
+pub fn display_argv(argv: &[String]) -> String {
+    let mut s = String::new();
+    for (i, a) in argv.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        if a.bytes().all(|b| b.is_ascii_graphic() && b != b'\'') {
+            s.push_str(a);
+        } else {
+            let _ = write!(s, "'{}'", a.replace('\'', r"'\''"));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn devnull() -> OwnedFd {
+        std::fs::File::open("/dev/null").unwrap().into()
+    }
+
+    fn size() -> VmSize {
+        VmSize {
+            memory_mib: 256,
+            cpus: 2,
+        }
+    }
+
+    /// The value following `flag` each time it occurs.
+    fn values<'a>(argv: &'a [String], flag: &str) -> Vec<&'a str> {
+        argv.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn base_command_line() {
+        let c = QemuBuilder::new(Accel::Tcg, size(), "/vm/vmlinuz")
+            .initrd("/vm/initrd")
+            .append("console=hvc0 quiet")
+            .build();
+        assert_eq!(c.argv[0], DEFAULT_QEMU);
+        for f in ["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"] {
+            assert!(c.argv.iter().any(|a| a == f), "{f} missing: {:?}", c.argv);
+        }
+        assert!(values(&c.argv, "-machine")[0].starts_with("microvm,"));
+        assert_eq!(values(&c.argv, "-accel"), ["tcg,tb-size=64"]);
+        assert!(
+            values(&c.argv, "-cpu").is_empty(),
+            "TCG keeps qemu's default CPU model"
+        );
+        assert_eq!(values(&c.argv, "-m"), ["256M"]);
+        assert_eq!(values(&c.argv, "-smp"), ["2"]);
+        assert_eq!(values(&c.argv, "-kernel"), ["/vm/vmlinuz"]);
+        assert_eq!(values(&c.argv, "-initrd"), ["/vm/initrd"]);
+        assert_eq!(values(&c.argv, "-append"), ["console=hvc0 quiet"]);
+        assert_eq!(
+            values(&c.argv, "-sandbox"),
+            ["on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
+        );
+        assert!(
+            values(&c.argv, "-device").is_empty(),
+            "no device unless asked"
+        );
+        assert!(c.fds.is_empty());
+    }
+
+    #[test]
+    fn kvm_uses_the_host_cpu() {
+        let c = QemuBuilder::new(Accel::Kvm, size(), "/k").build();
+        assert_eq!(values(&c.argv, "-accel"), ["kvm"]);
+        assert_eq!(values(&c.argv, "-cpu"), ["host"]);
+    }
+
+    #[test]
+    fn ports_console_shares_and_nic_get_fds_in_order() {
+        let c = QemuBuilder::new(Accel::Tcg, size(), "/k")
+            .serial_port("org.holm.control", devnull())
+            .unwrap()
+            .console(devnull())
+            .serial_port("org.holm.stdio", devnull())
+            .unwrap()
+            .share(Share {
+                tag: "rootfs".into(),
+                path: "/vm/rootfs".into(),
+                readonly: false,
+            })
+            .unwrap()
+            .share(Share {
+                tag: "vol0".into(),
+                path: "/vm/vol,0".into(),
+                readonly: true,
+            })
+            .unwrap()
+            .nic(devnull(), "02:42:AC:11:00:02")
+            .unwrap()
+            .build();
+        let nums: Vec<RawFd> = c.fds.iter().map(|(n, _)| *n).collect();
+        assert_eq!(nums, [3, 4, 5, 6]);
+        assert_eq!(
+            values(&c.argv, "-chardev"),
+            [
+                "socket,id=con,fd=4",
+                "socket,id=port0,fd=3",
+                "socket,id=port1,fd=5"
+            ]
+        );
+        assert_eq!(
+            values(&c.argv, "-device"),
+            [
+                "virtio-serial-device",
+                "virtconsole,chardev=con",
+                "virtserialport,chardev=port0,name=org.holm.control",
+                "virtserialport,chardev=port1,name=org.holm.stdio",
+                "virtio-9p-device,fsdev=fs0,mount_tag=rootfs",
+                "virtio-9p-device,fsdev=fs1,mount_tag=vol0",
+                "virtio-net-device,netdev=net0,mac=02:42:ac:11:00:02",
+            ]
+        );
+        assert_eq!(
+            values(&c.argv, "-fsdev"),
+            [
+                "local,id=fs0,path=/vm/rootfs,security_model=passthrough,multidevs=remap",
+                "local,id=fs1,path=/vm/vol,,0,security_model=passthrough,multidevs=remap,readonly=on",
+            ]
+        );
+        assert_eq!(values(&c.argv, "-netdev"), ["tap,id=net0,fd=6"]);
+    }
+
+    #[test]
+    fn bad_names_and_macs_are_refused() {
+        let b = || QemuBuilder::new(Accel::Tcg, size(), "/k");
+        for name in ["", "a,b", "a b", "port=1"] {
+            let e = b().serial_port(name, devnull()).unwrap_err();
+            assert!(e.to_string().starts_with("virtserialport name:"), "{e}");
+        }
+        let e = b()
+            .share(Share {
+                tag: "x,readonly=off".into(),
+                path: "/p".into(),
+                readonly: true,
+            })
+            .unwrap_err();
+        assert!(e.to_string().starts_with("9p mount tag:"), "{e}");
+        for mac in [
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:zz",
+            "0242ac110002",
+            "02:42:ac:11:00:02,x=y",
+        ] {
+            let e = b().nic(devnull(), mac).unwrap_err();
+            assert!(e.to_string().starts_with("MAC address:"), "{e}");
+        }
+    }
+
+    #[test]
+    fn size_from_limits() {
+        let s = |m, q, p, c| VmSize::from_resources(m, q, p, c, 8).unwrap();
+        assert_eq!(
+            s(None, None, None, None),
+            VmSize {
+                memory_mib: DEFAULT_MEMORY_MIB,
+                cpus: 1
+            }
+        );
+        assert_eq!(s(Some(-1), None, None, None).memory_mib, DEFAULT_MEMORY_MIB);
+        assert_eq!(
+            s(Some(6 << 20), None, None, None).memory_mib,
+            MIN_MEMORY_MIB
+        );
+        assert_eq!(s(Some((300 << 20) + 1), None, None, None).memory_mib, 301);
+        // docker --cpus 1.5 = quota 150000 / period 100000 -> 2 vCPUs
+        assert_eq!(s(None, Some(150_000), Some(100_000), None).cpus, 2);
+        assert_eq!(s(None, Some(50_000), None, None).cpus, 1);
+        assert_eq!(s(None, None, None, Some("0-2,5")).cpus, 4);
+        assert_eq!(s(None, None, None, Some("garbage")).cpus, 1);
+        assert_eq!(
+            s(None, Some(64_000_000), Some(100_000), None).cpus,
+            8,
+            "capped at host CPUs"
+        );
+        let e = VmSize::from_resources(Some(i64::MAX), None, None, None, 8).unwrap_err();
+        assert!(
+            e.to_string().starts_with("linux.resources.memory.limit:"),
+            "{e}"
+        );
+        let v = VmSize {
+            memory_mib: 128,
+            cpus: 1,
+        };
+        assert_eq!(v.cgroup_memory_bytes(Accel::Kvm), 192 << 20);
+        assert_eq!(v.cgroup_memory_bytes(Accel::Tcg), 256 << 20);
+    }
+
+    #[test]
+    fn argv_display_quotes() {
+        let a = ["qemu", "-append", "console=hvc0 quiet", "it's"].map(String::from);
+        assert_eq!(
+            display_argv(&a),
+            r"qemu -append 'console=hvc0 quiet' 'it'\''s'"
+        );
+    }
+}
