@@ -2,4 +2,6 @@
 //! pid 1 is `holm-agent`. No tokio here: holm-runtime links this crate.
 #![forbid(unsafe_code)]
 
+pub mod initramfs;
 pub mod qemu;
+pub mod session;

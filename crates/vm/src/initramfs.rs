@@ -1,0 +1,195 @@
+//! The guest's initramfs: a newc cpio archive (the kernel's `Documentation/driver-api/early-userspace/
+//! buffer-format.rst`, uncompressed — every kernel with `CONFIG_BLK_DEV_INITRD` reads it) holding `/init` = the
+//! static `holm-agent`, `/dev/console` (so the kernel can give `/init` its stdio before devtmpfs is mounted) and the
+//! empty directories the agent mounts on.
+//!
+//! Written once per agent binary: the file name carries the SHA-256 of the agent, and it is written to a temporary
+//! file in the same directory, fsynced and renamed, so concurrent callers and crashes never leave a partial archive.
+
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Why the initramfs could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading the agent or writing the archive failed.
+    #[error("initramfs: {what} `{path}`: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Directories created empty in the archive (the agent's mount points).
+const DIRS: &[&str] = &["dev", "proc", "sys", "run", "tmp", "mnt"];
+
+/// One newc entry: header, name (NUL-terminated, padded to 4), data (padded to 4).
+fn entry(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
+    let fields = [
+        ino,
+        mode,
+        0, // uid
+        0, // gid
+        if mode & 0o170000 == 0o040000 { 2 } else { 1 },
+        0, // mtime: fixed, so the archive is reproducible
+        data.len() as u32,
+        0, // devmajor
+        0, // devminor
+        rdev.0,
+        rdev.1,
+        name.len() as u32 + 1,
+        0, // check
+    ];
+    out.extend_from_slice(b"070701");
+    for f in fields {
+        out.extend_from_slice(format!("{f:08X}").as_bytes());
+    }
+    out.extend_from_slice(name.as_bytes());
+    out.push(0);
+    pad4(out);
+    out.extend_from_slice(data);
+    pad4(out);
+}
+
+fn pad4(out: &mut Vec<u8>) {
+    while !out.len().is_multiple_of(4) {
+        out.push(0);
+    }
+}
+
+/// The archive's bytes for an agent binary.
+pub fn archive(agent: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(agent.len() + 4096);
+    let mut ino = 1;
+    for d in DIRS {
+        entry(&mut out, ino, d, 0o040755, (0, 0), &[]);
+        ino += 1;
+    }
+    // /dev/console: character device 5:1 (Documentation/admin-guide/devices.txt).
+    entry(&mut out, ino, "dev/console", 0o020600, (5, 1), &[]);
+    entry(&mut out, ino + 1, "init", 0o100755, (0, 0), agent);
+    entry(&mut out, 0, "TRAILER!!!", 0, (0, 0), &[]);
+    out
+}
+
+/// Returns the path of the initramfs for `agent` under `cache_dir` (created if missing), writing it first if it is
+/// not there yet: `cache_dir/initramfs-<first 16 hex digits of the agent's SHA-256>.cpio`.
+///
+/// Errors: [`Error::Io`] naming the agent, the directory or the archive.
+pub fn ensure(agent: &Path, cache_dir: &Path) -> Result<PathBuf, Error> {
+    let bin = std::fs::read(agent).map_err(io("read agent", agent))?;
+    let hash = Sha256::digest(&bin);
+    let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let path = cache_dir.join(format!("initramfs-{hex}.cpio"));
+    if path.is_file() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(cache_dir).map_err(io("create directory", cache_dir))?;
+    let tmp = cache_dir.join(format!(".initramfs-{hex}.{}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&archive(&bin))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io("write", &path)(e));
+    }
+    Ok(path)
+}
+
+/// Where holm finds the agent: `$HOLM_VM_AGENT` if set, else `holm-agent` next to the current executable (where
+/// `scripts/build-agent.sh` and `cargo build` put it).
+pub fn agent_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("HOLM_VM_AGENT") {
+        return PathBuf::from(p);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("holm-agent")))
+        .unwrap_or_else(|| PathBuf::from("holm-agent"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_lists_with_cpio() {
+        // Debian's cpio reads what we write: names, modes and the agent's bytes.
+        let dir = tempfile::tempdir().unwrap();
+        let agent = dir.path().join("agent");
+        std::fs::write(&agent, b"#!/bin/sh\necho agent\n").unwrap();
+        let path = ensure(&agent, &dir.path().join("cache")).unwrap();
+        assert_eq!(ensure(&agent, &dir.path().join("cache")).unwrap(), path);
+        let out = std::process::Command::new("cpio")
+            .args(["-itv", "--quiet", "-F"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let list = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = list.lines().collect();
+        assert_eq!(lines.len(), DIRS.len() + 2, "{list}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("crw-------")
+                && l.contains("5,")
+                && l.ends_with(" dev/console")),
+            "{list}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("-rwxr-xr-x") && l.ends_with(" init")),
+            "{list}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("drwxr-xr-x") && l.ends_with(" proc")),
+            "{list}"
+        );
+        let x = dir.path().join("x");
+        std::fs::create_dir(&x).unwrap();
+        let st = std::process::Command::new("cpio")
+            .args(["-idm", "--quiet", "--no-absolute-filenames", "-F"])
+            .arg(&path)
+            .current_dir(&x)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert_eq!(
+            std::fs::read(x.join("init")).unwrap(),
+            b"#!/bin/sh\necho agent\n"
+        );
+        // No temporary file is left next to the archive.
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
+            .unwrap()
+            .collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn missing_agent_names_the_path() {
+        let e = ensure(Path::new("/nonexistent/holm-agent"), Path::new("/tmp")).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/holm-agent"), "{e}");
+    }
+}
