@@ -8,6 +8,8 @@ set -euo pipefail
 # which starts its own dockerd and containerd: the packages' own services must not start (see policy-rc.d below).
 packages=(busybox-static tini runc hyperfine libseccomp-dev pkg-config time iproute2 procps skopeo umoci podman debootstrap nftables
     docker-registry apache2-utils openssl docker.io containerd curl bsdutils slirp4netns)
+# VM isolation (crates/vm, holm-runtime's vm_* tests): the VMM, and unshare(1) for the jail test's network namespace.
+packages+=(qemu-system-x86 util-linux)
 
 installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
@@ -98,6 +100,8 @@ check "script (bsdutils)" /usr/bin/script --version
 check "debootstrap (the fresh Debian 12 of test-fresh-quickstart.sh)" sh -c 'PATH=$PATH:/usr/sbin command -v debootstrap'
 check "slirp4netns (network for test-fresh-quickstart.sh)" slirp4netns --version
 check "htpasswd (apache2-utils)" sh -c 'htpasswd -nbB u p | grep -q "^u:"'
+check "qemu-system-x86_64 (qemu-system-x86, the VMM of --isolation vm)" qemu-system-x86_64 --version
+check "unshare (util-linux)" unshare --version
 if ((fail)); then
     exit 1
 fi

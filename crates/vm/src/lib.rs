@@ -3,5 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod initramfs;
+pub mod jail;
 pub mod qemu;
 pub mod session;

@@ -190,6 +190,7 @@ pub struct QemuBuilder {
     shares: Vec<Share>,
     nic: Option<(RawFd, String)>,
     sandbox: bool,
+    paused: bool,
     fds: Vec<(RawFd, OwnedFd)>,
 }
 
@@ -208,6 +209,7 @@ impl QemuBuilder {
             shares: Vec::new(),
             nic: None,
             sandbox: true,
+            paused: false,
             fds: Vec::new(),
         }
     }
@@ -233,6 +235,12 @@ impl QemuBuilder {
     /// Without qemu's seccomp sandbox (tests of the jail only; a VM for a container always has it).
     pub fn without_sandbox(mut self) -> Self {
         self.sandbox = false;
+        self
+    }
+
+    /// Start with the vCPUs stopped (`-S`): qemu sets the VM up and waits. For tests of the launch and jail.
+    pub fn paused(mut self) -> Self {
+        self.paused = true;
         self
     }
 
@@ -339,6 +347,9 @@ impl QemuBuilder {
                 "-device",
                 &format!("virtio-net-device,netdev=net0,mac={mac}"),
             ]);
+        }
+        if self.paused {
+            push(&["-S"]);
         }
         if self.sandbox {
             push(&[
