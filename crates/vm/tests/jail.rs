@@ -183,7 +183,10 @@ fn jailed_vmm_sees_only_its_jail() {
     // qemu loads its filter while it parses its options; wait (bounded) until it has.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while status_field(pid, "Seccomp:") != "2" {
-        assert!(std::time::Instant::now() < deadline, "qemu's -sandbox filter never loaded");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "qemu's -sandbox filter never loaded"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // Its root holds only what qemu needs.
