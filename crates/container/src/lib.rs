@@ -16,7 +16,7 @@ pub mod cgroup_verbs;
 pub mod channel;
 pub mod console;
 pub mod defaults;
-pub mod duration;
+pub use holm_format::duration;
 pub mod error;
 pub mod exec;
 pub mod features;

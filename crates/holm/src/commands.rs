@@ -1,8 +1,7 @@
 //! The image commands: each builds a request, calls `holm-image` and prints the result the way docker does.
 
 use crate::cli::{ImagesArgs, LoadArgs, PruneArgs, RmiArgs, SaveArgs, SaveFormat, TagArgs};
-use crate::format::{self, Format};
-use crate::human;
+use crate::format::Format;
 use anyhow::{bail, Context, Result};
 use holm_image::platform::Platform;
 use holm_image::unpack::UnpackOptions;
@@ -176,7 +175,7 @@ pub fn images(store: &ImageStore, a: &ImagesArgs) -> Result<()> {
         std::cmp::Reverse(
             i.created
                 .as_deref()
-                .and_then(human::parse_rfc3339)
+                .and_then(holm_format::time::parse_rfc3339)
                 .unwrap_or(0),
         )
     });
@@ -208,9 +207,7 @@ pub fn images(store: &ImageStore, a: &ImagesArgs) -> Result<()> {
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = holm_format::time::now_secs();
     let mut rows = Vec::new();
     for i in &list {
         let names: Vec<(String, String)> = if i.repo_tags.is_empty() {
@@ -297,7 +294,10 @@ fn image_row(
     now: i64,
     no_trunc: bool,
 ) -> serde_json::Value {
-    let created = i.created.as_deref().and_then(human::parse_rfc3339);
+    let created = i
+        .created
+        .as_deref()
+        .and_then(holm_format::time::parse_rfc3339);
     let digest = i
         .repo_digests
         .iter()
@@ -308,10 +308,10 @@ fn image_row(
         "Repository": repo,
         "Tag": tag,
         "Digest": digest,
-        "CreatedSince": created.map_or("N/A".to_string(), |t| human::ago(t, now)),
-        "CreatedAt": i.created.as_deref().map(format::created_at).unwrap_or_default(),
-        "Size": human::size(i.size),
-        "VirtualSize": human::size(i.size),
+        "CreatedSince": created.map_or("N/A".to_string(), |t| holm_format::time::ago(t, now)),
+        "CreatedAt": i.created.as_deref().map(holm_format::time::created_at).unwrap_or_default(),
+        "Size": holm_format::size::size(i.size),
+        "VirtualSize": holm_format::size::size(i.size),
         "Containers": "N/A",
         "SharedSize": "N/A",
         "UniqueSize": "N/A",
@@ -415,7 +415,11 @@ pub fn prune(store: &ImageStore, root: &std::path::Path, a: &PruneArgs) -> Resul
         }
         writeln!(out)?;
     }
-    writeln!(out, "Total reclaimed space: {}", human::size(gc.bytes))?;
+    writeln!(
+        out,
+        "Total reclaimed space: {}",
+        holm_format::size::size(gc.bytes)
+    )?;
     Ok(())
 }
 

@@ -120,20 +120,6 @@ pub fn tabwrite(text: &str, min: usize, pad: usize) -> String {
     out
 }
 
-/// docker's `CreatedAt` column: Go's `time.Time.String()` of a UTC time, `2026-11-29 10:00:00 +0000 UTC`, from an
-/// RFC 3339 time (empty if it does not parse).
-pub fn created_at(rfc3339: &str) -> String {
-    match crate::human::parse_rfc3339(rfc3339) {
-        Some(t) => {
-            let s = holm_container::state::rfc3339(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
-            );
-            format!("{} {} +0000 UTC", &s[..10], &s[11..19])
-        }
-        None => String::new(),
-    }
-}
-
 /// docker's label column: `k=v,k2=v2` (sorted by key here; docker's order is a Go map's).
 pub fn labels_text<'a>(labels: impl IntoIterator<Item = (&'a String, &'a String)>) -> String {
     let mut l: Vec<String> = labels
@@ -195,14 +181,5 @@ mod tests {
             Format::parse(Some("{{.ID"), ""),
             Err(holm_engine::Error::InvalidFlag { .. })
         ));
-    }
-
-    #[test]
-    fn created_at_is_gos_time_string() {
-        assert_eq!(
-            created_at("2026-11-29T10:00:00.5Z"),
-            "2026-11-29 10:00:00 +0000 UTC"
-        );
-        assert_eq!(created_at(""), "");
     }
 }

@@ -155,15 +155,15 @@ impl From<std::io::Error> for ReadError {
     }
 }
 
-/// `--since`/`--until`: docker's timestamp forms (see [`crate::timestamp`]), returned as the log's RFC 3339 form
+/// `--since`/`--until`: docker's timestamp forms (see [`holm_format::timestamp`]), returned as the log's RFC 3339 form
 /// (UTC, nanoseconds), which compares as text.
 fn parse_time(flag: &str, s: &str) -> holm_engine::Result<String> {
-    crate::timestamp::parse(
+    holm_format::timestamp::parse(
         s,
         std::time::SystemTime::now(),
         holm_sys::process::local_utc_offset,
     )
-    .map(crate::timestamp::to_log_time)
+    .map(holm_format::timestamp::to_log_time)
     .map_err(|why| holm_engine::Error::flag(flag, s, why))
 }
 

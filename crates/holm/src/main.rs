@@ -19,7 +19,6 @@ mod errfmt;
 mod exec;
 mod exitcode;
 mod format;
-mod human;
 mod inspect;
 mod logs;
 mod misc;
@@ -29,7 +28,6 @@ mod pull;
 mod run;
 mod stop;
 mod template;
-mod timestamp;
 mod volume;
 
 use cli::{Cli, Command, ImageCommand};

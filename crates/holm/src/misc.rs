@@ -1,11 +1,11 @@
 //! `holm top`, `stats`, `rename`, `port`, `container prune`, `version`, `info`.
 
-use crate::human;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use holm_engine::lifecycle::Status;
 use holm_engine::stats::{self, Sample};
 use holm_engine::{Engine, State};
+use holm_format::size::{iec, size as human_size};
 use std::io::Write;
 
 /// `holm top`.
@@ -153,7 +153,7 @@ pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
             let net = if *run {
                 holm_engine::network::net_io(id).map_or_else(
                     || "--".into(),
-                    |(rx, tx)| format!("{} / {}", human::size(rx), human::size(tx)),
+                    |(rx, tx)| format!("{} / {}", human_size(rx), human_size(tx)),
                 )
             } else {
                 "--".to_string()
@@ -186,20 +186,6 @@ pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-}
-
-/// docker stats' binary sizes: `602KiB`, `64MiB`, `1.5GiB`.
-fn iec(b: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    let s = format!("{v:.2}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    format!("{s}{}", UNITS[u])
 }
 
 /// `holm rename`.
@@ -316,7 +302,7 @@ pub fn container(engine: &Engine, c: &ContainerCommand) -> Result<i32> {
                 }
                 writeln!(out)?;
             }
-            writeln!(out, "Total reclaimed space: {}", human::size(bytes))?;
+            writeln!(out, "Total reclaimed space: {}", human_size(bytes))?;
             Ok(0)
         }
     }
@@ -390,8 +376,8 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
             let row = |kind: &str, total: usize, active: usize, size: u64, reclaim: u64| {
                 format!(
                     "{kind}\t{total}\t{active}\t{}\t{} ({}%)",
-                    human::size(size),
-                    human::size(reclaim),
+                    human_size(size),
+                    human_size(reclaim),
                     pct(reclaim, size)
                 )
             };
@@ -464,7 +450,7 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
             writeln!(
                 out,
                 "Total reclaimed space: {}",
-                human::size(cbytes + vbytes + gc.bytes)
+                human_size(cbytes + vbytes + gc.bytes)
             )?;
             Ok(0)
         }
@@ -559,7 +545,7 @@ pub fn info(engine: &Engine) -> Result<i32> {
         "CPUs: {}",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!("Total Memory: {}", human::size(mem));
+    println!("Total Memory: {}", human_size(mem));
     println!("Root Dir: {}", engine.root().display());
     println!("Run Dir: {}", engine.runroot().display());
     println!(

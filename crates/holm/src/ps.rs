@@ -2,11 +2,11 @@
 //! docker `--format` template over docker's field names (see [`row`]).
 
 use crate::format::{self, Format};
-use crate::human;
 use anyhow::Result;
 use clap::Args;
 use holm_engine::lifecycle::Status;
 use holm_engine::{ContainerRecord, Engine};
+use holm_format::time::{ago, parse_rfc3339};
 use serde_json::{json, Value};
 use std::io::Write;
 
@@ -168,15 +168,9 @@ fn matches(filters: &[String], names: &[regex::Regex], rec: &ContainerRecord, st
     })
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// docker's STATUS column: `Created`, `Up 5 seconds`, `Up 2 minutes (Paused)`, `Exited (0) 3 seconds ago`.
 pub fn status_text(rec: &ContainerRecord, st: Status, now: i64) -> String {
-    let since = |t: &str| human::parse_rfc3339(t).map(|t| human::ago(t, now));
+    let since = |t: &str| parse_rfc3339(t).map(|t| ago(t, now));
     match st {
         Status::Created => "Created".into(),
         Status::Running | Status::Paused => {
@@ -244,8 +238,8 @@ pub fn row(engine: &Engine, r: &ContainerRecord, st: Status, now: i64, no_trunc:
         "Image": r.image,
         "ImageID": r.image_id,
         "Command": command_text(&r.config.args, no_trunc),
-        "CreatedAt": format::created_at(&r.created),
-        "RunningFor": human::parse_rfc3339(&r.created).map_or_else(String::new, |t| human::ago(t, now)),
+        "CreatedAt": holm_format::time::created_at(&r.created),
+        "RunningFor": parse_rfc3339(&r.created).map_or_else(String::new, |t| ago(t, now)),
         "Ports": if r.state == holm_engine::State::Running {
             holm_engine::network::ports_text(engine, &r.id)
         } else {
@@ -307,7 +301,7 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(0);
     }
-    let now = now();
+    let now = holm_format::time::now_secs();
     let rows: Vec<Value> = list
         .iter()
         .map(|(r, st)| {
@@ -317,8 +311,8 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
                 let image = engine.images().resolve(&r.image_id).map_or(0, |i| i.size);
                 v["Size"] = Value::String(format!(
                     "{} (virtual {})",
-                    human::size(rw),
-                    human::size(rw + image)
+                    holm_format::size::size(rw),
+                    holm_format::size::size(rw + image)
                 ));
             }
             v

@@ -199,7 +199,7 @@ pub fn volume(engine: &Engine, c: &VolumeCommand) -> Result<i32> {
                 }
                 println!();
             }
-            println!("Total reclaimed space: {}", crate::human::size(bytes));
+            println!("Total reclaimed space: {}", holm_format::size::size(bytes));
             Ok(0)
         }
     }

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// `YYYY-MM-DDTHH:MM:SS` of Unix seconds `t` (as UTC).
 fn civil(t: i64) -> String {
     let t = UNIX_EPOCH + std::time::Duration::from_secs(t as u64);
-    holm_sys::time::rfc3339(t)[..19].to_string()
+    holm_format::time::rfc3339(t)[..19].to_string()
 }
 
 #[test]

@@ -135,7 +135,7 @@ impl Clock {
             .unwrap_or_default();
         if d.as_secs() != self.sec || self.prefix.is_empty() {
             self.sec = d.as_secs();
-            let full = holm_sys::time::rfc3339(now);
+            let full = holm_format::time::rfc3339(now);
             self.prefix = full[..20].to_string();
         }
         out.extend_from_slice(self.prefix.as_bytes());

@@ -17,7 +17,6 @@ pub mod process;
 pub mod sched;
 pub mod signal;
 pub mod socket;
-pub mod time;
 pub mod tty;
 
 use std::ffi::CString;

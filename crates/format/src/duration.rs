@@ -1,7 +1,8 @@
 //! Go-style durations, as Go's `time.ParseDuration` reads them and as runc's and docker's command lines take them
 //! (`runc events --interval 5s`, `docker logs --since 10m`): one or more decimal numbers, each with an optional
 //! fraction and a unit, e.g. `300ms`, `1.5h`, `2h45m`, `.5s`; units `ns`, `us` (or `µs`, `μs`), `ms`, `s`, `m`,
-//! `h`. A bare `0` needs no unit. Used by `holm-runtime events --interval` and `holm logs --since/--until`.
+//! `h`. A bare `0` needs no unit. Used by `holm-runtime events --interval` (through `holm_container::duration`)
+//! and `holm logs --since/--until` (through [`crate::timestamp`]).
 
 use std::time::Duration;
 

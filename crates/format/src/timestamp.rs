@@ -23,7 +23,7 @@ pub fn parse(
     now: SystemTime,
     local_offset: impl Fn(i64) -> i64,
 ) -> Result<(i64, u32), String> {
-    use holm_container::duration::{parse as duration, DurationError};
+    use crate::duration::{parse as duration, DurationError};
     let as_pair = |t: SystemTime| -> (i64, u32) {
         match t.duration_since(UNIX_EPOCH) {
             Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
@@ -65,7 +65,7 @@ pub fn parse(
 /// The form of the log's times (UTC, nanoseconds), which compares as text.
 pub fn to_log_time((secs, nanos): (i64, u32)) -> String {
     let t = UNIX_EPOCH + Duration::new(secs.max(0) as u64, nanos);
-    holm_container::state::rfc3339(t)
+    crate::time::rfc3339(t)
 }
 
 /// Seconds since the Unix epoch of a date/time that carries its zone (RFC 3339: `2024-01-02T03:04:05.5Z`,
