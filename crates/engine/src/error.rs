@@ -77,6 +77,22 @@ pub enum Error {
     /// The image store failed.
     #[error(transparent)]
     Image(#[from] holm_image::StoreError),
+    /// A pull failed: the registry's answer, the network, the manifest.
+    #[error(transparent)]
+    Pull(#[from] holm_image::PullError),
+    /// An `os/arch[/variant]` that does not parse.
+    #[error(transparent)]
+    Platform(#[from] holm_image::platform::PlatformError),
+    /// `--pull never` with a local image of another platform than `--platform` asks for.
+    #[error("image with reference {reference} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")]
+    PlatformMismatch {
+        /// The image as the user named it (docker's short form).
+        reference: String,
+        /// The platform asked for.
+        wanted: String,
+        /// The local image's.
+        actual: String,
+    },
     /// Converting the image config into a runtime spec failed.
     #[error(transparent)]
     Spec(#[from] holm_image::spec::SpecError),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[command(name = "holm", version, about, propagate_version = true)]
 pub struct Cli {
     /// Root directory of the engine's state (images, layers, containers).
-    #[arg(long, global = true, default_value = holm_image::DEFAULT_ROOT)]
+    #[arg(long, global = true, default_value = holm_engine::image_ops::DEFAULT_ROOT)]
     pub root: PathBuf,
     /// Directory of the containers' runtime state (lost at reboot).
     #[arg(long, global = true, default_value = holm_engine::DEFAULT_RUNROOT)]
@@ -78,7 +78,7 @@ pub struct LoadArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Cap on a layer's uncompressed size, in bytes (decompression-bomb guard).
-    #[arg(long, default_value_t = holm_image::unpack::DEFAULT_MAX_LAYER_BYTES)]
+    #[arg(long, default_value_t = holm_engine::image_ops::DEFAULT_MAX_LAYER_BYTES)]
     pub max_layer_size: u64,
 }
 

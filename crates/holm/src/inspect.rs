@@ -88,7 +88,7 @@ fn lookup(engine: &Engine, kind: Option<Kind>, name: &str, size: bool) -> Result
                 let mut v = holm_engine::inspect::inspect(engine, &rec, st);
                 if size {
                     let rw = engine.writable_size(&rec.id);
-                    let image = engine.images().resolve(&rec.image_id).map_or(0, |i| i.size);
+                    let image = engine.image_size(&rec.image_id);
                     v["SizeRw"] = rw.into();
                     v["SizeRootFs"] = (rw + image).into();
                 }
@@ -99,9 +99,9 @@ fn lookup(engine: &Engine, kind: Option<Kind>, name: &str, size: bool) -> Result
         }
     }
     if want(Kind::Image) {
-        match engine.images().resolve(name) {
-            Ok(img) => return Ok(Some(crate::commands::image_json(engine.images(), &img)?)),
-            Err(holm_image::StoreError::NotFound(_) | holm_image::StoreError::Reference(_)) => {}
+        match engine.image_inspect(name) {
+            Ok(img) => return Ok(Some(serde_json::to_value(img)?)),
+            Err(e) if e.is_no_such_image() || e.is_bad_reference() => {}
             Err(e) => return Err(e.into()),
         }
     }

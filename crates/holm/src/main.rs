@@ -1,5 +1,6 @@
-//! `holm`: the engine's command line (docker/podman-like). The image commands (`pull`, `load`, `save`, `images`,
-//! `image inspect|ls|rm|tag|prune`, `rmi`, `tag`) are thin calls into `holm-image`; the container commands
+//! `holm`: the engine's command line (docker/podman-like): it parses, calls `holm-engine` and prints. The image
+//! commands (`pull`, `load`, `save`, `images`, `image inspect|ls|rm|tag|prune`, `rmi`, `tag`) call the engine's
+//! image API (`commands`, `pull`); the container commands
 //! (`run`, `create`, `start`, `restart`, `ps`, `logs`, `stop`, `kill`, `rm`, `wait`, `pause`, `unpause`,
 //! `inspect`, `exec`, `top`, `stats`, `rename`, `port`, `cp`, `container prune`, `volume …`, `network ls|inspect`,
 //! `system df|prune`,
@@ -41,25 +42,23 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         // a reader that goes away ends the listing silently (SIGPIPE), as docker's
         let _ = holm_sys::signal::default_sigpipe();
     }
-    let store = holm_image::ImageStore::open(&cli.root)?;
+    let engine = holm_engine::Engine::open(&cli.root, &cli.runroot)?;
     if let Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) = &cli.command {
-        let engine = holm_engine::Engine::open(&cli.root, &cli.runroot)?;
         return commands::rmi(&engine, a);
     }
     if let Command::Image(ImageCommand::Inspect(a)) = &cli.command {
-        let engine = holm_engine::Engine::open(&cli.root, &cli.runroot)?;
         let kind = Some(inspect::Kind::Image);
         return inspect::inspect(&engine, kind, a.format.as_deref(), &a.images);
     }
     match &cli.command {
-        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::pull(&store, a),
-        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => commands::load(&store, a),
-        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => commands::save(&store, a),
-        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => commands::images(&store, a),
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::pull(&engine, a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => commands::load(&engine, a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => commands::save(&engine, a),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => commands::images(&engine, a),
         Command::Rmi(_) | Command::Image(ImageCommand::Rm(_)) => unreachable!("handled above"),
-        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => commands::tag(&store, a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => commands::tag(&engine, a),
         Command::Image(ImageCommand::Inspect(_)) => unreachable!("handled above"),
-        Command::Image(ImageCommand::Prune(a)) => commands::prune(&store, &cli.root, a),
+        Command::Image(ImageCommand::Prune(a)) => commands::prune(&engine, a),
         Command::Engine(_) => unreachable!("dispatched in main"),
     }
     .map(|()| 0)

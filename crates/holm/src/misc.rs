@@ -422,9 +422,7 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
             } else {
                 (Vec::new(), 0)
             };
-            let (imgs, gc) = holm_engine::space::with_reserve_of(engine.root(), || {
-                engine.images().prune(a.all)
-            })?;
+            let imgs = engine.image_prune(a.all)?;
             let mut out = std::io::stdout().lock();
             if !ids.is_empty() {
                 writeln!(out, "Deleted Containers:")?;
@@ -440,17 +438,11 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
                 }
                 writeln!(out)?;
             }
-            if !imgs.is_empty() {
-                writeln!(out, "Deleted Images:")?;
-                for d in &imgs {
-                    writeln!(out, "deleted: {d}")?;
-                }
-                writeln!(out)?;
-            }
+            crate::commands::print_deleted_images(&mut out, &imgs.images_deleted)?;
             writeln!(
                 out,
                 "Total reclaimed space: {}",
-                human_size(cbytes + vbytes + gc.bytes)
+                human_size(cbytes + vbytes + imgs.space_reclaimed)
             )?;
             Ok(0)
         }

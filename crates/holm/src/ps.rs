@@ -308,7 +308,7 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
             let mut v = row(engine, r, *st, now, a.no_trunc);
             if a.size {
                 let rw = engine.writable_size(&r.id);
-                let image = engine.images().resolve(&r.image_id).map_or(0, |i| i.size);
+                let image = engine.image_size(&r.image_id);
                 v["Size"] = Value::String(format!(
                     "{} (virtual {})",
                     holm_format::size::size(rw),

@@ -1,14 +1,14 @@
-//! `holm pull`, and the `--pull` policy of `holm run` / `holm create`: thin calls into `holm-image`'s registry
-//! client that print docker's progress lines.
+//! `holm pull`, and the `--pull` policy of `holm run` / `holm create`: thin calls into `holm-engine`'s pull
+//! (`holm_engine::pull`) that print docker's progress lines.
 //!
 //! Output (docker's, without a terminal): progress on stderr (`latest: Pulling from library/busybox`, one line per
 //! layer state, `Digest: …`, `Status: …`), then the full reference on stdout, the line `docker pull` ends with;
 //! `-q` prints only that line. Errors exit 1 for `holm pull` (docker's code) and 125 for `run` / `create`.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
-use holm_image::platform::Platform;
-use holm_image::{ImageStore, PullEvent, PullOptions, Reference, StoreError};
+use holm_engine::pull::{PullProgress, PullRequest};
+use holm_engine::Engine;
 
 /// `holm pull`.
 #[derive(Debug, Args)]
@@ -40,129 +40,52 @@ pub enum PullPolicy {
     Never,
 }
 
-/// Short layer id as docker prints it (12 hex digits).
-fn short(d: &holm_image::digest::Digest) -> &str {
-    let hex = holm_image::digest::hex(d).unwrap_or(d.as_ref());
-    &hex[..hex.len().min(12)]
-}
-
-/// True if an image record's `os/arch[/variant]` is `wanted` (a variant only counts when both name one).
-fn same_platform(record: &str, wanted: &Platform) -> bool {
-    Platform::parse(record).is_ok_and(|p| {
-        p.os == wanted.os
-            && p.architecture == wanted.architecture
-            && match (&p.variant, &wanted.variant) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            }
-    })
-}
-
-/// Pulls `name` and prints docker's progress on stderr unless `quiet`. Returns the normalised reference pulled.
-fn pull_image(
-    store: &ImageStore,
-    name: &str,
-    opts: &PullOptions,
-    quiet: bool,
-) -> Result<Reference> {
-    let given = Reference::parse_normalized(name)?;
-    let reference = given.clone().or_latest();
-    if !quiet {
-        if given.tag().is_none() && given.digest().is_none() {
-            eprintln!("Using default tag: latest");
+impl From<PullPolicy> for holm_engine::pull::PullPolicy {
+    fn from(p: PullPolicy) -> Self {
+        match p {
+            PullPolicy::Always => Self::Always,
+            PullPolicy::Missing => Self::Missing,
+            PullPolicy::Never => Self::Never,
         }
-        let what = match (reference.digest(), reference.tag()) {
-            (Some(d), _) => d.to_string(),
-            (None, t) => t.unwrap_or("latest").to_string(),
-        };
-        eprintln!("{what}: Pulling from {}", reference.path());
     }
-    let mut progress = |e: PullEvent| {
-        if quiet {
-            return;
-        }
-        match e {
-            PullEvent::Resolved(_) => {}
-            PullEvent::LayerExists(d) => eprintln!("{}: Already exists", short(&d)),
-            PullEvent::LayerPulling(d) => eprintln!("{}: Pulling fs layer", short(&d)),
-            PullEvent::LayerDownloaded(d) => eprintln!("{}: Download complete", short(&d)),
-            PullEvent::LayerComplete(d) => eprintln!("{}: Pull complete", short(&d)),
-        }
-    };
-    let pulled = store.pull(&reference, opts, &mut progress)?;
-    if !quiet {
-        eprintln!("Digest: {}", pulled.digest);
-        let status = if pulled.updated {
-            "Downloaded newer image for"
-        } else {
-            "Image is up to date for"
-        };
-        eprintln!("Status: {status} {}", pulled.reference.familiar());
-    }
-    Ok(pulled.reference)
 }
 
-fn tls_verify_opts(platform: &str, tls_verify: Option<bool>) -> Result<PullOptions> {
-    Ok(PullOptions {
-        platform: Platform::parse(platform)?,
-        tls_verify,
-        ..Default::default()
-    })
+/// The progress printer: docker's lines on stderr, nothing if `quiet`.
+fn printer(quiet: bool) -> impl FnMut(PullProgress) {
+    move |p: PullProgress| {
+        if !quiet {
+            eprintln!("{}", p.line());
+        }
+    }
 }
 
 /// `holm pull`: prints the full reference on stdout at the end (only that with `-q`).
-pub fn pull(store: &ImageStore, a: &PullArgs) -> Result<()> {
-    let opts = tls_verify_opts(&a.platform, a.tls_verify)?;
-    let r = pull_image(store, &a.image, &opts, a.quiet)?;
+pub fn pull(engine: &Engine, a: &PullArgs) -> Result<()> {
+    let req = PullRequest {
+        image: &a.image,
+        platform: &a.platform,
+        tls_verify: a.tls_verify,
+    };
+    let r = engine.image_pull(&req, &mut printer(a.quiet))?;
     println!("{r}");
     Ok(())
 }
 
-/// Applies `run` / `create`'s pull policy to `name` before the container is created: `missing` pulls an image
-/// that is not in the store (after docker's `Unable to find image 'X' locally`), `always` pulls anyway, `never`
-/// fails with docker's `No such image: X`. With an explicit `platform`, a local image of another platform is
-/// pulled again for that platform (`never`: docker's "does not match the specified platform" error).
+/// Applies `run` / `create`'s pull policy to `name` before the container is created (see
+/// [`holm_engine::Engine::ensure_image`]); progress on stderr unless `quiet`.
 pub fn ensure_image(
-    store: &ImageStore,
+    engine: &Engine,
     name: &str,
     policy: PullPolicy,
     platform: Option<&str>,
     tls_verify: Option<bool>,
     quiet: bool,
 ) -> Result<()> {
-    let opts = tls_verify_opts(platform.unwrap_or("linux/amd64"), tls_verify)?;
-    let shown = || {
-        Reference::parse(name)
-            .map(|r| r.familiar())
-            .unwrap_or_else(|_| name.to_string())
+    let req = PullRequest {
+        image: name,
+        platform: platform.unwrap_or("linux/amd64"),
+        tls_verify,
     };
-    let present = match store.resolve(name) {
-        // With an explicit --platform, a local image of another platform counts as missing (docker).
-        Ok(img) if platform.is_some() && !same_platform(&img.platform, &opts.platform) => {
-            if policy == PullPolicy::Never {
-                bail!(
-                    "image with reference {} was found but does not match the specified platform: wanted {}, actual: {}",
-                    shown(),
-                    opts.platform,
-                    img.platform
-                );
-            }
-            false
-        }
-        Ok(_) => true,
-        Err(StoreError::NotFound(_)) => false,
-        Err(e) => return Err(e.into()),
-    };
-    match policy {
-        PullPolicy::Never if !present => bail!("No such image: {}", shown()),
-        PullPolicy::Never => Ok(()),
-        PullPolicy::Missing if present => Ok(()),
-        PullPolicy::Missing => {
-            if !quiet {
-                eprintln!("Unable to find image '{}' locally", shown());
-            }
-            pull_image(store, name, &opts, quiet).map(drop)
-        }
-        PullPolicy::Always => pull_image(store, name, &opts, quiet).map(drop),
-    }
+    engine.ensure_image(&req, policy.into(), platform.is_some(), &mut printer(quiet))?;
+    Ok(())
 }

@@ -349,7 +349,7 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
 /// process is single-threaded again before the container's monitor is forked.
 fn pull_if_needed(engine: &Engine, a: &RunArgs) -> Result<()> {
     crate::pull::ensure_image(
-        engine.images(),
+        engine,
         &a.image_and_cmd[0],
         a.pull,
         a.platform.as_deref(),
