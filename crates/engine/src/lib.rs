@@ -52,6 +52,7 @@ mod refresh;
 pub mod runtime;
 pub mod space;
 pub mod stats;
+pub mod system;
 pub mod tty;
 pub mod volumes;
 

@@ -177,7 +177,7 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
         EngineCommand::System(c) => crate::misc::system(&engine, c),
         EngineCommand::Volume(c) => crate::volume::volume(&engine, c),
         EngineCommand::Network(c) => crate::network::network(&engine, c),
-        EngineCommand::Version => crate::misc::version(),
+        EngineCommand::Version => crate::misc::version(&engine),
         EngineCommand::Info => crate::misc::info(&engine),
         EngineCommand::Monitor { .. } => unreachable!("handled above"),
     };

@@ -339,65 +339,23 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
     match c {
         SystemCommand::Info => info(engine),
         SystemCommand::Df => {
-            let list = engine.list()?;
-            let images = engine.images().list()?;
-            let used: std::collections::HashSet<&str> =
-                list.iter().map(|(r, _)| r.image_id.as_str()).collect();
-            let img_size: u64 = images.iter().map(|i| i.size).sum();
-            let active_imgs: Vec<_> = images
-                .iter()
-                .filter(|i| used.contains(i.id.to_string().as_str()))
-                .collect();
-            let img_reclaim = img_size - active_imgs.iter().map(|i| i.size).sum::<u64>();
-            let mut ctr_size = 0;
-            let mut ctr_reclaim = 0;
-            let mut active = 0;
-            for (r, st) in &list {
-                let sz = engine.writable_size(&r.id);
-                ctr_size += sz;
-                if matches!(st, Status::Running | Status::Paused | Status::Restarting) {
-                    active += 1;
-                } else {
-                    ctr_reclaim += sz;
-                }
-            }
+            let du = engine.system_df()?;
             let pct = |a: u64, b: u64| (a * 100).checked_div(b).unwrap_or(0);
-            let vols = engine.volume_list()?;
-            let (mut vol_size, mut vol_reclaim, mut vol_active) = (0, 0, 0);
-            for v in &vols {
-                let sz = engine.volume_size(&v.name);
-                vol_size += sz;
-                if engine.volume_users(&v.name)?.is_empty() {
-                    vol_reclaim += sz;
-                } else {
-                    vol_active += 1;
-                }
-            }
-            let row = |kind: &str, total: usize, active: usize, size: u64, reclaim: u64| {
+            let row = |kind: &str, r: holm_engine::system::UsageRow| {
                 format!(
-                    "{kind}\t{total}\t{active}\t{}\t{} ({}%)",
-                    human_size(size),
-                    human_size(reclaim),
-                    pct(reclaim, size)
+                    "{kind}\t{}\t{}\t{}\t{} ({}%)",
+                    r.total,
+                    r.active,
+                    human_size(r.size),
+                    human_size(r.reclaimable),
+                    pct(r.reclaimable, r.size)
                 )
             };
             let table = [
                 "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE".to_string(),
-                row(
-                    "Images",
-                    images.len(),
-                    active_imgs.len(),
-                    img_size,
-                    img_reclaim,
-                ),
-                row("Containers", list.len(), active, ctr_size, ctr_reclaim),
-                row(
-                    "Local Volumes",
-                    vols.len(),
-                    vol_active,
-                    vol_size,
-                    vol_reclaim,
-                ),
+                row("Images", du.images),
+                row("Containers", du.containers),
+                row("Local Volumes", du.volumes),
             ];
             println!("{}", crate::format::tabwrite(&table.join("\n"), 0, 3));
             Ok(0)
@@ -416,136 +374,78 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
             if !crate::confirm::confirm(a.force, &warning)? {
                 return Ok(0);
             }
-            let (ids, cbytes) = engine.prune()?;
-            let (vols, vbytes) = if a.volumes {
-                engine.volume_prune(false)?
-            } else {
-                (Vec::new(), 0)
-            };
-            let imgs = engine.image_prune(a.all)?;
+            let p = engine.system_prune(a.all, a.volumes)?;
             let mut out = std::io::stdout().lock();
-            if !ids.is_empty() {
+            if !p.containers_deleted.is_empty() {
                 writeln!(out, "Deleted Containers:")?;
-                for id in &ids {
+                for id in &p.containers_deleted {
                     writeln!(out, "{id}")?;
                 }
                 writeln!(out)?;
             }
-            if !vols.is_empty() {
+            if !p.volumes_deleted.is_empty() {
                 writeln!(out, "Deleted Volumes:")?;
-                for v in &vols {
+                for v in &p.volumes_deleted {
                     writeln!(out, "{v}")?;
                 }
                 writeln!(out)?;
             }
-            crate::commands::print_deleted_images(&mut out, &imgs.images_deleted)?;
+            crate::commands::print_deleted_images(&mut out, &p.images_deleted)?;
             writeln!(
                 out,
                 "Total reclaimed space: {}",
-                human_size(cbytes + vbytes + imgs.space_reclaimed)
+                human_size(p.space_reclaimed)
             )?;
             Ok(0)
         }
     }
 }
 
-/// The machine's architecture in Go's (docker's, OCI's) words: `amd64`, `arm64`, `386`, … (Rust says `x86_64`,
-/// `aarch64`, `x86`).
-pub fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
-        "powerpc64" => "ppc64",
-        "loongarch64" => "loong64",
-        "mips64" if cfg!(target_endian = "little") => "mips64le",
-        other => other,
-    }
-}
-
 /// `holm version`.
-pub fn version() -> Result<i32> {
+pub fn version(engine: &Engine) -> Result<i32> {
+    let v = engine.system_version();
     println!("Client:");
     println!(" Version:     {}", env!("CARGO_PKG_VERSION"));
-    println!(" OS/Arch:     linux/{}", go_arch());
+    println!(" OS/Arch:     {}/{}", v.os, v.arch);
     println!();
     println!("Engine:");
-    println!(" Version:     {} (daemonless)", env!("CARGO_PKG_VERSION"));
-    println!(" Runtime:     holm-container (built in)");
-    println!(" Kernel:      {}", read_trim("/proc/sys/kernel/osrelease"));
+    println!(" Version:     {} (daemonless)", v.version);
+    println!(
+        " Runtime:     {} (built in)",
+        holm_engine::system::DEFAULT_RUNTIME
+    );
+    println!(" Kernel:      {}", v.kernel_version);
     Ok(0)
-}
-
-fn read_trim(p: &str) -> String {
-    std::fs::read_to_string(p)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
 }
 
 /// `holm info`: docker's main facts about this engine and host.
 pub fn info(engine: &Engine) -> Result<i32> {
-    let list = engine.list()?;
-    let count = |f: &dyn Fn(Status) -> bool| list.iter().filter(|(_, s)| f(*s)).count();
-    let images = engine.images().list().map(|l| l.len()).unwrap_or(0);
-    let cgroup = match holm_cgroups::Hierarchies::detect().map(|h| h.layout()) {
-        Ok(l) => format!("{l:?}").to_lowercase(),
-        Err(_) => "unknown".into(),
-    };
-    let os = std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                .map(|v| v.trim_matches('"').to_string())
-        })
-        .unwrap_or_else(|| "Linux".into());
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024;
-    println!("Containers: {}", list.len());
-    println!(" Running: {}", count(&|s| s == Status::Running));
-    println!(" Paused: {}", count(&|s| s == Status::Paused));
-    println!(
-        " Stopped: {}",
-        count(&|s| matches!(s, Status::Exited | Status::Created | Status::Restarting))
-    );
-    println!("Images: {images}");
-    println!("Server Version: {} (daemonless)", env!("CARGO_PKG_VERSION"));
-    println!("Storage Driver: overlay");
-    println!("Logging Driver: json-file");
-    println!("Cgroup Driver: cgroupfs");
-    println!("Cgroup Version: {cgroup}");
-    println!("Runtimes: holm-container (built in)");
+    let i = engine.system_info()?;
+    println!("Containers: {}", i.containers);
+    println!(" Running: {}", i.containers_running);
+    println!(" Paused: {}", i.containers_paused);
+    println!(" Stopped: {}", i.containers_stopped);
+    println!("Images: {}", i.images);
+    println!("Server Version: {} (daemonless)", i.server_version);
+    println!("Storage Driver: {}", i.driver);
+    println!("Logging Driver: {}", i.logging_driver);
+    println!("Cgroup Driver: {}", i.cgroup_driver);
+    println!("Cgroup Version: {}", i.cgroup_layout);
+    println!("Runtimes: {} (built in)", i.default_runtime);
     println!("Security Options:");
     println!(" seccomp");
     println!("  Profile: builtin");
+    println!("Kernel Version: {}", i.kernel_version);
+    println!("Operating System: {}", i.operating_system);
+    println!("OSType: {}", i.os_type);
+    println!("Architecture: {}", i.architecture);
+    println!("CPUs: {}", i.ncpu);
+    println!("Total Memory: {}", human_size(i.mem_total));
+    println!("Root Dir: {}", i.docker_root_dir);
+    println!("Run Dir: {}", i.run_dir);
     println!(
-        "Kernel Version: {}",
-        read_trim("/proc/sys/kernel/osrelease")
-    );
-    println!("Operating System: {os}");
-    println!("OSType: linux");
-    println!("Architecture: {}", std::env::consts::ARCH);
-    println!(
-        "CPUs: {}",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
-    println!("Total Memory: {}", human_size(mem));
-    println!("Root Dir: {}", engine.root().display());
-    println!("Run Dir: {}", engine.runroot().display());
-    println!(
-        "Networking: bridge ({} {}/{}, gateway {}, nftables NAT), host, none, container:NAME",
-        holm_network::BRIDGE,
-        holm_network::SUBNET.0,
-        holm_network::SUBNET.1,
-        holm_network::GATEWAY
+        "Networking: bridge ({}, nftables NAT), host, none, container:NAME",
+        i.bridge
     );
     Ok(0)
 }
