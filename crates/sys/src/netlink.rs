@@ -17,6 +17,10 @@ const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
 const RTM_GETADDR: u16 = 22;
+const RTM_NEWROUTE: u16 = 24;
+const IFLA_MTU: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RTA_OIF: u16 = 4;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFA_ADDRESS: u16 = 1;
@@ -302,6 +306,45 @@ impl Netlink {
             NLM_F_CREATE | NLM_F_EXCL,
             &body,
             &format!("add address to link {index}"),
+        )
+    }
+}
+
+impl Netlink {
+    /// Sets link `index`'s MTU (`RTM_NEWLINK` with `IFLA_MTU`).
+    pub fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
+        let mut body = ifinfomsg(index, 0, 0);
+        push_attr(&mut body, IFLA_MTU, &mtu.to_ne_bytes());
+        self.request(
+            RTM_NEWLINK,
+            0,
+            &body,
+            &format!("set mtu {mtu} on link {index}"),
+        )
+    }
+
+    /// Adds the IPv4 default route via `gateway` out of link `index` (`RTM_NEWROUTE` in the main table,
+    /// `ip route add default via GATEWAY dev LINK`).
+    pub fn add_default_route_v4(&self, index: u32, gateway: [u8; 4]) -> Result<()> {
+        // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type; flags u32.
+        let mut body = vec![
+            libc::AF_INET as u8,
+            0,
+            0,
+            0,
+            libc::RT_TABLE_MAIN,
+            libc::RTPROT_BOOT,
+            RT_SCOPE_UNIVERSE,
+            libc::RTN_UNICAST,
+        ];
+        body.extend_from_slice(&0u32.to_ne_bytes());
+        push_attr(&mut body, RTA_GATEWAY, &gateway);
+        push_attr(&mut body, RTA_OIF, &index.to_ne_bytes());
+        self.request(
+            RTM_NEWROUTE,
+            NLM_F_CREATE | NLM_F_EXCL,
+            &body,
+            &format!("add default route via {gateway:?} on link {index}"),
         )
     }
 }

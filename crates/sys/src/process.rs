@@ -735,3 +735,15 @@ pub fn local_utc_offset(unix_secs: i64) -> i64 {
     let tm = unsafe { tm.assume_init() };
     tm.tm_gmtoff
 }
+
+/// Syncs filesystems and powers the machine off (`reboot(RB_POWER_OFF)`, reboot(2)); for a VM guest's pid 1.
+/// Returns only on failure (e.g. `EPERM` without `CAP_SYS_BOOT`, or outside the initial pid namespace `EINVAL`
+/// semantics per pid_namespaces(7)).
+pub fn power_off() -> Error {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    // SAFETY: reboot(2) with a valid command constant; it does not touch our memory.
+    let r = unsafe { libc::reboot(libc::RB_POWER_OFF) };
+    let _ = r;
+    Error::last("reboot", "RB_POWER_OFF")
+}

@@ -26,6 +26,12 @@ impl SigSet {
         // SAFETY: initialised just above.
         SigSet(unsafe { s.assume_init() })
     }
+
+    /// Adds signal `sig` (sigaddset(3)); a number outside 1..=64 is ignored (the call fails with `EINVAL`).
+    pub fn add(&mut self, sig: i32) {
+        // SAFETY: `self.0` is an initialised sigset_t owned by `self`.
+        unsafe { libc::sigaddset(&mut self.0, sig) };
+    }
 }
 
 /// `sigprocmask(SIG_SETMASK, set)`, returning the previous mask.

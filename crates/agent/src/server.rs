@@ -1,0 +1,485 @@
+//! The agent's request loop: one thread, `poll(2)` over the control port, the stdio port, a signalfd for
+//! `SIGCHLD` and every relayed output. Requests are handled one at a time, each answered with one reply.
+
+use crate::boot;
+use crate::info;
+use crate::procs::{self, Out, Proc, SpawnError};
+use holm_container::{CreateOptions, ExecOptions, Store};
+use holm_vm_proto::{
+    CreateRequest, Event, ExecRequest, GuestFrame, HostFrame, Reader, Ready, Request, Stats,
+    Writer, INIT_STREAM, MAX_DATA, PROTOCOL_VERSION,
+};
+use oci_spec::runtime::LinuxNamespaceType;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// Why the agent stops serving (the guest then powers off).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Boot failed.
+    #[error("boot: {0}")]
+    Boot(#[from] boot::Error),
+    /// A system call failed.
+    #[error("{0}")]
+    Sys(#[from] holm_sys::Error),
+    /// The host sent an undecodable frame.
+    #[error("from host: {0}")]
+    Decode(#[from] holm_vm_proto::DecodeError),
+    /// A frame could not be sent.
+    #[error("to host: {0}")]
+    Encode(#[from] holm_vm_proto::EncodeError),
+}
+
+/// Where the agent keeps holm-container's state and the bundle.
+const STATE_ROOT: &str = "/run/holm/state";
+const BUNDLE: &str = "/run/holm/bundle";
+
+/// The request loop's state.
+pub struct Server {
+    control: File,
+    stdio: File,
+    sigfd: OwnedFd,
+    store: Store,
+    id: Option<String>,
+    procs: Vec<Proc>,
+    shutdown: bool,
+}
+
+/// A failed request: its message goes back as `Event::Error`.
+struct Failed(String);
+
+impl<E: std::fmt::Display> From<E> for Failed {
+    fn from(e: E) -> Self {
+        Failed(e.to_string())
+    }
+}
+
+fn fail<T>(msg: impl Into<String>) -> Result<T, Failed> {
+    Err(Failed(msg.into()))
+}
+
+impl Server {
+    /// Blocks `SIGCHLD` (read from a signalfd) and wraps the ports.
+    pub fn new(ports: boot::Ports) -> Result<Server, Error> {
+        let mut set = holm_sys::signal::SigSet::empty();
+        set.add(libc::SIGCHLD);
+        holm_sys::signal::set_mask(&set)?;
+        let sigfd = holm_sys::signal::signalfd(&set)?;
+        Ok(Server {
+            control: ports.control,
+            stdio: ports.stdio,
+            sigfd,
+            store: Store::new(STATE_ROOT),
+            id: None,
+            procs: Vec::new(),
+            shutdown: false,
+        })
+    }
+
+    fn send_event(&self, e: Event) -> Result<(), Error> {
+        Writer::new(&self.control).write(&GuestFrame::Event(e))?;
+        Ok(())
+    }
+
+    fn send_data(&self, f: GuestFrame) -> Result<(), Error> {
+        Writer::new(&self.stdio).write(&f)?;
+        Ok(())
+    }
+
+    /// Announces `Ready` and serves until the host closes the control port or asks for `Shutdown`; then kills
+    /// the container.
+    pub fn serve(mut self) -> Result<(), Error> {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .chars()
+            .take(holm_vm_proto::MAX_SHORT_STRING)
+            .collect();
+        self.send_event(Event::Ready(Ready {
+            protocol: PROTOCOL_VERSION,
+            kernel,
+        }))?;
+        let r = self.serve_loop();
+        self.teardown();
+        r
+    }
+
+    fn serve_loop(&mut self) -> Result<(), Error> {
+        let mut buf = vec![0u8; MAX_DATA];
+        while !self.shutdown {
+            // (proc index, output index) of each polled output, after the three fixed fds.
+            let mut map = Vec::new();
+            let ready = {
+                let mut fds: Vec<BorrowedFd<'_>> =
+                    vec![self.control.as_fd(), self.stdio.as_fd(), self.sigfd.as_fd()];
+                for (pi, p) in self.procs.iter().enumerate() {
+                    for (oi, (f, _)) in p.outputs.iter().enumerate() {
+                        fds.push(f.as_fd());
+                        map.push((pi, oi));
+                    }
+                }
+                holm_sys::process::poll_any(&fds, -1)?
+            };
+            // Output first (in reverse, so removing an ended output keeps the other indices valid), then exits:
+            // a process's last output is sent before its exit.
+            for (k, &(pi, oi)) in map.iter().enumerate().rev() {
+                if ready[3 + k] {
+                    self.pump(pi, oi, &mut buf)?;
+                }
+            }
+            if ready[2] {
+                let _ = holm_sys::signal::read_signal(self.sigfd.as_fd());
+                self.reap();
+            }
+            self.report()?;
+            if ready[1] {
+                match Reader::new(&self.stdio).read::<HostFrame>()? {
+                    Some(f) => self.stdin(f),
+                    None => {
+                        info!("stdio channel closed by the host");
+                        return Ok(());
+                    }
+                }
+            }
+            if ready[0] {
+                match Reader::new(&self.control).read::<HostFrame>()? {
+                    Some(HostFrame::Request(r)) => {
+                        let reply = match self.handle(r) {
+                            Ok(e) => e,
+                            Err(Failed(m)) => Event::Error {
+                                message: one_line(&m),
+                            },
+                        };
+                        self.send_event(reply)?;
+                    }
+                    Some(_) => {
+                        info!("data frame on the control channel: ignored");
+                    }
+                    None => {
+                        info!("control channel closed by the host");
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Relays one readable output.
+    fn pump(&mut self, pi: usize, oi: usize, buf: &mut [u8]) -> Result<(), Error> {
+        let p = &mut self.procs[pi];
+        let kind = p.outputs[oi].1;
+        let stream = p.stream;
+        match p.read_output(oi, buf) {
+            Ok(usize::MAX) => Ok(()),
+            Ok(0) => Ok(()),
+            Ok(n) => {
+                let data = buf[..n].to_vec();
+                self.send_data(match kind {
+                    Out::Stdout => GuestFrame::Stdout { stream, data },
+                    Out::Stderr => GuestFrame::Stderr { stream, data },
+                })
+            }
+            Err(e) => {
+                info!("stream {stream}: read output: {e}");
+                self.procs[pi].outputs.remove(oi);
+                Ok(())
+            }
+        }
+    }
+
+    /// Reaps every exited child (pid 1 inherits orphans); records the relayed ones' status.
+    fn reap(&mut self) {
+        while let Ok((pid, ws)) = holm_sys::process::waitpid(-1, libc::WNOHANG) {
+            if pid <= 0 {
+                break;
+            }
+            if let Some(p) = self.procs.iter_mut().find(|p| p.pid == pid) {
+                p.status = procs::exit_status(ws);
+            }
+        }
+    }
+
+    /// Sends `OutputEnd` for streams whose output is done, then `Exited` for those that also exited.
+    fn report(&mut self) -> Result<(), Error> {
+        let mut i = 0;
+        while i < self.procs.len() {
+            let p = &self.procs[i];
+            let (stream, done, status) = (p.stream, p.outputs.is_empty(), p.status);
+            if done && !p.output_ended {
+                self.procs[i].output_ended = true;
+                self.send_data(GuestFrame::OutputEnd { stream })?;
+            }
+            if let (true, Some(status)) = (done, status) {
+                self.procs.remove(i);
+                self.send_event(Event::Exited { stream, status })?;
+                continue;
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn stdin(&mut self, f: HostFrame) {
+        let (stream, data) = match f {
+            HostFrame::Stdin { stream, data } => (stream, Some(data)),
+            HostFrame::StdinClose { stream } => (stream, None),
+            HostFrame::Request(_) => {
+                info!("control message on the stdio channel: ignored");
+                return;
+            }
+        };
+        let Some(p) = self.procs.iter_mut().find(|p| p.stream == stream) else {
+            return;
+        };
+        match data {
+            Some(d) => {
+                if let Some(w) = &mut p.stdin {
+                    if let Err(e) = w.write_all(&d) {
+                        info!("stream {stream}: write stdin: {e}");
+                        p.stdin = None;
+                    }
+                }
+            }
+            // A pty has no separate stdin to close: EOF is the terminal's ^D, which the host sends as data.
+            None if p.master.is_none() => p.stdin = None,
+            None => {}
+        }
+    }
+
+    fn id(&self) -> Result<String, Failed> {
+        match &self.id {
+            Some(id) => Ok(id.clone()),
+            None => fail("no container was created"),
+        }
+    }
+
+    fn handle(&mut self, r: Request) -> Result<Event, Failed> {
+        match r {
+            Request::Create(c) => self.create(*c),
+            Request::Start => {
+                let id = self.id()?;
+                holm_container::start(&self.store, &id, &mut |e| info!("start: {e}"))?;
+                let pid = self.store.read(&id)?.pid;
+                Ok(Event::Started {
+                    stream: INIT_STREAM,
+                    pid,
+                })
+            }
+            Request::Signal(s) => {
+                match s.stream {
+                    Some(st) if st != INIT_STREAM => {
+                        let p = self
+                            .procs
+                            .iter()
+                            .find(|p| p.stream == st && p.status.is_none());
+                        match p {
+                            Some(p) => holm_sys::process::kill(p.pid, s.signal)?,
+                            None => {
+                                return fail(format!("signal: stream {st} has no running process"))
+                            }
+                        }
+                    }
+                    _ => holm_container::kill(&self.store, &self.id()?, s.signal, s.all)?,
+                }
+                Ok(Event::Done)
+            }
+            Request::Exec(x) => self.exec(*x),
+            Request::Resize(r) => {
+                let p = self.procs.iter().find(|p| p.stream == r.stream);
+                match p.and_then(|p| p.master.as_ref()) {
+                    Some(m) => holm_sys::tty::set_winsize(m.as_fd(), r.rows, r.cols)?,
+                    None => return fail(format!("resize: stream {} has no terminal", r.stream)),
+                }
+                Ok(Event::Done)
+            }
+            Request::Pause => {
+                holm_container::cgroup_verbs::pause(&self.store, &self.id()?)?;
+                Ok(Event::Done)
+            }
+            Request::Resume => {
+                holm_container::cgroup_verbs::resume(&self.store, &self.id()?)?;
+                Ok(Event::Done)
+            }
+            Request::Update(res) => {
+                holm_container::cgroup_verbs::update(&self.store, &self.id()?, &res)?;
+                Ok(Event::Done)
+            }
+            Request::Stats => Ok(Event::Stats(self.stats()?)),
+            Request::Ps => {
+                let mut pids = holm_container::cgroup_verbs::pids(&self.store, &self.id()?)?;
+                pids.truncate(holm_vm_proto::MAX_PS_PIDS);
+                Ok(Event::Ps { pids })
+            }
+            Request::Shutdown => {
+                self.shutdown = true;
+                Ok(Event::Done)
+            }
+        }
+    }
+
+    fn create(&mut self, c: CreateRequest) -> Result<Event, Failed> {
+        if self.id.is_some() {
+            return fail("create: a container was already created in this guest");
+        }
+        let mut spec = *c.config;
+        // The container keeps the guest's network namespace (eth0 is there); a namespace path would be a host
+        // path, meaningless here.
+        if let Some(linux) = spec.linux_mut() {
+            if let Some(nss) = linux.namespaces_mut() {
+                nss.retain(|n| n.typ() != LinuxNamespaceType::Network);
+                if let Some(n) = nss.iter().find(|n| n.path().is_some()) {
+                    return fail(format!(
+                        "config.linux.namespaces: {:?} has a path; a VM guest joins no host namespace",
+                        n.typ()
+                    ));
+                }
+            }
+        }
+        let root = spec
+            .root()
+            .as_ref()
+            .map(|r| r.path().clone())
+            .ok_or_else(|| Failed("config.root.path: missing".into()))?;
+        if !root.is_absolute() {
+            return fail(format!(
+                "config.root.path: `{}` must be an absolute guest path",
+                root.display()
+            ));
+        }
+        let mut rootfs = c.rootfs.clone();
+        rootfs.guest_path = root.display().to_string();
+        boot::mount_share(&rootfs)?;
+        for v in &c.volumes {
+            boot::mount_share(v)?;
+        }
+        boot::configure_network(c.network.as_ref())?;
+        if let Some(h) = &c.hostname {
+            holm_sys::ns::sethostname(h)?;
+        }
+        std::fs::create_dir_all(BUNDLE)?;
+        let tty = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        std::fs::write(
+            Path::new(BUNDLE).join("config.json"),
+            serde_json::to_vec(&spec)?,
+        )?;
+        let store = &self.store;
+        let id = c.id.clone();
+        let (pid, mut proc) = procs::spawn_with_stdio(INIT_STREAM, tty, |console| {
+            holm_container::create(
+                store,
+                &CreateOptions {
+                    id: id.clone(),
+                    bundle: PathBuf::from(BUNDLE),
+                    console_socket: console.map(Path::to_path_buf),
+                    ..Default::default()
+                },
+            )
+        })
+        .map_err(spawn_failed)?;
+        proc.pid = pid;
+        self.procs.push(proc);
+        self.id = Some(c.id);
+        Ok(Event::Created { pid })
+    }
+
+    fn exec(&mut self, x: ExecRequest) -> Result<Event, Failed> {
+        let id = self.id()?;
+        if x.stream == INIT_STREAM || self.procs.iter().any(|p| p.stream == x.stream) {
+            return fail(format!("exec: stream {} is in use", x.stream));
+        }
+        let tty = x.process.terminal().unwrap_or(false);
+        let dir = Path::new("/run/holm");
+        let process_file = dir.join(format!("exec-{}.json", x.stream));
+        let pid_file = dir.join(format!("exec-{}.pid", x.stream));
+        std::fs::write(&process_file, serde_json::to_vec(&x.process)?)?;
+        let store = &self.store;
+        let r = procs::spawn_with_stdio(x.stream, tty, |console| {
+            holm_container::exec(
+                store,
+                &ExecOptions {
+                    id: id.clone(),
+                    process_file: Some(process_file.clone()),
+                    tty,
+                    console_socket: console.map(Path::to_path_buf),
+                    detach: true,
+                    pid_file: Some(pid_file.clone()),
+                    ..Default::default()
+                },
+            )
+        });
+        let _ = std::fs::remove_file(&process_file);
+        let (_, mut proc) = r.map_err(spawn_failed)?;
+        let pid = std::fs::read_to_string(&pid_file)?.trim().parse::<i32>()?;
+        let _ = std::fs::remove_file(&pid_file);
+        proc.pid = pid;
+        self.procs.push(proc);
+        Ok(Event::Started {
+            stream: x.stream,
+            pid,
+        })
+    }
+
+    /// The container's cgroup v2 usage (from its init's `/proc/PID/cgroup`) and eth0's counters.
+    fn stats(&self) -> Result<Stats, Failed> {
+        let id = self.id()?;
+        let pid = self.store.read(&id)?.pid;
+        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+        let rel = cg
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .ok_or_else(|| Failed(format!("stats: pid {pid} has no cgroup v2 path")))?;
+        let dir = Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+        let num = |f: &str| read(f).and_then(|s| s.trim().parse::<u64>().ok());
+        let cpu = read("cpu.stat").unwrap_or_default();
+        let key = |k: &str| {
+            cpu.lines()
+                .find_map(|l| l.strip_prefix(k).and_then(|v| v.trim().parse().ok()))
+        };
+        let net = |f: &str| {
+            std::fs::read_to_string(format!("/sys/class/net/eth0/statistics/{f}"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+        };
+        Ok(Stats {
+            cpu_usage_usec: key("usage_usec "),
+            cpu_user_usec: key("user_usec "),
+            cpu_system_usec: key("system_usec "),
+            memory_current: num("memory.current"),
+            memory_max: num("memory.max"),
+            pids_current: num("pids.current"),
+            net_rx_bytes: net("rx_bytes"),
+            net_tx_bytes: net("tx_bytes"),
+        })
+    }
+
+    /// Kills and deletes the container (its processes die with its pid namespace).
+    fn teardown(&mut self) {
+        if let Some(id) = self.id.take() {
+            if let Err(e) = holm_container::delete(&self.store, &id, true, &mut |_| {}) {
+                info!("delete {id}: {e}");
+            }
+        }
+    }
+}
+
+fn spawn_failed(e: SpawnError) -> Failed {
+    Failed(e.to_string())
+}
+
+/// The first line, at most `MAX_ERROR_MESSAGE` bytes (on a char boundary).
+fn one_line(m: &str) -> String {
+    let line = m.lines().next().unwrap_or("");
+    let mut end = line.len().min(holm_vm_proto::MAX_ERROR_MESSAGE);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line[..end].to_string()
+}
