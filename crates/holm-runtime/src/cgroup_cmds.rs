@@ -92,6 +92,13 @@ pub struct UpdateArgs {
     id: String,
 }
 
+impl UpdateArgs {
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 /// Parses a byte count as runc does (docker's `RAMInBytes`): a decimal number with an optional binary suffix
 /// `k`, `m`, `g`, `t`, `p` (any case, optionally followed by `b` or `ib`), or -1.
 pub fn parse_bytes(s: &str) -> anyhow::Result<i64> {
@@ -258,6 +265,18 @@ pub struct PsArgs {
         value_name = "PS_OPTIONS"
     )]
     ps_args: Vec<String>,
+}
+
+impl PsArgs {
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// True for `--format json`.
+    pub fn json(&self) -> bool {
+        matches!(self.format, PsFormat::Json)
+    }
 }
 
 /// `ps [--format table|json] ID [ps options]`: as runc, runs `ps` on the host (default `ps -ef`) and prints its

@@ -7,7 +7,7 @@ use clap::Args;
 use holm_container::{ExecOptions, Store};
 
 /// runc's `exec` flags.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct ExecArgs {
     /// Path to a process.json (runtime-spec `process`) to run; the other process flags are then ignored.
     #[arg(short, long, value_name = "FILE")]
@@ -97,6 +97,25 @@ fn options(a: ExecArgs) -> anyhow::Result<ExecOptions> {
         cgroup: a.cgroup,
         ignore_paused: a.ignore_paused,
     })
+}
+
+impl ExecArgs {
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// `exec` in a VM container (same exit codes: 255 when it could not run).
+pub fn run_vm(store: &Store, a: &ExecArgs) -> i32 {
+    let opts = a.clone();
+    match options(opts).and_then(|o| crate::vm_cmds::exec(store, &o)) {
+        Ok(code) => code,
+        Err(e) => {
+            crate::log::error(&format!("exec failed: {e:#}"));
+            255
+        }
+    }
 }
 
 /// `exec`: the process's exit code, or 255 after logging why it could not run.

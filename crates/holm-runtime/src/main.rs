@@ -7,6 +7,7 @@ mod cgroup_cmds;
 mod compat;
 mod exec_cmd;
 mod log;
+mod vm_cmds;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -40,6 +41,14 @@ struct Cli {
     /// Path to the criu binary (for checkpoint/restore, which are not implemented).
     #[arg(long, global = true, value_name = "PATH")]
     criu: Option<PathBuf>,
+    /// Run containers created here in a process (default) or in their own qemu microVM (`vm`). Without the flag:
+    /// `vm` when invoked as `holm-runtime-vm`, else the `org.holm.isolation` annotation. Later verbs find the
+    /// choice in the container's state.
+    #[arg(long, global = true, value_enum, value_name = "process|vm")]
+    isolation: Option<vm_cmds::Isolation>,
+    /// The guest kernel for `--isolation vm` (default: $HOLM_VM_KERNEL, else /var/lib/holm/vm/vmlinuz).
+    #[arg(long = "vm-kernel", global = true, value_name = "PATH")]
+    vm_kernel: Option<PathBuf>,
     /// Rootless mode as runc: auto (default) or false; true is not implemented. Before the verb, as runc's.
     #[arg(long, value_enum, default_value_t = compat::Rootless::Auto, value_name = "true|false|auto")]
     rootless: compat::Rootless,
@@ -148,6 +157,12 @@ enum Cmd {
     Ps(cgroup_cmds::PsArgs),
     /// Print the container's resource usage and OOM events as JSON (runc's events).
     Events(cgroup_cmds::EventsArgs),
+    /// The VM shim of one container (started by `create --isolation vm`; not for direct use).
+    #[command(name = "vm-shim", hide = true)]
+    VmShim {
+        /// The container's state directory.
+        dir: PathBuf,
+    },
     /// Write a default config.json into the bundle.
     Spec {
         /// Bundle directory.
@@ -205,8 +220,64 @@ fn create_options(a: &CreateArgs) -> anyhow::Result<CreateOptions> {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    if let Cmd::VmShim { dir } = &cli.cmd {
+        // The ready pipe is fd 3 (see vm_cmds::create): owned here from a duplicate, the inherited number closed
+        // so that the pipe ends when the shim's report is written.
+        let ready = holm_sys::fs::dup_raw(3).context("vm-shim: fd 3 (the ready pipe)")?;
+        holm_sys::process::close_inherited(3);
+        return Ok(holm_vm::shim::run(dir, std::fs::File::from(ready)));
+    }
     if matches!(cli.cmd, Cmd::Create(_) | Cmd::Run { .. }) {
         compat::check_create_flags(cli.systemd_cgroup, cli.rootless)?;
+    }
+    let store = Store::new(&cli.root);
+    // The VM path: create/run decide from the flag, the binary's name or the annotation; the verbs below that
+    // differ for a VM container find it in the state directory.
+    let vm_kernel = cli.vm_kernel.as_deref();
+    match &cli.cmd {
+        Cmd::Create(a) if vm_cmds::wants_vm(cli.isolation, &a.bundle)? => {
+            vm_cmds::create(&store, &create_options(a)?, vm_kernel)?;
+            return Ok(0);
+        }
+        Cmd::Run {
+            create,
+            detach,
+            keep,
+        } if vm_cmds::wants_vm(cli.isolation, &create.bundle)? => {
+            let mut warn = |e: &holm_container::Error| log::warn(&e.to_string());
+            return vm_cmds::run(
+                &store,
+                &create_options(create)?,
+                *detach,
+                *keep,
+                vm_kernel,
+                &mut warn,
+            );
+        }
+        Cmd::Start { id } if vm_cmds::is_vm(&store, id) => {
+            vm_cmds::start(&store, id)?;
+            return Ok(0);
+        }
+        Cmd::Kill { all, id, signal } if vm_cmds::is_vm(&store, id) => {
+            vm_cmds::kill(&store, id, holm_sys_signal(signal)?, *all)?;
+            return Ok(0);
+        }
+        Cmd::Delete { force, id } if vm_cmds::is_vm(&store, id) => {
+            let mut warn = |e: &holm_container::Error| log::warn(&e.to_string());
+            vm_cmds::delete(&store, id, *force, &mut warn)?;
+            return Ok(0);
+        }
+        Cmd::Exec(a) if vm_cmds::is_vm(&store, a.id()) => {
+            return Ok(exec_cmd::run_vm(&store, a));
+        }
+        Cmd::Ps(a) if vm_cmds::is_vm(&store, a.id()) => {
+            vm_cmds::ps(&store, a.id(), a.json())?;
+            return Ok(0);
+        }
+        Cmd::Update(a) if vm_cmds::is_vm(&store, a.id()) => {
+            bail!("update: not supported with --isolation vm yet");
+        }
+        _ => {}
     }
     // Verbs that put a runtime process inside a container run from a sealed in-memory copy of this binary, so
     // nothing inside can reach (and overwrite) the binary on the host through /proc/<pid>/exe (CVE-2019-5736).
@@ -222,7 +293,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     ) {
         holm_sys::signal::default_sigpipe()?;
     }
-    let store = Store::new(&cli.root);
     let mut warn = |e: &holm_container::Error| log::warn(&e.to_string());
     match cli.cmd {
         Cmd::Create(a) => {
@@ -262,6 +332,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Ps(a) => cgroup_cmds::ps(&store, &a)?,
         Cmd::Events(a) => cgroup_cmds::events(&store, &a)?,
         Cmd::Spec { bundle, rootless } => write_spec(&bundle, rootless)?,
+        Cmd::VmShim { .. } => unreachable!("handled above"),
         Cmd::Checkpoint(a) => compat::criu_verb("checkpoint", &a, cli.criu.as_deref())?,
         Cmd::Restore(a) => compat::criu_verb("restore", &a, cli.criu.as_deref())?,
     }

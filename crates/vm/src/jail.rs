@@ -74,7 +74,7 @@ pub enum Error {
 }
 
 /// A host path bound into the jail.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Bind {
     /// The file or directory on the host.
     pub host: PathBuf,
@@ -95,13 +95,23 @@ pub struct JailSpec<'a> {
     pub binds: Vec<Bind>,
     /// Bind `/dev/kvm` (the VM runs under KVM).
     pub kvm: bool,
-    /// The container's network namespace (an open `/proc/PID/ns/net` or a bind mount of one); `None` keeps the
-    /// caller's.
-    pub netns: Option<BorrowedFd<'a>>,
+    /// The network namespace qemu runs in (the container's).
+    pub netns: NetNs<'a>,
     /// The cgroup the VMM runs in (created and limited by the caller).
     pub cgroup: Option<&'a holm_cgroups::Cgroup>,
     /// qemu's stdout and stderr (its error messages); `/dev/null` when absent.
     pub stderr: Option<BorrowedFd<'a>>,
+}
+
+/// Which network namespace the VMM runs in.
+#[derive(Debug, Clone, Copy)]
+pub enum NetNs<'a> {
+    /// The caller's (the container asked for no network namespace of its own).
+    Inherit,
+    /// An existing one: an open `/proc/PID/ns/net` or a bind mount of one (`linux.namespaces[].path`).
+    Join(BorrowedFd<'a>),
+    /// A new, empty one (a network namespace without a path).
+    New,
 }
 
 /// The running VMM.
@@ -217,13 +227,17 @@ fn intermediate(
     let res = (|| -> Result<i32, String> {
         // The network namespace first: setns needs CAP_SYS_ADMIN in the host's user namespace, which the VMM
         // process will not have.
-        if let Some(ns) = spec.netns {
-            holm_sys::ns::setns(
+        match spec.netns {
+            NetNs::Inherit => {}
+            NetNs::Join(ns) => holm_sys::ns::setns(
                 ns,
                 holm_sys::ns::CLONE_NEWNET,
                 "container network namespace",
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?,
+            NetNs::New => {
+                holm_sys::ns::unshare(holm_sys::ns::CLONE_NEWNET).map_err(|e| e.to_string())?
+            }
         }
         holm_sys::ns::unshare(holm_sys::ns::CLONE_NEWPID).map_err(|e| e.to_string())?;
         match process::fork_sibling().map_err(|e| e.to_string())? {

@@ -2,7 +2,10 @@
 //! pid 1 is `holm-agent`. No tokio here: holm-runtime links this crate.
 #![forbid(unsafe_code)]
 
+pub mod guest_spec;
 pub mod initramfs;
 pub mod jail;
 pub mod qemu;
 pub mod session;
+pub mod shim;
+pub mod shim_api;

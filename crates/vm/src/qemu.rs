@@ -39,7 +39,8 @@ pub fn overhead_mib(accel: Accel) -> u64 {
 }
 
 /// How qemu runs guest code (`-accel`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Accel {
     /// Hardware virtualization through `/dev/kvm` (`-accel kvm -cpu host`).
     Kvm,
@@ -82,7 +83,7 @@ pub enum Error {
 }
 
 /// The VM's size: guest memory and vCPUs, derived from the container's limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VmSize {
     /// Guest memory (`-m`), in MiB.
     pub memory_mib: u64,
@@ -155,7 +156,7 @@ fn cpuset_count(list: &str) -> Option<u64> {
 }
 
 /// A directory shared with the guest over 9p.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Share {
     /// The guest mounts it by this tag (`mount -t 9p TAG`).
     pub tag: String,

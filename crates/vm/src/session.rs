@@ -282,6 +282,12 @@ impl<R: Read, W: Write> Control<R, W> {
         self.done(Request::Shutdown)
     }
 
+    /// An exit that arrived while a request waited for its reply, if any (never blocks). Callers that poll the
+    /// control channel's fd for readability must drain these first: they are no longer in the socket.
+    pub fn take_queued_exit(&mut self) -> Option<(u32, ExitStatus)> {
+        self.exits.pop_front()
+    }
+
     /// The next process exit: a queued one, else waits for one (no request may be outstanding).
     pub fn next_exit(&mut self) -> Result<(u32, ExitStatus), Error> {
         if let Some(x) = self.exits.pop_front() {

@@ -141,7 +141,7 @@ fn jailed_vmm_sees_only_its_jail() {
             },
         ],
         kvm: false,
-        netns: Some(netns.as_fd()),
+        netns: jail::NetNs::Join(netns.as_fd()),
         cgroup: Some(cg),
         stderr: Some(err_w.as_fd()),
     };
@@ -264,7 +264,7 @@ fn failed_setup_names_the_step_and_leaves_nothing() {
             readonly: true,
         }],
         kvm: false,
-        netns: None,
+        netns: jail::NetNs::Inherit,
         cgroup: None,
         stderr: None,
     })

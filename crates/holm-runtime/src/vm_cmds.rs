@@ -1,0 +1,626 @@
+//! `--isolation vm`: the OCI verbs for a container that runs inside its own qemu microVM (DESIGN.md "VM
+//! isolation"). `create` boots the VM through a shim process (`holm-runtime vm-shim`, see `holm_vm::shim`) and
+//! records the container like any other; `state`, `list`, `pause`, `resume`, `events` and `delete` then work on
+//! it with the process path's code (its init is the VMM: `state.pid` is qemu's host pid, in the container's
+//! network namespace; its cgroup is the VMM's, so `pause` freezes the whole VM). `start`, `kill`, `exec` and `ps`
+//! are requests to the shim.
+//!
+//! How a container is chosen for a VM (create and run; later verbs read the choice from the state directory):
+//! 1. the global flag `--isolation vm|process` when given;
+//! 2. otherwise the binary's name: invoked as `holm-runtime-vm` (a symlink; for containerd's runc shim, which passes
+//!    no extra argument), every container gets a VM — an annotation cannot opt out of it;
+//! 3. otherwise the annotation [`ANNOTATION`] (`vm` or `process`) in config.json.
+//!
+//! Differences from a process container, on purpose: `--pid-file` names the shim, which exits with the container's
+//! exit code when the init ends (engines that wait for that pid get the code; qemu's own exit status says nothing
+//! about it); `ps` lists guest pids; `pause` freezes the VMM.
+
+use anyhow::{bail, Context};
+use holm_container::state::{self, Saved, Status};
+use holm_container::{CreateOptions, Store};
+use holm_vm::shim_api::{self, Client, ShimReply, ShimRequest};
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+/// The annotation that selects the isolation of one container: `vm` or `process`.
+pub const ANNOTATION: &str = "org.holm.isolation";
+/// The binary name under which every container gets a VM.
+pub const VM_ARGV0: &str = "holm-runtime-vm";
+/// Where the guest kernel is installed (by `scripts/build-guest-kernel.sh`) unless `--vm-kernel` or
+/// `HOLM_VM_KERNEL` says otherwise.
+pub const DEFAULT_KERNEL: &str = "/var/lib/holm/vm/vmlinuz";
+/// Where the initramfs holding the agent is cached.
+pub const VM_CACHE: &str = "/var/lib/holm/vm";
+
+/// `--isolation`'s values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Isolation {
+    /// A container on the host's kernel (namespaces, cgroups).
+    Process,
+    /// The same container inside its own qemu microVM.
+    Vm,
+}
+
+/// True if this process was invoked as [`VM_ARGV0`].
+pub fn invoked_as_vm() -> bool {
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n == VM_ARGV0))
+        .unwrap_or(false)
+}
+
+/// Whether `create`/`run` of `bundle` runs in a VM (see the module doc for the order).
+pub fn wants_vm(flag: Option<Isolation>, bundle: &Path) -> anyhow::Result<bool> {
+    if let Some(f) = flag {
+        return Ok(f == Isolation::Vm);
+    }
+    if invoked_as_vm() {
+        return Ok(true);
+    }
+    // Only the annotation is needed here; spec::load reads and validates the whole config later.
+    let path = bundle.join("config.json");
+    let Ok(text) = holm_container::spec::read_capped(&path, "read") else {
+        return Ok(false);
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return Ok(false);
+    };
+    match v.get("annotations").and_then(|a| a.get(ANNOTATION)) {
+        None => Ok(false),
+        Some(serde_json::Value::String(s)) if s == "vm" => Ok(true),
+        Some(serde_json::Value::String(s)) if s == "process" => Ok(false),
+        Some(other) => {
+            bail!("annotations.{ANNOTATION}: expected \"vm\" or \"process\", got {other}")
+        }
+    }
+}
+
+/// True if container `id` runs in a VM (its state directory says so).
+pub fn is_vm(store: &Store, id: &str) -> bool {
+    state::validate_id(id).is_ok() && store.root().join(id).join(shim_api::ISOLATION).is_file()
+}
+
+fn kernel_path(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let (p, from) = match (explicit, std::env::var_os("HOLM_VM_KERNEL")) {
+        (Some(p), _) => (p.to_path_buf(), "--vm-kernel"),
+        (None, Some(e)) if !e.is_empty() => (PathBuf::from(e), "HOLM_VM_KERNEL"),
+        _ => (PathBuf::from(DEFAULT_KERNEL), "the default guest kernel"),
+    };
+    if !p.is_file() {
+        bail!(
+            "guest kernel {} ({from}): not found; build it with scripts/build-guest-kernel.sh or pass --vm-kernel PATH",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// Removes what a failed `create` made: the VMM and shim (if they run), the cgroup, the state directory.
+struct CreateGuard {
+    dir: PathBuf,
+    cgroup: Option<holm_cgroups::Cgroup>,
+    pids: Vec<i32>,
+    armed: bool,
+}
+
+impl Drop for CreateGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        for &p in &self.pids {
+            let _ = holm_sys::process::kill(p, libc::SIGKILL);
+            let _ = holm_sys::process::waitpid(p, 0);
+        }
+        if let Some(cg) = &self.cgroup {
+            for _ in 0..200 {
+                if cg.remove().is_ok() || !cg.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The VM's cgroup limits: memory = guest + the VMM's overhead, CPU as the container's.
+fn vmm_resources(
+    spec: &oci_spec::runtime::Spec,
+    size: holm_vm::qemu::VmSize,
+    accel: holm_vm::qemu::Accel,
+) -> anyhow::Result<oci_spec::runtime::LinuxResources> {
+    use oci_spec::runtime::{LinuxCpuBuilder, LinuxMemoryBuilder, LinuxResourcesBuilder};
+    let r = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let mut b = LinuxResourcesBuilder::default();
+    if r.and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit())
+        .is_some_and(|l| l > 0)
+    {
+        b = b.memory(
+            LinuxMemoryBuilder::default()
+                .limit(size.cgroup_memory_bytes(accel) as i64)
+                .build()?,
+        );
+    }
+    if let Some(cpu) = r.and_then(|r| r.cpu().as_ref()) {
+        let mut c = LinuxCpuBuilder::default();
+        if let Some(q) = cpu.quota() {
+            c = c.quota(q);
+        }
+        if let Some(p) = cpu.period() {
+            c = c.period(p);
+        }
+        if let Some(s) = cpu.shares() {
+            c = c.shares(s);
+        }
+        b = b.cpu(c.build()?);
+    }
+    Ok(b.build()?)
+}
+
+/// `create` of a VM container: boots the VM, creates the container inside (paused before its process runs), and
+/// records it. Returns the VMM's pid.
+pub fn create(
+    store: &Store,
+    opts: &CreateOptions,
+    vm_kernel: Option<&Path>,
+) -> anyhow::Result<i32> {
+    let bundle = holm_container::spec::load(&opts.bundle)?;
+    let spec = &bundle.spec;
+    if spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
+    {
+        bail!("process.terminal: a terminal is not supported with --isolation vm yet");
+    }
+    if opts.preserve_fds > 0 {
+        bail!("--preserve-fds: not supported with --isolation vm");
+    }
+    let kernel = kernel_path(vm_kernel)?;
+    let agent = holm_vm::initramfs::agent_path();
+    if !agent.is_file() {
+        bail!(
+            "guest agent {}: not found (build it with `cargo build -p holm-agent`, or set HOLM_VM_AGENT)",
+            agent.display()
+        );
+    }
+    let initrd = holm_vm::initramfs::ensure(&agent, Path::new(VM_CACHE))?;
+    let accel = match std::env::var("HOLM_VM_ACCEL").as_deref() {
+        Ok("kvm") => holm_vm::qemu::Accel::Kvm,
+        _ => holm_vm::qemu::Accel::Tcg,
+    };
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let size = holm_vm::qemu::VmSize::from_resources(
+        resources
+            .and_then(|r| r.memory().as_ref())
+            .and_then(|m| m.limit()),
+        resources
+            .and_then(|r| r.cpu().as_ref())
+            .and_then(|c| c.quota()),
+        resources
+            .and_then(|r| r.cpu().as_ref())
+            .and_then(|c| c.period()),
+        resources
+            .and_then(|r| r.cpu().as_ref())
+            .and_then(|c| c.cpus().as_deref()),
+        host_cpus,
+    )?;
+    let cgroup_res = vmm_resources(spec, size, accel)?;
+    let (netns_path, new_netns) = {
+        let net = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .and_then(|ns| {
+                ns.iter()
+                    .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+            });
+        match net {
+            None => (None, false),
+            Some(n) => (n.path().clone(), n.path().is_none()),
+        }
+    };
+
+    let locked = store.create(&opts.id)?;
+    let dir = locked.dir.clone();
+    let mut guard = CreateGuard {
+        dir: dir.clone(),
+        cgroup: None,
+        pids: Vec::new(),
+        armed: true,
+    };
+    std::fs::write(dir.join(shim_api::ISOLATION), "vm\n")
+        .with_context(|| format!("write {}", dir.join(shim_api::ISOLATION).display()))?;
+    let plan = holm_vm::guest_spec::plan(
+        &opts.id,
+        spec,
+        &bundle.dir,
+        &bundle.rootfs,
+        &dir.join("files"),
+    )?;
+    let h = holm_cgroups::Hierarchies::detect()?;
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref());
+    let cg = holm_cgroups::Cgroup::resolve(
+        &h,
+        cgroups_path.map(|p| p.to_string_lossy()).as_deref(),
+        &opts.id,
+    )?;
+    cg.create()?;
+    guard.cgroup = Some(cg.clone());
+    cg.apply(&cgroup_res)?;
+    let launch = holm_vm::shim::Launch {
+        id: opts.id.clone(),
+        accel,
+        size,
+        kernel,
+        initrd,
+        append: "console=hvc0 quiet panic=-1".into(),
+        shares: plan.shares,
+        binds: plan.binds,
+        request: plan.request,
+        cgroup: Some(cg.clone()),
+        netns_path,
+        new_netns,
+    };
+    std::fs::write(dir.join(shim_api::LAUNCH), serde_json::to_vec(&launch)?)
+        .context("write the VM launch file")?;
+
+    // The shim: fork + exec of this binary (this process is single-threaded), with the container's stdio (ours)
+    // and the write end of a pipe at fd 3 on which it reports the boot.
+    let (mut ready_r, ready_w) = std::io::pipe().context("pipe")?;
+    let exe = std::env::current_exe().context("the runtime's own path")?;
+    let argv: Vec<String> = vec![VM_ARGV0.into(), "vm-shim".into(), dir.display().to_string()];
+    let exec = holm_sys::process::Exec::new(
+        &exe,
+        &argv,
+        &std::env::vars()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>(),
+    )?;
+    let shim = match holm_sys::process::fork()? {
+        holm_sys::process::Fork::Child => {
+            let r = (|| -> holm_sys::Result<()> {
+                holm_sys::fs::dup_onto(ready_w.as_fd(), 3)?;
+                holm_sys::fs::cloexec_from(4)?;
+                holm_sys::process::setsid()?;
+                Ok(())
+            })();
+            if r.is_ok() {
+                let _ = exec.run();
+            }
+            holm_sys::process::exit_now(127)
+        }
+        holm_sys::process::Fork::Parent(p) => p,
+    };
+    guard.pids.push(shim);
+    drop(ready_w);
+    let mut report = String::new();
+    ready_r
+        .read_to_string(&mut report)
+        .context("read the VM shim's report")?;
+    let vmm = match serde_json::from_str::<holm_vm::shim::ReadyReport>(report.trim()) {
+        Ok(holm_vm::shim::ReadyReport::Ready { vmm_pid }) => vmm_pid,
+        Ok(holm_vm::shim::ReadyReport::Failed(e)) => bail!("{e}"),
+        Err(_) => bail!(
+            "the VM shim ended without reporting (see {})",
+            dir.join("shim.log").display()
+        ),
+    };
+    let shim_start = state::proc_start_time(shim).unwrap_or(0);
+    std::fs::write(
+        dir.join(shim_api::SHIM_PID),
+        format!("{shim} {shim_start}\n"),
+    )?;
+    let saved = Saved {
+        oci_version: holm_container::features::OCI_VERSION_MAX.into(),
+        id: opts.id.clone(),
+        pid: vmm,
+        pid_start: state::proc_start_time(vmm).unwrap_or(0),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: holm_sys::time::rfc3339(std::time::SystemTime::now()),
+        owner: if holm_sys::process::geteuid() == 0 {
+            "root".into()
+        } else {
+            holm_sys::process::geteuid().to_string()
+        },
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        created_done: true,
+        cgroup: Some(cg),
+        cgroup_foreign: Vec::new(),
+        config: spec.clone(),
+    };
+    // `created` until start: the process path's marker (a plain file here; nothing blocks on it).
+    std::fs::write(dir.join(state::EXEC_FIFO), "")?;
+    locked.save(&saved)?;
+    if let Some(hooks) = spec.hooks() {
+        let st = saved.hook_state(Status::Created).to_string();
+        if let Some(h) = hooks.create_runtime() {
+            holm_container::hooks::run_all("createRuntime", h, &st)?;
+        }
+        #[allow(deprecated)]
+        if let Some(h) = hooks.prestart() {
+            holm_container::hooks::run_all("prestart", h, &st)?;
+        }
+    }
+    if let Some(p) = &opts.pid_file {
+        let tmp = p.with_extension("holm-tmp");
+        std::fs::write(&tmp, shim.to_string())
+            .and_then(|_| std::fs::rename(&tmp, p))
+            .with_context(|| format!("--pid-file {}", p.display()))?;
+    }
+    guard.pids.push(vmm);
+    guard.armed = false;
+    Ok(vmm)
+}
+
+fn client(store: &Store, id: &str) -> anyhow::Result<Client> {
+    Ok(Client::connect(&store.root().join(id))?)
+}
+
+fn expect_ok(r: ShimReply) -> anyhow::Result<()> {
+    match r {
+        ShimReply::Ok => Ok(()),
+        ShimReply::Error(e) => bail!("{e}"),
+        other => bail!("unexpected reply from the VM shim: {other:?}"),
+    }
+}
+
+/// `start` of a VM container.
+pub fn start(store: &Store, id: &str) -> anyhow::Result<()> {
+    let l = store.lock(id)?;
+    let s = l.load()?;
+    let status = l.status(&s);
+    if status != Status::Created {
+        return Err(holm_container::Error::BadState {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "cannot start a container that is not created".into(),
+        }
+        .into());
+    }
+    expect_ok(client(store, id)?.call(&ShimRequest::Start)?)?;
+    let _ = std::fs::remove_file(l.dir.join(state::EXEC_FIFO));
+    if let Some(h) = s
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().as_ref())
+    {
+        if let Err(e) = holm_container::hooks::run_all(
+            "poststart",
+            h,
+            &s.hook_state(Status::Running).to_string(),
+        ) {
+            let _ = client(store, id).and_then(|mut c| {
+                Ok(c.call(&ShimRequest::Kill {
+                    signal: libc::SIGKILL,
+                    all: true,
+                })?)
+            });
+            bail!("container `{id}`: {e}; the container was stopped");
+        }
+    }
+    Ok(())
+}
+
+/// `kill` of a VM container: the signal goes to the init in the guest (or every process with `all`). Without a
+/// shim (killed), SIGKILL still ends the VM.
+pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> anyhow::Result<()> {
+    let l = store.lock(id)?;
+    let s = l.load()?;
+    let status = l.status(&s);
+    if status == Status::Stopped {
+        if all {
+            return Ok(());
+        }
+        return Err(holm_container::Error::BadState {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "container not running".into(),
+        }
+        .into());
+    }
+    match Client::connect(&l.dir) {
+        Ok(mut c) => expect_ok(c.call(&ShimRequest::Kill { signal: sig, all })?),
+        Err(e) if sig == libc::SIGKILL => {
+            log::debug!("kill {id}: {e}; killing the VMM");
+            if s.init_alive() {
+                holm_sys::process::kill(s.pid, libc::SIGKILL)?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The shim's pid, if it still runs (same start time).
+fn shim_pid(dir: &Path) -> Option<i32> {
+    let t = std::fs::read_to_string(dir.join(shim_api::SHIM_PID)).ok()?;
+    let mut it = t.split_whitespace();
+    let pid: i32 = it.next()?.parse().ok()?;
+    let start: u64 = it.next()?.parse().ok()?;
+    (state::proc_start_time(pid) == Some(start)).then_some(pid)
+}
+
+/// `delete` of a VM container: the shim is killed first (force, or a created container), then the process path
+/// removes the VMM (the container's init), its cgroup, the hooks' poststop and the state directory.
+pub fn delete(
+    store: &Store,
+    id: &str,
+    force: bool,
+    warn: &mut dyn FnMut(&holm_container::Error),
+) -> anyhow::Result<()> {
+    let dir = store.root().join(id);
+    let st = holm_container::state(store, id)
+        .map(|s| s.status)
+        .unwrap_or(Status::Stopped);
+    if force || matches!(st, Status::Created | Status::Creating | Status::Stopped) {
+        if let Some(p) = shim_pid(&dir) {
+            let _ = holm_sys::process::kill(p, libc::SIGKILL);
+            for _ in 0..500 {
+                if !holm_sys::process::pid_exists(p) || state::proc_start_time(p).is_none() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+    holm_container::delete(store, id, force, warn)?;
+    Ok(())
+}
+
+/// `ps` of a VM container: the guest pids (JSON, or one per line under a `PID` header).
+pub fn ps(store: &Store, id: &str, json: bool) -> anyhow::Result<()> {
+    let pids = match client(store, id)?.call(&ShimRequest::Ps)? {
+        ShimReply::Pids(p) => p,
+        ShimReply::Error(e) => bail!("{e}"),
+        other => bail!("unexpected reply from the VM shim: {other:?}"),
+    };
+    if json {
+        println!("{}", serde_json::to_string(&pids)?);
+    } else {
+        println!("PID");
+        for p in pids {
+            println!("{p}");
+        }
+    }
+    Ok(())
+}
+
+/// Waits for the init's exit code, forwarding the signals this process receives to it (as runc's foreground
+/// `run` does).
+pub fn wait(store: &Store, id: &str) -> anyhow::Result<i32> {
+    let dir = store.root().join(id);
+    let mut c = match Client::connect(&dir) {
+        Ok(c) => c,
+        Err(_) => {
+            return shim_api::read_exit_status(&dir).context("the VM ended without an exit status")
+        }
+    };
+    c.send(&ShimRequest::Wait, &[])?;
+    let mask = holm_sys::signal::SigSet::all();
+    let old = holm_sys::signal::set_mask(&mask)?;
+    let sfd = holm_sys::signal::signalfd(&mask)?;
+    let res = (|| -> anyhow::Result<i32> {
+        loop {
+            let ready = holm_sys::process::poll_any(&[c.as_fd(), sfd.as_fd()], -1)?;
+            if ready[1] {
+                let sig = holm_sys::signal::read_signal(sfd.as_fd())?;
+                if !matches!(
+                    sig,
+                    libc::SIGCHLD | libc::SIGWINCH | libc::SIGPIPE | libc::SIGURG
+                ) {
+                    if let Ok(mut k) = Client::connect(&dir) {
+                        let _ = k.call(&ShimRequest::Kill {
+                            signal: sig,
+                            all: false,
+                        });
+                    }
+                }
+            }
+            if ready[0] {
+                return match c.recv() {
+                    Ok(ShimReply::Exited(code)) => Ok(code),
+                    Ok(ShimReply::Error(e)) => bail!("{e}"),
+                    Ok(other) => bail!("unexpected reply from the VM shim: {other:?}"),
+                    Err(_) => shim_api::read_exit_status(&dir)
+                        .context("the VM ended without an exit status"),
+                };
+            }
+        }
+    })();
+    let _ = holm_sys::signal::set_mask(&old);
+    res
+}
+
+/// `run` of a VM container: create, start, and in the foreground wait, delete (unless `keep`) and return the exit
+/// code.
+pub fn run(
+    store: &Store,
+    opts: &CreateOptions,
+    detach: bool,
+    keep: bool,
+    vm_kernel: Option<&Path>,
+    warn: &mut dyn FnMut(&holm_container::Error),
+) -> anyhow::Result<i32> {
+    create(store, opts, vm_kernel)?;
+    if let Err(e) = start(store, &opts.id) {
+        let _ = delete(store, &opts.id, true, &mut |_| {});
+        return Err(e);
+    }
+    if detach {
+        return Ok(0);
+    }
+    let code = wait(store, &opts.id)?;
+    if !keep {
+        delete(store, &opts.id, true, warn)?;
+    }
+    Ok(code)
+}
+
+/// `exec` in a VM container: the process runs in the guest with this process's stdin, stdout and stderr; returns
+/// its exit code.
+pub fn exec(store: &Store, opts: &holm_container::ExecOptions) -> anyhow::Result<i32> {
+    if opts.tty || opts.console_socket.is_some() {
+        bail!("--tty: a terminal is not supported with --isolation vm yet");
+    }
+    if opts.detach {
+        bail!("--detach: not supported with --isolation vm yet");
+    }
+    if opts.preserve_fds > 0 {
+        bail!("--preserve-fds: not supported with --isolation vm");
+    }
+    let l = store.lock(&opts.id)?;
+    let s = l.load()?;
+    let status = l.status(&s);
+    if status != Status::Running {
+        return Err(holm_container::Error::BadState {
+            id: opts.id.clone(),
+            status: status.to_string(),
+            msg: "cannot exec in a container that is not running".into(),
+        }
+        .into());
+    }
+    let process = holm_container::exec::resolve_process(&s.config, opts)?;
+    let mut c = Client::connect(&l.dir)?;
+    drop(l);
+    let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    c.send(
+        &ShimRequest::Exec {
+            process: Box::new(process),
+        },
+        &[i.as_fd(), o.as_fd(), e.as_fd()],
+    )?;
+    match c.recv()? {
+        ShimReply::Pid(p) => {
+            if let Some(f) = &opts.pid_file {
+                log::debug!(
+                    "exec: guest pid {p}; --pid-file {} not written (no host process)",
+                    f.display()
+                );
+            }
+        }
+        ShimReply::Error(e) => bail!("{e}"),
+        other => bail!("unexpected reply from the VM shim: {other:?}"),
+    }
+    match c.recv()? {
+        ShimReply::Exited(code) => Ok(code),
+        ShimReply::Error(e) => bail!("{e}"),
+        other => bail!("unexpected reply from the VM shim: {other:?}"),
+    }
+}

@@ -1,0 +1,328 @@
+//! The host's `config.json` turned into what the guest and the jail need: the [`CreateRequest`] the agent runs
+//! (guest paths), the 9p shares qemu exports and the binds that put their host directories into the jail.
+//!
+//! - the rootfs is shared as tag `rootfs`, mounted by the agent at [`GUEST_ROOTFS`] (read-only when
+//!   `root.readonly`);
+//! - each bind mount of a host directory is shared as tag `volN` (read-only when its options say `ro`) and its
+//!   `source` rewritten to `/mnt/volN`;
+//! - a bind mount of a regular file (engines bind `/etc/resolv.conf`, `/etc/hosts`, `/etc/hostname`) cannot be a 9p
+//!   share of its own: it is copied into the container's state directory, shared as tag `files`, and mounted from
+//!   there (a snapshot: later changes on the host are not seen);
+//! - bind mounts of anything else (device nodes) keep their source: the guest's own device is used;
+//! - hooks run on the host (`prestart`, `createRuntime`, `poststart`, `poststop`) and are removed from the guest's
+//!   config; `createContainer`/`startContainer` would run host binaries inside the guest and are refused;
+//! - the network namespace entry loses its path (the guest's eth0 is the container's network); joining any other
+//!   existing namespace (a host path) is refused: host namespaces do not exist inside the VM.
+
+use crate::jail::Bind;
+use crate::qemu::Share;
+use holm_vm_proto::{CreateRequest, Share as GuestShare, ShareType};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::path::{Path, PathBuf};
+
+/// Where the agent mounts the container's rootfs in the guest (the guest config's `root.path`).
+pub const GUEST_ROOTFS: &str = "/mnt/rootfs";
+
+/// Errors turning a config into a guest plan; each names the field.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A config field the VM path cannot honour.
+    #[error("{field}: {msg}")]
+    Unsupported {
+        /// JSON path of the field.
+        field: String,
+        /// What is wrong and what would work.
+        msg: String,
+    },
+    /// Reading a bind source or copying a file bind failed.
+    #[error("{field}: {path}: {source}")]
+    Io {
+        /// JSON path of the mount.
+        field: String,
+        /// The host file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What [`plan`] produces.
+#[derive(Debug)]
+pub struct GuestPlan {
+    /// The request for the agent.
+    pub request: CreateRequest,
+    /// The qemu shares (jail paths).
+    pub shares: Vec<Share>,
+    /// Host → jail binds for the shares.
+    pub binds: Vec<Bind>,
+}
+
+fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"))
+}
+
+fn is_ro(m: &oci_spec::runtime::Mount) -> bool {
+    m.options()
+        .as_ref()
+        .is_some_and(|o| o.iter().any(|x| x == "ro"))
+}
+
+/// Builds the guest plan for container `id` from its `spec`, `rootfs` (absolute host path) and `bundle` (for
+/// relative bind sources). File binds are copied into `files_dir` (created if needed).
+pub fn plan(
+    id: &str,
+    spec: &Spec,
+    bundle: &Path,
+    rootfs: &Path,
+    files_dir: &Path,
+) -> Result<GuestPlan, Error> {
+    let mut guest = spec.clone();
+    let unsupported = |field: &str, msg: &str| Error::Unsupported {
+        field: field.to_string(),
+        msg: msg.to_string(),
+    };
+    if let Some(h) = spec.hooks() {
+        if h.create_container().as_ref().is_some_and(|v| !v.is_empty()) {
+            return Err(unsupported(
+                "hooks.createContainer",
+                "not supported with --isolation vm (it would run a host binary inside the guest)",
+            ));
+        }
+        if h.start_container().as_ref().is_some_and(|v| !v.is_empty()) {
+            return Err(unsupported(
+                "hooks.startContainer",
+                "not supported with --isolation vm (it would run a host binary inside the guest)",
+            ));
+        }
+    }
+    guest.set_hooks(None);
+    let root_ro = spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false);
+    if let Some(root) = guest.root_mut() {
+        root.set_path(GUEST_ROOTFS.into());
+    }
+    if let Some(linux) = guest.linux_mut() {
+        if let Some(nss) = linux.namespaces_mut() {
+            for (i, ns) in nss.iter_mut().enumerate() {
+                if ns.path().is_none() {
+                    continue;
+                }
+                if ns.typ() == LinuxNamespaceType::Network {
+                    ns.set_path(None);
+                } else {
+                    return Err(unsupported(
+                        &format!("linux.namespaces[{i}].path"),
+                        "joining an existing namespace is not possible with --isolation vm (host namespaces do \
+                         not exist in the guest)",
+                    ));
+                }
+            }
+        }
+    }
+    let mut shares = vec![Share {
+        tag: "rootfs".into(),
+        path: "/vm/rootfs".into(),
+        readonly: root_ro,
+    }];
+    let mut binds = vec![Bind {
+        host: rootfs.to_path_buf(),
+        jail: "/vm/rootfs".into(),
+        readonly: root_ro,
+    }];
+    let mut volumes = Vec::new();
+    let mut files = 0usize;
+    if let Some(mounts) = guest.mounts_mut() {
+        for (i, m) in mounts.iter_mut().enumerate() {
+            if !is_bind(m) {
+                continue;
+            }
+            let field = format!("mounts[{i}].source");
+            let Some(src) = m.source().clone() else {
+                continue;
+            };
+            let src = if src.is_absolute() {
+                src
+            } else {
+                bundle.join(src)
+            };
+            let meta = std::fs::metadata(&src).map_err(|e| Error::Io {
+                field: field.clone(),
+                path: src.clone(),
+                source: e,
+            })?;
+            if meta.is_dir() {
+                let n = volumes.len();
+                let (tag, jail, at) = (
+                    format!("vol{n}"),
+                    format!("/vm/vol{n}"),
+                    format!("/mnt/vol{n}"),
+                );
+                let ro = is_ro(m);
+                shares.push(Share {
+                    tag: tag.clone(),
+                    path: jail.clone().into(),
+                    readonly: ro,
+                });
+                binds.push(Bind {
+                    host: src,
+                    jail: jail.into(),
+                    readonly: ro,
+                });
+                volumes.push(GuestShare {
+                    fstype: ShareType::NineP,
+                    tag,
+                    guest_path: at.clone(),
+                    readonly: ro,
+                });
+                m.set_source(Some(at.into()));
+            } else if meta.is_file() {
+                std::fs::create_dir_all(files_dir).map_err(|e| Error::Io {
+                    field: field.clone(),
+                    path: files_dir.to_path_buf(),
+                    source: e,
+                })?;
+                let name = format!("f{files}");
+                files += 1;
+                std::fs::copy(&src, files_dir.join(&name)).map_err(|e| Error::Io {
+                    field: field.clone(),
+                    path: src.clone(),
+                    source: e,
+                })?;
+                m.set_source(Some(format!("/mnt/files/{name}").into()));
+            }
+        }
+    }
+    if files > 0 {
+        shares.push(Share {
+            tag: "files".into(),
+            path: "/vm/files".into(),
+            readonly: false,
+        });
+        binds.push(Bind {
+            host: files_dir.to_path_buf(),
+            jail: "/vm/files".into(),
+            readonly: false,
+        });
+        volumes.push(GuestShare {
+            fstype: ShareType::NineP,
+            tag: "files".into(),
+            guest_path: "/mnt/files".into(),
+            readonly: false,
+        });
+    }
+    let request = CreateRequest {
+        id: id.to_string(),
+        hostname: spec.hostname().clone(),
+        config: Box::new(guest),
+        rootfs: GuestShare {
+            fstype: ShareType::NineP,
+            tag: "rootfs".into(),
+            guest_path: GUEST_ROOTFS.into(),
+            readonly: root_ro,
+        },
+        volumes,
+        network: None,
+    };
+    Ok(GuestPlan {
+        request,
+        shares,
+        binds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: serde_json::Value) -> Spec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn rootfs_volumes_files_and_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let vol = dir.path().join("data");
+        std::fs::create_dir(&vol).unwrap();
+        let hosts = dir.path().join("hosts");
+        std::fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+        let s = spec(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs", "readonly": true},
+            "hostname": "box",
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/data", "type": "bind", "source": vol, "options": ["rbind", "ro"]},
+                {"destination": "/etc/hosts", "source": hosts, "options": ["bind"]},
+                {"destination": "/dev/null2", "source": "/dev/null", "options": ["bind"]}
+            ],
+            "hooks": {"prestart": [{"path": "/bin/true"}]},
+            "linux": {"namespaces": [{"type": "network", "path": "/proc/1/ns/net"}, {"type": "mount"}]}
+        }));
+        let files = dir.path().join("files");
+        let p = plan("c1", &s, dir.path(), Path::new("/b/rootfs"), &files).unwrap();
+        let tags: Vec<_> = p
+            .shares
+            .iter()
+            .map(|s| (s.tag.as_str(), s.readonly))
+            .collect();
+        assert_eq!(tags, [("rootfs", true), ("vol0", true), ("files", false)]);
+        assert_eq!(p.binds[0].host, Path::new("/b/rootfs"));
+        assert_eq!(p.binds[1].host, vol);
+        assert_eq!(p.binds[2].host, files);
+        assert_eq!(
+            std::fs::read_to_string(files.join("f0")).unwrap(),
+            "127.0.0.1 localhost\n"
+        );
+        let g = &p.request.config;
+        assert_eq!(g.root().as_ref().unwrap().path(), Path::new(GUEST_ROOTFS));
+        let srcs: Vec<_> = g
+            .mounts()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.source().clone().unwrap().display().to_string())
+            .collect();
+        assert_eq!(srcs, ["proc", "/mnt/vol0", "/mnt/files/f0", "/dev/null"]);
+        assert!(g.hooks().is_none(), "host hooks stay on the host");
+        let ns = g.linux().as_ref().unwrap().namespaces().as_ref().unwrap();
+        assert!(ns[0].path().is_none());
+        assert_eq!(p.request.hostname.as_deref(), Some("box"));
+        let vols: Vec<_> = p
+            .request
+            .volumes
+            .iter()
+            .map(|v| v.guest_path.as_str())
+            .collect();
+        assert_eq!(vols, ["/mnt/vol0", "/mnt/files"]);
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = [
+            (
+                serde_json::json!({"ociVersion": "1.0.2", "linux": {"namespaces": [{"type": "ipc", "path": "/proc/1/ns/ipc"}]}}),
+                "linux.namespaces[0].path:",
+            ),
+            (
+                serde_json::json!({"ociVersion": "1.0.2", "hooks": {"createContainer": [{"path": "/bin/true"}]}}),
+                "hooks.createContainer:",
+            ),
+            (
+                serde_json::json!({"ociVersion": "1.0.2", "mounts": [{"destination": "/x", "type": "bind", "source": "/no/such/dir"}]}),
+                "mounts[0].source: /no/such/dir:",
+            ),
+        ];
+        for (j, want) in bad {
+            let e = plan("c", &spec(j), dir.path(), dir.path(), &dir.path().join("f")).unwrap_err();
+            assert!(e.to_string().starts_with(want), "{e}");
+        }
+    }
+}
