@@ -1,0 +1,53 @@
+//! `--isolation vm` refusals: a missing guest kernel, a bad isolation annotation and an unsupported terminal are
+//! each one line naming the cause, and leave nothing in the state root. Needs no guest kernel.
+
+mod lifecycle_util;
+
+use holm_testkit::{unique_id, Bundle};
+use lifecycle_util::*;
+
+#[test]
+fn vm_create_refusals_name_the_cause_and_leave_nothing() {
+    let rt = runtime();
+    let mut b = Bundle::busybox();
+    let id = unique_id("vm-refuse");
+    let _g = rt.guard(&id);
+    let bundle = path_str(b.path()).to_string();
+    let out = rt.fails(&[
+        "--isolation",
+        "vm",
+        "--vm-kernel",
+        "/no/such/vmlinuz",
+        "create",
+        "--bundle",
+        &bundle,
+        &id,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("guest kernel /no/such/vmlinuz (--vm-kernel): not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert_root_empty(&rt);
+    b.config_mut()["annotations"] = serde_json::json!({"org.holm.isolation": "kvm"});
+    b.write_config();
+    let out = rt.fails(&["create", "--bundle", &bundle, &id]);
+    assert!(
+        stderr(&out).contains("annotations.org.holm.isolation: expected \"vm\" or \"process\""),
+        "{}",
+        stderr(&out)
+    );
+    assert_root_empty(&rt);
+    // A terminal is refused in one line before anything is made.
+    b.config_mut()["annotations"] = serde_json::json!({"org.holm.isolation": "vm"});
+    b.config_mut()["process"]["terminal"] = serde_json::json!(true);
+    b.write_config();
+    let out = rt.fails(&["create", "--bundle", &bundle, &id]);
+    assert!(
+        stderr(&out).contains("process.terminal:"),
+        "{}",
+        stderr(&out)
+    );
+    assert_root_empty(&rt);
+}
