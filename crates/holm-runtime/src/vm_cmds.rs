@@ -327,7 +327,7 @@ pub fn create(
         pid_start: state::proc_start_time(vmm).unwrap_or(0),
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
-        created: holm_sys::time::rfc3339(std::time::SystemTime::now()),
+        created: state::rfc3339(std::time::SystemTime::now()),
         owner: if holm_sys::process::geteuid() == 0 {
             "root".into()
         } else {
