@@ -91,8 +91,12 @@ pub struct RunConfig {
     pub restart: String,
     /// `--runtime`: the OCI runtime binary (absolute path); `None` for the built-in holm-container.
     pub runtime: Option<String>,
-    /// `--network`: `bridge` (empty: bridge), `none` or `host`.
+    /// `--network`: `bridge` (empty: bridge), `none`, `host`, `container:ID` or a user network's name.
     pub network: String,
+    /// `--network-alias`: further names on the user network of `--network`.
+    pub network_aliases: Vec<String>,
+    /// User networks joined by `network connect` (beyond `--network`), in order.
+    pub connected: Vec<crate::networks::Attachment>,
     /// `-p/--publish`, as given.
     pub publish: Vec<String>,
     /// `-P/--publish-all`: every port the image exposes, on a free host port.

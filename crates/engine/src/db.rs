@@ -88,7 +88,7 @@ pub struct ContainerRecord {
 
 /// An open database.
 pub struct Db {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: PathBuf,
 }
 
@@ -133,6 +133,12 @@ CREATE TABLE IF NOT EXISTS exit_codes (
     id TEXT PRIMARY KEY,
     code INTEGER NOT NULL,
     at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS networks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created TEXT NOT NULL,
+    config TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS volumes (
     name TEXT PRIMARY KEY,
@@ -227,7 +233,7 @@ impl Db {
         Ok(())
     }
 
-    fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
+    pub(crate) fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
         r.map_err(db_error(&self.path))
     }
 
@@ -236,7 +242,11 @@ impl Db {
     /// fails too and `reserve` is set, deletes the root's reserve files ([`crate::space`]) one at a time, trying again
     /// after each.
     /// Writes that free space or record an exit pass `reserve`; creating things does not.
-    fn write<T>(&self, reserve: bool, f: impl Fn(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+    pub(crate) fn write<T>(
+        &self,
+        reserve: bool,
+        f: impl Fn(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
         let root = self.path.parent().unwrap_or(Path::new("/"));
         let mut checkpointed = false;
         loop {

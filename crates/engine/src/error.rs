@@ -20,6 +20,23 @@ pub enum Error {
         /// The containers using it (ids, comma-separated).
         containers: String,
     },
+    /// No network has this name, id or id prefix (docker's wording).
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
+    /// `network create` of a name in use (docker's wording).
+    #[error("network with name {0} already exists")]
+    NetworkExists(String),
+    /// `network rm` of a network running containers are on (docker's wording).
+    #[error("error while removing network: network {name} id {id} has active endpoints")]
+    NetworkInUse {
+        /// The network's name.
+        name: String,
+        /// Its id.
+        id: String,
+    },
+    /// A network operation that cannot be done (a predefined network, a container already on it, …).
+    #[error("{0}")]
+    NetworkRefused(String),
     /// An id prefix matches several containers.
     #[error("multiple containers match `{0}`: use a longer id or the name")]
     AmbiguousContainer(String),

@@ -47,6 +47,9 @@ pub struct Invocation {
 /// The monitor's entry point; returns its exit status (0 once the container's exit was handled).
 pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
     let id = inv.id.as_str();
+    if let Some(exe) = &inv.exe {
+        crate::netuser::set_holm_exe(exe);
+    }
     // Nothing holm's caller leaked to it (fds without close-on-exec) may live on in a long-lived monitor; fd 0 is
     // the control socket.
     let _ = holm_sys::fs::cloexec_from(3);

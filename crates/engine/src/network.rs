@@ -32,6 +32,34 @@ pub struct NetState {
     pub mac: String,
     /// Its published ports, with the host ports chosen.
     pub ports: Vec<PortBinding>,
+    /// Its endpoints on user networks ([`crate::netuser`]), in interface order.
+    #[serde(default)]
+    pub endpoints: Vec<EpState>,
+}
+
+/// A running container's endpoint on a user network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpState {
+    /// The network's id.
+    pub network_id: String,
+    /// The network's name.
+    pub network: String,
+    /// Its bridge.
+    pub bridge: String,
+    /// The container's interface (`eth0`, `eth1`…).
+    pub ifname: String,
+    /// The host end of the veth pair.
+    pub veth: String,
+    /// The container's address there.
+    pub ip: Ipv4Addr,
+    /// The subnet's prefix length.
+    pub prefix: u8,
+    /// The network's gateway.
+    pub gateway: Ipv4Addr,
+    /// The interface's MAC address.
+    pub mac: String,
+    /// Its network aliases.
+    pub aliases: Vec<String>,
 }
 
 /// The network mode of a container's config.
@@ -42,7 +70,7 @@ pub fn mode(cfg: &RunConfig) -> Result<Mode> {
 /// docker's `HostConfig.NetworkMode`: `bridge`, `none`, `host` or `container:ID`.
 pub fn mode_text(cfg: &RunConfig) -> String {
     match mode(cfg) {
-        Ok(Mode::Container) => cfg.network.clone(),
+        Ok(Mode::Container | Mode::User) => cfg.network.clone(),
         Ok(m) => m.as_str().to_string(),
         Err(_) => "bridge".to_string(),
     }
@@ -126,7 +154,15 @@ pub fn state(engine: &Engine, id: &str) -> Option<NetState> {
     serde_json::from_slice(&b).ok()
 }
 
-fn write_state(engine: &Engine, id: &str, st: &NetState) -> Result<()> {
+/// Whether container `id` may still hold network resources: it has a state file or its veth exists.
+pub(crate) fn is_live(engine: &Engine, id: &str) -> bool {
+    state_path(engine, id).exists()
+        || std::path::Path::new("/sys/class/net")
+            .join(holm_network::host_veth(id))
+            .exists()
+}
+
+pub(crate) fn write_state(engine: &Engine, id: &str, st: &NetState) -> Result<()> {
     let p = state_path(engine, id);
     let dir = p.parent().expect("state path has a parent");
     std::fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
@@ -147,7 +183,21 @@ pub fn prepare(
     spec: &mut Spec,
 ) -> Result<()> {
     let mode = mode(cfg)?;
-    if mode != Mode::Bridge && (!cfg.publish.is_empty() || cfg.publish_all) {
+    let user_net = match mode {
+        Mode::User => Some(engine.network_find(&cfg.network)?),
+        _ => None,
+    };
+    if let Some(n) = &user_net {
+        // The name as recorded (an id or id prefix given becomes the name, as docker's NetworkMode).
+        cfg.network = n.name.clone();
+    } else if !cfg.network_aliases.is_empty() {
+        return Err(Error::flag(
+            "--network-alias",
+            &cfg.network_aliases.join(","),
+            "network-scoped aliases are only supported for user-defined networks",
+        ));
+    }
+    if !matches!(mode, Mode::Bridge | Mode::User) && (!cfg.publish.is_empty() || cfg.publish_all) {
         // docker ignores -p with --network host (with a warning) and none; holm says so instead.
         return Err(Error::flag(
             "--publish",
@@ -230,10 +280,14 @@ pub fn prepare(
         _ => files::hosts(&cfg.final_hostname, None, &extra),
     };
     write("hosts", &hosts)?;
-    write(
-        "resolv.conf",
-        &files::resolv_conf(&host_resolv, &cfg.dns, mode),
-    )?;
+    let resolv = match &user_net {
+        // The network's name server on its gateway (podman's way); `--dns` replaces it, as elsewhere.
+        Some(n) if cfg.dns.is_empty() => {
+            files::resolv_conf(&host_resolv, &[n.host_def().gateway.to_string()], mode)
+        }
+        _ => files::resolv_conf(&host_resolv, &cfg.dns, mode),
+    };
+    write("resolv.conf", &resolv)?;
     let mut mounts = spec.mounts().clone().unwrap_or_default();
     for (name, dest) in [
         ("resolv.conf", "/etc/resolv.conf"),
@@ -287,8 +341,9 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
             link::loopback_up(pid)?;
             return Ok(Vec::new());
         }
-        Mode::Bridge => {}
+        Mode::Bridge | Mode::User => {}
     }
+    let name = engine.db()?.get(id)?.map(|r| r.name).unwrap_or_default();
     let wanted = requested_ports(cfg)?;
     // Under the host-wide ports lock: the ports of other live containers are read, this one's bound and recorded
     // (the state file below) as one step, so two runs never both take a port whose holder's monitor died.
@@ -317,16 +372,25 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
             },
         )?;
         drop(ports_lock);
-        let ip = ipam.allocate_with(id, |other| {
-            state_path(engine, other).exists()
-                || std::path::Path::new("/sys/class/net")
-                    .join(holm_network::host_veth(other))
-                    .exists()
-        })?;
-        let st = NetState {
-            ip: Some(ip),
-            mac: holm_network::mac_string(holm_network::mac_for(ip)),
+        let mut st = NetState {
             ports,
+            ..NetState::default()
+        };
+        let atts = crate::networks::attachments(cfg);
+        let ip = if mode(cfg)? == Mode::User {
+            let net = engine.network_find(&atts[0].network)?;
+            let ep =
+                crate::netuser::attach(engine, id, &name, pid, &net, &atts[0], 0, true, &mut st)?;
+            st.ip = Some(ep.ip);
+            st.mac = ep.mac;
+            ep.ip
+        } else {
+            let ip = ipam.allocate_with(id, |other| is_live(engine, other))?;
+            st.ip = Some(ip);
+            st.mac = holm_network::mac_string(holm_network::mac_for(ip));
+            write_state(engine, id, &st)?;
+            link::attach(id, pid, ip)?;
+            ip
         };
         write_state(engine, id, &st)?;
         let hosts = engine.bundle(id).join("hosts");
@@ -335,13 +399,20 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
             files::hosts(&cfg.final_hostname, Some(ip), &add_hosts(cfg)?),
         )
         .map_err(Error::io(format!("write {}", hosts.display())))?;
-        link::attach(id, pid, ip)?;
+        // Networks joined by `network connect`: eth1, eth2, …
+        let skip = usize::from(mode(cfg)? == Mode::User);
+        for (k, att) in atts.iter().enumerate().skip(skip) {
+            let net = engine.network_find(&att.network)?;
+            let n = k + 1 - skip;
+            crate::netuser::attach(engine, id, &name, pid, &net, att, n, false, &mut st)?;
+        }
         // The shared masquerade table is written by the first start after a boot and then only checked over
-        // netlink (no `nft` run); the container's DNAT table, if it publishes ports, is one `nft` run.
-        if st.ports.is_empty() {
-            natbase::ensure()?;
-        } else {
+        // netlink (no `nft` run); the container's DNAT table, if it publishes ports, is one `nft` run. A user
+        // network has its own masquerade rules.
+        if !st.ports.is_empty() {
             natbase::publish(id, ip, &st.ports)?;
+        } else if mode(cfg)? == Mode::Bridge {
+            natbase::ensure()?;
         }
         Ok(())
     })();
@@ -417,6 +488,13 @@ pub fn teardown(engine: &Engine, id: &str) -> Result<()> {
     if st.as_ref().is_some_and(|s| !s.ports.is_empty()) {
         keep(nat::unpublish(id).map_err(Error::from));
     }
+    for ep in st
+        .as_ref()
+        .map(|s| s.endpoints.as_slice())
+        .unwrap_or_default()
+    {
+        keep(crate::netuser::detach(id, ep));
+    }
     // Without a state file (a crash between leasing and writing it, or `--network none|host`) a lease may still
     // exist, and a veth is found by its name.
     let veth = std::path::Path::new("/sys/class/net").join(holm_network::host_veth(id));
@@ -446,9 +524,14 @@ pub fn inspect_settings(
     let mode = mode(cfg).unwrap_or(Mode::Bridge);
     let st = pid.and_then(|_| state(engine, id)).unwrap_or_default();
     let ip = st.ip.map(|i| i.to_string()).unwrap_or_default();
-    let (gateway, prefix) = match st.ip {
-        Some(_) => (holm_network::GATEWAY.to_string(), holm_network::SUBNET.1),
-        None => (String::new(), 0),
+    let primary = st
+        .endpoints
+        .iter()
+        .find(|e| Some(e.ip) == st.ip && mode == Mode::User);
+    let (gateway, prefix) = match (st.ip, primary) {
+        (Some(_), Some(ep)) => (ep.gateway.to_string(), ep.prefix),
+        (Some(_), None) => (holm_network::GATEWAY.to_string(), holm_network::SUBNET.1),
+        (None, _) => (String::new(), 0),
     };
     let mut ports = serde_json::Map::new();
     for p in &st.ports {
@@ -459,19 +542,51 @@ pub fn inspect_settings(
             a.push(json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}));
         }
     }
-    let endpoint = json!({
-        "IPAMConfig": null,
-        "Links": null,
-        "Aliases": null,
-        "MacAddress": st.mac,
-        "NetworkID": mode.as_str(),
-        "EndpointID": if pid.is_some() { id } else { "" },
-        "Gateway": gateway,
-        "IPAddress": ip,
-        "IPPrefixLen": prefix,
-    });
+    let mut networks = serde_json::Map::new();
+    if mode == Mode::Bridge || mode == Mode::None || mode == Mode::Host {
+        networks.insert(
+            mode.as_str().to_string(),
+            json!({
+                "IPAMConfig": null,
+                "Links": null,
+                "Aliases": null,
+                "MacAddress": if mode == Mode::Bridge { st.mac.as_str() } else { "" },
+                "NetworkID": mode.as_str(),
+                "EndpointID": if pid.is_some() { id } else { "" },
+                "Gateway": if mode == Mode::Bridge { gateway.as_str() } else { "" },
+                "IPAddress": if mode == Mode::Bridge { ip.as_str() } else { "" },
+                "IPPrefixLen": if mode == Mode::Bridge { prefix } else { 0 },
+            }),
+        );
+    }
+    // User networks: each one the config puts it on, with its endpoint while it runs.
+    for att in crate::networks::attachments(cfg) {
+        let ep = st.endpoints.iter().find(|e| e.network == att.network);
+        let mut aliases = att.aliases.clone();
+        if mode != Mode::Container {
+            aliases.push(id[..12.min(id.len())].to_string());
+        }
+        networks.insert(
+            att.network.clone(),
+            json!({
+                "IPAMConfig": att.ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
+                "Links": null,
+                "Aliases": aliases,
+                "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
+                "NetworkID": ep.map(|e| e.network_id.clone()).unwrap_or_default(),
+                "EndpointID": ep.map(|e| e.veth.clone()).unwrap_or_default(),
+                "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
+                "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
+                "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or_default(),
+            }),
+        );
+    }
     json!({
-        "Bridge": if mode == Mode::Bridge { holm_network::BRIDGE } else { "" },
+        "Bridge": match (mode, primary) {
+            (Mode::Bridge, _) => holm_network::BRIDGE.to_string(),
+            (_, Some(ep)) => ep.bridge.clone(),
+            _ => String::new(),
+        },
         "SandboxID": "",
         "SandboxKey": match pid {
             Some(p) if mode != Mode::Host => format!("/proc/{p}/ns/net"),
@@ -483,7 +598,7 @@ pub fn inspect_settings(
         "IPPrefixLen": prefix,
         "MacAddress": st.mac,
         // docker shows no network of its own for `container:X`.
-        "Networks": if mode == Mode::Container { json!({}) } else { json!({ mode.as_str(): endpoint }) },
+        "Networks": networks,
     })
 }
 

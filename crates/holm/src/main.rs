@@ -23,6 +23,7 @@ mod format;
 mod inspect;
 mod logs;
 mod misc;
+mod netcmd;
 mod network;
 mod ps;
 mod pull;
@@ -67,6 +68,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 fn main() {
     if let Some(code) = engine_cli::monitor_fast_path() {
         std::process::exit(code);
+    }
+    // `holm __dns NETWORK_ID`: a user network's name server (started by the engine, see holm_network::dnsproc).
+    if std::env::args_os().nth(1).as_deref() == Some(holm_network::dnsproc::COMMAND.as_ref()) {
+        let id = std::env::args().nth(2).unwrap_or_default();
+        std::process::exit(holm_network::dnsproc::main(&id));
     }
     let cli = match cliparse::parse() {
         Ok(c) => c,

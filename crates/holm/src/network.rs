@@ -1,9 +1,8 @@
 //! `holm network ls|inspect`: holm's three networks as docker shows its predefined ones — `bridge` (the `holm0`
-//! bridge, driver `bridge`), `host` (driver `host`) and `none` (driver `null`). User-defined networks
-//! (`network create`) do not exist yet.
+//! bridge, driver `bridge`), `host` (driver `host`) and `none` (driver `null`) — and the user-defined networks
+//! (`network create|rm|prune|connect|disconnect`: see `netcmd`).
 
 use crate::exitcode::{fail, Verb};
-use crate::format::Format;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use holm_engine::lifecycle::Status;
@@ -12,9 +11,9 @@ use serde_json::{json, Value};
 use std::io::Write;
 
 /// docker's default `network ls` columns.
-const LS_DEFAULT: &str = "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+pub const LS_DEFAULT: &str = "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
 
-const NETWORKS: [(&str, &str); 3] = [("bridge", "bridge"), ("host", "host"), ("none", "null")];
+pub const NETWORKS: [(&str, &str); 3] = [("bridge", "bridge"), ("host", "host"), ("none", "null")];
 
 /// `holm network …`.
 #[derive(Debug, Subcommand)]
@@ -24,6 +23,17 @@ pub enum NetworkCommand {
     Ls(LsArgs),
     /// Show details of networks (with their running containers) as JSON, or through a Go template.
     Inspect(crate::inspect::TypedArgs),
+    /// Create a network (its own bridge and subnet; containers on it resolve each other by name).
+    Create(crate::netcmd::CreateArgs),
+    /// Remove networks.
+    #[command(alias = "remove")]
+    Rm(crate::netcmd::RmArgs),
+    /// Remove every user network no running container is on.
+    Prune(crate::netcmd::PruneArgs),
+    /// Connect a container to a network.
+    Connect(crate::netcmd::ConnectArgs),
+    /// Disconnect a container from a network.
+    Disconnect(crate::netcmd::DisconnectArgs),
 }
 
 /// `holm network ls`.
@@ -35,18 +45,28 @@ pub struct LsArgs {
     /// Output format: `table` (default), `table TEMPLATE`, a Go template (`{{.Name}}`), or `json`.
     #[arg(long)]
     pub format: Option<String>,
+    /// Filter: `name=`, `id=`, `driver=`, `label=K[=V]`, `type=custom|builtin` (docker's).
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Do not truncate ids.
+    #[arg(long)]
+    pub no_trunc: bool,
 }
 
 /// docker's network JSON for the network called `name`, `None` if there is no such network (`holm inspect`).
 pub fn find_json(engine: &Engine, name: &str) -> Result<Option<Value>> {
     match NETWORKS.iter().find(|(n, _)| *n == name) {
         Some((n, d)) => Ok(Some(network_json(engine, n, d)?)),
-        None => Ok(None),
+        None => match engine.network_find(name) {
+            Ok(rec) => Ok(Some(engine.network_json(&rec)?)),
+            Err(holm_engine::Error::NoSuchNetwork(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        },
     }
 }
 
 /// docker's network JSON for `name` (one of [`NETWORKS`]) with the engine's running containers on it.
-fn network_json(engine: &Engine, name: &str, driver: &str) -> Result<Value> {
+pub fn network_json(engine: &Engine, name: &str, driver: &str) -> Result<Value> {
     let mut containers = serde_json::Map::new();
     for (rec, st) in engine.list()? {
         if !matches!(st, Status::Running | Status::Paused)
@@ -98,43 +118,14 @@ fn network_json(engine: &Engine, name: &str, driver: &str) -> Result<Value> {
 /// Runs a network command; returns the exit status.
 pub fn network(engine: &Engine, c: &NetworkCommand) -> Result<i32> {
     match c {
-        NetworkCommand::Ls(a) => {
-            let format = Format::parse(a.format.as_deref(), LS_DEFAULT)?;
-            if a.quiet {
-                for (n, _) in NETWORKS {
-                    println!("{n}");
-                }
-                return Ok(0);
-            }
-            if let Format::Json = format {
-                let all = NETWORKS
-                    .iter()
-                    .map(|(n, d)| network_json(engine, n, d))
-                    .collect::<Result<Vec<_>>>()?;
-                println!("{}", serde_json::to_string_pretty(&all)?);
-                return Ok(0);
-            }
-            let rows: Vec<Value> = NETWORKS
-                .iter()
-                .map(|(n, d)| {
-                    json!({"ID": n, "Name": n, "Driver": d, "Scope": "local", "IPv6": false,
-                           "Internal": false, "Labels": "", "CreatedAt": ""})
-                })
-                .collect();
-            let headers = json!({
-                "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
-                "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
-            });
-            print!("{}", format.render(&rows, &headers)?);
-            Ok(0)
-        }
+        NetworkCommand::Ls(a) => crate::netcmd::ls(engine, a),
         NetworkCommand::Inspect(a) => {
             let template = crate::inspect::parse_format(a.format.as_deref())?;
             let mut found = Vec::new();
             let mut code = 0;
             for n in &a.names {
-                match NETWORKS.iter().find(|(name, _)| name == n) {
-                    Some((name, driver)) => found.push(network_json(engine, name, driver)?),
+                match find_json(engine, n)? {
+                    Some(v) => found.push(v),
                     None => {
                         let e = anyhow::anyhow!("network {n} not found");
                         code = code.max(fail(&e, Verb::Other));
@@ -155,5 +146,10 @@ pub fn network(engine: &Engine, c: &NetworkCommand) -> Result<i32> {
             }
             Ok(code)
         }
+        NetworkCommand::Create(a) => crate::netcmd::create(engine, a),
+        NetworkCommand::Rm(a) => crate::netcmd::rm(engine, a),
+        NetworkCommand::Prune(a) => crate::netcmd::prune(engine, a),
+        NetworkCommand::Connect(a) => crate::netcmd::connect(engine, a),
+        NetworkCommand::Disconnect(a) => crate::netcmd::disconnect(engine, a),
     }
 }

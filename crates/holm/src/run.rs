@@ -104,8 +104,8 @@ pub struct RunArgs {
     /// Run through this OCI runtime binary (a path or a name in PATH, e.g. `runc`) instead of the built-in one.
     #[arg(long)]
     pub runtime: Option<String>,
-    /// Network: bridge (default: the holm0 bridge, NAT), none (only lo), host (the host's network) or
-    /// container:NAME (another running container's).
+    /// Network: bridge (default: the holm0 bridge, NAT), none (only lo), host (the host's network),
+    /// container:NAME (another running container's) or a user network's name (`network create`).
     #[arg(
         long,
         visible_alias = "net",
@@ -113,6 +113,13 @@ pub struct RunArgs {
         value_name = "NETWORK"
     )]
     pub network: String,
+    /// A further name of the container on its user network (`--network NAME`), resolved by the network's DNS.
+    #[arg(
+        long = "network-alias",
+        visible_alias = "net-alias",
+        value_name = "ALIAS"
+    )]
+    pub network_aliases: Vec<String>,
     /// Publish a container's port on the host: `[IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]` (ranges `A-B`).
     #[arg(
         short = 'p',
@@ -298,9 +305,11 @@ impl RunArgs {
             log_opts: holm_engine::logopts::parse(&self.log_driver, &self.log_opt)?,
             network: match holm_network::Mode::parse(&self.network)? {
                 // Resolved to the other container's id at create.
-                holm_network::Mode::Container => self.network.clone(),
+                // A user network's name (checked at create).
+                holm_network::Mode::Container | holm_network::Mode::User => self.network.clone(),
                 m => m.as_str().to_string(),
             },
+            network_aliases: self.network_aliases.clone(),
             publish: self.publish.clone(),
             publish_all: self.publish_all,
             dns: self.dns.clone(),

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct Ipam {
     dir: PathBuf,
+    subnet: (Ipv4Addr, u8),
+    gateway: Ipv4Addr,
 }
 
 type Leases = BTreeMap<Ipv4Addr, String>;
@@ -23,8 +25,15 @@ type Leases = BTreeMap<Ipv4Addr, String>;
 impl Ipam {
     /// The store in `dir` (created on first use, mode 0700).
     pub fn new(dir: &Path) -> Ipam {
+        Ipam::for_subnet(dir, SUBNET, GATEWAY)
+    }
+
+    /// The store in `dir` of a user network's `subnet` (address, prefix length) whose `gateway` is never leased.
+    pub fn for_subnet(dir: &Path, subnet: (Ipv4Addr, u8), gateway: Ipv4Addr) -> Ipam {
         Ipam {
             dir: dir.to_path_buf(),
+            subnet,
+            gateway,
         }
     }
 
@@ -73,6 +82,26 @@ impl Ipam {
         Ok(out)
     }
 
+    /// Leases `ip` to container `id` (`connect --ip`). Errors: [`Error::AddressInUse`] when another container
+    /// holds it, [`Error::BadAddress`] when it is outside the subnet or reserved.
+    pub fn allocate_exact(&self, id: &str, ip: Ipv4Addr) -> Result<Ipv4Addr> {
+        let (net, len) = self.subnet;
+        let size = 1u64 << (32 - len);
+        let off = u64::from(u32::from(ip)).wrapping_sub(u64::from(u32::from(net)));
+        if off == 0 || off >= size - 1 || ip == self.gateway {
+            return Err(Error::BadAddress(ip.to_string(), format!("{net}/{len}")));
+        }
+        self.locked(|leases| match leases.get(&ip) {
+            Some(v) if v == id => Ok((ip, false)),
+            Some(_) => Err(Error::AddressInUse(ip.to_string())),
+            None => {
+                leases.retain(|_, v| v != id);
+                leases.insert(ip, id.to_string());
+                Ok((ip, true))
+            }
+        })
+    }
+
     /// Leases the lowest free address of the subnet to container `id` (its existing lease, if it has one).
     ///
     /// Errors: [`Error::NoAddress`] when the subnet is full.
@@ -88,13 +117,14 @@ impl Ipam {
                 return Ok((*ip, false));
             }
             leases.retain(|_, v| live(v));
-            let (net, len) = SUBNET;
+            let (net, len) = self.subnet;
+            let gateway = self.gateway;
             let base = u32::from(net);
             let size = 1u32 << (32 - len);
             // Skip the network address (0), the gateway (1) and the broadcast address (size - 1).
             let ip = (2..size - 1)
                 .map(|i| Ipv4Addr::from(base + i))
-                .find(|ip| *ip != GATEWAY && !leases.contains_key(ip))
+                .find(|ip| *ip != gateway && !leases.contains_key(ip))
                 .ok_or(Error::NoAddress(leases.len()))?;
             leases.insert(ip, id.to_string());
             Ok((ip, true))

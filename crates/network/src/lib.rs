@@ -17,16 +17,22 @@
 //!   without published ports runs no `nft`.
 //! - [`ports`]: `-p/--publish` parsing and the host ports held bound while a container runs.
 //! - [`files`]: the container's `/etc/resolv.conf`, `/etc/hosts`, `/etc/hostname`.
+//! - [`usernet`]: user-defined networks (`network create`): each its own bridge, subnet and nftables table
+//!   (masquerade unless internal, isolation from every other holm bridge).
+//! - [`dns`]: the name server of a user network (one small process per network, on its gateway address).
 //!
 //! The bridge and its address space are shared by every holm on the host, whatever its `--root`/`--runroot`.
 #![forbid(unsafe_code)]
 
+pub mod dns;
+pub mod dnsproc;
 pub mod files;
 pub mod ipam;
 pub mod link;
 pub mod nat;
 pub mod natbase;
 pub mod ports;
+pub mod usernet;
 
 use std::net::Ipv4Addr;
 
@@ -54,6 +60,8 @@ pub enum Mode {
     /// `container:NAME|ID`: the network namespace (and so the address, ports, `lo`) of another, running
     /// container, with its `/etc/hosts`, `/etc/resolv.conf` and hostname.
     Container,
+    /// A user-defined network (`network create`), named by the config: own bridge and subnet, DNS by name.
+    User,
 }
 
 impl Mode {
@@ -64,6 +72,7 @@ impl Mode {
             "none" => Ok(Mode::None),
             "host" => Ok(Mode::Host),
             c if c.strip_prefix("container:").is_some_and(|n| !n.is_empty()) => Ok(Mode::Container),
+            n if usernet::valid_name(n) => Ok(Mode::User),
             _ => Err(Error::UnknownNetwork(s.to_string())),
         }
     }
@@ -75,6 +84,7 @@ impl Mode {
             Mode::None => "none",
             Mode::Host => "host",
             Mode::Container => "container",
+            Mode::User => "user",
         }
     }
 }
@@ -102,10 +112,20 @@ pub fn mac_string(mac: [u8; 6]) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// `--network` named a network holm does not have.
-    #[error(
-        "network {0} not found (holm has the networks bridge, host and none, and container:NAME)"
-    )]
+    #[error("network {0} not found")]
     UnknownNetwork(String),
+    /// `--ip` names an address outside the network's subnet, or a reserved one.
+    #[error("invalid address {0}: it is not in the network's subnet {1}, or is reserved")]
+    BadAddress(String, String),
+    /// `--ip` names an address another container holds (docker's wording).
+    #[error("Address already in use: {0}")]
+    AddressInUse(String),
+    /// A `--subnet` overlaps another network or a host route (docker's wording).
+    #[error("invalid pool request: Pool overlaps with other one on this address space ({0})")]
+    SubnetOverlap(String),
+    /// Every subnet of holm's pool for user networks is taken (docker's wording).
+    #[error("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")]
+    NoSubnet,
     /// A `-p` value is malformed.
     #[error("invalid argument \"{value}\" for \"-p, --publish\" flag: {why}")]
     BadPublish {
@@ -191,10 +211,11 @@ mod tests {
         assert_eq!(Mode::parse("none").unwrap(), Mode::None);
         assert_eq!(Mode::parse("container:web").unwrap(), Mode::Container);
         assert!(Mode::parse("container:").is_err());
-        assert!(Mode::parse("mynet")
+        assert_eq!(Mode::parse("mynet").unwrap(), Mode::User);
+        assert!(Mode::parse("my net")
             .unwrap_err()
             .to_string()
-            .contains("network mynet not found"));
+            .contains("network my net not found"));
         let id = "0123456789abcdef0123";
         assert_eq!(host_veth(id), "veth0123456789a");
         assert_eq!(host_veth(id).len(), 15);

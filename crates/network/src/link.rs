@@ -7,6 +7,26 @@
 //! returns to its own before any request is sent.
 
 use crate::{host_veth, mac_for, Error, Result, BRIDGE, GATEWAY, SUBNET};
+
+/// One network interface of a container: a veth pair whose host end `host_veth` is a port of `bridge` and whose
+/// peer is `ifname` in the container's namespace with `ip`/`prefix`.
+#[derive(Debug, Clone)]
+pub struct Endpoint<'a> {
+    /// The bridge (`holm0`, or a user network's `holm-…`).
+    pub bridge: &'a str,
+    /// The bridge's address (the network's gateway), added to it when the bridge is (re)made.
+    pub bridge_ip: Ipv4Addr,
+    /// The host end's name (at most 15 bytes).
+    pub host_veth: &'a str,
+    /// The container end's name (`eth0`, `eth1`, …).
+    pub ifname: &'a str,
+    /// The container's address.
+    pub ip: Ipv4Addr,
+    /// The subnet's prefix length.
+    pub prefix: u8,
+    /// The default route's gateway (`None`: no default route, as on an `--internal` network or a second one).
+    pub default_route: Option<Ipv4Addr>,
+}
 use futures_util::stream::TryStreamExt;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
@@ -70,47 +90,42 @@ fn write_sysctl(path: &str, value: &str) -> Result<()> {
     std::fs::write(path, value).map_err(Error::io(format!("write {value} to {path}")))
 }
 
-/// Creates the bridge [`BRIDGE`] with the gateway address if it is missing (a concurrent creator is fine), brings
+/// Creates the bridge `bridge` with the address `gw`/`prefix` if it is missing (a concurrent creator is fine), brings
 /// it up, and turns on IPv4 forwarding and `route_localnet` on it (so DNAT of connections to `127.0.0.1` can leave
 /// through it, as docker does). Returns its index.
-async fn ensure_bridge(h: &Handle) -> Result<u32> {
-    let idx = match index_of(h, BRIDGE).await? {
+async fn ensure_bridge_named(h: &Handle, bridge: &str, gw: Ipv4Addr, prefix: u8) -> Result<u32> {
+    let idx = match index_of(h, bridge).await? {
         Some(i) => i,
         None => {
             match h
                 .link()
-                .add(LinkBridge::new(BRIDGE).build())
+                .add(LinkBridge::new(bridge).build())
                 .execute()
                 .await
             {
                 Ok(()) => {}
                 Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-                Err(e) => return Err(nl(format!("create bridge {BRIDGE}"))(e)),
+                Err(e) => return Err(nl(format!("create bridge {bridge}"))(e)),
             }
-            index_of(h, BRIDGE).await?.ok_or_else(|| Error::Netlink {
-                what: format!("create bridge {BRIDGE}"),
+            index_of(h, bridge).await?.ok_or_else(|| Error::Netlink {
+                what: format!("create bridge {bridge}"),
                 msg: "it vanished".into(),
             })?
         }
     };
-    match h
-        .address()
-        .add(idx, IpAddr::V4(GATEWAY), SUBNET.1)
-        .execute()
-        .await
-    {
+    match h.address().add(idx, IpAddr::V4(gw), prefix).execute().await {
         Ok(()) => {}
         Err(e) if errno(&e) == Some(libc::EEXIST) => {}
-        Err(e) => return Err(nl(format!("add {GATEWAY}/{} to {BRIDGE}", SUBNET.1))(e)),
+        Err(e) => return Err(nl(format!("add {gw}/{prefix} to {bridge}"))(e)),
     }
     h.link()
         .set(LinkUnspec::new_with_index(idx).up().build())
         .execute()
         .await
-        .map_err(nl(format!("bring {BRIDGE} up")))?;
+        .map_err(nl(format!("bring {bridge} up")))?;
     write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")?;
     write_sysctl(
-        &format!("/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet"),
+        &format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"),
         "1",
     )?;
     Ok(idx)
@@ -121,14 +136,32 @@ async fn ensure_bridge(h: &Handle) -> Result<u32> {
 /// default route via [`GATEWAY`]; `lo` is brought up too. The bridge is created if needed. On failure the veth
 /// pair is deleted.
 pub fn attach(id: &str, pid: i32, ip: Ipv4Addr) -> Result<()> {
+    let host = host_veth(id);
+    attach_endpoint(
+        id,
+        pid,
+        &Endpoint {
+            bridge: BRIDGE,
+            bridge_ip: GATEWAY,
+            host_veth: &host,
+            ifname: "eth0",
+            ip,
+            prefix: SUBNET.1,
+            default_route: Some(GATEWAY),
+        },
+    )
+}
+
+/// [`attach`] for any bridge: the bridge is made if missing (after a reboot a user network's bridge is gone),
+/// the veth pair created and the container's end configured. On failure the veth pair is deleted.
+pub fn attach_endpoint(id: &str, pid: i32, ep: &Endpoint<'_>) -> Result<()> {
     let rt = runtime()?;
     let r = rt.block_on(async {
         let h = connect()?;
-        let bridge = ensure_bridge(&h).await?;
-        let host = host_veth(id);
-        let r = attach_veth(&h, bridge, &host, id, pid, ip).await;
+        let bridge = ensure_bridge_named(&h, ep.bridge, ep.bridge_ip, ep.prefix).await?;
+        let r = attach_veth(&h, bridge, ep, id, pid).await;
         if r.is_err() {
-            if let Ok(Some(i)) = index_of(&h, &host).await {
+            if let Ok(Some(i)) = index_of(&h, ep.host_veth).await {
                 let _ = h.link().del(i).execute().await;
             }
         }
@@ -138,14 +171,19 @@ pub fn attach(id: &str, pid: i32, ip: Ipv4Addr) -> Result<()> {
     r
 }
 
-async fn attach_veth(
-    h: &Handle,
-    bridge: u32,
-    host: &str,
-    id: &str,
-    pid: i32,
-    ip: Ipv4Addr,
-) -> Result<()> {
+/// Makes the bridge `name` with `gw`/`prefix` if it is missing, and brings it up (`network create`).
+pub fn ensure_bridge_up(name: &str, gw: Ipv4Addr, prefix: u8) -> Result<()> {
+    let rt = runtime()?;
+    let r = rt.block_on(async {
+        let h = connect()?;
+        ensure_bridge_named(&h, name, gw, prefix).await.map(|_| ())
+    });
+    drop(rt);
+    r
+}
+
+async fn attach_veth(h: &Handle, bridge: u32, ep: &Endpoint<'_>, id: &str, pid: i32) -> Result<()> {
+    let (host, ip) = (ep.host_veth, ep.ip);
     // A pair left by a crash with the same name.
     if let Some(i) = index_of(h, host).await? {
         let _ = h.link().del(i).execute().await;
@@ -156,13 +194,13 @@ async fn attach_veth(
     // container's namespace as `eth0` with its MAC (as `ip link add H master holm0 up type veth peer name eth0
     // address M netns N`). Moving an existing peer into the namespace instead cost a separate request that waits
     // for an RCU grace period in the kernel (~15 ms here), and a rename there.
-    let peer = LinkUnspec::new_with_name("eth0")
+    let peer = LinkUnspec::new_with_name(ep.ifname)
         .address(mac_for(ip).to_vec())
         .setns_by_fd(std::os::fd::AsRawFd::as_raw_fd(&ns))
         .build();
     h.link()
         .add(
-            LinkVeth::new(host, "eth0")
+            LinkVeth::new(host, ep.ifname)
                 .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
                 .controller(bridge)
                 .up()
@@ -171,10 +209,11 @@ async fn attach_veth(
         .execute()
         .await
         .map_err(nl(format!(
-            "create veth pair {host} on {BRIDGE} / eth0 in {ns_path} ({id})"
+            "create veth pair {host} on {} / {} in {ns_path} ({id})",
+            ep.bridge, ep.ifname
         )))?;
     let c = connect_in(&ns, &ns_path)?;
-    configure_container(&c, ip).await.map_err(|e| match e {
+    configure_container(&c, ep).await.map_err(|e| match e {
         Error::Netlink { what, msg } => Error::Netlink {
             what: format!("{what} in {ns_path}"),
             msg,
@@ -201,32 +240,35 @@ fn connect_in(ns: &File, what: &str) -> Result<Handle> {
     Ok(handle)
 }
 
-async fn configure_container(c: &Handle, ip: Ipv4Addr) -> Result<()> {
-    let ci = index_of(c, "eth0").await?.ok_or_else(|| Error::Netlink {
-        what: "find eth0".into(),
+async fn configure_container(c: &Handle, ep: &Endpoint<'_>) -> Result<()> {
+    let (ifname, ip, prefix) = (ep.ifname, ep.ip, ep.prefix);
+    let ci = index_of(c, ifname).await?.ok_or_else(|| Error::Netlink {
+        what: format!("find {ifname}"),
         msg: "not in the container's namespace".into(),
     })?;
     c.address()
-        .add(ci, IpAddr::V4(ip), SUBNET.1)
+        .add(ci, IpAddr::V4(ip), prefix)
         .execute()
         .await
-        .map_err(nl(format!("add {ip}/{} to eth0", SUBNET.1)))?;
+        .map_err(nl(format!("add {ip}/{prefix} to {ifname}")))?;
     c.link()
         .set(LinkUnspec::new_with_index(ci).up().build())
         .execute()
         .await
-        .map_err(nl("bring eth0 up"))?;
+        .map_err(nl(format!("bring {ifname} up")))?;
     bring_lo_up(c).await?;
-    c.route()
-        .add(
-            RouteMessageBuilder::<Ipv4Addr>::new()
-                .gateway(GATEWAY)
-                .output_interface(ci)
-                .build(),
-        )
-        .execute()
-        .await
-        .map_err(nl(format!("add default route via {GATEWAY}")))?;
+    if let Some(gw) = ep.default_route {
+        c.route()
+            .add(
+                RouteMessageBuilder::<Ipv4Addr>::new()
+                    .gateway(gw)
+                    .output_interface(ci)
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(nl(format!("add default route via {gw}")))?;
+    }
     Ok(())
 }
 
@@ -256,11 +298,15 @@ pub fn loopback_up(pid: i32) -> Result<()> {
 
 /// Deletes container `id`'s host-side veth (and so its peer); a missing one is fine.
 pub fn detach(id: &str) -> Result<()> {
+    delete_link(&host_veth(id))
+}
+
+/// Deletes the link `host` (a veth, whose peer goes with it, or a user network's bridge); a missing one is fine.
+pub fn delete_link(host: &str) -> Result<()> {
     let rt = runtime()?;
-    let host = host_veth(id);
     let r = rt.block_on(async {
         let h = connect()?;
-        if let Some(i) = index_of(&h, &host).await? {
+        if let Some(i) = index_of(&h, host).await? {
             match h.link().del(i).execute().await {
                 Ok(()) => {}
                 Err(e) if errno(&e) == Some(libc::ENODEV) => {}
