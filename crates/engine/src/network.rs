@@ -194,7 +194,7 @@ pub fn prepare(
         return Err(Error::flag(
             "--network-alias",
             &cfg.network_aliases.join(","),
-            "network-scoped aliases are only supported for user-defined networks",
+            "network-scoped alias is supported only for containers in user defined networks",
         ));
     }
     if !matches!(mode, Mode::Bridge | Mode::User) && (!cfg.publish.is_empty() || cfg.publish_all) {

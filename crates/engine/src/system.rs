@@ -115,6 +115,8 @@ pub struct DiskUsage {
 pub struct SystemPruned {
     /// Ids of the containers removed.
     pub containers_deleted: Vec<String>,
+    /// Names of the user networks removed (those no running container is on).
+    pub networks_deleted: Vec<String>,
     /// Names of the volumes removed.
     pub volumes_deleted: Vec<String>,
     /// Images removed.
@@ -278,6 +280,7 @@ impl Engine {
     /// failing step's (what the steps before it removed stays removed).
     pub fn system_prune(&self, all: bool, volumes: bool) -> Result<SystemPruned> {
         let (containers, cbytes) = self.prune()?;
+        let networks = self.network_prune(&[])?;
         let (vols, vbytes) = if volumes {
             self.volume_prune(false)?
         } else {
@@ -286,6 +289,7 @@ impl Engine {
         let imgs = self.image_prune(all)?;
         Ok(SystemPruned {
             containers_deleted: containers,
+            networks_deleted: networks,
             volumes_deleted: vols,
             images_deleted: imgs.images_deleted,
             space_reclaimed: cbytes + vbytes + imgs.space_reclaimed,

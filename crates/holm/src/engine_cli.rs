@@ -54,7 +54,7 @@ pub enum EngineCommand {
     /// Manage named volumes.
     #[command(subcommand)]
     Volume(crate::volume::VolumeCommand),
-    /// List and inspect networks (bridge, host, none).
+    /// Manage networks (bridge, host, none and user-defined ones).
     #[command(subcommand)]
     Network(crate::network::NetworkCommand),
     /// Disk usage and clean-up of the whole engine.

@@ -362,7 +362,7 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
         }
         SystemCommand::Prune(a) => {
             let mut warning =
-                String::from("WARNING! This will remove:\n  - all stopped containers\n");
+                String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
             if a.volumes {
                 warning.push_str("  - all anonymous volumes not used by at least one container\n");
             }
@@ -380,6 +380,13 @@ pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
                 writeln!(out, "Deleted Containers:")?;
                 for id in &p.containers_deleted {
                     writeln!(out, "{id}")?;
+                }
+                writeln!(out)?;
+            }
+            if !p.networks_deleted.is_empty() {
+                writeln!(out, "Deleted Networks:")?;
+                for n in &p.networks_deleted {
+                    writeln!(out, "{n}")?;
                 }
                 writeln!(out)?;
             }

@@ -215,6 +215,20 @@ fn create_ls_inspect_rm_prune() {
     assert!(resolvers(&a_id).is_empty());
     let (_, err) = n.e.code(1, &["network", "inspect", &a]);
     assert!(err.contains(&format!("network {a} not found")), "{err}");
+    // system prune takes unused networks too (docker's "Deleted Networks:").
+    let (c, c_id) = n.create(&[]);
+    let out = n.e.ok(&["system", "prune", "-f"]);
+    assert!(out.contains(&format!("Deleted Networks:\n{c}\n")), "{out}");
+    assert!(!link_exists(&bridge(&c_id)));
+    // --network-alias needs a user network (docker's message).
+    let (_, err) = n.e.code(
+        125,
+        &["run", "--rm", "--network-alias", "x", NET_IMAGE, "true"],
+    );
+    assert!(
+        err.contains("network-scoped alias is supported only"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -275,6 +289,34 @@ fn names_and_aliases_resolve_on_a_user_network_not_on_the_default_bridge() {
         (o.status.code(), ())
     };
     assert_ne!(code, Some(0));
+    // Other names go to the host's resolvers: the container gets what the host gets (probed on the host first).
+    let host = std::process::Command::new("getent")
+        .args(["hosts", "deb.debian.org"])
+        .output()
+        .unwrap();
+    let host_ip = String::from_utf8_lossy(&host.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let o = n.e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        NET_IMAGE,
+        "nslookup",
+        "deb.debian.org",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    if host.status.success() && !host_ip.contains(':') {
+        assert!(out.contains(&host_ip), "forwarded answer {host_ip}: {out}");
+    } else {
+        assert!(
+            !o.status.success(),
+            "the host cannot resolve it, the container did: {out}"
+        );
+    }
     // The default bridge keeps docker's rule: no names.
     n.e.ok(&["run", "-d", "--name", "b1", NET_IMAGE, "sleep", "100"]);
     let o =

@@ -10,7 +10,7 @@
 //!   included: this process runs in the host's namespace; docker's `8.8.8.8`/`8.8.4.4` when there is none), over
 //!   the transport it came on, and their answer is relayed unchanged.
 //! - Only clients of the network's subnet are answered (others get REFUSED), so a container of another network
-//!   cannot read this one's names.
+//!   cannot read this one's names. At most [`MAX_IN_FLIGHT`] forwarded queries and TCP clients are served at once.
 //!
 //! The table is read again whenever its modification time or size changed. The process ends when its network's
 //! directory is gone (network removed) or on SIGTERM ([`crate::dnsproc::stop`]). The wire format is
@@ -24,11 +24,36 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 /// How long an upstream server is waited for.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// At most this many forwarded queries (UDP) or TCP clients are in flight; more are dropped (the client retries),
+/// so a flood cannot make the server start threads without bound.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// Counts a thread in [`MAX_IN_FLIGHT`] for as long as it lives.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(n: &Arc<AtomicUsize>) -> Option<Slot> {
+        (n.fetch_add(1, Ordering::AcqRel) < MAX_IN_FLIGHT)
+            .then(|| Slot(n.clone()))
+            .or_else(|| {
+                n.fetch_sub(1, Ordering::AcqRel);
+                None
+            })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// One container's entry of a network's name table.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -242,12 +267,20 @@ pub fn serve(id: &str, ready: impl FnOnce()) -> Result<()> {
         search,
     }));
     ready();
+    let in_flight = Arc::new(AtomicUsize::new(0));
     {
         let (names, upstream, def) = (names.clone(), upstream.clone(), def.clone());
+        let in_flight = in_flight.clone();
         std::thread::spawn(move || {
             for c in tcp.incoming().flatten() {
+                let Some(slot) = Slot::take(&in_flight) else {
+                    continue;
+                };
                 let (names, upstream, def) = (names.clone(), upstream.clone(), def.clone());
-                std::thread::spawn(move || serve_tcp(c, &names, &upstream, &def));
+                std::thread::spawn(move || {
+                    serve_tcp(c, &names, &upstream, &def);
+                    drop(slot);
+                });
             }
         });
     }
@@ -283,11 +316,15 @@ pub fn serve(id: &str, ready: impl FnOnce()) -> Result<()> {
             }
             None => {
                 // Forwarding waits for the upstream: on a thread of its own, so local names stay quick.
+                let Some(slot) = Slot::take(&in_flight) else {
+                    continue;
+                };
                 let (udp, upstream) = (udp.try_clone(), upstream.clone());
                 std::thread::spawn(move || {
                     if let (Ok(udp), Some(r)) = (udp, forward_udp(&upstream, &q)) {
                         let _ = udp.send_to(&r, from);
                     }
+                    drop(slot);
                 });
             }
         }

@@ -4,7 +4,7 @@
 //! `resolv.conf`: the host's, with `--dns` replacing its nameservers. In a network namespace of its own a
 //! container cannot reach the host's loopback, so `127.0.0.0/8` and `::1` nameservers (systemd-resolved's stub,
 //! dnsmasq) are dropped; if none is left, docker's fallback, Google's public `8.8.8.8` and `8.8.4.4`, is used
-//! (podman would point at its own DNS server, holm has none). With `--network host` the host's file is used as it
+//! (on a user network the engine names the network's own name server instead, see `crate::dns`). With `--network host` the host's file is used as it
 //! is.
 
 use crate::{Error, Mode, Result, GATEWAY};
