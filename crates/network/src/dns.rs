@@ -12,6 +12,9 @@
 //! - Only clients of the network's subnet are answered (others get REFUSED), so a container of another network
 //!   cannot read this one's names. At most [`MAX_IN_FLIGHT`] forwarded queries and TCP clients are served at once.
 //!
+//! A name not in the table is also looked for in the tables of the other networks the asking container is on (found
+//! by its address in this table), as docker's embedded DNS answers for all of a container's networks.
+//!
 //! The table is read again whenever its modification time or size changed. The process ends when its network's
 //! directory is gone (network removed) or on SIGTERM ([`crate::dnsproc::stop`]). The wire format is
 //! `hickory-proto`'s.
@@ -98,28 +101,57 @@ fn index(t: &Table) -> BTreeMap<String, Vec<Ipv4Addr>> {
 struct Names {
     path: PathBuf,
     stamp: Option<(SystemTime, u64)>,
+    table: Table,
     index: BTreeMap<String, Vec<Ipv4Addr>>,
     search: Vec<String>,
 }
 
+/// `name` (lower case, no trailing dot) in `index`, also with a search domain stripped.
+fn find_in(
+    index: &BTreeMap<String, Vec<Ipv4Addr>>,
+    name: &str,
+    search: &[String],
+) -> Option<Vec<Ipv4Addr>> {
+    if let Some(v) = index.get(name) {
+        return Some(v.clone());
+    }
+    search.iter().find_map(|d| {
+        let short = name.strip_suffix(d.as_str())?.strip_suffix('.')?;
+        index.get(short).cloned()
+    })
+}
+
 impl Names {
-    fn lookup(&mut self, name: &str) -> Option<Vec<Ipv4Addr>> {
+    /// The addresses of `name` for the client at `client`: from this network's table, else (as docker's embedded
+    /// DNS, which answers for every network of the asking container) from the tables of the other networks the
+    /// client's container is on.
+    fn lookup(&mut self, name: &str, client: Option<Ipv4Addr>) -> Option<Vec<Ipv4Addr>> {
         let stamp = std::fs::metadata(&self.path)
             .ok()
             .and_then(|m| Some((m.modified().ok()?, m.len())));
+        let dir = self.path.parent().unwrap_or(Path::new("/")).to_path_buf();
         if stamp != self.stamp {
             self.stamp = stamp;
-            let dir = self.path.parent().unwrap_or(Path::new("/"));
-            self.index = index(&read_table(dir));
+            self.table = read_table(&dir);
+            self.index = index(&self.table);
         }
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        if let Some(v) = self.index.get(&name) {
-            return Some(v.clone());
+        if let Some(v) = find_in(&self.index, &name, &self.search) {
+            return Some(v);
         }
-        self.search.iter().find_map(|d| {
-            let short = name.strip_suffix(d.as_str())?.strip_suffix('.')?;
-            self.index.get(short).cloned()
-        })
+        let client = client?;
+        let (cid, _) = self.table.iter().find(|(_, e)| e.ip == client)?;
+        let nets = dir.parent()?;
+        std::fs::read_dir(nets)
+            .ok()?
+            .flatten()
+            .filter(|d| d.path() != dir)
+            .find_map(|d| {
+                let t = read_table(&d.path());
+                t.contains_key(cid)
+                    .then(|| find_in(&index(&t), &name, &self.search))
+                    .flatten()
+            })
     }
 }
 
@@ -154,7 +186,7 @@ fn host_resolv() -> (Vec<SocketAddr>, Vec<String>) {
 }
 
 /// The answer to `query` from the table, `None` when it must be forwarded. A malformed query gets FORMERR.
-fn answer(names: &mut Names, query: &[u8]) -> Option<Vec<u8>> {
+fn answer(names: &mut Names, query: &[u8], client: Option<Ipv4Addr>) -> Option<Vec<u8>> {
     let req = match Message::from_vec(query) {
         Ok(m) => m,
         Err(_) if query.len() >= 2 => {
@@ -171,7 +203,7 @@ fn answer(names: &mut Names, query: &[u8]) -> Option<Vec<u8>> {
     if q.query_class() != DNSClass::IN {
         return None;
     }
-    let ips = names.lookup(&q.name().to_ascii())?;
+    let ips = names.lookup(&q.name().to_ascii(), client)?;
     let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
     resp.metadata.recursion_desired = req.metadata.recursion_desired;
     resp.metadata.recursion_available = true;
@@ -263,6 +295,7 @@ pub fn serve(id: &str, ready: impl FnOnce()) -> Result<()> {
     let names = Arc::new(Mutex::new(Names {
         path: table_path(&def.dir()),
         stamp: None,
+        table: Table::new(),
         index: BTreeMap::new(),
         search,
     }));
@@ -309,7 +342,11 @@ pub fn serve(id: &str, ready: impl FnOnce()) -> Result<()> {
             }
             continue;
         }
-        let local = answer(&mut names.lock().unwrap_or_else(|e| e.into_inner()), &q);
+        let local = answer(
+            &mut names.lock().unwrap_or_else(|e| e.into_inner()),
+            &q,
+            v4(from),
+        );
         match local {
             Some(r) => {
                 let _ = udp.send_to(&r, from);
@@ -331,6 +368,13 @@ pub fn serve(id: &str, ready: impl FnOnce()) -> Result<()> {
     }
 }
 
+fn v4(a: SocketAddr) -> Option<Ipv4Addr> {
+    match a.ip() {
+        IpAddr::V4(ip) => Some(ip),
+        IpAddr::V6(_) => None,
+    }
+}
+
 fn allowed(def: &NetDef, from: SocketAddr) -> bool {
     match from.ip() {
         IpAddr::V4(ip) => def.contains(ip),
@@ -345,7 +389,11 @@ fn serve_tcp(mut c: TcpStream, names: &Mutex<Names>, upstream: &[SocketAddr], de
         let r = if !allowed(def, peer) {
             refused(&q)
         } else {
-            let local = answer(&mut names.lock().unwrap_or_else(|e| e.into_inner()), &q);
+            let local = answer(
+                &mut names.lock().unwrap_or_else(|e| e.into_inner()),
+                &q,
+                v4(peer),
+            );
             local.or_else(|| forward_tcp(upstream, &q))
         };
         let Some(r) = r else { return };
@@ -383,13 +431,14 @@ mod tests {
         let mut names = Names {
             path: table_path(d.path()),
             stamp: None,
+            table: Table::new(),
             index: BTreeMap::new(),
             search: vec!["example.com".into()],
         };
         let ask = |names: &mut Names, n: &str, ty: RecordType| {
             let mut m = Message::query();
             m.add_query(Query::query(Name::from_str(n).unwrap(), ty));
-            answer(names, &m.to_vec().unwrap()).map(|b| Message::from_vec(&b).unwrap())
+            answer(names, &m.to_vec().unwrap(), None).map(|b| Message::from_vec(&b).unwrap())
         };
         let r = ask(&mut names, "WEB.", RecordType::A).unwrap();
         assert_eq!(r.answers.len(), 1);
@@ -399,7 +448,7 @@ mod tests {
         assert!(r.answers.is_empty());
         assert_eq!(r.metadata.response_code, ResponseCode::NoError);
         assert!(ask(&mut names, "example.org.", RecordType::A).is_none());
-        let bad = answer(&mut names, &[1, 2, 3]).unwrap();
+        let bad = answer(&mut names, &[1, 2, 3], None).unwrap();
         assert_eq!(
             Message::from_vec(&bad).unwrap().metadata.response_code,
             ResponseCode::FormErr
