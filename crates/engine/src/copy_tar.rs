@@ -215,3 +215,55 @@ fn spool_and_check(
         .map_err(tar_err("spool the archive"))?;
     Ok(f)
 }
+
+/// What is at a path inside a container (the archive endpoints' `X-Docker-Container-Path-Stat`), not following a
+/// final symlink.
+#[derive(Debug, Clone)]
+pub struct PathStat {
+    /// The base name (`/` for the root).
+    pub name: String,
+    /// Its metadata (lstat).
+    pub metadata: std::fs::Metadata,
+    /// A symlink's target.
+    pub link_target: Option<std::path::PathBuf>,
+}
+
+impl Engine {
+    /// Stats `path` inside container `what`, resolved in its root as `cp` resolves it (`openat2` in the root, the
+    /// mounts of a stopped container). Errors: the container or the path is missing.
+    pub fn stat_path(&self, what: &str, path: &str) -> Result<PathStat> {
+        let root = copy::open_root(self, what)?;
+        let (fd, _, rel, kind) = copy::locate_source(&root, Path::new(path), false)
+            .map_err(|e| copy::cp_err(format!("No such container:path: {what}:{path}"), e))?;
+        let rel = resolve::clean(&rel);
+        let (dir, name) = match rel.file_name() {
+            Some(n) => (
+                resolve::open(
+                    fd,
+                    rel.parent().unwrap_or(Path::new("")),
+                    libc::O_PATH | libc::O_DIRECTORY,
+                )?,
+                std::path::PathBuf::from(n),
+            ),
+            None => (
+                resolve::open(fd, Path::new(""), libc::O_PATH | libc::O_DIRECTORY)?,
+                ".".into(),
+            ),
+        };
+        let p = holm_sys::fs::fd_path(dir.as_fd()).join(&name);
+        let metadata = std::fs::symlink_metadata(&p)
+            .map_err(Error::io(format!("{path} (in the container)")))?;
+        let link_target = if kind == Kind::Symlink {
+            Some(holm_sys::fs::readlinkat(dir.as_fd(), &name)?)
+        } else {
+            None
+        };
+        let name =
+            copy::base_name(path).map_or_else(|| "/".to_string(), |n| n.display().to_string());
+        Ok(PathStat {
+            name,
+            metadata,
+            link_target,
+        })
+    }
+}

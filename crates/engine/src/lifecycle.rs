@@ -393,6 +393,14 @@ impl Engine {
         drop(s);
     }
 
+    /// [`Engine::detach`] for a long-lived caller (the API server): returns the monitor process, which it must
+    /// wait for (from any thread) so that no zombie is left when the monitor ends.
+    pub fn detach_monitor(&self, s: Started) -> Child {
+        let Started { ctl, monitor, .. } = s;
+        drop(ctl);
+        monitor
+    }
+
     /// Waits until the container is not running and its monitor is done (or `timeout` passed); true if so. A
     /// removed container counts as done.
     pub fn wait_stopped(&self, id: &str, timeout: Option<Duration>) -> Result<bool> {
