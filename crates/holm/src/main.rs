@@ -28,6 +28,7 @@ mod network;
 mod ps;
 mod pull;
 mod run;
+mod service;
 mod stop;
 mod template;
 mod volume;

@@ -318,6 +318,8 @@ pub enum SystemCommand {
     Prune(SystemPruneArgs),
     /// Show facts about the engine and the host (as `holm info`).
     Info,
+    /// Serve the Docker Engine API on a Unix socket (podman's verb).
+    Service(crate::service::ServiceArgs),
 }
 
 /// `holm system prune`.
@@ -338,6 +340,7 @@ pub struct SystemPruneArgs {
 pub fn system(engine: &Engine, c: &SystemCommand) -> Result<i32> {
     match c {
         SystemCommand::Info => info(engine),
+        SystemCommand::Service(a) => crate::service::service(engine, a),
         SystemCommand::Df => {
             let du = engine.system_df()?;
             let pct = |a: u64, b: u64| (a * 100).checked_div(b).unwrap_or(0);
