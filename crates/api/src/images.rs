@@ -219,9 +219,8 @@ pub async fn save(ctx: &Ctx, q: &Query, name: Option<String>) -> Result<Resp, Ap
     Ok(resp)
 }
 
-/// `POST /images/load?quiet`: the tar body (spooled to a temporary file) loaded; docker's JSON message stream.
+/// `POST /images/load`: the tar body (spooled to a temporary file) loaded; docker's JSON message stream.
 pub async fn load(ctx: &Ctx, req: Req) -> Result<Resp, ApiError> {
-    let quiet = req.query.flag("quiet");
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let engine = ctx.engine.clone();
     let spool = tokio::task::spawn_blocking(move || {
@@ -249,7 +248,8 @@ pub async fn load(ctx: &Ctx, req: Req) -> Result<Resp, ApiError> {
     .await?;
     let mut out = Vec::new();
     for l in loaded {
-        let lines: Vec<String> = if l.names.is_empty() || quiet {
+        // `quiet` only silences progress (docker's CLI sets it when its output is not a terminal).
+        let lines: Vec<String> = if l.names.is_empty() {
             vec![format!("Loaded image ID: {}\n", l.id)]
         } else {
             l.names
@@ -329,13 +329,22 @@ pub async fn pull(ctx: &Ctx, req: Req) -> Result<Resp, ApiError> {
     let (resp, tx) = body::stream(StatusCode::OK, "application/json");
     let engine = ctx.engine.clone();
     let guard = ctx.activity.enter();
-    // A thread of its own: the registry client runs its own async runtime inside.
+    // The registry client runs its own async runtime inside, and calls `progress` from it: messages go through
+    // an unbounded queue to a forwarder thread, which may block on the response body.
+    let (qtx, qrx) = std::sync::mpsc::channel::<Value>();
     std::thread::spawn(move || {
         let _guard = guard;
-        let send = |v: Value| {
+        for v in qrx {
             let mut b = serde_json::to_vec(&v).expect("JSON");
             b.push(b'\n');
-            let _ = tx.blocking_send(b.into());
+            if tx.blocking_send(b.into()).is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        let send = |v: Value| {
+            let _ = qtx.send(v);
         };
         let what = match (reference.digest(), reference.tag()) {
             (Some(d), _) => d.to_string(),

@@ -1,0 +1,350 @@
+//! The Docker Engine API (`holm system service`) driven by the real docker CLI: version negotiation, info,
+//! images, `run --rm` with exit codes and separate stdout/stderr, detached runs with logs/stop/rm, `ps -a`,
+//! `inspect` (compared with `holm inspect`), `exec` (exit codes, stdin), `cp` both ways, `kill` + `wait`,
+//! `save`/`rmi`/`load`, `pull` from a local registry, and the socket itself (mode, idle exit).
+
+mod api_common;
+#[path = "../../image/tests/common/mod.rs"]
+mod common;
+mod engine_common;
+
+use api_common::Api;
+use engine_common::{wait_until, IMAGE};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::Duration;
+
+#[test]
+fn version_info_and_images() {
+    let api = Api::new();
+    let v = api.docker_ok(&[
+        "version",
+        "--format",
+        "{{.Server.APIVersion}} {{.Server.Os}}",
+    ]);
+    assert_eq!(v.trim(), format!("{} linux", holm_api::API_VERSION));
+    // the 28 client negotiated down through /_ping
+    let client = api.docker_ok(&["version", "--format", "{{.Client.APIVersion}}"]);
+    assert_eq!(client.trim(), holm_api::API_VERSION);
+    let info = api.docker_ok(&[
+        "info",
+        "--format",
+        "{{.Images}} {{.Containers}} {{.OSType}} {{.DockerRootDir}}",
+    ]);
+    assert_eq!(
+        info.trim(),
+        format!("1 0 linux {}", api.engine.root.display())
+    );
+    let images = api.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(images.trim(), IMAGE);
+    let (status, headers, _) = api.raw("HEAD", "/_ping", &[], b"");
+    assert_eq!(status, 200);
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "api-version" && v == holm_api::API_VERSION));
+}
+
+#[test]
+fn run_rm_passes_output_and_exit_codes() {
+    let api = Api::new();
+    let o = api.docker(&["run", "--rm", IMAGE, "echo", "hello"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\n");
+    let o = api.docker(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("err"));
+    // a command that does not exist: docker's 127
+    let o = api.docker(&["run", "--rm", IMAGE, "no-such-command"]);
+    assert_eq!(
+        o.status.code(),
+        Some(127),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // --rm removed them all (the engine's own view)
+    wait_until(Duration::from_secs(20), "--rm containers gone", || {
+        api.engine.ok(&["ps", "-aq"]).trim().is_empty()
+            || api
+                .engine
+                .ok(&["ps", "-a", "--format", "{{.Status}}"])
+                .lines()
+                .all(|l| l.starts_with("Created"))
+    });
+    // -e and -w reach the process
+    let o = api.docker_ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "A=b c",
+        "-w",
+        "/tmp",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo $A; pwd",
+    ]);
+    assert_eq!(o, "b c\n/tmp\n");
+}
+
+#[test]
+fn detached_run_logs_stop_ps_inspect_rm() {
+    let api = Api::new();
+    let id = api.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--label",
+        "k=v",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo started; echo problem >&2; exec sleep 300",
+    ]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64);
+    wait_until(Duration::from_secs(20), "logs", || {
+        api.docker_ok(&["logs", "web"]) == "started\n"
+    });
+    let o = api.docker(&["logs", "web"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("problem"));
+    let ps = api.docker_ok(&["ps", "--format", "{{.Names}} {{.Status}} {{.Labels}}"]);
+    assert!(ps.starts_with("web Up "), "{ps}");
+    assert!(ps.contains("k=v"), "{ps}");
+    // the API's inspect is the engine's
+    let via_api: serde_json::Value =
+        serde_json::from_str(&api.docker_ok(&["inspect", "web"])).unwrap();
+    let via_cli: serde_json::Value =
+        serde_json::from_str(&api.engine.ok(&["inspect", "web"])).unwrap();
+    for ptr in [
+        "/0/Id",
+        "/0/Name",
+        "/0/State/Status",
+        "/0/State/Pid",
+        "/0/Config/Cmd",
+        "/0/Config/Labels",
+        "/0/Image",
+        "/0/HostConfig/NetworkMode",
+        "/0/Mounts",
+    ] {
+        assert_eq!(via_api.pointer(ptr), via_cli.pointer(ptr), "{ptr}");
+        assert!(via_api.pointer(ptr).is_some(), "{ptr}");
+    }
+    assert_eq!(via_api[0]["State"]["Running"], true);
+    api.docker_ok(&["stop", "-t", "1", "web"]);
+    let ps = api.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    // sleep as pid 1 ignores SIGTERM: killed after the timeout
+    assert!(ps.starts_with("web Exited (137)"), "{ps}");
+    assert_eq!(api.docker_ok(&["ps", "-q"]).trim(), "");
+    // stop of a stopped container succeeds (304), as docker's
+    api.docker_ok(&["stop", "web"]);
+    api.docker_ok(&["rm", "web"]);
+    assert_eq!(api.engine.ok(&["ps", "-aq"]).trim(), "");
+    let o = api.docker(&["inspect", "web"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("No such"));
+}
+
+#[test]
+fn exec_cp_kill_wait() {
+    let api = Api::new();
+    api.docker_ok(&["run", "-d", "--name", "box", IMAGE, "sleep", "300"]);
+    let o = api.docker(&["exec", "box", "sh", "-c", "echo in; echo e >&2; exit 5"]);
+    assert_eq!(o.status.code(), Some(5));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "in\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "e\n");
+    let o = api.docker(&[
+        "exec",
+        "-u",
+        "1234",
+        "-w",
+        "/tmp",
+        "-e",
+        "X=y",
+        "box",
+        "sh",
+        "-c",
+        "id -u; pwd; echo $X",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "1234\n/tmp\ny\n");
+    // stdin through the hijacked stream
+    let mut c = api.docker_cmd(&["exec", "-i", "box", "sh", "-c", "cat; echo done"]);
+    c.stdin(std::process::Stdio::piped());
+    c.stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "from stdin\ndone\n");
+    let o = api.docker(&["exec", "box", "no-such-command"]);
+    assert_eq!(o.status.code(), Some(127));
+
+    // cp host → container → host
+    let src = api.engine.tmp.path().join("f.txt");
+    std::fs::write(&src, "payload\n").unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o640)).unwrap();
+    api.docker_ok(&["cp", src.to_str().unwrap(), "box:/tmp/"]);
+    assert_eq!(
+        api.docker_ok(&["exec", "box", "cat", "/tmp/f.txt"]),
+        "payload\n"
+    );
+    assert_eq!(
+        api.docker_ok(&["exec", "box", "stat", "-c", "%a", "/tmp/f.txt"])
+            .trim(),
+        "640"
+    );
+    let out = api.engine.tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    api.docker_ok(&[
+        "exec",
+        "box",
+        "sh",
+        "-c",
+        "mkdir -p /d/sub && echo deep > /d/sub/g",
+    ]);
+    api.docker_ok(&["cp", "box:/d", out.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("d/sub/g")).unwrap(),
+        "deep\n"
+    );
+    let o = api.docker(&["cp", "box:/no/such", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Could not find the file"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // top and stats reach the container's processes and cgroup
+    let top = api.docker_ok(&["top", "box"]);
+    assert!(top.contains("sleep 300"), "{top}");
+    let stats = api.docker_ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        "box",
+    ]);
+    assert_eq!(stats.trim(), "box 1");
+
+    // kill, then wait prints the code
+    api.docker_ok(&["kill", "box"]);
+    assert_eq!(api.docker_ok(&["wait", "box"]).trim(), "137");
+    let o = api.docker(&["kill", "box"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not running"));
+    api.docker_ok(&["rm", "box"]);
+}
+
+#[test]
+fn save_rmi_load_and_tag() {
+    let api = Api::new();
+    let archive = api.engine.tmp.path().join("saved.tar");
+    api.docker_ok(&["tag", IMAGE, "other/name:v2"]);
+    let images = api.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.contains("other/name:v2"), "{images}");
+    api.docker_ok(&["save", "-o", archive.to_str().unwrap(), "other/name:v2"]);
+    let rmi = api.docker_ok(&["rmi", "other/name:v2"]);
+    assert!(rmi.contains("Untagged: other/name:v2"), "{rmi}");
+    api.docker_ok(&["rmi", IMAGE]);
+    assert_eq!(api.engine.ok(&["images", "-q"]).trim(), "");
+    let loaded = api.docker_ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(loaded.contains("Loaded image: other/name:v2"), "{loaded}");
+    assert_eq!(
+        api.docker_ok(&["run", "--rm", "other/name:v2", "echo", "ok"]),
+        "ok\n"
+    );
+    let o = api.docker(&["rmi", "no-such-image"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("No such image"));
+}
+
+#[test]
+fn pull_from_a_local_registry() {
+    let reg = holm_testkit::Registry::start();
+    let api = Api::with_engine(engine_common::Engine::empty());
+    let img = common::images::busybox_image(
+        serde_json::json!({"Cmd": ["sh"]}),
+        &[engine_common::extra_applets()],
+    );
+    let archive = api.engine.tmp.path().join("push.tar");
+    std::fs::write(
+        &archive,
+        common::images::docker_archive(&[(&img, &["busybox:1"])]),
+    )
+    .unwrap();
+    reg.push_archive(&archive, "busybox:1");
+    let name = format!("{}/busybox:1", reg.addr());
+    let out = api.docker_ok(&["pull", &name]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    let images = api
+        .engine
+        .ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.contains(&name), "{images}");
+    // `run` of a missing image: the CLI pulls it through /images/create and creates again
+    api.docker_ok(&["rmi", &name]);
+    let o = api.docker(&["run", "--rm", &name, "echo", "pulled"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "pulled\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = api.docker(&["pull", &format!("{}/no/such:1", reg.addr())]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn socket_is_root_only_and_idle_service_exits() {
+    let api = Api::new();
+    let m = std::fs::metadata(&api.socket).unwrap();
+    assert_eq!(m.mode() & 0o777, 0o660);
+    assert_eq!((m.uid(), m.gid()), (0, 0));
+    // a second service on the same socket is refused, the first keeps serving
+    let o = api.engine.run(&[
+        "system",
+        "service",
+        "--time",
+        "1",
+        &format!("unix://{}", api.socket.display()),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("another server"));
+    assert_eq!(api.raw("GET", "/_ping", &[], b"").0, 200);
+    // --time 1: exits on its own once nobody is connected, and removes its socket
+    let sock = api.engine.tmp.path().join("idle.sock");
+    let mut idle = api
+        .engine
+        .cmd(&[
+            "system",
+            "service",
+            "--time",
+            "1",
+            &format!("unix://{}", sock.display()),
+        ])
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(60), "the idle service to exit", || {
+        idle.try_wait().unwrap().is_some()
+    });
+    assert!(idle.wait().unwrap().success());
+    assert!(!sock.exists());
+    // tcp:// is refused
+    let o = api
+        .engine
+        .run(&["system", "service", "tcp://127.0.0.1:2375"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unix://"));
+}
