@@ -438,7 +438,7 @@ pub async fn stats(ctx: &Ctx, id: &str, q: &Query) -> Result<Resp, ApiError> {
             };
             let sys = |x: &holm_engine::stats::Sample| x.at_ns as u64 * cpus;
             let v = json!({
-                "read": holm_sys::time::rfc3339(std::time::SystemTime::now()),
+                "read": holm_format::time::rfc3339(std::time::SystemTime::now()),
                 "preread": "0001-01-01T00:00:00Z",
                 "id": rec.id,
                 "name": format!("/{}", rec.name),

@@ -8,25 +8,9 @@ use crate::server::Ctx;
 use crate::streams::{ChanReader, ChanWriter};
 use crate::system::blocking;
 use bytes::Bytes;
-use holm_image::{ImageRecord, PullEvent, Reference};
+use holm_image::Reference;
 use hyper::StatusCode;
 use serde_json::{json, Value};
-
-/// One `/images/json` entry (docker's `ImageSummary`).
-pub fn summary(i: &ImageRecord) -> Value {
-    json!({
-        "Id": i.id.to_string(),
-        "ParentId": "",
-        "RepoTags": i.repo_tags.iter().map(|t| familiar(t)).collect::<Vec<_>>(),
-        "RepoDigests": i.repo_digests.iter().map(|t| familiar(t)).collect::<Vec<_>>(),
-        "Created": i.created.as_deref().and_then(crate::fmt::unix).unwrap_or(0),
-        "Size": i.size,
-        "SharedSize": -1,
-        "VirtualSize": i.size,
-        "Labels": {},
-        "Containers": -1,
-    })
-}
 
 /// docker's short form of a normalised name (`docker.io/library/busybox:1` → `busybox:1`).
 fn familiar(n: &str) -> String {
@@ -35,29 +19,35 @@ fn familiar(n: &str) -> String {
         .unwrap_or_else(|_| n.to_string())
 }
 
-/// `GET /images/json?all&filters` (`reference`, `dangling`).
+fn image_error(e: holm_engine::Error) -> ApiError {
+    if e.is_no_such_image() {
+        ApiError::not_found(e.to_string())
+    } else if e.is_bad_reference() {
+        ApiError::bad(e.to_string())
+    } else {
+        match e {
+            holm_engine::Error::Image(s) if !matches!(s, holm_image::StoreError::Io { .. }) => {
+                ApiError::conflict(s.to_string())
+            }
+            e => e.into(),
+        }
+    }
+}
+
+/// `GET /images/json?filters` (`reference`, `dangling`, `label`).
 pub async fn list(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
-    let filters = q.filters()?;
+    let mut flags = Vec::new();
+    for (k, vals) in q.filters()? {
+        for v in vals {
+            flags.push(format!("{k}={v}"));
+        }
+    }
+    let filters = holm_engine::images::ImageFilters::parse(&flags, None)
+        .map_err(|e| ApiError::bad(e.to_string()))?;
     let engine = ctx.engine.clone();
     let v = blocking(move || {
-        let mut out = Vec::new();
-        for i in engine.images().list()? {
-            let dangling = i.repo_tags.is_empty();
-            let keep = filters.iter().all(|(k, vals)| match k.as_str() {
-                "dangling" => vals.iter().any(|v| (v == "true" || v == "1") == dangling),
-                "reference" => vals.iter().any(|v| {
-                    i.repo_tags.iter().any(|t| {
-                        let f = familiar(t);
-                        f == *v || f.split(':').next() == Some(v.as_str()) || t == v
-                    })
-                }),
-                _ => true,
-            });
-            if keep {
-                out.push(summary(&i));
-            }
-        }
-        Ok(Value::Array(out))
+        let list = engine.image_list(&filters)?;
+        serde_json::to_value(list).map_err(|e| ApiError::internal(e.to_string()))
     })
     .await?;
     Ok(body::json(StatusCode::OK, &v))
@@ -68,33 +58,8 @@ pub async fn inspect(ctx: &Ctx, name: &str) -> Result<Resp, ApiError> {
     let engine = ctx.engine.clone();
     let name = name.to_string();
     let v = blocking(move || {
-        let store = engine.images();
-        let img = store.resolve(&name).map_err(|e| match e {
-            holm_image::StoreError::NotFound(_) => {
-                ApiError::not_found(format!("No such image: {name}"))
-            }
-            e => e.into(),
-        })?;
-        let cfg = store.config(&img)?;
-        let layers: Vec<String> = cfg.rootfs().diff_ids().clone();
-        Ok(json!({
-            "Id": img.id.to_string(),
-            "RepoTags": img.repo_tags.iter().map(|t| familiar(t)).collect::<Vec<_>>(),
-            "RepoDigests": img.repo_digests.iter().map(|t| familiar(t)).collect::<Vec<_>>(),
-            "Parent": "",
-            "Comment": "",
-            "Created": img.created,
-            "DockerVersion": "",
-            "Author": cfg.author(),
-            "Config": cfg.config(),
-            "Architecture": cfg.architecture().to_string(),
-            "Os": cfg.os().to_string(),
-            "Variant": cfg.variant(),
-            "Size": img.size,
-            "GraphDriver": {"Name": "overlay", "Data": null},
-            "RootFS": {"Type": "layers", "Layers": layers},
-            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-        }))
+        let i = engine.image_inspect(&name).map_err(image_error)?;
+        serde_json::to_value(i).map_err(|e| ApiError::internal(e.to_string()))
     })
     .await?;
     Ok(body::json(StatusCode::OK, &v))
@@ -114,7 +79,7 @@ pub async fn tag(ctx: &Ctx, name: &str, q: &Query) -> Result<Resp, ApiError> {
         .map_err(|e| ApiError::bad(format!("invalid reference format: {target}: {e}")))?;
     let engine = ctx.engine.clone();
     let name = name.to_string();
-    blocking(move || Ok(engine.images().tag(&name, &target)?)).await?;
+    blocking(move || engine.image_tag(&name, &target).map_err(image_error)).await?;
     Ok(body::empty(StatusCode::CREATED))
 }
 
@@ -124,33 +89,15 @@ pub async fn remove(ctx: &Ctx, name: &str, q: &Query) -> Result<Resp, ApiError> 
     let engine = ctx.engine.clone();
     let name = name.to_string();
     let v = blocking(move || {
-        let running: std::collections::HashSet<String> = engine
-            .list()?
-            .into_iter()
-            .filter(|(_, st)| {
-                use holm_engine::lifecycle::Status;
-                matches!(st, Status::Running | Status::Paused | Status::Restarting)
-            })
-            .map(|(r, _)| r.id)
-            .collect();
-        let r = holm_engine::space::with_reserve_of(engine.root(), || {
-            engine
-                .images()
-                .remove_checked(&name, force, &|s| running.contains(s))
-        })
-        .map_err(|e| match e {
-            holm_image::StoreError::NotFound(_) => {
-                ApiError::not_found(format!("No such image: {name}"))
+        let items = engine.image_remove(&name, force).map_err(image_error)?;
+        let mut v = serde_json::to_value(items).map_err(|e| ApiError::internal(e.to_string()))?;
+        // dockerd answers the familiar name (`busybox:1`, not `docker.io/library/busybox:1`)
+        for item in v.as_array_mut().into_iter().flatten() {
+            if let Some(Value::String(u)) = item.get_mut("Untagged") {
+                *u = familiar(u);
             }
-            e => ApiError::conflict(e.to_string()),
-        })?;
-        let mut out: Vec<Value> = r
-            .untagged
-            .iter()
-            .map(|u| json!({"Untagged": familiar(u)}))
-            .collect();
-        out.extend(r.deleted.iter().map(|d| json!({"Deleted": d.to_string()})));
-        Ok(Value::Array(out))
+        }
+        Ok(v)
     })
     .await?;
     Ok(body::json(StatusCode::OK, &v))
@@ -163,20 +110,12 @@ pub async fn prune(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
         .get("dangling")
         .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
     let engine = ctx.engine.clone();
-    let (deleted, gc) = blocking(move || {
-        Ok(holm_engine::space::with_reserve_of(engine.root(), || {
-            engine.images().prune(all)
-        })?)
+    let v = blocking(move || {
+        let p = engine.image_prune(all).map_err(image_error)?;
+        serde_json::to_value(p).map_err(|e| ApiError::internal(e.to_string()))
     })
     .await?;
-    let list: Vec<Value> = deleted
-        .iter()
-        .map(|d| json!({"Deleted": d.to_string()}))
-        .collect();
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"ImagesDeleted": list, "SpaceReclaimed": gc.bytes}),
-    ))
+    Ok(body::json(StatusCode::OK, &v))
 }
 
 /// `GET /images/{name}/get` or `/images/get?names=…`: a docker-archive tar.
@@ -193,12 +132,7 @@ pub async fn save(ctx: &Ctx, q: &Query, name: Option<String>) -> Result<Resp, Ap
     let check = names.clone();
     blocking(move || {
         for n in &check {
-            engine.images().resolve(n).map_err(|e| match e {
-                holm_image::StoreError::NotFound(_) => {
-                    ApiError::not_found(format!("No such image: {n}"))
-                }
-                e => e.into(),
-            })?;
+            engine.image_inspect(n).map_err(image_error)?;
         }
         Ok(())
     })
@@ -212,9 +146,11 @@ pub async fn save(ctx: &Ctx, q: &Query, name: Option<String>) -> Result<Resp, Ap
             tx,
             buf: Vec::new(),
         };
-        let _ = engine
-            .images()
-            .save(&names, holm_image::ArchiveFormat::DockerArchive, w);
+        let _ = engine.image_save(
+            &names,
+            holm_engine::image_ops::ArchiveFormat::DockerArchive,
+            w,
+        );
     });
     Ok(resp)
 }
@@ -239,10 +175,12 @@ pub async fn load(ctx: &Ctx, req: Req) -> Result<Resp, ApiError> {
         .map_err(|e| ApiError::internal(e.to_string()))??;
     let engine = ctx.engine.clone();
     let loaded = blocking(move || {
-        let opts = holm_image::LoadOptions::default();
         engine
-            .images()
-            .load(f.path(), &opts)
+            .image_load(
+                f.path(),
+                "linux/amd64",
+                holm_engine::image_ops::DEFAULT_MAX_LAYER_BYTES,
+            )
             .map_err(|e| ApiError::bad(format!("load the archive: {e}")))
     })
     .await?;
@@ -318,14 +256,13 @@ pub async fn pull(ctx: &Ctx, req: Req) -> Result<Resp, ApiError> {
         Some(t) => format!("{from}:{t}"),
         None => from.to_string(),
     };
-    let given = Reference::parse_normalized(&name)
+    Reference::parse_normalized(&name)
         .map_err(|e| ApiError::bad(format!("invalid reference format: {name}: {e}")))?;
-    let reference = given.clone().or_latest();
-    let platform = match q.get("platform").filter(|p| !p.is_empty()) {
-        Some(p) => holm_image::platform::Platform::parse(p)
-            .map_err(|e| ApiError::bad(format!("invalid platform {p:?}: {e}")))?,
-        None => Default::default(),
-    };
+    let platform = q
+        .get("platform")
+        .filter(|p| !p.is_empty())
+        .unwrap_or("linux/amd64")
+        .to_string();
     let (resp, tx) = body::stream(StatusCode::OK, "application/json");
     let engine = ctx.engine.clone();
     let guard = ctx.activity.enter();
@@ -343,51 +280,20 @@ pub async fn pull(ctx: &Ctx, req: Req) -> Result<Resp, ApiError> {
         }
     });
     std::thread::spawn(move || {
-        let send = |v: Value| {
-            let _ = qtx.send(v);
+        let req = holm_engine::pull::PullRequest {
+            image: &name,
+            platform: &platform,
+            tls_verify: None,
         };
-        let what = match (reference.digest(), reference.tag()) {
-            (Some(d), _) => d.to_string(),
-            (None, t) => t.unwrap_or("latest").to_string(),
-        };
-        send(json!({"status": format!("Pulling from {}", reference.path()), "id": what}));
-        let short = |d: &holm_image::digest::Digest| {
-            let s: &str = d.as_ref();
-            s.split(':')
-                .nth(1)
-                .unwrap_or("")
-                .chars()
-                .take(12)
-                .collect::<String>()
-        };
-        let mut progress = |e: PullEvent| {
-            let (status, d) = match &e {
-                PullEvent::Resolved(_) => return,
-                PullEvent::LayerExists(d) => ("Already exists", d),
-                PullEvent::LayerPulling(d) => ("Pulling fs layer", d),
-                PullEvent::LayerDownloaded(d) => ("Download complete", d),
-                PullEvent::LayerComplete(d) => ("Pull complete", d),
-            };
-            send(json!({"status": status, "progressDetail": {}, "id": short(d)}));
-        };
-        let opts = holm_image::PullOptions {
-            platform,
-            ..Default::default()
-        };
-        match engine.images().pull(&reference, &opts, &mut progress) {
-            Ok(p) => {
-                send(json!({"status": format!("Digest: {}", p.digest)}));
-                let status = if p.updated {
-                    "Downloaded newer image for"
-                } else {
-                    "Image is up to date for"
-                };
-                send(json!({"status": format!("Status: {status} {}", p.reference.familiar())}));
+        let mut progress = |p: holm_engine::pull::PullProgress| {
+            // lines docker's CLI prints itself (`Using default tag`) are not the daemon's
+            if !p.client_side {
+                let _ = qtx.send(serde_json::to_value(&p).unwrap_or(Value::Null));
             }
-            Err(e) => {
-                let m = e.to_string();
-                send(json!({"errorDetail": {"message": m}, "error": m}));
-            }
+        };
+        if let Err(e) = engine.image_pull(&req, &mut progress) {
+            let m = e.to_string();
+            let _ = qtx.send(json!({"errorDetail": {"message": m}, "error": m}));
         }
     });
     Ok(resp)

@@ -314,7 +314,7 @@ fn path_stat_header(st: &holm_engine::copy_tar::PathStat) -> String {
         "name": st.name,
         "size": m.len(),
         "mode": mode,
-        "mtime": holm_sys::time::rfc3339(mtime),
+        "mtime": holm_format::time::rfc3339(mtime),
         "linkTarget": st.link_target.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
     });
     base64(&serde_json::to_vec(&v).expect("JSON"))

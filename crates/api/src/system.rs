@@ -3,7 +3,6 @@
 use crate::body::{self, Resp};
 use crate::error::ApiError;
 use crate::server::Ctx;
-use holm_engine::lifecycle::Status;
 use hyper::header::HeaderValue;
 use hyper::StatusCode;
 use serde_json::{json, Value};
@@ -30,88 +29,52 @@ pub fn ping() -> Resp {
     r
 }
 
-/// The machine's architecture in Go's words (`amd64`, `arm64`).
-pub fn go_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    }
-}
-
 fn read_trim(p: &str) -> String {
     std::fs::read_to_string(p)
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
 }
 
-/// `GET /version`.
-pub async fn version(_ctx: &Ctx) -> Result<Resp, ApiError> {
-    let v = env!("CARGO_PKG_VERSION");
-    let kernel = read_trim("/proc/sys/kernel/osrelease");
+/// `GET /version`: the engine's facts plus the API versions.
+pub async fn version(ctx: &Ctx) -> Result<Resp, ApiError> {
+    let v = ctx.engine.system_version();
     Ok(body::json(
         StatusCode::OK,
         &json!({
             "Platform": {"Name": "holm"},
             "Components": [{
                 "Name": "Engine",
-                "Version": v,
+                "Version": v.version,
                 "Details": {
                     "ApiVersion": crate::API_VERSION,
                     "MinAPIVersion": crate::MIN_API_VERSION,
-                    "Os": "linux",
-                    "Arch": go_arch(),
-                    "KernelVersion": kernel,
+                    "Os": v.os,
+                    "Arch": v.arch,
+                    "KernelVersion": v.kernel_version,
                     "Experimental": "false",
                 },
             }],
-            "Version": v,
+            "Version": v.version,
             "ApiVersion": crate::API_VERSION,
             "MinAPIVersion": crate::MIN_API_VERSION,
             "GitCommit": "",
             "GoVersion": "",
-            "Os": "linux",
-            "Arch": go_arch(),
-            "KernelVersion": kernel,
+            "Os": v.os,
+            "Arch": v.arch,
+            "KernelVersion": v.kernel_version,
             "BuildTime": "",
         }),
     ))
 }
 
-/// `GET /info`: docker's `SystemInfo` for the facts holm has.
+/// `GET /info`: the engine's `SystemInfo`, with docker's other fields at their daemonless values (no swarm,
+/// plugins holm has built in).
 pub async fn info(ctx: &Ctx) -> Result<Resp, ApiError> {
     let engine = ctx.engine.clone();
     let v = blocking(move || {
-        let list = engine.list()?;
-        let count = |f: &dyn Fn(Status) -> bool| list.iter().filter(|(_, s)| f(*s)).count();
-        let images = engine.images().list().map(|l| l.len()).unwrap_or(0);
-        let os = std::fs::read_to_string("/etc/os-release")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                    .map(|v| v.trim_matches('"').to_string())
-            })
-            .unwrap_or_else(|| "Linux".into());
-        let mem = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| {
-                m.lines()
-                    .find_map(|l| l.strip_prefix("MemTotal:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-            .unwrap_or(0)
-            * 1024;
-        let cgroup2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-        Ok(json!({
+        let info = engine.system_info()?;
+        let mut v = json!({
             "ID": "",
-            "Containers": list.len(),
-            "ContainersRunning": count(&|s| s == Status::Running),
-            "ContainersPaused": count(&|s| s == Status::Paused),
-            "ContainersStopped": count(&|s| matches!(s, Status::Exited | Status::Created | Status::Restarting)),
-            "Images": images,
-            "Driver": "overlay",
             "DriverStatus": [],
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file", "k8s-file", "none"]},
             "MemoryLimit": true,
@@ -125,34 +88,26 @@ pub async fn info(ctx: &Ctx) -> Result<Resp, ApiError> {
             "Debug": false,
             "NFd": 0,
             "NGoroutines": 0,
-            "SystemTime": holm_sys::time::rfc3339(std::time::SystemTime::now()),
-            "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": if cgroup2 { "2" } else { "1" },
+            "SystemTime": holm_format::time::rfc3339(std::time::SystemTime::now()),
             "NEventsListener": 0,
-            "KernelVersion": read_trim("/proc/sys/kernel/osrelease"),
-            "OperatingSystem": os,
             "OSVersion": "",
-            "OSType": "linux",
-            "Architecture": std::env::consts::ARCH,
             "IndexServerAddress": "https://index.docker.io/v1/",
             "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
-            "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
-            "MemTotal": mem,
-            "DockerRootDir": engine.root(),
             "Name": read_trim("/proc/sys/kernel/hostname"),
             "Labels": [],
             "ExperimentalBuild": false,
-            "ServerVersion": env!("CARGO_PKG_VERSION"),
             "Runtimes": {"holm-container": {"path": "holm-container (built in)"}},
-            "DefaultRuntime": "holm-container",
             "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
             "LiveRestoreEnabled": true,
             "Isolation": "",
             "InitBinary": "",
-            "SecurityOptions": ["name=seccomp,profile=builtin"],
             "Warnings": [],
-        }))
+        });
+        let typed = serde_json::to_value(info).map_err(|e| ApiError::internal(e.to_string()))?;
+        if let (Some(o), Some(t)) = (v.as_object_mut(), typed.as_object()) {
+            o.extend(t.clone());
+        }
+        Ok(v)
     })
     .await?;
     Ok(body::json(StatusCode::OK, &v))
@@ -163,13 +118,13 @@ pub async fn df(ctx: &Ctx) -> Result<Resp, ApiError> {
     let engine = ctx.engine.clone();
     let v = blocking(move || {
         let list = engine.list()?;
-        let images = engine.images().list()?;
+        let images = engine.image_list(&Default::default())?;
         let count_users = |id: &str| list.iter().filter(|(r, _)| r.image_id == id).count();
         let imgs: Vec<Value> = images
             .iter()
             .map(|i| {
-                let mut v = crate::images::summary(i);
-                v["Containers"] = json!(count_users(i.id.as_ref()));
+                let mut v = serde_json::to_value(i).unwrap_or(Value::Null);
+                v["Containers"] = json!(count_users(&i.id));
                 v
             })
             .collect();
