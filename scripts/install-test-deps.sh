@@ -10,6 +10,9 @@ packages=(busybox-static tini runc hyperfine libseccomp-dev pkg-config time ipro
     docker-registry apache2-utils openssl docker.io containerd curl bsdutils slirp4netns)
 # VM isolation (crates/vm, holm-runtime's vm_* tests): the VMM, and unshare(1) for the jail test's network namespace.
 packages+=(qemu-system-x86 util-linux)
+# Docker Engine API (crates/holm/tests/api_*.rs): docker-py drives `holm system service` (the docker CLI comes
+# with docker.io above; no dockerd is started for those tests).
+packages+=(python3-docker)
 
 installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
@@ -91,6 +94,7 @@ check "openssl (certificates for the HTTPS registry test)" openssl version
 check "dockerd (docker.io)" /usr/sbin/dockerd --version
 check "docker CLI (docker.io)" /usr/bin/docker --version
 check "docker-proxy (docker.io)" test -x /usr/sbin/docker-proxy
+check "docker-py (python3-docker, the API tests' client)" python3 -c 'import docker'
 check "containerd" /usr/bin/containerd --version
 check "ctr (containerd)" /usr/bin/ctr --version
 check "containerd-shim-runc-v2 (containerd)" test -x /usr/bin/containerd-shim-runc-v2

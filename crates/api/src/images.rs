@@ -59,7 +59,21 @@ pub async fn inspect(ctx: &Ctx, name: &str) -> Result<Resp, ApiError> {
     let name = name.to_string();
     let v = blocking(move || {
         let i = engine.image_inspect(&name).map_err(image_error)?;
-        serde_json::to_value(i).map_err(|e| ApiError::internal(e.to_string()))
+        let mut v = serde_json::to_value(i).map_err(|e| ApiError::internal(e.to_string()))?;
+        // dockerd's names are the familiar ones (`busybox:1`), as in `/images/json`
+        for k in ["RepoTags", "RepoDigests"] {
+            for t in v
+                .get_mut(k)
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if let Value::String(s) = t {
+                    *s = familiar(s);
+                }
+            }
+        }
+        Ok(v)
     })
     .await?;
     Ok(body::json(StatusCode::OK, &v))
