@@ -108,6 +108,9 @@ pub struct RunConfig {
     /// Names of the anonymous volumes it made (`--mount type=volume` without a source): removed with it by
     /// `rm -v` and `--rm`.
     pub anonymous_volumes: Vec<String>,
+    /// The healthcheck: `--health-*` / `--no-healthcheck` as given, merged over the image's at create
+    /// ([`crate::health`]).
+    pub healthcheck: Option<crate::health::HealthConfig>,
 }
 
 impl RunConfig {

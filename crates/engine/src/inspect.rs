@@ -80,7 +80,7 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
         }));
     }
     let snap = engine.images().snapshot(&rec.id).ok();
-    json!({
+    let mut v = json!({
         "Id": rec.id,
         "Created": rec.created,
         "Path": c.args.first().cloned().unwrap_or_default(),
@@ -172,7 +172,15 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             "OpenStdin": c.interactive,
             "StdinOnce": c.interactive,
         },
-    })
+    });
+    // docker shows State.Health only for a container with a healthcheck.
+    if let Some(h) = crate::health::read(engine, &rec.id) {
+        v["State"]["Health"] = h.to_json();
+    }
+    if let Some(hc) = &c.healthcheck {
+        v["Config"]["Healthcheck"] = serde_json::to_value(hc).unwrap_or_default();
+    }
+    v
 }
 
 /// The image's labels overridden by `--label`.

@@ -9,6 +9,7 @@
 //! <root>/containers/<id>/rootfs/       the overlay snapshot, mounted while it runs (holm-image snapshots)
 //! <root>/containers/<id>/<id>-json.log docker's json-file log (`<id>-k8s.log`)  see [`logfile`]
 //! <root>/volumes/<name>/_data          named volumes                            see [`volumes`]
+//! <root>/events/events.log             the event log (JSON lines, docker's Message)  see [`events`]
 //! <runroot>/runtime/<id>/              holm-container's runtime state (gone after a reboot)
 //! <runroot>/oci/<runtime>/<id>/        an external runtime's state (`--runtime`) see [`runtime`]
 //! /run/holm-network/containers/<id>.json  a running container's address, MAC, ports (host-wide) see [`network`]
@@ -35,6 +36,10 @@ mod copy_mounts;
 pub mod copy_tar;
 pub mod db;
 pub mod error;
+pub mod events;
+pub mod events_filter;
+pub mod health;
+pub mod health_probe;
 pub mod ids;
 pub mod image_ops;
 pub mod images;

@@ -144,6 +144,8 @@ impl Engine {
         let wanted = name.map(ids::validate_name).transpose()?;
         let image_cfg = self.images().config(&img)?;
         crate::volumes::add_image_volumes(&image_cfg, &mut cfg)?;
+        let raw = self.images().content().read_json(&img.id).ok();
+        crate::health::merge_image(&mut cfg, raw.as_deref());
         let id = ids::new_id()?;
         // The row comes first (with the name, in one transaction), state `creating` with this process as its
         // creator: every resource made below exists only while a row names it, so a `holm` killed at any point
@@ -220,9 +222,12 @@ impl Engine {
             rec.monitor_start = 0;
             Ok(rec)
         })();
-        if r.is_err() {
+        match &r {
+            Ok(rec) => self.emit_container(rec, "create", &[]),
             // Resources first, the row last (as `rm`), so a crash here still leaves the row to clean up with.
-            let _ = ops::remove(self, &id);
+            Err(_) => {
+                let _ = ops::remove(self, &id);
+            }
         }
         r
     }
@@ -472,12 +477,15 @@ impl Engine {
         // SIGKILL (which it cannot catch) was killed by it: 137, as docker records for a stop that had to kill.
         let unmonitored = !self.monitor_alive(&rec.id);
         let store = self.runtime_for(rec.config.runtime.as_deref());
+        // docker's events of a stop: kill (the signal), die (from the monitor), stop.
+        self.emit_container(&rec, "kill", &[("signal", sig.to_string())]);
         let _ = store.kill(&rec.id, sig, false);
         let mut killed = sig == libc::SIGKILL;
         let secs = timeout.or(rec.config.stop_timeout).unwrap_or(10);
         // WAIT_FOREVER (docker's -1): no deadline
         let t = (secs != config::WAIT_FOREVER).then(|| Duration::from_secs(secs.min(1 << 32)));
         if !self.wait_stopped(&rec.id, t)? {
+            self.emit_container(&rec, "kill", &[("signal", libc::SIGKILL.to_string())]);
             let _ = store.kill(&rec.id, libc::SIGKILL, true);
             killed = true;
             if !self.wait_stopped(&rec.id, Some(Duration::from_secs(10)))? {
@@ -492,6 +500,7 @@ impl Engine {
             self.db()?
                 .set_unknown_exit_code(&rec.id, 128 + libc::SIGKILL)?;
         }
+        self.emit_container(&rec, "stop", &[]);
         Ok(rec.id)
     }
 
@@ -600,6 +609,7 @@ impl Engine {
         self.mark_no_restart(&rec)?;
         self.runtime_for(rec.config.runtime.as_deref())
             .kill(&rec.id, sig, false)?;
+        self.emit_container(&rec, "kill", &[("signal", sig.to_string())]);
         Ok(rec.id)
     }
 
@@ -624,6 +634,7 @@ impl Engine {
         }
         self.runtime_for(rec.config.runtime.as_deref())
             .pause(&rec.id)?;
+        self.emit_container(&rec, "pause", &[]);
         Ok(rec.id)
     }
 
@@ -635,6 +646,7 @@ impl Engine {
         }
         self.runtime_for(rec.config.runtime.as_deref())
             .resume(&rec.id)?;
+        self.emit_container(&rec, "unpause", &[]);
         Ok(rec.id)
     }
 
@@ -726,11 +738,27 @@ pub struct ExecRequest {
 impl Engine {
     /// `holm exec`: runs a process in a running container, in the foreground with `holm`'s stdio; returns its exit
     /// code. The caller must already run from a sealed copy of its binary (the process is forked from it).
+    ///
+    /// Events (docker's): `exec_create: CMD`, `exec_start: CMD`, and once it ended, `exec_die` with its exit code.
     pub fn exec(&self, what: &str, req: &ExecRequest) -> Result<i32> {
         let rec = self.find(what)?;
         if rec.state != State::Running {
             return Err(not_running(&rec));
         }
+        let exec_id = ids::new_id()?;
+        let cmd = req.cmd.join(" ");
+        let eid = [("execID", exec_id.clone())];
+        self.emit_container(&rec, &format!("exec_create: {cmd}"), &eid);
+        self.emit_container(&rec, &format!("exec_start: {cmd}"), &eid);
+        let r = self.exec_running(rec.clone(), req);
+        if let (Ok(code), false) = (&r, req.detach) {
+            let extra = [("execID", exec_id), ("exitCode", code.to_string())];
+            self.emit_container(&rec, "exec_die", &extra);
+        }
+        r
+    }
+
+    fn exec_running(&self, rec: ContainerRecord, req: &ExecRequest) -> Result<i32> {
         let (user, additional_gids) = match &req.user {
             Some(u) => {
                 // An unknown user fails the exec: 126, as docker's.

@@ -152,7 +152,10 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
         .db()
         .and_then(|db| db.set_running(id, pid, (me, me_start), &now))
     {
-        Ok(true) => {}
+        Ok(true) => {
+            crate::health::reset(&engine, id, &cfg);
+            engine.emit_for(id, "start", &[]);
+        }
         // Removed (`rm -f`) while starting, or the database failed: the container must not run unrecorded.
         Ok(false) | Err(_) => {
             let _ = holm_sys::process::kill(pid, libc::SIGKILL);
@@ -179,11 +182,23 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
             fds: raw_fds(&io, &ctl, &lock),
             log: log.clone(),
             rotate,
+            health: crate::health::timing(&cfg),
         };
         let _ = handoff(&h, &io, &ctl, &lock);
     }
     let log = log.and_then(|(f, p)| LogWriter::open_rotating(&p, f, rotate).ok());
-    run_to_end(&engine, id, pid, io, ctl, lock, log)
+    // Here only if the container already ended or holm-monitor could not be executed: the healthcheck runs from
+    // this process then.
+    let probe = inv
+        .exe
+        .as_ref()
+        .zip(crate::health::timing(&cfg))
+        .map(|(exe, t)| holm_monitor::supervise::Probe {
+            argv: holm_monitor::handoff::health_argv(exe, root, runroot, id),
+            interval: std::time::Duration::from_millis(t.interval_ms),
+            timeout: std::time::Duration::from_millis(t.timeout_ms),
+        });
+    run_to_end(&engine, id, pid, io, ctl, lock, log, probe)
 }
 
 /// The `holm-monitor` next to the running holm (see [`monitor_exe`]).
@@ -294,6 +309,7 @@ fn has_ended(pid: i32, wait_ms: i32) -> bool {
 
 /// Supervises until the end, then finishes; with a restart policy that says so, waits out the backoff and
 /// becomes the monitor of the next run.
+#[allow(clippy::too_many_arguments)]
 fn run_to_end(
     engine: &Engine,
     id: &str,
@@ -302,10 +318,11 @@ fn run_to_end(
     ctl: UnixStream,
     lock: File,
     log: Option<LogWriter>,
+    probe: Option<holm_monitor::supervise::Probe>,
 ) -> i32 {
     let started = std::time::Instant::now();
     // A clone for the loop, which drops it when holm detaches; `finish` still reports on the original.
-    let code = supervise(pid, io, ctl.try_clone().ok(), log);
+    let code = supervise(pid, io, ctl.try_clone().ok(), log, probe);
     let again = finish(engine, id, code, &ctl, started.elapsed());
     drop(ctl);
     if let Some(delay) = again {
@@ -503,6 +520,15 @@ fn finish(
         control::send(ctl, &FromMonitor::Exited(code));
         return None;
     };
+    crate::health::stopped(engine, id);
+    engine.emit_container(
+        &rec,
+        "die",
+        &[
+            ("exitCode", code.to_string()),
+            ("execDuration", ran.as_secs().to_string()),
+        ],
+    );
     if rec.config.auto_remove {
         let _ = ops::remove_with(engine, id, true);
     }

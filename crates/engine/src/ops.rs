@@ -141,16 +141,15 @@ pub fn remove(engine: &Engine, id: &str) -> Result<()> {
 
 /// [`remove`], and with `volumes` its anonymous volumes that no other container uses (`rm -v`, `--rm`).
 pub fn remove_with(engine: &Engine, id: &str, volumes: bool) -> Result<()> {
-    let anonymous = if volumes {
-        engine
-            .db()?
-            .get(id)?
-            .map(|r| r.config.anonymous_volumes)
-            .unwrap_or_default()
-    } else {
-        Vec::new()
+    let rec = engine.db()?.get(id)?;
+    let anonymous = match &rec {
+        Some(r) if volumes => r.config.anonymous_volumes.clone(),
+        _ => Vec::new(),
     };
     remove_container(engine, id)?;
+    if let Some(r) = &rec {
+        engine.emit_container(r, "destroy", &[]);
+    }
     for v in anonymous {
         match engine.volume_remove(&v) {
             Ok(()) | Err(Error::NoSuchVolume(_)) | Err(Error::VolumeInUse { .. }) => {}

@@ -192,6 +192,14 @@ impl Engine {
         };
         let new = self.db()?.insert_volume(&v)?;
         let v = self.db()?.get_volume(&v.name)?.unwrap_or(v);
+        if new {
+            self.emit(&crate::events::Event::of(
+                "volume",
+                "create",
+                &v.name,
+                &[("driver", "local".into())],
+            ));
+        }
         Ok((v, new))
     }
 
@@ -254,7 +262,14 @@ impl Engine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(format!("remove {}", dir.display()))(e)),
         }
-        self.db()?.delete_volume(name)
+        self.db()?.delete_volume(name)?;
+        self.emit(&crate::events::Event::of(
+            "volume",
+            "destroy",
+            name,
+            &[("driver", "local".into())],
+        ));
+        Ok(())
     }
 
     /// `holm volume prune [-a]`: removes the anonymous volumes no container uses (with `all`, every unused

@@ -60,6 +60,8 @@ pub enum EngineCommand {
     /// Disk usage and clean-up of the whole engine.
     #[command(subcommand)]
     System(crate::misc::SystemCommand),
+    /// Show the engine's events (from its log; follows it without --until).
+    Events(crate::events::EventsArgs),
     /// Show holm's version.
     Version,
     /// Show facts about the engine and the host.
@@ -115,6 +117,7 @@ fn only_prints(cmd: &EngineCommand) -> bool {
         | EngineCommand::Top(_)
         | EngineCommand::Stats(_)
         | EngineCommand::Port(_)
+        | EngineCommand::Events(_)
         | EngineCommand::Version
         | EngineCommand::Info => true,
         EngineCommand::Network(c) => matches!(
@@ -177,6 +180,7 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
         EngineCommand::System(c) => crate::misc::system(&engine, c),
         EngineCommand::Volume(c) => crate::volume::volume(&engine, c),
         EngineCommand::Network(c) => crate::network::network(&engine, c),
+        EngineCommand::Events(a) => crate::events::events(&engine, a),
         EngineCommand::Version => crate::misc::version(&engine),
         EngineCommand::Info => crate::misc::info(&engine),
         EngineCommand::Monitor { .. } => unreachable!("handled above"),

@@ -17,9 +17,11 @@ mod confirm;
 mod cp;
 mod engine_cli;
 mod errfmt;
+mod events;
 mod exec;
 mod exitcode;
 mod format;
+mod health;
 mod inspect;
 mod logs;
 mod misc;
@@ -74,6 +76,9 @@ fn main() {
     if std::env::args_os().nth(1).as_deref() == Some(holm_network::dnsproc::COMMAND.as_ref()) {
         let id = std::env::args().nth(2).unwrap_or_default();
         std::process::exit(holm_network::dnsproc::main(&id));
+    }
+    if let Some(code) = health::fast_path() {
+        std::process::exit(code);
     }
     let cli = match cliparse::parse() {
         Ok(c) => c,

@@ -246,7 +246,12 @@ pub fn row(engine: &Engine, r: &ContainerRecord, st: Status, now: i64, no_trunc:
             String::new()
         },
         "State": st.as_str(),
-        "Status": status_text(r, st, now),
+        // docker's `Up 5 seconds (healthy)` (not when paused)
+        "Status": status_text(r, st, now) + &if st == Status::Running {
+            holm_engine::health::ps_suffix(engine, &r.id).unwrap_or_default()
+        } else {
+            String::new()
+        },
         "Names": r.name,
         "Labels": format::labels_text(&r.config.labels),
         "Label": r.config.labels,

@@ -155,6 +155,9 @@ pub struct RunArgs {
     /// Do not print the pull's progress.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Healthcheck flags.
+    #[command(flatten)]
+    pub health: crate::health::HealthArgs,
     /// The image, then the command and its arguments (replacing the image's Cmd).
     #[arg(
         required = true,
@@ -314,6 +317,7 @@ impl RunArgs {
             publish_all: self.publish_all,
             dns: self.dns.clone(),
             add_hosts: self.add_hosts.clone(),
+            healthcheck: self.health.config()?,
             ..Default::default()
         })
     }

@@ -10,6 +10,9 @@
 //!    stdout, stderr and stdin; `--ports` the sockets holding published host ports; `--log` the log driver
 //!    (`json-file`, `k8s-file`) and file (absent for `--log-driver none`); `--log-rotate` its rotation
 //!    (`--log-opt max-size`, `max-file`; see [`crate::log::Rotate`]). HOLM is the on-disk holm binary.
+//!    `--health INTERVAL_MS:TIMEOUT_MS`: the container has a healthcheck; every INTERVAL_MS after the previous
+//!    check ended, `holm-monitor` runs `HOLM --root R --runroot S __health ID` ([`HEALTH_COMMAND`]), which runs
+//!    one check and records it (see [`crate::supervise::Probe`]).
 //! 2. `holm-monitor` copies output until the init exited ([`crate::supervise`]), closes everything but the control
 //!    socket and the lock (the port sockets are released), and executes HOLM with an [`Exit`]:
 //!    `holm --root R --runroot S __monitor-exit ID CODE RAN_MS CTL LOCK`: the exit code (128+N for signal N), how
@@ -24,10 +27,22 @@
 
 use crate::log::{Format, Rotate};
 use std::os::fd::RawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The executable's file name, looked for in the directory of the `holm` binary.
 pub const EXE_NAME: &str = "holm-monitor";
+
+/// The subcommand word of one healthcheck run: `holm --root R --runroot S __health ID`.
+pub const HEALTH_COMMAND: &str = "__health";
+
+/// A container's healthcheck timing, as the monitor needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthTiming {
+    /// Time from the end of one check to the start of the next (and from the start to the first), ms.
+    pub interval_ms: u64,
+    /// The check's own timeout, ms (the check enforces it; the monitor kills a check that overran it by 10 s).
+    pub timeout_ms: u64,
+}
 
 /// The fds `holm-monitor` inherits (raw numbers, as they are in the new image).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +84,29 @@ pub struct Handoff {
     pub log: Option<(Format, PathBuf)>,
     /// The log file's rotation (`None`: it grows without limit).
     pub rotate: Option<Rotate>,
+    /// The healthcheck (`None`: none).
+    pub health: Option<HealthTiming>,
+}
+
+/// The command line of one healthcheck of container `id`: `HOLM --root R --runroot S __health ID` (argv\[0\] is
+/// the holm binary's path).
+pub fn health_argv(exe: &Path, root: &Path, runroot: &Path, id: &str) -> Vec<String> {
+    vec![
+        exe.display().to_string(),
+        "--root".into(),
+        root.display().to_string(),
+        "--runroot".into(),
+        runroot.display().to_string(),
+        HEALTH_COMMAND.into(),
+        id.to_string(),
+    ]
+}
+
+impl Handoff {
+    /// The command line of one healthcheck of this container ([`health_argv`]).
+    pub fn health_argv(&self) -> Vec<String> {
+        health_argv(&self.exe, &self.root, &self.runroot, &self.id)
+    }
 }
 
 fn join(fds: impl IntoIterator<Item = RawFd>) -> String {
@@ -124,6 +162,10 @@ impl Handoff {
                 a.push(r.to_arg());
             }
         }
+        if let Some(t) = self.health {
+            a.push("--health".into());
+            a.push(format!("{}:{}", t.interval_ms, t.timeout_ms));
+        }
         a
     }
 
@@ -134,6 +176,7 @@ impl Handoff {
         let (mut root, mut runroot, mut id, mut exe, mut pid, mut fds, mut ports, mut log) =
             (None, None, None, None, None, None, None, None);
         let mut rotate = None;
+        let mut health = None;
         while let Some(k) = it.next() {
             let v = it.next().ok_or_else(|| format!("{k}: missing value"))?;
             match k.as_str() {
@@ -157,6 +200,14 @@ impl Handoff {
                     rotate = Some(Rotate::parse(v).ok_or_else(|| {
                         format!("--log-rotate: expected SIZE:FILES (both > 0), got {v:?}")
                     })?);
+                }
+                "--health" => {
+                    let bad = || format!("--health: expected INTERVAL_MS:TIMEOUT_MS, got {v:?}");
+                    let (i, t) = v.split_once(':').ok_or_else(bad)?;
+                    health = Some(HealthTiming {
+                        interval_ms: i.parse().map_err(|_| bad())?,
+                        timeout_ms: t.parse().map_err(|_| bad())?,
+                    });
                 }
                 _ => return Err(format!("unknown argument {k:?}")),
             }
@@ -191,6 +242,7 @@ impl Handoff {
             },
             log,
             rotate,
+            health,
         })
     }
 }
@@ -286,11 +338,16 @@ mod tests {
                 max_size: 10_000_000,
                 max_file: 3,
             }),
+            health: Some(HealthTiming {
+                interval_ms: 1000,
+                timeout_ms: 30_000,
+            }),
         };
         assert_eq!(Handoff::parse(&h.to_args()), Ok(h.clone()));
         let none = Handoff {
             log: None,
             rotate: None,
+            health: None,
             fds: Fds {
                 ports: vec![10, 11],
                 ..h.fds.clone()

@@ -1,7 +1,8 @@
 //! `holm-monitor`: the part of a container's monitor that lives as long as the container (conmon's job in
 //! podman). `holm __monitor` starts the container, then becomes this small executable (same pid, see
 //! [`handoff`] for the protocol), which copies the container's output to its log file and to an attached
-//! client, copies an attached client's input to the container, waits for the init to exit, and then becomes
+//! client, copies an attached client's input to the container, runs its healthcheck on its interval (as a new
+//! `holm __health` process each time), waits for the init to exit, and then becomes
 //! `holm __monitor-exit` to record the exit.
 //!
 //! Why a separate executable: every running monitor's private memory is mostly the relocated read-only data of
@@ -57,7 +58,12 @@ pub fn run(args: &[String]) -> i32 {
         .and_then(|(format, path)| log::LogWriter::open_rotating(path, *format, h.rotate).ok());
     let started = std::time::Instant::now();
     let ctl = UnixStream::from(ctl);
-    let code = supervise::supervise(h.pid, io, ctl.try_clone().ok(), log);
+    let probe = h.health.map(|t| supervise::Probe {
+        argv: h.health_argv(),
+        interval: std::time::Duration::from_millis(t.interval_ms),
+        timeout: std::time::Duration::from_millis(t.timeout_ms),
+    });
+    let code = supervise::supervise(h.pid, io, ctl.try_clone().ok(), log, probe);
     let exit = Exit {
         root: h.root,
         runroot: h.runroot,

@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
 /// The container's stdio as the monitor holds it.
 #[derive(Debug)]
@@ -26,6 +27,61 @@ pub struct Io {
     pub ports: Vec<OwnedFd>,
 }
 
+/// The container's healthcheck, run by the monitor (no daemon): every `interval` after the previous check ended
+/// (and `interval` after the start), `argv` (holm's `__health ID`, which runs one check in the container and
+/// records it) is started as a new process. One that runs past `timeout` + 10 s is killed (the check enforces
+/// `timeout` itself); a running one is killed when the container's init exits.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// The command (argv\[0\] is the program's path).
+    pub argv: Vec<String>,
+    /// From the end of one check to the start of the next.
+    pub interval: Duration,
+    /// The check's timeout.
+    pub timeout: Duration,
+}
+
+/// A check that runs.
+struct Running {
+    child: std::process::Child,
+    pidfd: Option<OwnedFd>,
+    deadline: Instant,
+}
+
+impl Probe {
+    fn start(&self) -> Option<Running> {
+        let (prog, args) = self.argv.split_first()?;
+        let child = std::process::Command::new(prog)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let pidfd = holm_sys::process::pidfd_open(child.id() as i32).ok();
+        Some(Running {
+            child,
+            pidfd,
+            deadline: Instant::now() + self.timeout + Duration::from_secs(10),
+        })
+    }
+}
+
+impl Running {
+    /// Kills and reaps it.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Milliseconds from now until `t` (0 if past), for `poll`.
+fn ms_until(t: Instant) -> i32 {
+    t.saturating_duration_since(Instant::now())
+        .as_millis()
+        .min(i32::MAX as u128) as i32
+}
+
 /// Parses a `resize ROWS COLS` line (holm → monitor on the control socket, `-t`).
 pub fn parse_resize(line: &[u8]) -> Option<(u16, u16)> {
     let s = std::str::from_utf8(line).ok()?.trim();
@@ -38,8 +94,17 @@ pub fn parse_resize(line: &[u8]) -> Option<(u16, u16)> {
 /// Copies output until the init (`pid`, a child of this process) has exited and the pipes (and pty) are drained,
 /// and an attached client's input to the container; `ctl` is the control socket while holm is attached (its EOF
 /// means detach; it carries `resize` lines). Everything in `io` is closed on return (the published ports are
-/// released). Returns the exit code (128+N for signal N; 255 if it cannot be known).
-pub fn supervise(pid: i32, io: Io, mut ctl: Option<UnixStream>, mut log: Option<LogWriter>) -> i32 {
+/// released). With `probe`, runs the container's healthcheck meanwhile (see [`Probe`]). Returns the exit code
+/// (128+N for signal N; 255 if it cannot be known).
+pub fn supervise(
+    pid: i32,
+    io: Io,
+    mut ctl: Option<UnixStream>,
+    mut log: Option<LogWriter>,
+    probe: Option<Probe>,
+) -> i32 {
+    let mut next_probe = probe.as_ref().map(|p| Instant::now() + p.interval);
+    let mut running: Option<Running> = None;
     let pidfd = holm_sys::process::pidfd_open(pid).ok();
     // Output sources: 0 stdout pipe, 1 stderr pipe, 4 pty master (logged as stdout).
     let mut pipes = [Some(File::from(io.out)), Some(File::from(io.err))];
@@ -52,11 +117,37 @@ pub fn supervise(pid: i32, io: Io, mut ctl: Option<UnixStream>, mut log: Option<
     let mut ctl_buf = Vec::new();
     let mut status: Option<WaitStatus> = None;
     let mut buf = [0u8; 16 * 1024];
-    // Which slot each polled fd is: 0/1 pipes, 2 control socket, 3 pidfd, 4 master, 5 client stdin.
-    let mut slots = Vec::with_capacity(6);
+    // Which slot each polled fd is: 0/1 pipes, 2 control socket, 3 pidfd, 4 master, 5 client stdin, 6 the
+    // running healthcheck's pidfd.
+    let mut slots = Vec::with_capacity(7);
     loop {
+        if status.is_some() {
+            // The container is gone: so is its healthcheck.
+            if let Some(r) = running.take() {
+                r.kill();
+            }
+            next_probe = None;
+        }
         if status.is_some() && pipes.iter().all(Option::is_none) && master.is_none() {
             break;
+        }
+        // The healthcheck: start it when due, kill it when it overran.
+        if let (Some(p), None, Some(due)) = (&probe, &running, next_probe) {
+            if Instant::now() >= due {
+                running = p.start();
+                if running.is_none() {
+                    next_probe = Some(Instant::now() + p.interval);
+                }
+            }
+        }
+        if running
+            .as_ref()
+            .is_some_and(|r| Instant::now() >= r.deadline)
+        {
+            if let Some(r) = running.take() {
+                r.kill();
+            }
+            next_probe = probe.as_ref().map(|p| Instant::now() + p.interval);
         }
         slots.clear();
         for (i, p) in pipes.iter().enumerate() {
@@ -79,19 +170,36 @@ pub fn supervise(pid: i32, io: Io, mut ctl: Option<UnixStream>, mut log: Option<
         if client_in.is_some() && status.is_none() {
             slots.push(5);
         }
-        let mut fds = Vec::with_capacity(6);
+        if running.as_ref().is_some_and(|r| r.pidfd.is_some()) {
+            slots.push(6);
+        }
+        let mut fds = Vec::with_capacity(7);
         for s in &slots {
             let fd = match s {
                 0 | 1 => pipes[*s].as_ref().map(|f| f.as_fd()),
                 2 => ctl.as_ref().map(|f| f.as_fd()),
                 3 => pidfd.as_ref().map(|f| f.as_fd()),
                 4 => master.as_ref().map(|f| f.as_fd()),
-                _ => client_in.as_ref().map(|f| f.as_fd()),
+                5 => client_in.as_ref().map(|f| f.as_fd()),
+                _ => running
+                    .as_ref()
+                    .and_then(|r| r.pidfd.as_ref())
+                    .map(|f| f.as_fd()),
             };
             fds.extend(fd);
         }
-        // Once the init is gone, whatever is still writing gets a short grace period.
-        let timeout = if status.is_some() { 500 } else { -1 };
+        // Once the init is gone, whatever is still writing gets a short grace period. A healthcheck wakes the loop
+        // when it is due or overdue (a check without a pidfd is looked at every 100 ms).
+        let timeout = if status.is_some() {
+            500
+        } else {
+            match (&running, next_probe) {
+                (Some(r), _) if r.pidfd.is_none() => ms_until(r.deadline).min(100),
+                (Some(r), _) => ms_until(r.deadline),
+                (None, Some(due)) => ms_until(due),
+                (None, None) => -1,
+            }
+        };
         let ready = match holm_sys::process::poll_any(&fds, timeout) {
             Ok(r) => r,
             Err(_) => {
@@ -102,6 +210,12 @@ pub fn supervise(pid: i32, io: Io, mut ctl: Option<UnixStream>, mut log: Option<
         drop(fds);
         if status.is_some() && !ready.iter().any(|r| *r) {
             break;
+        }
+        if let Some(r) = &mut running {
+            if matches!(r.child.try_wait(), Ok(Some(_)) | Err(_)) {
+                running = None;
+                next_probe = probe.as_ref().map(|p| Instant::now() + p.interval);
+            }
         }
         for (slot, _) in slots.iter().zip(&ready).filter(|(_, r)| **r) {
             match *slot {
@@ -179,7 +293,9 @@ pub fn supervise(pid: i32, io: Io, mut ctl: Option<UnixStream>, mut log: Option<
                         }
                     }
                 }
-                _ => status = Some(wait_blocking(pid)),
+                3 => status = Some(wait_blocking(pid)),
+                // the healthcheck ended: reaped above
+                _ => {}
             }
         }
     }
