@@ -14,9 +14,14 @@ use std::time::Duration;
 
 /// Every stored event up to now, as JSON.
 fn all_events(e: &Engine, extra: &[&str]) -> Vec<Value> {
+    events_since(e, "0", extra)
+}
+
+/// The stored events from `since` up to now, as JSON.
+fn events_since(e: &Engine, since: &str, extra: &[&str]) -> Vec<Value> {
     let until = format!("{:.9}", now_secs_f64() + 1.0);
     let mut args = vec![
-        "events", "--since", "0", "--until", &until, "--format", "json",
+        "events", "--since", since, "--until", &until, "--format", "json",
     ];
     args.extend_from_slice(extra);
     e.ok(&args)
@@ -158,7 +163,7 @@ fn default_format_since_until_and_filters() {
 
     // --since (unix seconds with nanoseconds) drops what came before; --until drops what came after
     let secs = |ns: i64| format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000);
-    let since = all_events(&e, &["--since", &secs(start_ns)]);
+    let since = events_since(&e, &secs(start_ns), &[]);
     assert_eq!(since[0]["Action"], "start", "{since:#?}");
     let until = e.ok(&[
         "events",
