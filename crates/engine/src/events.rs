@@ -137,6 +137,15 @@ impl Event {
     }
 }
 
+/// Appends an image event (best effort, as [`Engine::emit`]) to the log of engine root `root`: docker's shape,
+/// `Actor.ID` the image id (or, for `pull`, the reference) and the `name` attribute.
+pub fn image_event(root: &Path, action: &str, id: &str, name: &str) {
+    let _ = append(
+        root,
+        &Event::of("image", action, id, &[("name", name.to_string())]),
+    );
+}
+
 /// The directory of the event log under `root`.
 pub fn dir(root: &Path) -> PathBuf {
     root.join("events")

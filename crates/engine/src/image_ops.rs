@@ -63,7 +63,7 @@ impl Engine {
                 max_bytes: max_layer_bytes,
             },
         };
-        Ok(self
+        let loaded: Vec<LoadedImage> = self
             .images()
             .load(input, &opts)?
             .into_iter()
@@ -71,7 +71,11 @@ impl Engine {
                 id: l.id.to_string(),
                 names: l.names,
             })
-            .collect())
+            .collect();
+        for l in &loaded {
+            crate::events::image_event(self.root(), "load", &l.id, &l.id);
+        }
+        Ok(loaded)
     }
 
     /// Writes the images `names` (names or ids) as one archive of `format` to `w`, and returns `w` (unflushed).
@@ -82,8 +86,18 @@ impl Engine {
     }
 
     /// Gives the image `source` (name or id) the name `target`.
+    ///
+    /// Event: docker's `tag`, the image id named by the new reference.
     pub fn image_tag(&self, source: &str, target: &str) -> Result<()> {
-        Ok(self.images().tag(source, target)?)
+        self.images().tag(source, target)?;
+        if let (Ok(img), Ok(r)) = (
+            self.images().resolve(target),
+            holm_image::Reference::parse_normalized(target),
+        ) {
+            let name = r.or_latest().familiar();
+            crate::events::image_event(self.root(), "tag", img.id.as_ref(), &name);
+        }
+        Ok(())
     }
 
     /// Removes the name or image `name` with docker's rules (`force`: even if it has several names or a stopped
@@ -96,10 +110,24 @@ impl Engine {
             .filter(|(_, st)| matches!(st, Status::Running | Status::Paused | Status::Restarting))
             .map(|(r, _)| r.id)
             .collect();
+        let image_id = self
+            .images()
+            .resolve(name)
+            .ok()
+            .map(|i| i.id.to_string())
+            .unwrap_or_default();
         let r = space::with_reserve_of(self.root(), || {
             self.images()
                 .remove_checked(name, force, &|s| running.contains(s))
         })?;
+        // docker's events: `untag` per name and `delete`, each naming the image id
+        for _ in &r.untagged {
+            crate::events::image_event(self.root(), "untag", &image_id, &image_id);
+        }
+        for d in &r.deleted {
+            let d = d.to_string();
+            crate::events::image_event(self.root(), "delete", &d, &d);
+        }
         Ok(r.untagged
             .into_iter()
             .map(ImageDeleteItem::Untagged)
@@ -115,6 +143,10 @@ impl Engine {
     /// bytes freed.
     pub fn image_prune(&self, all: bool) -> Result<ImagesPruned> {
         let (deleted, gc) = space::with_reserve_of(self.root(), || self.images().prune(all))?;
+        for d in &deleted {
+            let d = d.to_string();
+            crate::events::image_event(self.root(), "delete", &d, &d);
+        }
         Ok(ImagesPruned {
             images_deleted: deleted
                 .into_iter()

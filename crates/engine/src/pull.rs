@@ -129,6 +129,13 @@ fn pull_with(
         progress(PullProgress::new(status, Some(short(&d))));
     };
     let pulled = engine.images().pull(&reference, opts, &mut events)?;
+    // docker's event: the reference, named by its repository
+    crate::events::image_event(
+        engine.root(),
+        "pull",
+        &pulled.reference.familiar(),
+        &pulled.reference.familiar_repository(),
+    );
     progress(PullProgress::new(
         format!("Digest: {}", pulled.digest),
         None,

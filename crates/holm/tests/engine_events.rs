@@ -138,7 +138,11 @@ fn default_format_since_until_and_filters() {
     let id = e.detached(&["--name", "one", "--label", "k=v", IMAGE, "true"]);
     e.wait_status("one", "exited");
     e.ok(&["volume", "create", "fv"]);
-    let evs = all_events(&e, &[]);
+    // (the image's load comes first: the test engine loaded it)
+    let evs: Vec<Value> = all_events(&e, &[])
+        .into_iter()
+        .filter(|v| v["Type"] != "image")
+        .collect();
     let start = evs
         .iter()
         .find(|v| v["Actor"]["ID"] == id && v["Action"] == "start")
@@ -149,7 +153,15 @@ fn default_format_since_until_and_filters() {
 
     // docker's line: TIME TYPE ACTION ID (sorted attributes)
     let until_now = format!("{:.9}", now_secs_f64() + 1.0);
-    let out = e.ok(&["events", "--since", "0", "--until", &until_now]);
+    let out = e.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until_now,
+        "--filter",
+        "type=container",
+    ]);
     let first = out.lines().next().unwrap();
     let (time, rest) = first.split_once(' ').unwrap();
     assert_eq!(
@@ -171,6 +183,8 @@ fn default_format_since_until_and_filters() {
         "0",
         "--until",
         &secs(create_ns),
+        "--filter",
+        "type=container",
         "--format",
         "{{.Action}}",
     ]);
@@ -184,6 +198,10 @@ fn default_format_since_until_and_filters() {
         &until_now,
         "--format",
         "{{.Action}}",
+        "--filter",
+        "type=container",
+        "--filter",
+        "type=volume",
     ]);
     assert_eq!(rfc.lines().count(), evs.len());
     let dur = e.ok(&[
@@ -194,6 +212,10 @@ fn default_format_since_until_and_filters() {
         "0s",
         "--format",
         "{{.Action}}",
+        "--filter",
+        "type=container",
+        "--filter",
+        "type=volume",
     ]);
     assert_eq!(dur.lines().count(), evs.len());
 
@@ -347,4 +369,38 @@ fn concurrent_writers_never_interleave() {
             assert_eq!(acts, ["create", "destroy"], "{name}");
         }
     }
+}
+
+#[test]
+fn image_events() {
+    let e = Engine::new();
+    let id = e
+        .ok(&["image", "inspect", "-f", "{{.Id}}", IMAGE])
+        .trim()
+        .to_string();
+    e.ok(&["tag", IMAGE, "other:1"]);
+    e.ok(&["rmi", "other:1"]);
+    let evs: Vec<(String, String, String)> = all_events(&e, &["--filter", "type=image"])
+        .iter()
+        .map(|v| {
+            let s = |x: &Value| x.as_str().unwrap().to_string();
+            (
+                s(&v["Action"]),
+                s(&v["Actor"]["ID"]),
+                s(&v["Actor"]["Attributes"]["name"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        evs,
+        [
+            ("load".into(), id.clone(), id.clone()),
+            ("tag".into(), id.clone(), "other:1".into()),
+            ("untag".into(), id.clone(), id.clone()),
+        ]
+    );
+    // image= matches the new name of a tag event
+    let t = all_events(&e, &["--filter", "image=other"]);
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0]["Action"], "tag");
 }
