@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 step "install test dependencies"
 scripts/install-test-deps.sh
 
+step "guest kernel for VM isolation (cached: seconds when vm/guest-kernel.config and the source are unchanged)"
+scripts/build-guest-kernel.sh
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 

@@ -5,6 +5,7 @@
 pub mod guest_spec;
 pub mod initramfs;
 pub mod jail;
+pub mod kernel;
 pub mod qemu;
 pub mod session;
 pub mod shim;
