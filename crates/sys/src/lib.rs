@@ -18,6 +18,7 @@ pub mod sched;
 pub mod signal;
 pub mod socket;
 pub mod tty;
+pub mod tun;
 
 use std::ffi::CString;
 use std::fmt;

@@ -98,7 +98,9 @@ pub enum KernelError {
 /// [`KernelError::NotInstalled`] when nothing is given and the default kernel is missing; [`KernelError::Open`] or
 /// [`KernelError::NotAKernel`] for a path that cannot be read or is no kernel.
 pub fn find_kernel(explicit: Option<&Path>) -> Result<GuestKernel, KernelError> {
-    let env = std::env::var_os(KERNEL_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = std::env::var_os(KERNEL_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     find_kernel_in(explicit, env.as_deref(), Path::new(DEFAULT_KERNEL_PATH))
 }
 
@@ -117,17 +119,26 @@ pub fn find_kernel_in(
         (None, Some(p)) => (p, KernelSource::Env),
         (None, None) => (default, KernelSource::Default),
     };
-    let open_err = |error| KernelError::Open { path: path.to_path_buf(), source_name: source, error };
+    let open_err = |error| KernelError::Open {
+        path: path.to_path_buf(),
+        source_name: source,
+        error,
+    };
     let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && source == KernelSource::Default => {
-            return Err(KernelError::NotInstalled { path: path.to_path_buf() });
+            return Err(KernelError::NotInstalled {
+                path: path.to_path_buf(),
+            });
         }
         Err(e) => return Err(open_err(e)),
     };
     let meta = file.metadata().map_err(open_err)?;
     if !meta.is_file() {
-        return Err(KernelError::NotAKernel { path: path.to_path_buf(), source_name: source });
+        return Err(KernelError::NotAKernel {
+            path: path.to_path_buf(),
+            source_name: source,
+        });
     }
     let mut head = [0u8; 0x206];
     let mut filled = 0;
@@ -142,9 +153,15 @@ pub fn find_kernel_in(
     let is_elf = filled >= 4 && head[..4] == *b"\x7fELF";
     let is_bzimage = filled >= 0x206 && head[0x202..0x206] == *b"HdrS";
     if !is_elf && !is_bzimage {
-        return Err(KernelError::NotAKernel { path: path.to_path_buf(), source_name: source });
+        return Err(KernelError::NotAKernel {
+            path: path.to_path_buf(),
+            source_name: source,
+        });
     }
-    Ok(GuestKernel { path: path.to_path_buf(), source })
+    Ok(GuestKernel {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -162,13 +179,26 @@ mod tests {
     #[test]
     fn order_explicit_then_env_then_default() {
         let dir = tempfile::tempdir().unwrap();
-        let (a, b, c) = (bzimage(dir.path(), "a"), bzimage(dir.path(), "b"), bzimage(dir.path(), "c"));
+        let (a, b, c) = (
+            bzimage(dir.path(), "a"),
+            bzimage(dir.path(), "b"),
+            bzimage(dir.path(), "c"),
+        );
         let k = find_kernel_in(Some(&a), Some(&b), &c).unwrap();
-        assert_eq!((k.path.as_path(), k.source), (a.as_path(), KernelSource::Explicit));
+        assert_eq!(
+            (k.path.as_path(), k.source),
+            (a.as_path(), KernelSource::Explicit)
+        );
         let k = find_kernel_in(None, Some(&b), &c).unwrap();
-        assert_eq!((k.path.as_path(), k.source), (b.as_path(), KernelSource::Env));
+        assert_eq!(
+            (k.path.as_path(), k.source),
+            (b.as_path(), KernelSource::Env)
+        );
         let k = find_kernel_in(None, None, &c).unwrap();
-        assert_eq!((k.path.as_path(), k.source), (c.as_path(), KernelSource::Default));
+        assert_eq!(
+            (k.path.as_path(), k.source),
+            (c.as_path(), KernelSource::Default)
+        );
     }
 
     #[test]
@@ -177,8 +207,20 @@ mod tests {
         let good = bzimage(dir.path(), "good");
         let missing = dir.path().join("missing");
         let err = find_kernel_in(Some(&missing), Some(&good), &good).unwrap_err();
-        assert!(matches!(err, KernelError::Open { source_name: KernelSource::Explicit, .. }), "{err}");
-        assert!(err.to_string().contains("missing") && err.to_string().contains("--vm-kernel"), "{err}");
+        assert!(
+            matches!(
+                err,
+                KernelError::Open {
+                    source_name: KernelSource::Explicit,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("missing") && err.to_string().contains("--vm-kernel"),
+            "{err}"
+        );
         let err = find_kernel_in(None, Some(&missing), &good).unwrap_err();
         assert!(err.to_string().contains(KERNEL_ENV), "{err}");
         let err = find_kernel_in(None, None, &missing).unwrap_err();

@@ -2,10 +2,12 @@
 //! pid 1 is `holm-agent`. No tokio here: holm-runtime links this crate.
 #![forbid(unsafe_code)]
 
+pub mod accel;
 pub mod guest_spec;
 pub mod initramfs;
 pub mod jail;
 pub mod kernel;
+pub mod net;
 pub mod qemu;
 pub mod session;
 pub mod shim;

@@ -1,0 +1,467 @@
+//! The VM's network: the container's interface handed over to the guest through a tap device.
+//!
+//! The container's network namespace is made by the engine or CNI as for a process container (a veth, usually
+//! `eth0`, with the container's addresses, MAC and routes); the VMM runs in that namespace. [`wire`] then, inside
+//! the namespace:
+//! 1. reads the interface (the one given, else the one holding the default route, else `eth0`): MAC, MTU, global
+//!    IPv4/IPv6 addresses and the main table's routes through it, into a [`GuestNetwork`] (serde: the guest agent
+//!    configures its NIC from it; the NIC gets the same MAC, so the neighbours' caches and holm's DNAT still match);
+//! 2. removes those addresses from the veth (the guest owns them now; the namespace's stack must not answer for
+//!    them);
+//! 3. creates a tap (`IFF_TAP|IFF_NO_PI|IFF_VNET_HDR`, not persistent) with the veth's MTU, up, whose fd goes to
+//!    qemu as `-netdev tap,fd=N`;
+//! 4. joins tap and veth with an ingress qdisc on each and a u32 filter matching every frame that redirects it to
+//!    the other (`action mirred egress redirect`): Kata Containers' "tcfilter" model, no bridge, no IP stack in
+//!    between. (u32, not `matchall`: some kernels, this machine's among them, lack `cls_matchall`.)
+//!
+//! Any failure undoes the steps already done. [`unwire`] undoes a wiring from its saved [`TapWiring`] (from another
+//! process too, e.g. `holm-runtime delete`): ingress qdiscs removed, tap deleted, addresses and routes restored.
+//! Every step runs on a short-lived thread that joined the namespace (`setns(2)` is per thread), so the caller's
+//! namespace never changes. No async runtime.
+
+mod rtnl;
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::link::LinkAttribute;
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::AddressFamily;
+use serde::{Deserialize, Serialize};
+
+use rtnl::{address_of, route_ip, route_oif, Rtnl};
+
+/// An address with its prefix length, e.g. `10.88.0.5/16`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpPrefix {
+    /// The address.
+    pub address: IpAddr,
+    /// The prefix length in bits (0–32 for IPv4, 0–128 for IPv6).
+    pub prefix_len: u8,
+}
+
+impl std::fmt::Display for IpPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix_len)
+    }
+}
+
+/// A route the guest sets up on its NIC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestRoute {
+    /// The destination; `None` for the default route.
+    pub destination: Option<IpPrefix>,
+    /// The next hop; `None` for a route on the link.
+    pub gateway: Option<IpAddr>,
+}
+
+/// The container interface's configuration, as the guest must take it over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestNetwork {
+    /// The interface's name in the container's namespace (the guest's NIC takes the same name).
+    pub interface: String,
+    /// Its MAC address, `aa:bb:cc:dd:ee:ff` (qemu's `virtio-net-device,mac=`).
+    pub mac: String,
+    /// Its MTU in bytes.
+    pub mtu: u32,
+    /// Its global IPv4 and IPv6 addresses (link-local ones are the guest's own business).
+    pub addresses: Vec<IpPrefix>,
+    /// The main table's routes through it, except those the kernel derives from the addresses.
+    pub routes: Vec<GuestRoute>,
+}
+
+impl GuestNetwork {
+    /// The guest protocol's (IPv4-only) form: the first IPv4 address and the IPv4 default route's gateway.
+    /// `None` when the interface has no IPv4 address.
+    pub fn to_proto(&self) -> Option<holm_vm_proto::NetworkConfig> {
+        let v4 = self.addresses.iter().find(|a| a.address.is_ipv4())?;
+        let gateway = self
+            .routes
+            .iter()
+            .find(|r| r.destination.is_none() && r.gateway.is_some_and(|g| g.is_ipv4()))
+            .and_then(|r| r.gateway.map(|g| g.to_string()));
+        Some(holm_vm_proto::NetworkConfig {
+            interface: self.interface.clone(),
+            address: v4.to_string(),
+            gateway,
+            mtu: Some(self.mtu),
+        })
+    }
+}
+
+/// What [`wire`] did, enough for [`unwire`] to undo it from any process (serde: kept in the container's state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TapWiring {
+    /// The configuration moved to the guest.
+    pub network: GuestNetwork,
+    /// The tap device's name in the namespace.
+    pub tap: String,
+}
+
+/// Errors of the tap wiring. Each names the step and the interface.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// Joining the network namespace failed.
+    #[error("setns into the container's network namespace: {0}")]
+    Setns(#[source] holm_sys::Error),
+    /// No interface to hand over.
+    #[error("network namespace: no interface {0} (expected the container's veth)")]
+    NoInterface(String),
+    /// A netlink request failed.
+    #[error("{step} {interface}: {source}")]
+    Netlink {
+        /// What was being done, e.g. `remove address 10.88.0.5/16 from`.
+        step: String,
+        /// The interface it was done on.
+        interface: String,
+        /// The kernel's error.
+        #[source]
+        source: io::Error,
+    },
+    /// Creating the tap failed.
+    #[error("create tap device: {0}")]
+    Tap(#[source] holm_sys::Error),
+    /// The worker thread panicked.
+    #[error("network wiring thread panicked")]
+    Thread,
+}
+
+fn nl(step: impl Into<String>, interface: &str) -> impl FnOnce(io::Error) -> NetError + '_ {
+    let step = step.into();
+    move |source| NetError::Netlink {
+        step,
+        interface: interface.to_string(),
+        source,
+    }
+}
+
+/// Runs `f` on a thread that joined the network namespace `netns` (an open `/proc/PID/ns/net` or a bind mount).
+fn in_netns<T: Send>(
+    netns: BorrowedFd<'_>,
+    f: impl FnOnce() -> Result<T, NetError> + Send,
+) -> Result<T, NetError> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            holm_sys::ns::setns(netns, holm_sys::ns::CLONE_NEWNET, "container netns")
+                .map_err(NetError::Setns)?;
+            f()
+        })
+        .join()
+        .map_err(|_| NetError::Thread)?
+    })
+}
+
+/// Reads the interface's configuration inside `netns` without changing anything.
+///
+/// # Errors
+/// [`NetError::NoInterface`] when the named (or default-route, or `eth0`) interface is missing; netlink errors.
+pub fn read_network(
+    netns: BorrowedFd<'_>,
+    interface: Option<&str>,
+) -> Result<GuestNetwork, NetError> {
+    in_netns(netns, || {
+        let mut rt =
+            Rtnl::open().map_err(nl("open netlink socket for", interface.unwrap_or("eth0")))?;
+        read_in(&mut rt, interface).map(|(n, _)| n)
+    })
+}
+
+fn default_route_link(rt: &mut Rtnl) -> Option<u32> {
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        let routes = rt.routes(family).ok()?;
+        if let Some(i) = routes
+            .iter()
+            .find(|r| r.header.destination_prefix_length == 0)
+            .and_then(route_oif)
+        {
+            return Some(i);
+        }
+    }
+    None
+}
+
+fn read_in(rt: &mut Rtnl, interface: Option<&str>) -> Result<(GuestNetwork, u32), NetError> {
+    let link = match interface {
+        Some(name) => rt.link_by_name(name),
+        None => match default_route_link(rt) {
+            Some(index) => rt.link_by_index(index),
+            None => rt.link_by_name("eth0"),
+        },
+    };
+    let link = match link {
+        Ok(l) => l,
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
+            return Err(NetError::NoInterface(
+                interface.unwrap_or("eth0").to_string(),
+            ));
+        }
+        Err(e) => return Err(nl("read link", interface.unwrap_or("eth0"))(e)),
+    };
+    let index = link.header.index;
+    let mut name = String::new();
+    let mut mac = Vec::new();
+    let mut mtu = 1500;
+    for a in &link.attributes {
+        match a {
+            LinkAttribute::IfName(n) => name = n.clone(),
+            LinkAttribute::Address(m) => mac = m.clone(),
+            LinkAttribute::Mtu(m) => mtu = *m,
+            _ => {}
+        }
+    }
+    let mac = mac
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let mut addresses = Vec::new();
+    for a in rt
+        .addresses(index)
+        .map_err(nl("read addresses of", &name))?
+    {
+        if a.header.scope != AddressScope::Universe {
+            continue;
+        }
+        if let Some(ip) = address_of(&a) {
+            addresses.push(IpPrefix {
+                address: ip,
+                prefix_len: a.header.prefix_len,
+            });
+        }
+    }
+    let mut routes = Vec::new();
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        for r in rt.routes(family).map_err(nl("read routes of", &name))? {
+            if route_oif(&r) != Some(index)
+                || r.header.kind != RouteType::Unicast
+                || r.header.protocol == RouteProtocol::Kernel
+            {
+                continue;
+            }
+            let mut destination = None;
+            let mut gateway = None;
+            for a in &r.attributes {
+                match a {
+                    RouteAttribute::Destination(d) => {
+                        destination = route_ip(d).map(|ip| IpPrefix {
+                            address: ip,
+                            prefix_len: r.header.destination_prefix_length,
+                        })
+                    }
+                    RouteAttribute::Gateway(g) => gateway = route_ip(g),
+                    _ => {}
+                }
+            }
+            routes.push(GuestRoute {
+                destination,
+                gateway,
+            });
+        }
+    }
+    Ok((
+        GuestNetwork {
+            interface: name,
+            mac,
+            mtu,
+            addresses,
+            routes,
+        },
+        index,
+    ))
+}
+
+fn address_message(index: u32, p: &IpPrefix) -> AddressMessage {
+    let mut m = AddressMessage::default();
+    m.header.family = if p.address.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    m.header.prefix_len = p.prefix_len;
+    m.header.scope = AddressScope::Universe;
+    m.header.index = index;
+    m.attributes.push(AddressAttribute::Local(p.address));
+    m.attributes.push(AddressAttribute::Address(p.address));
+    m
+}
+
+fn route_message(index: u32, r: &GuestRoute) -> RouteMessage {
+    let mut m = RouteMessage::default();
+    let v4 = match (&r.destination, &r.gateway) {
+        (Some(d), _) => d.address.is_ipv4(),
+        (None, Some(g)) => g.is_ipv4(),
+        (None, None) => true,
+    };
+    m.header.address_family = if v4 {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    m.header.table = RouteHeader::RT_TABLE_MAIN;
+    m.header.protocol = RouteProtocol::Boot;
+    m.header.scope = if r.gateway.is_some() {
+        RouteScope::Universe
+    } else {
+        RouteScope::Link
+    };
+    m.header.kind = RouteType::Unicast;
+    if let Some(d) = &r.destination {
+        m.header.destination_prefix_length = d.prefix_len;
+        m.attributes
+            .push(RouteAttribute::Destination(RouteAddress::from(d.address)));
+    }
+    if let Some(g) = r.gateway {
+        m.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::from(g)));
+    }
+    m.attributes.push(RouteAttribute::Oif(index));
+    m
+}
+
+/// Hands the container's interface in `netns` over to a new tap named `tap` (at most 15 bytes): see the module
+/// doc. Returns what was done and the tap's fd (close-on-exec; for qemu's `-netdev tap,fd=N`). On any error the
+/// steps already taken are undone before returning.
+///
+/// # Errors
+/// [`NetError`] naming the step and the interface.
+pub fn wire(
+    netns: BorrowedFd<'_>,
+    interface: Option<&str>,
+    tap: &str,
+) -> Result<(TapWiring, OwnedFd), NetError> {
+    in_netns(netns, || {
+        let mut rt =
+            Rtnl::open().map_err(nl("open netlink socket for", interface.unwrap_or("eth0")))?;
+        let (network, veth) = read_in(&mut rt, interface)?;
+        let wiring = TapWiring {
+            network,
+            tap: tap.to_string(),
+        };
+        match wire_in(&mut rt, &wiring, veth) {
+            Ok(fd) => Ok((wiring, fd)),
+            Err(e) => {
+                let _ = unwire_in(&mut rt, &wiring);
+                Err(e)
+            }
+        }
+    })
+}
+
+fn wire_in(rt: &mut Rtnl, w: &TapWiring, veth: u32) -> Result<OwnedFd, NetError> {
+    let name = &w.network.interface;
+    for a in &w.network.addresses {
+        rt.del_address(address_message(veth, a))
+            .map_err(nl(format!("remove address {a} from"), name))?;
+    }
+    let (fd, tap_name) = holm_sys::tun::open_tap(&w.tap, true).map_err(NetError::Tap)?;
+    let tap = rt
+        .link_by_name(&tap_name)
+        .map_err(nl("read link", &tap_name))?
+        .header
+        .index;
+    rt.set_mtu_up(tap, w.network.mtu)
+        .map_err(nl("set mtu and up", &tap_name))?;
+    rt.add_ingress_qdisc(veth)
+        .map_err(nl("add ingress qdisc to", name))?;
+    rt.add_ingress_qdisc(tap)
+        .map_err(nl("add ingress qdisc to", &tap_name))?;
+    rt.add_redirect(veth, tap)
+        .map_err(nl(format!("redirect ingress to {tap_name} from"), name))?;
+    rt.add_redirect(tap, veth)
+        .map_err(nl(format!("redirect ingress to {name} from"), &tap_name))?;
+    Ok(fd)
+}
+
+/// Undoes [`wire`] inside `netns`: removes the veth's ingress qdisc (and its filter), deletes the tap if it still
+/// exists (it also goes away by itself when qemu and every other holder of its fd are gone), and gives the veth its
+/// addresses and routes back. Steps whose work is already undone are not errors, so it can run more than once.
+///
+/// # Errors
+/// [`NetError`] for the first step that failed otherwise (the later steps are still attempted).
+pub fn unwire(netns: BorrowedFd<'_>, wiring: &TapWiring) -> Result<(), NetError> {
+    let netns = netns.as_fd();
+    in_netns(netns, || {
+        let mut rt =
+            Rtnl::open().map_err(nl("open netlink socket for", &wiring.network.interface))?;
+        unwire_in(&mut rt, wiring)
+    })
+}
+
+fn gone(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOENT | libc::ENODEV | libc::EINVAL | libc::EEXIST | libc::EADDRNOTAVAIL)
+    )
+}
+
+fn unwire_in(rt: &mut Rtnl, w: &TapWiring) -> Result<(), NetError> {
+    let name = &w.network.interface;
+    let mut first: Option<NetError> = None;
+    let mut keep = |r: Result<(), NetError>| {
+        if let Err(e) = r {
+            first.get_or_insert(e);
+        }
+    };
+    let veth = match rt.link_by_name(name) {
+        Ok(l) => Some(l.header.index),
+        Err(e) if gone(&e) => None,
+        Err(e) => return Err(nl("read link", name)(e)),
+    };
+    if let Some(veth) = veth {
+        keep(
+            rt.del_ingress_qdisc(veth)
+                .or_else(|e| if gone(&e) { Ok(()) } else { Err(e) })
+                .map_err(nl("remove ingress qdisc from", name)),
+        );
+    }
+    match rt.link_by_name(&w.tap) {
+        Ok(l) => keep(
+            rt.del_link(l.header.index)
+                .or_else(|e| if gone(&e) { Ok(()) } else { Err(e) })
+                .map_err(nl("delete tap", &w.tap)),
+        ),
+        Err(e) if gone(&e) => {}
+        Err(e) => keep(Err(nl("read link", &w.tap)(e))),
+    }
+    if let Some(veth) = veth {
+        for a in &w.network.addresses {
+            keep(
+                rt.add_address(address_message(veth, a))
+                    .or_else(|e| if gone(&e) { Ok(()) } else { Err(e) })
+                    .map_err(nl(format!("restore address {a} on"), name)),
+            );
+        }
+        for r in &w.network.routes {
+            keep(
+                rt.add_route(route_message(veth, r))
+                    .or_else(|e| if gone(&e) { Ok(()) } else { Err(e) })
+                    .map_err(nl("restore route on", name)),
+            );
+        }
+    }
+    match first {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The ifindexes the ingress filters of `interface` in `netns` redirect to (for tests and diagnostics).
+///
+/// # Errors
+/// [`NetError`] when the interface or its filters cannot be read.
+pub fn ingress_redirects(netns: BorrowedFd<'_>, interface: &str) -> Result<Vec<u32>, NetError> {
+    in_netns(netns, || {
+        let mut rt = Rtnl::open().map_err(nl("open netlink socket for", interface))?;
+        let index = rt
+            .link_by_name(interface)
+            .map_err(nl("read link", interface))?
+            .header
+            .index;
+        rt.ingress_redirects(index)
+            .map_err(nl("read ingress filters of", interface))
+    })
+}
