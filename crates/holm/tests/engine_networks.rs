@@ -98,6 +98,76 @@ fn resolvers(id: &str) -> Vec<i32> {
     engine_common::processes_mentioning("__dns", id)
 }
 
+/// A DNS query (id 0x1234, recursion desired) for the A records of `name`.
+fn dns_query(name: &str) -> Vec<u8> {
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for l in name.split('.') {
+        q.push(l.len() as u8);
+        q.extend_from_slice(l.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+/// The response code and A addresses of a DNS response.
+fn dns_answer(r: &[u8]) -> (u8, Vec<std::net::Ipv4Addr>) {
+    let skip_name = |mut i: usize| {
+        while r[i] != 0 {
+            if r[i] & 0xc0 == 0xc0 {
+                return i + 2;
+            }
+            i += r[i] as usize + 1;
+        }
+        i + 1
+    };
+    assert_eq!(&r[..2], &[0x12, 0x34], "the query's id");
+    let qdcount = u16::from_be_bytes([r[4], r[5]]);
+    let ancount = u16::from_be_bytes([r[6], r[7]]);
+    let mut i = 12;
+    for _ in 0..qdcount {
+        i = skip_name(i) + 4;
+    }
+    let mut ips = Vec::new();
+    for _ in 0..ancount {
+        i = skip_name(i);
+        let ty = u16::from_be_bytes([r[i], r[i + 1]]);
+        let len = u16::from_be_bytes([r[i + 8], r[i + 9]]) as usize;
+        i += 10;
+        if ty == 1 && len == 4 {
+            ips.push(std::net::Ipv4Addr::new(r[i], r[i + 1], r[i + 2], r[i + 3]));
+        }
+        i += len;
+    }
+    (r[3] & 0x0f, ips)
+}
+
+/// Asks the name server at `gw`:53 for `name` over UDP from `from`.
+fn ask_udp(from: &str, gw: &str, name: &str) -> (u8, Vec<std::net::Ipv4Addr>) {
+    let s = std::net::UdpSocket::bind(format!("{from}:0")).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.send_to(&dns_query(name), format!("{gw}:53")).unwrap();
+    let mut b = [0u8; 1500];
+    let n = s.recv(&mut b).unwrap();
+    dns_answer(&b[..n])
+}
+
+/// Asks the name server at `gw`:53 for `name` over TCP (from the host, whose source address is then `gw`).
+fn ask_tcp(gw: &str, name: &str) -> (u8, Vec<std::net::Ipv4Addr>) {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(format!("{gw}:53")).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let q = dns_query(name);
+    c.write_all(&(q.len() as u16).to_be_bytes()).unwrap();
+    c.write_all(&q).unwrap();
+    let mut l = [0u8; 2];
+    c.read_exact(&mut l).unwrap();
+    let mut b = vec![0u8; u16::from_be_bytes(l) as usize];
+    c.read_exact(&mut b).unwrap();
+    dns_answer(&b)
+}
+
 /// A unique /24 outside holm's pool (10.79.0.0/16), from the test's unique id.
 fn own_subnet() -> String {
     let u = holm_testkit::unique_id("subnet");
@@ -275,6 +345,26 @@ fn names_and_aliases_resolve_on_a_user_network_not_on_the_default_bridge() {
     );
     assert!(out.contains("PING-OK"), "{out}");
     assert!(out.contains("hello-from-web"), "{out}");
+    // The server itself, over UDP and TCP: from the host (its source address is the gateway, in the subnet) it
+    // answers, from an address outside the subnet it refuses.
+    let web: std::net::Ipv4Addr = web_ip.parse().unwrap();
+    assert_eq!(ask_udp(&gw, &gw, "www"), (0, vec![web]));
+    assert_eq!(ask_tcp(&gw, "WEB"), (0, vec![web]));
+    assert_eq!(ask_udp("127.0.0.1", &gw, "www"), (5, vec![]));
+    // The server outlives the container whose start started it, while another is on the network.
+    n.e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stay",
+        "--network",
+        &net,
+        NET_IMAGE,
+        "sleep",
+        "100",
+    ]);
+    let server = resolvers(&id);
+    assert_eq!(server.len(), 1);
     // A name that is not on the network is not found (forwarded, and unknown upstream too).
     let (code, _) = {
         let o = n.e.run(&[
@@ -322,22 +412,17 @@ fn names_and_aliases_resolve_on_a_user_network_not_on_the_default_bridge() {
     let o =
         n.e.run(&["run", "--rm", NET_IMAGE, "sh", "-c", "ping -c 1 -W 2 b1"]);
     assert!(!o.status.success(), "b1 resolved on the default bridge");
-    // Names follow containers: once web is gone, its name is too.
+    // Names follow containers: once web is gone, its name is too; the server started by web's start goes on.
     n.e.ok(&["rm", "-f", "web"]);
-    let o = n.e.run(&[
-        "run",
-        "--rm",
-        "--network",
-        &net,
-        NET_IMAGE,
-        "nslookup",
-        "web",
-    ]);
+    let o = n.e.run(&["exec", "stay", "nslookup", "web"]);
     assert!(
         !o.status.success(),
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
+    assert_eq!(resolvers(&id), server, "the same server still runs");
+    n.e.ok(&["exec", "stay", "nslookup", "stay"]);
+    n.e.ok(&["rm", "-f", "stay"]);
     n.e.ok(&["rm", "-f", "b1"]);
     // The last container gone: no name server, no veth.
     engine_common::wait_until(std::time::Duration::from_secs(5), "resolver stops", || {

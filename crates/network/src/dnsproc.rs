@@ -127,13 +127,16 @@ fn stop_locked(def: &NetDef) {
 }
 
 /// The entry point of `holm __dns ID`: fds other than 0-2 inherited from the starter (a monitor's lock) are closed
-/// by executing the binary again with them marked close-on-exec, then [`crate::dns::serve`] runs.
+/// by executing the binary again with them marked close-on-exec (in a new session, with every signal unblocked and
+/// at its default action), then [`crate::dns::serve`] runs.
 pub fn main(id: &str) -> i32 {
     const CLEAN: &str = "HOLM_DNS_CLEAN";
     if std::env::var_os(CLEAN).is_none() {
         use std::os::unix::process::CommandExt;
-        // A session of its own: no terminal's or starter's signals reach it.
+        // A session of its own: no terminal's or starter's signals reach it. Signals blocked or ignored by the
+        // starter (a monitor) would be inherited: SIGTERM must end it.
         let _ = holm_sys::process::setsid();
+        let _ = holm_sys::signal::reset_all();
         if holm_sys::fs::cloexec_from(3).is_ok() {
             let e = std::process::Command::new("/proc/self/exe")
                 .arg(COMMAND)
@@ -144,8 +147,8 @@ pub fn main(id: &str) -> i32 {
             return 1;
         }
     }
-    // SIGTERM's default action ends the process; a reader of the pipe gone later must not kill it.
-    let _ = holm_sys::signal::default_sigpipe();
+    // SIGTERM's default action ends the process; SIGPIPE stays ignored (Rust's default: a TCP client that went away
+    // is an error on that connection only).
     let r = crate::dns::serve(id, || {
         let mut o = std::io::stdout();
         let _ = writeln!(o, "ready");

@@ -191,8 +191,20 @@ fn u64_attr(mut attrs: &[u8], want: u16) -> Option<u64> {
     None
 }
 
+/// Whether the table `ip NAME` exists, asked over netlink (no `nft` run); false when it cannot be asked.
+pub fn table_exists(name: &str) -> bool {
+    Socket::new(NETLINK_NETFILTER)
+        .ok()
+        .and_then(|s| table_handle_of(&s, name))
+        .is_some()
+}
+
 fn table_handle(sock: &Socket) -> Option<u64> {
-    let req = request(NFT_MSG_GETTABLE, 0, 1, &[(NFTA_TABLE_NAME, nat::TABLE)]);
+    table_handle_of(sock, nat::TABLE)
+}
+
+fn table_handle_of(sock: &Socket, name: &str) -> Option<u64> {
+    let req = request(NFT_MSG_GETTABLE, 0, 1, &[(NFTA_TABLE_NAME, name)]);
     let mut handle = None;
     exchange(sock, &req, false, |ty, attrs| {
         if ty == NFT_MSG_NEWTABLE {

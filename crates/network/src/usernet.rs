@@ -13,7 +13,8 @@
 //! - `forward` (filter): traffic between this bridge and any other holm bridge (`holm*`: the default `holm0` and
 //!   every user network) is dropped both ways (docker's DOCKER-ISOLATION stages); on an `--internal` network all
 //!   traffic between the bridge and any other interface is dropped (no way out, as docker's internal networks).
-//! - `postrouting` (nat): masquerade of the subnet leaving through another interface (not on `--internal`), and
+//! - `postrouting` (nat): masquerade of the subnet leaving through another interface but `lo` (not on `--internal`;
+//!   the host's own traffic from the gateway address to itself keeps its source, so the name server sees it), and
 //!   the loopback / hairpin rules of the default network for published ports.
 
 use crate::{Error, Result};
@@ -273,19 +274,11 @@ pub fn ensure(def: &NetDef) -> Result<()> {
     if !bridge_there {
         crate::link::ensure_bridge_up(&def.bridge, def.gateway, def.prefix)?;
     }
-    if !bridge_there || !table_exists(&table_name(&def.id)) {
+    // Checked over netlink: a start runs `nft` only when the table is gone (a flush, a reboot).
+    if !bridge_there || !crate::natbase::table_exists(&table_name(&def.id)) {
         write_rules(def)?;
     }
     Ok(())
-}
-
-fn table_exists(name: &str) -> bool {
-    std::process::Command::new("nft")
-        .args(["list", "table", "ip", name])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// The `nft -f` text of network `def`'s table (see the module doc).
@@ -303,7 +296,7 @@ pub fn rules_text(def: &NetDef) -> String {
         ));
     } else {
         post.push_str(&format!(
-            "    ip saddr {net} oifname != \"{br}\" masquerade comment \"holm: egress\"\n"
+            "    ip saddr {net} oifname != \"{br}\" oifname != \"lo\" masquerade comment \"holm: egress\"\n"
         ));
     }
     post.push_str(&format!(
@@ -434,6 +427,8 @@ mod tests {
             internal: false,
             ..d
         });
-        assert!(t.contains("ip saddr 10.78.3.0/24 oifname != \"holm-0123456789\" masquerade"));
+        assert!(t.contains(
+            "ip saddr 10.78.3.0/24 oifname != \"holm-0123456789\" oifname != \"lo\" masquerade"
+        ));
     }
 }
