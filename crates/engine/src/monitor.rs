@@ -154,6 +154,7 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
     {
         Ok(true) => {
             crate::health::reset(&engine, id, &cfg);
+            engine.emit_network_membership(&cfg, id, "connect");
             engine.emit_for(id, "start", &[]);
         }
         // Removed (`rm -f`) while starting, or the database failed: the container must not run unrecorded.
@@ -521,6 +522,7 @@ fn finish(
         return None;
     };
     crate::health::stopped(engine, id);
+    // docker's order: the container's die, then its networks' disconnect
     engine.emit_container(
         &rec,
         "die",
@@ -529,6 +531,7 @@ fn finish(
             ("execDuration", ran.as_secs().to_string()),
         ],
     );
+    engine.emit_network_membership(&rec.config, id, "disconnect");
     if rec.config.auto_remove {
         let _ = ops::remove_with(engine, id, true);
     }

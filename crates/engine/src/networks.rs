@@ -214,7 +214,10 @@ impl Engine {
             },
         };
         match db.insert_network(&rec) {
-            Ok(true) => Ok(rec),
+            Ok(true) => {
+                self.emit_network(&rec, "create", None);
+                Ok(rec)
+            }
             Ok(false) => {
                 let _ = usernet::remove(&def);
                 Err(Error::NetworkExists(req.name.clone()))
@@ -286,6 +289,7 @@ impl Engine {
         }
         usernet::remove(&rec.host_def())?;
         self.db()?.delete_network(&rec.id)?;
+        self.emit_network(&rec, "destroy", None);
         Ok(rec.name)
     }
 
@@ -300,6 +304,7 @@ impl Engine {
             if self.network_members(&rec.name)?.is_empty() {
                 usernet::remove(&rec.host_def())?;
                 self.db()?.delete_network(&rec.id)?;
+                self.emit_network(&rec, "destroy", None);
                 out.push(rec.name);
             }
         }
@@ -403,7 +408,9 @@ impl Engine {
             crate::netuser::connect_live(self, &c, &rec, &att)?;
         }
         cfg.connected.push(att);
-        self.db()?.set_config(&c.id, &cfg)
+        self.db()?.set_config(&c.id, &cfg)?;
+        self.emit_network(&rec, "connect", Some(&c.id));
+        Ok(())
     }
 
     /// `network disconnect [-f] NET CTR`: removes the membership (and, if the container runs, its interface on
@@ -432,7 +439,34 @@ impl Engine {
             cfg.network_aliases.clear();
         }
         cfg.connected.retain(|a| a.network != rec.name);
-        self.db()?.set_config(&c.id, &cfg)
+        self.db()?.set_config(&c.id, &cfg)?;
+        self.emit_network(&rec, "disconnect", Some(&c.id));
+        Ok(())
+    }
+
+    /// Appends a network event (docker's: `Actor.ID` the network id; `name`, `type` and, for `connect` and
+    /// `disconnect`, `container`).
+    pub fn emit_network(&self, rec: &NetworkRecord, action: &str, container: Option<&str>) {
+        let driver = if rec.config.driver.is_empty() {
+            "bridge".to_string()
+        } else {
+            rec.config.driver.clone()
+        };
+        let mut attrs = vec![("name", rec.name.clone()), ("type", driver)];
+        attrs.extend(container.map(|c| ("container", c.to_string())));
+        self.emit(&crate::events::Event::of(
+            "network", action, &rec.id, &attrs,
+        ));
+    }
+
+    /// docker's `network connect` (at a start) or `disconnect` (at the end) events of container `rec` on each
+    /// user network it is on.
+    pub fn emit_network_membership(&self, cfg: &RunConfig, id: &str, action: &str) {
+        for a in attachments(cfg) {
+            if let Ok(n) = self.network_find(&a.network) {
+                self.emit_network(&n, action, Some(id));
+            }
+        }
     }
 }
 

@@ -404,3 +404,68 @@ fn image_events() {
     assert_eq!(t.len(), 1);
     assert_eq!(t[0]["Action"], "tag");
 }
+
+/// Removes the test's containers, then its network, even when an assertion failed.
+struct NetGuard<'a>(&'a Engine, String);
+
+impl Drop for NetGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(o) = self.0.cmd(&["ps", "-aq", "--no-trunc"]).output() {
+            for id in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                let _ = self.0.cmd(&["rm", "-f", id]).output();
+            }
+        }
+        let _ = self.0.cmd(&["network", "rm", &self.1]).output();
+    }
+}
+
+#[test]
+fn network_events() {
+    let e = Engine::new();
+    let name = holm_testkit::unique_id("ev").replace('-', "");
+    let nid = e.ok(&["network", "create", &name]).trim().to_string();
+    let _g = NetGuard(&e, name.clone());
+    let c = e.detached(&["--name", "netc", "--network", &name, IMAGE, "sleep", "60"]);
+    e.ok(&["network", "disconnect", &name, "netc"]);
+    e.ok(&["network", "connect", &name, "netc"]);
+    e.ok(&["rm", "-f", "netc"]);
+    e.ok(&["network", "rm", &name]);
+    let evs = all_events(&e, &["--filter", "type=network"]);
+    let got: Vec<(String, String)> = evs
+        .iter()
+        .map(|v| {
+            assert_eq!(v["Actor"]["ID"], nid.as_str());
+            assert_eq!(v["Actor"]["Attributes"]["name"], name.as_str());
+            assert_eq!(v["Actor"]["Attributes"]["type"], "bridge");
+            (
+                v["Action"].as_str().unwrap().to_string(),
+                v["Actor"]["Attributes"]["container"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    let with = |a: &str| (a.to_string(), c.clone());
+    let without = |a: &str| (a.to_string(), String::new());
+    assert_eq!(
+        got,
+        [
+            without("create"),
+            with("connect"),
+            with("disconnect"),
+            with("connect"),
+            with("disconnect"),
+            without("destroy"),
+        ]
+    );
+    // network= matches by name or id prefix; it excludes the container's own events
+    assert_eq!(
+        all_events(&e, &["--filter", &format!("network={name}")]).len(),
+        6
+    );
+    assert_eq!(
+        all_events(&e, &["--filter", &format!("network={}", &nid[..12])]).len(),
+        6
+    );
+}
