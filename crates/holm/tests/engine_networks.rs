@@ -537,6 +537,28 @@ fn internal_network_has_no_way_out_and_cleanup_leaves_nothing() {
         body.clear();
         s.read_to_string(&mut body).is_ok() && body.contains("via-port")
     });
+    // A server whose table empties without a stop (a missed SIGTERM) ends by itself when idle, and the next
+    // start brings one back.
+    assert_eq!(resolvers(&pub_id).len(), 1);
+    let names = Path::new("/run/holm-network/nets")
+        .join(&pub_id)
+        .join("names.json");
+    std::fs::write(&names, "{}").unwrap();
+    engine_common::wait_until(std::time::Duration::from_secs(10), "idle exit", || {
+        resolvers(&pub_id).is_empty()
+    });
+    let out = n.e.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "again",
+        "--network",
+        &pub_net,
+        NET_IMAGE,
+        "nslookup",
+        "again",
+    ]);
+    assert!(out.contains("Name:\tagain"), "{out}");
     n.e.ok(&["rm", "-f", &cid]);
     assert!(!link_exists(&format!("veth{}", &cid[..11])));
     for (name, id) in [(&net, &id), (&pub_net, &pub_id)] {

@@ -16,7 +16,8 @@
 //! by its address in this table), as docker's embedded DNS answers for all of a container's networks.
 //!
 //! The table is read again whenever its modification time or size changed. The process ends when its network's
-//! directory is gone (network removed) or on SIGTERM ([`crate::dnsproc::stop`]). The wire format is
+//! directory is gone (network removed), when its table is empty while it is idle ([`crate::dnsproc::idle_exit`]),
+//! or on SIGTERM ([`crate::dnsproc::stop`]). The wire format is
 //! `hickory-proto`'s.
 
 use crate::usernet::NetDef;
@@ -328,7 +329,7 @@ pub fn serve(id: &str, ready: impl FnOnce()) -> Result<()> {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                if !dir.join("net.json").exists() {
+                if !dir.join("net.json").exists() || crate::dnsproc::idle_exit(&def) {
                     return Ok(());
                 }
                 continue;

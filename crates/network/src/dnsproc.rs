@@ -3,8 +3,9 @@
 //! The engine calls [`register`] when a container's endpoint on the network is up and [`unregister`] when it goes;
 //! both rewrite `<dir>/names.json` (temp file, rename) under the network's lock `<dir>/names.lock`. The first
 //! registration starts the server (`EXE __dns ID`, in a session of its own, its pid in `<dir>/dns.pid`) and
-//! waits until it has bound its sockets; the last unregistration stops it (SIGTERM). A server found dead (killed,
-//! or a reboot) is started again by the next registration.
+//! waits until it has bound its sockets; the last unregistration stops it (SIGTERM), and a server that finds its
+//! table empty when idle ends by itself ([`idle_exit`]). A server found dead (killed, or a reboot) is started again
+//! by the next registration.
 
 use crate::dns::{read_table, table_path, Entry};
 use crate::usernet::NetDef;
@@ -110,6 +111,27 @@ fn start(def: &NetDef, exe: &Path) -> Result<()> {
     }
     let p = def.dir().join("dns.pid");
     std::fs::write(&p, child.id().to_string()).map_err(Error::io(format!("write {}", p.display())))
+}
+
+/// Asked by an idle server (no query for a second): true when its table is empty, its pid file is then removed and
+/// the table's lock stays held until the process exits (so a registration either comes before, and the server
+/// stays, or after, and finds no server and starts one). A server whose stop was missed ends this way.
+pub fn idle_exit(def: &NetDef) -> bool {
+    if !read_table(&def.dir()).is_empty() {
+        return false;
+    }
+    let Ok(l) = lock(def) else {
+        return false;
+    };
+    if !read_table(&def.dir()).is_empty() {
+        return false;
+    }
+    if server_pid(def) == Some(std::process::id() as i32) {
+        let _ = std::fs::remove_file(def.dir().join("dns.pid"));
+    }
+    // Released by the exit, after the sockets (lower fds) are closed.
+    std::mem::forget(l);
+    true
 }
 
 /// Stops network `def`'s server, if one runs.
