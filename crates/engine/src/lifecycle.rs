@@ -509,6 +509,12 @@ impl Engine {
         let rec = self.find(what)?;
         let name = ids::validate_name(name)?;
         self.db()?.rename(&rec.id, &name)?;
+        // docker's event: the new name, and the old one (with its `/`) as `oldName`
+        let renamed = crate::ContainerRecord {
+            name: name.clone(),
+            ..rec.clone()
+        };
+        self.emit_container(&renamed, "rename", &[("oldName", format!("/{}", rec.name))]);
         Ok(rec.id)
     }
 
@@ -596,6 +602,7 @@ impl Engine {
         if let Some(s) = self.start(&id, None)? {
             self.detach(s);
         }
+        self.emit_for(&id, "restart", &[]);
         Ok(id)
     }
 

@@ -130,6 +130,14 @@ fn run_stop_rm_cycle_is_logged_in_order_with_attributes() {
     e.wait_status("ex", "exited");
     let acts = actions_of(&all_events(&e, &["--filter", "container=ex"]), &id2);
     assert_eq!(acts[5..], ["pause", "unpause", "kill", "die"]);
+    // rename (docker's oldName) and restart (after the stop's and the start's events)
+    e.ok(&["rename", "ex", "ex2"]);
+    e.ok(&["restart", "-t", "1", "ex2"]);
+    let evs = all_events(&e, &["--filter", &format!("container={id2}")]);
+    let acts = actions_of(&evs, &id2);
+    assert_eq!(acts[9..], ["rename", "start", "restart"], "{acts:?}");
+    assert_eq!(evs[9]["Actor"]["Attributes"]["oldName"], "/ex");
+    assert_eq!(evs[9]["Actor"]["Attributes"]["name"], "ex2");
 }
 
 #[test]
