@@ -10,9 +10,9 @@ packages=(busybox-static tini runc hyperfine libseccomp-dev pkg-config time ipro
     docker-registry apache2-utils openssl docker.io containerd curl bsdutils slirp4netns)
 # VM isolation (crates/vm, holm-runtime's vm_* tests): the VMM, and unshare(1) for the jail test's network namespace.
 packages+=(qemu-system-x86 util-linux)
-# Docker Engine API (crates/holm/tests/api_*.rs): docker-py drives `holm system service` (the docker CLI comes
+# Docker Engine API (crates/holm/tests/api_*.rs): docker-py and docker-compose (1.29, python) drive `holm system service` (the docker CLI comes
 # with docker.io above; no dockerd is started for those tests).
-packages+=(python3-docker)
+packages+=(python3-docker docker-compose)
 # The guest kernel (scripts/build-guest-kernel.sh): Debian's kernel source and the tools to build it.
 packages+=(linux-source-6.1 make gcc bc bison flex libelf-dev libssl-dev xz-utils cpio)
 
@@ -97,6 +97,7 @@ check "dockerd (docker.io)" /usr/sbin/dockerd --version
 check "docker CLI (docker.io)" /usr/bin/docker --version
 check "docker-proxy (docker.io)" test -x /usr/sbin/docker-proxy
 check "docker-py (python3-docker, the API tests' client)" python3 -c 'import docker'
+check "docker-compose (the API's compose test)" docker-compose version
 check "containerd" /usr/bin/containerd --version
 check "ctr (containerd)" /usr/bin/ctr --version
 check "containerd-shim-runc-v2 (containerd)" test -x /usr/bin/containerd-shim-runc-v2

@@ -62,9 +62,11 @@ fn port_summary(p: Value) -> Value {
     })
 }
 
+/// docker's filter semantics: several `label` values must all hold; several values of another key are
+/// alternatives.
 fn filter_matches(f: &BTreeMap<String, Vec<String>>, r: &ContainerRecord, st: Status) -> bool {
     f.iter().all(|(k, vals)| {
-        vals.iter().any(|v| match k.as_str() {
+        let one = |v: &String| match k.as_str() {
             "id" => r.id.starts_with(v.as_str()),
             "name" => r.name.contains(v.trim_start_matches('/')),
             "status" => st.as_str() == v,
@@ -74,8 +76,21 @@ fn filter_matches(f: &BTreeMap<String, Vec<String>>, r: &ContainerRecord, st: St
             },
             "ancestor" => r.image == *v || r.image_id.starts_with(v.as_str()),
             "exited" => st == Status::Exited && r.exit_code.is_some_and(|c| c.to_string() == *v),
+            "network" => {
+                holm_engine::network::mode_text(&r.config) == *v
+                    || r.config.network == *v
+                    || r.config.connected.iter().any(|a| a.network == *v)
+            }
+            "volume" => r.config.volumes.iter().any(|b| {
+                b.split(':').next() == Some(v.as_str()) || b.split(':').nth(1) == Some(v.as_str())
+            }),
             _ => true,
-        })
+        };
+        if k == "label" {
+            vals.iter().all(one)
+        } else {
+            vals.iter().any(one)
+        }
     })
 }
 

@@ -41,6 +41,16 @@ pub struct CreateBody {
     pub volumes: Option<BTreeMap<String, Value>>,
     /// The host side.
     pub host_config: Option<HostConfig>,
+    /// `{"EndpointsConfig": {NETWORK: {"Aliases": […]}}}` (docker-compose names its services so).
+    pub networking_config: Option<NetworkingConfig>,
+}
+
+/// `NetworkingConfig`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkingConfig {
+    /// Per network.
+    pub endpoints_config: Option<BTreeMap<String, Option<crate::networks::EndpointConfig>>>,
 }
 
 /// docker's `HostConfig` (the fields holm maps).
@@ -252,6 +262,23 @@ pub fn run_config(b: CreateBody) -> Result<(String, RunConfig, Vec<String>), Api
         m => m.to_string(),
     };
     checked(holm_engine::network::mode(&cfg))?;
+    for (net, ep) in b
+        .networking_config
+        .and_then(|n| n.endpoints_config)
+        .unwrap_or_default()
+    {
+        let aliases = ep.and_then(|e| e.aliases).unwrap_or_default();
+        let primary = net == cfg.network || (cfg.network.is_empty() && net == "bridge");
+        if primary {
+            cfg.network_aliases = aliases;
+        } else {
+            cfg.connected.push(holm_engine::networks::Attachment {
+                network: net,
+                aliases,
+                ip: None,
+            });
+        }
+    }
     if let Some(r) = h
         .restart_policy
         .filter(|r| !r.name.is_empty() && r.name != "no")

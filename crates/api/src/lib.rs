@@ -25,6 +25,7 @@ pub mod error;
 pub mod exec;
 mod fmt;
 mod images;
+mod networks;
 mod query;
 mod router;
 pub mod server;

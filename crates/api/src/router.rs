@@ -5,7 +5,7 @@ use crate::body::Resp;
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::server::Ctx;
-use crate::{containers, exec, images, streams, system, volumes};
+use crate::{containers, exec, images, networks, streams, system, volumes};
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request};
@@ -144,8 +144,14 @@ async fn route(ctx: Arc<Ctx>, req: Req, path: &str) -> Result<Resp, ApiError> {
         ["volumes", "prune"] if post => volumes::prune(&ctx, &req.query).await,
         ["volumes", name] if get => volumes::inspect(&ctx, name).await,
         ["volumes", name] if del => volumes::remove(&ctx, name, &req.query).await,
+        ["networks"] if get => networks::list(&ctx, &req.query).await,
+        ["networks", "create"] if post => networks::create(&ctx, req).await,
+        ["networks", "prune"] if post => networks::prune(&ctx, &req.query).await,
+        ["networks", id] if get => networks::inspect(&ctx, id).await,
+        ["networks", id] if del => networks::remove(&ctx, id).await,
+        ["networks", id, "connect"] if post => networks::connect(&ctx, id, req, true).await,
+        ["networks", id, "disconnect"] if post => networks::connect(&ctx, id, req, false).await,
         ["events"]
-        | ["networks", ..]
         | ["swarm", ..]
         | ["services", ..]
         | ["nodes", ..]

@@ -37,7 +37,7 @@ pub async fn list(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
             for (k, vals) in &filters {
                 keep &= match k.as_str() {
                     "name" => vals.iter().any(|n| v.name.contains(n.as_str())),
-                    "label" => vals.iter().any(|l| match l.split_once('=') {
+                    "label" => vals.iter().all(|l| match l.split_once('=') {
                         Some((lk, lv)) => v.labels.get(lk).is_some_and(|x| x == lv),
                         None => v.labels.contains_key(l.as_str()),
                     }),
