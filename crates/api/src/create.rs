@@ -268,7 +268,9 @@ pub fn run_config(b: CreateBody) -> Result<(String, RunConfig, Vec<String>), Api
         .unwrap_or_default()
     {
         let aliases = ep.and_then(|e| e.aliases).unwrap_or_default();
-        let primary = net == cfg.network || (cfg.network.is_empty() && net == "bridge");
+        // the docker CLI names the default network `default` (and NetworkMode `default`)
+        let primary =
+            net == cfg.network || (cfg.network.is_empty() && (net == "bridge" || net == "default"));
         if primary {
             cfg.network_aliases = aliases;
         } else {

@@ -76,10 +76,11 @@ impl From<holm_engine::Error> for ApiError {
             E::StartFailed { code, msg, .. } => {
                 // The docker CLI derives `run`'s exit status from these words (127, 126, else 125).
                 let mut m = e.to_string();
-                if *code == 127 && !msg.contains("executable file not found") {
-                    m.push_str(": executable file not found in $PATH");
-                } else if *code == 126 && !msg.contains("permission denied") {
-                    m.push_str(": permission denied");
+                // (the runtime's strerror words are capitalised; docker's CLI looks for lowercase ones)
+                if *code == 127 && msg.contains("No such file or directory") {
+                    m.push_str(" (no such file or directory)");
+                } else if *code == 126 && msg.contains("Permission denied") {
+                    m.push_str(" (permission denied)");
                 }
                 return ApiError::bad(m);
             }
