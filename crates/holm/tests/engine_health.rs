@@ -296,3 +296,31 @@ fn image_healthcheck_and_no_healthcheck() {
     assert!(err.contains("--health-retries cannot be negative"), "{err}");
     assert_eq!(e.ok(&["ps", "-aq"]).lines().count(), 3);
 }
+
+#[test]
+fn checks_run_through_an_external_runtime() {
+    // `--runtime runc`: the check is `runc exec --detach --pid-file`, its process re-parented to the check's
+    // holm (a subreaper), waited for and killed at the timeout the same way
+    let e = Engine::new();
+    e.detached(&[
+        "--name",
+        "hrunc",
+        "--runtime",
+        "runc",
+        "--health-cmd",
+        "echo via-runc; test -e /tmp/ok",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let h = wait_health(&e, "hrunc", "unhealthy", |h| h["Status"] == "unhealthy");
+    assert_eq!(h["Log"][0]["ExitCode"], 1);
+    assert_eq!(h["Log"][0]["Output"], "via-runc\n");
+    e.ok(&["exec", "hrunc", "touch", "/tmp/ok"]);
+    let h = wait_health(&e, "hrunc", "healthy", |h| h["Status"] == "healthy");
+    assert_eq!(h["FailingStreak"], 0);
+}
