@@ -61,8 +61,42 @@ fn mnt(
     Ok(())
 }
 
+/// Leaves the initramfs for a tmpfs root, as `switch_root` does: `pivot_root(2)` refuses to run when the current
+/// root is the initial rootfs (`EINVAL`), and holm-container pivots into the container's root. `/init` is removed
+/// first (the running agent stays in memory), so the initramfs holds no copy. Then `/` is a tmpfs mount that every
+/// later mount namespace inherits.
+pub fn leave_initramfs() -> Result<(), Error> {
+    let _ = std::fs::remove_file("/init");
+    mnt(
+        "newroot",
+        "/newroot",
+        "tmpfs",
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some("mode=0755"),
+    )?;
+    let cd = |p: &str| {
+        std::env::set_current_dir(p).map_err(|source| Error::Io {
+            what: "chdir",
+            path: p.into(),
+            source,
+        })
+    };
+    cd("/newroot")?;
+    mount(
+        Some(Path::new(".")),
+        Path::new("/"),
+        None,
+        libc::MS_MOVE,
+        None,
+        "move /newroot to /",
+    )?;
+    holm_sys::fs::chroot(Path::new("."))?;
+    cd("/")
+}
+
 /// Mounts the API filesystems pid 1 needs. The container gets cgroup v2 because the guest has only cgroup2.
 pub fn mount_basics() -> Result<(), Error> {
+    leave_initramfs()?;
     let nosuid_nodev_noexec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     mnt("proc", "/proc", "proc", nosuid_nodev_noexec, None)?;
     mnt("sysfs", "/sys", "sysfs", nosuid_nodev_noexec, None)?;

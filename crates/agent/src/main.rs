@@ -6,7 +6,8 @@
 //! holm-container forks, and a single-threaded process is the only kind that may (DESIGN.md). The container is
 //! built by holm-container exactly as `holm-runtime` builds it (namespaces, cgroup v2, capabilities, seccomp,
 //! masked paths), except that it keeps the guest's network namespace, where eth0 is. When the control channel
-//! closes, on `Shutdown`, or on a fatal error, the agent kills the container and powers the guest off.
+//! closes, on `Shutdown`, or on a fatal error, the agent kills the container and ends the VM (a reboot, which
+//! qemu's `-no-reboot` turns into its exit).
 //!
 //! Built static (glibc static-pie) by `scripts/build-agent.sh`; holm finds it as `holm-agent` next to its own
 //! executable or at `$HOLM_VM_AGENT` (`holm_vm::initramfs::agent_path`).
@@ -40,8 +41,9 @@ fn main() {
     if let Err(e) = run() {
         info!("fatal: {e}");
     }
-    let e = holm_sys::process::power_off();
-    info!("power off: {e}");
+    // A microvm guest has no ACPI to power off with: it "reboots", and qemu (-no-reboot) exits.
+    let e = holm_sys::process::reboot_now();
+    info!("reboot: {e}");
     // pid 1 must not exit (the kernel would panic); wait for the end.
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-/// Why the agent stops serving (the guest then powers off).
+/// Why the agent stops serving (the VM then ends).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Boot failed.

@@ -736,14 +736,13 @@ pub fn local_utc_offset(unix_secs: i64) -> i64 {
     tm.tm_gmtoff
 }
 
-/// Syncs filesystems and powers the machine off (`reboot(RB_POWER_OFF)`, reboot(2)); for a VM guest's pid 1.
-/// Returns only on failure (e.g. `EPERM` without `CAP_SYS_BOOT`, or outside the initial pid namespace `EINVAL`
-/// semantics per pid_namespaces(7)).
-pub fn power_off() -> Error {
+/// Syncs filesystems and restarts the machine (`reboot(RB_AUTOBOOT)`, reboot(2)); for a VM guest's pid 1: qemu
+/// started with `-no-reboot` exits instead of restarting. (`RB_POWER_OFF` only halts a guest without ACPI, such as
+/// a microvm guest, leaving qemu running.) Returns only on failure (e.g. `EPERM` without `CAP_SYS_BOOT`).
+pub fn reboot_now() -> Error {
     // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };
     // SAFETY: reboot(2) with a valid command constant; it does not touch our memory.
-    let r = unsafe { libc::reboot(libc::RB_POWER_OFF) };
-    let _ = r;
-    Error::last("reboot", "RB_POWER_OFF")
+    unsafe { libc::reboot(libc::RB_AUTOBOOT) };
+    Error::last("reboot", "RB_AUTOBOOT")
 }

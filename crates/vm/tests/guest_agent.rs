@@ -1,0 +1,368 @@
+//! End to end: the real guest kernel boots the real static agent from holm's initramfs under qemu (TCG), with a
+//! busybox bundle's rootfs shared over 9p; the host drives it through `holm_vm::session`.
+//!
+//! Needs root, qemu-system-x86, the guest kernel (`$HOLM_VM_KERNEL`, default `/var/lib/holm/vm/vmlinuz`, built by
+//! `scripts/build-guest-kernel.sh`) and the static agent (`$HOLM_VM_AGENT`, else built here by
+//! `scripts/build-agent.sh`). Each test boots at most one VM, killed by a guard on any failure.
+
+use holm_vm::session::{Control, Output, Stdio};
+use holm_vm_proto::{CreateRequest, ExitStatus, Share, ShareType};
+use std::io::Read;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio as PStdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Boot + one container under TCG takes seconds; this bounds a stuck guest.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn kernel() -> PathBuf {
+    let k = std::env::var_os("HOLM_VM_KERNEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/holm/vm/vmlinuz"));
+    assert!(
+        k.is_file(),
+        "guest kernel `{}` not found: build it with scripts/build-guest-kernel.sh or set HOLM_VM_KERNEL",
+        k.display()
+    );
+    k
+}
+
+fn agent() -> PathBuf {
+    static AGENT: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut a = AGENT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = &*a {
+        return p.clone();
+    }
+    let p = match std::env::var_os("HOLM_VM_AGENT") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let out = Command::new(repo_root().join("scripts/build-agent.sh"))
+                .output()
+                .expect("run scripts/build-agent.sh");
+            assert!(
+                out.status.success(),
+                "scripts/build-agent.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        }
+    };
+    *a = Some(p.clone());
+    p
+}
+
+/// A booted VM: qemu, the host ends of its ports, its console log. Killed on drop.
+struct Vm {
+    qemu: Child,
+    control: UnixStream,
+    stdio: UnixStream,
+    console: Arc<Mutex<Vec<u8>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.qemu.kill();
+        let _ = self.qemu.wait();
+    }
+}
+
+impl Vm {
+    fn console_text(&self) -> String {
+        String::from_utf8_lossy(&self.console.lock().unwrap()).into_owned()
+    }
+
+    /// Waits for qemu to exit on its own (the guest powered off).
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(st) = self.qemu.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "qemu did not exit after shutdown:\n{}",
+                self.console_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn accept(l: &UnixListener, qemu: &mut Child, what: &str) -> UnixStream {
+    l.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                return s;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("accept {what}: {e}"),
+        }
+        if let Some(st) = qemu.try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(e) = qemu.stderr.as_mut() {
+                let _ = e.read_to_string(&mut err);
+            }
+            panic!("qemu exited ({st}) before connecting {what}: {err}");
+        }
+        assert!(Instant::now() < deadline, "qemu did not connect {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Boots a VM sharing `rootfs` as 9p tag `rootfs`. A minimal qemu command line (the same machine and devices as
+/// holm_vm::qemu's builder, with socket paths instead of passed fds).
+fn boot(rootfs: &Path) -> Vm {
+    let dir = tempfile::tempdir().unwrap();
+    let initrd = holm_vm::initramfs::ensure(&agent(), &dir.path().join("cache")).unwrap();
+    let sock = |n: &str| {
+        let p = dir.path().join(n);
+        (UnixListener::bind(&p).unwrap(), p)
+    };
+    let (con_l, con_p) = sock("console.sock");
+    let (ctl_l, ctl_p) = sock("control.sock");
+    let (std_l, std_p) = sock("stdio.sock");
+    let mut qemu = Command::new("qemu-system-x86_64")
+        .args(["-nodefaults", "-no-user-config", "-nographic"])
+        .args(["-machine", "microvm,x-option-roms=off,rtc=on,acpi=off"])
+        .args(["-accel", "tcg", "-m", "256M", "-smp", "1", "-no-reboot"])
+        .arg("-kernel")
+        .arg(kernel())
+        .arg("-initrd")
+        .arg(&initrd)
+        .args(["-append", "console=ttyS0 panic=-1 reboot=t"])
+        .args(["-device", "virtio-serial-device"])
+        .arg("-chardev")
+        .arg(format!("socket,id=con,path={}", con_p.display()))
+        .args(["-serial", "chardev:con"])
+        .arg("-chardev")
+        .arg(format!("socket,id=ctl,path={}", ctl_p.display()))
+        .args([
+            "-device",
+            "virtserialport,chardev=ctl,name=org.holm.control",
+        ])
+        .arg("-chardev")
+        .arg(format!("socket,id=sio,path={}", std_p.display()))
+        .args(["-device", "virtserialport,chardev=sio,name=org.holm.stdio"])
+        .arg("-fsdev")
+        .arg(format!(
+            "local,id=fs0,path={},security_model=passthrough,multidevs=remap",
+            rootfs.display()
+        ))
+        .args(["-device", "virtio-9p-device,fsdev=fs0,mount_tag=rootfs"])
+        .stdin(PStdio::null())
+        .stdout(PStdio::null())
+        .stderr(PStdio::piped())
+        .spawn()
+        .expect("spawn qemu-system-x86_64 (Debian package qemu-system-x86)");
+    let mut con = accept(&con_l, &mut qemu, "the console");
+    let control = accept(&ctl_l, &mut qemu, "the control port");
+    let stdio = accept(&std_l, &mut qemu, "the stdio port");
+    let console = Arc::new(Mutex::new(Vec::new()));
+    let c2 = console.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = con.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut c = c2.lock().unwrap();
+            if c.len() < (1 << 20) {
+                c.extend_from_slice(&buf[..n]);
+            }
+        }
+    });
+    for s in [&control, &stdio] {
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    }
+    Vm {
+        qemu,
+        control,
+        stdio,
+        console,
+        _dir: dir,
+    }
+}
+
+/// A create request for a busybox bundle whose rootfs is shared as tag `rootfs`.
+fn create_request(bundle: &holm_testkit::Bundle, id: &str) -> CreateRequest {
+    let mut config: oci_spec::runtime::Spec =
+        serde_json::from_value(bundle.config().clone()).unwrap();
+    let guest_root = "/run/holm/rootfs";
+    let mut root = config.root().clone().unwrap();
+    root.set_path(guest_root.into());
+    config.set_root(Some(root));
+    CreateRequest {
+        id: id.into(),
+        config: Box::new(config),
+        rootfs: Share {
+            fstype: ShareType::NineP,
+            tag: "rootfs".into(),
+            guest_path: guest_root.into(),
+            readonly: false,
+        },
+        volumes: vec![],
+        network: None,
+        hostname: None,
+    }
+}
+
+type Collected = Arc<Mutex<Vec<Output>>>;
+
+/// Reads the stdio port on a thread until `streams` have all ended.
+fn collect(
+    mut stdio: Stdio<UnixStream, UnixStream>,
+    streams: usize,
+) -> (Collected, std::thread::JoinHandle<()>) {
+    let out: Collected = Arc::default();
+    let o = out.clone();
+    let h = std::thread::spawn(move || {
+        let mut ended = 0;
+        while ended < streams {
+            match stdio.next_output() {
+                Ok(Some(x)) => {
+                    if matches!(x, Output::End(_)) {
+                        ended += 1;
+                    }
+                    o.lock().unwrap().push(x);
+                }
+                Ok(None) => break,
+                Err(e) => panic!("stdio: {e}"),
+            }
+        }
+    });
+    (out, h)
+}
+
+fn stdout_of(out: &Collected, stream: u32) -> String {
+    let mut s = Vec::new();
+    for o in out.lock().unwrap().iter() {
+        if let Output::Stdout(st, d) = o {
+            if *st == stream {
+                s.extend_from_slice(d);
+            }
+        }
+    }
+    String::from_utf8_lossy(&s).into_owned()
+}
+
+#[test]
+fn container_runs_in_the_guest_with_stdio_exec_and_exit_code() {
+    holm_testkit::require_root();
+    let mut bundle = holm_testkit::Bundle::busybox();
+    // The init waits for a line on stdin, so an exec can run meanwhile; then it exits with 3.
+    bundle.set_args(&[
+        "sh",
+        "-c",
+        "echo hi; read line; echo \"got $line\"; echo err >&2; exit 3",
+    ]);
+    let id = holm_testkit::unique_id("vmguest");
+    let mut vm = boot(&bundle.rootfs());
+    let mut control = Control::new(
+        vm.control.try_clone().unwrap(),
+        vm.control.try_clone().unwrap(),
+    );
+    let stdio = Stdio::new(
+        vm.stdio.try_clone().unwrap(),
+        vm.stdio.try_clone().unwrap(),
+        control.streams(),
+    );
+    let mut stdin = Stdio::new(
+        vm.stdio.try_clone().unwrap(),
+        vm.stdio.try_clone().unwrap(),
+        control.streams(),
+    );
+    let ready = control
+        .wait_ready()
+        .unwrap_or_else(|e| panic!("{e}\nconsole:\n{}", vm.console_text()));
+    let host_release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_ne!(
+        ready.kernel,
+        host_release.trim(),
+        "the guest runs its own kernel"
+    );
+
+    let pid = control
+        .create(create_request(&bundle, &id))
+        .unwrap_or_else(|e| panic!("create: {e}\nconsole:\n{}", vm.console_text()));
+    assert!(pid > 0);
+    let (out, reader) = collect(stdio, 2);
+    assert_eq!(control.start().unwrap(), pid);
+
+    // exec: `uname -r` inside the container shows the guest kernel, not the host's.
+    let mut p: oci_spec::runtime::Process =
+        serde_json::from_value(bundle.config()["process"].clone()).unwrap();
+    p.set_args(Some(vec!["uname".into(), "-r".into()]));
+    control
+        .exec(1, p)
+        .unwrap_or_else(|e| panic!("exec: {e}\nconsole:\n{}", vm.console_text()));
+    stdin.close_stdin(1).unwrap();
+    assert_eq!(control.next_exit().unwrap(), (1, ExitStatus::Code(0)));
+
+    stdin.send_stdin(0, b"ping\n").unwrap();
+    stdin.close_stdin(0).unwrap();
+    let (stream, status) = control.next_exit().unwrap();
+    assert_eq!((stream, status.shell_code()), (0, 3));
+    reader.join().unwrap();
+
+    assert_eq!(stdout_of(&out, 0), "hi\ngot ping\n");
+    let guest_release = stdout_of(&out, 1);
+    assert_eq!(
+        guest_release.trim(),
+        ready.kernel,
+        "uname -r in the container"
+    );
+    assert_ne!(guest_release.trim(), host_release.trim());
+    let errs: Vec<_> = out
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|o| match o {
+            Output::Stderr(0, d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errs.concat(), b"err\n");
+
+    control.shutdown().unwrap();
+    // The agent powered the guest off; qemu (-no-reboot) exits 0.
+    let st = vm.wait_exit();
+    assert!(st.success(), "qemu: {st}\nconsole:\n{}", vm.console_text());
+}
+
+#[test]
+fn a_guest_sending_garbage_is_a_violation() {
+    // A fake guest on a real socket: a valid Ready, then bytes that are no frame.
+    let (host, mut guest) = UnixStream::pair().unwrap();
+    host.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let t = std::thread::spawn(move || {
+        let mut w = holm_vm_proto::Writer::new(&mut guest);
+        w.write(&holm_vm_proto::GuestFrame::Event(
+            holm_vm_proto::Event::Ready(holm_vm_proto::Ready {
+                protocol: holm_vm_proto::PROTOCOL_VERSION,
+                kernel: "fake".into(),
+            }),
+        ))
+        .unwrap();
+        use std::io::Write;
+        // A header announcing 4 GiB of control message, then junk.
+        let _ = guest.write_all(&[0xff, 0xff, 0xff, 0xff, 1, b'{']);
+        guest
+    });
+    let mut control = Control::new(host.try_clone().unwrap(), host);
+    assert_eq!(control.wait_ready().unwrap().kernel, "fake");
+    let e = control.ps().unwrap_err();
+    assert!(e.is_violation(), "{e}");
+    assert!(e.to_string().contains("body of 4294967294 bytes"), "{e}");
+    drop(t.join().unwrap());
+}
