@@ -1,8 +1,10 @@
 //! The host's `config.json` turned into what the guest and the jail need: the [`CreateRequest`] the agent runs
 //! (guest paths), the 9p shares qemu exports and the binds that put their host directories into the jail.
 //!
-//! - the rootfs is shared as tag `rootfs`, mounted by the agent at [`GUEST_ROOTFS`] (read-only when
-//!   `root.readonly`);
+//! - the rootfs is shared as tag `rootfs`, mounted by the agent at [`GUEST_ROOTFS`]. The share is writable
+//!   even with `root.readonly`: the guest's holm-container creates the mount points first and then makes the
+//!   root read-only, as runc does on the host (the rootfs is the container's own: a guest that ignored
+//!   `readonly` could only change its own files);
 //! - each bind mount of a host directory is shared as tag `volN` (read-only when its options say `ro`) and its
 //!   `source` rewritten to `/mnt/volN`;
 //! - a bind mount of a regular file (engines bind `/etc/resolv.conf`, `/etc/hosts`, `/etc/hostname`) cannot be a 9p
@@ -100,11 +102,6 @@ pub fn plan(
         }
     }
     guest.set_hooks(None);
-    let root_ro = spec
-        .root()
-        .as_ref()
-        .and_then(|r| r.readonly())
-        .unwrap_or(false);
     if let Some(root) = guest.root_mut() {
         root.set_path(GUEST_ROOTFS.into());
     }
@@ -129,12 +126,12 @@ pub fn plan(
     let mut shares = vec![Share {
         tag: "rootfs".into(),
         path: "/vm/rootfs".into(),
-        readonly: root_ro,
+        readonly: false,
     }];
     let mut binds = vec![Bind {
         host: rootfs.to_path_buf(),
         jail: "/vm/rootfs".into(),
-        readonly: root_ro,
+        readonly: false,
     }];
     let mut volumes = Vec::new();
     let mut files = 0usize;
@@ -225,7 +222,7 @@ pub fn plan(
             fstype: ShareType::NineP,
             tag: "rootfs".into(),
             guest_path: GUEST_ROOTFS.into(),
-            readonly: root_ro,
+            readonly: false,
         },
         volumes,
         network: None,
@@ -272,7 +269,11 @@ mod tests {
             .iter()
             .map(|s| (s.tag.as_str(), s.readonly))
             .collect();
-        assert_eq!(tags, [("rootfs", true), ("vol0", true), ("files", false)]);
+        assert_eq!(tags, [("rootfs", false), ("vol0", true), ("files", false)]);
+        assert_eq!(
+            p.request.config.root().as_ref().unwrap().readonly(),
+            Some(true)
+        );
         assert_eq!(p.binds[0].host, Path::new("/b/rootfs"));
         assert_eq!(p.binds[1].host, vol);
         assert_eq!(p.binds[2].host, files);

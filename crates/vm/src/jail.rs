@@ -13,7 +13,7 @@
 //!    mount, IPC, UTS and cgroup namespaces, mounts a tmpfs on the jail directory, binds read-only only what
 //!    qemu needs into it (`/usr` and the host's `/lib*`/`/bin` symlinks or directories, `/etc/ld.so.cache`, the
 //!    kernel, the initramfs, `/dev/null`, `/dev/urandom`, `/dev/kvm` only under KVM) plus the shared directories
-//!    (read-only when the mount is), `pivot_root`s into it, detaches the old root and makes `/` read-only;
+//!    (read-only when the mount is), and a procfs of its own pid namespace (9p needs `/proc/self/fd`), `pivot_root`s into it, detaches the old root and makes `/` read-only;
 //! 4. it then unshares a **user namespace**; the caller writes its maps: the identity map `0 0 4294967295`.
 //!    *Why a user namespace with the identity map, not another uid:* 9p's `security_model=passthrough` must
 //!    create files owned by the guest's uid (root-owned files in the rootfs, as a process container would), so
@@ -359,6 +359,19 @@ fn jail_and_exec(
     for b in &binds {
         bind_into(root, b)?;
     }
+    // qemu's 9p passthrough changes modes through /proc/self/fd/N (hw/9pfs/9p-local.c, fchmodat_nofollow): a
+    // procfs of the VMM's own pid namespace, where it is the only process.
+    let proc_dir = join(root, Path::new("/proc"));
+    std::fs::create_dir(&proc_dir).map_err(|e| format!("mkdir {}: {e}", proc_dir.display()))?;
+    mount(
+        Some(Path::new("proc")),
+        &proc_dir,
+        Some("proc"),
+        (MS_NOSUID | MS_NODEV | MS_NOEXEC) as _,
+        None,
+        "jail /proc",
+    )
+    .map_err(s)?;
     // pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the jail.
     let rootdir = File::open(root).map_err(|e| format!("open {}: {e}", root.display()))?;
     holm_sys::fs::fchdir(rootdir.as_fd()).map_err(s)?;

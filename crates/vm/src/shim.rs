@@ -209,9 +209,14 @@ fn boot(dir: &Path) -> Result<Vm, String> {
     .pid;
     // From here on threads are allowed: nothing forks any more.
     let con_dir = dir.to_path_buf();
-    std::thread::spawn(move || drain_console(console, &con_dir));
+    let console_thread = std::thread::spawn(move || drain_console(console, &con_dir));
+    let console_thread = std::cell::Cell::new(Some(console_thread));
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         kill_vmm(vmm);
+        // qemu is gone, so the console reaches its end: let its last lines land in console.log first.
+        if let Some(t) = console_thread.take() {
+            let _ = t.join();
+        }
         let vlog = std::fs::read_to_string(dir.join("vmm.log")).unwrap_or_default();
         let vlog = vlog.trim();
         let vlog = if vlog.is_empty() {

@@ -195,12 +195,19 @@ fn jailed_vmm_sees_only_its_jail() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    for gone in ["home", "root", "proc", "sys", "tmp", "var", "run", "boot"] {
+    for gone in ["home", "root", "sys", "tmp", "var", "run", "boot"] {
         assert!(!top.contains(gone), "/{gone} in the jail: {top:?}");
     }
     for want in ["usr", "dev", "vm"] {
         assert!(top.contains(want), "/{want} missing from the jail: {top:?}");
     }
+    // Its /proc shows its own pid namespace: itself only.
+    let procs: Vec<String> = std::fs::read_dir(format!("{jail_root}/proc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(procs, ["1"], "processes visible in the jail's /proc");
     let devs: BTreeSet<String> = std::fs::read_dir(format!("{jail_root}/dev"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
