@@ -9,7 +9,8 @@
 //! - Status: `starting` after each start; exit code 0 → `healthy` (failing streak 0); any other → the failing
 //!   streak grows (not while still `starting` within `StartPeriod` of the start), and reaches `unhealthy` at
 //!   `Retries`. The last 5 results are kept. A `health_status: STATUS` event is appended when the status changes.
-//! - When the container stops, the status becomes `unhealthy` (docker's "for compatibility reasons").
+//! - When the container stops, the status becomes `unhealthy` (docker's "for compatibility reasons"). A paused
+//!   container is not checked; its status stays as it was.
 //!
 //! The state lives in `<bundle>/health.json` (written whole: temp file + rename, under `health.lock`), where
 //! `holm ps` (`Up 5 seconds (healthy)`) and `holm inspect` (`State.Health`) read it.

@@ -33,6 +33,14 @@ pub fn main(root: &Path, runroot: &Path, id: &str) -> i32 {
     let Some(check) = rec.config.healthcheck.as_ref().and_then(|h| h.check()) else {
         return 0;
     };
+    // A paused container is not checked (its processes are frozen: an exec would fail or hang); its status stays.
+    let rt = engine.runtime_for(rec.config.runtime.as_deref());
+    if rt
+        .state(id)
+        .is_some_and(|s| s.status == holm_container::Status::Paused)
+    {
+        return 0;
+    }
     let start_nanos = now_nanos();
     let start = crate::lifecycle::now();
     let exec_id = crate::ids::new_id().unwrap_or_default();

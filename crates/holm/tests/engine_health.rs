@@ -324,3 +324,47 @@ fn checks_run_through_an_external_runtime() {
     let h = wait_health(&e, "hrunc", "healthy", |h| h["Status"] == "healthy");
     assert_eq!(h["FailingStreak"], 0);
 }
+
+#[test]
+fn a_paused_container_is_not_checked() {
+    let e = Engine::new();
+    let id = e.detached(&[
+        "--name",
+        "hpause",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    wait_health(&e, "hpause", "healthy", |h| h["Status"] == "healthy");
+    e.ok(&["pause", "hpause"]);
+    let count = |e: &Engine| {
+        e.ok(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            "0s",
+            "--filter",
+            "event=exec_start",
+            "--filter",
+            &format!("container={id}"),
+        ])
+        .lines()
+        .count()
+    };
+    let before = count(&e);
+    // three intervals: an exec into the frozen container would have failed (126) and made it unhealthy
+    std::thread::sleep(Duration::from_secs(3));
+    let h = health(&e, "hpause");
+    assert_eq!(h["Status"], "healthy", "{h}");
+    assert!(count(&e) <= before + 1, "checks ran while paused");
+    e.ok(&["unpause", "hpause"]);
+    wait_until(WAIT, "checks again", || count(&e) >= before + 2);
+    assert_eq!(health(&e, "hpause")["Status"], "healthy");
+}
