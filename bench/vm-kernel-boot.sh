@@ -33,7 +33,7 @@ chmod 755 "$root/init"
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1 >"$tmp/initrd.gz")
 
 boot() {
-    timeout 120 qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off -accel "$ACCEL" -cpu max -m "$MEM" \
+    timeout 120 qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off,acpi=off -accel "$ACCEL" -cpu max -m "$MEM" \
         -smp "$CPUS" -nodefaults -no-user-config -nographic -no-reboot -serial stdio \
         -kernel "$KERNEL" -initrd "$tmp/initrd.gz" -append "console=ttyS0 panic=-1 reboot=t quiet" </dev/null
 }
