@@ -27,9 +27,6 @@ use std::path::{Path, PathBuf};
 pub const ANNOTATION: &str = "org.holm.isolation";
 /// The binary name under which every container gets a VM.
 pub const VM_ARGV0: &str = "holm-runtime-vm";
-/// Where the guest kernel is installed (by `scripts/build-guest-kernel.sh`) unless `--vm-kernel` or
-/// `HOLM_VM_KERNEL` says otherwise.
-pub const DEFAULT_KERNEL: &str = "/var/lib/holm/vm/vmlinuz";
 /// Where the initramfs holding the agent is cached.
 pub const VM_CACHE: &str = "/var/lib/holm/vm";
 
@@ -80,21 +77,6 @@ pub fn wants_vm(flag: Option<Isolation>, bundle: &Path) -> anyhow::Result<bool> 
 /// True if container `id` runs in a VM (its state directory says so).
 pub fn is_vm(store: &Store, id: &str) -> bool {
     state::validate_id(id).is_ok() && store.root().join(id).join(shim_api::ISOLATION).is_file()
-}
-
-fn kernel_path(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let (p, from) = match (explicit, std::env::var_os("HOLM_VM_KERNEL")) {
-        (Some(p), _) => (p.to_path_buf(), "--vm-kernel"),
-        (None, Some(e)) if !e.is_empty() => (PathBuf::from(e), "HOLM_VM_KERNEL"),
-        _ => (PathBuf::from(DEFAULT_KERNEL), "the default guest kernel"),
-    };
-    if !p.is_file() {
-        bail!(
-            "guest kernel {} ({from}): not found; build it with scripts/build-guest-kernel.sh or pass --vm-kernel PATH",
-            p.display()
-        );
-    }
-    Ok(p)
 }
 
 /// Removes what a failed `create` made: the VMM and shim (if they run), the cgroup, the state directory.
@@ -181,7 +163,7 @@ pub fn create(
     if opts.preserve_fds > 0 {
         bail!("--preserve-fds: not supported with --isolation vm");
     }
-    let kernel = kernel_path(vm_kernel)?;
+    let kernel = holm_vm::kernel::find_kernel(vm_kernel)?.path;
     let agent = holm_vm::initramfs::agent_path();
     if !agent.is_file() {
         bail!(
@@ -190,10 +172,13 @@ pub fn create(
         );
     }
     let initrd = holm_vm::initramfs::ensure(&agent, Path::new(VM_CACHE))?;
-    let accel = match std::env::var("HOLM_VM_ACCEL").as_deref() {
-        Ok("kvm") => holm_vm::qemu::Accel::Kvm,
-        _ => holm_vm::qemu::Accel::Tcg,
-    };
+    // KVM when it boots this kernel here (a bounded probe boot, cached per kernel, qemu and host kernel), else
+    // TCG with a one-line notice; HOLM_VM_ACCEL=kvm|tcg forces.
+    let choice = holm_vm::accel::select_accel(&kernel, &holm_vm::accel::ProbeOptions::default())?;
+    if let Some(n) = choice.notice() {
+        crate::log::warn(n.trim_start_matches("holm: "));
+    }
+    let accel = choice.accel;
     let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
     let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let size = holm_vm::qemu::VmSize::from_resources(

@@ -25,7 +25,7 @@ fn vm_create_refusals_name_the_cause_and_leave_nothing() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("guest kernel /no/such/vmlinuz (--vm-kernel): not found"),
+        stderr(&out).contains("guest kernel /no/such/vmlinuz (from --vm-kernel): No such file"),
         "{}",
         stderr(&out)
     );
