@@ -42,7 +42,10 @@ pub fn summary(engine: &Engine, r: &ContainerRecord, st: Status) -> Value {
         "Ports": ports,
         "Labels": r.config.labels,
         "State": st.as_str(),
-        "Status": crate::fmt::status_text(r, st),
+        "Status": crate::fmt::status_text(r, st)
+            + &holm_engine::health::ps_suffix(engine, &r.id)
+                .filter(|_| matches!(st, Status::Running | Status::Paused))
+                .unwrap_or_default(),
         "HostConfig": {"NetworkMode": holm_engine::network::mode_text(&r.config)},
         "NetworkSettings": {"Networks": inspect["NetworkSettings"]["Networks"].clone()},
         "Mounts": inspect["Mounts"].clone(),

@@ -37,6 +37,8 @@ pub struct CreateBody {
     pub stop_signal: Option<String>,
     /// `--stop-timeout`.
     pub stop_timeout: Option<i64>,
+    /// `--health-*` (docker's `HealthConfig`; merged over the image's at create).
+    pub healthcheck: Option<holm_engine::health::HealthConfig>,
     /// `VOLUME`s of the request (anonymous volumes).
     pub volumes: Option<BTreeMap<String, Value>>,
     /// The host side.
@@ -220,6 +222,7 @@ pub fn run_config(b: CreateBody) -> Result<(String, RunConfig, Vec<String>), Api
         init: h.init.unwrap_or(false),
         security_opt: h.security_opt.unwrap_or_default(),
         publish_all: h.publish_all_ports,
+        healthcheck: b.healthcheck,
         ..Default::default()
     };
     if let Some(w) = cfg.workdir.as_deref().filter(|w| !w.starts_with('/')) {

@@ -100,5 +100,21 @@ pub async fn read_json<T: serde::de::DeserializeOwned + Default>(
     if b.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(&b).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&b).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
+    // Go clients send `null` for empty fields (docker-py: `"Memory": null`), which Go reads as zero values.
+    strip_nulls(&mut v);
+    serde_json::from_value(v).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
+}
+
+/// Removes the `null` members of objects, recursively.
+fn strip_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
 }

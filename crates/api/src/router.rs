@@ -151,8 +151,8 @@ async fn route(ctx: Arc<Ctx>, req: Req, path: &str) -> Result<Resp, ApiError> {
         ["networks", id] if del => networks::remove(&ctx, id).await,
         ["networks", id, "connect"] if post => networks::connect(&ctx, id, req, true).await,
         ["networks", id, "disconnect"] if post => networks::connect(&ctx, id, req, false).await,
-        ["events"]
-        | ["swarm", ..]
+        ["events"] if get => system::events(&ctx, &req.query).await,
+        ["swarm", ..]
         | ["services", ..]
         | ["nodes", ..]
         | ["secrets", ..]

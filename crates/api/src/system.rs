@@ -157,3 +157,60 @@ pub async fn df(ctx: &Ctx) -> Result<Resp, ApiError> {
     .await?;
     Ok(body::json(StatusCode::OK, &v))
 }
+
+/// docker's `since`/`until` (Unix seconds with a fraction, RFC 3339, a duration ago) in nanoseconds.
+fn event_time(q: &crate::query::Query, k: &str) -> Result<Option<i64>, ApiError> {
+    match q.get(k).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => holm_format::timestamp::parse(
+            v,
+            std::time::SystemTime::now(),
+            holm_sys::process::local_utc_offset,
+        )
+        .map(|(s, n)| Some(s * 1_000_000_000 + i64::from(n)))
+        .map_err(|e| ApiError::bad(format!("{k}: {e}"))),
+    }
+}
+
+/// `GET /events?since&until&filters`: the engine's event log as docker's JSON messages, one per line, followed
+/// until `until` (or until the client goes).
+pub async fn events(ctx: &Ctx, q: &crate::query::Query) -> Result<Resp, ApiError> {
+    let query = holm_engine::events::Query {
+        since: event_time(q, "since")?,
+        until: event_time(q, "until")?,
+        filters: holm_engine::events_filter::Filters::from_json(q.get("filters").unwrap_or(""))
+            .map_err(|e| ApiError::bad(e.to_string()))?,
+    };
+    let engine = ctx.engine.clone();
+    let stream = blocking(move || Ok(engine.events(&query)?)).await?;
+    let (resp, tx) = body::stream(StatusCode::OK, "application/json");
+    let stop = stream.stop_flag();
+    let guard = ctx.activity.enter();
+    // The reader blocks (it follows the log): the client's going away sets its stop flag.
+    // (a weak handle: the body must end when the reader is done)
+    let weak = tx.downgrade();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            match weak.upgrade() {
+                None => return,
+                Some(s) if s.is_closed() => {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+    });
+    tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        for ev in stream {
+            let mut b = serde_json::to_vec(&ev).expect("JSON");
+            b.push(b'\n');
+            if tx.blocking_send(b.into()).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(resp)
+}

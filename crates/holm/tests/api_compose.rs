@@ -1,6 +1,6 @@
 //! docker-compose (Debian's 1.29.2, python) against `holm system service`: a project of busybox services (an httpd
 //! and a client that waits for it by service name), a named volume, labels, environment, `--scale`, `ps`,
-//! `exec -T`, `logs`, `down -v`; what compose made (network, volume, containers) is what the engine shows, and
+//! `exec -T`, `logs`, `down -v`, `depends_on` with `condition: service_healthy` (the engine's healthchecks); what compose made (network, volume, containers) is what the engine shows, and
 //! `down -v` leaves nothing.
 
 mod api_common;
@@ -38,7 +38,7 @@ fn compose_up_scale_exec_logs_down() {
     std::fs::write(
         dir.join("docker-compose.yml"),
         format!(
-            r#"version: "3.7"
+            r#"version: "2.4"
 services:
   web:
     image: {IMAGE}
@@ -47,11 +47,16 @@ services:
       tier: front
     environment:
       - GREETING=hi
+    healthcheck:
+      test: ["CMD", "busybox", "wget", "-qO-", "http://127.0.0.1/"]
+      interval: 1s
+      retries: 30
   client:
     image: {IMAGE}
     command: ["sh", "-c", "until busybox wget -qO- http://web/; do sleep 0.2; done; exec sleep 300"]
     depends_on:
-      - web
+      web:
+        condition: service_healthy
     volumes:
       - data:/data
 volumes:
@@ -87,6 +92,11 @@ volumes:
         .as_array()
         .unwrap()
         .contains(&serde_json::json!("GREETING=hi")));
+    // compose waited for the healthcheck: the web containers are healthy
+    let ps = api
+        .engine
+        .ok(&["ps", "--filter", "name=web", "--format", "{{.Status}}"]);
+    assert!(ps.lines().all(|l| l.ends_with("(healthy)")), "{ps}");
     // the client found a web by its service name on the project's network
     let o = compose(
         &api,

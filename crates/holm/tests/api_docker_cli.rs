@@ -348,3 +348,62 @@ fn socket_is_root_only_and_idle_service_exits() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unix://"));
 }
+
+#[test]
+fn events_and_health_through_the_socket() {
+    let api = Api::new();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    api.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    wait_until(Duration::from_secs(30), "healthy", || {
+        api.docker_ok(&["inspect", "-f", "{{.State.Health.Status}}", "hc"])
+            .trim()
+            == "healthy"
+    });
+    let ps = api.docker_ok(&["ps", "--format", "{{.Status}}"]);
+    assert!(ps.trim().ends_with("(healthy)"), "{ps}");
+    api.docker_ok(&["rm", "-f", "hc"]);
+    // until: a second from now (the stream follows until then)
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let ev = api.docker_ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=hc",
+        "--format",
+        "{{.Action}}",
+    ]);
+    let actions: Vec<&str> = ev.lines().collect();
+    for a in [
+        "create",
+        "start",
+        "health_status: healthy",
+        "die",
+        "destroy",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+}
