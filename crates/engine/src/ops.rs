@@ -92,6 +92,8 @@ pub fn record_oom_kills(engine: &Engine, id: &str) {
         if let Ok(db) = engine.db() {
             let _ = db.set_oom_killed(id);
         }
+        // docker's event (before the `die` the monitor appends next)
+        engine.emit_for(id, "oom", &[]);
     }
 }
 

@@ -185,6 +185,21 @@ fn oom_killed_is_recorded() {
     assert_eq!(st["ExitCode"], 137, "{st}");
     e.ok(&["run", "--name", "fine", "--memory", "8m", IMAGE, "true"]);
     assert_eq!(e.inspect("fine")["State"]["OOMKilled"], false);
+    // docker's `oom` event, then `die`, for the one that was killed only
+    let evs = e.ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+        "--filter",
+        "event=oom",
+        "--filter",
+        "event=die",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(evs, "oom oom\ndie oom\ndie fine\n");
 }
 
 /// After its monitor was killed, a container's exit code is unknown unless holm itself killed it: `stop` that had
