@@ -45,6 +45,7 @@ pub struct Server {
     id: Option<String>,
     procs: Vec<Proc>,
     shutdown: bool,
+    network_done: bool,
 }
 
 /// A failed request: its message goes back as `Event::Error`.
@@ -75,6 +76,7 @@ impl Server {
             id: None,
             procs: Vec::new(),
             shutdown: false,
+            network_done: false,
         })
     }
 
@@ -324,7 +326,7 @@ impl Server {
         if self.id.is_some() {
             return fail("create: a container was already created in this guest");
         }
-        let mut spec = *c.config;
+        let mut spec = (*c.config).clone();
         // The container keeps the guest's network namespace (eth0 is there); a namespace path would be a host
         // path, meaningless here.
         if let Some(linux) = spec.linux_mut() {
@@ -351,11 +353,33 @@ impl Server {
         }
         let mut rootfs = c.rootfs.clone();
         rootfs.guest_path = root.display().to_string();
-        boot::mount_share(&rootfs)?;
-        for v in &c.volumes {
-            boot::mount_share(v)?;
+        // A failed create leaves no share mounted (a virtio-9p device can be mounted only once), so the host may
+        // retry; the network is configured once.
+        let mut mounted = Vec::new();
+        let r = self.create_in(&c, &rootfs, spec, &mut mounted);
+        if r.is_err() {
+            for p in mounted.iter().rev() {
+                let _ = holm_sys::mount::umount2(Path::new(p), libc::MNT_DETACH);
+            }
         }
-        boot::configure_network(c.network.as_ref())?;
+        r
+    }
+
+    fn create_in(
+        &mut self,
+        c: &CreateRequest,
+        rootfs: &holm_vm_proto::Share,
+        spec: oci_spec::runtime::Spec,
+        mounted: &mut Vec<String>,
+    ) -> Result<Event, Failed> {
+        for s in std::iter::once(rootfs).chain(&c.volumes) {
+            boot::mount_share(s)?;
+            mounted.push(s.guest_path.clone());
+        }
+        if !self.network_done {
+            boot::configure_network(c.network.as_ref())?;
+            self.network_done = true;
+        }
         if let Some(h) = &c.hostname {
             holm_sys::ns::sethostname(h)?;
         }
@@ -385,7 +409,7 @@ impl Server {
         .map_err(spawn_failed)?;
         proc.pid = pid;
         self.procs.push(proc);
-        self.id = Some(c.id);
+        self.id = Some(c.id.clone());
         Ok(Event::Created { pid })
     }
 

@@ -291,6 +291,21 @@ fn container_runs_in_the_guest_with_stdio_exec_and_exit_code() {
         "the guest runs its own kernel"
     );
 
+    // A create that fails inside the container's init (a bind mount of a missing source) is an error reply
+    // naming the source; the agent stays up and the next create works.
+    let mut bad = create_request(&bundle, &id);
+    let mut mounts = bad.config.mounts().clone().unwrap_or_default();
+    mounts.push(
+        serde_json::from_value(serde_json::json!({
+            "destination": "/x", "type": "bind", "source": "/nonexistent-in-guest", "options": ["bind"]
+        }))
+        .unwrap(),
+    );
+    bad.config.set_mounts(Some(mounts));
+    let e = control.create(bad).unwrap_err();
+    assert!(!e.is_violation(), "{e}");
+    assert!(e.to_string().contains("/nonexistent-in-guest"), "{e}");
+
     let pid = control
         .create(create_request(&bundle, &id))
         .unwrap_or_else(|e| panic!("create: {e}\nconsole:\n{}", vm.console_text()));
@@ -365,4 +380,71 @@ fn a_guest_sending_garbage_is_a_violation() {
     assert!(e.is_violation(), "{e}");
     assert!(e.to_string().contains("body of 4294967294 bytes"), "{e}");
     drop(t.join().unwrap());
+}
+
+#[test]
+fn tty_exec_resize_ps_stats_pause_and_kill() {
+    holm_testkit::require_root();
+    let mut bundle = holm_testkit::Bundle::busybox();
+    bundle.set_args(&["sleep", "1000"]);
+    let id = holm_testkit::unique_id("vmguest");
+    let mut vm = boot(&bundle.rootfs());
+    let mut control = Control::new(
+        vm.control.try_clone().unwrap(),
+        vm.control.try_clone().unwrap(),
+    );
+    let stdio = Stdio::new(
+        vm.stdio.try_clone().unwrap(),
+        vm.stdio.try_clone().unwrap(),
+        control.streams(),
+    );
+    let mut stdin = Stdio::new(
+        vm.stdio.try_clone().unwrap(),
+        vm.stdio.try_clone().unwrap(),
+        control.streams(),
+    );
+    control
+        .wait_ready()
+        .unwrap_or_else(|e| panic!("{e}\nconsole:\n{}", vm.console_text()));
+    let pid = control
+        .create(create_request(&bundle, &id))
+        .unwrap_or_else(|e| panic!("create: {e}\nconsole:\n{}", vm.console_text()));
+    let (out, reader) = collect(stdio, 2);
+    control.start().unwrap();
+    stdin.close_stdin(0).unwrap();
+
+    // A shell on a pty: resize it, then it prints its size and whether stdin is a terminal.
+    let mut p: oci_spec::runtime::Process =
+        serde_json::from_value(bundle.config()["process"].clone()).unwrap();
+    p.set_terminal(Some(true));
+    p.set_args(Some(vec!["sh".into()]));
+    control
+        .exec(1, p)
+        .unwrap_or_else(|e| panic!("exec: {e}\nconsole:\n{}", vm.console_text()));
+    control.resize(1, 50, 100).unwrap();
+    stdin
+        .send_stdin(1, b"stty size; [ -t 0 ] && echo tty-yes; exit 7\n")
+        .unwrap();
+    assert_eq!(control.next_exit().unwrap(), (1, ExitStatus::Code(7)));
+    let tty = stdout_of(&out, 1);
+    assert!(tty.contains("50 100"), "{tty:?}");
+    assert!(tty.contains("tty-yes"), "{tty:?}");
+    // Resizing a stream without a terminal is the guest's error, not a violation.
+    let e = control.resize(0, 1, 1).unwrap_err();
+    assert!(!e.is_violation(), "{e}");
+
+    // ps lists the init (guest pid); stats read the container's cgroup v2 files in the guest.
+    assert!(control.ps().unwrap().contains(&pid));
+    let st = control.stats().unwrap();
+    assert!(st.pids_current.unwrap_or(0) >= 1, "{st:?}");
+    assert!(st.memory_current.unwrap_or(0) > 0, "{st:?}");
+    control.pause().unwrap();
+    control.resume().unwrap();
+
+    control.signal(9, false, None).unwrap();
+    assert_eq!(control.next_exit().unwrap(), (0, ExitStatus::Signal(9)));
+    reader.join().unwrap();
+    control.shutdown().unwrap();
+    let st = vm.wait_exit();
+    assert!(st.success(), "qemu: {st}\nconsole:\n{}", vm.console_text());
 }
