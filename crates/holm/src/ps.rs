@@ -52,7 +52,9 @@ pub struct PsArgs {
 }
 
 /// The `--filter` keys holm knows.
-const FILTERS: [&str; 6] = ["label", "name", "id", "status", "exited", "ancestor"];
+const FILTERS: [&str; 7] = [
+    "label", "name", "id", "status", "exited", "ancestor", "network",
+];
 
 /// docker's `ancestor=`: the container was created from this image, named as given (`busybox`,
 /// `busybox:latest`, `docker.io/library/busybox`) or by id (prefix). holm's images have no parents, so only the
@@ -163,9 +165,22 @@ fn matches(filters: &[String], names: &[regex::Regex], rec: &ContainerRecord, st
                 values.any(|v| st == Status::Exited && rec.exit_code.unwrap_or(-1).to_string() == v)
             }
             "ancestor" => values.any(|v| is_ancestor(v, rec)),
+            "network" => values.any(|v| networks_of(rec).iter().any(|n| n == v)),
             _ => false,
         }
     })
+}
+
+/// The networks a container is on, by name: its `--network` (`bridge` when empty) and the user networks it was
+/// `network connect`ed to.
+fn networks_of(rec: &ContainerRecord) -> Vec<String> {
+    let mut v = vec![if rec.config.network.is_empty() {
+        "bridge".to_string()
+    } else {
+        rec.config.network.clone()
+    }];
+    v.extend(rec.config.connected.iter().map(|a| a.network.clone()));
+    v
 }
 
 /// docker's STATUS column: `Created`, `Up 5 seconds`, `Up 2 minutes (Paused)`, `Exited (0) 3 seconds ago`.
@@ -256,7 +271,7 @@ pub fn row(engine: &Engine, r: &ContainerRecord, st: Status, now: i64, no_trunc:
         "Labels": format::labels_text(&r.config.labels),
         "Label": r.config.labels,
         "Mounts": binds.iter().map(|b| b.source.as_str()).collect::<Vec<_>>().join(","),
-        "Networks": if r.config.network.is_empty() { "bridge" } else { r.config.network.as_str() },
+        "Networks": networks_of(r).join(","),
         "LocalVolumes": binds.iter().filter(|b| b.volume).count().to_string(),
     })
 }

@@ -414,6 +414,15 @@ fn names_and_aliases_resolve_on_a_user_network_not_on_the_default_bridge() {
     assert!(!o.status.success(), "b1 resolved on the default bridge");
     // Names follow containers: once web is gone, its name is too; the server started by web's start goes on.
     n.e.ok(&["rm", "-f", "web"]);
+    // The bridge keeps its MAC (docker's 02:42 + the gateway) as ports come and go: the containers' ARP entries
+    // for the gateway stay right.
+    let o: Vec<u8> = gw.split('.').map(|x| x.parse().unwrap()).collect();
+    let mac = format!(
+        "02:42:{:02x}:{:02x}:{:02x}:{:02x}\n",
+        o[0], o[1], o[2], o[3]
+    );
+    let addr = std::fs::read_to_string(format!("/sys/class/net/{}/address", bridge(&id))).unwrap();
+    assert_eq!(addr, mac);
     let o = n.e.run(&["exec", "stay", "nslookup", "web"]);
     assert!(
         !o.status.success(),
@@ -492,6 +501,64 @@ fn networks_are_isolated_and_connect_joins_a_second_one() {
     let (_, err) = n.e.code(1, &["network", "disconnect", &nb, "a1"]);
     assert!(err.contains("is not connected"), "{err}");
     n.e.ok(&["network", "disconnect", "-f", &nb, "a1"]);
+    // A stopped container's connection is made at its start, with the address asked for; ps filters by network.
+    let sub_b = n.inspect_net(&nb)["IPAM"]["Config"][0]["Subnet"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let want = sub_b.replace(".0/24", ".77");
+    n.e.ok(&[
+        "create",
+        "--name",
+        "late",
+        "--network",
+        &na,
+        NET_IMAGE,
+        "sleep",
+        "300",
+    ]);
+    n.e.ok(&[
+        "network",
+        "connect",
+        "--ip",
+        &want,
+        "--alias",
+        "latecomer",
+        &nb,
+        "late",
+    ]);
+    // An address outside the subnet: refused naming the flag, nothing changed.
+    let (_, err) =
+        n.e.code(125, &["network", "connect", "--ip", "10.1.1.1", &nb, "a1"]);
+    assert!(err.contains("\"--ip\""), "{err}");
+    let links = n.e.ok(&["exec", "a1", "ip", "-o", "-4", "addr"]);
+    assert!(!links.contains("eth1"), "{links}");
+    n.e.ok(&["start", "late"]);
+    let addrs = n.e.ok(&["exec", "late", "ip", "-o", "-4", "addr"]);
+    assert!(
+        addrs.contains(&format!("eth1    inet {want}/24")),
+        "{addrs}"
+    );
+    let out = n.e.ok(&["exec", "b1", "nslookup", "latecomer"]);
+    assert!(out.contains(&want), "{out}");
+    let ps = n.e.ok(&[
+        "ps",
+        "--filter",
+        &format!("network={nb}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    let mut names: Vec<&str> = ps.lines().collect();
+    names.sort();
+    assert_eq!(names, ["b1", "late"], "{ps}");
+    let ps = n.e.ok(&[
+        "ps",
+        "--filter",
+        &format!("network={na}"),
+        "--format",
+        "{{.Names}} {{.Networks}}",
+    ]);
+    assert!(ps.contains(&format!("late {na},{nb}")), "{ps}");
 }
 
 #[test]

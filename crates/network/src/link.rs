@@ -91,7 +91,7 @@ fn write_sysctl(path: &str, value: &str) -> Result<()> {
 }
 
 /// Creates the bridge `bridge` with the address `gw`/`prefix` if it is missing (a concurrent creator is fine), brings
-/// it up, and turns on IPv4 forwarding and `route_localnet` on it (so DNAT of connections to `127.0.0.1` can leave
+/// it up with the MAC [`mac_for`]`(gw)`, and turns on IPv4 forwarding and `route_localnet` on it (so DNAT of connections to `127.0.0.1` can leave
 /// through it, as docker does). Returns its index.
 async fn ensure_bridge_named(h: &Handle, bridge: &str, gw: Ipv4Addr, prefix: u8) -> Result<u32> {
     let idx = match index_of(h, bridge).await? {
@@ -118,8 +118,19 @@ async fn ensure_bridge_named(h: &Handle, bridge: &str, gw: Ipv4Addr, prefix: u8)
         Err(e) if errno(&e) == Some(libc::EEXIST) => {}
         Err(e) => return Err(nl(format!("add {gw}/{prefix} to {bridge}"))(e)),
     }
+    // A fixed MAC (docker's `02:42:` + the gateway's address): a bridge without one takes the lowest MAC of its
+    // ports, which changes as containers come and go, and the containers' ARP entries for the gateway then point at
+    // a MAC the bridge no longer has (their DNS queries to it were lost for seconds). Set only when it differs: a
+    // change of address flushes the host's neighbour entries on the bridge.
+    let mac = mac_for(gw);
+    let current =
+        std::fs::read_to_string(format!("/sys/class/net/{bridge}/address")).unwrap_or_default();
+    let mut up = LinkUnspec::new_with_index(idx).up();
+    if current.trim() != crate::mac_string(mac) {
+        up = up.address(mac.to_vec());
+    }
     h.link()
-        .set(LinkUnspec::new_with_index(idx).up().build())
+        .set(up.build())
         .execute()
         .await
         .map_err(nl(format!("bring {bridge} up")))?;
