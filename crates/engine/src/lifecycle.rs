@@ -50,6 +50,28 @@ pub struct Started {
     tty: bool,
 }
 
+impl Started {
+    /// A handle that tells the monitor the attached terminal's size (`-t`), usable while the container runs.
+    pub fn resizer(&self) -> Result<Resizer> {
+        Ok(Resizer(
+            self.ctl
+                .try_clone()
+                .map_err(Error::io("clone the control socket"))?,
+        ))
+    }
+}
+
+/// Sends an attached container's monitor new terminal sizes (see [`Started::resizer`]).
+#[derive(Debug)]
+pub struct Resizer(UnixStream);
+
+impl Resizer {
+    /// The container's pty gets `rows` × `cols` (ignored by a container without a TTY).
+    pub fn resize(&self, rows: u16, cols: u16) {
+        control::send_resize(&self.0, rows, cols);
+    }
+}
+
 /// The name of the file a monitor holds an exclusive `flock` on for its whole life (in the bundle).
 pub const MONITOR_LOCK: &str = "monitor.lock";
 
@@ -396,6 +418,35 @@ impl Engine {
     pub fn detach(&self, s: Started) {
         // Dropping the socket tells the monitor; the monitor process is not waited for (it outlives holm).
         drop(s);
+    }
+
+    /// For a caller that attached other fds than its own (the API server's hijacked streams): waits until the
+    /// container ended (its monitor's `exited CODE`), with no signal handling of its own, and reaps the monitor.
+    /// The monitor copies output to the attached fds until then. Resizes go through a [`Resizer`] taken before
+    /// (usable from any thread).
+    pub fn wait_started(&self, s: Started) -> Result<i32> {
+        let Started {
+            id,
+            ctl,
+            mut monitor,
+            ..
+        } = s;
+        let r = loop {
+            match control::read(&ctl) {
+                Ok(Some(FromMonitor::Exited(code))) => break Ok(code),
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    break Err(Error::Monitor {
+                        id,
+                        msg: "it died; the container may still run".into(),
+                    })
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        drop(ctl);
+        let _ = monitor.wait();
+        r
     }
 
     /// [`Engine::detach`] for a long-lived caller (the API server): returns the monitor process, which it must
