@@ -182,7 +182,11 @@ pub async fn start(ctx: &Ctx, id: &str) -> Result<Resp, ApiError> {
     let engine = ctx.engine.clone();
     let id = id.to_string();
     let started = blocking(move || {
-        match engine.start(&id, None)? {
+        let rec = engine.find(&id)?;
+        if let Some(r) = crate::attach::table().start(&engine, &rec.id) {
+            return Ok(r?);
+        }
+        match engine.start(&rec.id, None)? {
             Some(s) => {
                 // The monitor outlives this request; a thread reaps it when it ends (no zombie per start).
                 let mut monitor = engine.detach_monitor(s);
@@ -291,10 +295,22 @@ pub async fn rename(ctx: &Ctx, id: &str, q: &Query) -> Result<Resp, ApiError> {
     Ok(body::empty(StatusCode::NO_CONTENT))
 }
 
-/// `POST /containers/{id}/resize`: accepted (the size of a detached container's pty is its monitor's; an
-/// attached client's size comes with its attach).
-pub async fn resize(ctx: &Ctx, id: &str) -> Result<Resp, ApiError> {
-    find(ctx, id).await?;
+/// `POST /containers/{id}/resize?h&w`: the pty of a container started with an interactive attach gets the size;
+/// for others it is accepted without effect (their pty's size is their monitor's).
+pub async fn resize(ctx: &Ctx, id: &str, q: &Query) -> Result<Resp, ApiError> {
+    let (rec, _) = find(ctx, id).await?;
+    let dim = |k: &str| -> Result<u16, ApiError> {
+        q.int(k)?
+            .and_then(|v| u16::try_from(v).ok())
+            .ok_or_else(|| {
+                ApiError::bad(format!(
+                    "{k}: expected a number of {}",
+                    if k == "h" { "rows" } else { "columns" }
+                ))
+            })
+    };
+    let (h, w) = (dim("h")?, dim("w")?);
+    crate::attach::table().resize(&rec.id, h, w);
     Ok(body::empty(StatusCode::OK))
 }
 

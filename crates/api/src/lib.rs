@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![recursion_limit = "256"]
 
+mod attach;
 mod body;
 mod containers;
 mod create;

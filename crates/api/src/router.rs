@@ -109,7 +109,7 @@ async fn route(ctx: Arc<Ctx>, req: Req, path: &str) -> Result<Resp, ApiError> {
         ["containers", id, "rename"] if post => containers::rename(&ctx, id, &req.query).await,
         ["containers", id, "top"] if get => containers::top(&ctx, id).await,
         ["containers", id, "stats"] if get => containers::stats(&ctx, id, &req.query).await,
-        ["containers", id, "resize"] if post => containers::resize(&ctx, id).await,
+        ["containers", id, "resize"] if post => containers::resize(&ctx, id, &req.query).await,
         ["containers", id] if del => containers::remove(&ctx, id, &req.query).await,
         ["containers", id, "logs"] if get => streams::logs(&ctx, id, &req.query).await,
         ["containers", id, "attach"] if post => streams::attach(&ctx, id, req).await,

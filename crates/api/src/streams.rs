@@ -5,8 +5,7 @@
 //! with holm-engine's [`LogReader`] on a blocking thread: `logs` from the start (or `tail`), `attach` from the
 //! end of the log at the time of the request, until the container that was attached to has run and stopped.
 //! Without a TTY the bytes are framed as docker's multiplexed stream (`[stream, 0, 0, 0, len]`); with one they
-//! go raw. Where holm differs from dockerd: `attach` does not carry stdin to the container (a container created
-//! with `OpenStdin` gets no input through the API); its output is the log's (not for `--log-driver none`).
+//! go raw. An attach with `stdin` before the start is different: see [`crate::attach`].
 
 use crate::body::{self, frame, Body, Resp, StdStream};
 use crate::error::ApiError;
@@ -216,6 +215,23 @@ pub async fn attach(ctx: &Ctx, id: &str, mut req: Req) -> Result<Resp, ApiError>
     let q = &req.query;
     let (stdout, stderr) = (q.flag("stdout"), q.flag("stderr"));
     let (logs, stream) = (q.flag("logs"), q.flag("stream"));
+    let upgrade = req.inner.headers().get(UPGRADE).is_some();
+    if q.flag("stdin") && stream && upgrade {
+        // `run -i`: wired to the monitor at start (see crate::attach), if it does not run yet.
+        let (rec, _) = crate::containers::find(ctx, id).await?;
+        if rec.state != State::Running && !ctx.engine.monitor_alive(&rec.id) {
+            let tty = rec.config.tty;
+            let on_upgrade = hyper::upgrade::on(&mut req.inner);
+            let guard = ctx.activity.enter();
+            tokio::spawn(async move {
+                let _guard = guard;
+                if let Ok(up) = on_upgrade.await {
+                    let _ = crate::attach::serve(rec.id, tty, TokioIo::new(up)).await;
+                }
+            });
+            return Ok(upgraded(tty));
+        }
+    }
     let engine = ctx.engine.clone();
     let id = id.to_string();
     let (rec, reader) = blocking(move || {
@@ -243,7 +259,6 @@ pub async fn attach(ctx: &Ctx, id: &str, mut req: Req) -> Result<Resp, ApiError>
     let (tx, mut rx) = mpsc::channel::<Bytes>(16);
     let engine = ctx.engine.clone();
     let guard = ctx.activity.enter();
-    let upgrade = req.inner.headers().get(UPGRADE).is_some();
     let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req.inner));
     tokio::task::spawn_blocking(move || pump(&engine, &rec, reader, &f, &tx));
     let Some(on_upgrade) = on_upgrade else {

@@ -407,3 +407,61 @@ fn events_and_health_through_the_socket() {
         assert!(actions.contains(&a), "{a} missing from {actions:?}");
     }
 }
+
+#[test]
+fn run_interactive_with_and_without_a_tty() {
+    let api = Api::new();
+    // -i: the client's stdin reaches the container, its EOF closes it; the exit code comes back
+    let mut c = api.docker_cmd(&[
+        "run",
+        "--rm",
+        "-i",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat; echo done; exit 6",
+    ]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello stdin\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello stdin\ndone\n");
+    // -it under a terminal (script(1)): the container's stdin is a pty with the client's size
+    let cmdline = format!(
+        "stty cols 101 rows 31; DOCKER_HOST=unix://{} DOCKER_CONFIG={} {} run --rm -it {IMAGE} sh",
+        api.socket.display(),
+        api.engine.tmp.path().join("docker-config").display(),
+        api_common::docker_bin().display()
+    );
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &cmdline, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"tty; busybox stty size; exit 4\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).replace('\r', "");
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(out.contains("/dev/pts/0\n"), "{out}");
+    assert!(out.contains("31 101\n"), "{out}");
+}
