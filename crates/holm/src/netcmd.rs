@@ -159,7 +159,7 @@ pub fn ls(engine: &Engine, a: &LsArgs) -> Result<i32> {
             &c.driver,
             c.internal,
             &labels,
-            &rec.created,
+            &holm_format::time::created_at(&rec.created),
         ));
         full.push(engine.network_json(&rec)?);
     }

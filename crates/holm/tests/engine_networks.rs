@@ -219,6 +219,15 @@ fn create_ls_inspect_rm_prune() {
     let q =
         n.e.ok(&["network", "ls", "-q", "--filter", &format!("name={a}")]);
     assert_eq!(q.trim(), &a_id[..12]);
+    let created = n.e.ok(&[
+        "network",
+        "ls",
+        "--filter",
+        &format!("id={a_id}"),
+        "--format",
+        "{{.CreatedAt}}",
+    ]);
+    assert!(created.trim().ends_with(" +0000 UTC"), "{created}");
     let q = n.e.ok(&["network", "ls", "-q", "--filter", "label=team=x"]);
     assert_eq!(q.trim(), &a_id[..12]);
     let q = n.e.ok(&[
