@@ -38,6 +38,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod events_filter;
+pub mod exec;
 pub mod health;
 pub mod health_probe;
 pub mod ids;
