@@ -6,8 +6,9 @@
 //! re-executes itself from a sealed copy and joins the container as the CLI's does. Its exit status is the exec's
 //! `ExitCode`, recorded before the stream closes (the docker CLI reads it right after).
 //!
-//! Where holm differs from dockerd: with `Tty` and `AttachStdin` together the process gets pipes, not a terminal
-//! (its output is passed raw, as for a TTY); `resize` is accepted and has no effect.
+//! With `Tty` and `AttachStdin` together, `holm exec -i -t` gets a pty of the server's as its stdio (it makes its
+//! own terminal raw and relays it to the container's pty); `resize` sets that pty's size and tells the child
+//! with SIGWINCH. With `Tty` alone the child runs `holm exec -t` on pipes.
 
 use crate::body::{self, frame, Resp, StdStream};
 use crate::error::ApiError;
@@ -22,6 +23,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,6 +50,8 @@ pub struct Exec {
     pub exit_code: Option<i32>,
     /// The `holm exec` child's pid while it runs.
     pub pid: u32,
+    /// The master of the pty the child got as its stdio (`Tty` with `AttachStdin`).
+    pub pty: Option<Arc<std::os::fd::OwnedFd>>,
 }
 
 /// The body of `POST /containers/{id}/exec`.
@@ -122,6 +126,7 @@ pub async fn create(ctx: &Ctx, id: &str, req: Req) -> Result<Resp, ApiError> {
         running: false,
         exit_code: None,
         pid: 0,
+        pty: None,
     };
     ctx.execs
         .0
@@ -160,9 +165,31 @@ pub async fn inspect(ctx: &Ctx, id: &str) -> Result<Resp, ApiError> {
 }
 
 /// `POST /exec/{id}/resize`: accepted (see the module's notes).
-pub async fn resize(ctx: &Ctx, id: &str) -> Result<Resp, ApiError> {
-    ctx.execs.get(id)?;
+pub async fn resize(ctx: &Ctx, id: &str, q: &crate::query::Query) -> Result<Resp, ApiError> {
+    let e = ctx.execs.get(id)?.lock().expect("exec lock").clone();
+    let (h, w) = (q.int("h")?.unwrap_or(0), q.int("w")?.unwrap_or(0));
+    if let (Some(m), Ok(h), Ok(w)) = (&e.pty, u16::try_from(h), u16::try_from(w)) {
+        if h > 0 && w > 0 && e.running {
+            // The child has no controlling terminal: it is told by SIGWINCH, as a terminal would tell it.
+            let _ = holm_sys::tty::set_winsize(m.as_fd(), h, w);
+            let _ = holm_sys::process::kill(e.pid as i32, libc::SIGWINCH);
+        }
+    }
     Ok(body::empty(StatusCode::CREATED))
+}
+
+/// A pty (master, peer) for an interactive exec with a TTY, 24×80 until the client's resize.
+fn open_pty() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let master = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open("/dev/ptmx")?;
+    let master = std::os::fd::OwnedFd::from(master);
+    let (peer, _) = holm_sys::tty::open_peer(master.as_fd()).map_err(std::io::Error::other)?;
+    let _ = holm_sys::tty::set_winsize(master.as_fd(), 24, 80);
+    Ok((master, peer))
 }
 
 /// The `holm exec` command line for an exec instance.
@@ -179,7 +206,8 @@ fn command(ctx: &Ctx, e: &Exec, detach: bool) -> Result<Command, ApiError> {
     if c.attach_stdin && !detach {
         cmd.arg("--interactive");
     }
-    if c.tty && !c.attach_stdin {
+    // (holm exec has no detached terminal; an interactive one gets a pty from the server, see `start`)
+    if c.tty && !detach {
         cmd.arg("--tty");
     }
     if detach {
@@ -220,17 +248,33 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Req) -> Result<Resp, ApiError> 
     let mut cmd = command(ctx, &e, sc.detach)?;
     let c = &e.config;
     let stdin = c.attach_stdin && !sc.detach;
-    cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() })
-        .stdout(if c.attach_stdout && !sc.detach {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stderr(if c.attach_stderr && !sc.detach {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
+    let pty = if stdin && c.tty {
+        let (master, peer) =
+            open_pty().map_err(|err| ApiError::internal(format!("open a pty: {err}")))?;
+        let dup = |f: &std::os::fd::OwnedFd| {
+            f.try_clone()
+                .map_err(|err| ApiError::internal(format!("dup the pty: {err}")))
+        };
+        cmd.stdin(Stdio::from(dup(&peer)?))
+            .stdout(Stdio::from(dup(&peer)?))
+            .stderr(Stdio::from(peer));
+        Some(Arc::new(master))
+    } else {
+        None
+    };
+    if pty.is_none() {
+        cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(if c.attach_stdout && !sc.detach {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(if c.attach_stderr && !sc.detach {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+    }
     let spawned = tokio::task::spawn_blocking(move || cmd.spawn())
         .await
         .map_err(|err| ApiError::internal(err.to_string()))?;
@@ -243,10 +287,27 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Req) -> Result<Resp, ApiError> 
             return Err(ApiError::internal(format!("start holm exec: {err}")));
         }
     };
-    exec.lock().expect("exec lock").pid = child.id();
+    {
+        let mut e = exec.lock().expect("exec lock");
+        e.pid = child.id();
+        e.pty = pty.clone();
+    }
     let tty = c.tty;
+    let pty_io = |m: &Arc<std::os::fd::OwnedFd>| -> Result<std::fs::File, ApiError> {
+        m.try_clone()
+            .map(std::fs::File::from)
+            .map_err(|err| ApiError::internal(format!("dup the pty: {err}")))
+    };
+    let (pty_out, pty_in) = match &pty {
+        Some(m) => (Some(pty_io(m)?), Some(pty_io(m)?)),
+        None => (None, None),
+    };
     let (tx, mut rx) = mpsc::channel::<Bytes>(16);
     let readers: Vec<_> = [
+        (
+            pty_out.map(|f| Box::new(f) as Box<dyn Read + Send>),
+            StdStream::Stdout,
+        ),
         (
             child
                 .stdout
@@ -287,7 +348,13 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Req) -> Result<Resp, ApiError> 
     })
     .collect();
     drop(tx);
-    let mut child_stdin = child.stdin.take();
+    let mut child_stdin: Option<Box<dyn Write + Send>> = match pty_in {
+        Some(f) => Some(Box::new(f)),
+        None => child
+            .stdin
+            .take()
+            .map(|w| Box::new(w) as Box<dyn Write + Send>),
+    };
     let guard = ctx.activity.enter();
     let exec2 = exec.clone();
     // The waiter records the exit status, then lets the output stream end.

@@ -118,7 +118,7 @@ async fn route(ctx: Arc<Ctx>, req: Req, path: &str) -> Result<Resp, ApiError> {
         ["containers", id, "exec"] if post => exec::create(&ctx, id, req).await,
         ["exec", id, "start"] if post => exec::start(&ctx, id, req).await,
         ["exec", id, "json"] if get => exec::inspect(&ctx, id).await,
-        ["exec", id, "resize"] if post => exec::resize(&ctx, id).await,
+        ["exec", id, "resize"] if post => exec::resize(&ctx, id, &req.query).await,
         ["images", "json"] if get => images::list(&ctx, &req.query).await,
         ["images", "create"] if post => images::pull(&ctx, req).await,
         ["images", "load"] if post => images::load(&ctx, req).await,

@@ -465,3 +465,33 @@ fn run_interactive_with_and_without_a_tty() {
     assert!(out.contains("/dev/pts/0\n"), "{out}");
     assert!(out.contains("31 101\n"), "{out}");
 }
+
+#[test]
+fn exec_interactive_with_a_tty() {
+    let api = Api::new();
+    api.docker_ok(&["run", "-d", "--name", "ex", IMAGE, "sleep", "300"]);
+    let cmdline = format!(
+        "stty cols 111 rows 33; DOCKER_HOST=unix://{} DOCKER_CONFIG={} {} exec -it ex sh",
+        api.socket.display(),
+        api.engine.tmp.path().join("docker-config").display(),
+        api_common::docker_bin().display()
+    );
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &cmdline, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"tty; busybox stty size; exit 3\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).replace('\r', "");
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(out.contains("/dev/pts/"), "{out}");
+    assert!(out.contains("33 111\n"), "{out}");
+}
