@@ -377,6 +377,12 @@ impl Engine {
                 c.name, rec.name
             )));
         }
+        if holm_network::Mode::parse(&cfg.network).ok() == Some(holm_network::Mode::None) {
+            return Err(Error::NetworkRefused(
+                "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+                    .into(),
+            ));
+        }
         if matches!(
             holm_network::Mode::parse(&cfg.network),
             Ok(holm_network::Mode::Host | holm_network::Mode::Container)

@@ -550,6 +550,30 @@ fn networks_are_isolated_and_connect_joins_a_second_one() {
     );
     let out = n.e.ok(&["exec", "b1", "nslookup", "latecomer"]);
     assert!(out.contains(&want), "{out}");
+    // docker's refusals: a --network none container, a container on the host's network.
+    n.e.ok(&[
+        "create",
+        "--name",
+        "private",
+        "--network",
+        "none",
+        NET_IMAGE,
+    ]);
+    let (_, err) = n.e.code(1, &["network", "connect", &na, "private"]);
+    assert!(err.contains("private (none) mode"), "{err}");
+    n.e.ok(&[
+        "create",
+        "--name",
+        "hostnet",
+        "--network",
+        "host",
+        NET_IMAGE,
+    ]);
+    let (_, err) = n.e.code(1, &["network", "connect", &na, "hostnet"]);
+    assert!(
+        err.contains("cannot be connected to any other network"),
+        "{err}"
+    );
     let ps = n.e.ok(&[
         "ps",
         "--filter",
