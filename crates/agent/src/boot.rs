@@ -142,7 +142,30 @@ pub fn mount_basics() -> Result<(), Error> {
         libc::MS_NOSUID | libc::MS_NODEV,
         Some("mode=1777"),
     )?;
+    attach_console();
     Ok(())
+}
+
+/// Puts the console on fds 0-2 if it can be opened now: the kernel may have started `/init` before the console
+/// (hvc0) was registered, with the initramfs' `/dev/null` there instead. Best effort: without a console the agent
+/// only loses its log lines.
+fn attach_console() {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    for _ in 0..100 {
+        if let Ok(c) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open("/dev/console")
+        {
+            for fd in 0..3 {
+                let _ = holm_sys::fs::dup_onto(c.as_fd(), fd);
+            }
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// The agent's two channels.

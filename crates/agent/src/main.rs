@@ -41,7 +41,10 @@ fn main() {
     if let Err(e) = run() {
         info!("fatal: {e}");
     }
-    // A microvm guest has no ACPI to power off with: it "reboots", and qemu (-no-reboot) exits.
+    // A microvm guest has no ACPI to power off with: it "reboots", and qemu (-no-reboot) exits. The x86 restart
+    // methods that need firmware or a keyboard controller hang in a microvm: ask for a triple fault (as the
+    // `reboot=t` kernel parameter does; Documentation/ABI/testing/sysfs-kernel-reboot).
+    let _ = std::fs::write("/sys/kernel/reboot/type", "triple");
     let e = holm_sys::process::reboot_now();
     info!("reboot: {e}");
     // pid 1 must not exit (the kernel would panic); wait for the end.

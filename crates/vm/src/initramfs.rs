@@ -33,6 +33,9 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
     }
 }
 
+/// Version of the archive's layout (part of the cache key).
+const FORMAT: &[u8] = b"holm-initramfs-2\0";
+
 /// Directories created empty in the archive (the agent's mount points).
 const DIRS: &[&str] = &["dev", "proc", "sys", "run", "tmp", "mnt"];
 
@@ -78,20 +81,27 @@ pub fn archive(agent: &[u8]) -> Vec<u8> {
         entry(&mut out, ino, d, 0o040755, (0, 0), &[]);
         ino += 1;
     }
-    // /dev/console: character device 5:1 (Documentation/admin-guide/devices.txt).
+    // /dev/console 5:1 and /dev/null 1:3 (Documentation/admin-guide/devices.txt). When the console is not ready
+    // as /init starts (hvc0 is probed late), the kernel gives /init no fds 0-2, and Rust's runtime then opens
+    // /dev/null for them — and aborts if it cannot.
     entry(&mut out, ino, "dev/console", 0o020600, (5, 1), &[]);
-    entry(&mut out, ino + 1, "init", 0o100755, (0, 0), agent);
+    entry(&mut out, ino + 1, "dev/null", 0o020666, (1, 3), &[]);
+    entry(&mut out, ino + 2, "init", 0o100755, (0, 0), agent);
     entry(&mut out, 0, "TRAILER!!!", 0, (0, 0), &[]);
     out
 }
 
 /// Returns the path of the initramfs for `agent` under `cache_dir` (created if missing), writing it first if it is
-/// not there yet: `cache_dir/initramfs-<first 16 hex digits of the agent's SHA-256>.cpio`.
+/// not there yet: `cache_dir/initramfs-<first 16 hex digits of the SHA-256 of the layout version and the agent>.cpio`.
 ///
 /// Errors: [`Error::Io`] naming the agent, the directory or the archive.
 pub fn ensure(agent: &Path, cache_dir: &Path) -> Result<PathBuf, Error> {
     let bin = std::fs::read(agent).map_err(io("read agent", agent))?;
-    let hash = Sha256::digest(&bin);
+    // The layout's version is hashed too, so a changed archive never reuses an old cache entry.
+    let hash = Sha256::new()
+        .chain_update(FORMAT)
+        .chain_update(&bin)
+        .finalize();
     let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
     let path = cache_dir.join(format!("initramfs-{hex}.cpio"));
     if path.is_file() {
@@ -148,7 +158,13 @@ mod tests {
         );
         let list = String::from_utf8(out.stdout).unwrap();
         let lines: Vec<&str> = list.lines().collect();
-        assert_eq!(lines.len(), DIRS.len() + 2, "{list}");
+        assert_eq!(lines.len(), DIRS.len() + 3, "{list}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("crw-rw-rw-")
+                && l.contains("1,")
+                && l.ends_with(" dev/null")),
+            "{list}"
+        );
         assert!(
             lines.iter().any(|l| l.starts_with("crw-------")
                 && l.contains("5,")

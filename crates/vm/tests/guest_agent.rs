@@ -119,8 +119,9 @@ fn accept(l: &UnixListener, qemu: &mut Child, what: &str) -> UnixStream {
     }
 }
 
-/// Boots a VM sharing `rootfs` as 9p tag `rootfs`. A minimal qemu command line (the same machine and devices as
-/// holm_vm::qemu's builder, with socket paths instead of passed fds).
+/// Boots a VM sharing `rootfs` as 9p tag `rootfs`. A minimal qemu command line: the machine, devices and kernel
+/// command line of holm_vm::qemu's builder (no `reboot=t`: the agent itself asks for a triple-fault restart), with
+/// socket paths instead of passed fds, since the jail's launcher forks and libtest runs tests on threads.
 fn boot(rootfs: &Path) -> Vm {
     let dir = tempfile::tempdir().unwrap();
     let initrd = holm_vm::initramfs::ensure(&agent(), &dir.path().join("cache")).unwrap();
@@ -133,17 +134,21 @@ fn boot(rootfs: &Path) -> Vm {
     let (std_l, std_p) = sock("stdio.sock");
     let mut qemu = Command::new("qemu-system-x86_64")
         .args(["-nodefaults", "-no-user-config", "-nographic"])
-        .args(["-machine", "microvm,x-option-roms=off,rtc=on,acpi=off"])
+        .args([
+            "-machine",
+            "microvm,x-option-roms=off,isa-serial=off,rtc=off,acpi=off",
+        ])
         .args(["-accel", "tcg", "-m", "256M", "-smp", "1", "-no-reboot"])
         .arg("-kernel")
         .arg(kernel())
         .arg("-initrd")
         .arg(&initrd)
-        .args(["-append", "console=ttyS0 panic=-1 reboot=t"])
+        .args(["-append", "console=hvc0 panic=-1"])
         .args(["-device", "virtio-serial-device"])
         .arg("-chardev")
         .arg(format!("socket,id=con,path={}", con_p.display()))
-        .args(["-serial", "chardev:con"])
+        .args(["-device", "virtconsole,chardev=con"])
+        .args(["-cpu", "max"])
         .arg("-chardev")
         .arg(format!("socket,id=ctl,path={}", ctl_p.display()))
         .args([
