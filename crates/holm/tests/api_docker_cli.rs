@@ -495,3 +495,35 @@ fn exec_interactive_with_a_tty() {
     assert!(out.contains("/dev/pts/"), "{out}");
     assert!(out.contains("33 111\n"), "{out}");
 }
+
+#[test]
+fn containers_outlive_the_service() {
+    let mut api = Api::new();
+    api.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "long",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo up; exec sleep 300",
+    ]);
+    let pid = api.docker_ok(&["inspect", "-f", "{{.State.Pid}}", "long"]);
+    // killed outright (its stale socket is replaced by the next one)
+    api.restart_service();
+    assert_eq!(
+        api.docker_ok(&["inspect", "-f", "{{.State.Pid}}", "long"]),
+        pid
+    );
+    assert!(api
+        .docker_ok(&["ps", "--format", "{{.Names}} {{.Status}}"])
+        .starts_with("long Up"));
+    wait_until(Duration::from_secs(10), "log", || {
+        api.docker_ok(&["logs", "long"]) == "up\n"
+    });
+    // the CLI sees the same container, and the API sees what the CLI does
+    api.engine.ok(&["stop", "-t", "1", "long"]);
+    let ps = api.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with("long Exited (137)"), "{ps}");
+}

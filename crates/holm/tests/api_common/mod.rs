@@ -42,32 +42,33 @@ impl Api {
     /// Serves `engine`.
     pub fn with_engine(engine: Engine) -> Api {
         let socket = engine.tmp.path().join("docker.sock");
-        let service = engine
-            .cmd(&[
-                "system",
-                "service",
-                "--time",
-                "0",
-                &format!("unix://{}", socket.display()),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let service = spawn_service(&engine, &socket);
         let api = Api {
             engine,
             socket,
             service,
         };
+        api.wait_ready();
+        api
+    }
+
+    fn wait_ready(&self) {
         let end = Instant::now() + Duration::from_secs(20);
-        while api.raw("GET", "/_ping", &[], b"").0 != 200 {
+        while self.raw("GET", "/_ping", &[], b"").0 != 200 {
             assert!(
                 Instant::now() < end,
                 "holm system service did not answer /_ping"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        api
+    }
+
+    /// Kills the service (SIGKILL: no clean-up of its own) and starts another on the same socket.
+    pub fn restart_service(&mut self) {
+        let _ = self.service.kill();
+        let _ = self.service.wait();
+        self.service = spawn_service(&self.engine, &self.socket);
+        self.wait_ready();
     }
 
     /// `docker ARGS` on this service.
@@ -129,6 +130,21 @@ impl Api {
         let _ = s.read_to_end(&mut resp);
         parse_response(&resp)
     }
+}
+
+fn spawn_service(engine: &Engine, socket: &std::path::Path) -> Child {
+    engine
+        .cmd(&[
+            "system",
+            "service",
+            "--time",
+            "0",
+            &format!("unix://{}", socket.display()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
 }
 
 impl Drop for Api {
