@@ -138,6 +138,12 @@ fn detached_run_logs_stop_ps_inspect_rm() {
         assert!(via_api.pointer(ptr).is_some(), "{ptr}");
     }
     assert_eq!(via_api[0]["State"]["Running"], true);
+    // `ps` through the socket and holm's own `ps` agree on docker's fields
+    let tmpl = "{{.ID}} {{.Names}} {{.Image}} {{.State}} {{.Command}} {{.Labels}}";
+    assert_eq!(
+        api.docker_ok(&["ps", "-a", "--no-trunc", "--format", tmpl]),
+        api.engine.ok(&["ps", "-a", "--no-trunc", "--format", tmpl])
+    );
     api.docker_ok(&["stop", "-t", "1", "web"]);
     let ps = api.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
     // sleep as pid 1 ignores SIGTERM: killed after the timeout
