@@ -7,7 +7,8 @@
 //!   first search domain of the container's `resolv.conf` stripped) is answered here: `A` with the container's
 //!   addresses (TTL 0: names follow containers coming and going), any other type with no records (NOERROR).
 //! - Any other query is forwarded as it is to the host's name servers (`/etc/resolv.conf`, loopback ones
-//!   included: this process runs in the host's namespace; docker's `8.8.8.8`/`8.8.4.4` when there is none), over
+//!   included: this process runs in the host's namespace; docker's `8.8.8.8`/`8.8.4.4` when there is none; read
+//!   when the server starts), over
 //!   the transport it came on, and their answer is relayed unchanged.
 //! - Only clients of the network's subnet are answered (others get REFUSED), so a container of another network
 //!   cannot read this one's names. At most [`MAX_IN_FLIGHT`] forwarded queries and TCP clients are served at once.
