@@ -124,6 +124,11 @@ async fn route(ctx: Arc<Ctx>, req: Req, path: &str) -> Result<Resp, ApiError> {
         ["images", "load"] if post => images::load(&ctx, req).await,
         ["images", "get"] if get => images::save(&ctx, &req.query, None).await,
         ["images", "prune"] if post => images::prune(&ctx, &req.query).await,
+        // holm builds nothing, so it has no build cache: `docker system prune` prunes an empty one.
+        ["build", "prune"] if post => Ok(crate::body::json(
+            hyper::StatusCode::OK,
+            &serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": 0}),
+        )),
         ["images", "search"] | ["build"] | ["commit"] | ["images", .., "push"] => {
             Err(ApiError::unsupported(format!("/{path}")))
         }

@@ -272,6 +272,13 @@ fn save_rmi_load_and_tag() {
         api.docker_ok(&["run", "--rm", "other/name:v2", "echo", "ok"]),
         "ok\n"
     );
+    // system prune (its build-cache step included) and system df
+    api.docker_ok(&["run", "--name", "stopped", "other/name:v2", "true"]);
+    let pruned = api.docker_ok(&["system", "prune", "-f"]);
+    assert!(pruned.contains("Deleted Containers:"), "{pruned}");
+    assert_eq!(api.engine.ok(&["ps", "-aq"]).trim(), "");
+    let df = api.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.contains("Images 1"), "{df}");
     let o = api.docker(&["rmi", "no-such-image"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("No such image"));
