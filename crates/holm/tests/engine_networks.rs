@@ -661,6 +661,31 @@ fn internal_network_has_no_way_out_and_cleanup_leaves_nothing() {
     assert!(out.contains("Name:\tagain"), "{out}");
     n.e.ok(&["rm", "-f", &cid]);
     assert!(!link_exists(&format!("veth{}", &cid[..11])));
+    // A monitor killed with SIGKILL leaves the endpoint, name and server behind; `rm -f` finds and removes them.
+    let k = n.e.ok(&[
+        "run",
+        "-d",
+        "--network",
+        &pub_net,
+        NET_IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let k = k.trim().to_string();
+    assert_eq!(resolvers(&pub_id).len(), 1);
+    let monitors = n.e.monitors();
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    holm_sys::process::kill(monitors[0], libc::SIGKILL).unwrap();
+    engine_common::wait_until(std::time::Duration::from_secs(5), "monitor gone", || {
+        n.e.monitors().is_empty()
+    });
+    n.e.ok(&["rm", "-f", &k]);
+    assert!(!link_exists(&format!("veth{}", &k[..11])));
+    let table = std::fs::read_to_string(&names).unwrap_or_default();
+    assert!(!table.contains(&k), "{table}");
+    engine_common::wait_until(std::time::Duration::from_secs(5), "server stops", || {
+        resolvers(&pub_id).is_empty()
+    });
     for (name, id) in [(&net, &id), (&pub_net, &pub_id)] {
         n.e.ok(&["network", "rm", name]);
         assert!(!link_exists(&bridge(id)));
