@@ -6,8 +6,9 @@
 #
 # The explicit --target keeps the static flag off build scripts and proc macros (they must stay dynamic). Output:
 # target/x86_64-unknown-linux-gnu/{release,debug}/holm-agent. holm finds the agent at $HOLM_VM_AGENT, else as
-# `holm-agent` next to its own executable: `--install DIR` copies it there (e.g. --install target/debug after
-# `cargo build`, which puts a dynamic holm-agent there that a guest cannot run).
+# `holm-agent` next to its own executable: `--install DIR` copies it there (for an installation; in a cargo
+# tree every `cargo build` puts its own dynamic target/debug/holm-agent back, so use HOLM_VM_AGENT there, as
+# scripts/test.sh does: HOLM_VM_AGENT="$(scripts/build-agent.sh)").
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 profile=release

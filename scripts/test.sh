@@ -15,6 +15,10 @@ scripts/install-test-deps.sh
 step "guest kernel for VM isolation (cached: seconds when vm/guest-kernel.config and the source are unchanged)"
 scripts/build-guest-kernel.sh
 
+step "static guest agent for VM isolation (holm-agent, glibc static-pie; cargo's own target/debug/holm-agent is dynamic)"
+HOLM_VM_AGENT="$(scripts/build-agent.sh)"
+export HOLM_VM_AGENT
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 

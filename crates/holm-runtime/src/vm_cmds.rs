@@ -167,7 +167,7 @@ pub fn create(
     let agent = holm_vm::initramfs::agent_path();
     if !agent.is_file() {
         bail!(
-            "guest agent {}: not found (build it with `cargo build -p holm-agent`, or set HOLM_VM_AGENT)",
+            "guest agent {}: not found (build the static agent with scripts/build-agent.sh and set HOLM_VM_AGENT to the path it prints)",
             agent.display()
         );
     }

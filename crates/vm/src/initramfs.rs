@@ -23,6 +23,12 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// The agent is not a static executable (a guest has no libraries and no dynamic loader).
+    #[error(
+        "initramfs: agent `{0}` is not a static executable ({1}); build it with scripts/build-agent.sh and point \
+         HOLM_VM_AGENT at it (cargo build makes a dynamic holm-agent)"
+    )]
+    NotStatic(PathBuf, &'static str),
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
@@ -97,6 +103,9 @@ pub fn archive(agent: &[u8]) -> Vec<u8> {
 /// Errors: [`Error::Io`] naming the agent, the directory or the archive.
 pub fn ensure(agent: &Path, cache_dir: &Path) -> Result<PathBuf, Error> {
     let bin = std::fs::read(agent).map_err(io("read agent", agent))?;
+    if let Some(why) = not_static(&bin) {
+        return Err(Error::NotStatic(agent.to_path_buf(), why));
+    }
     // The layout's version is hashed too, so a changed archive never reuses an old cache entry.
     let hash = Sha256::new()
         .chain_update(FORMAT)
@@ -122,8 +131,32 @@ pub fn ensure(agent: &Path, cache_dir: &Path) -> Result<PathBuf, Error> {
     Ok(path)
 }
 
+/// Why `elf` cannot run as a guest's `/init`, if it cannot: not a 64-bit little-endian ELF, or a program header
+/// `PT_INTERP` (it needs a dynamic loader; elf(5)). A glibc static-pie has none.
+fn not_static(elf: &[u8]) -> Option<&'static str> {
+    const PT_INTERP: u32 = 3;
+    if elf.len() < 64 || &elf[..4] != b"\x7fELF" || elf[4] != 2 || elf[5] != 1 {
+        return Some("not a 64-bit little-endian ELF file");
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap_or_default()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    for i in 0..phnum {
+        let at = phoff.saturating_add(i.saturating_mul(phentsize));
+        let Some(h) = elf.get(at..at.saturating_add(4)) else {
+            return Some("truncated program headers");
+        };
+        if u32::from_le_bytes([h[0], h[1], h[2], h[3]]) == PT_INTERP {
+            return Some("it is dynamically linked");
+        }
+    }
+    None
+}
+
 /// Where holm finds the agent: `$HOLM_VM_AGENT` if set, else `holm-agent` next to the current executable (where
-/// `scripts/build-agent.sh` and `cargo build` put it).
+/// an installation puts the static agent). In a cargo build tree the file next to the executable is cargo's own,
+/// dynamic holm-agent, which [`ensure`] refuses: set `HOLM_VM_AGENT="$(scripts/build-agent.sh)"` (scripts/test.sh
+/// does).
 pub fn agent_path() -> PathBuf {
     if let Some(p) = std::env::var_os("HOLM_VM_AGENT") {
         return PathBuf::from(p);
@@ -143,7 +176,8 @@ mod tests {
         // Debian's cpio reads what we write: names, modes and the agent's bytes.
         let dir = tempfile::tempdir().unwrap();
         let agent = dir.path().join("agent");
-        std::fs::write(&agent, b"#!/bin/sh\necho agent\n").unwrap();
+        let elf = fake_elf(false);
+        std::fs::write(&agent, &elf).unwrap();
         let path = ensure(&agent, &dir.path().join("cache")).unwrap();
         assert_eq!(ensure(&agent, &dir.path().join("cache")).unwrap(), path);
         let out = std::process::Command::new("cpio")
@@ -192,15 +226,46 @@ mod tests {
             .status()
             .unwrap();
         assert!(st.success());
-        assert_eq!(
-            std::fs::read(x.join("init")).unwrap(),
-            b"#!/bin/sh\necho agent\n"
-        );
+        assert_eq!(std::fs::read(x.join("init")).unwrap(), elf);
         // No temporary file is left next to the archive.
         let names: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
             .unwrap()
             .collect();
         assert_eq!(names.len(), 1);
+    }
+
+    /// A minimal ELF64 header with one program header: PT_INTERP (3) or PT_LOAD (1).
+    fn fake_elf(interp: bool) -> Vec<u8> {
+        let mut e = vec![0u8; 64 + 56];
+        e[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        e[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        e[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        e[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        e[64] = if interp { 3 } else { 1 };
+        e
+    }
+
+    #[test]
+    fn a_dynamic_or_non_elf_agent_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = dir.path().join("holm-agent");
+        for (bytes, why) in [
+            (fake_elf(true), "dynamically linked"),
+            (b"#!/bin/sh\n".to_vec(), "not a 64-bit"),
+        ] {
+            std::fs::write(&agent, bytes).unwrap();
+            let e = ensure(&agent, dir.path()).unwrap_err().to_string();
+            assert!(
+                e.contains(why) && e.contains("scripts/build-agent.sh"),
+                "{e}"
+            );
+        }
+        // Truncated program headers are an answer, not a panic.
+        let mut short = fake_elf(false);
+        short.truncate(66);
+        assert_eq!(not_static(&short), Some("truncated program headers"));
+        // Debian's static busybox is accepted.
+        assert_eq!(not_static(&std::fs::read("/bin/busybox").unwrap()), None);
     }
 
     #[test]
