@@ -14,7 +14,7 @@ packages+=(qemu-system-x86 util-linux)
 # with docker.io above; no dockerd is started for those tests).
 packages+=(python3-docker docker-compose)
 # The guest kernel (scripts/build-guest-kernel.sh): Debian's kernel source and the tools to build it.
-packages+=(linux-source-6.1 make gcc bc bison flex libelf-dev libssl-dev xz-utils cpio)
+packages+=(linux-source-6.1 make gcc bc bison flex libelf-dev libssl-dev xz-utils lz4 cpio)
 
 installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
@@ -107,7 +107,7 @@ check "script (bsdutils)" /usr/bin/script --version
 check "debootstrap (the fresh Debian 12 of test-fresh-quickstart.sh)" sh -c 'PATH=$PATH:/usr/sbin command -v debootstrap'
 check "slirp4netns (network for test-fresh-quickstart.sh)" slirp4netns --version
 check "linux-source-6.1 (the guest kernel's source)" test -f /usr/src/linux-source-6.1.tar.xz
-check "kernel build tools (make gcc bc bison flex libelf-dev)" sh -c 'make --version && gcc --version && bc --version && bison --version && flex --version && test -f /usr/include/libelf.h'
+check "kernel build tools (make gcc bc bison flex libelf-dev lz4)" sh -c 'make --version && gcc --version && bc --version && bison --version && flex --version && lz4 --version && test -f /usr/include/libelf.h'
 check "qemu's microvm machine" sh -c 'qemu-system-x86_64 -machine help | grep -q "^microvm"'
 check "virtiofsd (qemu-system-x86)" test -x /usr/lib/qemu/virtiofsd
 check "htpasswd (apache2-utils)" sh -c 'htpasswd -nbB u p | grep -q "^u:"'
