@@ -94,6 +94,12 @@ pub enum Error {
     /// The image store failed.
     #[error(transparent)]
     Image(#[from] holm_image::StoreError),
+    /// A verb that needs a running container (`top`) was given one that is not running (its name).
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    /// A host program a verb runs failed or is missing (`ps` for `top`): the whole message.
+    #[error("{0}")]
+    HostProgram(String),
     /// A pull failed: the registry's answer, the network, the manifest.
     #[error(transparent)]
     Pull(#[from] holm_image::PullError),

@@ -46,6 +46,7 @@ pub mod image_ops;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;
+pub mod listing;
 pub mod logfile;
 pub mod logopts;
 pub mod monitor;

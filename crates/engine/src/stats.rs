@@ -173,3 +173,141 @@ mod tests {
         assert_eq!(cpu_percent(&b, &b), 0.0);
     }
 }
+
+/// docker's `GET /containers/{id}/top` answer: `ps`'s column titles and, per process of the container, its
+/// columns as `ps` printed them.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Top {
+    /// The header line as `ps` printed it (the CLI prints it as is).
+    #[serde(skip)]
+    pub header: String,
+    /// The rows of the container's processes as `ps` printed them.
+    #[serde(skip)]
+    pub lines: Vec<String>,
+    /// Column titles (`UID`, `PID`, …).
+    pub titles: Vec<String>,
+    /// Each process's columns (the last column keeps its spaces: the command line).
+    pub processes: Vec<Vec<String>>,
+}
+
+/// One container's usage over a short interval, what `holm stats` shows (docker's fields, holm's units).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Usage {
+    /// False if the container was not running or could not be sampled (the numbers are then zeros).
+    #[serde(skip)]
+    pub sampled: bool,
+    /// CPU use over the interval, percent of one CPU times the CPUs (docker's `CPUPerc`).
+    pub cpu_percent: f64,
+    /// Bytes of memory in use.
+    pub mem_usage: u64,
+    /// The memory limit in bytes (the host's memory without one).
+    pub mem_limit: u64,
+    /// Processes.
+    pub pids: u64,
+    /// Bytes received and sent on its bridge interface, if it has one.
+    pub net_io: Option<(u64, u64)>,
+}
+
+/// Splits a `ps` line into `n` columns, the last taking the rest of the line.
+fn split_columns(line: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line.trim_start();
+    while out.len() + 1 < n && !rest.is_empty() {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        out.push(rest[..end].to_string());
+        rest = rest[end..].trim_start();
+    }
+    out.push(rest.to_string());
+    out
+}
+
+impl crate::Engine {
+    /// `holm top C [PS OPTIONS]`, `GET /containers/{id}/top?ps_args=`: as docker, runs the host's `ps` (default
+    /// `-ef`) and keeps the rows of the container's processes. Errors: [`Error::NotRunning`], [`Error::HostProgram`] for
+    /// `ps` missing (naming Debian's procps package), failing (its first complaint) or without a PID column.
+    pub fn container_top(&self, what: &str, ps_args: &[String]) -> Result<Top> {
+        let rec = self.find(what)?;
+        if rec.state != crate::State::Running {
+            return Err(Error::NotRunning(rec.name));
+        }
+        let pids = pids(&rec.id)?;
+        let args: Vec<String> = if ps_args.is_empty() {
+            vec!["-ef".into()]
+        } else {
+            ps_args.to_vec()
+        };
+        let what_ps = format!("ps {}", args.join(" "));
+        let out = match std::process::Command::new("ps").args(&args).output() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::HostProgram(
+                    "the `ps` program was not found on PATH: install Debian's procps package (holm top runs it, as docker does)".into(),
+                ))
+            }
+            r => r.map_err(Error::io("run ps"))?,
+        };
+        let fail = |msg: String| Error::HostProgram(format!("{what_ps}: {msg}"));
+        if !out.status.success() {
+            // ps's first complaint (its usage text follows on more lines): one line, as every holm error
+            let err = String::from_utf8_lossy(&out.stderr);
+            let first = err.lines().map(str::trim).find(|l| !l.is_empty());
+            return Err(fail(first.unwrap_or("failed with no message").to_string()));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default().to_string();
+        let titles: Vec<String> = header.split_whitespace().map(str::to_string).collect();
+        let Some(col) = titles.iter().position(|h| h == "PID") else {
+            return Err(fail("the output has no PID column".into()));
+        };
+        let mut top = Top {
+            header,
+            lines: Vec::new(),
+            processes: Vec::new(),
+            titles,
+        };
+        for l in lines {
+            let pid = l
+                .split_whitespace()
+                .nth(col)
+                .and_then(|p| p.parse::<i32>().ok());
+            if pid.is_some_and(|p| pids.contains(&p)) {
+                top.processes.push(split_columns(l, top.titles.len()));
+                top.lines.push(l.to_string());
+            }
+        }
+        Ok(top)
+    }
+
+    /// The usage of the containers `ids` over half a second (`running[i]`: whether to sample `ids[i]`; a
+    /// container that is not running, or whose sample fails, shows zeros). Blocks for 500 ms.
+    pub fn containers_usage(&self, ids: &[(&str, bool)]) -> Vec<Usage> {
+        let first: Vec<Option<Sample>> = ids
+            .iter()
+            .map(|(id, run)| run.then(|| sample(id).ok()).flatten())
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        ids.iter()
+            .zip(first)
+            .map(|((id, run), a)| {
+                let b = run.then(|| sample(id).ok()).flatten();
+                let mut u = match (a, b) {
+                    (Some(a), Some(b)) => Usage {
+                        sampled: true,
+                        cpu_percent: cpu_percent(&a, &b),
+                        mem_usage: b.mem_usage,
+                        mem_limit: b.mem_limit,
+                        pids: b.pids,
+                        net_io: None,
+                    },
+                    _ => Usage::default(),
+                };
+                if *run {
+                    u.net_io = crate::network::net_io(id);
+                }
+                u
+            })
+            .collect()
+    }
+}

@@ -87,10 +87,9 @@ fn lookup(engine: &Engine, kind: Option<Kind>, name: &str, size: bool) -> Result
                 let st = engine.status(&rec);
                 let mut v = holm_engine::inspect::inspect(engine, &rec, st);
                 if size {
-                    let rw = engine.writable_size(&rec.id);
-                    let image = engine.image_size(&rec.image_id);
+                    let (rw, root_fs) = engine.container_sizes(&rec);
                     v["SizeRw"] = rw.into();
-                    v["SizeRootFs"] = (rw + image).into();
+                    v["SizeRootFs"] = root_fs.into();
                 }
                 return Ok(Some(v));
             }

@@ -1,9 +1,8 @@
 //! `holm top`, `stats`, `rename`, `port`, `container prune`, `version`, `info`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use holm_engine::lifecycle::Status;
-use holm_engine::stats::{self, Sample};
 use holm_engine::{Engine, State};
 use holm_format::size::{iec, size as human_size};
 use std::io::Write;
@@ -20,48 +19,11 @@ pub struct TopArgs {
 
 /// `holm top C [PS OPTIONS]`: as docker, runs the host's `ps` and keeps the rows of the container's processes.
 pub fn top(engine: &Engine, a: &TopArgs) -> Result<i32> {
-    let rec = engine.find(&a.container)?;
-    if rec.state != State::Running {
-        bail!("container {} is not running", rec.name);
-    }
-    let pids = stats::pids(&rec.id)?;
-    let args: Vec<String> = if a.ps_args.is_empty() {
-        vec!["-ef".into()]
-    } else {
-        a.ps_args.clone()
-    };
-    let out = match std::process::Command::new("ps").args(&args).output() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "the `ps` program was not found on PATH: install Debian's procps package (holm top runs it, as docker does)"
-        ),
-        r => r.context("run ps")?,
-    };
-    if !out.status.success() {
-        // ps's first complaint (its usage text follows on more lines): one line, as every holm error
-        let err = String::from_utf8_lossy(&out.stderr);
-        let first = err.lines().map(str::trim).find(|l| !l.is_empty());
-        bail!(
-            "ps {}: {}",
-            args.join(" "),
-            first.unwrap_or("failed with no message")
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut lines = text.lines();
-    let header = lines.next().unwrap_or_default();
-    let Some(col) = header.split_whitespace().position(|h| h == "PID") else {
-        bail!("ps {}: the output has no PID column", args.join(" "));
-    };
+    let top = engine.container_top(&a.container, &a.ps_args)?;
     let mut w = std::io::stdout().lock();
-    writeln!(w, "{header}")?;
-    for l in lines {
-        let pid = l
-            .split_whitespace()
-            .nth(col)
-            .and_then(|p| p.parse::<i32>().ok());
-        if pid.is_some_and(|p| pids.contains(&p)) {
-            writeln!(w, "{l}")?;
-        }
+    writeln!(w, "{}", top.header)?;
+    for l in &top.lines {
+        writeln!(w, "{l}")?;
     }
     Ok(0)
 }
@@ -126,38 +88,34 @@ pub fn stats(engine: &Engine, a: &StatsArgs) -> Result<i32> {
     };
     loop {
         let list = pick()?;
-        let first: Vec<Option<Sample>> = list
+        let targets: Vec<(&str, bool)> = list
             .iter()
-            .map(|(id, _, run, _)| run.then(|| stats::sample(id).ok()).flatten())
+            .map(|(id, _, run, _)| (id.as_str(), *run))
             .collect();
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        let usage = engine.containers_usage(&targets);
         let mut rows = Vec::new();
-        for ((id, name, run, given), a0) in list.iter().zip(first) {
-            let b = run.then(|| stats::sample(id).ok()).flatten();
-            let (cpu, mem, mem_pct, pids) = match (a0, b) {
-                (Some(a0), Some(b)) => (
-                    format!("{:.2}%", stats::cpu_percent(&a0, &b)),
-                    format!("{} / {}", iec(b.mem_usage), iec(b.mem_limit)),
+        for ((id, name, _, given), u) in list.iter().zip(usage) {
+            let (cpu, mem, mem_pct, pids) = if u.sampled {
+                (
+                    format!("{:.2}%", u.cpu_percent),
+                    format!("{} / {}", iec(u.mem_usage), iec(u.mem_limit)),
                     format!(
                         "{:.2}%",
-                        if b.mem_limit > 0 {
-                            b.mem_usage as f64 / b.mem_limit as f64 * 100.0
+                        if u.mem_limit > 0 {
+                            u.mem_usage as f64 / u.mem_limit as f64 * 100.0
                         } else {
                             0.0
                         }
                     ),
-                    b.pids.to_string(),
-                ),
-                _ => ("0.00%".into(), "0B / 0B".into(), "0.00%".into(), "0".into()),
-            };
-            let net = if *run {
-                holm_engine::network::net_io(id).map_or_else(
-                    || "--".into(),
-                    |(rx, tx)| format!("{} / {}", human_size(rx), human_size(tx)),
+                    u.pids.to_string(),
                 )
             } else {
-                "--".to_string()
+                ("0.00%".into(), "0B / 0B".into(), "0.00%".into(), "0".into())
             };
+            let net = u.net_io.map_or_else(
+                || "--".into(),
+                |(rx, tx)| format!("{} / {}", human_size(rx), human_size(tx)),
+            );
             rows.push(serde_json::json!({
                 "ID": if a.no_trunc { id.clone() } else { id[..12].to_string() },
                 "Container": given,
@@ -218,14 +176,7 @@ pub struct PortArgs {
 /// or with PORT the host addresses of that one (`0.0.0.0:8080`). A stopped container publishes nothing.
 pub fn port(engine: &Engine, a: &PortArgs) -> Result<i32> {
     let rec = engine.find(&a.container)?;
-    let mut ports = if rec.state == holm_engine::State::Running {
-        holm_engine::network::state(engine, &rec.id)
-            .map(|s| s.ports)
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    ports.sort_by_key(|p| (p.container_port, p.proto, p.host_ip, p.host_port));
+    let ports = engine.container_ports(&rec);
     match &a.port {
         Some(want) => {
             let key = if want.contains('/') {

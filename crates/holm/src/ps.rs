@@ -5,6 +5,7 @@ use crate::format::{self, Format};
 use anyhow::Result;
 use clap::Args;
 use holm_engine::lifecycle::Status;
+use holm_engine::listing::{ContainerFilters, ListOptions};
 use holm_engine::{ContainerRecord, Engine};
 use holm_format::time::{ago, parse_rfc3339};
 use serde_json::{json, Value};
@@ -49,172 +50,6 @@ pub struct PsArgs {
     /// Show the last created container (every state).
     #[arg(short, long)]
     pub latest: bool,
-}
-
-/// The `--filter` keys holm knows.
-const FILTERS: [&str; 7] = [
-    "label", "name", "id", "status", "exited", "ancestor", "network",
-];
-
-/// docker's `ancestor=`: the container was created from this image, named as given (`busybox`,
-/// `busybox:latest`, `docker.io/library/busybox`) or by id (prefix). holm's images have no parents, so only the
-/// image itself is an ancestor.
-fn is_ancestor(v: &str, rec: &ContainerRecord) -> bool {
-    let hex = rec.image_id.trim_start_matches("sha256:");
-    let want = v.trim_start_matches("sha256:");
-    if want.len() >= 4 && hex.starts_with(want) {
-        return true;
-    }
-    let norm =
-        |s: &str| holm_image::Reference::parse_normalized(s).map(|r| r.or_latest().to_string());
-    match (norm(v), norm(&rec.image)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => v == rec.image,
-    }
-}
-
-/// Checks every `--filter` before any container is looked at (an unknown filter is an error even when no
-/// container is listed, as docker's).
-fn check_filters(filters: &[String]) -> holm_engine::Result<Vec<regex::Regex>> {
-    let mut names = Vec::new();
-    for f in filters {
-        let Some((k, v)) = f.split_once('=') else {
-            return Err(holm_engine::Error::flag(
-                "--filter",
-                f,
-                "expected KEY=VALUE",
-            ));
-        };
-        if !FILTERS.contains(&k) {
-            return Err(holm_engine::Error::flag(
-                "--filter",
-                f,
-                format!("invalid filter '{k}' (holm has {})", FILTERS.join(", ")),
-            ));
-        }
-        // docker's container states (`removing` and `dead` never happen in holm, but are valid words)
-        const STATES: [&str; 7] = [
-            "created",
-            "restarting",
-            "running",
-            "removing",
-            "paused",
-            "exited",
-            "dead",
-        ];
-        if k == "status" && !STATES.contains(&v) {
-            return Err(holm_engine::Error::flag(
-                "--filter",
-                f,
-                format!("invalid filter '{f}' (status= takes {})", STATES.join(", ")),
-            ));
-        }
-        if k == "exited" && v.parse::<i32>().is_err() {
-            return Err(holm_engine::Error::flag(
-                "--filter",
-                f,
-                "exited= takes an exit code",
-            ));
-        }
-        if k == "name" {
-            // docker matches the name as a Go regular expression (RE2 syntax, as the regex crate's)
-            names.push(regex::Regex::new(v).map_err(|e| {
-                let why = e.to_string();
-                let why = why.lines().last().unwrap_or("").trim();
-                let why = why.strip_prefix("error: ").unwrap_or(why).to_string();
-                holm_engine::Error::flag(
-                    "--filter",
-                    f,
-                    format!("invalid regular expression: {why}"),
-                )
-            })?);
-        }
-    }
-    Ok(names)
-}
-
-/// True if the container passes every `--filter` (checked by [`check_filters`], which compiled the `name=`
-/// regexes). As docker: the values given for one key are alternatives (`-f status=created -f status=exited`),
-/// except `label`, whose values must all hold; every key given must hold. `name=` is a regex matched against the
-/// name with and without docker's leading `/` (`name=^/web$` and `name=^web$` both find `web`); `id=` a prefix.
-fn matches(filters: &[String], names: &[regex::Regex], rec: &ContainerRecord, st: Status) -> bool {
-    let mut keys: Vec<&str> = filters
-        .iter()
-        .map(|f| f.split_once('=').map_or(f.as_str(), |(k, _)| k))
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let slashed = format!("/{}", rec.name);
-    keys.into_iter().all(|key| {
-        let mut values = filters
-            .iter()
-            .filter_map(|f| f.split_once('='))
-            .filter(|(k, _)| *k == key)
-            .map(|(_, v)| v);
-        match key {
-            "label" => values.all(|v| match v.split_once('=') {
-                Some((lk, lv)) => rec.config.labels.get(lk).is_some_and(|x| x == lv),
-                None => rec.config.labels.contains_key(v),
-            }),
-            "name" => names
-                .iter()
-                .any(|re| re.is_match(&slashed) || re.is_match(&rec.name)),
-            "id" => values.any(|v| rec.id.starts_with(v)),
-            "status" => values.any(|v| st.as_str() == v),
-            "exited" => {
-                values.any(|v| st == Status::Exited && rec.exit_code.unwrap_or(-1).to_string() == v)
-            }
-            "ancestor" => values.any(|v| is_ancestor(v, rec)),
-            "network" => values.any(|v| networks_of(rec).iter().any(|n| n == v)),
-            _ => false,
-        }
-    })
-}
-
-/// The networks a container is on, by name: its `--network` (`bridge` when empty) and the user networks it was
-/// `network connect`ed to.
-fn networks_of(rec: &ContainerRecord) -> Vec<String> {
-    let mut v = vec![if rec.config.network.is_empty() {
-        "bridge".to_string()
-    } else {
-        rec.config.network.clone()
-    }];
-    v.extend(rec.config.connected.iter().map(|a| a.network.clone()));
-    v
-}
-
-/// docker's STATUS column: `Created`, `Up 5 seconds`, `Up 2 minutes (Paused)`, `Exited (0) 3 seconds ago`.
-pub fn status_text(rec: &ContainerRecord, st: Status, now: i64) -> String {
-    let since = |t: &str| parse_rfc3339(t).map(|t| ago(t, now));
-    match st {
-        Status::Created => "Created".into(),
-        Status::Running | Status::Paused => {
-            let up = since(&rec.started_at)
-                .map(|a| a.trim_end_matches(" ago").to_string())
-                .unwrap_or_default();
-            let paused = if st == Status::Paused {
-                " (Paused)"
-            } else {
-                ""
-            };
-            format!("Up {up}{paused}")
-        }
-        Status::Restarting => {
-            let code = rec.exit_code.unwrap_or(-1);
-            match since(&rec.finished_at) {
-                Some(a) => format!("Restarting ({code}) {a}"),
-                None => format!("Restarting ({code})"),
-            }
-        }
-        Status::Exited => {
-            // -1: the code is unknown (its monitor was killed), as podman shows it and `inspect`/`wait` say.
-            let code = rec.exit_code.unwrap_or(-1);
-            match since(&rec.finished_at) {
-                Some(a) => format!("Exited ({code}) {a}"),
-                None => format!("Exited ({code})"),
-            }
-        }
-    }
 }
 
 fn command_text(args: &[String], no_trunc: bool) -> String {
@@ -262,23 +97,19 @@ pub fn row(engine: &Engine, r: &ContainerRecord, st: Status, now: i64, no_trunc:
         },
         "State": st.as_str(),
         // docker's `Up 5 seconds (healthy)` (not when paused)
-        "Status": status_text(r, st, now) + &if st == Status::Running {
-            holm_engine::health::ps_suffix(engine, &r.id).unwrap_or_default()
-        } else {
-            String::new()
-        },
+        "Status": engine.container_status_text(r, st, now),
         "Names": r.name,
         "Labels": format::labels_text(&r.config.labels),
         "Label": r.config.labels,
         "Mounts": binds.iter().map(|b| b.source.as_str()).collect::<Vec<_>>().join(","),
-        "Networks": networks_of(r).join(","),
+        "Networks": holm_engine::listing::networks_of(r).join(","),
         "LocalVolumes": binds.iter().filter(|b| b.volume).count().to_string(),
     })
 }
 
 /// `holm ps [-a] [-q] [--format table|json|TEMPLATE]`.
 pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
-    let names = check_filters(&a.filter)?;
+    let filters = ContainerFilters::parse(&a.filter)?;
     let default = if a.size {
         format!("{DEFAULT}\t{{{{.Size}}}}")
     } else {
@@ -289,22 +120,13 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
     let last = if a.latest {
         Some(1)
     } else {
-        a.last.filter(|n| *n >= 0)
+        a.last.filter(|n| *n >= 0).map(|n| n as usize)
     };
-    let mut list = Vec::new();
-    // newest first, as docker lists
-    for (r, st) in engine.list()?.into_iter().rev() {
-        let shown = a.all
-            || last.is_some()
-            || matches!(st, Status::Running | Status::Paused | Status::Restarting)
-            || a.filter.iter().any(|f| f.starts_with("status="));
-        if shown && matches(&a.filter, &names, &r, st) {
-            list.push((r, st));
-        }
-    }
-    if let Some(n) = last {
-        list.truncate(n as usize);
-    }
+    let list = engine.container_list(&ListOptions {
+        all: a.all,
+        last,
+        filters,
+    })?;
     let mut out = std::io::stdout().lock();
     if a.quiet {
         for (r, _) in &list {
@@ -327,12 +149,11 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
         .map(|(r, st)| {
             let mut v = row(engine, r, *st, now, a.no_trunc);
             if a.size {
-                let rw = engine.writable_size(&r.id);
-                let image = engine.image_size(&r.image_id);
+                let (rw, root_fs) = engine.container_sizes(r);
                 v["Size"] = Value::String(format!(
                     "{} (virtual {})",
                     holm_format::size::size(rw),
-                    holm_format::size::size(rw + image)
+                    holm_format::size::size(root_fs)
                 ));
             }
             v
