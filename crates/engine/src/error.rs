@@ -94,6 +94,11 @@ pub enum Error {
     /// The image store failed.
     #[error(transparent)]
     Image(#[from] holm_image::StoreError),
+    /// `logs` of a container whose log driver keeps no file (`none`); its name.
+    #[error(
+        "configured logging driver does not support reading (container {0} has --log-driver none)"
+    )]
+    LogsUnsupported(String),
     /// A verb that needs a running container (`top`) was given one that is not running (its name).
     #[error("container {0} is not running")]
     NotRunning(String),

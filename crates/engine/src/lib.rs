@@ -49,6 +49,7 @@ pub mod lifecycle;
 pub mod listing;
 pub mod logfile;
 pub mod logopts;
+pub mod logs_api;
 pub mod monitor;
 pub mod mounts;
 pub mod netdb;
@@ -64,6 +65,7 @@ pub mod space;
 pub mod stats;
 pub mod system;
 pub mod tty;
+pub mod volume_api;
 pub mod volumes;
 
 pub use config::RunConfig;

@@ -111,7 +111,7 @@ fn lookup(engine: &Engine, kind: Option<Kind>, name: &str, size: bool) -> Result
     }
     if want(Kind::Volume) {
         match engine.volume_get(name) {
-            Ok(v) => return Ok(Some(crate::volume::volume_json(engine, &v))),
+            Ok(v) => return Ok(Some(serde_json::to_value(engine.volume_info(&v))?)),
             Err(holm_engine::Error::NoSuchVolume(_)) => {}
             Err(e) => return Err(e.into()),
         }

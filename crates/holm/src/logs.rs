@@ -2,8 +2,9 @@
 
 use anyhow::Result;
 use clap::Args;
-use holm_engine::logfile::{LogReader, Record, Stream};
-use holm_engine::{Engine, State};
+use holm_engine::logfile::{Record, Stream};
+use holm_engine::logs_api::{LogsError, LogsRequest};
+use holm_engine::Engine;
 use std::io::{BufWriter, Write};
 
 /// `holm logs`.
@@ -70,122 +71,36 @@ impl Out {
 /// first) with bounded memory. As docker and podman, `--tail` picks the last N records first and `--since` /
 /// `--until` filter those.
 pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
-    let tail: Option<usize> = match a.tail.as_str() {
-        "all" => None,
-        n => match n.parse::<i64>() {
-            Ok(n) => usize::try_from(n).ok(),
-            Err(_) => {
-                return Err(
-                    holm_engine::Error::flag("--tail", n, "expected a number or `all`").into(),
-                )
-            }
-        },
+    let parse_time = holm_engine::logs_api::parse_log_time;
+    let req = LogsRequest {
+        tail: holm_engine::logs_api::parse_tail(&a.tail)?,
+        since: a
+            .since
+            .as_deref()
+            .map(|s| parse_time("--since", s))
+            .transpose()?,
+        until: a
+            .until
+            .as_deref()
+            .map(|s| parse_time("--until", s))
+            .transpose()?,
+        follow: a.follow,
     };
-    let since = a
-        .since
-        .as_deref()
-        .map(|s| parse_time("--since", s))
-        .transpose()?;
-    let until = a
-        .until
-        .as_deref()
-        .map(|s| parse_time("--until", s))
-        .transpose()?;
-    let keep = |e: &Record<'_>| {
-        since.as_deref().is_none_or(|s| &*e.time >= s)
-            && until.as_deref().is_none_or(|u| &*e.time < u)
-    };
-    let rec = engine.find(&a.container)?;
-    let Some(path) = engine.log_file(&rec.id, &rec.config) else {
-        anyhow::bail!(
-            "configured logging driver does not support reading (container {} has --log-driver none)",
-            rec.name
-        );
-    };
-    let max_file = holm_engine::logopts::rotate(&rec.config.log_opts).map_or(1, |r| r.max_file);
-    let log_err = |e: std::io::Error| anyhow::anyhow!("reading log file {}: {e}", path.display());
-    let mut r = LogReader::open(&path, max_file, tail).map_err(log_err)?;
-    let mut out = Out {
+    let out = std::cell::RefCell::new(Out {
         out: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
         err: BufWriter::with_capacity(64 * 1024, std::io::stderr()),
         last: Stream::Stdout,
         timestamps: a.timestamps,
-    };
-    let print = |out: &mut Out, e: &Record<'_>| -> Result<(), ReadError> {
-        if keep(e) {
-            out.print(e).map_err(ReadError::Out)?;
-        }
-        Ok(())
-    };
-    // Errors of the log file name it; errors writing the output pass as they are.
-    let unwrap = |e: ReadError| match e {
-        ReadError::Log(e) => log_err(e),
-        ReadError::Out(e) => e.into(),
-    };
-    r.read_available(|e| print(&mut out, e)).map_err(unwrap)?;
-    if a.follow {
-        loop {
-            // Read the state before the file: output written before the exit was recorded is read below.
-            let running = match engine.find(&rec.id) {
-                Ok(r) => r.state == State::Running || engine.monitor_alive(&r.id),
-                Err(holm_engine::Error::NoSuchContainer(_)) => false,
-                Err(e) => return Err(e.into()),
-            };
-            r.read_available(|e| print(&mut out, e)).map_err(unwrap)?;
-            if !running {
-                break;
-            }
-            out.flush()?;
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    }
-    out.flush()?;
-    Ok(0)
-}
-
-/// Why reading a log stopped: its files could not be read, or the output could not be written.
-enum ReadError {
-    Log(std::io::Error),
-    Out(std::io::Error),
-}
-
-impl From<std::io::Error> for ReadError {
-    fn from(e: std::io::Error) -> ReadError {
-        ReadError::Log(e)
-    }
-}
-
-/// `--since`/`--until`: docker's timestamp forms (see [`holm_format::timestamp`]), returned as the log's RFC 3339 form
-/// (UTC, nanoseconds), which compares as text.
-fn parse_time(flag: &str, s: &str) -> holm_engine::Result<String> {
-    holm_format::timestamp::parse(
-        s,
-        std::time::SystemTime::now(),
-        holm_sys::process::local_utc_offset,
-    )
-    .map(holm_format::timestamp::to_log_time)
-    .map_err(|why| holm_engine::Error::flag(flag, s, why))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_time;
-
-    fn parse_since(s: &str) -> holm_engine::Result<String> {
-        parse_time("--since", s)
-    }
-
-    #[test]
-    fn since_forms() {
-        assert_eq!(
-            parse_since("2026-01-02T03:04:05Z").unwrap(),
-            "2026-01-02T03:04:05.000000000Z"
-        );
-        assert_eq!(parse_since("0").unwrap(), "1970-01-01T00:00:00.000000000Z");
-        let ago = parse_since("1h30m").unwrap();
-        let now = parse_since("0s").unwrap();
-        assert!(ago < now);
-        assert!(parse_since("yesterday").is_err());
-        assert!(parse_since("5x").is_err());
+    });
+    let r = engine.container_logs(
+        &a.container,
+        &req,
+        &mut |e| out.borrow_mut().print(e),
+        &mut || out.borrow_mut().flush(),
+    );
+    match r {
+        Ok(()) => Ok(0),
+        Err(LogsError::Engine(e)) => Err(e.into()),
+        Err(LogsError::Output(e)) => Err(e.into()),
     }
 }

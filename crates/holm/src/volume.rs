@@ -9,19 +9,6 @@ use serde_json::{json, Value};
 /// docker's default `volume ls` columns.
 const LS_DEFAULT: &str = "{{.Driver}}\t{{.Name}}";
 
-/// docker's volume JSON (`holm volume inspect`, `holm inspect VOLUME`).
-pub fn volume_json(engine: &Engine, v: &holm_engine::volumes::Volume) -> Value {
-    json!({
-        "CreatedAt": v.created,
-        "Driver": "local",
-        "Labels": v.labels,
-        "Mountpoint": engine.volume_path(&v.name),
-        "Name": v.name,
-        "Options": {},
-        "Scope": "local",
-    })
-}
-
 /// `holm volume …`.
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
@@ -64,48 +51,6 @@ pub struct LsArgs {
     pub filter: Vec<String>,
 }
 
-/// Applies `volume ls --filter`s. Errors: an unknown filter or a bad value, naming it (exit status 125).
-fn filter_volumes(
-    engine: &Engine,
-    filters: &[String],
-    mut list: Vec<holm_engine::volumes::Volume>,
-) -> Result<Vec<holm_engine::volumes::Volume>> {
-    for f in filters {
-        let bad = |why: &str| holm_engine::Error::flag("--filter", f, why);
-        let Some((k, v)) = f.split_once('=') else {
-            return Err(bad("expected KEY=VALUE").into());
-        };
-        match k {
-            "dangling" => {
-                let d = match v {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => return Err(bad("dangling= takes true or false").into()),
-                };
-                let mut keep = Vec::new();
-                for vol in list {
-                    if engine.volume_users(&vol.name)?.is_empty() == d {
-                        keep.push(vol);
-                    }
-                }
-                list = keep;
-            }
-            "name" => list.retain(|vol| vol.name.contains(v)),
-            "driver" => list.retain(|_| v == "local"),
-            "label" => {
-                let (lk, lv) = v.split_once('=').map_or((v, None), |(a, b)| (a, Some(b)));
-                list.retain(|vol| {
-                    vol.labels
-                        .get(lk)
-                        .is_some_and(|x| lv.is_none_or(|w| x == w))
-                });
-            }
-            _ => return Err(bad("invalid filter (holm has dangling, name, label, driver)").into()),
-        }
-    }
-    Ok(list)
-}
-
 /// `holm volume rm`.
 #[derive(Debug, Args)]
 pub struct RmArgs {
@@ -139,7 +84,8 @@ pub fn volume(engine: &Engine, c: &VolumeCommand) -> Result<i32> {
         }
         VolumeCommand::Ls(a) => {
             let format = Format::parse(a.format.as_deref(), LS_DEFAULT)?;
-            let list = filter_volumes(engine, &a.filter, engine.volume_list()?)?;
+            let filters = holm_engine::volume_api::VolumeFilters::parse(&a.filter)?;
+            let list = engine.volume_list_filtered(&filters)?;
             if a.quiet {
                 for v in list {
                     println!("{}", v.name);
@@ -147,7 +93,7 @@ pub fn volume(engine: &Engine, c: &VolumeCommand) -> Result<i32> {
                 return Ok(0);
             }
             if let Format::Json = format {
-                let all: Vec<Value> = list.iter().map(|v| volume_json(engine, v)).collect();
+                let all: Vec<_> = list.iter().map(|v| engine.volume_info(v)).collect();
                 println!("{}", serde_json::to_string_pretty(&all)?);
                 return Ok(0);
             }
