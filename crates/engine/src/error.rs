@@ -99,6 +99,9 @@ pub enum Error {
         "configured logging driver does not support reading (container {0} has --log-driver none)"
     )]
     LogsUnsupported(String),
+    /// A listing filter that is not `KEY=VALUE` or has an unknown key (docker's words, exit status 1).
+    #[error("{0}")]
+    InvalidFilter(String),
     /// A verb that needs a running container (`top`) was given one that is not running (its name).
     #[error("container {0} is not running")]
     NotRunning(String),

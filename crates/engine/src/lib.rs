@@ -55,6 +55,7 @@ pub mod mounts;
 pub mod netdb;
 pub mod netuser;
 pub mod network;
+pub mod network_api;
 pub mod networks;
 pub mod ops;
 pub mod options;

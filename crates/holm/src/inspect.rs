@@ -105,7 +105,7 @@ fn lookup(engine: &Engine, kind: Option<Kind>, name: &str, size: bool) -> Result
         }
     }
     if want(Kind::Network) {
-        if let Some(v) = crate::network::find_json(engine, name)? {
+        if let Some(v) = engine.network_inspect(name)? {
             return Ok(Some(v));
         }
     }

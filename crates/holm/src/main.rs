@@ -72,10 +72,12 @@ fn main() {
     if let Some(code) = engine_cli::monitor_fast_path() {
         std::process::exit(code);
     }
-    // `holm __dns NETWORK_ID`: a user network's name server (started by the engine, see holm_network::dnsproc).
-    if std::env::args_os().nth(1).as_deref() == Some(holm_network::dnsproc::COMMAND.as_ref()) {
+    // `holm __dns NETWORK_ID`: a user network's name server (started by the engine, see
+    // holm_engine::network_api::dns_main).
+    if std::env::args_os().nth(1).as_deref() == Some(holm_engine::network_api::DNS_COMMAND.as_ref())
+    {
         let id = std::env::args().nth(2).unwrap_or_default();
-        std::process::exit(holm_network::dnsproc::main(&id));
+        std::process::exit(holm_engine::network_api::dns_main(&id));
     }
     if let Some(code) = health::fast_path() {
         std::process::exit(code);

@@ -3,10 +3,11 @@
 
 use crate::exitcode::{fail, Verb};
 use crate::format::Format;
-use crate::network::{network_json, LsArgs, LS_DEFAULT, NETWORKS};
+use crate::network::{LsArgs, LS_DEFAULT};
 use anyhow::Result;
 use clap::Args;
-use holm_engine::networks::{label_matches, CreateNetwork};
+use holm_engine::network_api::NetworkFilters;
+use holm_engine::networks::CreateNetwork;
 use holm_engine::Engine;
 use serde_json::{json, Value};
 
@@ -90,64 +91,20 @@ fn row(id: &str, name: &str, driver: &str, internal: bool, labels: &str, created
            "Internal": internal, "Labels": labels, "CreatedAt": created})
 }
 
-/// Whether a network passes docker's `network ls --filter` values (several values of one key: any matches).
-fn passes(
-    filters: &[(String, String)],
-    id: &str,
-    name: &str,
-    driver: &str,
-    builtin: bool,
-    labels: &std::collections::BTreeMap<String, String>,
-) -> bool {
-    let keys: std::collections::BTreeSet<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
-    keys.into_iter().all(|k| {
-        filters
-            .iter()
-            .filter(|(fk, _)| fk == k)
-            .any(|(_, v)| match k {
-                "name" => name.contains(v.as_str()),
-                "id" => id.starts_with(v.as_str()),
-                "driver" => driver == v,
-                "label" => label_matches(labels, v),
-                "type" => (v == "builtin") == builtin,
-                _ => false,
-            })
-    })
-}
-
 /// `network ls`.
 pub fn ls(engine: &Engine, a: &LsArgs) -> Result<i32> {
-    let mut filters = Vec::new();
-    for f in &a.filters {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value): {f}"))?;
-        if !["name", "id", "driver", "label", "type", "dangling", "scope"].contains(&k) {
-            anyhow::bail!("invalid filter '{k}'");
-        }
-        filters.push((k.to_string(), v.to_string()));
-    }
+    let filters = NetworkFilters::parse(&a.filters)?;
     let format = Format::parse(a.format.as_deref(), LS_DEFAULT)?;
-    let none = std::collections::BTreeMap::new();
     let mut rows = Vec::new();
     let mut full = Vec::new();
-    for (n, d) in NETWORKS {
-        if passes(&filters, n, n, d, true, &none) {
-            rows.push(row(n, n, d, false, "", ""));
-            full.push(network_json(engine, n, d)?);
-        }
-    }
-    for rec in engine.networks()? {
-        let c = &rec.config;
-        if !passes(&filters, &rec.id, &rec.name, &c.driver, false, &c.labels) {
-            continue;
-        }
-        let id = if a.no_trunc {
-            rec.id.clone()
+    for n in engine.network_list(&filters)? {
+        // a user network's id is shown short unless --no-trunc (the predefined ones' ids are their names)
+        let id = if a.no_trunc || n.builtin {
+            n.id.clone()
         } else {
-            rec.id[..12].to_string()
+            n.id[..12].to_string()
         };
-        let labels = c
+        let labels = n
             .labels
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -155,13 +112,13 @@ pub fn ls(engine: &Engine, a: &LsArgs) -> Result<i32> {
             .join(",");
         rows.push(row(
             &id,
-            &rec.name,
-            &c.driver,
-            c.internal,
+            &n.name,
+            &n.driver,
+            n.internal,
             &labels,
-            &holm_format::time::created_at(&rec.created),
+            &holm_format::time::created_at(&n.created),
         ));
-        full.push(engine.network_json(&rec)?);
+        full.push(n.json);
     }
     if a.quiet {
         for r in &rows {

@@ -5,15 +5,11 @@
 use crate::exitcode::{fail, Verb};
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use holm_engine::lifecycle::Status;
 use holm_engine::Engine;
-use serde_json::{json, Value};
 use std::io::Write;
 
 /// docker's default `network ls` columns.
 pub const LS_DEFAULT: &str = "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
-
-pub const NETWORKS: [(&str, &str); 3] = [("bridge", "bridge"), ("host", "host"), ("none", "null")];
 
 /// `holm network …`.
 #[derive(Debug, Subcommand)]
@@ -53,68 +49,6 @@ pub struct LsArgs {
     pub no_trunc: bool,
 }
 
-/// docker's network JSON for the network called `name`, `None` if there is no such network (`holm inspect`).
-pub fn find_json(engine: &Engine, name: &str) -> Result<Option<Value>> {
-    match NETWORKS.iter().find(|(n, _)| *n == name) {
-        Some((n, d)) => Ok(Some(network_json(engine, n, d)?)),
-        None => match engine.network_find(name) {
-            Ok(rec) => Ok(Some(engine.network_json(&rec)?)),
-            Err(holm_engine::Error::NoSuchNetwork(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        },
-    }
-}
-
-/// docker's network JSON for `name` (one of [`NETWORKS`]) with the engine's running containers on it.
-pub fn network_json(engine: &Engine, name: &str, driver: &str) -> Result<Value> {
-    let mut containers = serde_json::Map::new();
-    for (rec, st) in engine.list()? {
-        if !matches!(st, Status::Running | Status::Paused)
-            || holm_engine::network::mode(&rec.config).map_or("bridge", |m| m.as_str()) != name
-        {
-            continue;
-        }
-        let net = holm_engine::network::state(engine, &rec.id).unwrap_or_default();
-        containers.insert(
-            rec.id.clone(),
-            json!({
-                "Name": rec.name,
-                "EndpointID": if name == "bridge" { rec.id.as_str() } else { "" },
-                "MacAddress": net.mac,
-                "IPv4Address": net.ip.map(|ip| format!("{ip}/{}", holm_network::SUBNET.1)).unwrap_or_default(),
-                "IPv6Address": "",
-            }),
-        );
-    }
-    let config = if name == "bridge" {
-        json!([{
-            "Subnet": format!("{}/{}", holm_network::SUBNET.0, holm_network::SUBNET.1),
-            "Gateway": holm_network::GATEWAY.to_string(),
-        }])
-    } else {
-        json!([])
-    };
-    let options = if name == "bridge" {
-        json!({"com.docker.network.bridge.name": holm_network::BRIDGE})
-    } else {
-        json!({})
-    };
-    Ok(json!({
-        "Name": name,
-        "Id": name,
-        "Scope": "local",
-        "Driver": driver,
-        "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": null, "Config": config},
-        "Internal": false,
-        "Attachable": false,
-        "Ingress": false,
-        "Containers": containers,
-        "Options": options,
-        "Labels": {},
-    }))
-}
-
 /// Runs a network command; returns the exit status.
 pub fn network(engine: &Engine, c: &NetworkCommand) -> Result<i32> {
     match c {
@@ -124,7 +58,7 @@ pub fn network(engine: &Engine, c: &NetworkCommand) -> Result<i32> {
             let mut found = Vec::new();
             let mut code = 0;
             for n in &a.names {
-                match find_json(engine, n)? {
+                match engine.network_inspect(n)? {
                     Some(v) => found.push(v),
                     None => {
                         let e = anyhow::anyhow!("network {n} not found");

@@ -306,12 +306,7 @@ impl RunArgs {
             interactive: self.interactive,
             log_driver: o::parse_log_driver(&self.log_driver)?,
             log_opts: holm_engine::logopts::parse(&self.log_driver, &self.log_opt)?,
-            network: match holm_network::Mode::parse(&self.network)? {
-                // Resolved to the other container's id at create.
-                // A user network's name (checked at create).
-                holm_network::Mode::Container | holm_network::Mode::User => self.network.clone(),
-                m => m.as_str().to_string(),
-            },
+            network: holm_engine::network_api::normalize_mode(&self.network)?,
             network_aliases: self.network_aliases.clone(),
             publish: self.publish.clone(),
             publish_all: self.publish_all,
