@@ -62,6 +62,8 @@ pub mod options;
 pub mod pull;
 mod refresh;
 pub mod runtime;
+#[cfg(test)]
+mod shapes;
 pub mod space;
 pub mod stats;
 pub mod system;

@@ -578,6 +578,12 @@ pub fn apply(spec: &mut Spec, cfg: &RunConfig, rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A signal given by name or number (`--signal` of `stop`/`kill`/`restart`, `signal=` of the API's kill and stop):
+/// `SIGTERM`, `TERM`, `term`, `15`. Errors: [`Error::InvalidFlag`] naming `flag`.
+pub fn signal(flag: &str, s: &str) -> Result<i32> {
+    holm_sys::signal::parse_signal(s).ok_or_else(|| Error::flag(flag, s, "unknown signal"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -211,7 +211,7 @@ pub struct Usage {
 }
 
 /// Splits a `ps` line into `n` columns, the last taking the rest of the line.
-fn split_columns(line: &str, n: usize) -> Vec<String> {
+pub(crate) fn split_columns(line: &str, n: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = line.trim_start();
     while out.len() + 1 < n && !rest.is_empty() {

@@ -109,6 +109,43 @@ pub struct DiskUsage {
     pub volumes: UsageRow,
 }
 
+/// A volume as docker's `GET /system/df` lists it: its JSON plus `UsageData`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VolumeUsage {
+    /// docker's Volume fields.
+    #[serde(flatten)]
+    pub volume: crate::volume_api::VolumeInfo,
+    /// `{Size, RefCount}`: bytes of its data, containers that mount it.
+    pub usage_data: VolumeUsageData,
+}
+
+/// `UsageData` of [`VolumeUsage`].
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VolumeUsageData {
+    /// Bytes of its data.
+    pub size: u64,
+    /// Containers that mount it.
+    pub ref_count: u64,
+}
+
+/// docker's `GET /system/df` answer (`docker system df [-v]` computes its table from these lists).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DiskUsageLists {
+    /// Bytes of all images' layers.
+    pub layers_size: u64,
+    /// The images, each with `Containers` = how many containers use it.
+    pub images: Vec<crate::images::ImageSummary>,
+    /// The containers, with `SizeRw` and `SizeRootFs`.
+    pub containers: Vec<crate::listing::ContainerSummary>,
+    /// The volumes with their usage.
+    pub volumes: Vec<VolumeUsage>,
+    /// Always empty: holm does not build images.
+    pub build_cache: Vec<serde_json::Value>,
+}
+
 /// What `holm system prune` removed.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -272,6 +309,37 @@ impl Engine {
             images: img,
             containers: ctr,
             volumes: vol,
+        })
+    }
+
+    /// docker's `GET /system/df`: every image (with how many containers use it), container (with its sizes) and
+    /// volume (with its size and users). Errors: the database's, the store's.
+    pub fn system_df_lists(&self) -> Result<DiskUsageLists> {
+        let list = self.list()?;
+        let mut images = self.image_list(&crate::images::ImageFilters::default())?;
+        for i in &mut images {
+            i.containers = list.iter().filter(|(r, _)| r.image_id == i.id).count() as i64;
+        }
+        let containers = list
+            .iter()
+            .map(|(r, st)| self.container_summary(r, *st, true))
+            .collect();
+        let mut volumes = Vec::new();
+        for v in self.volume_list()? {
+            volumes.push(VolumeUsage {
+                usage_data: VolumeUsageData {
+                    size: self.volume_size(&v.name),
+                    ref_count: self.volume_users(&v.name)?.len() as u64,
+                },
+                volume: self.volume_info(&v),
+            });
+        }
+        Ok(DiskUsageLists {
+            layers_size: images.iter().map(|i| i.size).sum(),
+            images,
+            containers,
+            volumes,
+            build_cache: Vec::new(),
         })
     }
 

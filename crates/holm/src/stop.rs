@@ -48,8 +48,7 @@ pub struct StopArgs {
 
 /// `-s/--signal` of `stop`, `restart` and `kill`. Errors: an unknown signal, naming the flag (exit status 125).
 fn signal(s: &str) -> holm_engine::Result<i32> {
-    holm_sys::signal::parse_signal(s)
-        .ok_or_else(|| holm_engine::Error::flag("--signal", s, "unknown signal"))
+    holm_engine::options::signal("--signal", s)
 }
 
 /// `holm stop [-t N] [-s SIG]`.
