@@ -166,6 +166,22 @@ impl Error {
         )
     }
 
+    /// True for the image store's refusals (an image in use, with several names, a running container's; a
+    /// short id matching several images): docker answers these with 409 Conflict. False for I/O errors.
+    pub fn is_image_conflict(&self) -> bool {
+        use holm_image::StoreError as S;
+        matches!(
+            self,
+            Error::Image(
+                S::Ambiguous(_)
+                    | S::MultipleNames { .. }
+                    | S::InUse { .. }
+                    | S::ReferenceInUse { .. }
+                    | S::RunningContainer { .. }
+            )
+        )
+    }
+
     /// True for a name that is no image reference at all (`inspect` then looks for other kinds of objects).
     pub fn is_bad_reference(&self) -> bool {
         matches!(self, Error::Image(holm_image::StoreError::Reference(_)))

@@ -189,6 +189,21 @@ impl ImageFilters {
     }
 }
 
+/// docker's short form of a name (`docker.io/library/busybox:1` → `busybox:1`); the name as given if it is no
+/// reference.
+pub fn familiar_name(n: &str) -> String {
+    Reference::parse(n)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| n.to_string())
+}
+
+/// Checks that `n` is an image reference (`NAME[:TAG][@DIGEST]`, docker's grammar). Errors: the reference's
+/// parse error (see [`Error::is_bad_reference`]).
+pub fn check_reference(n: &str) -> Result<()> {
+    Reference::parse_normalized(n).map_err(holm_image::StoreError::from)?;
+    Ok(())
+}
+
 /// `(repository, tag)` of a name (`<none>` as the tag of a name by digest).
 fn split_name(n: &str) -> (String, String) {
     match Reference::parse(n) {
