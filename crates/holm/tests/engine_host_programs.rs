@@ -27,7 +27,9 @@ fn a_missing_nft_names_the_nftables_package() {
         PATH="$EMPTY" holm run --rm "$IMAGE" echo started
         echo "rc=$?"
         PATH="$EMPTY" holm run --rm --network none "$IMAGE" echo without-network
-        echo "ports=$(ls /sys/class/net/holm0/brif 2>/dev/null | wc -l)"
+        # netlink, not /sys/class/net: sysfs shows the namespace it was mounted in (the host's, where other tests
+        # run containers on holm0 at the same time), not this private one
+        echo "ports=$(ip -o link show master holm0 2>/dev/null | wc -l)"
     "#;
     let o = std::process::Command::new("unshare")
         .args(["-n", "sh", "-c", script])
