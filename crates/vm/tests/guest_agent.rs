@@ -122,7 +122,9 @@ fn accept(l: &UnixListener, qemu: &mut Child, what: &str) -> UnixStream {
 /// Boots a VM sharing `rootfs` as 9p tag `rootfs`. A minimal qemu command line: the machine, devices and kernel
 /// command line of holm_vm::qemu's builder (no `reboot=t`: the agent itself asks for a triple-fault restart), with
 /// socket paths instead of passed fds, since the jail's launcher forks and libtest runs tests on threads.
-fn boot(rootfs: &Path) -> Vm {
+/// `volumes`: `(host directory, mount tag, read-only)`, each one more 9p device (qemu refuses writes to a read-only
+/// one whatever the guest does).
+fn boot(rootfs: &Path, volumes: &[(&Path, &str, bool)]) -> Vm {
     let dir = tempfile::tempdir().unwrap();
     let initrd = holm_vm::initramfs::ensure(&agent(), &dir.path().join("cache")).unwrap();
     let sock = |n: &str| {
@@ -164,6 +166,18 @@ fn boot(rootfs: &Path) -> Vm {
             rootfs.display()
         ))
         .args(["-device", "virtio-9p-device,fsdev=fs0,mount_tag=rootfs"])
+        .args(volumes.iter().enumerate().flat_map(|(i, (path, tag, ro))| {
+            let ro = if *ro { ",readonly=on" } else { "" };
+            [
+                "-fsdev".to_string(),
+                format!(
+                    "local,id=vol{i},path={},security_model=passthrough,multidevs=remap{ro}",
+                    path.display()
+                ),
+                "-device".to_string(),
+                format!("virtio-9p-device,fsdev=vol{i},mount_tag={tag}"),
+            ]
+        }))
         .stdin(PStdio::null())
         .stdout(PStdio::null())
         .stderr(PStdio::piped())
@@ -268,10 +282,17 @@ fn container_runs_in_the_guest_with_stdio_exec_and_exit_code() {
     bundle.set_args(&[
         "sh",
         "-c",
-        "echo hi; read line; echo \"got $line\"; echo err >&2; exit 3",
+        "echo hi; echo vol > /data/f; touch /ro/x 2>/dev/null || echo ro-refused; read line; \
+         echo \"got $line\"; echo err >&2; exit 3",
     ]);
     let id = holm_testkit::unique_id("vmguest");
-    let mut vm = boot(&bundle.rootfs());
+    // Two volumes: read-write at /data, read-only at /ro.
+    let rw = tempfile::tempdir().unwrap();
+    let ro = tempfile::tempdir().unwrap();
+    let mut vm = boot(
+        &bundle.rootfs(),
+        &[(rw.path(), "vol0", false), (ro.path(), "vol1", true)],
+    );
     let mut control = Control::new(
         vm.control.try_clone().unwrap(),
         vm.control.try_clone().unwrap(),
@@ -311,8 +332,31 @@ fn container_runs_in_the_guest_with_stdio_exec_and_exit_code() {
     assert!(!e.is_violation(), "{e}");
     assert!(e.to_string().contains("/nonexistent-in-guest"), "{e}");
 
+    let mut req = create_request(&bundle, &id);
+    let mut mounts = req.config.mounts().clone().unwrap_or_default();
+    for (i, (dest, ro)) in [("/data", false), ("/ro", true)].into_iter().enumerate() {
+        let guest_path = format!("/run/holm/volumes/{i}");
+        req.volumes.push(Share {
+            fstype: ShareType::NineP,
+            tag: format!("vol{i}"),
+            guest_path: guest_path.clone(),
+            readonly: ro,
+        });
+        let opts = if ro {
+            vec!["rbind", "ro"]
+        } else {
+            vec!["rbind"]
+        };
+        mounts.push(
+            serde_json::from_value(serde_json::json!({
+                "destination": dest, "type": "bind", "source": guest_path, "options": opts
+            }))
+            .unwrap(),
+        );
+    }
+    req.config.set_mounts(Some(mounts));
     let pid = control
-        .create(create_request(&bundle, &id))
+        .create(req)
         .unwrap_or_else(|e| panic!("create: {e}\nconsole:\n{}", vm.console_text()));
     assert!(pid > 0);
     let (out, reader) = collect(stdio, 2);
@@ -334,7 +378,12 @@ fn container_runs_in_the_guest_with_stdio_exec_and_exit_code() {
     assert_eq!((stream, status.shell_code()), (0, 3));
     reader.join().unwrap();
 
-    assert_eq!(stdout_of(&out, 0), "hi\ngot ping\n");
+    assert_eq!(stdout_of(&out, 0), "hi\nro-refused\ngot ping\n");
+    assert_eq!(
+        std::fs::read_to_string(rw.path().join("f")).unwrap(),
+        "vol\n"
+    );
+    assert!(!ro.path().join("x").exists());
     let guest_release = stdout_of(&out, 1);
     assert_eq!(
         guest_release.trim(),
@@ -393,7 +442,7 @@ fn tty_exec_resize_ps_stats_pause_and_kill() {
     let mut bundle = holm_testkit::Bundle::busybox();
     bundle.set_args(&["sleep", "1000"]);
     let id = holm_testkit::unique_id("vmguest");
-    let mut vm = boot(&bundle.rootfs());
+    let mut vm = boot(&bundle.rootfs(), &[]);
     let mut control = Control::new(
         vm.control.try_clone().unwrap(),
         vm.control.try_clone().unwrap(),
