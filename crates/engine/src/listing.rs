@@ -10,9 +10,12 @@ use std::collections::BTreeMap;
 pub use holm_network::ports::PortBinding;
 
 /// The `--filter` keys holm knows (docker's names).
-pub const FILTER_KEYS: [&str; 7] = [
-    "label", "name", "id", "status", "exited", "ancestor", "network",
+pub const FILTER_KEYS: [&str; 8] = [
+    "label", "name", "id", "status", "exited", "ancestor", "network", "health",
 ];
+
+/// The values of docker's `health=` filter.
+const HEALTH: [&str; 4] = ["starting", "healthy", "unhealthy", "none"];
 
 /// docker's container states (`removing` and `dead` never happen in holm, but are valid filter values).
 const STATES: [&str; 7] = [
@@ -57,6 +60,13 @@ impl ContainerFilters {
                     format!("invalid filter '{f}' (status= takes {})", STATES.join(", ")),
                 ));
             }
+            if k == "health" && !HEALTH.contains(&v) {
+                return Err(Error::flag(
+                    "--filter",
+                    f,
+                    format!("invalid filter '{f}' (health= takes {})", HEALTH.join(", ")),
+                ));
+            }
             if k == "exited" && v.parse::<i32>().is_err() {
                 return Err(Error::flag("--filter", f, "exited= takes an exit code"));
             }
@@ -80,8 +90,9 @@ impl ContainerFilters {
     }
 
     /// True if the container passes every filter. `name=` is a regex matched against the name with and without
-    /// docker's leading `/` (`name=^/web$` and `name=^web$` both find `web`); `id=` a prefix.
-    pub fn matches(&self, rec: &ContainerRecord, st: Status) -> bool {
+    /// docker's leading `/` (`name=^/web$` and `name=^web$` both find `web`); `id=` a prefix; `health=` the
+    /// healthcheck's status word of a running container (`none` without a healthcheck, or when not running).
+    pub fn matches(&self, engine: &Engine, rec: &ContainerRecord, st: Status) -> bool {
         let mut keys: Vec<&str> = self.pairs.iter().map(|(k, _)| k.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
@@ -107,6 +118,14 @@ impl ContainerFilters {
                     .any(|v| st == Status::Exited && rec.exit_code.unwrap_or(-1).to_string() == v),
                 "ancestor" => values.any(|v| is_ancestor(v, rec)),
                 "network" => values.any(|v| networks_of(rec).iter().any(|n| n == v)),
+                "health" => {
+                    let word = if st == Status::Running {
+                        crate::health::status_word(engine, &rec.id)
+                    } else {
+                        "none".to_string()
+                    };
+                    values.any(|v| v == word)
+                }
                 _ => false,
             }
         })
@@ -276,7 +295,7 @@ impl Engine {
                 || opts.last.is_some()
                 || matches!(st, Status::Running | Status::Paused | Status::Restarting)
                 || opts.filters.has_status();
-            if shown && opts.filters.matches(&r, st) {
+            if shown && opts.filters.matches(self, &r, st) {
                 list.push((r, st));
             }
         }
@@ -379,6 +398,36 @@ impl Engine {
                     rw: !b.read_only,
                 })
                 .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ContainerFilters;
+
+    #[test]
+    fn filters_are_checked_before_listing() {
+        let f = |v: &[&str]| {
+            ContainerFilters::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        assert!(f(&[
+            "health=healthy",
+            "health=none",
+            "network=n1",
+            "status=exited"
+        ])
+        .is_ok());
+        for bad in [
+            "health=bogus",
+            "status=up",
+            "exited=x",
+            "nope=1",
+            "name=(",
+            "label",
+        ] {
+            let e = f(&[bad]).unwrap_err().to_string();
+            assert!(e.contains("--filter") && e.contains(bad), "{bad}: {e}");
         }
     }
 }

@@ -34,7 +34,8 @@ pub struct PsArgs {
     /// Output format: `table` (default), `table TEMPLATE`, a Go template (`{{.ID}} {{.Names}}`), or `json`.
     #[arg(long)]
     pub format: Option<String>,
-    /// Filter: `label=K[=V]`, `name=REGEX`, `id=PREFIX`, `status=S`, `exited=CODE`, `ancestor=IMAGE`
+    /// Filter: `label=K[=V]`, `name=REGEX`, `id=PREFIX`, `status=S`, `exited=CODE`, `ancestor=IMAGE`,
+    /// `network=NAME`, `health=starting|healthy|unhealthy|none`
     /// (repeatable: as docker, the values of one key are alternatives, except `label`, whose values must all hold;
     /// different keys must all hold).
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]

@@ -99,6 +99,11 @@ fn healthy_then_ps_inspect_events_and_stop() {
     assert!(last["Start"].as_str().unwrap() <= last["End"].as_str().unwrap());
     let st = ps_status(&e, "hok");
     assert!(st.starts_with("Up ") && st.ends_with(" (healthy)"), "{st}");
+    // docker's ps --filter health=
+    let ps_q = |f: &str| e.ok(&["ps", "-aq", "--no-trunc", "--filter", f]);
+    assert_eq!(ps_q("health=healthy").trim(), id.trim());
+    assert_eq!(ps_q("health=unhealthy").trim(), "");
+    assert_eq!(ps_q("health=none").trim(), "");
     // at most 5 results are kept
     wait_health(&e, "hok", "6 checks", |h| {
         h["Log"].as_array().is_some_and(|l| l.len() == 5) && h["Log"][0]["Start"] != log[0]["Start"]
