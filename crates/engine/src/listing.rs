@@ -236,9 +236,15 @@ pub struct MountSummary {
     pub source: String,
     /// The path in the container.
     pub destination: String,
+    /// `local` for a volume, empty for a bind.
+    pub driver: String,
+    /// `ro`, or `z` (volume) / empty (bind) when writable, as `inspect` shows.
+    pub mode: String,
     /// Writable.
     #[serde(rename = "RW")]
     pub rw: bool,
+    /// `rprivate` for a bind, empty for a volume.
+    pub propagation: String,
 }
 
 /// `HostConfig` of [`ContainerSummary`].
@@ -282,6 +288,8 @@ pub struct ContainerSummary {
     pub status: String,
     /// Its network mode.
     pub host_config: HostConfigSummary,
+    /// `{"Networks": {NAME: EndpointSettings}}`, as `inspect` shows them (addresses while it runs).
+    pub network_settings: serde_json::Value,
     /// Volumes and binds.
     pub mounts: Vec<MountSummary>,
 }
@@ -370,12 +378,17 @@ impl Engine {
                 .collect(),
             state: st.as_str().to_string(),
             status: self.container_status_text(rec, st, holm_format::time::now_secs()),
+            network_settings: serde_json::json!({
+                "Networks": crate::network::inspect_settings(
+                    self,
+                    &rec.id,
+                    &rec.config,
+                    matches!(st, Status::Running | Status::Paused).then_some(rec.pid),
+                )["Networks"]
+                    .clone()
+            }),
             host_config: HostConfigSummary {
-                network_mode: if rec.config.network.is_empty() {
-                    "bridge".into()
-                } else {
-                    rec.config.network.clone()
-                },
+                network_mode: crate::network::mode_text(&rec.config),
             },
             mounts: rec
                 .config
@@ -395,7 +408,15 @@ impl Engine {
                         b.source.clone()
                     },
                     destination: b.destination.clone(),
+                    driver: if b.volume { "local" } else { "" }.into(),
+                    mode: match (b.read_only, b.volume) {
+                        (true, _) => "ro",
+                        (false, true) => "z",
+                        (false, false) => "",
+                    }
+                    .into(),
                     rw: !b.read_only,
+                    propagation: if b.volume { "" } else { "rprivate" }.into(),
                 })
                 .collect(),
         }

@@ -116,3 +116,60 @@ fn ps_columns_split_keeps_the_command() {
         ]
     );
 }
+
+#[test]
+fn container_summary_is_dockers_containers_json_entry() {
+    use crate::lifecycle::Status;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = crate::Engine::open(&dir.path().join("root"), &dir.path().join("run")).unwrap();
+    let mut config = crate::RunConfig {
+        args: vec!["sh".into(), "-c".into(), "exit 3".into()],
+        volumes: vec!["data:/data".into(), "/etc:/www:ro".into()],
+        ..Default::default()
+    };
+    config.labels.insert("tier".into(), "web".into());
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3700);
+    let rec = crate::ContainerRecord {
+        id: "ab".repeat(32),
+        name: "web".into(),
+        image: "busybox".into(),
+        image_id: "sha256:cd".into(),
+        created: "2023-11-14T22:13:20Z".into(),
+        config,
+        state: crate::State::Exited,
+        pid: 0,
+        monitor_pid: 0,
+        monitor_start: 0,
+        exit_code: Some(3),
+        error: String::new(),
+        started_at: "2023-11-14T22:13:21Z".into(),
+        finished_at: holm_format::time::rfc3339(an_hour_ago),
+        restart_count: 0,
+        no_restart: false,
+        oom_killed: false,
+    };
+    let v = serde_json::to_value(engine.container_summary(&rec, Status::Exited, false)).unwrap();
+    assert_eq!(v["Id"], json!("ab".repeat(32)));
+    assert_eq!(v["Names"], json!(["/web"]));
+    assert_eq!(v["Command"], "sh -c exit 3");
+    assert_eq!(v["Created"], 1_700_000_000);
+    assert_eq!(v["State"], "exited");
+    assert_eq!(v["Status"], "Exited (3) About an hour ago");
+    assert_eq!(v["Labels"], json!({"tier": "web"}));
+    assert_eq!(v["Ports"], json!([]));
+    assert_eq!(v["HostConfig"], json!({"NetworkMode": "bridge"}));
+    assert!(v.get("SizeRw").is_none(), "sizes only when asked");
+    let mounts = v["Mounts"].as_array().unwrap();
+    assert_eq!(mounts[0]["Type"], "volume");
+    assert_eq!(mounts[0]["Name"], "data");
+    assert_eq!(mounts[0]["Destination"], "/data");
+    assert_eq!(
+        mounts[1],
+        json!({"Type": "bind", "Name": "", "Source": "/etc", "Destination": "/www",
+                                "Driver": "", "Mode": "ro", "RW": false, "Propagation": "rprivate"})
+    );
+    assert_eq!(
+        crate::listing::status_text(&rec, Status::Created, 0),
+        "Created"
+    );
+}
