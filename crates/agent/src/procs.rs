@@ -54,6 +54,10 @@ pub struct Proc {
     pub outputs: Vec<(File, Out)>,
     /// The pty master, for resize.
     pub master: Option<File>,
+    /// Stdin bytes received from the host and not yet written (the stdin fd is non-blocking).
+    pub pending: Vec<u8>,
+    /// Close stdin once `pending` is written (the host sent `StdinClose`).
+    pub close_when_drained: bool,
     /// How it ended, once reaped.
     pub status: Option<ExitStatus>,
     /// `OutputEnd` was sent.
@@ -67,6 +71,8 @@ impl Proc {
         let n = match self.outputs[i].0.read(buf) {
             Ok(n) => n,
             Err(e) if e.raw_os_error() == Some(libc::EIO) => 0,
+            // A pty master shares its (non-blocking) open file with the stdin side.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(usize::MAX),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(usize::MAX),
             Err(e) => return Err(e),
         };
@@ -74,6 +80,36 @@ impl Proc {
             self.outputs.remove(i);
         }
         Ok(n)
+    }
+}
+
+impl Proc {
+    /// Writes as much pending stdin as the fd takes now; on `EPIPE` (the process closed its stdin) the rest is
+    /// dropped. Closes stdin when asked and drained.
+    pub fn flush_stdin(&mut self) {
+        use std::io::Write;
+        while !self.pending.is_empty() {
+            let Some(w) = &mut self.stdin else {
+                self.pending.clear();
+                break;
+            };
+            match w.write(&self.pending) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.stdin = None;
+                    self.pending.clear();
+                }
+            }
+        }
+        if self.pending.is_empty() && self.close_when_drained {
+            self.stdin = None;
+            self.close_when_drained = false;
+        }
     }
 }
 
@@ -133,6 +169,7 @@ pub fn spawn_with_stdio<T>(
             return Err(Error::NoMaster(path).into());
         }
         let master = File::from(fds.remove(0));
+        holm_sys::fs::set_nonblocking(master.as_fd(), true).map_err(Error::from)?;
         let stdin = master.try_clone().map_err(io("dup pty master"))?;
         let out = master.try_clone().map_err(io("dup pty master"))?;
         return Ok((
@@ -143,6 +180,8 @@ pub fn spawn_with_stdio<T>(
                 stdin: Some(stdin),
                 outputs: vec![(out, Out::Stdout)],
                 master: Some(master),
+                pending: Vec::new(),
+                close_when_drained: false,
                 status: None,
                 output_ended: false,
             },
@@ -159,6 +198,7 @@ pub fn spawn_with_stdio<T>(
     restore(&saved);
     drop(theirs);
     let t = r.map_err(SpawnError::Container)?;
+    holm_sys::fs::set_nonblocking(in_w.as_fd(), true).map_err(Error::from)?;
     Ok((
         t,
         Proc {
@@ -170,6 +210,8 @@ pub fn spawn_with_stdio<T>(
                 (File::from(OwnedFd::from(err_r)), Out::Stderr),
             ],
             master: None,
+            pending: Vec::new(),
+            close_when_drained: false,
             status: None,
             output_ended: false,
         },

@@ -11,7 +11,6 @@ use holm_vm_proto::{
 };
 use oci_spec::runtime::LinuxNamespaceType;
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -31,6 +30,10 @@ pub enum Error {
     #[error("to host: {0}")]
     Encode(#[from] holm_vm_proto::EncodeError),
 }
+
+/// Stdin bytes the agent holds for processes that do not read them yet, above which it stops reading the stdio
+/// port.
+const MAX_STDIN_BACKLOG: usize = 1 << 20;
 
 /// Where the agent keeps holm-container's state and the bundle.
 const STATE_ROOT: &str = "/run/holm/state";
@@ -111,19 +114,43 @@ impl Server {
     fn serve_loop(&mut self) -> Result<(), Error> {
         let mut buf = vec![0u8; MAX_DATA];
         while !self.shutdown {
-            // (proc index, output index) of each polled output, after the three fixed fds.
+            // (proc index, output index) of each polled output, after the three fixed fds; then the stdin fds with
+            // pending bytes (POLLOUT). The stdio port is not read while much stdin waits (backpressure: the host's
+            // writes block in virtio-serial instead of the agent's memory growing).
             let mut map = Vec::new();
+            let mut writers = Vec::new();
+            let backlog: usize = self.procs.iter().map(|p| p.pending.len()).sum();
             let ready = {
-                let mut fds: Vec<BorrowedFd<'_>> =
-                    vec![self.control.as_fd(), self.stdio.as_fd(), self.sigfd.as_fd()];
+                let stdio_events = if backlog > MAX_STDIN_BACKLOG {
+                    0
+                } else {
+                    libc::POLLIN
+                };
+                let mut fds: Vec<(BorrowedFd<'_>, i16)> = vec![
+                    (self.control.as_fd(), libc::POLLIN),
+                    (self.stdio.as_fd(), stdio_events),
+                    (self.sigfd.as_fd(), libc::POLLIN),
+                ];
                 for (pi, p) in self.procs.iter().enumerate() {
                     for (oi, (f, _)) in p.outputs.iter().enumerate() {
-                        fds.push(f.as_fd());
+                        fds.push((f.as_fd(), libc::POLLIN));
                         map.push((pi, oi));
                     }
                 }
-                holm_sys::process::poll_any(&fds, -1)?
+                for (pi, p) in self.procs.iter().enumerate() {
+                    if let (false, Some(w)) = (p.pending.is_empty(), &p.stdin) {
+                        fds.push((w.as_fd(), libc::POLLOUT));
+                        writers.push(pi);
+                    }
+                }
+                let r = holm_sys::process::poll_events(&fds, -1)?;
+                r.into_iter().map(|x| x != 0).collect::<Vec<bool>>()
             };
+            for (k, &pi) in writers.iter().enumerate() {
+                if ready[3 + map.len() + k] {
+                    self.procs[pi].flush_stdin();
+                }
+            }
             // Output first (in reverse, so removing an ended output keeps the other indices valid), then exits:
             // a process's last output is sent before its exit.
             for (k, &(pi, oi)) in map.iter().enumerate().rev() {
@@ -238,17 +265,15 @@ impl Server {
         };
         match data {
             Some(d) => {
-                if let Some(w) = &mut p.stdin {
-                    if let Err(e) = w.write_all(&d) {
-                        info!("stream {stream}: write stdin: {e}");
-                        p.stdin = None;
-                    }
+                if p.stdin.is_some() {
+                    p.pending.extend_from_slice(&d);
                 }
             }
             // A pty has no separate stdin to close: EOF is the terminal's ^D, which the host sends as data.
-            None if p.master.is_none() => p.stdin = None,
+            None if p.master.is_none() => p.close_when_drained = true,
             None => {}
         }
+        p.flush_stdin();
     }
 
     fn id(&self) -> Result<String, Failed> {

@@ -172,6 +172,26 @@ pub fn set_cloexec(fd: BorrowedFd<'_>, on: bool) -> Result<()> {
     .map(drop)
 }
 
+/// Sets or clears `O_NONBLOCK` on an open file description (shared by every fd duplicated from it).
+pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> Result<()> {
+    // SAFETY: F_GETFL/F_SETFL only read and write the open file's status flags.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    check(flags as _, "fcntl(F_GETFL)", || {
+        format!("fd {}", fd.as_raw_fd())
+    })?;
+    let new = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: as above.
+    let ret = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, new) };
+    check(ret as _, "fcntl(F_SETFL)", || {
+        format!("fd {}", fd.as_raw_fd())
+    })
+    .map(drop)
+}
+
 /// `dup3(old, new, 0)`: makes `new` a copy of `old` (without `FD_CLOEXEC`). Used for stdio (0, 1, 2) before exec.
 pub fn dup_onto(old: BorrowedFd<'_>, new: RawFd) -> Result<()> {
     if old.as_raw_fd() == new {

@@ -445,6 +445,31 @@ pub fn poll_any(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> Result<Vec<bool>> {
     }
 }
 
+/// `poll(2)` with per-fd events (`POLLIN`, `POLLOUT`); returns each fd's `revents` (0: not ready) once one is
+/// ready or `timeout_ms` passed (-1: wait forever). `EINTR` is retried.
+pub fn poll_events(fds: &[(BorrowedFd<'_>, i16)], timeout_ms: i32) -> Result<Vec<i16>> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|(f, events)| libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: *events,
+            revents: 0,
+        })
+        .collect();
+    loop {
+        // SAFETY: `p` is a valid array of `p.len()` pollfd structs.
+        let ret = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+        if ret == -1 {
+            let e = Error::last("poll", "");
+            if e.errno() == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(p.iter().map(|x| x.revents).collect());
+    }
+}
+
 /// `getegid()`.
 pub fn getegid() -> u32 {
     // SAFETY: cannot fail.

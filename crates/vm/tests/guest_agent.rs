@@ -463,7 +463,7 @@ fn tty_exec_resize_ps_stats_pause_and_kill() {
     let pid = control
         .create(create_request(&bundle, &id))
         .unwrap_or_else(|e| panic!("create: {e}\nconsole:\n{}", vm.console_text()));
-    let (out, reader) = collect(stdio, 2);
+    let (out, reader) = collect(stdio, 3);
     control.start().unwrap();
     stdin.close_stdin(0).unwrap();
 
@@ -487,6 +487,17 @@ fn tty_exec_resize_ps_stats_pause_and_kill() {
     let e = control.resize(0, 1, 1).unwrap_err();
     assert!(!e.is_violation(), "{e}");
 
+    // 512 KiB through `cat`: more than the pipes hold both ways, so the agent must keep relaying the output while
+    // the input waits (a blocking stdin write would deadlock with cat blocked on its full stdout).
+    let mut p: oci_spec::runtime::Process =
+        serde_json::from_value(bundle.config()["process"].clone()).unwrap();
+    p.set_args(Some(vec!["cat".into()]));
+    control.exec(2, p).unwrap();
+    let big: Vec<u8> = (0..512 * 1024).map(|i| (i % 251) as u8).collect();
+    stdin.send_stdin(2, &big).unwrap();
+    stdin.close_stdin(2).unwrap();
+    assert_eq!(control.next_exit().unwrap(), (2, ExitStatus::Code(0)));
+
     // ps lists the init (guest pid); stats read the container's cgroup v2 files in the guest.
     assert!(control.ps().unwrap().contains(&pid));
     let st = control.stats().unwrap();
@@ -498,6 +509,22 @@ fn tty_exec_resize_ps_stats_pause_and_kill() {
     control.signal(9, false, None).unwrap();
     assert_eq!(control.next_exit().unwrap(), (0, ExitStatus::Signal(9)));
     reader.join().unwrap();
+    let catted: Vec<u8> = out
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|o| match o {
+            Output::Stdout(2, d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .concat();
+    assert!(
+        catted == big,
+        "cat returned {} of {} bytes",
+        catted.len(),
+        big.len()
+    );
     control.shutdown().unwrap();
     let st = vm.wait_exit();
     assert!(st.success(), "qemu: {st}\nconsole:\n{}", vm.console_text());
