@@ -264,11 +264,8 @@ impl Server {
             return;
         };
         match data {
-            Some(d) => {
-                if p.stdin.is_some() {
-                    p.pending.extend_from_slice(&d);
-                }
-            }
+            Some(d) if p.stdin.is_some() => p.pending.extend_from_slice(&d),
+            Some(_) => {}
             // A pty has no separate stdin to close: EOF is the terminal's ^D, which the host sends as data.
             None if p.master.is_none() => p.close_when_drained = true,
             None => {}
