@@ -433,10 +433,14 @@ fn network_events() {
     let name = holm_testkit::unique_id("ev").replace('-', "");
     let nid = e.ok(&["network", "create", &name]).trim().to_string();
     let _g = NetGuard(&e, name.clone());
+    // one container started on it (connect at the start), then disconnected; another connected to it while it
+    // runs on the default bridge (docker refuses a connect after the last network was taken away: `none`), then
+    // removed (disconnect after its die)
     let c = e.detached(&["--name", "netc", "--network", &name, IMAGE, "sleep", "60"]);
     e.ok(&["network", "disconnect", &name, "netc"]);
-    e.ok(&["network", "connect", &name, "netc"]);
-    e.ok(&["rm", "-f", "netc"]);
+    let c2 = e.detached(&["--name", "netc2", IMAGE, "sleep", "60"]);
+    e.ok(&["network", "connect", &name, "netc2"]);
+    e.ok(&["rm", "-f", "netc", "netc2"]);
     e.ok(&["network", "rm", &name]);
     let evs = all_events(&e, &["--filter", "type=network"]);
     let got: Vec<(String, String)> = evs
@@ -454,16 +458,16 @@ fn network_events() {
             )
         })
         .collect();
-    let with = |a: &str| (a.to_string(), c.clone());
+    let with = |a: &str, c: &str| (a.to_string(), c.to_string());
     let without = |a: &str| (a.to_string(), String::new());
     assert_eq!(
         got,
         [
             without("create"),
-            with("connect"),
-            with("disconnect"),
-            with("connect"),
-            with("disconnect"),
+            with("connect", &c),
+            with("disconnect", &c),
+            with("connect", &c2),
+            with("disconnect", &c2),
             without("destroy"),
         ]
     );
