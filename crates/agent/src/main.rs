@@ -9,6 +9,10 @@
 //! closes, on `Shutdown`, or on a fatal error, the agent kills the container and ends the VM (a reboot, which
 //! qemu's `-no-reboot` turns into its exit).
 //!
+//! Limits: a stream's `Exited` waits for its output to end, so a background process that keeps an exec's stdout
+//! open delays that exec's exit report until it exits too (the container's own exit ends every process with its pid
+//! namespace); `StdinClose` on a pty is ignored (the host sends ^D as data, as a terminal would).
+//!
 //! Built static (glibc static-pie) by `scripts/build-agent.sh`; holm finds it as `holm-agent` next to its own
 //! executable or at `$HOLM_VM_AGENT` (`holm_vm::initramfs::agent_path`).
 #![forbid(unsafe_code)]
