@@ -79,9 +79,45 @@ pub fn is_vm(store: &Store, id: &str) -> bool {
     state::validate_id(id).is_ok() && store.root().join(id).join(shim_api::ISOLATION).is_file()
 }
 
+/// The network namespace path of a config (`linux.namespaces[type=network].path`).
+fn netns_path(spec: &oci_spec::runtime::Spec) -> Option<PathBuf> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|ns| {
+            ns.iter()
+                .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+        })
+        .and_then(|n| n.path().clone())
+}
+
+/// Gives the container's interface back its addresses and removes the tap (the shim's wiring), if there was one
+/// and the namespace still exists. Failures are logged: the namespace may already be gone with the engine.
+fn unwire(dir: &Path, netns: Option<&Path>) {
+    if let Ok(text) = std::fs::read(dir.join(holm_vm::shim::NET_WIRING)) {
+        unwire_saved(&text, netns);
+    }
+}
+
+/// [`unwire`] from the saved wiring's bytes.
+fn unwire_saved(text: &[u8], netns: Option<&Path>) {
+    let (Ok(w), Some(ns)) = (
+        serde_json::from_slice::<holm_vm::net::TapWiring>(text),
+        netns,
+    ) else {
+        return;
+    };
+    if let Ok(f) = std::fs::File::open(ns) {
+        if let Err(e) = holm_vm::net::unwire(f.as_fd(), &w) {
+            log::debug!("unwire {}: {e}", ns.display());
+        }
+    }
+}
+
 /// Removes what a failed `create` made: the VMM and shim (if they run), the cgroup, the state directory.
 struct CreateGuard {
     dir: PathBuf,
+    netns: Option<PathBuf>,
     cgroup: Option<holm_cgroups::Cgroup>,
     pids: Vec<i32>,
     armed: bool,
@@ -96,6 +132,7 @@ impl Drop for CreateGuard {
             let _ = holm_sys::process::kill(p, libc::SIGKILL);
             let _ = holm_sys::process::waitpid(p, 0);
         }
+        unwire(&self.dir, self.netns.as_deref());
         if let Some(cg) = &self.cgroup {
             for _ in 0..200 {
                 if cg.remove().is_ok() || !cg.exists() {
@@ -216,6 +253,7 @@ pub fn create(
     let dir = locked.dir.clone();
     let mut guard = CreateGuard {
         dir: dir.clone(),
+        netns: netns_path.clone(),
         cgroup: None,
         pids: Vec::new(),
         armed: true,
@@ -465,7 +503,17 @@ pub fn delete(
             }
         }
     }
+    // The wiring is read before the state directory goes, and undone once qemu (which holds the tap) is gone.
+    let netns = holm_container::state::validate_id(id)
+        .ok()
+        .and_then(|_| store.lock(id).ok())
+        .and_then(|l| l.load().ok())
+        .and_then(|s| netns_path(&s.config));
+    let wiring = std::fs::read(dir.join(holm_vm::shim::NET_WIRING)).ok();
     holm_container::delete(store, id, force, warn)?;
+    if let Some(w) = wiring {
+        unwire_saved(&w, netns.as_deref());
+    }
     Ok(())
 }
 

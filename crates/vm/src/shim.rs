@@ -33,6 +33,9 @@ use std::time::{Duration, Instant};
 /// loaded 2-core machine boots in seconds; this bound only catches a guest that never comes up.
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The saved tap wiring (`holm_vm::net::TapWiring` JSON) in the state directory, for `delete` to undo.
+pub const NET_WIRING: &str = "net-wiring.json";
+
 /// At most this much of the guest console is kept in `console.log`.
 pub const CONSOLE_LOG_MAX: u64 = 1 << 20;
 
@@ -161,6 +164,22 @@ fn boot(dir: &Path) -> Result<Vm, String> {
     for s in &l.shares {
         b = b.share(s.clone()).map_err(|e| e.to_string())?;
     }
+    // The network: the container's interface in its (existing) namespace moves to the guest through a tap.
+    // A namespace without one (`--network none`, or a new empty namespace) gives the guest only lo.
+    let mut request = l.request;
+    if let Some(f) = &netns_file {
+        match crate::net::wire(f.as_fd(), None, "tap0") {
+            Ok((wiring, tap)) => {
+                let path = dir.join(NET_WIRING);
+                std::fs::write(&path, serde_json::to_vec(&wiring).unwrap_or_default())
+                    .map_err(|e| format!("write {}: {e}", path.display()))?;
+                b = b.nic(tap, &wiring.network.mac).map_err(|e| e.to_string())?;
+                request.network = wiring.network.to_proto();
+            }
+            Err(crate::net::NetError::NoInterface(_)) => {}
+            Err(e) => return Err(format!("VM network: {e}")),
+        }
+    }
     let mut binds = vec![
         Bind {
             host: l.kernel.clone(),
@@ -234,7 +253,7 @@ fn boot(dir: &Path) -> Result<Vm, String> {
         .wait_ready()
         .map_err(|e| fail("waiting for the guest agent", &e))?;
     control
-        .create(l.request)
+        .create(request)
         .map_err(|e| fail("creating the container in the guest", &e))?;
     ctl.set_read_timeout(None).map_err(|e| e.to_string())?;
     let sock = dir.join(shim_api::SOCKET);
