@@ -286,7 +286,9 @@ pub fn create(
         size,
         kernel,
         initrd,
-        append: "console=hvc0 quiet panic=-1".into(),
+        append: // reboot=t: a guest that panics (panic=-1) reboots by triple fault at once (microvm has no ACPI or keyboard
+        // controller to reboot with), and qemu's -no-reboot turns that into its exit.
+        "console=hvc0 quiet panic=-1 reboot=t".into(),
         shares: plan.shares,
         binds: plan.binds,
         request: plan.request,

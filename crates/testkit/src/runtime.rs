@@ -35,6 +35,8 @@ const DEFAULT_TIMEOUT_SECS: u64 = 60;
 pub struct Runtime {
     bin: PathBuf,
     root: TempDir,
+    min_timeout: Option<Duration>,
+    env: Vec<(String, std::ffi::OsString)>,
 }
 
 /// Force-deletes one container when dropped, also while a failed assertion unwinds.
@@ -59,7 +61,26 @@ impl Runtime {
         Runtime {
             bin,
             root: make_tempdir("holm-state-"),
+            min_timeout: None,
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for every invocation (e.g. `HOLM_VM_AGENT`).
+    pub fn with_env(mut self, key: &str, value: impl Into<std::ffi::OsString>) -> Runtime {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// Gives each invocation at least `t` before it is killed (e.g. VM tests, which boot a guest under TCG),
+    /// or `HOLM_TEST_TIMEOUT` when that is longer.
+    pub fn with_min_timeout(mut self, t: Duration) -> Runtime {
+        self.min_timeout = Some(t);
+        self
+    }
+
+    fn call_timeout(&self) -> Duration {
+        timeout().max(self.min_timeout.unwrap_or_default())
     }
 
     /// The reference runtime, Debian's `/usr/sbin/runc`, with its own fresh state root.
@@ -86,13 +107,14 @@ impl Runtime {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--root").arg(self.root.path()).args(args);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
     /// Runs `<bin> --root <root> <args...>` to completion and returns its status and output,
     /// whatever the exit code. Panics only if the binary cannot be started or times out.
     pub fn run(&self, args: &[&str]) -> Output {
-        execute(&mut self.cmd(args), timeout())
+        execute(&mut self.cmd(args), self.call_timeout())
             .unwrap_or_else(|e| panic!("`{}`: {e}", self.describe(args)))
     }
 
