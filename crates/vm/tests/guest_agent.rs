@@ -166,6 +166,12 @@ fn boot(rootfs: &Path, volumes: &[(&Path, &str, bool)]) -> Vm {
             rootfs.display()
         ))
         .args(["-device", "virtio-9p-device,fsdev=fs0,mount_tag=rootfs"])
+        // A NIC on qemu's user-mode network, restricted (no way out of the VM): enough to see eth0's setup.
+        .args(["-netdev", "user,id=n0,restrict=on"])
+        .args([
+            "-device",
+            "virtio-net-device,netdev=n0,mac=02:42:0a:00:02:0f",
+        ])
         .args(volumes.iter().enumerate().flat_map(|(i, (path, tag, ro))| {
             let ro = if *ro { ",readonly=on" } else { "" };
             [
@@ -460,10 +466,17 @@ fn tty_exec_resize_ps_stats_pause_and_kill() {
     control
         .wait_ready()
         .unwrap_or_else(|e| panic!("{e}\nconsole:\n{}", vm.console_text()));
+    let mut req = create_request(&bundle, &id);
+    req.network = Some(holm_vm_proto::NetworkConfig {
+        interface: "eth0".into(),
+        address: "10.0.2.15/24".into(),
+        gateway: Some("10.0.2.2".into()),
+        mtu: Some(1400),
+    });
     let pid = control
-        .create(create_request(&bundle, &id))
+        .create(req)
         .unwrap_or_else(|e| panic!("create: {e}\nconsole:\n{}", vm.console_text()));
-    let (out, reader) = collect(stdio, 3);
+    let (out, reader) = collect(stdio, 4);
     control.start().unwrap();
     stdin.close_stdin(0).unwrap();
 
@@ -503,6 +516,19 @@ fn tty_exec_resize_ps_stats_pause_and_kill() {
     stdin.close_stdin(2).unwrap();
     assert_eq!(control.next_exit().unwrap(), (2, ExitStatus::Code(0)));
 
+    // eth0 as the agent configured it, seen from the container (which keeps the guest's network namespace).
+    let mut p: oci_spec::runtime::Process =
+        serde_json::from_value(bundle.config()["process"].clone()).unwrap();
+    p.set_args(Some(vec![
+        "sh".into(),
+        "-c".into(),
+        "ip -4 addr show eth0; ip route; cat /sys/class/net/eth0/mtu /sys/class/net/eth0/address"
+            .into(),
+    ]));
+    control.exec(3, p).unwrap();
+    stdin.close_stdin(3).unwrap();
+    assert_eq!(control.next_exit().unwrap(), (3, ExitStatus::Code(0)));
+
     // ps lists the init (guest pid); stats read the container's cgroup v2 files in the guest.
     assert!(control.ps().unwrap().contains(&pid));
     let st = control.stats().unwrap();
@@ -530,6 +556,10 @@ fn tty_exec_resize_ps_stats_pause_and_kill() {
         got.len()
     );
     assert_eq!(String::from_utf8_lossy(&got[300_000..]).trim(), "524288");
+    let ip = stdout_of(&out, 3);
+    assert!(ip.contains("inet 10.0.2.15/24"), "{ip}");
+    assert!(ip.contains("default via 10.0.2.2 dev eth0"), "{ip}");
+    assert!(ip.contains("\n1400\n02:42:0a:00:02:0f"), "{ip}");
     control.shutdown().unwrap();
     let st = vm.wait_exit();
     assert!(st.success(), "qemu: {st}\nconsole:\n{}", vm.console_text());
