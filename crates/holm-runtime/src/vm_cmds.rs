@@ -327,6 +327,12 @@ pub fn create(
         holm_sys::process::Fork::Parent(p) => p,
     };
     guard.pids.push(shim);
+    // Recorded at once: if this process is killed while the VM boots, `delete --force` still finds the shim.
+    let shim_start = state::proc_start_time(shim).unwrap_or(0);
+    std::fs::write(
+        dir.join(shim_api::SHIM_PID),
+        format!("{shim} {shim_start}\n"),
+    )?;
     drop(ready_w);
     let mut report = String::new();
     ready_r
@@ -340,11 +346,6 @@ pub fn create(
             dir.join("shim.log").display()
         ),
     };
-    let shim_start = state::proc_start_time(shim).unwrap_or(0);
-    std::fs::write(
-        dir.join(shim_api::SHIM_PID),
-        format!("{shim} {shim_start}\n"),
-    )?;
     let saved = Saved {
         oci_version: holm_container::features::OCI_VERSION_MAX.into(),
         id: opts.id.clone(),
@@ -502,6 +503,27 @@ pub fn delete(
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+    // A `create` killed while the VM booted left no state.json: what it made is in the launch file (cgroup,
+    // network namespace). qemu dies with its shim (parent-death signal); its cgroup is then removed here.
+    if force && !dir.join(state::STATE_FILE).exists() {
+        if let Ok(text) = std::fs::read(dir.join(shim_api::LAUNCH)) {
+            if let Ok(l) = serde_json::from_slice::<holm_vm::shim::Launch>(&text) {
+                if let Some(cg) = &l.cgroup {
+                    for _ in 0..1000 {
+                        let pids = cg.all_pids().unwrap_or_default();
+                        if pids.is_empty() && (cg.remove().is_ok() || !cg.exists()) {
+                            break;
+                        }
+                        for p in pids {
+                            let _ = holm_sys::process::kill(p, libc::SIGKILL);
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                }
+                unwire(&dir, l.netns_path.as_deref());
             }
         }
     }
