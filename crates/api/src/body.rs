@@ -56,7 +56,7 @@ pub fn bytes(status: StatusCode, content_type: &str, b: impl Into<Bytes>) -> Res
 }
 
 /// A JSON response.
-pub fn json(status: StatusCode, v: &serde_json::Value) -> Resp {
+pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, v: &T) -> Resp {
     let mut b = serde_json::to_vec(v).expect("JSON serialises");
     b.push(b'\n');
     bytes(status, "application/json", b)

@@ -9,127 +9,42 @@ use crate::router::Req;
 use crate::server::Ctx;
 use crate::system::blocking;
 use holm_engine::lifecycle::Status;
+use holm_engine::listing::{ContainerFilters, ListOptions};
 use holm_engine::{ContainerRecord, Engine, Error, State};
 use hyper::StatusCode;
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use serde_json::json;
 use std::time::Duration;
 
-/// One `/containers/json` entry (docker's `ContainerSummary`).
-pub fn summary(engine: &Engine, r: &ContainerRecord, st: Status) -> Value {
-    let running = r.state == State::Running;
-    let ports: Vec<Value> = if running {
-        holm_engine::network::state(engine, &r.id)
-            .map(|n| {
-                n.ports
-                    .iter()
-                    .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
-                    .map(port_summary)
-                    .collect()
-            })
-            .unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    let inspect = holm_engine::inspect::inspect(engine, r, st);
-    json!({
-        "Id": r.id,
-        "Names": [format!("/{}", r.name)],
-        "Image": r.image,
-        "ImageID": r.image_id,
-        "Command": r.config.args.join(" "),
-        "Created": crate::fmt::unix(&r.created).unwrap_or(0),
-        "Ports": ports,
-        "Labels": r.config.labels,
-        "State": st.as_str(),
-        "Status": crate::fmt::status_text(r, st)
-            + &holm_engine::health::ps_suffix(engine, &r.id)
-                .filter(|_| matches!(st, Status::Running | Status::Paused))
-                .unwrap_or_default(),
-        "HostConfig": {"NetworkMode": holm_engine::network::mode_text(&r.config)},
-        "NetworkSettings": {"Networks": inspect["NetworkSettings"]["Networks"].clone()},
-        "Mounts": inspect["Mounts"].clone(),
-    })
+/// docker's JSON `filters` (`{"key": ["v", …]}`) as the engine's `KEY=VALUE` strings, which every listing's
+/// filter parser takes.
+pub fn filter_pairs(q: &Query) -> Result<Vec<String>, ApiError> {
+    Ok(q.filters()?
+        .into_iter()
+        .flat_map(|(k, vals)| vals.into_iter().map(move |v| format!("{k}={v}")))
+        .collect())
 }
 
-/// A published port of the engine's network state as docker's `Port` (`IP`, `PrivatePort`, `PublicPort`, `Type`).
-fn port_summary(p: Value) -> Value {
-    let get = |keys: &[&str]| keys.iter().find_map(|k| p.get(*k).cloned());
-    json!({
-        "IP": get(&["host_ip"]).unwrap_or(json!("0.0.0.0")),
-        "PrivatePort": get(&["container_port"]).unwrap_or(json!(0)),
-        "PublicPort": get(&["host_port"]).unwrap_or(json!(0)),
-        "Type": get(&["proto", "protocol"])
-            .and_then(|t| t.as_str().map(str::to_lowercase))
-            .unwrap_or_else(|| "tcp".into()),
-    })
-}
-
-/// docker's filter semantics: several `label` values must all hold; several values of another key are
-/// alternatives.
-fn filter_matches(f: &BTreeMap<String, Vec<String>>, r: &ContainerRecord, st: Status) -> bool {
-    f.iter().all(|(k, vals)| {
-        let one = |v: &String| match k.as_str() {
-            "id" => r.id.starts_with(v.as_str()),
-            "name" => r.name.contains(v.trim_start_matches('/')),
-            "status" => st.as_str() == v,
-            "label" => match v.split_once('=') {
-                Some((lk, lv)) => r.config.labels.get(lk).is_some_and(|x| x == lv),
-                None => r.config.labels.contains_key(v.as_str()),
-            },
-            "ancestor" => r.image == *v || r.image_id.starts_with(v.as_str()),
-            "exited" => st == Status::Exited && r.exit_code.is_some_and(|c| c.to_string() == *v),
-            "network" => {
-                holm_engine::network::mode_text(&r.config) == *v
-                    || r.config.network == *v
-                    || r.config.connected.iter().any(|a| a.network == *v)
-            }
-            "volume" => r.config.volumes.iter().any(|b| {
-                b.split(':').next() == Some(v.as_str()) || b.split(':').nth(1) == Some(v.as_str())
-            }),
-            _ => true,
-        };
-        if k == "label" {
-            vals.iter().all(one)
-        } else {
-            vals.iter().any(one)
-        }
-    })
-}
-
-/// `GET /containers/json?all&limit&filters`.
+/// `GET /containers/json?all&limit&size&filters`: the engine's listing, each entry its [`ContainerSummary`]
+/// (see [`holm_engine::listing`]).
+///
+/// [`ContainerSummary`]: holm_engine::listing::ContainerSummary
 pub async fn list(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
-    let all = q.flag("all");
-    let limit = q.int("limit")?.filter(|l| *l > 0);
-    let filters = q.filters()?;
-    for k in filters.keys() {
-        if ![
-            "id", "name", "status", "label", "ancestor", "exited", "network", "volume",
-        ]
-        .contains(&k.as_str())
-        {
-            return Err(ApiError::bad(format!("invalid filter '{k}'")));
-        }
-    }
+    let opts = ListOptions {
+        all: q.flag("all"),
+        last: q
+            .int("limit")?
+            .filter(|l| *l > 0)
+            .and_then(|l| usize::try_from(l).ok()),
+        filters: ContainerFilters::parse(&filter_pairs(q)?)?,
+    };
+    let size = q.flag("size");
     let engine = ctx.engine.clone();
-    let v = blocking(move || {
-        let mut out = Vec::new();
-        for (r, st) in engine.list()?.into_iter().rev() {
-            if !all
-                && !filters.contains_key("status")
-                && !matches!(st, Status::Running | Status::Paused | Status::Restarting)
-            {
-                continue;
-            }
-            if !filter_matches(&filters, &r, st) {
-                continue;
-            }
-            out.push(summary(&engine, &r, st));
-            if limit.is_some_and(|l| out.len() as i64 >= l) {
-                break;
-            }
-        }
-        Ok(Value::Array(out))
+    let v: Vec<_> = blocking(move || {
+        Ok(engine
+            .container_list(&opts)?
+            .iter()
+            .map(|(r, st)| engine.container_summary(r, *st, size))
+            .collect())
     })
     .await?;
     Ok(body::json(StatusCode::OK, &v))
@@ -215,9 +130,7 @@ fn stop_timeout(q: &Query) -> Result<Option<u64>, ApiError> {
 fn signal(q: &Query) -> Result<Option<i32>, ApiError> {
     match q.get("signal").filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => holm_sys::signal::parse_signal(s)
-            .map(Some)
-            .ok_or_else(|| ApiError::bad(format!("Invalid signal: {s}"))),
+        Some(s) => Ok(Some(holm_engine::options::signal("signal", s)?)),
     }
 }
 
@@ -400,44 +313,19 @@ fn wait_for(engine: &Engine, rec: &ContainerRecord, cond: &str) -> holm_engine::
     }
 }
 
-/// `GET /containers/{id}/top`: the host's `ps -ef` lines of the container's processes.
-pub async fn top(ctx: &Ctx, id: &str) -> Result<Resp, ApiError> {
-    let (rec, _) = find(ctx, id).await?;
-    if rec.state != State::Running {
-        return Err(ApiError::conflict(format!(
-            "container {} is not running",
-            rec.id
-        )));
-    }
-    let v = blocking(move || {
-        let pids = holm_engine::stats::pids(&rec.id)?;
-        let out = std::process::Command::new("ps")
-            .arg("-ef")
-            .output()
-            .map_err(|e| ApiError::internal(format!("run ps -ef: {e}")))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut lines = text.lines();
-        let header: Vec<&str> = lines
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect();
-        let pid_col = header.iter().position(|h| *h == "PID").unwrap_or(1);
-        let n = header.len();
-        let mut procs = Vec::new();
-        for l in lines {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < n || !f[pid_col].parse::<i32>().is_ok_and(|p| pids.contains(&p)) {
-                continue;
-            }
-            let mut row: Vec<String> = f[..n - 1].iter().map(|s| s.to_string()).collect();
-            row.push(f[n - 1..].join(" "));
-            procs.push(row);
-        }
-        Ok(json!({"Titles": header, "Processes": procs}))
-    })
-    .await?;
-    Ok(body::json(StatusCode::OK, &v))
+/// `GET /containers/{id}/top?ps_args`: the engine's `top` (the host's `ps`, default `-ef`, rows of the
+/// container's processes), serialized as docker's `{"Titles", "Processes"}`.
+pub async fn top(ctx: &Ctx, id: &str, q: &Query) -> Result<Resp, ApiError> {
+    let args: Vec<String> = q
+        .get("ps_args")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let engine = ctx.engine.clone();
+    let id = id.to_string();
+    let top = blocking(move || Ok(engine.container_top(&id, &args)?)).await?;
+    Ok(body::json(StatusCode::OK, &top))
 }
 
 /// `GET /containers/{id}/stats?stream=false`: one docker `StatsJSON` (two samples 1 s apart, for `precpu_stats`);

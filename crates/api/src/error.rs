@@ -60,19 +60,28 @@ impl ApiError {
 }
 
 impl From<holm_engine::Error> for ApiError {
+    /// docker's status for each engine error: 404 for a missing object, 409 for a conflict (a name or image in
+    /// use, a state that forbids the verb), 403 for a refused network change, 400 for a bad value, 501 for a
+    /// log driver without a file, 500 for the rest. The message is the engine's.
     fn from(e: holm_engine::Error) -> ApiError {
         use holm_engine::Error as E;
         let status = match &e {
-            E::NoSuchContainer(_) | E::NoSuchVolume(_) | E::ImageNotFound(_) => {
+            E::NoSuchContainer(_) | E::NoSuchVolume(_) | E::NoSuchNetwork(_) => {
                 StatusCode::NOT_FOUND
             }
-            E::Image(holm_image::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
-            E::NameInUse { .. } | E::BadState { .. } | E::VolumeInUse { .. } => {
-                StatusCode::CONFLICT
-            }
-            E::AmbiguousContainer(_) | E::InvalidFlag { .. } | E::Spec(_) => {
+            e if e.is_no_such_image() => StatusCode::NOT_FOUND,
+            E::NameInUse { .. }
+            | E::BadState { .. }
+            | E::VolumeInUse { .. }
+            | E::NetworkExists(_)
+            | E::NotRunning(_) => StatusCode::CONFLICT,
+            e if e.is_image_conflict() => StatusCode::CONFLICT,
+            E::NetworkInUse { .. } | E::NetworkRefused(_) => StatusCode::FORBIDDEN,
+            E::AmbiguousContainer(_) | E::InvalidFlag { .. } | E::InvalidFilter(_) | E::Spec(_) => {
                 StatusCode::BAD_REQUEST
             }
+            e if e.is_bad_reference() => StatusCode::BAD_REQUEST,
+            E::LogsUnsupported(_) => StatusCode::NOT_IMPLEMENTED,
             E::StartFailed { code, msg, .. } => {
                 // The docker CLI derives `run`'s exit status from these words (127, 126, else 125).
                 let mut m = e.to_string();
@@ -92,12 +101,6 @@ impl From<holm_engine::Error> for ApiError {
             _ => e.to_string(),
         };
         ApiError::new(status, message)
-    }
-}
-
-impl From<holm_image::StoreError> for ApiError {
-    fn from(e: holm_image::StoreError) -> ApiError {
-        holm_engine::Error::from(e).into()
     }
 }
 

@@ -8,48 +8,16 @@ use crate::server::Ctx;
 use crate::streams::{ChanReader, ChanWriter};
 use crate::system::blocking;
 use bytes::Bytes;
-use holm_image::Reference;
+use holm_engine::images::{check_reference, familiar_name as familiar};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
-/// docker's short form of a normalised name (`docker.io/library/busybox:1` → `busybox:1`).
-fn familiar(n: &str) -> String {
-    Reference::parse(n)
-        .map(|r| r.familiar())
-        .unwrap_or_else(|_| n.to_string())
-}
-
-fn image_error(e: holm_engine::Error) -> ApiError {
-    if e.is_no_such_image() {
-        ApiError::not_found(e.to_string())
-    } else if e.is_bad_reference() {
-        ApiError::bad(e.to_string())
-    } else {
-        match e {
-            holm_engine::Error::Image(s) if !matches!(s, holm_image::StoreError::Io { .. }) => {
-                ApiError::conflict(s.to_string())
-            }
-            e => e.into(),
-        }
-    }
-}
-
 /// `GET /images/json?filters` (`reference`, `dangling`, `label`).
 pub async fn list(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
-    let mut flags = Vec::new();
-    for (k, vals) in q.filters()? {
-        for v in vals {
-            flags.push(format!("{k}={v}"));
-        }
-    }
-    let filters = holm_engine::images::ImageFilters::parse(&flags, None)
-        .map_err(|e| ApiError::bad(e.to_string()))?;
+    let flags = crate::containers::filter_pairs(q)?;
+    let filters = holm_engine::images::ImageFilters::parse(&flags, None)?;
     let engine = ctx.engine.clone();
-    let v = blocking(move || {
-        let list = engine.image_list(&filters)?;
-        serde_json::to_value(list).map_err(|e| ApiError::internal(e.to_string()))
-    })
-    .await?;
+    let v = blocking(move || Ok(engine.image_list(&filters)?)).await?;
     Ok(body::json(StatusCode::OK, &v))
 }
 
@@ -57,25 +25,7 @@ pub async fn list(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
 pub async fn inspect(ctx: &Ctx, name: &str) -> Result<Resp, ApiError> {
     let engine = ctx.engine.clone();
     let name = name.to_string();
-    let v = blocking(move || {
-        let i = engine.image_inspect(&name).map_err(image_error)?;
-        let mut v = serde_json::to_value(i).map_err(|e| ApiError::internal(e.to_string()))?;
-        // dockerd's names are the familiar ones (`busybox:1`), as in `/images/json`
-        for k in ["RepoTags", "RepoDigests"] {
-            for t in v
-                .get_mut(k)
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
-                if let Value::String(s) = t {
-                    *s = familiar(s);
-                }
-            }
-        }
-        Ok(v)
-    })
-    .await?;
+    let v = blocking(move || Ok(engine.image_inspect(&name)?.with_familiar_names())).await?;
     Ok(body::json(StatusCode::OK, &v))
 }
 
@@ -89,11 +39,10 @@ pub async fn tag(ctx: &Ctx, name: &str, q: &Query) -> Result<Resp, ApiError> {
         Some(t) => format!("{repo}:{t}"),
         None => repo.to_string(),
     };
-    Reference::parse_normalized(&target)
-        .map_err(|e| ApiError::bad(format!("invalid reference format: {target}: {e}")))?;
+    check_reference(&target)?;
     let engine = ctx.engine.clone();
     let name = name.to_string();
-    blocking(move || engine.image_tag(&name, &target).map_err(image_error)).await?;
+    blocking(move || Ok(engine.image_tag(&name, &target)?)).await?;
     Ok(body::empty(StatusCode::CREATED))
 }
 
@@ -103,15 +52,11 @@ pub async fn remove(ctx: &Ctx, name: &str, q: &Query) -> Result<Resp, ApiError> 
     let engine = ctx.engine.clone();
     let name = name.to_string();
     let v = blocking(move || {
-        let items = engine.image_remove(&name, force).map_err(image_error)?;
-        let mut v = serde_json::to_value(items).map_err(|e| ApiError::internal(e.to_string()))?;
-        // dockerd answers the familiar name (`busybox:1`, not `docker.io/library/busybox:1`)
-        for item in v.as_array_mut().into_iter().flatten() {
-            if let Some(Value::String(u)) = item.get_mut("Untagged") {
-                *u = familiar(u);
-            }
-        }
-        Ok(v)
+        let items = engine.image_remove(&name, force)?;
+        Ok(items
+            .into_iter()
+            .map(|i| i.with_familiar_name())
+            .collect::<Vec<_>>())
     })
     .await?;
     Ok(body::json(StatusCode::OK, &v))
@@ -124,11 +69,7 @@ pub async fn prune(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
         .get("dangling")
         .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
     let engine = ctx.engine.clone();
-    let v = blocking(move || {
-        let p = engine.image_prune(all).map_err(image_error)?;
-        serde_json::to_value(p).map_err(|e| ApiError::internal(e.to_string()))
-    })
-    .await?;
+    let v = blocking(move || Ok(engine.image_prune(all)?)).await?;
     Ok(body::json(StatusCode::OK, &v))
 }
 
@@ -146,7 +87,7 @@ pub async fn save(ctx: &Ctx, q: &Query, name: Option<String>) -> Result<Resp, Ap
     let check = names.clone();
     blocking(move || {
         for n in &check {
-            engine.image_inspect(n).map_err(image_error)?;
+            engine.image_inspect(n)?;
         }
         Ok(())
     })
@@ -270,8 +211,7 @@ pub async fn pull(ctx: &Ctx, req: Req) -> Result<Resp, ApiError> {
         Some(t) => format!("{from}:{t}"),
         None => from.to_string(),
     };
-    Reference::parse_normalized(&name)
-        .map_err(|e| ApiError::bad(format!("invalid reference format: {name}: {e}")))?;
+    check_reference(&name)?;
     let platform = q
         .get("platform")
         .filter(|p| !p.is_empty())

@@ -24,7 +24,6 @@ mod containers;
 mod create;
 pub mod error;
 pub mod exec;
-mod fmt;
 mod images;
 mod networks;
 mod query;

@@ -1,6 +1,6 @@
-//! `/networks…`: list, inspect, create, remove, connect, disconnect, prune — user networks through the engine's
-//! network verbs; the predefined `bridge`, `host` and `none` are listed with docker's fields (their members are
-//! shown by `docker inspect CONTAINER`, not here).
+//! `/networks…`: list, inspect, create, remove, connect, disconnect, prune — the engine's network verbs and its
+//! docker-shaped network JSON (the predefined `bridge`, `host` and `none` included: see
+//! [`holm_engine::network_api`]).
 
 use crate::body::{self, Resp};
 use crate::error::ApiError;
@@ -8,102 +8,40 @@ use crate::query::Query;
 use crate::router::Req;
 use crate::server::Ctx;
 use crate::system::blocking;
-use holm_engine::networks::{CreateNetwork, PREDEFINED};
-use holm_engine::{Engine, Error};
+use holm_engine::network_api::NetworkFilters;
+use holm_engine::networks::CreateNetwork;
+use holm_engine::Error;
 use hyper::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-fn net_error(e: Error) -> ApiError {
-    match e {
-        Error::NoSuchNetwork(_) => ApiError::not_found(e.to_string()),
-        Error::NetworkExists(_) => ApiError::conflict(e.to_string()),
-        Error::NetworkInUse { .. } | Error::NetworkRefused(_) => {
-            ApiError::new(StatusCode::FORBIDDEN, e.to_string())
-        }
-        e => e.into(),
-    }
-}
-
-fn predefined_json(name: &str, driver: &str) -> Value {
-    json!({
-        "Name": name,
-        "Id": name,
-        "Created": "0001-01-01T00:00:00Z",
-        "Scope": "local",
-        "Driver": driver,
-        "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": null, "Config": []},
-        "Internal": false,
-        "Attachable": false,
-        "Ingress": false,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": false,
-        "Containers": {},
-        "Options": {},
-        "Labels": {},
-    })
-}
-
-fn all_json(engine: &Engine) -> Result<Vec<Value>, ApiError> {
-    let mut out: Vec<Value> = PREDEFINED
-        .iter()
-        .map(|(n, d)| predefined_json(n, d))
-        .collect();
-    for rec in engine.networks()? {
-        out.push(engine.network_json(&rec).map_err(net_error)?);
-    }
-    Ok(out)
-}
-
-fn find_json(engine: &Engine, what: &str) -> Result<Value, ApiError> {
-    if let Some((n, d)) = PREDEFINED.iter().find(|(n, _)| *n == what) {
-        return Ok(predefined_json(n, d));
-    }
-    let rec = engine.network_find(what).map_err(net_error)?;
-    engine.network_json(&rec).map_err(net_error)
-}
-
-/// `GET /networks?filters` (`name`, `id`, `driver`, `label`, `type`).
+/// `GET /networks?filters` (`name`, `id`, `driver`, `label`, `type`): the engine's listing, predefined networks
+/// first.
 pub async fn list(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
-    let filters = q.filters()?;
+    let filters = NetworkFilters::parse(&crate::containers::filter_pairs(q)?)?;
     let engine = ctx.engine.clone();
-    let v = blocking(move || {
-        let mut out = Vec::new();
-        for n in all_json(&engine)? {
-            let s = |k: &str| n[k].as_str().unwrap_or_default().to_string();
-            let builtin = PREDEFINED.iter().any(|(p, _)| *p == s("Name"));
-            let mut keep = true;
-            for (k, vals) in &filters {
-                keep &= match k.as_str() {
-                    "name" => vals.iter().any(|v| s("Name").contains(v.as_str())),
-                    "id" => vals.iter().any(|v| s("Id").starts_with(v.as_str())),
-                    "driver" => vals.iter().any(|v| *v == s("Driver")),
-                    "type" => vals.iter().any(|v| (v == "builtin") == builtin),
-                    "label" => vals.iter().all(|v| {
-                        let labels: BTreeMap<String, String> =
-                            serde_json::from_value(n["Labels"].clone()).unwrap_or_default();
-                        holm_engine::networks::label_matches(&labels, v)
-                    }),
-                    _ => return Err(ApiError::bad(format!("invalid filter '{k}'"))),
-                };
-            }
-            if keep {
-                out.push(n);
-            }
-        }
-        Ok(Value::Array(out))
+    let v: Vec<Value> = blocking(move || {
+        Ok(engine
+            .network_list(&filters)?
+            .into_iter()
+            .map(|n| n.json)
+            .collect())
     })
     .await?;
     Ok(body::json(StatusCode::OK, &v))
 }
 
-/// `GET /networks/{id}`.
+/// `GET /networks/{id}`: the engine's network JSON.
 pub async fn inspect(ctx: &Ctx, what: &str) -> Result<Resp, ApiError> {
     let engine = ctx.engine.clone();
     let what = what.to_string();
-    let v = blocking(move || find_json(&engine, &what)).await?;
+    let v = blocking(move || {
+        engine
+            .network_inspect(&what)?
+            .ok_or_else(|| Error::NoSuchNetwork(what).into())
+    })
+    .await?;
     Ok(body::json(StatusCode::OK, &v))
 }
 
@@ -163,7 +101,7 @@ pub async fn create(ctx: &Ctx, req: Req) -> Result<Resp, ApiError> {
         options: kv(b.options),
     };
     let engine = ctx.engine.clone();
-    let rec = blocking(move || engine.network_create(&req).map_err(net_error)).await?;
+    let rec = blocking(move || Ok(engine.network_create(&req)?)).await?;
     Ok(body::json(
         StatusCode::CREATED,
         &json!({"Id": rec.id, "Warning": ""}),
@@ -174,7 +112,7 @@ pub async fn create(ctx: &Ctx, req: Req) -> Result<Resp, ApiError> {
 pub async fn remove(ctx: &Ctx, what: &str) -> Result<Resp, ApiError> {
     let engine = ctx.engine.clone();
     let what = what.to_string();
-    blocking(move || engine.network_remove(&what).map_err(net_error)).await?;
+    blocking(move || Ok(engine.network_remove(&what)?)).await?;
     Ok(body::empty(StatusCode::NO_CONTENT))
 }
 
@@ -225,14 +163,11 @@ pub async fn connect(ctx: &Ctx, net: &str, req: Req, on: bool) -> Result<Resp, A
     let net = net.to_string();
     blocking(move || {
         if on {
-            engine
-                .network_connect(&net, &b.container, &ep.aliases.unwrap_or_default(), ip)
-                .map_err(net_error)
+            engine.network_connect(&net, &b.container, &ep.aliases.unwrap_or_default(), ip)?;
         } else {
-            engine
-                .network_disconnect(&net, &b.container, b.force)
-                .map_err(net_error)
+            engine.network_disconnect(&net, &b.container, b.force)?;
         }
+        Ok(())
     })
     .await?;
     Ok(body::empty(StatusCode::OK))
@@ -242,7 +177,7 @@ pub async fn connect(ctx: &Ctx, net: &str, req: Req, on: bool) -> Result<Resp, A
 pub async fn prune(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
     let labels = q.filters()?.remove("label").unwrap_or_default();
     let engine = ctx.engine.clone();
-    let names = blocking(move || engine.network_prune(&labels).map_err(net_error)).await?;
+    let names = blocking(move || Ok(engine.network_prune(&labels)?)).await?;
     Ok(body::json(
         StatusCode::OK,
         &json!({"NetworksDeleted": names}),

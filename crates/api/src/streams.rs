@@ -15,6 +15,7 @@ use crate::server::Ctx;
 use crate::system::blocking;
 use bytes::Bytes;
 use holm_engine::logfile::{LogReader, Record, Stream};
+use holm_engine::logs_api::{self, LogsRequest};
 use holm_engine::{ContainerRecord, Engine, State};
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use hyper::{Response, StatusCode};
@@ -29,8 +30,6 @@ struct Follow {
     stderr: bool,
     timestamps: bool,
     tty: bool,
-    since: Option<i64>,
-    until: Option<i64>,
     /// Keep reading while the container runs (`follow`, `attach`).
     follow: bool,
     /// `attach`: wait for the container to run first (it is attached to before its start).
@@ -43,12 +42,6 @@ fn encode(f: &Follow, e: &Record<'_>, out: &mut Vec<u8>) {
         Stream::Stderr => f.stderr,
     };
     if !want {
-        return;
-    }
-    let t = crate::fmt::unix(&e.time);
-    if f.since.is_some_and(|s| t.is_some_and(|t| t < s))
-        || f.until.is_some_and(|u| t.is_some_and(|t| t >= u))
-    {
         return;
     }
     let mut line = Vec::with_capacity(e.log.len() + 32);
@@ -117,44 +110,15 @@ fn pump(
     }
 }
 
-fn tail(q: &Query) -> Result<Option<usize>, ApiError> {
-    match q.get("tail") {
-        None | Some("" | "all") => Ok(None),
-        Some(n) => match n.parse::<i64>() {
-            Ok(n) => Ok(usize::try_from(n).ok()),
-            Err(_) => Err(ApiError::bad(format!(
-                "invalid value for tail: {n:?}: expected a number or \"all\""
-            ))),
-        },
-    }
-}
-
-fn time_param(q: &Query, k: &str) -> Result<Option<i64>, ApiError> {
-    match q.get(k).filter(|v| !v.is_empty() && *v != "0") {
-        None => Ok(None),
-        Some(v) => v
-            .split('.')
-            .next()
-            .and_then(|s| s.parse::<i64>().ok())
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::bad(format!(
-                    "invalid value for {k}: {v:?}: expected Unix seconds"
-                ))
-            }),
-    }
-}
-
+/// Opens a container's log for `attach` (from its end, or with `logs` from its start). Errors: a log driver
+/// without a file (501), the log file's.
 fn open_log(
     engine: &Engine,
     rec: &ContainerRecord,
     tail: Option<usize>,
 ) -> Result<LogReader, ApiError> {
     let Some(path) = engine.log_file(&rec.id, &rec.config) else {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "configured logging driver does not support reading",
-        ));
+        return Err(holm_engine::Error::LogsUnsupported(rec.name.clone()).into());
     };
     let max_file = holm_engine::logopts::rotate(&rec.config.log_opts).map_or(1, |r| r.max_file);
     LogReader::open(&path, max_file, tail)
@@ -169,42 +133,72 @@ fn stream_type(tty: bool) -> &'static str {
     }
 }
 
-/// `GET /containers/{id}/logs?stdout&stderr&follow&tail&timestamps&since&until`.
+/// `GET /containers/{id}/logs?stdout&stderr&follow&tail&timestamps&since&until`: the engine's
+/// [`Engine::container_logs`], each record framed (or raw with a TTY) as docker's.
 pub async fn logs(ctx: &Ctx, id: &str, q: &Query) -> Result<Resp, ApiError> {
-    let f = Follow {
-        stdout: q.flag("stdout"),
-        stderr: q.flag("stderr"),
-        timestamps: q.flag("timestamps"),
-        tty: false,
-        since: time_param(q, "since")?,
-        until: time_param(q, "until")?,
-        follow: q.flag("follow"),
-        attach: false,
-    };
-    if !f.stdout && !f.stderr {
+    let (stdout, stderr) = (q.flag("stdout"), q.flag("stderr"));
+    if !stdout && !stderr {
         return Err(ApiError::bad(
             "Bad parameters: you must choose at least one stream",
         ));
     }
-    let tail = tail(q)?;
+    // (`0` is what clients send for "not given")
+    let time = |k: &str| -> Result<Option<String>, ApiError> {
+        match q.get(k).filter(|v| !v.is_empty() && *v != "0") {
+            None => Ok(None),
+            Some(v) => Ok(Some(logs_api::parse_log_time(k, v)?)),
+        }
+    };
+    let req = LogsRequest {
+        tail: match q.get("tail").filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) => logs_api::parse_tail(t)?,
+        },
+        since: time("since")?,
+        until: time("until")?,
+        follow: q.flag("follow"),
+    };
     let engine = ctx.engine.clone();
     let id = id.to_string();
-    let (rec, reader) = blocking(move || {
+    let rec = blocking(move || {
         let rec = engine.find(&id)?;
-        let r = open_log(&engine, &rec, tail)?;
-        Ok((rec, r))
+        if engine.log_file(&rec.id, &rec.config).is_none() {
+            return Err(holm_engine::Error::LogsUnsupported(rec.name).into());
+        }
+        Ok(rec)
     })
     .await?;
     let f = Follow {
+        stdout,
+        stderr,
+        timestamps: q.flag("timestamps"),
         tty: rec.config.tty,
-        ..f
+        follow: req.follow,
+        attach: false,
     };
     let (resp, tx) = body::stream(StatusCode::OK, stream_type(f.tty));
     let engine = ctx.engine.clone();
     let guard = ctx.activity.enter();
     tokio::task::spawn_blocking(move || {
         let _guard = guard;
-        pump(&engine, &rec, reader, &f, &tx);
+        let out = std::cell::RefCell::new(Vec::new());
+        let gone = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        let send = || -> std::io::Result<()> {
+            let b = std::mem::take(&mut *out.borrow_mut());
+            if tx.is_closed() || (!b.is_empty() && tx.blocking_send(b.into()).is_err()) {
+                return Err(gone());
+            }
+            Ok(())
+        };
+        let mut sink = |e: &Record<'_>| -> std::io::Result<()> {
+            encode(&f, e, &mut out.borrow_mut());
+            if out.borrow().len() >= 64 * 1024 {
+                send()?;
+            }
+            Ok(())
+        };
+        // A failure after the headers went out ends the stream (docker's CLI sees a short read).
+        let _ = engine.container_logs(&rec.id, &req, &mut sink, &mut || send());
     });
     Ok(resp)
 }
@@ -250,8 +244,6 @@ pub async fn attach(ctx: &Ctx, id: &str, mut req: Req) -> Result<Resp, ApiError>
         stderr,
         timestamps: false,
         tty: rec.config.tty,
-        since: None,
-        until: None,
         follow: stream,
         attach: true,
     };

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::server::Ctx;
 use hyper::header::HeaderValue;
 use hyper::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Runs a blocking engine call on tokio's blocking pool.
 pub async fn blocking<T: Send + 'static>(
@@ -113,62 +113,19 @@ pub async fn info(ctx: &Ctx) -> Result<Resp, ApiError> {
     Ok(body::json(StatusCode::OK, &v))
 }
 
-/// `GET /system/df`: images, containers and volumes with their sizes.
+/// `GET /system/df`: the engine's [`DiskUsageLists`](holm_engine::system::DiskUsageLists) (images,
+/// containers and volumes with their sizes).
 pub async fn df(ctx: &Ctx) -> Result<Resp, ApiError> {
     let engine = ctx.engine.clone();
-    let v = blocking(move || {
-        let list = engine.list()?;
-        let images = engine.image_list(&Default::default())?;
-        let count_users = |id: &str| list.iter().filter(|(r, _)| r.image_id == id).count();
-        let imgs: Vec<Value> = images
-            .iter()
-            .map(|i| {
-                let mut v = serde_json::to_value(i).unwrap_or(Value::Null);
-                v["Containers"] = json!(count_users(&i.id));
-                v
-            })
-            .collect();
-        let ctrs: Vec<Value> = list
-            .iter()
-            .map(|(r, st)| {
-                let mut v = crate::containers::summary(&engine, r, *st);
-                v["SizeRw"] = json!(engine.writable_size(&r.id));
-                v
-            })
-            .collect();
-        let mut vols = Vec::new();
-        for v in engine.volume_list()? {
-            let mut j = crate::volumes::volume_json(&engine, &v);
-            j["UsageData"] = json!({
-                "Size": engine.volume_size(&v.name),
-                "RefCount": engine.volume_users(&v.name)?.len(),
-            });
-            vols.push(j);
-        }
-        let layers: u64 = images.iter().map(|i| i.size).sum();
-        Ok(json!({
-            "LayersSize": layers,
-            "Images": imgs,
-            "Containers": ctrs,
-            "Volumes": vols,
-            "BuildCache": [],
-        }))
-    })
-    .await?;
+    let v = blocking(move || Ok(engine.system_df_lists()?)).await?;
     Ok(body::json(StatusCode::OK, &v))
 }
 
-/// docker's `since`/`until` (Unix seconds with a fraction, RFC 3339, a duration ago) in nanoseconds.
+/// `since`/`until` of `/events` (see [`holm_engine::events::parse_time`]); absent or empty: `None`.
 fn event_time(q: &crate::query::Query, k: &str) -> Result<Option<i64>, ApiError> {
     match q.get(k).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => holm_format::timestamp::parse(
-            v,
-            std::time::SystemTime::now(),
-            holm_sys::process::local_utc_offset,
-        )
-        .map(|(s, n)| Some(s * 1_000_000_000 + i64::from(n)))
-        .map_err(|e| ApiError::bad(format!("{k}: {e}"))),
+        Some(v) => Ok(Some(holm_engine::events::parse_time(k, v)?)),
     }
 }
 

@@ -6,54 +6,24 @@ use crate::query::Query;
 use crate::router::Req;
 use crate::server::Ctx;
 use crate::system::blocking;
-use holm_engine::volumes::Volume;
-use holm_engine::Engine;
+use holm_engine::volume_api::VolumeFilters;
 use hyper::StatusCode;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 
-/// docker's `Volume`.
-pub fn volume_json(engine: &Engine, v: &Volume) -> Value {
-    json!({
-        "Name": v.name,
-        "Driver": "local",
-        "Mountpoint": engine.volume_path(&v.name),
-        "CreatedAt": v.created,
-        "Labels": v.labels,
-        "Scope": "local",
-        "Options": {},
-    })
-}
-
-/// `GET /volumes?filters` (`name`, `label`, `dangling`).
+/// `GET /volumes?filters` (`name`, `label`, `dangling`, `driver`): the engine's filtered listing as docker's
+/// `{"Volumes", "Warnings"}`.
 pub async fn list(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
-    let filters = q.filters()?;
+    let filters = VolumeFilters::parse(&crate::containers::filter_pairs(q)?)?;
     let engine = ctx.engine.clone();
     let v = blocking(move || {
-        let mut out = Vec::new();
-        for v in engine.volume_list()? {
-            let mut keep = true;
-            for (k, vals) in &filters {
-                keep &= match k.as_str() {
-                    "name" => vals.iter().any(|n| v.name.contains(n.as_str())),
-                    "label" => vals.iter().all(|l| match l.split_once('=') {
-                        Some((lk, lv)) => v.labels.get(lk).is_some_and(|x| x == lv),
-                        None => v.labels.contains_key(l.as_str()),
-                    }),
-                    "dangling" => {
-                        let unused = engine.volume_users(&v.name)?.is_empty();
-                        vals.iter().any(|d| (d == "true" || d == "1") == unused)
-                    }
-                    "driver" => vals.iter().any(|d| d == "local"),
-                    _ => return Err(ApiError::bad(format!("invalid filter '{k}'"))),
-                };
-            }
-            if keep {
-                out.push(volume_json(&engine, &v));
-            }
-        }
-        Ok(json!({"Volumes": out, "Warnings": []}))
+        let list: Vec<_> = engine
+            .volume_list_filtered(&filters)?
+            .iter()
+            .map(|v| engine.volume_info(v))
+            .collect();
+        Ok(json!({"Volumes": list, "Warnings": []}))
     })
     .await?;
     Ok(body::json(StatusCode::OK, &v))
@@ -86,15 +56,8 @@ pub async fn create(ctx: &Ctx, req: Req) -> Result<Resp, ApiError> {
     let engine = ctx.engine.clone();
     let v = blocking(move || {
         let name = Some(b.name.as_str()).filter(|n| !n.is_empty());
-        if let Some(n) = name {
-            holm_engine::volumes::validate_name(n).map_err(|_| {
-                ApiError::bad(format!(
-                    "create {n}: \"{n}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
-                ))
-            })?;
-        }
         let (v, _) = engine.volume_create(name, b.labels)?;
-        Ok(volume_json(&engine, &v))
+        Ok(engine.volume_info(&v))
     })
     .await?;
     Ok(body::json(StatusCode::CREATED, &v))
@@ -104,13 +67,7 @@ pub async fn create(ctx: &Ctx, req: Req) -> Result<Resp, ApiError> {
 pub async fn inspect(ctx: &Ctx, name: &str) -> Result<Resp, ApiError> {
     let engine = ctx.engine.clone();
     let name = name.to_string();
-    let v = blocking(move || {
-        let v = engine
-            .volume_get(&name)
-            .map_err(|_| ApiError::not_found(format!("get {name}: no such volume")))?;
-        Ok(volume_json(&engine, &v))
-    })
-    .await?;
+    let v = blocking(move || Ok(engine.volume_info(&engine.volume_get(&name)?))).await?;
     Ok(body::json(StatusCode::OK, &v))
 }
 
@@ -122,9 +79,6 @@ pub async fn remove(ctx: &Ctx, name: &str, q: &Query) -> Result<Resp, ApiError> 
     blocking(move || match engine.volume_remove(&name) {
         Ok(()) => Ok(()),
         Err(holm_engine::Error::NoSuchVolume(_)) if force => Ok(()),
-        Err(holm_engine::Error::NoSuchVolume(_)) => {
-            Err(ApiError::not_found(format!("get {name}: no such volume")))
-        }
         Err(e) => Err(e.into()),
     })
     .await?;

@@ -224,6 +224,22 @@ fn append_rotating_at(root: &Path, ev: &Event, max: u64) -> Result<()> {
     }
 }
 
+/// docker's `--since`/`--until` of `events` (`since=`/`until=` of `GET /events`): Unix seconds with a fraction,
+/// a date and time, a Go duration before now (see [`holm_format::timestamp`]), as nanoseconds since the epoch.
+/// Errors: [`crate::Error::InvalidFlag`] naming `flag`.
+pub fn parse_time(flag: &str, s: &str) -> crate::Result<i64> {
+    holm_format::timestamp::parse(
+        s,
+        std::time::SystemTime::now(),
+        holm_sys::process::local_utc_offset,
+    )
+    .map(|(secs, nanos)| {
+        secs.saturating_mul(1_000_000_000)
+            .saturating_add(i64::from(nanos))
+    })
+    .map_err(|why| crate::Error::flag(flag, s, why))
+}
+
 /// What to read from the log: docker's `--since`, `--until` and `--filter`.
 #[derive(Debug, Clone, Default)]
 pub struct Query {

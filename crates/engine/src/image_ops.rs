@@ -35,6 +35,19 @@ pub enum ImageDeleteItem {
     Deleted(String),
 }
 
+impl ImageDeleteItem {
+    /// The same with dockerd's short name for an `Untagged` one (`busybox:1`), as the Docker Engine API
+    /// answers; holm's CLI prints the full name, as podman.
+    pub fn with_familiar_name(self) -> ImageDeleteItem {
+        match self {
+            ImageDeleteItem::Untagged(n) => {
+                ImageDeleteItem::Untagged(crate::images::familiar_name(&n))
+            }
+            d => d,
+        }
+    }
+}
+
 /// What [`Engine::image_prune`] removed: docker's `POST /images/prune` answer.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]

@@ -204,6 +204,21 @@ pub fn check_reference(n: &str) -> Result<()> {
     Ok(())
 }
 
+impl ImageInspect {
+    /// The same with dockerd's short names in `RepoTags` and `RepoDigests` (`busybox:1`, not
+    /// `docker.io/library/busybox:1`), as the Docker Engine API answers; holm's CLI keeps the full ones, as podman.
+    pub fn with_familiar_names(mut self) -> ImageInspect {
+        for n in self
+            .repo_tags
+            .iter_mut()
+            .chain(self.repo_digests.iter_mut())
+        {
+            *n = familiar_name(n);
+        }
+        self
+    }
+}
+
 /// `(repository, tag)` of a name (`<none>` as the tag of a name by digest).
 fn split_name(n: &str) -> (String, String) {
     match Reference::parse(n) {

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 pub use holm_network::ports::PortBinding;
 
 /// The `--filter` keys holm knows (docker's names).
-pub const FILTER_KEYS: [&str; 8] = [
-    "label", "name", "id", "status", "exited", "ancestor", "network", "health",
+pub const FILTER_KEYS: [&str; 9] = [
+    "label", "name", "id", "status", "exited", "ancestor", "network", "health", "volume",
 ];
 
 /// The values of docker's `health=` filter.
@@ -91,7 +91,8 @@ impl ContainerFilters {
 
     /// True if the container passes every filter. `name=` is a regex matched against the name with and without
     /// docker's leading `/` (`name=^/web$` and `name=^web$` both find `web`); `id=` a prefix; `health=` the
-    /// healthcheck's status word of a running container (`none` without a healthcheck, or when not running).
+    /// healthcheck's status word of a running container (`none` without a healthcheck, or when not running);
+    /// `volume=` a volume's name, a bind's host path or a mount's path in the container.
     pub fn matches(&self, engine: &Engine, rec: &ContainerRecord, st: Status) -> bool {
         let mut keys: Vec<&str> = self.pairs.iter().map(|(k, _)| k.as_str()).collect();
         keys.sort_unstable();
@@ -118,6 +119,14 @@ impl ContainerFilters {
                     .any(|v| st == Status::Exited && rec.exit_code.unwrap_or(-1).to_string() == v),
                 "ancestor" => values.any(|v| is_ancestor(v, rec)),
                 "network" => values.any(|v| networks_of(rec).iter().any(|n| n == v)),
+                // docker's: a volume's name or a bind's host path, or the path in the container
+                "volume" => values.any(|v| {
+                    rec.config
+                        .volumes
+                        .iter()
+                        .filter_map(|b| crate::config::parse_volume(b).ok())
+                        .any(|b| b.source == v || b.destination == v)
+                }),
                 "health" => {
                     let word = if st == Status::Running {
                         crate::health::status_word(engine, &rec.id)
@@ -436,7 +445,8 @@ mod tests {
             "health=healthy",
             "health=none",
             "network=n1",
-            "status=exited"
+            "status=exited",
+            "volume=/data"
         ])
         .is_ok());
         for bad in [

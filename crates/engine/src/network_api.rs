@@ -8,8 +8,8 @@ use crate::{Engine, Error, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// The predefined networks: (name, driver).
-pub const BUILTIN: [(&str, &str); 3] = [("bridge", "bridge"), ("host", "host"), ("none", "null")];
+/// The predefined networks: (name, driver) ([`crate::networks::PREDEFINED`]).
+pub const BUILTIN: [(&str, &str); 3] = crate::networks::PREDEFINED;
 
 /// The hidden command line of a user network's name server (`holm __dns NETWORK_ID`), started by the engine.
 pub const DNS_COMMAND: &str = holm_network::dnsproc::COMMAND;
@@ -136,13 +136,18 @@ impl Engine {
         Ok(json!({
             "Name": name,
             "Id": name,
+            // (docker shows its daemon's start; holm's predefined networks have no creation)
+            "Created": "0001-01-01T00:00:00Z",
             "Scope": "local",
             "Driver": driver,
+            "EnableIPv4": true,
             "EnableIPv6": false,
             "IPAM": {"Driver": "default", "Options": null, "Config": config},
             "Internal": false,
             "Attachable": false,
             "Ingress": false,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": false,
             "Containers": containers,
             "Options": options,
             "Labels": {},

@@ -31,7 +31,7 @@ pub struct VolumeInfo {
 pub struct VolumeFilters {
     /// `dangling=true|false`: only volumes no container uses (or only used ones).
     pub dangling: Option<bool>,
-    /// `name=S`: the name contains `S` (all must hold).
+    /// `name=S`: the name contains `S` (several are alternatives, as docker's).
     pub name: Vec<String>,
     /// `driver=D`: only `local` matches anything.
     pub driver: Vec<String>,
@@ -91,8 +91,9 @@ impl Engine {
     pub fn volume_list_filtered(&self, filters: &VolumeFilters) -> Result<Vec<Volume>> {
         let mut out = Vec::new();
         for vol in self.volume_list()? {
-            let keep = filters.name.iter().all(|n| vol.name.contains(n.as_str()))
-                && filters.driver.iter().all(|d| d == "local")
+            let keep = (filters.name.is_empty()
+                || filters.name.iter().any(|n| vol.name.contains(n.as_str())))
+                && (filters.driver.is_empty() || filters.driver.iter().any(|d| d == "local"))
                 && filters.label.iter().all(|(k, want)| {
                     vol.labels
                         .get(k)

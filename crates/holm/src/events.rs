@@ -28,20 +28,6 @@ pub struct EventsArgs {
     pub format: Option<String>,
 }
 
-/// A `--since`/`--until` value as nanoseconds since the epoch.
-fn parse_time(flag: &str, s: &str) -> holm_engine::Result<i64> {
-    holm_format::timestamp::parse(
-        s,
-        std::time::SystemTime::now(),
-        holm_sys::process::local_utc_offset,
-    )
-    .map(|(secs, nanos)| {
-        secs.saturating_mul(1_000_000_000)
-            .saturating_add(nanos as i64)
-    })
-    .map_err(|why| holm_engine::Error::flag(flag, s, why))
-}
-
 /// docker's default line: `TIME TYPE ACTION ID (k=v, k=v)`.
 pub fn line(ev: &Event) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ev.time_nano.max(0) as u64);
@@ -79,12 +65,12 @@ pub fn events(engine: &Engine, a: &EventsArgs) -> Result<i32> {
         since: a
             .since
             .as_deref()
-            .map(|s| parse_time("--since", s))
+            .map(|s| holm_engine::events::parse_time("--since", s))
             .transpose()?,
         until: a
             .until
             .as_deref()
-            .map(|s| parse_time("--until", s))
+            .map(|s| holm_engine::events::parse_time("--until", s))
             .transpose()?,
         filters: Filters::parse(&a.filter)?,
     };
