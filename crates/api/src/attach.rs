@@ -4,7 +4,7 @@
 //! (which copies the container's output, or its pty, to them and the client's input to the container) and keeps
 //! the monitor's control socket to pass `resize` on. The hijacked stream ends when the container's output ends.
 
-use crate::body::{frame, StdStream};
+use crate::body::StdStream;
 use bytes::Bytes;
 use holm_engine::lifecycle::Resizer;
 use holm_engine::Engine;
@@ -116,29 +116,11 @@ where
         },
     );
     let (tx, mut rx) = mpsc::channel::<Bytes>(16);
-    for (mut r, s) in [
+    for (r, s) in [
         (Box::new(out_r) as Box<dyn Read + Send>, StdStream::Stdout),
         (Box::new(err_r), StdStream::Stderr),
     ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                match r.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        let b = if tty {
-                            Bytes::copy_from_slice(&buf[..n])
-                        } else {
-                            frame(s, &buf[..n])
-                        };
-                        if tx.blocking_send(b).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
+        crate::body::relay(r, s, tty, tx.clone());
     }
     drop(tx);
     let (mut rd, mut wr) = tokio::io::split(io);

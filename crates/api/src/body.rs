@@ -99,3 +99,31 @@ pub fn frame(stream: StdStream, data: &[u8]) -> Bytes {
     v.extend_from_slice(data);
     Bytes::from(v)
 }
+
+/// Copies `r` into `tx` on a thread of its own until `r` ends (or fails) or the receiver is gone: raw with a
+/// TTY, else each read framed as stream `s` of docker's multiplexed stream.
+pub fn relay(
+    mut r: Box<dyn std::io::Read + Send>,
+    s: StdStream,
+    tty: bool,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    let b = if tty {
+                        Bytes::copy_from_slice(&buf[..n])
+                    } else {
+                        frame(s, &buf[..n])
+                    };
+                    if tx.blocking_send(b).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+}

@@ -10,7 +10,8 @@ use crate::server::Ctx;
 use crate::system::blocking;
 use holm_engine::lifecycle::Status;
 use holm_engine::listing::{ContainerFilters, ListOptions};
-use holm_engine::{ContainerRecord, Engine, Error, State};
+use holm_engine::wait::WaitCondition;
+use holm_engine::{ContainerRecord, Error, State};
 use hyper::StatusCode;
 use serde_json::json;
 use std::time::Duration;
@@ -138,7 +139,7 @@ fn signal(q: &Query) -> Result<Option<i32>, ApiError> {
 pub async fn stop(ctx: &Ctx, id: &str, q: &Query) -> Result<Resp, ApiError> {
     let (t, sig) = (stop_timeout(q)?, signal(q)?);
     let (rec, _) = find(ctx, id).await?;
-    if rec.state != State::Running && !ctx.engine.monitor_alive(&rec.id) {
+    if !ctx.engine.is_active(&rec) {
         return Ok(body::empty(StatusCode::NOT_MODIFIED));
     }
     let engine = ctx.engine.clone();
@@ -258,17 +259,14 @@ pub async fn prune(ctx: &Ctx) -> Result<Resp, ApiError> {
 /// `POST /containers/{id}/wait?condition=not-running|next-exit|removed`: the headers go out at once (the docker
 /// CLI starts the container only after they came), then `{"StatusCode", "Error"}` when the condition is met.
 pub async fn wait(ctx: &Ctx, id: &str, q: &Query) -> Result<Resp, ApiError> {
-    let cond = q.get("condition").unwrap_or("not-running").to_string();
-    if !["", "not-running", "next-exit", "removed"].contains(&cond.as_str()) {
-        return Err(ApiError::bad(format!("invalid condition: {cond:?}")));
-    }
+    let cond = WaitCondition::parse(q.get("condition").unwrap_or_default())?;
     let (rec, _) = find(ctx, id).await?;
     let (resp, tx) = body::stream(StatusCode::OK, "application/json");
     let engine = ctx.engine.clone();
     let guard = ctx.activity.enter();
     tokio::task::spawn_blocking(move || {
         let _guard = guard;
-        let code = wait_for(&engine, &rec, &cond);
+        let code = engine.wait_condition(&rec, cond);
         let v = match code {
             Ok(c) => json!({"StatusCode": c, "Error": null}),
             Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
@@ -278,39 +276,6 @@ pub async fn wait(ctx: &Ctx, id: &str, q: &Query) -> Result<Resp, ApiError> {
         let _ = tx.blocking_send(b.into());
     });
     Ok(resp)
-}
-
-/// Waits for `cond` on the container `rec` was when the request came; its exit code.
-fn wait_for(engine: &Engine, rec: &ContainerRecord, cond: &str) -> holm_engine::Result<i64> {
-    let was_running = rec.state == State::Running || engine.monitor_alive(&rec.id);
-    let started_at = rec.started_at.clone();
-    loop {
-        match engine.find(&rec.id) {
-            Err(Error::NoSuchContainer(_)) => {
-                let code = engine.db()?.removed_exit_code(&rec.id)?;
-                return Ok(code.unwrap_or(-1).into());
-            }
-            Err(e) => return Err(e),
-            Ok(r) => {
-                let active = r.state == State::Running || engine.monitor_alive(&r.id);
-                let ran = was_running || r.started_at != started_at;
-                let done = match cond {
-                    "next-exit" => ran && !active,
-                    "removed" => false,
-                    _ => !active,
-                };
-                if done {
-                    return Ok(r.exit_code.unwrap_or(-1).into());
-                }
-                // A failed start leaves it `created` with the error recorded: that is its exit (as docker's).
-                if cond != "removed" && !active && r.state == State::Created && !r.error.is_empty()
-                {
-                    return Ok(r.exit_code.unwrap_or(-1).into());
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// `GET /containers/{id}/top?ps_args`: the engine's `top` (the host's `ps`, default `-ef`, rows of the

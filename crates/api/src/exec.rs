@@ -10,7 +10,7 @@
 //! own terminal raw and relays it to the container's pty); `resize` sets that pty's size and tells the child
 //! with SIGWINCH. With `Tty` alone the child runs `holm exec -t` on pipes.
 
-use crate::body::{self, frame, Resp, StdStream};
+use crate::body::{self, Resp, StdStream};
 use crate::error::ApiError;
 use crate::router::Req;
 use crate::server::Ctx;
@@ -325,27 +325,7 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Req) -> Result<Resp, ApiError> 
     ]
     .into_iter()
     .filter_map(|(r, s)| r.map(|r| (r, s)))
-    .map(|(mut r, s)| {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                match r.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        let b = if tty {
-                            Bytes::copy_from_slice(&buf[..n])
-                        } else {
-                            frame(s, &buf[..n])
-                        };
-                        if tx.blocking_send(b).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        })
-    })
+    .map(|(r, s)| crate::body::relay(r, s, tty, tx.clone()))
     .collect();
     drop(tx);
     let mut child_stdin: Option<Box<dyn Write + Send>> = match pty_in {

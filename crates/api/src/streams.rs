@@ -16,7 +16,7 @@ use crate::system::blocking;
 use bytes::Bytes;
 use holm_engine::logfile::{LogReader, Record, Stream};
 use holm_engine::logs_api::{self, LogsRequest};
-use holm_engine::{ContainerRecord, Engine, State};
+use holm_engine::{ContainerRecord, Engine};
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, UPGRADE};
 use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -69,7 +69,7 @@ fn pump(
     f: &Follow,
     tx: &mpsc::Sender<Bytes>,
 ) {
-    let was_active = rec.state == State::Running || engine.monitor_alive(&rec.id);
+    let was_active = engine.is_active(rec);
     let started_at = rec.started_at.clone();
     let flush = |out: &mut Vec<u8>| {
         if out.is_empty() {
@@ -92,7 +92,7 @@ fn pump(
         // The state before the file: output written before the exit was recorded is read below.
         let (active, ran) = match engine.find(&rec.id) {
             Ok(c) => (
-                c.state == State::Running || engine.monitor_alive(&c.id),
+                engine.is_active(&c),
                 was_active || c.started_at != started_at,
             ),
             Err(_) => (false, true),
@@ -213,7 +213,7 @@ pub async fn attach(ctx: &Ctx, id: &str, mut req: Req) -> Result<Resp, ApiError>
     if q.flag("stdin") && stream && upgrade {
         // `run -i`: wired to the monitor at start (see crate::attach), if it does not run yet.
         let (rec, _) = crate::containers::find(ctx, id).await?;
-        if rec.state != State::Running && !ctx.engine.monitor_alive(&rec.id) {
+        if !ctx.engine.is_active(&rec) {
             let tty = rec.config.tty;
             let on_upgrade = hyper::upgrade::on(&mut req.inner);
             let guard = ctx.activity.enter();

@@ -70,6 +70,7 @@ pub mod system;
 pub mod tty;
 pub mod volume_api;
 pub mod volumes;
+pub mod wait;
 
 pub use config::RunConfig;
 pub use db::{ContainerRecord, Db, State};

@@ -274,7 +274,7 @@ impl Engine {
         stdin: Option<BorrowedFd<'_>>,
     ) -> Result<Option<Started>> {
         let rec = self.find(what)?;
-        if rec.state == State::Running || self.monitor_alive(&rec.id) {
+        if self.is_active(&rec) {
             return Ok(None);
         }
         if rec.state == State::Creating {
@@ -719,7 +719,7 @@ impl Engine {
         if self.creator_alive(&rec) {
             return Err(creating(self, &rec));
         }
-        if rec.state == State::Running || self.monitor_alive(&rec.id) {
+        if self.is_active(&rec) {
             if !force {
                 return Err(Error::BadState {
                     state: self.status(&rec).as_str().into(),

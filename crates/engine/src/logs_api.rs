@@ -4,7 +4,7 @@
 //! frames.
 
 use crate::logfile::{LogReader, Record};
-use crate::{Engine, Error, State};
+use crate::{Engine, Error};
 
 /// Why reading a log stopped.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +98,7 @@ impl Engine {
             loop {
                 // Read the state before the file: output written before the exit was recorded is read below.
                 let running = match self.find(&rec.id) {
-                    Ok(r) => r.state == State::Running || self.monitor_alive(&r.id),
+                    Ok(r) => self.is_active(&r),
                     Err(Error::NoSuchContainer(_)) => false,
                     Err(e) => return Err(e.into()),
                 };
