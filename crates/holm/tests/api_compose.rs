@@ -19,6 +19,7 @@ fn compose(api: &Api, dir: &std::path::Path, args: &[&str]) -> Output {
         .env("DOCKER_HOST", format!("unix://{}", api.socket.display()))
         .env("DOCKER_CONFIG", api.engine.tmp.path().join("docker-config"))
         .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
+        .env("HOLM_COMPOSE_IMAGE", IMAGE)
         .args(args);
     let o = output_within(c, Duration::from_secs(180), args);
     assert!(
@@ -35,34 +36,13 @@ fn compose_up_scale_exec_logs_down() {
     let api = Api::new();
     let dir = api.engine.tmp.path().join("proj");
     std::fs::create_dir(&dir).unwrap();
-    std::fs::write(
-        dir.join("docker-compose.yml"),
-        format!(
-            r#"version: "2.4"
-services:
-  web:
-    image: {IMAGE}
-    command: ["sh", "-c", "mkdir -p /www && echo hello-from-$$(hostname) > /www/index.html && exec busybox httpd -f -p 80 -h /www"]
-    labels:
-      tier: front
-    environment:
-      - GREETING=hi
-    healthcheck:
-      test: ["CMD", "busybox", "wget", "-qO-", "http://127.0.0.1/"]
-      interval: 1s
-      retries: 30
-  client:
-    image: {IMAGE}
-    command: ["sh", "-c", "until busybox wget -qO- http://web/; do sleep 0.2; done; exec sleep 300"]
-    depends_on:
-      web:
-        condition: service_healthy
-    volumes:
-      - data:/data
-volumes:
-  data:
-"#
+    // (the file bench/api.sh times too)
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/compose/docker-compose.yml"
         ),
+        dir.join("docker-compose.yml"),
     )
     .unwrap();
     compose(&api, &dir, &["up", "-d", "--scale", "web=2"]);
