@@ -105,6 +105,8 @@ pub struct HostConfig {
     pub mounts: Option<Vec<MountSpec>>,
     /// `--log-driver`, `--log-opt`.
     pub log_config: Option<LogConfig>,
+    /// `--isolation`: empty, `default`, `process` or `vm`.
+    pub isolation: String,
 }
 
 /// One host binding of a port.
@@ -260,6 +262,7 @@ pub fn run_config(b: CreateBody) -> Result<(String, RunConfig, Vec<String>), Api
         cfg.cpuset_cpus = Some(checked(o::parse_cpuset(&h.cpuset_cpus))?);
     }
     cfg.pids_limit = h.pids_limit.filter(|p| *p != 0);
+    cfg.isolation = checked(holm_engine::vm::parse_isolation(&h.isolation))?;
     cfg.network = match h.network_mode.as_str() {
         "" | "default" => String::new(),
         m => m.to_string(),

@@ -91,6 +91,9 @@ pub struct RunConfig {
     pub restart: String,
     /// `--runtime`: the OCI runtime binary (absolute path); `None` for the built-in holm-container.
     pub runtime: Option<String>,
+    /// `--isolation` as given (docker's `HostConfig.Isolation`): empty (not given), `default`, `process` or `vm`
+    /// (its own qemu microVM, see [`crate::vm`]).
+    pub isolation: String,
     /// `--network`: `bridge` (empty: bridge), `none`, `host`, `container:ID` or a user network's name.
     pub network: String,
     /// `--network-alias`: further names on the user network of `--network`.
@@ -114,6 +117,11 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// True for `--isolation vm`.
+    pub fn is_vm(&self) -> bool {
+        self.isolation == "vm"
+    }
+
     /// The log driver (`json-file`, `k8s-file` or `none`).
     pub fn log_driver(&self) -> &str {
         if self.log_driver.is_empty() {

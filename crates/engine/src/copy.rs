@@ -126,7 +126,9 @@ pub(crate) fn open_root<'a>(engine: &'a Engine, what: &str) -> Result<Root<'a>> 
                 )
         })
     };
-    if rec.state == State::Running && rec.pid > 0 && live() {
+    // A VM container's processes are in the guest (its recorded pid is the VMM's): its root is the rootfs mounted
+    // on the host, shared with the guest.
+    if rec.state == State::Running && rec.pid > 0 && !rec.config.is_vm() && live() {
         let fd = open_dir(Path::new(&format!("/proc/{}/root", rec.pid)))?;
         if live() {
             return Ok(Root {

@@ -47,6 +47,17 @@ impl Engine {
     }
 
     fn exec_running(&self, rec: ContainerRecord, req: &ExecRequest) -> Result<i32> {
+        if rec.config.is_vm() {
+            for (flag, set) in [("--tty", req.tty), ("--detach", req.detach)] {
+                if set {
+                    return Err(Error::flag(
+                        flag,
+                        "true",
+                        "not supported in a container with --isolation vm yet",
+                    ));
+                }
+            }
+        }
         let (user, additional_gids) = match &req.user {
             Some(u) => {
                 // An unknown user fails the exec: 126, as docker's.

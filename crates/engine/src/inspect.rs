@@ -145,6 +145,7 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
             "Dns": c.dns,
             "ExtraHosts": c.add_hosts,
             "Runtime": c.runtime.clone().unwrap_or_else(|| "holm".into()),
+            "Isolation": c.isolation,
         },
         "GraphDriver": {
             "Name": "overlay",

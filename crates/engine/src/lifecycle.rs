@@ -163,6 +163,7 @@ impl Engine {
         for v in &cfg.volumes {
             config::parse_volume(v)?;
         }
+        crate::vm::check_create(&mut cfg)?;
         let wanted = name.map(ids::validate_name).transpose()?;
         let image_cfg = self.images().config(&img)?;
         crate::volumes::add_image_volumes(&image_cfg, &mut cfg)?;
@@ -230,6 +231,7 @@ impl Engine {
                 &mut cfg,
             )?;
             crate::network::prepare(self, &id, &image_cfg, &mut cfg, &mut spec)?;
+            crate::vm::prepare_spec(self, &id, &cfg, &mut spec);
             let tmp = bundle.join(".config.json.tmp");
             let bytes = serde_json::to_vec_pretty(&spec).expect("spec serialises");
             std::fs::write(&tmp, bytes)

@@ -129,7 +129,7 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
         Err(e) => return fail(e.to_string()),
     };
     let auto_remove = cfg.auto_remove;
-    let (pid, io) = match launch(&engine, id, &null, &cfg) {
+    let (pid, recorded, io) = match launch(&engine, id, &null, &cfg) {
         Ok(x) => x,
         Err(e) => {
             let (code, msg) = start_failure(&e);
@@ -150,7 +150,7 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
     let now = holm_container::state::rfc3339(std::time::SystemTime::now());
     match engine
         .db()
-        .and_then(|db| db.set_running(id, pid, (me, me_start), &now))
+        .and_then(|db| db.set_running(id, recorded, (me, me_start), &now))
     {
         Ok(true) => {
             crate::health::reset(&engine, id, &cfg);
@@ -162,7 +162,7 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
             let _ = holm_sys::process::kill(pid, libc::SIGKILL);
         }
     }
-    control::send(&ctl, &FromMonitor::Started(pid));
+    control::send(&ctl, &FromMonitor::Started(recorded));
     // Shed the sealed copy of the binary (a private in-memory file as big as holm), the heap of `create` and the
     // full binary's relocated data: continue as `holm-monitor`, whose on-disk image every monitor shares. The
     // container cannot reach it (it is in its own pid namespace). On failure, go on here.
@@ -412,8 +412,15 @@ fn start_failure(e: &Error) -> (i32, String) {
 }
 
 /// Creates and starts the container with the pipes as its stdout/stderr (and, with `-i`, a pipe as its stdin;
-/// with `-t`, a pty from the runtime's console socket); returns the init's pid and the monitor's ends.
-fn launch(engine: &Engine, id: &str, null: &File, cfg: &crate::RunConfig) -> Result<(i32, Io)> {
+/// with `-t`, a pty from the runtime's console socket); returns the pid to supervise (the init; for a VM
+/// container the runtime's VM shim, which exits with the container's code), the pid to record (the init; the
+/// VMM) and the monitor's ends.
+fn launch(
+    engine: &Engine,
+    id: &str,
+    null: &File,
+    cfg: &crate::RunConfig,
+) -> Result<(i32, i32, Io)> {
     let (out_r, out_w) = std::io::pipe().map_err(Error::io("pipe"))?;
     let (err_r, err_w) = std::io::pipe().map_err(Error::io("pipe"))?;
     holm_sys::fs::dup_onto(out_w.as_fd(), 1)?;
@@ -441,6 +448,9 @@ fn launch(engine: &Engine, id: &str, null: &File, cfg: &crate::RunConfig) -> Res
             .transpose()?;
         // `--network container:X`: X's current network namespace.
         crate::network::before_create(engine, id, cfg)?;
+        if cfg.is_vm() {
+            return launch_vm(engine, id, cfg, &rt);
+        }
         let pid = rt.create(id, &engine.bundle(id), console.as_ref().map(|c| c.path()))?;
         if let Some(c) = console {
             match c.receive() {
@@ -467,14 +477,15 @@ fn launch(engine: &Engine, id: &str, null: &File, cfg: &crate::RunConfig) -> Res
             let _ = crate::network::teardown(engine, id);
             return Err(e);
         }
-        Ok((pid, ports))
+        Ok((pid, pid, ports))
     })();
     holm_sys::fs::dup_onto(null.as_fd(), 0)?;
     holm_sys::fs::dup_onto(null.as_fd(), 1)?;
     holm_sys::fs::dup_onto(null.as_fd(), 2)?;
-    r.map(|(pid, ports)| {
+    r.map(|(pid, recorded, ports)| {
         (
             pid,
+            recorded,
             Io {
                 out: OwnedFd::from(out_r),
                 err: OwnedFd::from(err_r),
@@ -485,6 +496,36 @@ fn launch(engine: &Engine, id: &str, null: &File, cfg: &crate::RunConfig) -> Res
             },
         )
     })
+}
+
+/// [`launch`] of a VM container (see [`crate::vm`]): its network namespace made and networked first, then the
+/// runtime's `create` (which boots the VM and hands the namespace's interface to it) and `start`. Returns the VM
+/// shim's pid, the VMM's pid and the published ports' sockets. On failure, what was made is undone.
+fn launch_vm(
+    engine: &Engine,
+    id: &str,
+    cfg: &crate::RunConfig,
+    rt: &crate::runtime::Runtime,
+) -> Result<(i32, i32, Vec<OwnedFd>)> {
+    let undo = |e: Error| {
+        let _ = rt.delete(id);
+        let _ = crate::network::teardown(engine, id);
+        let _ = crate::vm::release_netns(engine, id);
+        e
+    };
+    crate::vm::choose_accel(engine, id)?;
+    let ports = {
+        let holder = crate::vm::NetnsHolder::new(engine, id).map_err(undo)?;
+        crate::network::setup(engine, id, holder.pid(), cfg).map_err(undo)?
+    };
+    let shim = rt.create(id, &engine.bundle(id), None).map_err(undo)?;
+    let vmm = rt.state(id).map_or(shim, |s| s.pid);
+    if let Err(e) = rt.start(id) {
+        let e = undo(e);
+        let _ = holm_sys::process::waitpid(shim, 0);
+        return Err(e);
+    }
+    Ok((shim, vmm, ports))
 }
 
 /// After the process ended: runtime state and cgroup gone, rootfs unmounted, exit recorded, `--rm` applied, holm

@@ -75,7 +75,11 @@ pub fn release_runtime(engine: &Engine, id: &str) -> Result<()> {
         })
     });
     let [runtime, cgroup, mount] = steps;
-    [runtime, cgroup, network, mount].into_iter().collect()
+    // After the runtime's delete, which gives the VM's interface back through this path.
+    let netns = crate::vm::release_netns(engine, id);
+    [runtime, cgroup, network, mount, netns]
+        .into_iter()
+        .collect()
 }
 
 /// Records `State.OOMKilled` if the OOM killer killed a process in the container's cgroup during this run (its

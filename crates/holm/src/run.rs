@@ -104,6 +104,10 @@ pub struct RunArgs {
     /// Run through this OCI runtime binary (a path or a name in PATH, e.g. `runc`) instead of the built-in one.
     #[arg(long)]
     pub runtime: Option<String>,
+    /// Isolation: default or process (a container on the host's kernel), vm (the container inside its own
+    /// qemu microVM, with its own kernel).
+    #[arg(long, value_name = "default|process|vm")]
+    pub isolation: Option<String>,
     /// Network: bridge (default: the holm0 bridge, NAT), none (only lo), host (the host's network),
     /// container:NAME (another running container's) or a user network's name (`network create`).
     #[arg(
@@ -304,6 +308,7 @@ impl RunArgs {
                 .transpose()?
                 .map(|p| p.display().to_string()),
             interactive: self.interactive,
+            isolation: holm_engine::vm::parse_isolation(self.isolation.as_deref().unwrap_or(""))?,
             log_driver: o::parse_log_driver(&self.log_driver)?,
             log_opts: holm_engine::logopts::parse(&self.log_driver, &self.log_opt)?,
             network: holm_engine::network_api::normalize_mode(&self.network)?,

@@ -258,7 +258,8 @@ fn boot(dir: &Path) -> Result<Vm, String> {
     ctl.set_read_timeout(None).map_err(|e| e.to_string())?;
     let sock = dir.join(shim_api::SOCKET);
     let _ = std::fs::remove_file(&sock);
-    let listener = UnixListener::bind(&sock).map_err(|e| fail("listen", &e))?;
+    let listener = shim_api::with_socket_path(dir, |p| UnixListener::bind(p))
+        .map_err(|e| fail("listen", &e))?;
     Ok(Vm {
         vmm,
         control,

@@ -104,7 +104,7 @@ impl AsFd for Client {
 impl Client {
     /// Connects to the shim of the container whose state directory is `dir`.
     pub fn connect(dir: &Path) -> Result<Client, Error> {
-        let s = UnixStream::connect(dir.join(SOCKET)).map_err(Error::Gone)?;
+        let s = with_socket_path(dir, |p| UnixStream::connect(p)).map_err(Error::Gone)?;
         Ok(Client {
             reader: BufReader::new(s),
         })
@@ -131,6 +131,28 @@ impl Client {
         self.send(req, &[])?;
         self.recv()
     }
+}
+
+/// Longest socket path used as it is (a Unix socket address holds 107 bytes and a NUL).
+const MAX_SUN_PATH: usize = 100;
+
+/// Calls `f` with a path of [`SOCKET`] in `dir` that fits a Unix socket address: `dir/shim.sock` when it is short
+/// enough, else `/proc/self/fd/N/shim.sock` through an open fd of `dir` (a long state root, e.g. an engine's
+/// `--runroot` in a temp dir, with a 64-character container id). Errors: `dir` cannot be opened, or `f`'s.
+pub fn with_socket_path<T>(
+    dir: &Path,
+    f: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let full = dir.join(SOCKET);
+    if full.as_os_str().len() <= MAX_SUN_PATH {
+        return f(&full);
+    }
+    let d = std::fs::File::open(dir)?;
+    let short = format!(
+        "/proc/self/fd/{}/{SOCKET}",
+        std::os::fd::AsRawFd::as_raw_fd(&d)
+    );
+    f(Path::new(&short))
 }
 
 /// Reads one `\n`-terminated line of at most [`MAX_LINE`] bytes; `None` at end of stream.
@@ -235,6 +257,23 @@ mod tests {
         a.write_all(b"{\"start\":1}\n").unwrap();
         let e = recv_request(&b).unwrap_err();
         assert!(e.to_string().contains("bad message"), "{e}");
+    }
+
+    #[test]
+    fn long_state_dirs_get_a_short_socket_path() {
+        let d = tempfile::tempdir().unwrap();
+        let long = d.path().join("x".repeat(120));
+        std::fs::create_dir(&long).unwrap();
+        let l = with_socket_path(&long, |p| {
+            assert!(p.as_os_str().len() <= MAX_SUN_PATH, "{}", p.display());
+            std::os::unix::net::UnixListener::bind(p)
+        })
+        .unwrap();
+        assert!(long.join(SOCKET).exists());
+        let mut c = Client::connect(&long).unwrap();
+        let (s, _) = l.accept().unwrap();
+        send_reply(&s, &ShimReply::Ok).unwrap();
+        assert_eq!(c.recv().unwrap(), ShimReply::Ok);
     }
 
     #[test]

@@ -1,0 +1,268 @@
+//! `holm run --isolation vm` (issue 13): the container runs inside its own qemu microVM, through the same path
+//! `holm-runtime --isolation vm` takes (its VM shim, `holm_vm`'s jail and network hand-over): the engine drives the
+//! `holm-runtime` binary as the container's OCI runtime (as dockerd and podman do), with the annotation
+//! `org.holm.isolation: vm` in `config.json` (so every verb of the runtime knows the container is a VM).
+//!
+//! What differs from a process container in the engine:
+//!
+//! - The network namespace exists before the runtime's `create` (the shim hands its interface to the guest at
+//!   boot): the monitor makes it ([`NetnsHolder`]: a child that unshares a network namespace, bind-mounted on
+//!   `<runroot>/netns/<id>`, the path `config.json` names), networks it as for a process container (veth, address,
+//!   `-p` DNAT), and only then calls `create`. The bind mount is removed when the container's resources are
+//!   released ([`release_netns`]).
+//! - The monitor supervises the runtime's VM shim (the runtime's `--pid-file`; it exits with the container's exit
+//!   code); the recorded pid (`State.Pid`) is the VMM's, as the runtime's `state.pid`.
+//! - Refused with a one-line error naming the flag: `-t` (no terminal in a VM yet), `--runtime`, `--network host`
+//!   and `--network container:X`.
+
+use crate::config::RunConfig;
+use crate::{Engine, Error, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The annotation holm-runtime reads to run a bundle in a VM (`vm` or `process`).
+pub const ANNOTATION: &str = "org.holm.isolation";
+/// The runtime binary's name, looked up next to `holm` and then in `PATH`.
+pub const RUNTIME_NAME: &str = "holm-runtime";
+/// `--isolation`'s accepted values.
+pub const VALUES: &str = "default, process, vm";
+
+/// docker's `--isolation` value (`HostConfig.Isolation`), checked: `""` (not given), `default`, `process` or
+/// `vm`. Errors: any other value, naming `--isolation` and the accepted values.
+pub fn parse_isolation(v: &str) -> Result<String> {
+    match v {
+        "" | "default" | "process" | "vm" => Ok(v.to_string()),
+        _ => Err(Error::flag(
+            "--isolation",
+            v,
+            format!("accepted values: {VALUES}"),
+        )),
+    }
+}
+
+/// The `holm-runtime` binary that runs VM containers: `$HOLM_VM_RUNTIME` if set, else `holm-runtime` next to the
+/// running `holm`, else in `PATH`. Errors name where it was looked for.
+pub fn runtime_binary() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("HOLM_VM_RUNTIME").filter(|p| !p.is_empty()) {
+        return crate::runtime::find_binary(&p.to_string_lossy()).map_err(|_| {
+            Error::flag(
+                "--isolation",
+                "vm",
+                format!(
+                    "$HOLM_VM_RUNTIME {}: not an executable file",
+                    PathBuf::from(&p).display()
+                ),
+            )
+        });
+    }
+    let next = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join(RUNTIME_NAME)))
+        .filter(|p| p.is_file());
+    if let Some(p) = next {
+        return Ok(p);
+    }
+    crate::runtime::find_binary(RUNTIME_NAME).map_err(|_| {
+        Error::flag(
+            "--isolation",
+            "vm",
+            format!("{RUNTIME_NAME} (which runs VM containers) was found neither next to holm nor in PATH"),
+        )
+    })
+}
+
+/// At create, for `--isolation vm`: refuses what a VM container cannot do yet and points `cfg.runtime` at
+/// [`runtime_binary`]. Other isolations: nothing.
+pub fn check_create(cfg: &mut RunConfig) -> Result<()> {
+    if !cfg.is_vm() {
+        return Ok(());
+    }
+    let refuse = |flag: &str, value: &str, why: &str| {
+        Err(Error::flag(
+            flag,
+            value,
+            format!("not supported with --isolation vm {why}"),
+        ))
+    };
+    if cfg.tty {
+        return refuse("--tty", "true", "yet (no terminal in a VM container)");
+    }
+    if let Some(r) = &cfg.runtime {
+        return refuse("--runtime", r, "(the VM runs on holm-runtime)");
+    }
+    match crate::network::mode(cfg)? {
+        holm_network::Mode::Host => {
+            return refuse("--network", &cfg.network, "(the VM has its own kernel)")
+        }
+        holm_network::Mode::Container => return refuse("--network", &cfg.network, "yet"),
+        _ => {}
+    }
+    cfg.runtime = Some(runtime_binary()?.display().to_string());
+    Ok(())
+}
+
+/// Chooses the VM's accelerator once for the runtime that boots it (`holm_vm::accel`: KVM when it boots the guest
+/// kernel here, else TCG; cached per host) and passes it on in `HOLM_VM_ACCEL`, so the runtime's one-line notice
+/// about a TCG fallback goes to the bundle's `runtime.log` instead of the container's stderr (its log). Must be
+/// called from the single-threaded monitor (it sets an environment variable). Errors: no guest kernel, or the
+/// probe could not run.
+pub fn choose_accel(engine: &Engine, id: &str) -> Result<()> {
+    let vm_err = |what: &str, e: String| Error::Io {
+        what: format!("VM container {id}: {what}"),
+        source: std::io::Error::other(e),
+    };
+    let kernel =
+        holm_vm::kernel::find_kernel(None).map_err(|e| vm_err("guest kernel", e.to_string()))?;
+    let choice =
+        holm_vm::accel::select_accel(&kernel.path, &holm_vm::accel::ProbeOptions::default())
+            .map_err(|e| vm_err("accelerator", e.to_string()))?;
+    if let Some(n) = choice.notice() {
+        let log = engine.bundle(id).join("runtime.log");
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+        {
+            let _ = writeln!(f, "{n}");
+        }
+    }
+    std::env::set_var(holm_vm::accel::ACCEL_ENV, choice.accel.as_str());
+    Ok(())
+}
+
+/// Where a VM container's network namespace is bind-mounted while it runs.
+pub fn netns_path(engine: &Engine, id: &str) -> PathBuf {
+    engine.runroot().join("netns").join(id)
+}
+
+/// At create, for a VM container: the annotation that makes holm-runtime boot a VM, and the network namespace
+/// at [`netns_path`] (made by the monitor before each start).
+pub fn prepare_spec(engine: &Engine, id: &str, cfg: &RunConfig, spec: &mut Spec) {
+    if !cfg.is_vm() {
+        return;
+    }
+    let mut ann = spec.annotations().clone().unwrap_or_default();
+    ann.insert(ANNOTATION.into(), "vm".into());
+    spec.set_annotations(Some(ann));
+    let path = netns_path(engine, id);
+    if let Some(ns) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.namespaces_mut().as_mut())
+    {
+        for n in ns.iter_mut() {
+            if n.typ() == LinuxNamespaceType::Network {
+                n.set_path(Some(path.clone()));
+            }
+        }
+    }
+}
+
+/// A new network namespace for a VM container, held by a child process (whose pid the engine's network setup
+/// uses, as it uses a process container's init) and bind-mounted on [`netns_path`] (what the runtime joins). The
+/// child ends when this is dropped; the bind mount stays until [`release_netns`]. On an error while making it,
+/// what was made is undone.
+pub struct NetnsHolder {
+    pid: i32,
+    hold: Option<std::io::PipeWriter>,
+}
+
+impl NetnsHolder {
+    /// Makes the namespace and its bind mount. The caller must be single-threaded (it forks).
+    pub fn new(engine: &Engine, id: &str) -> Result<NetnsHolder> {
+        let path = netns_path(engine, id);
+        // Whatever a crashed earlier run left.
+        release_netns(engine, id)?;
+        let (mut ready_r, ready_w) = std::io::pipe().map_err(Error::io("pipe"))?;
+        let (hold_r, hold_w) = std::io::pipe().map_err(Error::io("pipe"))?;
+        let pid = match holm_sys::process::fork()? {
+            holm_sys::process::Fork::Child => {
+                drop((ready_r, hold_w));
+                let ok = holm_sys::ns::unshare(libc::CLONE_NEWNET).is_ok();
+                let _ = (&ready_w).write_all(if ok { b"1" } else { b"0" });
+                drop(ready_w);
+                // Until the parent drops its end (or dies).
+                let mut b = [0u8; 1];
+                let _ = (&hold_r).read(&mut b);
+                holm_sys::process::exit_now(0)
+            }
+            holm_sys::process::Fork::Parent(p) => p,
+        };
+        drop((ready_w, hold_r));
+        let holder = NetnsHolder {
+            pid,
+            hold: Some(hold_w),
+        };
+        let mut b = [0u8; 1];
+        if ready_r.read(&mut b).ok() != Some(1) || b[0] != b'1' {
+            return Err(Error::Io {
+                what: format!("network namespace of VM container {id}"),
+                source: std::io::Error::other("unshare(CLONE_NEWNET) failed"),
+            });
+        }
+        let dir = path.parent().expect("netns path has a parent");
+        std::fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
+        std::fs::write(&path, b"").map_err(Error::io(format!("create {}", path.display())))?;
+        let src = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        if let Err(e) = holm_sys::mount::mount(
+            Some(&src),
+            &path,
+            None,
+            libc::MS_BIND,
+            None,
+            &path.display().to_string(),
+        ) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e.into());
+        }
+        Ok(holder)
+    }
+
+    /// The holding child's pid (in the new namespace).
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+}
+
+impl Drop for NetnsHolder {
+    fn drop(&mut self) {
+        drop(self.hold.take());
+        let _ = holm_sys::process::waitpid(self.pid, 0);
+    }
+}
+
+/// Removes a VM container's network namespace bind mount (none is fine).
+pub fn release_netns(engine: &Engine, id: &str) -> Result<()> {
+    remove_ns_file(&netns_path(engine, id))
+}
+
+fn remove_ns_file(path: &Path) -> Result<()> {
+    for _ in 0..8 {
+        match holm_sys::mount::umount2(path, libc::MNT_DETACH) {
+            Ok(()) => {}
+            Err(e) if e.errno() == libc::EINVAL || e.errno() == libc::ENOENT => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("remove {}", path.display()))(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isolation_values() {
+        for v in ["", "default", "process", "vm"] {
+            assert_eq!(parse_isolation(v).unwrap(), v);
+        }
+        let e = parse_isolation("hyperv").unwrap_err().to_string();
+        assert!(e.contains("--isolation") && e.contains(VALUES), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+}

@@ -1,0 +1,389 @@
+//! `holm run --isolation vm` (issue 13): the container runs in its own qemu microVM through holm-runtime's VM shim.
+//! Root, TCG (`HOLM_VM_ACCEL=tcg` unless set), the guest kernel at its default place and the static agent from
+//! `$HOLM_VM_AGENT` (`scripts/build-agent.sh`), `holm-runtime` next to `holm` (`cargo build -p holm-runtime`).
+//! Boots are few and serialized (each is seconds under TCG on 2 cores); each boot checks several things:
+//!
+//! - foreground `--rm`: the guest's kernel (not the host's), exit code 3, stdout and stderr, `-e`, `-w`, `-u`,
+//!   a bind mount read-write and a named volume `:ro`, and nothing left afterwards;
+//! - detached with `-p`: `inspect` (`HostConfig.Isolation`, the VMM as `State.Pid`), `logs`, the published port
+//!   on 127.0.0.1 (busybox httpd in the guest), `exec`, `pause`/`unpause`, `stop` (SIGTERM ignored by pid 1, then
+//!   SIGKILL after the timeout: 137), and `rm` leaving nothing (no VMM, cgroup, mount, network namespace);
+//! - `--memory`/`--cpus`: the guest's size and the VMM's cgroup limit; `rm -f` of a running VM;
+//! - refusals without a boot: a bad `--isolation` value, `-t`.
+
+#[path = "../../image/tests/common/mod.rs"]
+mod common;
+mod engine_common;
+
+use common::images::{busybox_image, docker_archive};
+use common::tars::Tar;
+use engine_common::{cgroup_file, wait_until, Engine};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// busybox with the applets these tests use.
+const VM_IMAGE: &str = "busybox:vm";
+
+/// One VM boots at a time (TCG on a shared 2-core machine).
+static BOOTS: Mutex<()> = Mutex::new(());
+
+fn engine() -> Engine {
+    let holm = Path::new(env!("CARGO_BIN_EXE_holm"));
+    let rt = holm.parent().unwrap().join("holm-runtime");
+    assert!(
+        rt.is_file(),
+        "{} missing: build it first (cargo build -p holm-runtime)",
+        rt.display()
+    );
+    assert!(
+        std::env::var_os("HOLM_VM_AGENT").is_some(),
+        "export HOLM_VM_AGENT=\"$(scripts/build-agent.sh)\" (the static guest agent)"
+    );
+    let e = Engine::new();
+    let mut t = Tar::new();
+    for a in [
+        "httpd", "uname", "id", "cat", "sleep", "grep", "echo", "touch", "pwd", "mkdir", "ls",
+    ] {
+        t.symlink(&format!("bin/{a}"), "busybox");
+    }
+    let img = busybox_image(json!({"Cmd": ["sh"]}), &[t.bytes()]);
+    let archive = e.tmp.path().join("busybox-vm.tar");
+    std::fs::write(&archive, docker_archive(&[(&img, &[VM_IMAGE])])).unwrap();
+    e.ok(&["load", "-i", archive.to_str().unwrap()]);
+    e
+}
+
+/// `holm ARGS` with TCG unless the caller chose.
+fn vm_cmd(e: &Engine, args: &[&str]) -> std::process::Command {
+    let mut c = e.cmd(args);
+    if std::env::var_os("HOLM_VM_ACCEL").is_none() {
+        c.env("HOLM_VM_ACCEL", "tcg");
+    }
+    c
+}
+
+fn out(o: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Runs `holm ARGS` (TCG), asserting exit code `code`; (stdout, stderr).
+fn vm_code(e: &Engine, code: i32, args: &[&str]) -> (String, String) {
+    let o = vm_cmd(e, args).output().unwrap();
+    let (so, se) = out(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "holm {args:?}\nstdout: {so}\nstderr: {se}"
+    );
+    (so, se)
+}
+
+fn host_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /index.html` from `addr`, retried for 30 s.
+fn http_get(addr: &str) -> String {
+    let mut body = String::new();
+    wait_until(Duration::from_secs(30), &format!("GET {addr}"), || {
+        let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
+        else {
+            return false;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        if s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").is_err() {
+            return false;
+        }
+        body.clear();
+        s.read_to_string(&mut body).is_ok() && body.contains("200 OK")
+    });
+    body
+}
+
+/// Nothing of VM container `id` is left: the engine's checks, the VMM (`vmm`, if known) and the network
+/// namespace's bind mount.
+fn assert_vm_gone(e: &Engine, id: &str, vmm: Option<i32>) {
+    e.assert_gone(id);
+    if let Some(p) = vmm {
+        assert!(
+            !Path::new(&format!("/proc/{p}")).exists()
+                || !std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                    .unwrap_or_default()
+                    .contains("qemu"),
+            "the VMM {p} is still running"
+        );
+    }
+    assert!(!e.runroot.join("netns").join(id).exists(), "netns left");
+    assert!(
+        engine_common::processes_mentioning(id, "vm-shim").is_empty(),
+        "VM shim left"
+    );
+    assert!(
+        !Path::new("/sys/class/net")
+            .join(format!("veth{}", &id[..11]))
+            .exists(),
+        "veth left"
+    );
+}
+
+#[test]
+fn foreground_run_in_a_vm() {
+    let e = engine();
+    let _boot = BOOTS.lock().unwrap_or_else(|p| p.into_inner());
+    let bind = e.tmp.path().join("bind");
+    std::fs::create_dir(&bind).unwrap();
+    std::fs::set_permissions(&bind, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let v_rw = format!("{}:/rw", bind.display());
+    // The named volume, with a file, read-only in the VM.
+    e.ok(&["volume", "create", "vmvol"]);
+    let (_, _) = e.code(
+        0,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "vmvol:/v",
+            VM_IMAGE,
+            "sh",
+            "-c",
+            "echo in-volume > /v/f",
+        ],
+    );
+    let script = "uname -r; echo \"env=$FOO\"; echo \"cwd=$(pwd)\"; echo \"uid=$(id -u)\"; \
+                  echo to-stderr >&2; echo written > /rw/f; cat /ro/f; \
+                  touch /ro/x 2>/dev/null && echo ro-writable || echo ro-refused; exit 3";
+    let (so, se) = vm_code(
+        &e,
+        3,
+        &[
+            "run",
+            "--rm",
+            "--isolation",
+            "vm",
+            "--name",
+            "fg",
+            "-e",
+            "FOO=bar",
+            "-w",
+            "/tmp",
+            "-u",
+            "1000",
+            "-v",
+            &v_rw,
+            "-v",
+            "vmvol:/ro:ro",
+            VM_IMAGE,
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    let lines: Vec<&str> = so.lines().collect();
+    assert!(lines.len() >= 6, "stdout: {so}\nstderr: {se}");
+    assert!(!lines[0].is_empty());
+    assert_ne!(lines[0], host_release(), "the guest runs the host's kernel");
+    assert_eq!(
+        &lines[1..6],
+        &["env=bar", "cwd=/tmp", "uid=1000", "in-volume", "ro-refused"],
+        "stdout: {so}"
+    );
+    assert!(se.contains("to-stderr"), "stderr: {se}");
+    assert_eq!(
+        std::fs::read_to_string(bind.join("f")).unwrap(),
+        "written\n"
+    );
+    assert_eq!(e.ok(&["ps", "-aq"]), "", "--rm left the container");
+    assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+}
+
+#[test]
+fn detached_vm_with_a_published_port() {
+    let e = engine();
+    let _boot = BOOTS.lock().unwrap_or_else(|p| p.into_inner());
+    let port = free_port();
+    let p = format!("127.0.0.1:{port}:80");
+    let (so, _) = vm_code(
+        &e,
+        0,
+        &[
+            "run",
+            "-d",
+            "--isolation",
+            "vm",
+            "--name",
+            "web",
+            "-p",
+            &p,
+            VM_IMAGE,
+            "sh",
+            "-c",
+            "mkdir -p /www && echo hello-vm > /www/index.html && echo started && exec httpd -f -p 80 -h /www",
+        ],
+    );
+    let id = so.trim().to_string();
+    assert_eq!(id.len(), 64, "{so}");
+    let v = e.inspect("web");
+    assert_eq!(v["HostConfig"]["Isolation"], "vm", "{v}");
+    assert_eq!(v["State"]["Status"], "running", "{v}");
+    let vmm = v["State"]["Pid"].as_i64().unwrap() as i32;
+    let cmdline = std::fs::read_to_string(format!("/proc/{vmm}/cmdline")).unwrap_or_default();
+    assert!(
+        cmdline.contains("qemu"),
+        "State.Pid {vmm} is not the VMM: {cmdline:?}"
+    );
+    wait_until(Duration::from_secs(30), "logs: started", || {
+        e.ok(&["logs", "web"]).contains("started")
+    });
+    assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello-vm"));
+    // exec (no terminal): stdout and its exit code.
+    let (so, _) = vm_code(&e, 0, &["exec", "web", "cat", "/www/index.html"]);
+    assert_eq!(so, "hello-vm\n");
+    vm_code(&e, 5, &["exec", "web", "sh", "-c", "exit 5"]);
+    let (_, se) = vm_code(&e, 125, &["exec", "-t", "web", "true"]);
+    assert_eq!(se.trim().lines().count(), 1, "{se}");
+    // pause freezes the VM: the port stops answering until unpause.
+    e.ok(&["pause", "web"]);
+    assert_eq!(e.status("web"), "paused");
+    e.ok(&["unpause", "web"]);
+    assert_eq!(e.status("web"), "running");
+    assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello-vm"));
+    // stop: httpd as pid 1 has no SIGTERM handler, so SIGKILL after the timeout.
+    let t = std::time::Instant::now();
+    e.ok(&["stop", "-t", "2", "web"]);
+    assert!(t.elapsed() >= Duration::from_secs(2), "stop did not wait");
+    let v = e.inspect("web");
+    assert_eq!(v["State"]["Status"], "exited", "{v}");
+    assert_eq!(v["State"]["ExitCode"], 137, "{v}");
+    assert!(
+        !Path::new(&format!("/proc/{vmm}/cmdline")).exists()
+            || !std::fs::read_to_string(format!("/proc/{vmm}/cmdline"))
+                .unwrap_or_default()
+                .contains("qemu")
+    );
+    assert!(e.ok(&["logs", "web"]).contains("started"));
+    e.ok(&["rm", "web"]);
+    assert_vm_gone(&e, &id, Some(vmm));
+}
+
+#[test]
+fn vm_size_and_rm_force() {
+    let e = engine();
+    let _boot = BOOTS.lock().unwrap_or_else(|p| p.into_inner());
+    let (so, _) = vm_code(
+        &e,
+        0,
+        &[
+            "run",
+            "-d",
+            "--isolation",
+            "vm",
+            "--memory",
+            "200m",
+            "--cpus",
+            "1",
+            VM_IMAGE,
+            "sh",
+            "-c",
+            "grep MemTotal /proc/meminfo; grep -c ^processor /proc/cpuinfo; echo up; exec sleep 1000",
+        ],
+    );
+    let id = so.trim().to_string();
+    wait_until(Duration::from_secs(30), "logs: up", || {
+        e.ok(&["logs", &id]).contains("up")
+    });
+    let logs = e.ok(&["logs", &id]);
+    let mut l = logs.lines();
+    let mem_kib: u64 = l
+        .next()
+        .and_then(|m| m.split_whitespace().nth(1))
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_else(|| panic!("MemTotal in {logs}"));
+    assert!(
+        mem_kib <= 200 * 1024 && mem_kib > 100 * 1024,
+        "guest memory {mem_kib} KiB for --memory 200m: {logs}"
+    );
+    assert_eq!(l.next(), Some("1"), "guest CPUs for --cpus 1: {logs}");
+    // The VMM's cgroup: a memory limit above the guest's (the VMM's overhead) and the CPU quota.
+    let limit: u64 = cgroup_file(&id, "memory.limit_in_bytes")
+        .or_else(|| cgroup_file(&id, "memory.max"))
+        .and_then(|v| v.parse().ok())
+        .expect("the VMM's memory limit");
+    assert!(
+        limit > 200 << 20 && limit < 2 << 30,
+        "VMM memory limit {limit}"
+    );
+    let quota = cgroup_file(&id, "cpu.cfs_quota_us").or_else(|| cgroup_file(&id, "cpu.max"));
+    assert!(
+        quota.as_deref().is_some_and(|q| q.starts_with("100000")),
+        "VMM CPU quota {quota:?}"
+    );
+    let vmm = e.inspect(&id)["State"]["Pid"].as_i64().unwrap() as i32;
+    e.ok(&["rm", "-f", &id]);
+    assert_vm_gone(&e, &id, Some(vmm));
+}
+
+#[test]
+fn refusals_without_a_boot() {
+    let e = Engine::new();
+    let (_, se) = e.code(
+        125,
+        &[
+            "run",
+            "--rm",
+            "--isolation",
+            "hyperv",
+            "busybox:test",
+            "true",
+        ],
+    );
+    assert_eq!(se.trim().lines().count(), 1, "{se}");
+    assert!(
+        se.contains("--isolation") && se.contains("default, process, vm"),
+        "{se}"
+    );
+    let (_, se) = e.code(
+        125,
+        &["create", "--isolation", "vm", "-t", "busybox:test", "true"],
+    );
+    assert!(
+        se.contains("--tty") && se.contains("--isolation vm"),
+        "{se}"
+    );
+    let (_, se) = e.code(
+        125,
+        &[
+            "create",
+            "--isolation",
+            "vm",
+            "--network",
+            "host",
+            "busybox:test",
+            "true",
+        ],
+    );
+    assert!(se.contains("--network"), "{se}");
+    // default and process are process containers; docker's field shows what was given.
+    let id = e.ok(&["create", "--isolation", "process", "busybox:test", "true"]);
+    assert_eq!(e.inspect(id.trim())["HostConfig"]["Isolation"], "process");
+    let id = e.ok(&["create", "busybox:test", "true"]);
+    assert_eq!(e.inspect(id.trim())["HostConfig"]["Isolation"], "");
+    assert_eq!(e.ok(&["ps", "-aq"]).lines().count(), 2);
+}
