@@ -238,6 +238,10 @@ pub fn release_netns(engine: &Engine, id: &str) -> Result<()> {
 }
 
 fn remove_ns_file(path: &Path) -> Result<()> {
+    // Nothing there (also: a runroot that is not a directory).
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
     for _ in 0..8 {
         match holm_sys::mount::umount2(path, libc::MNT_DETACH) {
             Ok(()) => {}
