@@ -215,6 +215,21 @@ fn start(
                     }
                 })
         }
+        // A VM container's runtime has no detached exec: the runtime's exec in the foreground is the process
+        // (its exit code is the check's; at the timeout it is killed, which ends the check's wait but not
+        // necessarily the process in the guest).
+        crate::runtime::Runtime::Oci { bin, root } if rec.config.is_vm() => {
+            let child = std::process::Command::new(&bin)
+                .arg("--root")
+                .arg(root)
+                .arg("exec")
+                .arg(&rec.id)
+                .args(&check.args)
+                .spawn()
+                .map_err(Error::io(format!("run {} exec", bin.display())))?;
+            std::fs::write(pid_file, child.id().to_string())
+                .map_err(Error::io(format!("write {}", pid_file.display())))
+        }
         crate::runtime::Runtime::Oci { bin, root } => {
             let st = std::process::Command::new(&bin)
                 .arg("--root")

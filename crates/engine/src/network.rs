@@ -91,6 +91,13 @@ fn join_target(
 ) -> Result<crate::ContainerRecord> {
     let name = joined(cfg).unwrap_or_default();
     let target = engine.find(name)?;
+    if target.config.is_vm() {
+        return Err(Error::flag(
+            "--network",
+            &cfg.network,
+            format!("{name} runs in a VM (--isolation vm): its network namespace cannot be joined"),
+        ));
+    }
     if target.state != crate::State::Running || target.pid <= 0 {
         return Err(Error::BadState {
             id: target.id,

@@ -370,6 +370,12 @@ impl Engine {
         }
         let rec = self.network_find(net)?;
         let c = self.find(ctr)?;
+        if c.config.is_vm() {
+            return Err(Error::NetworkRefused(format!(
+                "container {} runs in a VM (--isolation vm): it has one network, connecting more is not supported yet",
+                c.name
+            )));
+        }
         let mut cfg = c.config.clone();
         if attachments(&cfg).iter().any(|a| a.network == rec.name) {
             return Err(Error::NetworkRefused(format!(

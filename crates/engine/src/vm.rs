@@ -12,8 +12,10 @@
 //!   released ([`release_netns`]).
 //! - The monitor supervises the runtime's VM shim (the runtime's `--pid-file`; it exits with the container's exit
 //!   code); the recorded pid (`State.Pid`) is the VMM's, as the runtime's `state.pid`.
-//! - Refused with a one-line error naming the flag: `-t` (no terminal in a VM yet), `--runtime`, `--network host`
-//!   and `--network container:X`.
+//! - Refused with a one-line error naming the flag: `-t` (no terminal in a VM yet), `--runtime`, `--network host`,
+//!   `--network container:X`, more than one network; also `exec -t`/`-d` ([`crate::exec`]), `network connect`
+//!   and joining a VM container's network namespace ([`crate::network`]).
+//! - A healthcheck runs through the runtime's exec in the foreground (it has no detached exec for a VM).
 
 use crate::config::RunConfig;
 use crate::{Engine, Error, Result};
@@ -97,6 +99,13 @@ pub fn check_create(cfg: &mut RunConfig) -> Result<()> {
         }
         holm_network::Mode::Container => return refuse("--network", &cfg.network, "yet"),
         _ => {}
+    }
+    if let Some(a) = cfg.connected.first() {
+        return refuse(
+            "--network",
+            &a.network,
+            "(a VM container has one network for now)",
+        );
     }
     cfg.runtime = Some(runtime_binary()?.display().to_string());
     Ok(())

@@ -9,7 +9,9 @@
 //!   on 127.0.0.1 (busybox httpd in the guest), `exec`, `pause`/`unpause`, `stop` (SIGTERM ignored by pid 1, then
 //!   SIGKILL after the timeout: 137), and `rm` leaving nothing (no VMM, cgroup, mount, network namespace);
 //! - `--memory`/`--cpus`: the guest's size and the VMM's cgroup limit; `rm -f` of a running VM;
-//! - refusals without a boot: a bad `--isolation` value, `-t`.
+//! - a healthcheck (run in the guest);
+//! - refusals without a boot: a bad `--isolation` value, `-t`, `--network host`, `network connect`, joining a VM's
+//!   network namespace.
 
 #[path = "../../image/tests/common/mod.rs"]
 mod common;
@@ -232,6 +234,10 @@ fn detached_vm_with_a_published_port() {
             "web",
             "-p",
             &p,
+            "--health-cmd",
+            "cat /www/index.html",
+            "--health-interval",
+            "1s",
             VM_IMAGE,
             "sh",
             "-c",
@@ -253,6 +259,12 @@ fn detached_vm_with_a_published_port() {
         e.ok(&["logs", "web"]).contains("started")
     });
     assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello-vm"));
+    // The healthcheck runs in the guest (through the runtime's exec).
+    wait_until(Duration::from_secs(30), "healthy", || {
+        e.inspect("web")["State"]["Health"]["Status"] == "healthy"
+    });
+    let h = e.inspect("web")["State"]["Health"]["Log"][0].clone();
+    assert_eq!(h["Output"], "hello-vm\n", "{h}");
     // exec (no terminal): stdout and its exit code.
     let (so, _) = vm_code(&e, 0, &["exec", "web", "cat", "/www/index.html"]);
     assert_eq!(so, "hello-vm\n");
@@ -380,6 +392,34 @@ fn refusals_without_a_boot() {
         ],
     );
     assert!(se.contains("--network"), "{se}");
+    // One network, its own: no `network connect`, no `--network container:` into it.
+    let vm = e.ok(&[
+        "create",
+        "--isolation",
+        "vm",
+        "--name",
+        "vmc",
+        "busybox:test",
+        "true",
+    ]);
+    assert_eq!(e.inspect("vmc")["HostConfig"]["Isolation"], "vm");
+    let net = format!("vmref{}", std::process::id());
+    e.ok(&["network", "create", &net]);
+    let (_, se) = e.code(1, &["network", "connect", &net, "vmc"]);
+    assert!(se.contains("runs in a VM"), "{se}");
+    let (_, se) = e.code(
+        125,
+        &[
+            "create",
+            "--network",
+            "container:vmc",
+            "busybox:test",
+            "true",
+        ],
+    );
+    assert!(se.contains("runs in a VM"), "{se}");
+    e.ok(&["rm", vm.trim()]);
+    e.ok(&["network", "rm", &net]);
     // default and process are process containers; docker's field shows what was given.
     let id = e.ok(&["create", "--isolation", "process", "busybox:test", "true"]);
     assert_eq!(e.inspect(id.trim())["HostConfig"]["Isolation"], "process");
