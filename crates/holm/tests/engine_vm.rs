@@ -10,9 +10,11 @@
 //!   SIGKILL after the timeout: 137), and `rm` leaving nothing (no VMM, cgroup, mount, network namespace);
 //! - `--memory`/`--cpus`: the guest's size and the VMM's cgroup limit; `rm -f` of a running VM;
 //! - a healthcheck (run in the guest);
+//! - the docker CLI through `holm system service`: `docker run --isolation vm` (the API's `HostConfig.Isolation`);
 //! - refusals without a boot: a bad `--isolation` value, `-t`, `--network host`, `network connect`, joining a VM's
 //!   network namespace.
 
+mod api_common;
 #[path = "../../image/tests/common/mod.rs"]
 mod common;
 mod engine_common;
@@ -426,4 +428,47 @@ fn refusals_without_a_boot() {
     let id = e.ok(&["create", "busybox:test", "true"]);
     assert_eq!(e.inspect(id.trim())["HostConfig"]["Isolation"], "");
     assert_eq!(e.ok(&["ps", "-aq"]).lines().count(), 2);
+}
+
+#[test]
+fn docker_cli_run_isolation_vm() {
+    let api = api_common::Api::new();
+    let _boot = BOOTS.lock().unwrap_or_else(|p| p.into_inner());
+    // The service's own environment decides the accelerator (KVM when it boots the guest here, else TCG).
+    let c = api.docker_cmd(&[
+        "run",
+        "--rm",
+        "--isolation",
+        "vm",
+        engine_common::IMAGE,
+        "busybox",
+        "uname",
+        "-r",
+    ]);
+    let o = api_common::output_within(c, Duration::from_secs(120), &["run", "--isolation", "vm"]);
+    let (so, se) = out(&o);
+    assert!(o.status.success(), "stdout: {so}\nstderr: {se}");
+    assert!(!so.trim().is_empty());
+    assert_ne!(
+        so.trim(),
+        host_release(),
+        "the guest runs the host's kernel"
+    );
+    let id = api.docker_ok(&["create", "--isolation", "vm", engine_common::IMAGE, "true"]);
+    let iso = api.docker_ok(&["inspect", "-f", "{{.HostConfig.Isolation}}", id.trim()]);
+    assert_eq!(iso.trim(), "vm");
+    api.docker_ok(&["rm", id.trim()]);
+    let o = api.docker(&[
+        "create",
+        "--isolation",
+        "bogus",
+        engine_common::IMAGE,
+        "true",
+    ]);
+    let (_, se) = out(&o);
+    assert!(!o.status.success());
+    assert!(
+        se.contains("--isolation") && se.contains("default, process, vm"),
+        "{se}"
+    );
 }
