@@ -1,6 +1,7 @@
 //! A real Debian image: Debian 12 made by `debootstrap --variant=minbase` (Debian's debootstrap, from
 //! deb.debian.org), cached under /var/tmp between tests and runs, loaded as a docker-archive; real programs run
 //! from it (apt, bash, id with the image's users), isolated, limited, logged, exec'd into, and cleaned up.
+//! The same image also runs in a VM (`--isolation vm`).
 
 #[path = "../../image/tests/common/mod.rs"]
 mod common;
@@ -138,4 +139,50 @@ fn a_real_debian_image() {
     e.ok(&["stop", "-t", "1", "deb"]);
     e.ok(&["rm", "deb"]);
     e.assert_gone(&id);
+}
+
+/// The same image in a VM (`--isolation vm`, TCG unless `HOLM_VM_ACCEL` says otherwise): the real rootfs shared
+/// over 9p, its programs and users, the guest's kernel, and a private pid namespace inside the guest.
+#[test]
+fn a_real_debian_image_in_a_vm() {
+    assert!(
+        std::env::var_os("HOLM_VM_AGENT").is_some(),
+        "export HOLM_VM_AGENT=\"$(scripts/build-agent.sh)\" (the static guest agent)"
+    );
+    let archive = debian_archive();
+    let e = Engine::new();
+    e.ok(&["load", "-i", archive.to_str().unwrap()]);
+    let mut c = e.cmd(&[
+        "run",
+        "--rm",
+        "--isolation",
+        "vm",
+        "-u",
+        "nobody",
+        "debian:test",
+        "bash",
+        "-c",
+        "uname -r; cat /etc/debian_version; apt --version; id -un; echo $$; ls /proc | grep -c '^[0-9]'",
+    ]);
+    if std::env::var_os("HOLM_VM_ACCEL").is_none() {
+        c.env("HOLM_VM_ACCEL", "tcg");
+    }
+    let o = c.output().unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "stdout: {out}\nstderr: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(lines.len(), 6, "{out}");
+    assert_ne!(lines[0], host.trim(), "the guest runs the host's kernel");
+    assert!(lines[1].starts_with("12"), "{out}");
+    assert!(lines[2].starts_with("apt 2."), "{out}");
+    assert_eq!(lines[3..5], ["nobody", "1"], "{out}");
+    // bash, ls and grep (and maybe a subshell): the container's own pid namespace in the guest
+    let n: u32 = lines[5].parse().unwrap();
+    assert!(n <= 4, "{out}");
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
 }
