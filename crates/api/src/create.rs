@@ -227,18 +227,6 @@ pub fn run_config(b: CreateBody) -> Result<(String, RunConfig, Vec<String>), Api
         healthcheck: b.healthcheck,
         ..Default::default()
     };
-    if let Some(w) = cfg.workdir.as_deref().filter(|w| !w.starts_with('/')) {
-        return Err(ApiError::bad(format!(
-            "the working directory '{w}' is invalid, it needs to be an absolute path"
-        )));
-    }
-    for e in &cfg.env {
-        if e.is_empty() || e.starts_with('=') {
-            return Err(ApiError::bad(format!(
-                "invalid environment variable: {e:?}"
-            )));
-        }
-    }
     if let Some(s) = b.stop_signal.filter(|s| !s.is_empty()) {
         cfg.stop_signal = checked(o::parse_stop_signal(&s))?;
     }
@@ -296,12 +284,6 @@ pub fn run_config(b: CreateBody) -> Result<(String, RunConfig, Vec<String>), Api
         } else {
             r.name.clone()
         };
-        checked(o::parse_restart(&text))?;
-        if cfg.auto_remove {
-            return Err(ApiError::bad(
-                "conflicting options: cannot specify both --restart and --rm",
-            ));
-        }
         cfg.restart = text;
     }
     for (port, bindings) in h.port_bindings.unwrap_or_default() {
@@ -391,11 +373,6 @@ pub fn run_config(b: CreateBody) -> Result<(String, RunConfig, Vec<String>), Api
         cfg.log_driver = checked(o::parse_log_driver(&l.kind))?;
         cfg.log_opts = l.config;
     }
-    for c in cfg.cap_add.iter().chain(&cfg.cap_drop) {
-        if !c.eq_ignore_ascii_case("all") {
-            checked(o::parse_cap("CapAdd/CapDrop", c))?;
-        }
-    }
-    checked(o::parse_security_opts(&cfg.security_opt))?;
+    checked(cfg.validate())?;
     Ok((b.image, cfg, warnings))
 }

@@ -122,6 +122,52 @@ impl RunConfig {
         self.isolation == "vm"
     }
 
+    /// Checks what both fronts (`holm run`/`create`, `POST /containers/create`) must refuse before anything is
+    /// pulled or created, in docker's words: a relative working directory, an environment entry without a
+    /// name, an unknown capability, a bad `--security-opt`, a bad restart policy or one combined with `--rm`.
+    /// Errors: [`Error::InvalidFlag`] naming the CLI flag (`--workdir`, `--env`, `--cap-add`, `--cap-drop`,
+    /// `--security-opt`, `--restart`) and the value.
+    pub fn validate(&self) -> Result<()> {
+        use crate::options as o;
+        if let Some(w) = self
+            .workdir
+            .as_deref()
+            .filter(|w| !w.is_empty() && !w.starts_with('/'))
+        {
+            // docker's daemon refuses it (exit 125) rather than taking it from `/`.
+            return Err(Error::flag(
+                "--workdir",
+                w,
+                format!("the working directory '{w}' is invalid, it needs to be an absolute path"),
+            ));
+        }
+        if let Some(e) = self
+            .env
+            .iter()
+            .find(|e| e.split('=').next().is_none_or(str::is_empty))
+        {
+            return Err(Error::flag(
+                "--env",
+                e,
+                format!("invalid environment variable: {e}"),
+            ));
+        }
+        for (flag, caps) in [("--cap-add", &self.cap_add), ("--cap-drop", &self.cap_drop)] {
+            for c in caps.iter().filter(|c| !c.eq_ignore_ascii_case("all")) {
+                o::parse_cap(flag, c)?;
+            }
+        }
+        o::parse_security_opts(&self.security_opt)?;
+        if o::parse_restart(&self.restart)? != o::RestartPolicy::No && self.auto_remove {
+            return Err(Error::flag(
+                "--restart",
+                &self.restart,
+                "Conflicting options: --restart and --rm",
+            ));
+        }
+        Ok(())
+    }
+
     /// The log driver (`json-file`, `k8s-file` or `none`).
     pub fn log_driver(&self) -> &str {
         if self.log_driver.is_empty() {
@@ -417,6 +463,58 @@ pub fn build_spec(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_configs_are_validated_for_both_fronts() {
+        let ok = RunConfig {
+            workdir: Some("/srv".into()),
+            env: vec!["A=1".into(), "B".into()],
+            cap_add: vec!["NET_ADMIN".into(), "ALL".into()],
+            restart: "on-failure:3".into(),
+            ..Default::default()
+        };
+        ok.validate().unwrap();
+        for (bad, word) in [
+            (
+                RunConfig {
+                    workdir: Some("rel".into()),
+                    ..ok.clone()
+                },
+                "--workdir",
+            ),
+            (
+                RunConfig {
+                    env: vec!["=x".into()],
+                    ..ok.clone()
+                },
+                "--env",
+            ),
+            (
+                RunConfig {
+                    cap_drop: vec!["NOT_A_CAP".into()],
+                    ..ok.clone()
+                },
+                "NOT_A_CAP",
+            ),
+            (
+                RunConfig {
+                    restart: "sometimes".into(),
+                    ..ok.clone()
+                },
+                "sometimes",
+            ),
+            (
+                RunConfig {
+                    auto_remove: true,
+                    ..ok.clone()
+                },
+                "--rm",
+            ),
+        ] {
+            let e = bad.validate().unwrap_err().to_string();
+            assert!(e.contains(word), "{word}: {e}");
+        }
+    }
 
     #[test]
     fn sizes() {

@@ -212,39 +212,7 @@ impl RunArgs {
         for u in &self.ulimits {
             o::parse_ulimit(u)?;
         }
-        for c in &self.cap_add {
-            if !c.eq_ignore_ascii_case("all") {
-                o::parse_cap("--cap-add", c)?;
-            }
-        }
-        for c in &self.cap_drop {
-            if !c.eq_ignore_ascii_case("all") {
-                o::parse_cap("--cap-drop", c)?;
-            }
-        }
-        o::parse_security_opts(&self.security_opt)?;
-        if o::parse_restart(&self.restart)? != o::RestartPolicy::No && self.rm {
-            return Err(holm_engine::Error::flag(
-                "--restart",
-                &self.restart,
-                "Conflicting options: --restart and --rm",
-            )
-            .into());
-        }
-        if let Some(w) = self
-            .workdir
-            .as_deref()
-            .filter(|w| !w.is_empty() && !w.starts_with('/'))
-        {
-            // docker's daemon refuses it (exit 125) rather than taking it from `/`.
-            return Err(holm_engine::Error::flag(
-                "--workdir",
-                w,
-                format!("the working directory '{w}' is invalid, it needs to be an absolute path"),
-            )
-            .into());
-        }
-        Ok(RunConfig {
+        let cfg = RunConfig {
             entrypoint: self.entrypoint.as_ref().map(|e| {
                 if e.is_empty() {
                     Vec::new()
@@ -319,7 +287,9 @@ impl RunArgs {
             add_hosts: self.add_hosts.clone(),
             healthcheck: self.health.config()?,
             ..Default::default()
-        })
+        };
+        cfg.validate()?;
+        Ok(cfg)
     }
 }
 
