@@ -398,6 +398,9 @@ fn restart(engine: &Engine, id: &str, delay: std::time::Duration, lock: File) {
 /// docker's exit code and message for a failed start.
 fn start_failure(e: &Error) -> (i32, String) {
     let msg = e.to_string();
+    if crate::vm::is_setup_error(e) {
+        return (125, msg);
+    }
     if let Error::Network(n) = e {
         // docker's wording for a port that cannot be published.
         let msg = match n {

@@ -77,6 +77,29 @@ impl Engine {
     }
 }
 
+/// The message of a logrus text line (`time="…" level=error msg="…"`, what runc and holm-runtime write to
+/// `--log`), unquoted; any other line as it is.
+fn log_message(line: &str) -> String {
+    let Some(q) = line.split_once(" msg=\"").map(|(_, q)| q) else {
+        return line.to_string();
+    };
+    let mut out = String::new();
+    let mut chars = q.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return out,
+            '\\' => match chars.next() {
+                Some('n') => out.push(' '),
+                Some('t') => out.push(' '),
+                Some(o) => out.push(o),
+                None => break,
+            },
+            c => out.push(c),
+        }
+    }
+    line.to_string()
+}
+
 fn parse_status(s: &str) -> Status {
     match s {
         "creating" => Status::Creating,
@@ -219,7 +242,7 @@ impl Runtime {
                         .unwrap_or(msg.lines().last().unwrap_or("failed"));
                     return Err(Error::Io {
                         what: format!("{} create {id}", bin.display()),
-                        source: std::io::Error::other(last.to_string()),
+                        source: std::io::Error::other(log_message(last)),
                     });
                 }
                 let pid = std::fs::read_to_string(&pid_file)
@@ -240,5 +263,19 @@ impl Runtime {
             Runtime::Builtin(store) => Ok(holm_container::start(store, id, &mut |_| {})?),
             Runtime::Oci { bin, root } => Runtime::run(bin, root, &["start", id]).map(drop),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn logrus_lines() {
+        let l = r#"time="2026-12-07T12:48:52Z" level=error msg="VM: listen: \"x\" failed\nnext""#;
+        assert_eq!(super::log_message(l), r#"VM: listen: "x" failed next"#);
+        assert_eq!(super::log_message("plain failure"), "plain failure");
+        assert_eq!(
+            super::log_message(r#"level=error msg="cut"#),
+            r#"level=error msg="cut"#
+        );
     }
 }

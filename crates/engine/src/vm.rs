@@ -114,18 +114,20 @@ pub fn check_create(cfg: &mut RunConfig) -> Result<()> {
 /// Chooses the VM's accelerator once for the runtime that boots it (`holm_vm::accel`: KVM when it boots the guest
 /// kernel here, else TCG; cached per host) and passes it on in `HOLM_VM_ACCEL`, so the runtime's one-line notice
 /// about a TCG fallback goes to the bundle's `runtime.log` instead of the container's stderr (its log). Must be
-/// called from the single-threaded monitor (it sets an environment variable). Errors: no guest kernel, or the
-/// probe could not run.
+/// called from the single-threaded monitor (it sets an environment variable). Errors ([`is_setup_error`]): no
+/// guest kernel, no guest agent, or the probe could not run.
 pub fn choose_accel(engine: &Engine, id: &str) -> Result<()> {
-    let vm_err = |what: &str, e: String| Error::Io {
-        what: format!("VM container {id}: {what}"),
-        source: std::io::Error::other(e),
-    };
-    let kernel =
-        holm_vm::kernel::find_kernel(None).map_err(|e| vm_err("guest kernel", e.to_string()))?;
+    let kernel = holm_vm::kernel::find_kernel(None).map_err(|e| setup_error(e.to_string()))?;
+    let agent = holm_vm::initramfs::agent_path();
+    if !agent.is_file() {
+        return Err(setup_error(format!(
+            "guest agent {}: not found (build the static agent with scripts/build-agent.sh and set HOLM_VM_AGENT to the path it prints)",
+            agent.display()
+        )));
+    }
     let choice =
         holm_vm::accel::select_accel(&kernel.path, &holm_vm::accel::ProbeOptions::default())
-            .map_err(|e| vm_err("accelerator", e.to_string()))?;
+            .map_err(|e| setup_error(format!("choosing the accelerator: {e}")))?;
     if let Some(n) = choice.notice() {
         let log = engine.bundle(id).join("runtime.log");
         if let Ok(mut f) = std::fs::OpenOptions::new()
@@ -138,6 +140,23 @@ pub fn choose_accel(engine: &Engine, id: &str) -> Result<()> {
     }
     std::env::set_var(holm_vm::accel::ACCEL_ENV, choice.accel.as_str());
     Ok(())
+}
+
+const SETUP: &str = "VM setup";
+
+/// An error preparing a VM on the host (no guest kernel, the accelerator probe): exit code 125 whatever the
+/// message says (see [`is_setup_error`]).
+fn setup_error(msg: String) -> Error {
+    Error::Io {
+        what: SETUP.into(),
+        source: std::io::Error::other(msg),
+    }
+}
+
+/// True for an error of [`choose_accel`] (docker's 125 for a start that failed before the container's process:
+/// not the 126/127 a message such as "No such file" would otherwise give).
+pub fn is_setup_error(e: &Error) -> bool {
+    matches!(e, Error::Io { what, .. } if what == SETUP)
 }
 
 /// Where a VM container's network namespace is bind-mounted while it runs.

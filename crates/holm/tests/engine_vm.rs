@@ -4,15 +4,15 @@
 //! Boots are few and serialized (each is seconds under TCG on 2 cores); each boot checks several things:
 //!
 //! - foreground `--rm`: the guest's kernel (not the host's), exit code 3, stdout and stderr, `-e`, `-w`, `-u`,
-//!   a bind mount read-write and a named volume `:ro`, and nothing left afterwards;
+//!   a bind mount read-write and a named volume `:ro`, and nothing left afterwards; 127 for a missing command;
 //! - detached with `-p`: `inspect` (`HostConfig.Isolation`, the VMM as `State.Pid`), `logs`, the published port
 //!   on 127.0.0.1 (busybox httpd in the guest), `exec`, `pause`/`unpause`, `stop` (SIGTERM ignored by pid 1, then
 //!   SIGKILL after the timeout: 137), and `rm` leaving nothing (no VMM, cgroup, mount, network namespace);
 //! - `--memory`/`--cpus`: the guest's size and the VMM's cgroup limit; `rm -f` of a running VM;
 //! - a healthcheck (run in the guest);
 //! - the docker CLI through `holm system service`: `docker run --isolation vm` (the API's `HostConfig.Isolation`);
-//! - refusals without a boot: a bad `--isolation` value, `-t`, `--network host`, `network connect`, joining a VM's
-//!   network namespace.
+//! - refusals without a boot: no guest kernel or agent (125), a bad `--isolation` value, `-t`, `--network host`,
+//!   `network connect`, joining a VM's network namespace.
 
 mod api_common;
 #[path = "../../image/tests/common/mod.rs"]
@@ -216,6 +216,23 @@ fn foreground_run_in_a_vm() {
     );
     assert_eq!(e.ok(&["ps", "-aq"]), "", "--rm left the container");
     assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+    // A command the guest cannot find: docker's 127, one line, nothing left.
+    let (_, se) = vm_code(
+        &e,
+        127,
+        &[
+            "run",
+            "--rm",
+            "--isolation",
+            "vm",
+            VM_IMAGE,
+            "no-such-command",
+        ],
+    );
+    assert!(se.contains("no-such-command"), "{se}");
+    assert_eq!(se.trim().lines().count(), 1, "{se}");
+    assert_eq!(e.ok(&["ps", "-aq"]), "", "--rm left the container");
+    assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
 }
 
 #[test]
@@ -394,6 +411,22 @@ fn refusals_without_a_boot() {
         ],
     );
     assert!(se.contains("--network"), "{se}");
+    // No guest kernel or agent: 125 (not 127 for "No such file"), one line, nothing left.
+    for (var, what) in [
+        ("HOLM_VM_KERNEL", "guest kernel"),
+        ("HOLM_VM_AGENT", "guest agent"),
+    ] {
+        let o = e
+            .cmd(&["run", "--rm", "--isolation", "vm", "busybox:test", "true"])
+            .env(var, "/nonexistent")
+            .output()
+            .unwrap();
+        let (_, se) = out(&o);
+        assert_eq!(o.status.code(), Some(125), "{var}: {se}");
+        assert!(se.contains(what) && se.contains("/nonexistent"), "{se}");
+        assert_eq!(se.trim().lines().count(), 1, "{se}");
+        assert_eq!(e.ok(&["ps", "-aq"]), "", "--rm left the container");
+    }
     // One network, its own: no `network connect`, no `--network container:` into it.
     let vm = e.ok(&[
         "create",
