@@ -452,7 +452,9 @@ fn launch(
         // `--network container:X`: X's current network namespace.
         crate::network::before_create(engine, id, cfg)?;
         if cfg.is_vm() {
-            return launch_vm(engine, id, cfg, &rt);
+            let (shim, vmm, ports, m) = launch_vm(engine, id, cfg, &rt, console)?;
+            master = m;
+            return Ok((shim, vmm, ports));
         }
         let pid = rt.create(id, &engine.bundle(id), console.as_ref().map(|c| c.path()))?;
         if let Some(c) = console {
@@ -502,14 +504,16 @@ fn launch(
 }
 
 /// [`launch`] of a VM container (see [`crate::vm`]): its network namespace made and networked first, then the
-/// runtime's `create` (which boots the VM and hands the namespace's interface to it) and `start`. Returns the VM
-/// shim's pid, the VMM's pid and the published ports' sockets. On failure, what was made is undone.
+/// runtime's `create` (which boots the VM and hands the namespace's interface to it; with `-t` it sends a pty's
+/// master to `console`) and `start`. Returns the VM shim's pid, the VMM's pid, the published ports' sockets and
+/// the pty's master. On failure, what was made is undone.
 fn launch_vm(
     engine: &Engine,
     id: &str,
     cfg: &crate::RunConfig,
     rt: &crate::runtime::Runtime,
-) -> Result<(i32, i32, Vec<OwnedFd>)> {
+    console: Option<crate::tty::ConsoleSocket>,
+) -> Result<(i32, i32, Vec<OwnedFd>, Option<OwnedFd>)> {
     let undo = |e: Error| {
         let _ = rt.delete(id);
         let _ = crate::network::teardown(engine, id);
@@ -521,14 +525,22 @@ fn launch_vm(
         let holder = crate::vm::NetnsHolder::new(engine, id).map_err(undo)?;
         crate::network::setup(engine, id, holder.pid(), cfg).map_err(undo)?
     };
-    let shim = rt.create(id, &engine.bundle(id), None).map_err(undo)?;
+    let shim = rt
+        .create(id, &engine.bundle(id), console.as_ref().map(|c| c.path()))
+        .map_err(undo)?;
     let vmm = rt.state(id).map_or(shim, |s| s.pid);
-    if let Err(e) = rt.start(id) {
-        let e = undo(e);
-        let _ = holm_sys::process::waitpid(shim, 0);
-        return Err(e);
+    let r = console
+        .map(|c| c.receive())
+        .transpose()
+        .and_then(|m| rt.start(id).map(|_| m));
+    match r {
+        Ok(master) => Ok((shim, vmm, ports, master)),
+        Err(e) => {
+            let e = undo(e);
+            let _ = holm_sys::process::waitpid(shim, 0);
+            Err(e)
+        }
     }
-    Ok((shim, vmm, ports))
 }
 
 /// After the process ended: runtime state and cgroup gone, rootfs unmounted, exit recorded, `--rm` applied, holm

@@ -12,7 +12,9 @@
 //!   released ([`release_netns`]).
 //! - The monitor supervises the runtime's VM shim (the runtime's `--pid-file`; it exits with the container's exit
 //!   code); the recorded pid (`State.Pid`) is the VMM's, as the runtime's `state.pid`.
-//! - Refused with a one-line error naming the flag: `-t` (no terminal in a VM yet), `--runtime`, `--network host`,
+//! - `-t`: the runtime sends the master of a host pty, whose peer its VM shim relays to the guest's pty (window size
+//!   changes included), so the monitor's terminal handling is the same as for a process container.
+//! - Refused with a one-line error naming the flag: `--runtime`, `--network host`,
 //!   `--network container:X`, more than one network; also `exec -t`/`-d` ([`crate::exec`]), `network connect`
 //!   and joining a VM container's network namespace ([`crate::network`]).
 //! - A healthcheck runs through the runtime's exec in the foreground (it has no detached exec for a VM).
@@ -87,9 +89,6 @@ pub fn check_create(cfg: &mut RunConfig) -> Result<()> {
             format!("not supported with --isolation vm {why}"),
         ))
     };
-    if cfg.tty {
-        return refuse("--tty", "true", "yet (no terminal in a VM container)");
-    }
     if let Some(r) = &cfg.runtime {
         return refuse("--runtime", r, "(the VM runs on holm-runtime)");
     }

@@ -189,14 +189,21 @@ pub fn create(
 ) -> anyhow::Result<i32> {
     let bundle = holm_container::spec::load(&opts.bundle)?;
     let spec = &bundle.spec;
-    if spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false)
-    {
-        bail!("process.terminal: a terminal is not supported with --isolation vm yet");
-    }
+    let process = spec.process().as_ref();
+    // A terminal: the console socket is connected first (a bad one fails before the VM boots).
+    let console = match (
+        process.and_then(|p| p.terminal()).unwrap_or(false),
+        &opts.console_socket,
+    ) {
+        (false, _) => None,
+        (true, None) => bail!(
+            "process.terminal: a terminal with --isolation vm needs --console-socket (no terminal relay of its own yet)"
+        ),
+        (true, Some(p)) => Some(
+            std::os::unix::net::UnixStream::connect(p)
+                .with_context(|| format!("connect to console socket {}", p.display()))?,
+        ),
+    };
     if opts.preserve_fds > 0 {
         bail!("--preserve-fds: not supported with --isolation vm");
     }
@@ -299,8 +306,14 @@ pub fn create(
     std::fs::write(dir.join(shim_api::LAUNCH), serde_json::to_vec(&launch)?)
         .context("write the VM launch file")?;
 
-    // The shim: fork + exec of this binary (this process is single-threaded), with the container's stdio (ours)
-    // and the write end of a pipe at fd 3 on which it reports the boot.
+    // With a terminal: a host pty whose master goes to the console socket and whose peer (raw: the guest's pty
+    // does the line discipline) is the shim's stdio, relayed to the guest's pty (holm_vm::shim).
+    let pty = console
+        .as_ref()
+        .map(|_| open_host_pty(process))
+        .transpose()?;
+    // The shim: fork + exec of this binary (this process is single-threaded), with the container's stdio (ours, or
+    // the pty's peer) and the write end of a pipe at fd 3 on which it reports the boot.
     let (mut ready_r, ready_w) = std::io::pipe().context("pipe")?;
     let exe = std::env::current_exe().context("the runtime's own path")?;
     let argv: Vec<String> = vec![VM_ARGV0.into(), "vm-shim".into(), dir.display().to_string()];
@@ -314,6 +327,11 @@ pub fn create(
     let shim = match holm_sys::process::fork()? {
         holm_sys::process::Fork::Child => {
             let r = (|| -> holm_sys::Result<()> {
+                if let Some((_, peer, _)) = &pty {
+                    for fd in 0..3 {
+                        holm_sys::fs::dup_onto(peer.as_fd(), fd)?;
+                    }
+                }
                 holm_sys::fs::dup_onto(ready_w.as_fd(), 3)?;
                 holm_sys::fs::cloexec_from(4)?;
                 holm_sys::process::setsid()?;
@@ -346,6 +364,16 @@ pub fn create(
             dir.join("shim.log").display()
         ),
     };
+    // runc's console protocol: the master with the pty's name as data.
+    if let (Some(sock), Some((master, peer, num))) = (&console, pty) {
+        drop(peer);
+        holm_sys::socket::send_with_fds(
+            sock.as_fd(),
+            format!("/dev/pts/{num}").as_bytes(),
+            &[master.as_fd()],
+        )
+        .context("send the terminal to the console socket")?;
+    }
     let saved = Saved {
         oci_version: holm_container::features::OCI_VERSION_MAX.into(),
         id: opts.id.clone(),
@@ -392,6 +420,27 @@ pub fn create(
     guard.pids.push(vmm);
     guard.armed = false;
     Ok(vmm)
+}
+
+/// A new pty on the host's devpts: (master, peer in raw mode, pty number); the window size is
+/// `process.consoleSize` when set.
+fn open_host_pty(
+    process: Option<&oci_spec::runtime::Process>,
+) -> anyhow::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd, u32)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let master: std::os::fd::OwnedFd = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open("/dev/ptmx")
+        .context("open /dev/ptmx")?
+        .into();
+    let (peer, num) = holm_sys::tty::open_peer(master.as_fd())?;
+    holm_sys::tty::make_raw(peer.as_fd())?;
+    if let Some(size) = process.and_then(|p| p.console_size()) {
+        holm_sys::tty::set_winsize(peer.as_fd(), size.height() as u16, size.width() as u16)?;
+    }
+    Ok((master, peer, num))
 }
 
 fn client(store: &Store, id: &str) -> anyhow::Result<Client> {

@@ -1,5 +1,5 @@
-//! `--isolation vm` refusals: a missing guest kernel, a bad isolation annotation and an unsupported terminal are
-//! each one line naming the cause, and leave nothing in the state root. Needs no guest kernel.
+//! `--isolation vm` refusals: a missing guest kernel, a bad isolation annotation and a terminal without a console
+//! socket are each one line naming the cause, and leave nothing in the state root. Needs no guest kernel.
 
 mod lifecycle_util;
 
@@ -39,7 +39,8 @@ fn vm_create_refusals_name_the_cause_and_leave_nothing() {
         stderr(&out)
     );
     assert_root_empty(&rt);
-    // A terminal is refused in one line before anything is made.
+    // A terminal without --console-socket (the VM has no relay of its own) is refused in one line before anything
+    // is made.
     b.config_mut()["annotations"] = serde_json::json!({"org.holm.isolation": "vm"});
     b.config_mut()["process"]["terminal"] = serde_json::json!(true);
     b.write_config();

@@ -10,8 +10,9 @@
 //!   SIGKILL after the timeout: 137), and `rm` leaving nothing (no VMM, cgroup, mount, network namespace);
 //! - `--memory`/`--cpus`: the guest's size and the VMM's cgroup limit; `rm -f` of a running VM;
 //! - a healthcheck (run in the guest);
+//! - `-it` through a pty the test drives: the guest's shell, its terminal size and a resize, Ctrl-C, Ctrl-D;
 //! - the docker CLI through `holm system service`: `docker run --isolation vm` (the API's `HostConfig.Isolation`);
-//! - refusals without a boot: no guest kernel or agent (125), a bad `--isolation` value, `-t`, `--network host`,
+//! - refusals without a boot: no guest kernel or agent (125), a bad `--isolation` value, `--network host`,
 //!   `network connect`, joining a VM's network namespace.
 
 mod api_common;
@@ -25,9 +26,13 @@ use engine_common::{cgroup_file, wait_until, Engine};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::process::{Child, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
+use std::time::Instant;
 
 /// busybox with the applets these tests use.
 const VM_IMAGE: &str = "busybox:vm";
@@ -392,14 +397,6 @@ fn refusals_without_a_boot() {
     );
     let (_, se) = e.code(
         125,
-        &["create", "--isolation", "vm", "-t", "busybox:test", "true"],
-    );
-    assert!(
-        se.contains("--tty") && se.contains("--isolation vm"),
-        "{se}"
-    );
-    let (_, se) = e.code(
-        125,
         &[
             "create",
             "--isolation",
@@ -504,4 +501,139 @@ fn docker_cli_run_isolation_vm() {
         se.contains("--isolation") && se.contains("default, process, vm"),
         "{se}"
     );
+}
+
+/// A pty pair: the test holds the master, holm gets the peer as its stdin/stdout/stderr.
+struct Pty {
+    master: std::fs::File,
+    peer: OwnedFd,
+    seen: String,
+}
+
+impl Pty {
+    fn new(rows: u16, cols: u16) -> Pty {
+        let master = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open("/dev/ptmx")
+            .unwrap();
+        let (peer, _) = holm_sys::tty::open_peer(master.as_fd()).unwrap();
+        holm_sys::tty::set_winsize(peer.as_fd(), rows, cols).unwrap();
+        Pty {
+            master,
+            peer,
+            seen: String::new(),
+        }
+    }
+
+    fn spawn(&self, e: &Engine, args: &[&str]) -> Child {
+        let io = || Stdio::from(self.peer.try_clone().unwrap());
+        vm_cmd(e, args)
+            .stdin(io())
+            .stdout(io())
+            .stderr(io())
+            .spawn()
+            .unwrap()
+    }
+
+    fn send(&mut self, s: &str) {
+        self.master.write_all(s.as_bytes()).unwrap();
+    }
+
+    /// Reads until the output since the last call contains `what` (60 s: a VM boot); returns that output.
+    fn expect(&mut self, what: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(60);
+        let mut buf = [0u8; 4096];
+        while !self.seen.contains(what) {
+            let left = end.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for {what:?}; got {:?}",
+                self.seen
+            );
+            if holm_sys::process::poll_readable(self.master.as_fd(), left.as_millis() as i32)
+                .unwrap()
+            {
+                match self.master.read(&mut buf) {
+                    Ok(n) if n > 0 => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                    _ => panic!("pty closed waiting for {what:?}; got {:?}", self.seen),
+                }
+            }
+        }
+        let at = self.seen.find(what).unwrap() + what.len();
+        let out = self.seen[..at].to_string();
+        self.seen.drain(..at);
+        out
+    }
+
+    /// Sends `stty size` until the guest answers `size` (the shim passes sizes on within ~0.1 s).
+    fn wait_size(&mut self, size: &str) -> bool {
+        for _ in 0..50 {
+            self.send("stty size\r");
+            if self.expect("# ").contains(size) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+#[test]
+fn interactive_terminal_in_a_vm() {
+    let e = engine();
+    let _boot = BOOTS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut pty = Pty::new(40, 100);
+    let mut child = pty.spawn(
+        &e,
+        &[
+            "run",
+            "-it",
+            "--rm",
+            "--isolation",
+            "vm",
+            "--name",
+            "vmsh",
+            VM_IMAGE,
+            "sh",
+        ],
+    );
+    pty.expect("# ");
+    assert!(
+        pty.wait_size("40 100"),
+        "the guest's pty did not get the terminal's size"
+    );
+    pty.send("echo $((6*7)); tty; uname -r\r");
+    let out = pty.expect("# ");
+    assert!(out.contains("42\r\n"), "{out:?}");
+    assert!(out.contains("/dev/pts/0\r\n"), "{out:?}");
+    assert!(!out.contains(&host_release()), "{out:?}");
+    // a resize (SIGWINCH to holm, which sets the master's size) reaches the guest
+    holm_sys::tty::set_winsize(pty.peer.as_fd(), 50, 120).unwrap();
+    holm_sys::process::kill(child.id() as i32, libc::SIGWINCH).unwrap();
+    assert!(pty.wait_size("50 120"), "the guest's pty was not resized");
+    // Ctrl-C interrupts the foreground job in the guest, not the shell
+    pty.send("sleep 100\r");
+    std::thread::sleep(Duration::from_millis(1000));
+    pty.send("\x03");
+    pty.send("echo after-$((1+1))\r");
+    pty.expect("after-2");
+    assert_eq!(e.status("vmsh"), "running");
+    // Ctrl-D ends the shell, holm exits with its code, --rm removes it
+    pty.send("\x04");
+    let end = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("holm did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
 }

@@ -117,6 +117,9 @@ struct Vm {
     stdin: File,
     stdout: File,
     stderr: File,
+    /// The init has a terminal (`process.terminal`): the shim's stdio is the peer of the pty whose master went to
+    /// the console socket, and its window size is passed on to the guest's pty.
+    terminal: bool,
 }
 
 fn kill_vmm(pid: i32) -> holm_sys::process::WaitStatus {
@@ -167,6 +170,12 @@ fn boot(dir: &Path) -> Result<Vm, String> {
     // The network: the container's interface in its (existing) namespace moves to the guest through a tap.
     // A namespace without one (`--network none`, or a new empty namespace) gives the guest only lo.
     let mut request = l.request;
+    let terminal = request
+        .config
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     if let Some(f) = &netns_file {
         match crate::net::wire(f.as_fd(), None, "tap0") {
             Ok((wiring, tap)) => {
@@ -269,6 +278,7 @@ fn boot(dir: &Path) -> Result<Vm, String> {
         stdin,
         stdout,
         stderr,
+        terminal,
     })
 }
 
@@ -417,6 +427,12 @@ fn serve(dir: &Path, vm: Vm, log: Arc<Mutex<Option<File>>>) -> i32 {
         let stdio = Stdio::new(vm.stdio, std::io::sink(), streams);
         std::thread::spawn(move || stdio_thread(&sh, stdio));
     }
+    if vm.terminal {
+        if let Ok(peer) = vm.stdin.try_clone() {
+            let sh = shared.clone();
+            std::thread::spawn(move || resize_thread(&sh, peer));
+        }
+    }
     {
         let sh = shared.clone();
         let listener = vm.listener;
@@ -464,6 +480,40 @@ fn stdio_thread(sh: &Shared, mut stdio: Stdio<UnixStream, std::io::Sink>) {
                 break;
             }
         }
+    }
+}
+
+/// How often the terminal's window size is checked.
+const RESIZE_POLL: Duration = Duration::from_millis(100);
+
+/// Passes the init's terminal size on to the guest's pty: the pty's peer here (`peer`) is no process's controlling
+/// terminal, so no SIGWINCH tells of a change; its size is read every [`RESIZE_POLL`] instead (the first time at
+/// once), until the init's output ended or the VM is gone.
+fn resize_thread(sh: &Shared, peer: File) {
+    let mut sent = None;
+    loop {
+        {
+            let g = sh.lock();
+            if g.vm_gone || g.ended.contains(&INIT_STREAM) {
+                return;
+            }
+        }
+        match holm_sys::tty::get_winsize(peer.as_fd()) {
+            Ok(size) if size != (0, 0) && Some(size) != sent => {
+                let (rows, cols) = size;
+                let reply = sh.call(Box::new(move |c| {
+                    c.resize(INIT_STREAM, rows, cols).map(|_| ShimReply::Ok)
+                }));
+                // Tried once per size (a failure is logged, not retried until the size changes again).
+                sent = Some(size);
+                if reply != ShimReply::Ok {
+                    sh.log(&format!("resize to {rows}x{cols}: {reply:?}"));
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+        std::thread::sleep(RESIZE_POLL);
     }
 }
 
