@@ -197,21 +197,22 @@ tmp, runs, warm, cruns, cwarm = sys.argv[1:]
 notes = dict(l.split("=", 1) for l in os.environ["NOTES"].splitlines() if l)
 def table(title, paths, n_runs, n_warm):
     print(f"{title} ({n_runs} runs after {n_warm} warm-up):\n")
-    print("| server | mean [ms] | ± σ [ms] | min [ms] | max [ms] | × holm's mean |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| server | mean [ms] | ± σ [ms] | median [ms] | min [ms] | max [ms] | × holm (mean) | × holm (median) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     res = {}
     for path in paths:
         if os.path.exists(path):
             res.update({r["command"]: r for r in json.load(open(path))["results"]})
-    base = res.get("holm", {}).get("mean")
+    holm = res.get("holm", {})
     for n in ("holm", "dockerd", "podman"):
         r = res.get(n)
         if r is None:
-            print(f"| {n} | – | – | – | – | {notes.get(n, 'not measured')} |")
+            print(f"| {n} | – | – | – | – | – | {notes.get(n, 'not measured')} | – |")
             continue
-        ratio = f"{r['mean'] / base:.2f}" if base else "–"
+        ratio = lambda k: f"{r[k] / holm[k]:.2f}" if holm.get(k) else "–"
         ms = lambda k: "–" if r.get(k) is None else f"{r[k] * 1e3:.0f}"
-        print(f"| {n} | {ms('mean')} | {ms('stddev')} | {ms('min')} | {ms('max')} | {ratio} |")
+        print(f"| {n} | {ms('mean')} | {ms('stddev')} | {ms('median')} | {ms('min')} | {ms('max')} "
+              f"| {ratio('mean')} | {ratio('median')} |")
     print()
 table("`docker run --rm busybox true`", [f"{tmp}/run.json"], runs, warm)
 table("`docker ps -a`", [f"{tmp}/ps.json"], runs, warm)
