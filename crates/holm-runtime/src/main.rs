@@ -8,6 +8,7 @@ mod compat;
 mod exec_cmd;
 mod log;
 mod vm_cmds;
+mod vm_adjust;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};

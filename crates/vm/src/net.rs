@@ -6,8 +6,9 @@
 //! 1. reads the interface (the one given, else the one holding the default route, else `eth0`): MAC, MTU, global
 //!    IPv4/IPv6 addresses and the main table's routes through it, into a [`GuestNetwork`] (serde: the guest agent
 //!    configures its NIC from it; the NIC gets the same MAC, so the neighbours' caches and holm's DNAT still match);
-//! 2. removes those addresses from the veth (the guest owns them now; the namespace's stack must not answer for
-//!    them);
+//! 2. leaves those addresses on the veth: the ingress filter below takes every frame before the namespace's IP
+//!    stack sees it, so that stack never answers for them, and the engine's network teardown (CNI's `DEL`, which
+//!    finds the container's IP on the interface to remove its NAT rules) still finds them;
 //! 3. creates a tap (`IFF_TAP|IFF_NO_PI|IFF_VNET_HDR`, not persistent) with the veth's MTU, up, whose fd goes to
 //!    qemu as `-netdev tap,fd=N`;
 //! 4. joins tap and veth with an ingress qdisc on each and a u32 filter matching every frame that redirects it to
@@ -353,10 +354,6 @@ pub fn wire(
 
 fn wire_in(rt: &mut Rtnl, w: &TapWiring, veth: u32) -> Result<OwnedFd, NetError> {
     let name = &w.network.interface;
-    for a in &w.network.addresses {
-        rt.del_address(address_message(veth, a))
-            .map_err(nl(format!("remove address {a} from"), name))?;
-    }
     let (fd, tap_name) = holm_sys::tun::open_tap(&w.tap, true).map_err(NetError::Tap)?;
     let tap = rt
         .link_by_name(&tap_name)
@@ -377,8 +374,8 @@ fn wire_in(rt: &mut Rtnl, w: &TapWiring, veth: u32) -> Result<OwnedFd, NetError>
 }
 
 /// Undoes [`wire`] inside `netns`: removes the veth's ingress qdisc (and its filter), deletes the tap if it still
-/// exists (it also goes away by itself when qemu and every other holder of its fd are gone), and gives the veth its
-/// addresses and routes back. Steps whose work is already undone are not errors, so it can run more than once.
+/// exists (it also goes away by itself when qemu and every other holder of its fd are gone), and makes sure the
+/// veth has its addresses and routes (a wiring saved by an older holm had taken them off). Steps whose work is already undone are not errors, so it can run more than once.
 ///
 /// # Errors
 /// [`NetError`] for the first step that failed otherwise (the later steps are still attempted).

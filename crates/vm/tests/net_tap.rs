@@ -201,8 +201,13 @@ fn wire_hands_eth0_to_a_tap_and_frames_cross_both_ways() {
     assert_eq!(proto.address, format!("10.214.{}.2/24", p.n));
     assert_eq!(proto.gateway, Some(gw.to_string()));
 
-    // Seen from outside: eth0 lost its global addresses, tap0 is up with eth0's MTU, each redirects to the other.
-    assert_eq!(p.ctr_addrs(), "", "eth0 still has addresses");
+    // Seen from outside: eth0 keeps its global addresses (CNI's DEL looks for them; the ingress filter keeps every
+    // frame from the namespace's stack), tap0 is up with eth0's MTU, each redirects to the other.
+    let kept = p.ctr_addrs();
+    assert!(
+        kept.contains(&format!("10.214.{}.2/24", p.n)) && kept.contains("fd00:214::2/64"),
+        "eth0 lost its addresses: {kept}"
+    );
     let tap_link = in_ns(&p.ctr, &["ip", "-o", "link", "show", "tap0"]);
     assert!(
         tap_link.contains("mtu 1400") && tap_link.contains(",UP"),
@@ -280,7 +285,7 @@ fn wire_hands_eth0_to_a_tap_and_frames_cross_both_ways() {
 fn a_failed_wiring_is_undone() {
     let p = Pair::new(2);
     let ns = p.netns_fd();
-    // A tap name longer than IFNAMSIZ fails after the addresses were already taken off eth0.
+    // A tap name longer than IFNAMSIZ fails; eth0 keeps its addresses and routes.
     let err = wire(ns.as_fd(), Some("eth0"), "tap-name-far-too-long").unwrap_err();
     assert!(matches!(err, NetError::Tap(_)), "{err}");
     assert!(err.to_string().contains("tap-name-far-too-long"), "{err}");

@@ -1,7 +1,8 @@
 //! containerd 1.6 (Debian's), started by the test with its own config (root, state, gRPC and ttrpc sockets under
 //! the work dir, the CRI plugin disabled), driven with `ctr` in a namespace of its own:
 //! `ctr run --runtime io.containerd.runc.v2 --runc-binary WRAPPER --runc-root DIR`, so the runc v2 shim calls the
-//! wrapper with a state root in the work dir.
+//! wrapper with a state root in the work dir. For VM isolation (engines_vm.rs) `--runc-binary` is a symlink named
+//! `holm-runtime-vm` to holm-runtime: the argument-free way the runc shim can ask for a VM.
 //!
 //! ctr is not docker: `-d + logs` reads the `--log-uri file://` the shim writes; `stop` is `task kill -s SIGTERM`,
 //! a wait for STOPPED and `task delete` (which reports the exit code); `unpause` is `task resume`; ctr has no port
@@ -28,6 +29,8 @@ pub struct Containerd {
     pub runc: Wrapper,
     /// The holm-runtime wrapper.
     pub holm: Wrapper,
+    /// `holm-runtime-vm`: a symlink to holm-runtime (no wrapper: the name is what selects the VM).
+    pub vm_binary: PathBuf,
     daemon: Option<Daemon>,
     scratch: PathBuf,
     logs: PathBuf,
@@ -49,6 +52,10 @@ impl Containerd {
         let w = work.path().to_path_buf();
         let runc = Wrapper::new(&w, Rt::Runc);
         let holm = Wrapper::new(&w, Rt::Holm);
+        fs::create_dir_all(w.join("vm")).unwrap();
+        let vm_binary = w.join("vm/holm-runtime-vm");
+        std::os::unix::fs::symlink(Rt::HolmVm.binary(), &vm_binary)
+            .unwrap_or_else(|e| panic!("symlink {}: {e}", vm_binary.display()));
         let sock = w.join("containerd.sock");
         let config = format!(
             "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
@@ -77,6 +84,7 @@ impl Containerd {
             namespace: format!("holm-engines-{suffix}"),
             runc,
             holm,
+            vm_binary,
             daemon: Some(daemon),
             scratch: w.join("scratch"),
             logs: w.join("logs"),
@@ -122,16 +130,17 @@ impl Containerd {
 
     /// `run` up to the image: the runtime, the wrapper, its state root, then `extra` and the flags for `opts`.
     fn run_args(&self, rt: Rt, extra: &[&str], opts: &Opts) -> Vec<String> {
-        let wrapper = match rt {
-            Rt::Runc => &self.runc,
-            Rt::Holm => &self.holm,
+        let binary = match rt {
+            Rt::Runc => self.runc.path.clone(),
+            Rt::Holm => self.holm.path.clone(),
+            Rt::HolmVm => self.vm_binary.clone(),
         };
         let mut a: Vec<String> = vec![
             "run".into(),
             "--runtime".into(),
             "io.containerd.runc.v2".into(),
             "--runc-binary".into(),
-            wrapper.path.to_string_lossy().into_owned(),
+            binary.to_string_lossy().into_owned(),
             "--runc-root".into(),
             self.w
                 .join(format!("{}-state", rt.name()))

@@ -8,7 +8,7 @@
 //!   this host's hard NOFILE of 20000, which root cannot raise without CAP_SYS_RESOURCE).
 //! - dockerd 20.10 (Debian's docker.io), started by the test: `--data-root`, `--exec-root`, `-H unix://`,
 //!   `--pidfile` in the work dir, its managed containerd below the exec root, `--config-file` with the two
-//!   wrappers as `runtimes`, the default bridge network on a bridge the test creates (`--bridge`, a /24 of its
+//!   wrappers as `runtimes` (and `holmvm`: the holm wrapper with `runtimeArgs: ["--isolation", "vm"]`), the default bridge network on a bridge the test creates (`--bridge`, a /24 of its
 //!   own), cgroupfs under a cgroup parent of its own. `--iptables=false --ip-forward=false --ip-masq=false`: with
 //!   its default iptables mode dockerd adds global DOCKER chains to the host's filter and nat tables and never
 //!   removes them; `-p 127.0.0.1:PORT:80` is served by docker-proxy (the userland proxy, dockerd's default for
@@ -74,6 +74,9 @@ fn runtime_name(rt: Rt) -> &'static str {
     match rt {
         Rt::Runc => "runcw",
         Rt::Holm => "holmw",
+        // dockerd: the `holmvm` entry of daemon.json (runtimeArgs `--isolation vm`); podman: `holmw` with
+        // `--runtime-flag isolation=vm`.
+        Rt::HolmVm => "holmvm",
     }
 }
 
@@ -172,6 +175,7 @@ impl DockerLike {
             "runtimes": {
                 "runcw": {"path": runc.path},
                 "holmw": {"path": holm.path},
+                "holmvm": {"path": holm.path, "runtimeArgs": ["--isolation", "vm"]},
             }
         });
         fs::write(w.join("daemon.json"), config.to_string()).unwrap();
@@ -245,8 +249,16 @@ impl DockerLike {
         let mut a: Vec<String> = Vec::new();
         match self.flavor {
             Flavor::Podman => {
-                // podman's --runtime is a global flag; conmon and later verbs find it by the name recorded.
-                a.extend(["--runtime".into(), runtime_name(rt).into(), "run".into()]);
+                // podman's --runtime is a global flag; conmon and later verbs find it by the name recorded. The
+                // VM is asked for with a runtime flag (`--isolation=vm` on every runtime call of this `run`);
+                // later verbs find it in the runtime's state directory.
+                if rt == Rt::HolmVm {
+                    a.extend(["--runtime".into(), runtime_name(Rt::Holm).into()]);
+                    a.extend(["--runtime-flag".into(), "isolation=vm".into()]);
+                } else {
+                    a.extend(["--runtime".into(), runtime_name(rt).into()]);
+                }
+                a.push("run".into());
                 a.extend(
                     [
                         "--ulimit",

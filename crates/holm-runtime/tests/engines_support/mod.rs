@@ -19,6 +19,7 @@ pub mod ctr;
 pub mod dockerish;
 pub mod host;
 pub mod scenarios;
+pub mod vm;
 
 use holm_testkit::run_command;
 use std::collections::BTreeMap;
@@ -34,6 +35,9 @@ pub enum Rt {
     Runc,
     /// This workspace's `holm-runtime`.
     Holm,
+    /// This workspace's `holm-runtime` asked for a VM (`--isolation vm`, or invoked as `holm-runtime-vm`): only
+    /// the VM suite (engines_vm.rs) uses it.
+    HolmVm,
 }
 
 impl Rt {
@@ -45,6 +49,7 @@ impl Rt {
         match self {
             Rt::Runc => "runc",
             Rt::Holm => "holm",
+            Rt::HolmVm => "holm-vm",
         }
     }
 
@@ -52,7 +57,7 @@ impl Rt {
     pub fn binary(self) -> PathBuf {
         match self {
             Rt::Runc => PathBuf::from("/usr/sbin/runc"),
-            Rt::Holm => PathBuf::from(env!("CARGO_BIN_EXE_holm-runtime")),
+            Rt::Holm | Rt::HolmVm => PathBuf::from(env!("CARGO_BIN_EXE_holm-runtime")),
         }
     }
 }
@@ -117,8 +122,13 @@ const VERBS: &[&str] = &[
     "--help",
 ];
 
-/// A runtime wrapper: a bash script that runs the real binary with the same argv, stdio and environment, then
-/// appends `<exit code>\t<argv>` to its log and exits with the same code.
+/// The VM settings of the test's environment that a runtime started by an engine must see too: podman's conmon
+/// passes the runtime only `PATH`, so the wrappers export them (the static guest agent, a kernel, a forced
+/// accelerator).
+pub const VM_ENV: &[&str] = &["HOLM_VM_AGENT", "HOLM_VM_KERNEL", "HOLM_VM_ACCEL"];
+
+/// A runtime wrapper: a bash script that runs the real binary with the same argv, stdio and environment (plus
+/// [`VM_ENV`] as set for the test), then appends `<exit code>\t<argv>` to its log and exits with the same code.
 pub struct Wrapper {
     /// The script; engines are given this path as the runtime.
     pub path: PathBuf,
@@ -133,8 +143,13 @@ impl Wrapper {
     pub fn new(dir: &Path, rt: Rt) -> Wrapper {
         let path = dir.join(format!("{}-runtime", rt.name()));
         let log = dir.join(format!("{}-calls.log", rt.name()));
+        let exports: String = VM_ENV
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k, v)))
+            .map(|(k, v)| format!("export {k}={}\n", dockerish::shell_quote(&v)))
+            .collect();
         let script = format!(
-            "#!/bin/bash\n# Engine suite wrapper: runs {real} and logs argv and exit code.\n\"{real}\" \"$@\"\nrc=$?\n\
+            "#!/bin/bash\n# Engine suite wrapper: runs {real} and logs argv and exit code.\n{exports}\"{real}\" \"$@\"\nrc=$?\n\
              printf '%s\\t%s\\n' \"$rc\" \"$(printf '%q ' \"$@\")\" >> \"{log}\"\nexit $rc\n",
             real = rt.binary().display(),
             log = log.display()

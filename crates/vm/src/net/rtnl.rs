@@ -141,10 +141,6 @@ impl Rtnl {
             .collect())
     }
 
-    pub(crate) fn del_address(&mut self, addr: AddressMessage) -> io::Result<()> {
-        self.change(RouteNetlinkMessage::DelAddress(addr), 0)
-    }
-
     pub(crate) fn add_address(&mut self, addr: AddressMessage) -> io::Result<()> {
         self.change(
             RouteNetlinkMessage::NewAddress(addr),
