@@ -7,8 +7,8 @@ mod cgroup_cmds;
 mod compat;
 mod exec_cmd;
 mod log;
-mod vm_cmds;
 mod vm_adjust;
+mod vm_cmds;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};

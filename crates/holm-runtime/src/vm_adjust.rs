@@ -58,10 +58,18 @@ pub fn private_for_vm_peers(spec: &mut Spec) {
 
 /// Removes every `net.*` key from `linux.sysctl` (see the module doc), with one warning line naming them.
 pub fn drop_net_sysctls(spec: &mut Spec) {
-    let Some(map) = spec.linux_mut().as_mut().and_then(|l| l.sysctl_mut().as_mut()) else {
+    let Some(map) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.sysctl_mut().as_mut())
+    else {
         return;
     };
-    let dropped: Vec<String> = map.keys().filter(|k| k.starts_with("net.")).cloned().collect();
+    let dropped: Vec<String> = map
+        .keys()
+        .filter(|k| k.starts_with("net."))
+        .cloned()
+        .collect();
     if dropped.is_empty() {
         return;
     }

@@ -49,7 +49,10 @@ pub struct VmReport {
 impl VmReport {
     /// The table as Markdown.
     pub fn table(&self) -> String {
-        let mut t = format!("| {} (holm-runtime, VM) | result | time |\n|---|---|---|\n", self.engine);
+        let mut t = format!(
+            "| {} (holm-runtime, VM) | result | time |\n|---|---|---|\n",
+            self.engine
+        );
         for (name, (r, d)) in NAMES.iter().zip(&self.results) {
             let cell = match r {
                 Some(Ok(())) => "pass",
@@ -191,7 +194,11 @@ fn tree(pid: i32) -> Vec<i32> {
         if let Ok(tasks) = fs::read_dir(format!("/proc/{p}/task")) {
             for t in tasks.flatten() {
                 let children = fs::read_to_string(t.path().join("children")).unwrap_or_default();
-                all.extend(children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()));
+                all.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|c| c.parse::<i32>().ok()),
+                );
             }
         }
         i += 1;
