@@ -13,6 +13,8 @@ packages+=(qemu-system-x86 util-linux)
 # Docker Engine API (crates/holm/tests/api_*.rs): docker-py and docker-compose (1.29, python) drive `holm system service` (the docker CLI comes
 # with docker.io above; no dockerd is started for those tests).
 packages+=(python3-docker docker-compose)
+# The venv of the CRI client (below).
+packages+=(python3-venv)
 # The guest kernel (scripts/build-guest-kernel.sh): Debian's kernel source and the tools to build it.
 packages+=(linux-source-6.1 make gcc bc bison flex libelf-dev libssl-dev xz-utils lz4 cpio)
 
@@ -65,6 +67,16 @@ else
     fi
 fi
 
+# The CRI client of the VM engine test (crates/holm-runtime/tests/engines_vm.rs, containerd's CRI plugin): Debian 12
+# packages none (crictl is only a Go module, too new for Debian's Go), so PyPI's container-runtime-interface-api (the
+# CRI v1 gRPC stubs, with grpcio and protobuf) goes into a venv of its own.
+cri_venv=/var/lib/holm/test-venv/cri
+if ! "$cri_venv/bin/python" -c 'import cri_api.v1.api_pb2_grpc, grpc' >/dev/null 2>&1; then
+    mkdir -p "$(dirname "$cri_venv")"
+    python3 -m venv "$cri_venv"
+    "$cri_venv/bin/pip" install --quiet 'container-runtime-interface-api==2.0.1'
+fi
+
 # Check that each tool exists and works, whatever apt said.
 fail=0
 check() {
@@ -113,6 +125,7 @@ check "virtiofsd (qemu-system-x86)" test -x /usr/lib/qemu/virtiofsd
 check "htpasswd (apache2-utils)" sh -c 'htpasswd -nbB u p | grep -q "^u:"'
 check "qemu-system-x86_64 (qemu-system-x86, the VMM of --isolation vm)" qemu-system-x86_64 --version
 check "unshare (util-linux)" unshare --version
+check "CRI client venv (pip: container-runtime-interface-api)" "$cri_venv/bin/python" -c 'import cri_api.v1.api_pb2_grpc, grpc'
 if ((fail)); then
     exit 1
 fi

@@ -2,6 +2,8 @@
 # Makes a busybox image offline, as a docker-archive (what `docker save` writes), from Debian's static busybox:
 #   scripts/make-busybox-image.sh OUT.tar [NAME:TAG]      (default name: busybox:latest)
 # Then: holm load -i OUT.tar   (or podman load -i OUT.tar).
+# IMAGE_CMD (a JSON array, default ["sh"]) sets the image's Cmd, e.g. IMAGE_CMD='["sleep","2147483647"]' for a
+# pod sandbox ("pause") image.
 # Needs /bin/busybox from Debian's busybox-static, tar, sha256sum and python3. Reproducible: fixed mtimes/owners.
 set -euo pipefail
 
@@ -34,9 +36,12 @@ layer_hex=$(sha256sum "$layer" | cut -d' ' -f1)
 
 mkdir -p "$work/archive/$layer_hex"
 mv "$layer" "$work/archive/$layer_hex/layer.tar"
-python3 - "$work/archive" "$layer_hex" "$name" <<'PY'
+python3 - "$work/archive" "$layer_hex" "$name" "${IMAGE_CMD:-[\"sh\"]}" <<'PY'
 import hashlib, json, os, sys
-archive, layer_hex, name = sys.argv[1:]
+archive, layer_hex, name, cmd = sys.argv[1:]
+cmd = json.loads(cmd)
+if not isinstance(cmd, list) or not all(isinstance(a, str) for a in cmd):
+    sys.exit("make-busybox-image: IMAGE_CMD must be a JSON array of strings")
 if ":" not in name.rsplit("/", 1)[-1]:
     name += ":latest"
 config = {
@@ -45,7 +50,7 @@ config = {
     "created": "1970-01-01T00:00:00Z",
     "config": {
         "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-        "Cmd": ["sh"],
+        "Cmd": cmd,
     },
     "rootfs": {"type": "layers", "diff_ids": ["sha256:" + layer_hex]},
     "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "scripts/make-busybox-image.sh"}],

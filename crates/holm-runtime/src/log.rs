@@ -3,7 +3,8 @@
 //! containerd and podman read back from runc. With `--debug`, the `log::debug!` lines of holm-container (each step
 //! of create, start, kill, delete and exec, from the runtime and from the container's init before it executes the
 //! process) are written too: to FILE only when there is one, as runc does, otherwise to stderr (the runtime's
-//! own lines only: the container's stages share the container's stderr).
+//! own lines only: the container's stages share the container's stderr). Warnings follow the same rule (with
+//! `--log FILE` only there: engines give `create` the container's stdio, so they would land in its log).
 
 use std::io::Write;
 use std::path::Path;
@@ -92,7 +93,10 @@ fn emit(level: &str, msg: &str) {
     // Debug lines go to the log file only when there is one (runc's --debug --log FILE: nothing on stderr, which
     // a container process may share); without --log they go to stderr, but only the runtime's own: a child of
     // the runtime (the container's init before it executes the process) writes to the container's stderr.
-    if level != "debug" || (l.file.is_none() && std::process::id() == l.pid) {
+    // Warnings likewise go to the log file only when there is one (runc's logrus writes every level there): an
+    // engine gives `create` the container's stdio, so a warning on stderr would land in the container's log.
+    let file_only = level == "debug" || level == "warning";
+    if !file_only || (l.file.is_none() && std::process::id() == l.pid) {
         eprintln!("holm-runtime: {level}: {msg}");
     }
     if let Some(mut f) = l.file.as_ref() {

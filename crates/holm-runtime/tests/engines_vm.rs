@@ -48,3 +48,57 @@ fn containerd_runs_containers_in_vms_through_a_holm_runtime_vm_runc_binary() {
     let leaks = engine.finish();
     report.assert_ok(&leaks);
 }
+
+/// containerd's CRI plugin (the kubelet's way in) with a RuntimeClass-style handler `holm-vm` (runc v2 shim,
+/// `BinaryName` a `holm-runtime-vm` symlink): a pod sandbox and two containers, each in a VM of its own.
+#[test]
+fn containerd_cri_runs_a_pod_with_the_holm_vm_runtime_handler() {
+    holm_testkit::require_root();
+    require_vm_agent();
+    let mut cri = engines_support::cri::CriContainerd::start();
+    let report = cri.run_pod();
+    let leaks = cri.finish();
+    let report = report.unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("CRI report: {report}");
+    let host = engines_support::vm::host_release();
+    let log: Vec<String> = serde_json::from_value(report["log"].clone()).unwrap_or_default();
+    let mut problems = Vec::new();
+    if report["sandbox_ready"] != true {
+        problems.push("the pod sandbox was not ready".to_string());
+    }
+    if report["sandbox_runtime"] != engines_support::cri::HANDLER {
+        problems.push(format!(
+            "the sandbox's runtime handler is {}, want holm-vm",
+            report["sandbox_runtime"]
+        ));
+    }
+    // Only the container's own output: the runtime's warnings go to its --log file, not to the container's stderr.
+    match log.as_slice() {
+        [r] if !r.is_empty() && r.starts_with(|c: char| c.is_ascii_digit()) && *r != host => {}
+        other => problems.push(format!(
+            "the container's log is {other:?}, want one line: the guest's kernel release (the host's is {host:?})"
+        )),
+    }
+    if report["exit_code"] != 3 {
+        problems.push(format!("exit code {}, want 3", report["exit_code"]));
+    }
+    let exec_out = report["exec_stdout"].as_str().unwrap_or("").trim();
+    if exec_out.is_empty() || exec_out == host {
+        problems.push(format!(
+            "ExecSync printed {exec_out:?}; the host's kernel is {host:?}"
+        ));
+    }
+    if report["exec_exit_code"] != 4 {
+        problems.push(format!(
+            "ExecSync exit code {}, want 4",
+            report["exec_exit_code"]
+        ));
+    }
+    problems.extend(leaks);
+    assert!(
+        problems.is_empty(),
+        "CRI pod with the holm-vm handler: {} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}

@@ -15,6 +15,7 @@
 //! temporary directory, no mount below it (the suite fails and cleans them up if there are).
 #![allow(dead_code)]
 
+pub mod cri;
 pub mod ctr;
 pub mod dockerish;
 pub mod host;

@@ -1,0 +1,211 @@
+//! containerd's CRI plugin (what the kubelet talks to) with a RuntimeClass-style handler for VM isolation:
+//! containerd 1.6 started by the test with the CRI plugin enabled and its own root, state, sockets, CNI config dir
+//! (empty: the pod uses the host network) and
+//!
+//! ```toml
+//! [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.holm-vm]
+//!   runtime_type = "io.containerd.runc.v2"
+//!   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.holm-vm.options]
+//!     BinaryName = "<work>/vm/holm-runtime-vm"    # a symlink to holm-runtime: the name asks for a VM
+//! ```
+//!
+//! The sandbox image is busybox whose command is `sleep` (no registry here for the real pause image). The pod is
+//! driven by `cri_pod.py` (CRI v1 over gRPC, Python package `container-runtime-interface-api` in the venv
+//! [`CRI_PYTHON`], installed by scripts/install-test-deps.sh; Debian 12 packages no CRI client: crictl is only
+//! a Go module, too new for Debian's Go 1.19).
+
+use super::dockerish::busybox_image;
+use super::host::{poll, remove_cgroup_parent, sweep_leaks, Daemon};
+use super::{describe, require_tool, run, workdir, Rt, PATH};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tempfile::TempDir;
+
+/// The Python of the venv that holds the CRI client.
+pub const CRI_PYTHON: &str = "/var/lib/holm/test-venv/cri/bin/python";
+/// The runtime handler (a RuntimeClass's `handler`) that runs pods in VMs.
+pub const HANDLER: &str = "holm-vm";
+/// The app image.
+pub const IMAGE: &str = "docker.io/library/busybox:engines";
+/// The sandbox image.
+pub const PAUSE: &str = "docker.io/library/busybox:engines-pause";
+
+/// containerd with the CRI plugin. Drop tears it down; [`CriContainerd::finish`] says what was left.
+pub struct CriContainerd {
+    sock: PathBuf,
+    /// The cgroup parent of the pod (removed at the end).
+    pub cgroup_parent: String,
+    daemon: Option<Daemon>,
+    w: PathBuf,
+    work: Option<TempDir>,
+}
+
+impl CriContainerd {
+    /// Starts containerd with the CRI plugin and the `holm-vm` handler and imports both images into `k8s.io`.
+    pub fn start() -> CriContainerd {
+        require_tool("/usr/bin/containerd", "containerd");
+        require_tool("/usr/bin/ctr", "containerd");
+        require_tool("/usr/bin/containerd-shim-runc-v2", "containerd");
+        if !Path::new(CRI_PYTHON).is_file() {
+            panic!(
+                "{CRI_PYTHON} is missing: scripts/install-test-deps.sh makes the venv with the CRI client \
+                 (pip: container-runtime-interface-api)"
+            );
+        }
+        let work = workdir();
+        let w = work.path().to_path_buf();
+        fs::create_dir_all(w.join("vm")).unwrap();
+        fs::create_dir_all(w.join("cni")).unwrap();
+        fs::create_dir_all(w.join("pods")).unwrap();
+        let vm_binary = w.join("vm/holm-runtime-vm");
+        std::os::unix::fs::symlink(Rt::HolmVm.binary(), &vm_binary)
+            .unwrap_or_else(|e| panic!("symlink {}: {e}", vm_binary.display()));
+        let sock = w.join("containerd.sock");
+        let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
+        let config = format!(
+            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
+             [grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n[debug]\n  address = \"\"\n\
+             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n\
+             [{cri}]\n  sandbox_image = \"{PAUSE}\"\n  stream_server_port = \"0\"\n\
+             [{cri}.cni]\n  conf_dir = \"{cni}\"\n  bin_dir = \"/usr/lib/cni\"\n\
+             [{cri}.containerd]\n  default_runtime_name = \"runc\"\n\
+             [{cri}.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\
+             [{cri}.containerd.runtimes.{HANDLER}]\n  runtime_type = \"io.containerd.runc.v2\"\n\
+             [{cri}.containerd.runtimes.{HANDLER}.options]\n  BinaryName = \"{bin}\"\n  Root = \"{vmroot}\"\n",
+            root = w.join("root").display(),
+            state = w.join("state").display(),
+            sock = sock.display(),
+            opt = w.join("opt").display(),
+            cni = w.join("cni").display(),
+            bin = vm_binary.display(),
+            vmroot = w.join("holm-vm-state").display(),
+        );
+        fs::write(w.join("config.toml"), config).unwrap();
+        let mut cmd = Command::new("/usr/bin/containerd");
+        cmd.arg("--config").arg(w.join("config.toml"));
+        let daemon = Daemon::spawn("containerd (CRI)", cmd, &w.join("containerd.log"));
+        let suffix = w
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .rsplit('-')
+            .next()
+            .unwrap_or("x")
+            .to_lowercase();
+        let mut c = CriContainerd {
+            sock,
+            cgroup_parent: format!("/holm-cri-{suffix}"),
+            daemon: Some(daemon),
+            w: w.clone(),
+            work: Some(work),
+        };
+        let ready = poll("containerd to answer on its socket", || {
+            if c.daemon.as_mut().is_some_and(|d| d.exited()) {
+                return Some(false);
+            }
+            c.ctr(&["version"]).status.success().then_some(true)
+        });
+        if ready != Ok(true) {
+            let log = c.daemon.as_ref().map(|d| d.log_text()).unwrap_or_default();
+            panic!("containerd did not start ({ready:?}); its log:\n{log}");
+        }
+        let app = busybox_image(&w, "busybox:engines");
+        let out = c.ctr(&["images", "import", app.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "ctr images import: {}",
+            describe(&out)
+        );
+        let pause = w.join("pause.tar");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-busybox-image.sh");
+        let out = run(Command::new(&script)
+            .env("IMAGE_CMD", r#"["sleep","2147483647"]"#)
+            .arg(&pause)
+            .arg("busybox:engines-pause"));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            script.display(),
+            describe(&out)
+        );
+        let out = c.ctr(&["images", "import", pause.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "ctr images import: {}",
+            describe(&out)
+        );
+        c
+    }
+
+    /// Runs `ctr --address SOCK --namespace k8s.io ARGS` (the CRI plugin's namespace).
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        run(Command::new("/usr/bin/ctr")
+            .env("PATH", PATH)
+            .arg("--address")
+            .arg(&self.sock)
+            .args(["--namespace", "k8s.io"])
+            .args(args))
+    }
+
+    /// Runs cri_pod.py against this containerd and returns its JSON report, or the error with containerd's log
+    /// tail.
+    pub fn run_pod(&self) -> Result<serde_json::Value, String> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/engines_support/cri_pod.py");
+        let out = run(Command::new(CRI_PYTHON)
+            .env("PATH", PATH)
+            .arg(&script)
+            .arg(&self.sock)
+            .arg(HANDLER)
+            .arg(IMAGE)
+            .arg(&self.cgroup_parent)
+            .arg(self.w.join("pods")));
+        if !out.status.success() {
+            let log = self
+                .daemon
+                .as_ref()
+                .map(|d| d.log_text())
+                .unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            return Err(format!(
+                "cri_pod.py: {}\ncontainerd's log (last lines):\n{}",
+                describe(&out),
+                tail.join("\n")
+            ));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(text.trim()).map_err(|e| format!("cri_pod.py printed {text:?}: {e}"))
+    }
+
+    /// Stops containerd and returns what was still running or mounted below the work dir, or left in the pod's
+    /// cgroup parent (cleaning them up as well).
+    pub fn finish(&mut self) -> Vec<String> {
+        let Some(work) = self.work.take() else {
+            return Vec::new();
+        };
+        let mut leaks = Vec::new();
+        if let Some(mut d) = self.daemon.take() {
+            if let Err(e) = d.stop() {
+                leaks.push(e);
+            }
+        }
+        leaks.extend(sweep_leaks(work.path()));
+        leaks.extend(remove_cgroup_parent(
+            self.cgroup_parent.trim_start_matches('/'),
+        ));
+        if sweep_leaks(work.path()).is_empty() {
+            drop(work);
+        } else {
+            let _ = work.keep();
+        }
+        leaks
+    }
+}
+
+impl Drop for CriContainerd {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
