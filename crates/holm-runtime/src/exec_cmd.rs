@@ -109,7 +109,7 @@ impl ExecArgs {
 /// `exec` in a VM container (same exit codes: 255 when it could not run).
 pub fn run_vm(store: &Store, a: &ExecArgs) -> i32 {
     let opts = a.clone();
-    match options(opts).and_then(|o| crate::vm_cmds::exec(store, &o)) {
+    match options(opts).and_then(|o| crate::vm_exec::exec(store, &o)) {
         Ok(code) => code,
         Err(e) => {
             crate::log::error(&format!("exec failed: {e:#}"));

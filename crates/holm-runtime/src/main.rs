@@ -9,6 +9,7 @@ mod exec_cmd;
 mod log;
 mod vm_adjust;
 mod vm_cmds;
+mod vm_exec;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
