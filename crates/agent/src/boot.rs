@@ -22,8 +22,8 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The virtio-serial port was not found.
-    #[error("virtio-serial port `{0}` not found under /sys/class/virtio-ports")]
-    NoPort(&'static str),
+    #[error("virtio-serial port `{0}` not found under /sys/class/virtio-ports (there: [{1}])")]
+    NoPort(&'static str, String),
     /// A request's value is unusable.
     #[error("{field}: {msg}")]
     Invalid {
@@ -210,7 +210,17 @@ pub fn open_ports() -> Result<Ports, Error> {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        Err(Error::NoPort(name))
+        let found: Vec<String> = std::fs::read_dir("/sys/class/virtio-ports")
+            .map(|d| {
+                d.flatten()
+                    .map(|e| {
+                        let n = std::fs::read_to_string(e.path().join("name")).unwrap_or_default();
+                        format!("{}={}", e.file_name().to_string_lossy(), n.trim_end())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Err(Error::NoPort(name, found.join(" ")))
     };
     Ok(Ports {
         control: open(holm_vm_proto::CONTROL_PORT)?,

@@ -28,6 +28,15 @@ pub(crate) fn log(msg: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "holm-agent: {msg}");
 }
 
+/// Writes one line to the kernel log at `KERN_ERR` (`/dev/kmsg`): unlike the agent's stderr, it reaches the console
+/// even when `/dev/console` could not be given to pid 1 (the kernel replays its log when hvc0 registers), and
+/// `quiet` does not hide that level. Best effort.
+pub(crate) fn kmsg(line: &str) {
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+        let _ = f.write_all(format!("<3>{line}\n").as_bytes());
+    }
+}
+
 macro_rules! info {
     ($($t:tt)*) => { $crate::log(format_args!($($t)*)) };
 }
@@ -44,6 +53,7 @@ fn main() {
     }
     if let Err(e) = run() {
         info!("fatal: {e}");
+        kmsg(&format!("holm-agent: fatal: {e}"));
     }
     // A microvm guest has no ACPI to power off with: it "reboots", and qemu (-no-reboot) exits. The x86 restart
     // methods that need firmware or a keyboard controller hang in a microvm: ask for a triple fault (as the

@@ -295,9 +295,7 @@ pub fn create(
         size,
         kernel,
         initrd,
-        append: // reboot=t: a guest that panics (panic=-1) reboots by triple fault at once (microvm has no ACPI or keyboard
-        // controller to reboot with), and qemu's -no-reboot turns that into its exit.
-        "console=hvc0 quiet panic=-1 reboot=t".into(),
+        append: holm_vm::qemu::GUEST_CMDLINE.into(),
         shares: plan.shares,
         binds: plan.binds,
         request: plan.request,

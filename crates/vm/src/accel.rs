@@ -304,7 +304,7 @@ fn boot_for_marker(kernel: &Path, initrd: &Path, accel: Accel, opts: &ProbeOptio
     .arg(kernel)
     .arg("-initrd")
     .arg(initrd)
-    .args(["-append", "console=ttyS0 panic=-1 quiet"])
+    .args(["-append", "console=ttyS0 panic=-1 quiet no_timer_check"])
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());

@@ -129,6 +129,24 @@ fn kill_vmm(pid: i32) -> holm_sys::process::WaitStatus {
         .unwrap_or(holm_sys::process::WaitStatus::Signaled(libc::SIGKILL))
 }
 
+/// Ends qemu after a failed boot and says how it ended when it did so by itself (e.g. the guest rebooted after a
+/// panic, or a signal killed it): it gets up to 1 s to exit after closing its channels, then SIGKILL.
+fn vmm_end(pid: i32) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match holm_sys::process::waitpid(pid, libc::WNOHANG) {
+            Ok((_, holm_sys::process::WaitStatus::StillAlive)) => {}
+            Ok((_, st)) => return format!(" (qemu {st})"),
+            Err(_) => return String::new(),
+        }
+        if std::time::Instant::now() >= deadline {
+            kill_vmm(pid);
+            return String::new();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The last lines of the guest console, for boot errors.
 fn console_tail(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("console.log")).unwrap_or_default();
@@ -240,7 +258,7 @@ fn boot(dir: &Path) -> Result<Vm, String> {
     let console_thread = std::thread::spawn(move || drain_console(console, &con_dir));
     let console_thread = std::cell::Cell::new(Some(console_thread));
     let fail = |what: &str, e: &dyn std::fmt::Display| {
-        kill_vmm(vmm);
+        let qemu = vmm_end(vmm);
         // qemu is gone, so the console reaches its end: let its last lines land in console.log first.
         if let Some(t) = console_thread.take() {
             let _ = t.join();
@@ -252,7 +270,7 @@ fn boot(dir: &Path) -> Result<Vm, String> {
         } else {
             format!(" (qemu: {vlog})")
         };
-        format!("VM: {what}: {e}{vlog}{}", console_tail(dir))
+        format!("VM: {what}: {e}{qemu}{vlog}{}", console_tail(dir))
     };
     let clone = |s: &UnixStream| s.try_clone().map_err(|e| format!("dup socket: {e}"));
     let mut control = Control::new(clone(&ctl)?, clone(&ctl)?);

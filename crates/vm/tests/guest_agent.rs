@@ -145,7 +145,7 @@ fn boot(rootfs: &Path, volumes: &[(&Path, &str, bool)]) -> Vm {
         .arg(kernel())
         .arg("-initrd")
         .arg(&initrd)
-        .args(["-append", "console=hvc0 panic=-1"])
+        .args(["-append", "console=hvc0 panic=-1 no_timer_check"])
         .args(["-device", "virtio-serial-device"])
         .arg("-chardev")
         .arg(format!("socket,id=con,path={}", con_p.display()))
