@@ -10,6 +10,7 @@ mod log;
 mod vm_adjust;
 mod vm_cmds;
 mod vm_exec;
+mod vm_netns;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};

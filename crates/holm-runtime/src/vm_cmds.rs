@@ -257,6 +257,22 @@ pub fn create(
             Some(n) => (n.path().clone(), n.path().is_none()),
         }
     };
+    // A new network namespace that hooks fill (dockerd): made now, the hooks run before the boot (vm_netns.rs).
+    #[allow(deprecated)]
+    let early_hooks = new_netns
+        && spec
+            .hooks()
+            .as_ref()
+            .is_some_and(|h| h.create_runtime().is_some() || h.prestart().is_some());
+    let holder = if early_hooks {
+        Some(crate::vm_netns::Holder::spawn()?)
+    } else {
+        None
+    };
+    let (netns_path, new_netns) = match &holder {
+        Some(h) => (Some(h.path()), false),
+        None => (netns_path, new_netns),
+    };
 
     let locked = store.create(&opts.id)?;
     let dir = locked.dir.clone();
@@ -289,6 +305,24 @@ pub fn create(
     cg.create()?;
     guard.cgroup = Some(cg.clone());
     cg.apply(&cgroup_res)?;
+    if let (Some(h), Some(hooks)) = (&holder, spec.hooks()) {
+        let st = serde_json::json!({
+            "ociVersion": holm_container::features::OCI_VERSION_MAX,
+            "id": opts.id,
+            "status": Status::Created,
+            "pid": h.pid,
+            "bundle": bundle.dir,
+            "annotations": spec.annotations().clone().unwrap_or_default(),
+        })
+        .to_string();
+        if let Some(hs) = hooks.create_runtime() {
+            holm_container::hooks::run_all("createRuntime", hs, &st)?;
+        }
+        #[allow(deprecated)]
+        if let Some(hs) = hooks.prestart() {
+            holm_container::hooks::run_all("prestart", hs, &st)?;
+        }
+    }
     let launch = holm_vm::shim::Launch {
         id: opts.id.clone(),
         accel,
@@ -401,7 +435,7 @@ pub fn create(
     // `created` until start: the process path's marker (a plain file here; nothing blocks on it).
     std::fs::write(dir.join(state::EXEC_FIFO), "")?;
     locked.save(&saved)?;
-    if let Some(hooks) = spec.hooks() {
+    if let (Some(hooks), None) = (spec.hooks(), &holder) {
         let st = saved.hook_state(Status::Created).to_string();
         if let Some(h) = hooks.create_runtime() {
             holm_container::hooks::run_all("createRuntime", h, &st)?;

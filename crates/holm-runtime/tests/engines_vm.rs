@@ -34,9 +34,9 @@ fn dockerd_runs_containers_in_vms_with_runtime_args_isolation_vm() {
     holm_testkit::require_root();
     require_vm_agent();
     let mut engine = DockerLike::docker();
-    // Not `-p` yet: dockerd moves the veth into the container's new network namespace from a prestart hook, after
-    // the VM has booted, so the guest has only lo (README, "VM isolation under podman, dockerd and containerd").
-    let report = run_all(&engine, Plan { publish: false });
+    // `-p`: dockerd moves the veth into the container's new network namespace from a prestart hook, which the
+    // runtime runs before the VM boots (vm_netns.rs).
+    let report = run_all(&engine, Plan { publish: true });
     let leaks = engine.finish();
     report.assert_ok(&leaks);
 }
