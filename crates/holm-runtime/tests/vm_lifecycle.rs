@@ -1,0 +1,144 @@
+//! `holm-runtime --isolation vm` end to end on a busybox bundle (one VM for the whole verb sequence, since each
+//! boot costs seconds under TCG): create (state `created`, `state.pid` is qemu on the host), start, the
+//! container's stdout/stderr, read-write and read-only bind mounts, exec, ps, pause/resume, kill with a trapped
+//! SIGTERM, delete, and nothing left. Isolation as the container sees it: the guest kernel's release and uptime
+//! (not the host's), no host process among its pids, no host file outside the rootfs and volumes.
+//! Helpers: vm_support (needs the guest kernel and the static agent).
+
+mod lifecycle_util;
+mod vm_support;
+
+use holm_testkit::{unique_id, Bundle};
+use lifecycle_util::*;
+use std::time::Duration;
+use vm_support::*;
+
+const SCRIPT: &str = r#"trap 'echo got-term; exit 5' TERM
+echo started; echo to-stderr >&2
+echo data > /rw/written
+if touch /ro/x 2>/dev/null; then echo ro-WRITABLE; else echo ro-refused; fi
+cat /ro/present
+echo ready
+while :; do sleep 1; done"#;
+
+/// What an exec prints: guest kernel, guest uptime, the pids' command lines, and a search for the host's marker.
+const PROBE: &str = r#"uname -r
+cut -d. -f1 /proc/uptime
+for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline; echo; done
+echo found:$(find / -path /proc -prune -o -path /sys -prune -o -name "$1" -print 2>/dev/null)
+echo end"#;
+
+#[test]
+fn vm_container_verbs_stdio_mounts_and_isolation() {
+    let rt = vm_runtime();
+    let id = unique_id("vm-life");
+    // A host file beside the bundle's rootfs and one in /tmp: the guest must reach neither.
+    let marker = format!("host-secret-{id}");
+    let mut b = Bundle::busybox();
+    std::fs::write(b.path().join(&marker), "secret").unwrap();
+    let tmp_marker = tempfile::tempdir().unwrap();
+    std::fs::write(tmp_marker.path().join(&marker), "secret").unwrap();
+    // A host process with a unique argument: no pid in the guest may be it.
+    let mut host_proc = std::process::Command::new("sleep")
+        .arg("3599.25")
+        .spawn()
+        .unwrap();
+    let rw = tempfile::tempdir().unwrap();
+    let ro = tempfile::tempdir().unwrap();
+    std::fs::write(ro.path().join("present"), "ro-content\n").unwrap();
+    add_bind(&mut b, rw.path(), "/rw", false);
+    add_bind(&mut b, ro.path(), "/ro", true);
+    b.set_args(&["sh", "-c", SCRIPT]);
+    let _g = rt.guard(&id);
+
+    let io = create_vm(&rt, &["--isolation", "vm"], &b, &id);
+    let (st, pid) = status(&rt, &id);
+    assert_eq!(st, "created");
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    assert!(
+        comm.starts_with("qemu"),
+        "state.pid {pid} should be qemu on the host, is `{}`",
+        comm.trim()
+    );
+    assert!(
+        !io.out().contains("started"),
+        "the process ran before start: {}",
+        io.out()
+    );
+
+    rt.ok(&["start", &id]);
+    io.wait_out("ready", Duration::from_secs(60));
+    assert_eq!(status(&rt, &id).0, "running");
+    let out = io.out();
+    assert!(out.contains("started\n"), "{out}");
+    assert!(
+        out.contains("ro-refused\n"),
+        "a read-only bind mount took a write: {out}"
+    );
+    assert!(out.contains("ro-content\n"), "{out}");
+    assert!(io.err().contains("to-stderr\n"), "stderr: {}", io.err());
+    assert_eq!(
+        std::fs::read_to_string(rw.path().join("written")).unwrap(),
+        "data\n"
+    );
+    assert!(!ro.path().join("x").exists());
+
+    // exec: the guest's kernel and uptime, its pids, the host marker.
+    let probe = rt.ok(&["exec", &id, "sh", "-c", PROBE, "probe", &marker]);
+    let lines: Vec<&str> = probe.lines().collect();
+    assert!(probe.ends_with("end\n"), "exec output: {probe}");
+    assert_ne!(lines[0], host_release(), "uname -r in the VM is the host's");
+    let guest_up: u64 = lines[1].parse().unwrap();
+    let host_up: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (guest_up as f64) < host_up && guest_up < 600,
+        "guest uptime {guest_up} s should be the fresh guest's (host: {host_up} s)"
+    );
+    assert!(
+        !probe.contains("3599.25"),
+        "a host process is visible in the VM:\n{probe}"
+    );
+    assert!(
+        probe.contains("sh -c"),
+        "the container's own init should be listed:\n{probe}"
+    );
+    assert!(
+        probe.contains("\nfound:\n"),
+        "a host file is reachable from the VM:\n{probe}"
+    );
+    // An exec's exit code comes back.
+    let out = rt.run(&["exec", &id, "sh", "-c", "exit 4"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+
+    // ps: guest pids under a PID header.
+    let ps = rt.ok(&["ps", &id]);
+    let mut ps_lines = ps.lines();
+    assert_eq!(ps_lines.next(), Some("PID"), "{ps}");
+    assert!(ps_lines.count() >= 1, "{ps}");
+
+    // pause freezes the VM; resume thaws it and exec works again.
+    rt.ok(&["pause", &id]);
+    assert_eq!(status(&rt, &id).0, "paused");
+    rt.ok(&["resume", &id]);
+    assert_eq!(status(&rt, &id).0, "running");
+    assert_eq!(
+        rt.ok(&["exec", &id, "echo", "after-resume"]),
+        "after-resume\n"
+    );
+
+    // kill TERM: the init's trap runs and it exits; the container is stopped.
+    rt.ok(&["kill", &id, "TERM"]);
+    wait_status(&rt, &id, "stopped");
+    assert!(io.out().contains("got-term\n"), "{}", io.out());
+    rt.ok(&["delete", &id]);
+    assert!(!alive(pid as i32), "qemu {pid} outlived delete");
+    assert_no_trace(&rt, &id, b.path());
+    let _ = host_proc.kill();
+    let _ = host_proc.wait();
+}
