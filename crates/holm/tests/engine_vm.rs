@@ -8,7 +8,7 @@
 //! - detached with `-p`: `inspect` (`HostConfig.Isolation`, the VMM as `State.Pid`), `logs`, the published port
 //!   on 127.0.0.1 (busybox httpd in the guest), `exec`, `pause`/`unpause`, `stop` (SIGTERM ignored by pid 1, then
 //!   SIGKILL after the timeout: 137), and `rm` leaving nothing (no VMM, cgroup, mount, network namespace);
-//! - `--memory`/`--cpus`: the guest's size and the VMM's cgroup limit; `rm -f` of a running VM;
+//! - `--memory`/`--cpus`: the guest's size and the VMM's cgroup limit; `stats`; `rm -f` of a running VM;
 //! - a healthcheck (run in the guest);
 //! - `-it` through a pty the test drives: the guest's shell, its terminal size and a resize, Ctrl-C, Ctrl-D;
 //! - the docker CLI through `holm system service`: `docker run --isolation vm` (the API's `HostConfig.Isolation`);
@@ -371,6 +371,9 @@ fn vm_size_and_rm_force() {
         quota.as_deref().is_some_and(|q| q.starts_with("100000")),
         "VMM CPU quota {quota:?}"
     );
+    // stats: the VMM's cgroup (its memory includes the guest's).
+    let st = e.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", &id]);
+    assert!(st.contains("MiB /") || st.contains("GiB /"), "{st}");
     let vmm = e.inspect(&id)["State"]["Pid"].as_i64().unwrap() as i32;
     e.ok(&["rm", "-f", &id]);
     assert_vm_gone(&e, &id, Some(vmm));
