@@ -12,7 +12,8 @@
 //!   shim and qemu are gone;
 //! - exec: runs in the guest next to the init (`/proc/1/cmdline` is the container's `sleep`, `uname -r` the
 //!   guest's), output and exit code 3 come back;
-//! - `-p` (podman and dockerd): busybox httpd in the VM answers on 127.0.0.1 through the engine's port publishing.
+//! - `-p` (podman and dockerd): busybox httpd in the VM answers on 127.0.0.1 through the engine's port publishing;
+//! - `run --rm -it` under a pseudo-terminal (`script`): stdin and stdout are a terminal in the guest.
 
 use super::host::{free_port, http_get, poll};
 use super::scenarios::{Engine, Opts};
@@ -29,6 +30,7 @@ pub const NAMES: &[&str] = &[
     "-d + logs, stop, rm",
     "exec",
     "-p (curl 127.0.0.1)",
+    "run --rm -it",
 ];
 
 /// Which scenarios an engine runs: ctr has no port publishing.
@@ -90,7 +92,7 @@ impl VmReport {
 
 type Scenario = fn(&dyn Engine, &str) -> Result<(), String>;
 
-const BODIES: &[Scenario] = &[uname, exit_code, detached_stop_rm, exec, publish];
+const BODIES: &[Scenario] = &[uname, exit_code, detached_stop_rm, exec, publish, tty];
 
 /// Runs the scenarios of `plan` with [`Rt::HolmVm`]; a panic counts as a failure, and each container is
 /// force-removed after its scenario.
@@ -297,6 +299,24 @@ fn exec(e: &dyn Engine, name: &str) -> Result<(), String> {
     expect(lines.next().is_some_and(|l| l.contains("sleep")), || {
         format!("exec did not run next to the container's sleep: {text:?}")
     })
+}
+
+fn tty(e: &dyn Engine, name: &str) -> Result<(), String> {
+    let out = e.run_tty(
+        Rt::HolmVm,
+        name,
+        &[
+            "sh",
+            "-c",
+            "test -t 0 && test -t 1 && echo stdio-is-a-tty; tty; uname -r",
+        ],
+    );
+    let text = ok(&out, "run -it under a pty")?;
+    expect(
+        text.contains("stdio-is-a-tty") && text.contains("/dev/pts/"),
+        || format!("the container saw no terminal: {text:?}"),
+    )?;
+    guest_release(text.lines().last().unwrap_or(""))
 }
 
 fn publish(e: &dyn Engine, name: &str) -> Result<(), String> {
