@@ -106,7 +106,7 @@ fn delete_force_cleans_up_after_qemu_is_killed() {
 
     let io = create_vm(&rt, &["--isolation", "vm"], &b, &id);
     rt.ok(&["start", &id]);
-    io.wait_out("ready", Duration::from_secs(60));
+    io.wait_out("ready", Duration::from_secs(120));
     // The guest has the container's address on its eth0; on the host side, the namespace has the tap and an
     // ingress redirect on the veth.
     assert!(io.out().contains(&addr), "guest eth0: {}", io.out());
@@ -134,7 +134,7 @@ fn delete_force_cleans_up_after_qemu_is_killed() {
 
     holm_sys_kill(qemu);
     wait_until(Duration::from_secs(30), "qemu to die", || !alive(qemu));
-    wait_status(&rt, &id, "stopped");
+    wait_vm_status(&rt, &id, "stopped");
     rt.ok(&["delete", "--force", &id]);
     wait_until(Duration::from_secs(10), "the shim to exit", || !alive(shim));
     assert!(

@@ -67,7 +67,7 @@ fn vm_container_verbs_stdio_mounts_and_isolation() {
     );
 
     rt.ok(&["start", &id]);
-    io.wait_out("ready", Duration::from_secs(60));
+    io.wait_out("ready", Duration::from_secs(120));
     assert_eq!(status(&rt, &id).0, "running");
     let out = io.out();
     assert!(out.contains("started\n"), "{out}");
@@ -134,7 +134,7 @@ fn vm_container_verbs_stdio_mounts_and_isolation() {
 
     // kill TERM: the init's trap runs and it exits; the container is stopped.
     rt.ok(&["kill", &id, "TERM"]);
-    wait_status(&rt, &id, "stopped");
+    wait_vm_status(&rt, &id, "stopped");
     assert!(io.out().contains("got-term\n"), "{}", io.out());
     rt.ok(&["delete", &id]);
     assert!(!alive(pid as i32), "qemu {pid} outlived delete");

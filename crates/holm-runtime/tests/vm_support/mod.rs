@@ -127,3 +127,12 @@ pub fn add_bind(b: &mut Bundle, src: &Path, dst: &str, ro: bool) {
     let m = serde_json::json!({"destination": dst, "type": "bind", "source": src, "options": opts});
     b.config_mut()["mounts"].as_array_mut().unwrap().push(m);
 }
+
+/// Waits (up to 120 s: VM verbs are slow on a loaded host) until `state` reports `want`.
+pub fn wait_vm_status(rt: &Runtime, id: &str, want: &str) {
+    wait_until(
+        Duration::from_secs(120),
+        &format!("VM container `{id}` to be {want}"),
+        || super::lifecycle_util::status(rt, id).0 == want,
+    );
+}
