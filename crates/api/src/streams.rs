@@ -110,6 +110,13 @@ fn pump(
     }
 }
 
+fn logs_error(e: logs_api::LogsError) -> ApiError {
+    match e {
+        logs_api::LogsError::Engine(e) => e.into(),
+        logs_api::LogsError::Output(e) => ApiError::internal(e.to_string()),
+    }
+}
+
 /// Opens a container's log for `attach` (from its end, or with `logs` from its start). Errors: a log driver
 /// without a file (501), the log file's.
 fn open_log(
@@ -121,7 +128,7 @@ fn open_log(
         return Err(holm_engine::Error::LogsUnsupported(rec.name.clone()).into());
     };
     let max_file = holm_engine::logopts::rotate(&rec.config.log_opts).map_or(1, |r| r.max_file);
-    LogReader::open(&path, max_file, tail)
+    logs_api::open_reader(&path, max_file, tail)
         .map_err(|e| ApiError::internal(format!("reading log file {}: {e}", path.display())))
 }
 
@@ -134,7 +141,9 @@ fn stream_type(tty: bool) -> &'static str {
 }
 
 /// `GET /containers/{id}/logs?stdout&stderr&follow&tail&timestamps&since&until`: the engine's
-/// [`Engine::container_logs`], each record framed (or raw with a TTY) as docker's.
+/// [`Engine::open_logs`] and [`OpenLog::read`], each record framed (or raw with a TTY) as docker's.
+///
+/// [`OpenLog::read`]: holm_engine::logs_api::OpenLog::read
 pub async fn logs(ctx: &Ctx, id: &str, q: &Query) -> Result<Resp, ApiError> {
     let (stdout, stderr) = (q.flag("stdout"), q.flag("stderr"));
     if !stdout && !stderr {
@@ -160,12 +169,12 @@ pub async fn logs(ctx: &Ctx, id: &str, q: &Query) -> Result<Resp, ApiError> {
     };
     let engine = ctx.engine.clone();
     let id = id.to_string();
-    let rec = blocking(move || {
+    let log_req = req.clone();
+    // Opened before the answer: a client may remove the container before it reads the stream (docker-py's run).
+    let (rec, log) = blocking(move || {
         let rec = engine.find(&id)?;
-        if engine.log_file(&rec.id, &rec.config).is_none() {
-            return Err(holm_engine::Error::LogsUnsupported(rec.name).into());
-        }
-        Ok(rec)
+        let log = engine.open_logs(&rec.id, &log_req).map_err(logs_error)?;
+        Ok((rec, log))
     })
     .await?;
     let f = Follow {
@@ -198,7 +207,7 @@ pub async fn logs(ctx: &Ctx, id: &str, q: &Query) -> Result<Resp, ApiError> {
             Ok(())
         };
         // A failure after the headers went out ends the stream (docker's CLI sees a short read).
-        let _ = engine.container_logs(&rec.id, &req, &mut sink, &mut || send());
+        let _ = log.read(&engine, &mut sink, &mut || send());
     });
     Ok(resp)
 }

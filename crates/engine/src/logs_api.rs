@@ -55,10 +55,34 @@ pub fn parse_tail(s: &str) -> crate::Result<Option<usize>> {
     }
 }
 
+/// A container's log opened for reading ([`Engine::open_logs`]): the files stay readable once open, even if the
+/// container is removed before they are read (docker-py's `run(remove=True)` reads a followed log after removing).
+pub struct OpenLog {
+    id: String,
+    path: std::path::PathBuf,
+    reader: LogReader,
+    req: LogsRequest,
+}
+
 impl Engine {
-    /// Reads the log of container `what` as `req` asks, giving each record to `sink`; `flush` is called
-    /// whenever the reader is about to wait for more (with `follow`) and at the end. Errors: see [`LogsError`];
-    /// a failing log file is named (`reading log file PATH: …`).
+    /// Opens the log of container `what` for `req` (the tail is found now). Errors: no such container,
+    /// [`Error::LogsUnsupported`], the log file's (`reading log file PATH: …`).
+    pub fn open_logs(&self, what: &str, req: &LogsRequest) -> Result<OpenLog, LogsError> {
+        let rec = self.find(what)?;
+        let Some(path) = self.log_file(&rec.id, &rec.config) else {
+            return Err(Error::LogsUnsupported(rec.name).into());
+        };
+        let max_file = crate::logopts::rotate(&rec.config.log_opts).map_or(1, |r| r.max_file);
+        let reader = open_reader(&path, max_file, req.tail).map_err(|e| log_error(&path, e))?;
+        Ok(OpenLog {
+            id: rec.id,
+            path,
+            reader,
+            req: req.clone(),
+        })
+    }
+
+    /// Reads the log of container `what` as `req` asks: [`Engine::open_logs`] then [`OpenLog::read`].
     pub fn container_logs(
         &self,
         what: &str,
@@ -66,22 +90,53 @@ impl Engine {
         sink: &mut dyn FnMut(&Record<'_>) -> std::io::Result<()>,
         flush: &mut dyn FnMut() -> std::io::Result<()>,
     ) -> Result<(), LogsError> {
-        let rec = self.find(what)?;
-        let Some(path) = self.log_file(&rec.id, &rec.config) else {
-            return Err(Error::LogsUnsupported(rec.name).into());
-        };
-        let max_file = crate::logopts::rotate(&rec.config.log_opts).map_or(1, |r| r.max_file);
-        let log_err = |e: std::io::Error| {
-            LogsError::Engine(Error::Io {
-                what: format!("reading log file {}", path.display()),
-                source: e,
-            })
-        };
+        self.open_logs(what, req)?.read(self, sink, flush)
+    }
+}
+
+/// Opens the log `path` (and its rotated files, `max_file` in all) for reading from the last `tail` records
+/// ([`LogReader::open`]). A container that was just created or started may not have its log file yet (its
+/// monitor creates it): it is created here, empty, as the monitor opens it (append, mode 0640), when the
+/// container's directory exists, so that the reader holds the file the monitor writes to and can still read it
+/// after the container was removed (`run --rm`, docker-py's `run(remove=True)`). Errors: creating or reading it.
+pub fn open_reader(
+    path: &std::path::Path,
+    max_file: u32,
+    tail: Option<usize>,
+) -> std::io::Result<LogReader> {
+    if path.parent().is_some_and(std::path::Path::is_dir) && !path.exists() {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o640)
+            .open(path)?;
+    }
+    LogReader::open(path, max_file, tail)
+}
+
+fn log_error(path: &std::path::Path, e: std::io::Error) -> LogsError {
+    LogsError::Engine(Error::Io {
+        what: format!("reading log file {}", path.display()),
+        source: e,
+    })
+}
+
+impl OpenLog {
+    /// Gives each record `req` asks for to `sink`; with `follow`, keeps reading while the container runs (every
+    /// 100 ms). `flush` is called whenever the reader is about to wait for more and at the end. Errors: see
+    /// [`LogsError`]; a failing log file is named.
+    pub fn read(
+        mut self,
+        engine: &Engine,
+        sink: &mut dyn FnMut(&Record<'_>) -> std::io::Result<()>,
+        flush: &mut dyn FnMut() -> std::io::Result<()>,
+    ) -> Result<(), LogsError> {
+        let req = &self.req;
         let keep = |e: &Record<'_>| {
             req.since.as_deref().is_none_or(|s| &*e.time >= s)
                 && req.until.as_deref().is_none_or(|u| &*e.time < u)
         };
-        let mut r = LogReader::open(&path, max_file, req.tail).map_err(log_err)?;
         let mut print = |e: &Record<'_>| -> Result<(), ReadError> {
             if keep(e) {
                 sink(e).map_err(ReadError::Out)?;
@@ -89,16 +144,18 @@ impl Engine {
             Ok(())
         };
         // Errors of the log file name it; errors writing the output pass as they are.
+        let path = &self.path;
         let unwrap = |e: ReadError| match e {
-            ReadError::Log(e) => log_err(e),
+            ReadError::Log(e) => log_error(path, e),
             ReadError::Out(e) => LogsError::Output(e),
         };
+        let r = &mut self.reader;
         r.read_available(&mut print).map_err(unwrap)?;
         if req.follow {
             loop {
                 // Read the state before the file: output written before the exit was recorded is read below.
-                let running = match self.find(&rec.id) {
-                    Ok(r) => self.is_active(&r),
+                let running = match engine.find(&self.id) {
+                    Ok(c) => engine.is_active(&c),
                     Err(Error::NoSuchContainer(_)) => false,
                     Err(e) => return Err(e.into()),
                 };
