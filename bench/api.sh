@@ -54,7 +54,6 @@ declare -A SOCK=([holm]="$TMP/holm.sock" [dockerd]="$TMP/dockerd.sock" [podman]=
 NEW_BRIDGES=()
 for b in docker0 cni-podman0; do ip link show "$b" >/dev/null 2>&1 || NEW_BRIDGES+=("$b"); done
 pids=()
-holm() { "$HOLM_BIN" --root "$TMP/holm-root" --runroot "$TMP/holm-run" "$@"; }
 pod() {
     podman --root "$TMP/podman-root" --runroot "$TMP/podman-run" --runtime runc \
         --cgroup-manager cgroupfs --events-backend file "$@"
@@ -72,6 +71,9 @@ cleanup() {
     done
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    if pgrep -f "$TMP" >/dev/null; then
+        echo "api.sh: still running after cleanup: $(pgrep -af "$TMP" | cut -c1-200)" >&2
+    fi
     [[ -f "$TMP/dockerd.pid" ]] && kill "$(cat "$TMP/dockerd.pid")" 2>/dev/null
     sleep 1
     for m in $(awk -v t="$TMP" '$5 ~ "^"t {print $5}' /proc/self/mountinfo | sort -r); do
@@ -93,7 +95,9 @@ trap 'exit 130' INT TERM
 
 scripts/make-busybox-image.sh "$TMP/busybox.tar" busybox:bench >&2
 
-holm system service --time 0 "unix://${SOCK[holm]}" 2>"$TMP/holm-service.log" &
+# (started directly, not through a shell function: `$!` must be the server's pid, not a subshell's)
+"$HOLM_BIN" --root "$TMP/holm-root" --runroot "$TMP/holm-run" system service --time 0 "unix://${SOCK[holm]}" \
+    2>"$TMP/holm-service.log" &
 pids+=($!)
 /usr/sbin/dockerd --data-root "$TMP/dockerd-data" --exec-root "$TMP/dockerd-exec" --pidfile "$TMP/dockerd.pid" \
     -H "unix://${SOCK[dockerd]}" --bip "$BIP" --iptables=false --ip-forward=false --ip-masq=false \
@@ -102,8 +106,9 @@ pids+=($!)
 # (this machine's hard NOFILE limit is 20000 and root lacks CAP_SYS_RESOURCE: podman's default nofile ulimit of
 # 1048576 fails every start, so its service gets the limits bench/logs.sh gives `podman run`)
 printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n' >"$TMP/containers.conf"
-CONTAINERS_CONF="$TMP/containers.conf" pod system service --time 0 "unix://${SOCK[podman]}" \
-    2>"$TMP/podman-service.log" &
+CONTAINERS_CONF="$TMP/containers.conf" podman --root "$TMP/podman-root" --runroot "$TMP/podman-run" \
+    --runtime runc --cgroup-manager cgroupfs --events-backend file \
+    system service --time 0 "unix://${SOCK[podman]}" 2>"$TMP/podman-service.log" &
 pids+=($!)
 
 for n in "${NAMES[@]}"; do
