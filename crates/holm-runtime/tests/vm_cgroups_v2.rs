@@ -10,7 +10,9 @@
 //! container use /dev/null and a mknod'ed 1:3 but not a mknod'ed /dev/mem (1:1); `update` rewrites the files;
 //! `pause`/`resume` go through cgroup.freeze (state `paused`, cgroup.events `frozen 1`, a counter loop stops and
 //! goes on); `events --stats` reports the container's pids and memory; an exec that allocates past memory.max is
-//! OOM-killed (exit 137, memory.events oom_kill 1); `delete` removes the cgroup.
+//! OOM-killed (exit 137, memory.events oom_kill 1, one `oom` event in a streaming `events`) and the container lives
+//! on; `delete` removes the cgroup. io: the guest has no block device and no io.weight/io.bfq.weight, so a blockIO
+//! weight must be refused by name at create (and leave no cgroup); io.max throttling is not exercised.
 //!
 //! Needs root, qemu, the guest kernel and the static agent (vm_support); the nested runtime is this crate's own
 //! debug binary with its shared libraries (from `ldd`) copied into the VM container's rootfs.
@@ -46,11 +48,17 @@ show() { for f in "$@"; do echo "$1:$f=$(cat $CG/$f 2>&1 | tr '\n' ' ')"; done; 
 $R create --bundle /nb $NID </dev/null >/tmp/n.out 2>/tmp/n.err; echo create=$?
 cat /tmp/n.err
 $R start $NID; echo start=$?
-n=0; while ! grep -q nested-ready /tmp/n.out && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
+n=0; while ! grep -q nested-ready /tmp/n.out && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done
 sed 's/^/nested:/' /tmp/n.out
 for f in memory.max memory.swap.max pids.max cpu.max cpu.weight cpuset.cpus io.max; do
   echo "initial:$f=$(cat $CG/$f 2>&1 | tr '\n' ' ')"; done
 echo "cg-controllers=$(cat $CG/cgroup.controllers)"
+echo "io-files=$(ls $CG | grep '^io\.' | tr '\n' ' ')"
+echo "block-devices=$(ls /sys/block | tr '\n' ' ')"
+$R create --bundle /nb-io $NID-io </dev/null >/dev/null 2>/tmp/io.err; echo io-weight-create=$?
+echo "io-weight-err=$(tr '\n' ' ' </tmp/io.err)"
+$R delete --force $NID-io >/dev/null 2>&1
+if [ -e $CG-io ]; then echo io-cgroup-left=yes; else echo io-cgroup-left=no; fi
 $R update --memory 50331648 --memory-swap 50331648 --pids-limit 80 --cpu-quota 20000 --cpu-period 100000 --cpu-share 2048 $NID
 echo update=$?
 for f in memory.max memory.swap.max pids.max cpu.max cpu.weight; do
@@ -63,11 +71,16 @@ echo "paused-count=$a $b"
 $R resume $NID; echo resume=$?
 echo "resumed-state=$($R state $NID | tr -d ' \n' | grep -o '"status":"[a-z]*"')"
 echo "resumed-freeze=$(cat $CG/cgroup.freeze) $(grep frozen $CG/cgroup.events)"
-sleep 2; c=$(cat /nb/rootfs/tmp/count)
+n=0; while [ "$(cat /nb/rootfs/tmp/count)" = "$b" ] && [ $n -lt 200 ]; do sleep 0.1; n=$((n+1)); done
+c=$(cat /nb/rootfs/tmp/count)
 echo "resumed-count=$b $c"
 echo "stats=$($R events --stats $NID | tr -d '\n')"
+$R events --interval 500ms $NID >/tmp/ev 2>&1 & EV=$!
+n=0; while ! grep -q '"type":"stats"' /tmp/ev && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
 $R exec $NID sh -c 'awk "BEGIN { s = \"x\"; while (1) s = s s }"'
 echo oom-exec=$?
+sleep 1.5; kill $EV
+echo "events-oom=$(grep -c '"type":"oom"' /tmp/ev) events-stats=$(grep -c '"type":"stats"' /tmp/ev)"
 echo "oom-events=$(tr '\n' ' ' < $CG/memory.events)"
 echo "after-oom-state=$($R state $NID | tr -d ' \n' | grep -o '"status":"[a-z]*"')"
 $R kill $NID KILL; echo kill=$?
@@ -180,6 +193,12 @@ fn cgroup_v2_verbs_on_a_v2_only_guest_kernel() {
         "cpu": {"quota": 50000, "period": 100000, "shares": 512, "cpus": "0"}
     });
     nb.write_config();
+    // A second nested bundle (same rootfs) asking for an io weight: the guest's io controller has neither
+    // io.weight nor io.bfq.weight (no BFQ, no iocost), so create must fail naming them and leave no cgroup.
+    let mut io_cfg = nb.config().clone();
+    io_cfg["root"]["path"] = json!("/nb/rootfs");
+    io_cfg["linux"]["cgroupsPath"] = json!(format!("{cg_path}-io"));
+    io_cfg["linux"]["resources"]["blockIO"] = json!({"weight": 500});
 
     // The VM container: privileged enough to run a runtime.
     let mut b = Bundle::busybox();
@@ -196,6 +215,12 @@ fn cgroup_v2_verbs_on_a_v2_only_guest_kernel() {
         .status()
         .unwrap();
     assert!(st.success(), "copy the nested bundle");
+    std::fs::create_dir(rootfs.join("nb-io")).unwrap();
+    std::fs::write(
+        rootfs.join("nb-io/config.json"),
+        serde_json::to_vec_pretty(&io_cfg).unwrap(),
+    )
+    .unwrap();
     std::fs::write(rootfs.join("driver.sh"), DRIVER).unwrap();
     {
         let c = b.config_mut();
@@ -361,6 +386,13 @@ fn cgroup_v2_verbs_on_a_v2_only_guest_kernel() {
 
     // OOM: the exec is killed by the memcg OOM killer, the container lives on.
     assert_eq!(field(&out, "oom-exec"), "137", "{}", ctx("OOM exit code"));
+    // ... and a streaming `events` reported it once, beside its periodic stats events.
+    let streamed = field(&out, "events-oom");
+    assert!(
+        streamed.starts_with("1 events-stats=") && !streamed.ends_with("=0"),
+        "{}",
+        ctx("events stream: one oom event and stats events")
+    );
     let events = field(&out, "oom-events");
     assert!(events.contains("oom_kill 1"), "{}", ctx("memory.events"));
     assert_eq!(
@@ -369,6 +401,28 @@ fn cgroup_v2_verbs_on_a_v2_only_guest_kernel() {
         "{}",
         ctx("alive after OOM")
     );
+
+    // io: the controller is there (io.max, io.stat) but the guest has no block device to throttle and no
+    // io.weight/io.bfq.weight: a weight is refused by name at create, and the failed create leaves no cgroup.
+    assert_eq!(
+        field(&out, "io-files"),
+        "io.max io.stat",
+        "{}",
+        ctx("io files")
+    );
+    assert_eq!(
+        field(&out, "io-weight-create"),
+        "1",
+        "{}",
+        ctx("io weight refused")
+    );
+    let err = field(&out, "io-weight-err");
+    assert!(
+        err.contains("linux.resources.blockIO.weight") && err.contains("io.weight"),
+        "{}",
+        ctx("io weight error names the field and file")
+    );
+    assert_eq!(field(&out, "io-cgroup-left"), "no", "{}", ctx("io cgroup"));
 
     // kill + delete remove the cgroup.
     assert_eq!(field(&out, "kill"), "0", "{}", ctx("kill"));
