@@ -331,7 +331,7 @@ struct State {
     exits: HashMap<u32, i32>,
     /// The VM is gone (no more requests can be served).
     vm_gone: bool,
-    /// Connections still waiting for a final reply.
+    /// Connections accepted and not answered yet (an exit or exec waiter counts once more while it waits).
     waiting: usize,
     next_stream: u32,
 }
@@ -459,7 +459,15 @@ fn serve(dir: &Path, vm: Vm, log: Arc<Mutex<Option<File>>>) -> i32 {
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
                 let (sh, stdin) = (sh.clone(), stdin.clone());
-                std::thread::spawn(move || handle_conn(&sh, conn, &stdin));
+                // Counted from the accept: the shim does not exit while a request it accepted is unanswered (a
+                // `start` whose container exits at once still gets its reply; before, the client could read
+                // "the VM shim closed the connection" for a container that ran).
+                sh.lock().waiting += 1;
+                std::thread::spawn(move || {
+                    handle_conn(&sh, conn, &stdin);
+                    sh.lock().waiting -= 1;
+                    sh.cond.notify_all();
+                });
             }
         });
     }
@@ -708,7 +716,9 @@ fn control_thread(
         code
     };
     let _ = shim_api::write_exit_status(&sh.dir, code);
-    // Let the connections waiting for an exit reply before the process ends.
+    // No more jobs: a request that comes now is answered "the VM has ended" at once instead of waiting for a
+    // control loop that is gone. Then let the accepted connections get their replies before the process ends.
+    drop(jobs);
     drop(sh.wait_for(Some(Duration::from_secs(5)), |s| s.waiting == 0));
     let _ = std::fs::remove_file(sh.dir.join(shim_api::SOCKET));
     code
