@@ -9,7 +9,8 @@
 //! memory.max, memory.swap.max, pids.max, cpu.max, cpu.weight, cpuset.cpus; the eBPF device filter lets the
 //! container use /dev/null and a mknod'ed 1:3 but not a mknod'ed /dev/mem (1:1); `update` rewrites the files;
 //! `pause`/`resume` go through cgroup.freeze (state `paused`, cgroup.events `frozen 1`, a counter loop stops and
-//! goes on); `events --stats` reports the container's pids and memory; an exec that allocates past memory.max is
+//! goes on); a busy loop is throttled by cpu.max (cpu.stat nr_throttled) and a fork loop stops at pids.max
+//! (pids.events max); `events --stats` reports the container's pids and memory; an exec that allocates past memory.max is
 //! OOM-killed (exit 137, memory.events oom_kill 1, one `oom` event in a streaming `events`) and the container lives
 //! on; `delete` removes the cgroup. io: the guest has no block device and no io.weight/io.bfq.weight, so a blockIO
 //! weight must be refused by name at create (and leave no cgroup); io.max throttling is not exercised.
@@ -27,14 +28,16 @@ use std::time::Duration;
 use vm_support::*;
 
 /// The nested container: device filter checks (device nodes made on its /dev tmpfs: the shared rootfs may refuse
-/// mknod), its own cgroup view, then a counter loop (to observe the freezer).
+/// mknod), its own cgroup view, then a counter loop (to observe the freezer) that never forks (ash builtins, a
+/// `read -t` on a fifo as its sleep): a failed fork would end this init when the pids test fills pids.max.
 const NESTED: &str = r#"exec 2>&1
 echo x > /dev/null && echo null-ok
 mknod /dev/mem2 c 1 1 && echo mknod-mem-ok; head -c 1 /dev/mem2 >/dev/null; echo mem=$?
 mknod /dev/null2 c 1 3 && echo y > /dev/null2 && echo null2-ok
 echo self-cgroup=$(cat /proc/self/cgroup)
 echo nested-ready
-i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done"#;
+mkfifo /dev/shm/tick; exec 3<>/dev/shm/tick
+i=0; while :; do i=$((i+1)); echo $i > /tmp/count; read -t 0.1 x <&3; done"#;
 
 /// Runs in the VM container: drives the nested runtime (`$1` = nested id, `$2` = its cgroups path) and prints
 /// `key=value` lines, then `DRIVER-DONE`.
@@ -74,6 +77,14 @@ echo "resumed-freeze=$(cat $CG/cgroup.freeze) $(grep frozen $CG/cgroup.events)"
 n=0; while [ "$(cat /nb/rootfs/tmp/count)" = "$b" ] && [ $n -lt 200 ]; do sleep 0.1; n=$((n+1)); done
 c=$(cat /nb/rootfs/tmp/count)
 echo "resumed-count=$b $c"
+t0=$(sed -n 's/^nr_throttled //p' $CG/cpu.stat)
+$R exec $NID timeout 2 sh -c 'while :; do :; done'
+echo "cpu-throttled=$t0 $(sed -n 's/^nr_throttled //p' $CG/cpu.stat)"
+$R exec $NID sh -c 'while :; do sleep 60 & done' >/dev/null 2>&1; echo pids-fill-exec=$?
+echo "pids-filled=$(cat $CG/pids.current) $(sed -n 's/^max //p' $CG/pids.events)"
+for p in $(cat $CG/cgroup.procs); do [ "$(tr '\0' ' ' </proc/$p/cmdline)" = "sleep 60 " ] && kill $p; done
+n=0; while [ $(cat $CG/pids.current) -gt 10 ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
+echo "pids-drained=$(cat $CG/pids.current)"
 echo "stats=$($R events --stats $NID | tr -d '\n')"
 $R events --interval 500ms $NID >/tmp/ev 2>&1 & EV=$!
 n=0; while ! grep -q '"type":"stats"' /tmp/ev && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
@@ -254,7 +265,8 @@ fn cgroup_v2_verbs_on_a_v2_only_guest_kernel() {
 
     let io = create_vm(&rt, &["--isolation", "vm"], &b, &id);
     rt.ok(&["start", &id]);
-    io.wait_out("DRIVER-DONE", Duration::from_secs(300));
+    // ~35 s alone, ~130 s with three at once on this 2-core host: leave room for a loaded CI run.
+    io.wait_out("DRIVER-DONE", Duration::from_secs(480));
     wait_vm_status(&rt, &id, "stopped");
     rt.ok(&["delete", &id]);
     let out = io.out();
@@ -355,6 +367,23 @@ fn cgroup_v2_verbs_on_a_v2_only_guest_kernel() {
     );
     let (b3, c) = counts("resumed-count");
     assert!(c > b3, "{}", ctx("the counter must go on after resume"));
+
+    // cpu.max throttles a busy loop; pids.max stops a fork loop (pids.events counts it) and the pids come back.
+    let (t0, t1) = counts("cpu-throttled");
+    assert!(
+        t1 > t0,
+        "{}",
+        ctx("a busy loop under cpu.max 20% is throttled")
+    );
+    assert_ne!(field(&out, "pids-fill-exec"), "0", "{}", ctx("fork loop"));
+    let (cur, max_events) = counts("pids-filled");
+    assert!(
+        (70..=80).contains(&cur) && max_events >= 1,
+        "{}",
+        ctx("pids.max 80 reached and counted")
+    );
+    let drained: u64 = field(&out, "pids-drained").parse().unwrap();
+    assert!(drained <= 10, "{}", ctx("pids after killing the fork loop"));
 
     // events --stats: runc's stats event with the container's pids and memory.
     let stats: serde_json::Value = serde_json::from_str(field(&out, "stats"))
