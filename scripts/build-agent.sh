@@ -11,7 +11,7 @@
 # scripts/test.sh does: HOLM_VM_AGENT="$(scripts/build-agent.sh)").
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-profile=release
+profile=agent
 dirs=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
 done
 target=x86_64-unknown-linux-gnu
 flags=()
-[ "$profile" = release ] && flags+=(--release)
+[ "$profile" = agent ] && flags+=(--profile agent)
 LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH="${LIBSECCOMP_LIB_PATH:-/usr/lib/x86_64-linux-gnu}" \
     RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
     cargo build --quiet -p holm-agent --target "$target" "${flags[@]}" >&2
