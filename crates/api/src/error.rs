@@ -81,6 +81,9 @@ impl From<holm_engine::Error> for ApiError {
                 StatusCode::BAD_REQUEST
             }
             e if e.is_bad_reference() => StatusCode::BAD_REQUEST,
+            // A bad `--subnet`/`-p`/`--ip` value is the client's error; an overlapping subnet is dockerd's 403.
+            e if e.is_bad_network_value() => StatusCode::BAD_REQUEST,
+            e if e.is_network_conflict() => StatusCode::FORBIDDEN,
             E::LogsUnsupported(_) => StatusCode::NOT_IMPLEMENTED,
             E::StartFailed { code, msg, .. } => {
                 // The docker CLI derives `run`'s exit status from these words (127, 126, else 125).

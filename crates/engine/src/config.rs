@@ -124,9 +124,10 @@ impl RunConfig {
 
     /// Checks what both fronts (`holm run`/`create`, `POST /containers/create`) must refuse before anything is
     /// pulled or created, in docker's words: a relative working directory, an environment entry without a
-    /// name, an unknown capability, a bad `--security-opt`, a bad restart policy or one combined with `--rm`.
+    /// name, an unknown capability, a bad `--security-opt`, a bad restart policy or one combined with `--rm`,
+    /// a healthcheck duration under 1ms or negative retries.
     /// Errors: [`Error::InvalidFlag`] naming the CLI flag (`--workdir`, `--env`, `--cap-add`, `--cap-drop`,
-    /// `--security-opt`, `--restart`) and the value.
+    /// `--security-opt`, `--restart`, `--health-*`) and the value.
     pub fn validate(&self) -> Result<()> {
         use crate::options as o;
         if let Some(w) = self
@@ -164,6 +165,9 @@ impl RunConfig {
                 &self.restart,
                 "Conflicting options: --restart and --rm",
             ));
+        }
+        if let Some(h) = &self.healthcheck {
+            h.validate()?;
         }
         Ok(())
     }
@@ -509,6 +513,37 @@ mod tests {
                     ..ok.clone()
                 },
                 "--rm",
+            ),
+            (
+                RunConfig {
+                    healthcheck: Some(crate::health::HealthConfig {
+                        test: vec!["CMD".into(), "true".into()],
+                        interval: 5,
+                        ..Default::default()
+                    }),
+                    ..ok.clone()
+                },
+                "Interval in Healthcheck cannot be less than 1ms",
+            ),
+            (
+                RunConfig {
+                    healthcheck: Some(crate::health::HealthConfig {
+                        timeout: -1_000_000_000,
+                        ..Default::default()
+                    }),
+                    ..ok.clone()
+                },
+                "Timeout in Healthcheck cannot be less than 1ms",
+            ),
+            (
+                RunConfig {
+                    healthcheck: Some(crate::health::HealthConfig {
+                        retries: -1,
+                        ..Default::default()
+                    }),
+                    ..ok.clone()
+                },
+                "Retries in Healthcheck cannot be negative",
             ),
         ] {
             let e = bad.validate().unwrap_err().to_string();

@@ -476,12 +476,15 @@ pub(crate) fn walk(
 }
 
 /// Where to read `src` from: the container's root, or the mount of a stopped container that holds it (then with
-/// no further mounts), with the path there, following a final symlink with `follow` (see [`source_in`]).
+/// no further mounts), with the path there, following a final symlink with `follow` (see [`source_in`]) or when
+/// `src` ends in `/` or `/.` (docker's rule: `C:/link/.` copies what the link names, inside the container).
 pub(crate) fn locate_source<'a>(
     root: &'a Root<'_>,
     src: &Path,
     follow: bool,
 ) -> Result<(BorrowedFd<'a>, &'a Mounts, PathBuf, Kind)> {
+    let raw = src.as_os_str().as_encoded_bytes();
+    let follow = follow || raw.ends_with(b"/") || raw.ends_with(b"/.");
     let src = root.resolve(src, follow)?;
     let (fd, mounts, rel) = match in_mount(&root.mounts, &src) {
         Some((m, inner)) => (m.fd.as_fd(), &[][..], inner),

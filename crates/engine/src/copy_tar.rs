@@ -17,6 +17,7 @@ use holm_container::resolve;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 fn tar_err(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -47,6 +48,15 @@ impl<W: Write> Sink for TarSink<W> {
     fn dir(&mut self, dst: &Path, m: &std::fs::Metadata) -> Result<()> {
         let mut h = header(m, tar::EntryType::Directory);
         let name = format!("{}/", dst.display().to_string().trim_end_matches('/'));
+        if dotted(dst) {
+            return append_raw(
+                &mut self.tar,
+                &mut h,
+                name.as_bytes(),
+                None,
+                std::io::empty(),
+            );
+        }
         self.tar
             .append_data(&mut h, name, std::io::empty())
             .map_err(tar_err("write the archive"))
@@ -59,6 +69,15 @@ impl<W: Write> Sink for TarSink<W> {
         let mut body = (data as &mut dyn Read)
             .chain(std::io::repeat(0))
             .take(m.len());
+        if dotted(dst) {
+            return append_raw(
+                &mut self.tar,
+                &mut h,
+                dst.as_os_str().as_bytes(),
+                None,
+                body,
+            );
+        }
         self.tar
             .append_data(&mut h, dst, &mut body)
             .map_err(tar_err("write the archive"))
@@ -66,6 +85,10 @@ impl<W: Write> Sink for TarSink<W> {
 
     fn symlink(&mut self, dst: &Path, target: &Path, m: &std::fs::Metadata) -> Result<()> {
         let mut h = header(m, tar::EntryType::Symlink);
+        if dotted(dst) {
+            let (name, link) = (dst.as_os_str().as_bytes(), target.as_os_str().as_bytes());
+            return append_raw(&mut self.tar, &mut h, name, Some(link), std::io::empty());
+        }
         self.tar
             .append_link(&mut h, dst, target)
             .map_err(tar_err("write the archive"))
@@ -88,10 +111,62 @@ impl<W: Write> Sink for TarSink<W> {
                 .and_then(|()| h.set_device_minor(minor as u32))
                 .map_err(tar_err("write the archive"))?;
         }
+        if dotted(dst) {
+            let name = dst.as_os_str().as_bytes();
+            return append_raw(&mut self.tar, &mut h, name, None, std::io::empty());
+        }
         self.tar
             .append_data(&mut h, dst, std::io::empty())
             .map_err(tar_err("write the archive"))
     }
+}
+
+/// Whether an entry's name starts with `./` (the contents of `C:DIR/.`): dockerd names those entries `./NAME`,
+/// and the docker CLI rebases them by replacing that leading `.`, so the prefix must stay (the tar crate's
+/// path setters drop it).
+fn dotted(dst: &Path) -> bool {
+    dst.as_os_str().as_bytes().starts_with(b"./")
+}
+
+/// Appends an entry whose name (and link target) are written byte for byte, with GNU long-name/long-link
+/// entries for those over 100 bytes.
+fn append_raw<W: Write>(
+    tar: &mut tar::Builder<W>,
+    h: &mut tar::Header,
+    name: &[u8],
+    link: Option<&[u8]>,
+    data: impl Read,
+) -> Result<()> {
+    for (bytes, kind) in [
+        (Some(name), tar::EntryType::GNULongName),
+        (link, tar::EntryType::GNULongLink),
+    ] {
+        let Some(bytes) = bytes.filter(|b| b.len() > 100) else {
+            continue;
+        };
+        let mut long = tar::Header::new_gnu();
+        long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        long.set_mode(0o644);
+        long.set_uid(0);
+        long.set_gid(0);
+        long.set_mtime(0);
+        long.set_entry_type(kind);
+        long.set_size(bytes.len() as u64 + 1);
+        long.set_cksum();
+        tar.append(&long, bytes.chain(&[0u8][..]))
+            .map_err(tar_err("write the archive"))?;
+    }
+    let old = h.as_old_mut();
+    old.name = [0; 100];
+    let n = name.len().min(100);
+    old.name[..n].copy_from_slice(&name[..n]);
+    if let Some(link) = link {
+        old.linkname = [0; 100];
+        let n = link.len().min(100);
+        old.linkname[..n].copy_from_slice(&link[..n]);
+    }
+    h.set_cksum();
+    tar.append(h, data).map_err(tar_err("write the archive"))
 }
 
 impl Engine {

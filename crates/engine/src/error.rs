@@ -170,6 +170,26 @@ impl Error {
             why: why.into(),
         }
     }
+
+    /// True for a network value the client got wrong (a malformed `--subnet`, `--gateway`, `-p` or `--ip`):
+    /// docker answers these with 400 Bad Request.
+    pub fn is_bad_network_value(&self) -> bool {
+        use holm_network::Error as N;
+        matches!(
+            self,
+            Error::Network(N::BadFlag { .. } | N::BadPublish { .. } | N::BadAddress(..))
+        )
+    }
+
+    /// True for a network request refused by what other networks hold (an overlapping subnet, an address in
+    /// use): dockerd's 403 Forbidden.
+    pub fn is_network_conflict(&self) -> bool {
+        use holm_network::Error as N;
+        matches!(
+            self,
+            Error::Network(N::SubnetOverlap(_) | N::AddressInUse(_))
+        )
+    }
 }
 
 /// docker's exit code for a process that could not be started, from the runtime's message: 127 for a missing

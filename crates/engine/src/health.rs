@@ -108,6 +108,39 @@ impl HealthConfig {
         })
     }
 
+    /// docker's checks of a healthcheck (its daemon's, for `POST /containers/create` as for `--health-*`): each
+    /// duration is 0 (the default) or at least 1ms, retries are not negative. Errors: [`Error::InvalidFlag`]
+    /// naming the `--health-*` flag, the value in nanoseconds and docker's words (`Interval in Healthcheck
+    /// cannot be less than 1ms`).
+    pub fn validate(&self) -> Result<()> {
+        for (flag, field, ns) in [
+            ("--health-interval", "Interval", self.interval),
+            ("--health-timeout", "Timeout", self.timeout),
+            ("--health-start-period", "StartPeriod", self.start_period),
+            (
+                "--health-start-interval",
+                "StartInterval",
+                self.start_interval,
+            ),
+        ] {
+            if ns != 0 && ns < 1_000_000 {
+                return Err(Error::flag(
+                    flag,
+                    &format!("{ns}ns"),
+                    format!("{field} in Healthcheck cannot be less than 1ms"),
+                ));
+            }
+        }
+        if self.retries < 0 {
+            return Err(Error::flag(
+                "--health-retries",
+                &self.retries.to_string(),
+                "Retries in Healthcheck cannot be negative",
+            ));
+        }
+        Ok(())
+    }
+
     /// docker's merge of a container's healthcheck over its image's: each field the container leaves unset
     /// (empty test, 0) is the image's.
     pub fn merged_over(&self, image: &HealthConfig) -> HealthConfig {

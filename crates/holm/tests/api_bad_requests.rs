@@ -93,6 +93,15 @@ fn malformed_and_oversized_create_bodies_create_nothing() {
             r#"{"Image": "busybox:test", "HostConfig": {"Mounts": [{"Type": "npipe", "Target": "/x"}]}}"#,
             "npipe",
         ),
+        // docker's daemon refuses these (they would run a check every 5ns)
+        (
+            r#"{"Image": "busybox:test", "Healthcheck": {"Test": ["CMD", "true"], "Interval": 5}}"#,
+            "Interval in Healthcheck cannot be less than 1ms",
+        ),
+        (
+            r#"{"Image": "busybox:test", "Healthcheck": {"Test": ["CMD", "true"], "Retries": -1}}"#,
+            "Retries in Healthcheck cannot be negative",
+        ),
     ] {
         let (st, _, b) = api.raw("POST", "/containers/create", &ct, body.as_bytes());
         assert_eq!(st, 400, "{body}: {}", String::from_utf8_lossy(&b));
@@ -303,4 +312,32 @@ fn unknown_unsupported_and_out_of_range_requests() {
     assert!(message(&b).contains("is not running"));
     // the server still answers after all that
     assert_eq!(api.raw("GET", "/_ping", &[], b"").0, 200);
+}
+
+#[test]
+fn bad_and_overlapping_subnets_are_client_errors() {
+    let api = Api::new();
+    let ct = [("Content-Type", "application/json")];
+    let (st, _, b) = api.raw(
+        "POST",
+        "/networks/create",
+        &ct,
+        br#"{"Name": "badnet", "IPAM": {"Config": [{"Subnet": "bogus"}]}}"#,
+    );
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&b));
+    assert!(message(&b).contains("bogus"), "{}", message(&b));
+    // overlapping the default bridge's 10.77.0.0/16: dockerd's 403 "Pool overlaps"
+    let (st, _, b) = api.raw(
+        "POST",
+        "/networks/create",
+        &ct,
+        br#"{"Name": "overnet", "IPAM": {"Config": [{"Subnet": "10.77.200.0/24"}]}}"#,
+    );
+    assert_eq!(st, 403, "{}", String::from_utf8_lossy(&b));
+    assert!(message(&b).contains("Pool overlaps"), "{}", message(&b));
+    let nets = api.engine.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        !nets.contains("badnet") && !nets.contains("overnet"),
+        "{nets}"
+    );
 }

@@ -225,6 +225,23 @@ fn exec_cp_kill_wait() {
         std::fs::read_to_string(out.join("d/sub/g")).unwrap(),
         "deep\n"
     );
+    // `C:DIR/.` copies the contents into a new directory (dockerd names the entries `./…`, which the CLI
+    // rebases); before that fix they landed beside it, with `.` in names replaced
+    let dotdst = out.join("contents");
+    api.docker_ok(&["cp", "box:/d/.", dotdst.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(dotdst.join("sub/g")).unwrap(),
+        "deep\n"
+    );
+    assert!(!out.join("sub").exists(), "entries escaped the destination");
+    // ... and through a symlink to it (followed inside the container)
+    api.docker_ok(&["exec", "box", "busybox", "ln", "-s", "/d", "/dlink"]);
+    let viadst = out.join("via-link");
+    api.docker_ok(&["cp", "box:/dlink/.", viadst.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(viadst.join("sub/g")).unwrap(),
+        "deep\n"
+    );
     let o = api.docker(&["cp", "box:/no/such", out.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(

@@ -249,6 +249,31 @@ fn cp_tar_streams_fifos_parents_follow_link() {
     );
     e.ok(&["cp", "--follow-link", "cpbox:/d/lnk", got.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(got.join("lnk")).unwrap(), "x\n");
+
+    // docker's rule: a source ending in `/.` or `/` follows a final symlink (inside the container: /d/sub is no
+    // host path) and copies the directory it names, not the link
+    e.ok(&["exec", "cpbox", "busybox", "ln", "-s", "/d/sub", "/d/dl"]);
+    e.ok(&[
+        "cp",
+        "cpbox:/d/dl/.",
+        got.join("contents").to_str().unwrap(),
+    ]);
+    let contents = got.join("contents");
+    assert!(std::fs::symlink_metadata(&contents).unwrap().is_dir());
+    assert_eq!(std::fs::read_to_string(contents.join("f")).unwrap(), "x\n");
+    e.ok(&["cp", "cpbox:/d/dl/", got.join("slash").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(got.join("slash/f")).unwrap(), "x\n");
+    let tar = e.run(&["cp", "cpbox:/d/dl/.", "-"]);
+    assert!(tar.status.success());
+    let mut names: Vec<String> = tar::Archive::new(&tar.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|en| en.unwrap().path().unwrap().display().to_string())
+        .collect();
+    names.sort();
+    // docker's names for a `/.` source: `./`, `./f` (the docker CLI rebases on that leading `.`)
+    assert!(names.iter().all(|n| n.starts_with("./")), "{names:?}");
+    assert!(names.iter().any(|n| n == "./f"), "{names:?}");
 }
 
 /// A stopped container is copied with its volumes and bind-mounted directories, as docker does.
