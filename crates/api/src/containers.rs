@@ -246,8 +246,9 @@ pub async fn remove(ctx: &Ctx, id: &str, q: &Query) -> Result<Resp, ApiError> {
     Ok(body::empty(StatusCode::NO_CONTENT))
 }
 
-/// `POST /containers/prune`.
-pub async fn prune(ctx: &Ctx) -> Result<Resp, ApiError> {
+/// `POST /containers/prune` (no filters: any is refused rather than ignored).
+pub async fn prune(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
+    q.prune_filters("container", &[])?;
     let engine = ctx.engine.clone();
     let (ids, bytes) = blocking(move || Ok(engine.prune()?)).await?;
     Ok(body::json(

@@ -65,7 +65,7 @@ pub async fn remove(ctx: &Ctx, name: &str, q: &Query) -> Result<Resp, ApiError> 
 /// `POST /images/prune?filters` (`dangling=false`: every unused image).
 pub async fn prune(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
     let all = q
-        .filters()?
+        .prune_filters("image", &["dangling"])?
         .get("dangling")
         .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
     let engine = ctx.engine.clone();

@@ -175,7 +175,10 @@ pub async fn connect(ctx: &Ctx, net: &str, req: Req, on: bool) -> Result<Resp, A
 
 /// `POST /networks/prune?filters` (`label`).
 pub async fn prune(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
-    let labels = q.filters()?.remove("label").unwrap_or_default();
+    let labels = q
+        .prune_filters("network", &["label"])?
+        .remove("label")
+        .unwrap_or_default();
     let engine = ctx.engine.clone();
     let names = blocking(move || Ok(engine.network_prune(&labels)?)).await?;
     Ok(body::json(

@@ -77,6 +77,27 @@ impl Query {
         }
         Ok(out)
     }
+
+    /// [`Query::filters`] of a `prune` endpoint that honours only the keys in `known`: any other key (docker's
+    /// `until`, `label!=`, …) is a 400 naming it, so a prune never removes more than the filter asked for.
+    pub fn prune_filters(
+        &self,
+        what: &str,
+        known: &[&str],
+    ) -> Result<BTreeMap<String, Vec<String>>, ApiError> {
+        let f = self.filters()?;
+        if let Some(k) = f.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(ApiError::bad(format!(
+                "invalid filter '{k}': holm's {what} prune takes {}",
+                if known.is_empty() {
+                    "no filters".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+        Ok(f)
+    }
 }
 
 /// Reads a whole request body of at most `max` bytes (413 beyond, with docker's message style).

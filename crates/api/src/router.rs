@@ -97,7 +97,7 @@ async fn route(ctx: Arc<Ctx>, req: Req, path: &str) -> Result<Resp, ApiError> {
         ["system", "df"] if get => system::df(&ctx).await,
         ["containers", "json"] if get => containers::list(&ctx, &req.query).await,
         ["containers", "create"] if post => containers::create(&ctx, req).await,
-        ["containers", "prune"] if post => containers::prune(&ctx).await,
+        ["containers", "prune"] if post => containers::prune(&ctx, &req.query).await,
         ["containers", id, "json"] if get => containers::inspect(&ctx, id).await,
         ["containers", id, "start"] if post => containers::start(&ctx, id).await,
         ["containers", id, "stop"] if post => containers::stop(&ctx, id, &req.query).await,

@@ -88,7 +88,7 @@ pub async fn remove(ctx: &Ctx, name: &str, q: &Query) -> Result<Resp, ApiError> 
 /// `POST /volumes/prune?filters` (`all=true`: named ones too, as docker 23+).
 pub async fn prune(ctx: &Ctx, q: &Query) -> Result<Resp, ApiError> {
     let all = q
-        .filters()?
+        .prune_filters("volume", &["all"])?
         .get("all")
         .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"));
     let engine = ctx.engine.clone();

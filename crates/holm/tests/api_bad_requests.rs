@@ -341,3 +341,41 @@ fn bad_and_overlapping_subnets_are_client_errors() {
         "{nets}"
     );
 }
+
+#[test]
+fn prune_filters_holm_does_not_apply_are_refused_not_ignored() {
+    let api = Api::new();
+    api.docker_ok(&[
+        "create", "--name", "keepme", "--label", "keep=1", IMAGE, "true",
+    ]);
+    // docker's `container prune --filter until=24h` / `label!=keep`: ignoring them would remove every stopped one
+    for (path, word) in [
+        (r#"/containers/prune?filters={"until":["24h"]}"#, "until"),
+        (r#"/containers/prune?filters={"label!":["keep"]}"#, "label!"),
+        (r#"/images/prune?filters={"until":["24h"]}"#, "until"),
+        (r#"/volumes/prune?filters={"label":["x"]}"#, "label"),
+        (r#"/networks/prune?filters={"until":["1h"]}"#, "until"),
+    ] {
+        let path = path
+            .replace('{', "%7B")
+            .replace('}', "%7D")
+            .replace('"', "%22");
+        let (st, _, b) = api.raw("POST", &path, &[], b"");
+        assert_eq!(st, 400, "{path}: {}", String::from_utf8_lossy(&b));
+        assert!(message(&b).contains(word), "{path}: {}", message(&b));
+    }
+    assert!(api
+        .engine
+        .ok(&["ps", "-a", "--format", "{{.Names}}"])
+        .contains("keepme"));
+    assert!(!api.engine.ok(&["images", "-q"]).trim().is_empty());
+    // the docker CLI's own prunes (no filters, or the ones holm applies) still work
+    api.docker_ok(&["image", "prune", "-f"]);
+    api.docker_ok(&["network", "prune", "-f", "--filter", "label=nothing"]);
+    let out = api.docker_ok(&["container", "prune", "-f"]);
+    assert!(out.contains("Total reclaimed space"), "{out}");
+    assert!(!api
+        .engine
+        .ok(&["ps", "-a", "--format", "{{.Names}}"])
+        .contains("keepme"));
+}
