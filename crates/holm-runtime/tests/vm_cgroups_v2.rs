@@ -10,10 +10,11 @@
 //! container use /dev/null and a mknod'ed 1:3 but not a mknod'ed /dev/mem (1:1); `update` rewrites the files;
 //! `pause`/`resume` go through cgroup.freeze (state `paused`, cgroup.events `frozen 1`, a counter loop stops and
 //! goes on); a busy loop is throttled by cpu.max (cpu.stat nr_throttled) and a fork loop stops at pids.max
-//! (pids.events max); `events --stats` reports the container's pids and memory; an exec that allocates past memory.max is
-//! OOM-killed (exit 137, memory.events oom_kill 1, one `oom` event in a streaming `events`) and the container lives
-//! on; `delete` removes the cgroup. io: the guest has no block device and no io.weight/io.bfq.weight, so a blockIO
-//! weight must be refused by name at create (and leave no cgroup); io.max throttling is not exercised.
+//! (pids.events max); `events --stats` reports the container's pids and memory; an exec that allocates past
+//! memory.max is OOM-killed (exit 137, memory.events oom_kill 1, one `oom` event in a streaming `events`) and the
+//! container lives on; `delete` removes the cgroup. io: the guest has no block device and no io.weight or
+//! io.bfq.weight, so a blockIO weight must be refused by name at create (and leave no cgroup); io.max throttling is
+//! not exercised.
 //!
 //! Needs root, qemu, the guest kernel and the static agent (vm_support); the nested runtime is this crate's own
 //! debug binary with its shared libraries (from `ldd`) copied into the VM container's rootfs.
@@ -28,8 +29,9 @@ use std::time::Duration;
 use vm_support::*;
 
 /// The nested container: device filter checks (device nodes made on its /dev tmpfs: the shared rootfs may refuse
-/// mknod), its own cgroup view, then a counter loop (to observe the freezer) that never forks (ash builtins, a
-/// `read -t` on a fifo as its sleep): a failed fork would end this init when the pids test fills pids.max.
+/// mknod), its own cgroup view, then a counter loop (to observe the freezer). The loop never forks (ash builtins,
+/// a `read -t` on a fifo as its sleep): a failed fork would end this init when the pids test fills pids.max. It
+/// appends lines, so a reader never sees a half-written value.
 const NESTED: &str = r#"exec 2>&1
 echo x > /dev/null && echo null-ok
 mknod /dev/mem2 c 1 1 && echo mknod-mem-ok; head -c 1 /dev/mem2 >/dev/null; echo mem=$?
@@ -37,7 +39,7 @@ mknod /dev/null2 c 1 3 && echo y > /dev/null2 && echo null2-ok
 echo self-cgroup=$(cat /proc/self/cgroup)
 echo nested-ready
 mkfifo /dev/shm/tick; exec 3<>/dev/shm/tick
-i=0; while :; do i=$((i+1)); echo $i > /tmp/count; read -t 0.1 x <&3; done"#;
+while :; do echo tick >> /tmp/count; read -t 0.1 x <&3; done"#;
 
 /// Runs in the VM container: drives the nested runtime (`$1` = nested id, `$2` = its cgroups path) and prints
 /// `key=value` lines, then `DRIVER-DONE`.
@@ -62,20 +64,23 @@ $R create --bundle /nb-io $NID-io </dev/null >/dev/null 2>/tmp/io.err; echo io-w
 echo "io-weight-err=$(tr '\n' ' ' </tmp/io.err)"
 $R delete --force $NID-io >/dev/null 2>&1
 if [ -e $CG-io ]; then echo io-cgroup-left=yes; else echo io-cgroup-left=no; fi
-$R update --memory 50331648 --memory-swap 50331648 --pids-limit 80 --cpu-quota 20000 --cpu-period 100000 --cpu-share 2048 $NID
+echo guest-cpus=$(nproc)
+$R update --memory 50331648 --memory-swap 50331648 --memory-reservation 16777216 --pids-limit 80 \
+  --cpu-quota 20000 --cpu-period 100000 --cpu-share 2048 --cpuset-cpus $(( $(nproc) - 1 )) $NID
 echo update=$?
-for f in memory.max memory.swap.max pids.max cpu.max cpu.weight; do
+for f in memory.max memory.swap.max memory.low pids.max cpu.max cpu.weight cpuset.cpus; do
   echo "updated:$f=$(cat $CG/$f 2>&1 | tr '\n' ' ')"; done
 $R pause $NID; echo pause=$?
 echo "paused-state=$($R state $NID | tr -d ' \n' | grep -o '"status":"[a-z]*"')"
 echo "paused-freeze=$(cat $CG/cgroup.freeze) $(grep frozen $CG/cgroup.events)"
-a=$(cat /nb/rootfs/tmp/count); sleep 2; b=$(cat /nb/rootfs/tmp/count)
+count() { wc -l < /nb/rootfs/tmp/count; }
+a=$(count); sleep 2; b=$(count)
 echo "paused-count=$a $b"
 $R resume $NID; echo resume=$?
 echo "resumed-state=$($R state $NID | tr -d ' \n' | grep -o '"status":"[a-z]*"')"
 echo "resumed-freeze=$(cat $CG/cgroup.freeze) $(grep frozen $CG/cgroup.events)"
-n=0; while [ "$(cat /nb/rootfs/tmp/count)" = "$b" ] && [ $n -lt 200 ]; do sleep 0.1; n=$((n+1)); done
-c=$(cat /nb/rootfs/tmp/count)
+n=0; while [ "$(count)" = "$b" ] && [ $n -lt 200 ]; do sleep 0.1; n=$((n+1)); done
+c=$(count)
 echo "resumed-count=$b $c"
 t0=$(sed -n 's/^nr_throttled //p' $CG/cpu.stat)
 $R exec $NID timeout 2 sh -c 'while :; do :; done'
@@ -241,6 +246,8 @@ fn cgroup_v2_verbs_on_a_v2_only_guest_kernel() {
             c["process"]["capabilities"][set] = json!(ALL_CAPS.as_slice());
         }
         c["linux"]["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
+        // Two vCPUs (capped at the host's count) so that the cpuset update has somewhere to move.
+        c["linux"]["resources"]["cpu"] = json!({"quota": 200000, "period": 100000});
         c["linux"]["maskedPaths"] = json!([]);
         c["linux"]["readonlyPaths"] = json!([]);
         // No cgroup namespace and no cgroup mount: the script mounts the guest's whole cgroup2 tree.
@@ -317,14 +324,19 @@ fn cgroup_v2_verbs_on_a_v2_only_guest_kernel() {
     ] {
         assert_eq!(field(&out, &format!("initial:{f}")), want, "{}", ctx(f));
     }
-    // update (cpu.weight from 2048 shares: 1 + 2046*9999/262142 = 79).
+    // update: memory.low from the reservation, cpuset.cpus moves to the guest's last CPU (the guest has two when
+    // the host has), cpu.weight from 2048 shares: 1 + 2046*9999/262142 = 79.
     assert_eq!(field(&out, "update"), "0", "{}", ctx("update"));
+    let last_cpu = field(&out, "guest-cpus").parse::<u32>().unwrap() - 1;
+    let last_cpu = last_cpu.to_string();
     for (f, want) in [
         ("memory.max", "50331648"),
         ("memory.swap.max", "0"),
+        ("memory.low", "16777216"),
         ("pids.max", "80"),
         ("cpu.max", "20000 100000"),
         ("cpu.weight", "79"),
+        ("cpuset.cpus", last_cpu.as_str()),
     ] {
         assert_eq!(field(&out, &format!("updated:{f}")), want, "{}", ctx(f));
     }
