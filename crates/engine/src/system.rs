@@ -319,6 +319,10 @@ impl Engine {
         let mut images = self.image_list(&crate::images::ImageFilters::default())?;
         for i in &mut images {
             i.containers = list.iter().filter(|(r, _)| r.image_id == i.id).count() as i64;
+            // docker's /system/df always computes it (the CLI counts an image whose SharedSize is -1 as wholly
+            // reclaimable even while containers use it); holm counts every image's layers as its own, as
+            // `LayersSize` and `holm system df` do
+            i.shared_size = 0;
         }
         let containers = list
             .iter()

@@ -296,6 +296,17 @@ fn save_rmi_load_and_tag() {
     assert_eq!(api.engine.ok(&["ps", "-aq"]).trim(), "");
     let df = api.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
     assert!(df.contains("Images 1"), "{df}");
+    // an image a container uses is not reclaimable (the CLI skips images whose SharedSize is -1, so it said
+    // 100% before /system/df computed it), as `holm system df` says
+    api.docker_ok(&["create", "--name", "user", "other/name:v2", "true"]);
+    let df = api.docker_ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.Active}} {{.Reclaimable}}",
+    ]);
+    assert!(df.contains("Images 1 0B (0%)"), "{df}");
+    api.docker_ok(&["rm", "user"]);
     let o = api.docker(&["rmi", "no-such-image"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("No such image"));
