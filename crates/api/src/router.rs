@@ -129,9 +129,9 @@ async fn route(ctx: Arc<Ctx>, req: Req, path: &str) -> Result<Resp, ApiError> {
             hyper::StatusCode::OK,
             &serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": 0}),
         )),
-        ["images", "search"] | ["build"] | ["commit"] | ["images", .., "push"] => {
-            Err(ApiError::unsupported(format!("/{path}")))
-        }
+        ["images", "search"] | ["build"] | ["commit"] | ["images", .., "push"] => Err(
+            ApiError::unsupported(format!("/{}", path.trim_start_matches('/'))),
+        ),
         ["images", name @ .., "json"] if get && !name.is_empty() => {
             images::inspect(&ctx, &name.join("/")).await
         }
@@ -168,7 +168,10 @@ async fn route(ctx: Arc<Ctx>, req: Req, path: &str) -> Result<Resp, ApiError> {
         | ["auth"]
         | ["containers", _, "export"]
         | ["containers", _, "changes"]
-        | ["containers", _, "update"] => Err(ApiError::unsupported(format!("/{path}"))),
+        | ["containers", _, "update"] => Err(ApiError::unsupported(format!(
+            "/{}",
+            path.trim_start_matches('/')
+        ))),
         _ => Err(not_found()),
     }
 }
