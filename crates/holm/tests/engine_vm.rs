@@ -511,6 +511,8 @@ struct Pty {
     master: std::fs::File,
     peer: OwnedFd,
     seen: String,
+    /// How many [`Pty::run_line`] markers were used.
+    marks: u32,
 }
 
 impl Pty {
@@ -527,6 +529,7 @@ impl Pty {
             master,
             peer,
             seen: String::new(),
+            marks: 0,
         }
     }
 
@@ -570,11 +573,20 @@ impl Pty {
         out
     }
 
-    /// Sends `stty size` until the guest answers `size` (the shim passes sizes on within ~0.1 s).
+    /// Runs `line` in the guest's shell and returns its output: everything up to a marker the shell computes
+    /// (`M<n>-<n+1>`, which the echoed command line does not contain), so a prompt or output left over from an
+    /// earlier command is never taken for this one's.
+    fn run_line(&mut self, line: &str) -> String {
+        self.marks += 1;
+        let n = self.marks;
+        self.send(&format!("{line}; echo M{n}-$(({n}+1))\r"));
+        self.expect(&format!("M{n}-{}", n + 1))
+    }
+
+    /// Asks `stty size` until the guest answers `size` (the shim passes sizes on within ~0.1 s).
     fn wait_size(&mut self, size: &str) -> bool {
         for _ in 0..50 {
-            self.send("stty size\r");
-            if self.expect("# ").contains(size) {
+            if self.run_line("stty size").contains(size) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -607,8 +619,7 @@ fn interactive_terminal_in_a_vm() {
         pty.wait_size("40 100"),
         "the guest's pty did not get the terminal's size"
     );
-    pty.send("echo $((6*7)); tty; uname -r\r");
-    let out = pty.expect("# ");
+    let out = pty.run_line("echo $((6*7)); tty; uname -r");
     assert!(out.contains("42\r\n"), "{out:?}");
     assert!(out.contains("/dev/pts/0\r\n"), "{out:?}");
     assert!(!out.contains(&host_release()), "{out:?}");
