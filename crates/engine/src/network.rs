@@ -105,6 +105,14 @@ fn join_target(
             msg: format!("cannot join network of a non running container: {name}"),
         });
     }
+    join_netns(spec, format!("/proc/{}/ns/net", target.pid).into());
+    Ok(target)
+}
+
+/// Makes the spec's network namespace entry (`linux.namespaces[type=network]`) join the namespace at `path`
+/// (runtime-spec `path`: an nsfs file such as `/proc/PID/ns/net` or a bind mount of one). A spec without that
+/// entry is left as it is.
+pub(crate) fn join_netns(spec: &mut Spec, path: PathBuf) {
     if let Some(ns) = spec
         .linux_mut()
         .as_mut()
@@ -112,11 +120,10 @@ fn join_target(
     {
         for n in ns.iter_mut() {
             if n.typ() == LinuxNamespaceType::Network {
-                n.set_path(Some(format!("/proc/{}/ns/net", target.pid).into()));
+                n.set_path(Some(path.clone()));
             }
         }
     }
-    Ok(target)
 }
 
 /// Before the runtime's `create` (each start): for `--network container:X`, rewrites the bundle's `config.json`

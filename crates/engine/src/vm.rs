@@ -21,7 +21,7 @@
 
 use crate::config::RunConfig;
 use crate::{Engine, Error, Result};
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::Spec;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -172,18 +172,7 @@ pub fn prepare_spec(engine: &Engine, id: &str, cfg: &RunConfig, spec: &mut Spec)
     let mut ann = spec.annotations().clone().unwrap_or_default();
     ann.insert(ANNOTATION.into(), "vm".into());
     spec.set_annotations(Some(ann));
-    let path = netns_path(engine, id);
-    if let Some(ns) = spec
-        .linux_mut()
-        .as_mut()
-        .and_then(|l| l.namespaces_mut().as_mut())
-    {
-        for n in ns.iter_mut() {
-            if n.typ() == LinuxNamespaceType::Network {
-                n.set_path(Some(path.clone()));
-            }
-        }
-    }
+    crate::network::join_netns(spec, netns_path(engine, id));
 }
 
 /// A new network namespace for a VM container, held by a child process (whose pid the engine's network setup

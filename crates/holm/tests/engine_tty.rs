@@ -5,80 +5,12 @@
 mod common;
 mod engine_common;
 
+use engine_common::pty::Pty;
 use engine_common::{wait_until, Engine, IMAGE};
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Write;
+use std::os::fd::AsFd;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-/// A pty pair: the test holds the master, holm gets the peer as its stdin/stdout/stderr.
-struct Pty {
-    master: File,
-    peer: OwnedFd,
-    num: u32,
-    seen: String,
-}
-
-impl Pty {
-    fn new(rows: u16, cols: u16) -> Pty {
-        let master = File::options()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open("/dev/ptmx")
-            .unwrap();
-        let (peer, num) = holm_sys::tty::open_peer(master.as_fd()).unwrap();
-        holm_sys::tty::set_winsize(peer.as_fd(), rows, cols).unwrap();
-        Pty {
-            master,
-            peer,
-            num,
-            seen: String::new(),
-        }
-    }
-
-    fn spawn(&self, e: &Engine, args: &[&str]) -> Child {
-        let io = || Stdio::from(self.peer.try_clone().unwrap());
-        e.cmd(args)
-            .stdin(io())
-            .stdout(io())
-            .stderr(io())
-            .spawn()
-            .unwrap()
-    }
-
-    fn send(&mut self, s: &str) {
-        self.master.write_all(s.as_bytes()).unwrap();
-    }
-
-    /// Reads until the output since the last call contains `what` (10 s); returns that output.
-    fn expect(&mut self, what: &str) -> String {
-        let end = Instant::now() + Duration::from_secs(10);
-        let mut buf = [0u8; 4096];
-        while !self.seen.contains(what) {
-            let left = end.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "timed out waiting for {what:?}; got {:?}",
-                self.seen
-            );
-            if holm_sys::process::poll_readable(self.master.as_fd(), left.as_millis() as i32)
-                .unwrap()
-            {
-                match self.master.read(&mut buf) {
-                    Ok(n) if n > 0 => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-                    _ => panic!("pty closed waiting for {what:?}; got {:?}", self.seen),
-                }
-            }
-        }
-        let at = self.seen.find(what).unwrap() + what.len();
-        let out = self.seen[..at].to_string();
-        self.seen.drain(..at);
-        out
-    }
-}
 
 fn wait_exit(child: &mut Child) -> i32 {
     let end = Instant::now() + Duration::from_secs(10);
@@ -97,8 +29,8 @@ fn wait_exit(child: &mut Child) -> i32 {
 #[test]
 fn run_it_gives_an_interactive_shell() {
     let e = Engine::new();
-    let mut pty = Pty::new(40, 100);
-    let mut child = pty.spawn(&e, &["run", "-it", "--rm", "--name", "shell", IMAGE, "sh"]);
+    let mut pty = Pty::new(40, 100, Duration::from_secs(10));
+    let mut child = pty.spawn(e.cmd(&["run", "-it", "--rm", "--name", "shell", IMAGE, "sh"]));
     pty.expect("# ");
     pty.send("echo $((6*7)); stty size; tty\r");
     let out = pty.expect("/dev/pts/0");
@@ -107,17 +39,10 @@ fn run_it_gives_an_interactive_shell() {
     // the terminal is resized on SIGWINCH
     holm_sys::tty::set_winsize(pty.peer.as_fd(), 50, 120).unwrap();
     holm_sys::process::kill(child.id() as i32, libc::SIGWINCH).unwrap();
-    let mut resized = false;
-    for _ in 0..50 {
-        pty.send("stty size\r");
-        let out = pty.expect("# ");
-        if out.contains("50 120") {
-            resized = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(resized, "the container's pty was not resized");
+    assert!(
+        pty.wait_size("50 120"),
+        "the container's pty was not resized"
+    );
     // Ctrl-C interrupts the foreground job, not the shell
     pty.send("sleep 100\r");
     std::thread::sleep(Duration::from_millis(300));
@@ -196,8 +121,8 @@ fn detached_tty_and_exec_i_t_d() {
         "/dev/pts/0"
     );
     // exec -it: a second shell on its own pty
-    let mut pty = Pty::new(30, 90);
-    let mut child = pty.spawn(&e, &["exec", "-it", "bg", "sh"]);
+    let mut pty = Pty::new(30, 90, Duration::from_secs(10));
+    let mut child = pty.spawn(e.cmd(&["exec", "-it", "bg", "sh"]));
     pty.expect("# ");
     pty.send("echo $((2+3)); stty size\r");
     let out = pty.expect("30 90");
@@ -245,8 +170,8 @@ fn start_ai_and_a_killed_client() {
     let e = Engine::new();
     // create -it, then start -ai attaches a terminal to it
     e.ok(&["create", "-it", "--name", "later", IMAGE, "sh"]);
-    let mut pty = Pty::new(24, 80);
-    let mut child = pty.spawn(&e, &["start", "-ai", "later"]);
+    let mut pty = Pty::new(24, 80, Duration::from_secs(10));
+    let mut child = pty.spawn(e.cmd(&["start", "-ai", "later"]));
     pty.expect("# ");
     pty.send("echo started-$((3*3))\r");
     pty.expect("started-9");
@@ -257,8 +182,8 @@ fn start_ai_and_a_killed_client() {
     assert!(e.ok(&["logs", "later"]).contains("started-9"));
 
     // kill -9 of an attached holm: the container and its monitor live on, and rm -f cleans up
-    let mut pty = Pty::new(24, 80);
-    let mut child = pty.spawn(&e, &["run", "-it", "--name", "orphaned", IMAGE, "sh"]);
+    let mut pty = Pty::new(24, 80, Duration::from_secs(10));
+    let mut child = pty.spawn(e.cmd(&["run", "-it", "--name", "orphaned", IMAGE, "sh"]));
     pty.expect("# ");
     child.kill().unwrap();
     child.wait().unwrap();

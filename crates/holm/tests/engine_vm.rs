@@ -22,14 +22,13 @@ mod engine_common;
 
 use common::images::{busybox_image, docker_archive};
 use common::tars::Tar;
+use engine_common::pty::Pty;
 use engine_common::{cgroup_file, wait_until, Engine};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::AsFd;
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 use std::time::Instant;
@@ -506,101 +505,12 @@ fn docker_cli_run_isolation_vm() {
     );
 }
 
-/// A pty pair: the test holds the master, holm gets the peer as its stdin/stdout/stderr.
-struct Pty {
-    master: std::fs::File,
-    peer: OwnedFd,
-    seen: String,
-    /// How many [`Pty::run_line`] markers were used.
-    marks: u32,
-}
-
-impl Pty {
-    fn new(rows: u16, cols: u16) -> Pty {
-        let master = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open("/dev/ptmx")
-            .unwrap();
-        let (peer, _) = holm_sys::tty::open_peer(master.as_fd()).unwrap();
-        holm_sys::tty::set_winsize(peer.as_fd(), rows, cols).unwrap();
-        Pty {
-            master,
-            peer,
-            seen: String::new(),
-            marks: 0,
-        }
-    }
-
-    fn spawn(&self, e: &Engine, args: &[&str]) -> Child {
-        let io = || Stdio::from(self.peer.try_clone().unwrap());
-        vm_cmd(e, args)
-            .stdin(io())
-            .stdout(io())
-            .stderr(io())
-            .spawn()
-            .unwrap()
-    }
-
-    fn send(&mut self, s: &str) {
-        self.master.write_all(s.as_bytes()).unwrap();
-    }
-
-    /// Reads until the output since the last call contains `what` (60 s: a VM boot); returns that output.
-    fn expect(&mut self, what: &str) -> String {
-        let end = Instant::now() + Duration::from_secs(60);
-        let mut buf = [0u8; 4096];
-        while !self.seen.contains(what) {
-            let left = end.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "timed out waiting for {what:?}; got {:?}",
-                self.seen
-            );
-            if holm_sys::process::poll_readable(self.master.as_fd(), left.as_millis() as i32)
-                .unwrap()
-            {
-                match self.master.read(&mut buf) {
-                    Ok(n) if n > 0 => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-                    _ => panic!("pty closed waiting for {what:?}; got {:?}", self.seen),
-                }
-            }
-        }
-        let at = self.seen.find(what).unwrap() + what.len();
-        let out = self.seen[..at].to_string();
-        self.seen.drain(..at);
-        out
-    }
-
-    /// Runs `line` in the guest's shell and returns its output: everything up to a marker the shell computes
-    /// (`M<n>-<n+1>`, which the echoed command line does not contain), so a prompt or output left over from an
-    /// earlier command is never taken for this one's.
-    fn run_line(&mut self, line: &str) -> String {
-        self.marks += 1;
-        let n = self.marks;
-        self.send(&format!("{line}; echo M{n}-$(({n}+1))\r"));
-        self.expect(&format!("M{n}-{}", n + 1))
-    }
-
-    /// Asks `stty size` until the guest answers `size` (the shim passes sizes on within ~0.1 s).
-    fn wait_size(&mut self, size: &str) -> bool {
-        for _ in 0..50 {
-            if self.run_line("stty size").contains(size) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
-    }
-}
-
 #[test]
 fn interactive_terminal_in_a_vm() {
     let e = engine();
     let _boot = BOOTS.lock().unwrap_or_else(|p| p.into_inner());
-    let mut pty = Pty::new(40, 100);
-    let mut child = pty.spawn(
+    let mut pty = Pty::new(40, 100, Duration::from_secs(60));
+    let mut child = pty.spawn(vm_cmd(
         &e,
         &[
             "run",
@@ -613,7 +523,7 @@ fn interactive_terminal_in_a_vm() {
             VM_IMAGE,
             "sh",
         ],
-    );
+    ));
     pty.expect("# ");
     assert!(
         pty.wait_size("40 100"),

@@ -3,6 +3,8 @@
 //! container force-removed, leftover monitors killed, mounts under the temp dir detached.
 #![allow(dead_code)]
 
+pub mod pty;
+
 use super::common::images::{busybox_image, docker_archive};
 use super::common::tars::Tar;
 use serde_json::json;
