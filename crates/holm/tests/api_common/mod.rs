@@ -73,7 +73,12 @@ impl Api {
 
     /// `docker ARGS` on this service.
     pub fn docker_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(docker_bin());
+        self.client_cmd(&docker_bin(), args)
+    }
+
+    /// `CLIENT ARGS` on this service, for a given docker CLI binary (e.g. Debian's `/usr/bin/docker` 20.10).
+    pub fn client_cmd(&self, client: &std::path::Path, args: &[&str]) -> Command {
+        let mut c = Command::new(client);
         c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
             .env(
                 "DOCKER_CONFIG",
