@@ -194,8 +194,7 @@ fn open_pty() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
 
 /// The `holm exec` command line for an exec instance.
 fn command(ctx: &Ctx, e: &Exec, detach: bool) -> Result<Command, ApiError> {
-    let exe = std::env::current_exe()
-        .map_err(|err| ApiError::internal(format!("find the holm executable: {err}")))?;
+    let exe = holm_engine::monitor::holm_executable()?;
     let c = &e.config;
     let mut cmd = Command::new(exe);
     cmd.arg("--root")

@@ -282,7 +282,7 @@ impl Engine {
         if rec.state == State::Creating {
             return Err(creating(self, &rec));
         }
-        let exe = std::env::current_exe().map_err(Error::io("find the holm executable"))?;
+        let exe = crate::monitor::holm_executable()?;
         // The monitor becomes holm-monitor once the container runs: refuse to start without it.
         crate::monitor::monitor_exe(&exe)?;
         // A user's start lifts a stop's "do not restart".

@@ -202,10 +202,25 @@ pub fn main(root: &Path, runroot: &Path, inv: &Invocation) -> i32 {
     run_to_end(&engine, id, pid, io, ctl, lock, log, probe)
 }
 
+/// The path of the running `holm` executable, for the processes holm starts from itself (monitors, `holm exec`,
+/// the DNS and health helpers). When the file was replaced while this process runs (an upgrade, a rebuild),
+/// `/proc/self/exe` reads `PATH (deleted)` (proc(5)); then the file now at PATH is used, as a new `holm` command
+/// would be, instead of failing every start of a long-running `holm system service`. Errors: `/proc/self/exe`
+/// unreadable.
+pub fn holm_executable() -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(Error::io("find the holm executable"))?;
+    if let Some(path) = exe.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            return Ok(path);
+        }
+    }
+    Ok(exe)
+}
+
 /// The `holm-monitor` next to the running holm (see [`monitor_exe`]).
 pub fn installed() -> Result<PathBuf> {
-    let exe = std::env::current_exe().map_err(Error::io("find the holm executable"))?;
-    monitor_exe(&exe)
+    monitor_exe(&holm_executable()?)
 }
 
 /// Where `holm-monitor` must be: next to the `holm` binary `holm_exe`. Errors (naming the path) if it is not a

@@ -24,7 +24,7 @@ fn holm_exe() -> Result<PathBuf> {
     if let Some(p) = HOLM_EXE.get() {
         return Ok(p.clone());
     }
-    std::env::current_exe().map_err(Error::io("find the holm executable"))
+    crate::monitor::holm_executable()
 }
 
 /// The host-side veth of container `id`'s interface `eth<n>` on a user network: `veth` + 11 hex digits for `eth0`

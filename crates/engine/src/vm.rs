@@ -60,7 +60,7 @@ pub fn runtime_binary() -> Result<PathBuf> {
             )
         });
     }
-    let next = std::env::current_exe()
+    let next = crate::monitor::holm_executable()
         .ok()
         .and_then(|e| e.parent().map(|d| d.join(RUNTIME_NAME)))
         .filter(|p| p.is_file());

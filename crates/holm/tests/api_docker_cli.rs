@@ -688,3 +688,38 @@ fn inspect_and_ps_json_equal_holms_own() {
     assert!(via_api.contains("par-run 0B (virtual "), "{via_api}");
     assert_eq!(via_api, api.engine.ok(&sizes));
 }
+
+#[test]
+fn service_still_starts_containers_after_its_binary_is_replaced() {
+    // holm and holm-monitor copied where the test can replace them, as a package upgrade does (a new file renamed
+    // over the old: the running service's /proc/self/exe then reads "PATH (deleted)").
+    let engine = engine_common::Engine::new();
+    let bin = engine.tmp.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let built = std::path::Path::new(env!("CARGO_BIN_EXE_holm"));
+    let holm = bin.join("holm");
+    std::fs::copy(built, &holm).unwrap();
+    std::fs::copy(
+        built.with_file_name("holm-monitor"),
+        bin.join("holm-monitor"),
+    )
+    .unwrap();
+    let api = Api::with_executable(engine, &holm);
+    assert_eq!(
+        api.docker_ok(&["run", "--rm", IMAGE, "echo", "before"]),
+        "before\n"
+    );
+    let new = bin.join("holm.new");
+    std::fs::copy(built, &new).unwrap();
+    std::fs::rename(&new, &holm).unwrap();
+    assert_eq!(
+        api.docker_ok(&["run", "--rm", IMAGE, "echo", "after"]),
+        "after\n"
+    );
+    let id = api.docker_ok(&["run", "-d", IMAGE, "sleep", "30"]);
+    assert_eq!(
+        api.docker_ok(&["exec", id.trim(), "echo", "exec"]),
+        "exec\n"
+    );
+    api.docker_ok(&["rm", "-f", id.trim()]);
+}

@@ -42,7 +42,26 @@ impl Api {
     /// Serves `engine`.
     pub fn with_engine(engine: Engine) -> Api {
         let socket = engine.tmp.path().join("docker.sock");
-        let service = spawn_service(&engine, &socket);
+        let service = spawn_service(engine.cmd(&[]), &socket);
+        let api = Api {
+            engine,
+            socket,
+            service,
+        };
+        api.wait_ready();
+        api
+    }
+
+    /// Serves `engine` with the `holm` executable at `holm` (a copy, e.g. to replace it while the service runs).
+    pub fn with_executable(engine: Engine, holm: &std::path::Path) -> Api {
+        let socket = engine.tmp.path().join("docker.sock");
+        let mut cmd = Command::new(holm);
+        cmd.arg("--root")
+            .arg(&engine.root)
+            .arg("--runroot")
+            .arg(&engine.runroot)
+            .stdin(Stdio::null());
+        let service = spawn_service(cmd, &socket);
         let api = Api {
             engine,
             socket,
@@ -67,7 +86,7 @@ impl Api {
     pub fn restart_service(&mut self) {
         let _ = self.service.kill();
         let _ = self.service.wait();
-        self.service = spawn_service(&self.engine, &self.socket);
+        self.service = spawn_service(self.engine.cmd(&[]), &self.socket);
         self.wait_ready();
     }
 
@@ -137,19 +156,19 @@ impl Api {
     }
 }
 
-fn spawn_service(engine: &Engine, socket: &std::path::Path) -> Child {
-    engine
-        .cmd(&[
-            "system",
-            "service",
-            "--time",
-            "0",
-            &format!("unix://{}", socket.display()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
+/// Starts `holm [GLOBAL FLAGS]` (`cmd`) as `system service --time 0 unix://SOCKET`.
+fn spawn_service(mut cmd: Command, socket: &std::path::Path) -> Child {
+    cmd.args([
+        "system",
+        "service",
+        "--time",
+        "0",
+        &format!("unix://{}", socket.display()),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit())
+    .spawn()
+    .unwrap()
 }
 
 impl Drop for Api {
