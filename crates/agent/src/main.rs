@@ -20,6 +20,7 @@
 mod boot;
 mod procs;
 mod server;
+mod sysctl;
 
 use std::io::Write;
 

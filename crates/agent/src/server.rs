@@ -402,6 +402,12 @@ impl Server {
             boot::configure_network(c.network.as_ref())?;
             self.network_done = true;
         }
+        // `net.*` sysctls go to the guest's network namespace, the container's (crate::sysctl).
+        let mut spec = spec;
+        let applied = crate::sysctl::apply_net_in_guest(&mut spec)?;
+        if !applied.is_empty() {
+            info!("applied sysctls in the guest: {}", applied.join(", "));
+        }
         if let Some(h) = &c.hostname {
             holm_sys::ns::sethostname(h)?;
         }

@@ -187,8 +187,10 @@ pub fn update(store: &Store, id: &str, r: &oci_spec::runtime::LinuxResources) ->
     l.save(&s)
 }
 
-/// `base` with every field present in `upd` replaced (objects merged key by key, arrays replaced).
-fn merge_resources(
+/// `base` with every field present in `upd` replaced (objects merged key by key, arrays replaced): what a
+/// container's `linux.resources` become after `update`. Errors: [`Error::Invalid`] when the merged object is not
+/// a valid `linux.resources`.
+pub fn merge_resources(
     base: Option<&oci_spec::runtime::LinuxResources>,
     upd: &oci_spec::runtime::LinuxResources,
 ) -> Result<oci_spec::runtime::LinuxResources> {

@@ -213,11 +213,15 @@ fn update_resources(a: &UpdateArgs) -> anyhow::Result<Value> {
     Ok(r)
 }
 
+/// The `linux.resources` an `update` asks for (the `--resources` file with the flags on top), typed.
+pub fn resources(a: &UpdateArgs) -> anyhow::Result<oci_spec::runtime::LinuxResources> {
+    let r = update_resources(a)?;
+    serde_json::from_value(r).context("invalid linux.resources")
+}
+
 /// `update [flags] ID`.
 pub fn update(store: &Store, a: &UpdateArgs) -> anyhow::Result<()> {
-    let r = update_resources(a)?;
-    let r: oci_spec::runtime::LinuxResources =
-        serde_json::from_value(r).context("invalid linux.resources")?;
+    let r = resources(a)?;
     Ok(holm_container::cgroup_verbs::update(store, &a.id, &r)?)
 }
 

@@ -11,6 +11,7 @@ mod vm_adjust;
 mod vm_cmds;
 mod vm_exec;
 mod vm_netns;
+mod vm_update;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -278,7 +279,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             return Ok(0);
         }
         Cmd::Update(a) if vm_cmds::is_vm(&store, a.id()) => {
-            bail!("update: not supported with --isolation vm yet");
+            vm_update::update(&store, a.id(), &cgroup_cmds::resources(a)?)?;
+            return Ok(0);
         }
         _ => {}
     }

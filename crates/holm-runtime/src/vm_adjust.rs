@@ -1,5 +1,5 @@
-//! What `create` changes in an engine's config before it becomes a VM container's, each with one warning line in
-//! the runtime's log (deliberate differences, README "VM isolation under podman, dockerd and containerd"):
+//! What `create` changes in an engine's config before it becomes a VM container's, with one warning line in the
+//! runtime's log (a deliberate difference, README "VM isolation under podman, dockerd and containerd"):
 //!
 //! - Pods of VM containers (containerd's CRI plugin with a VM runtime handler): every container of a pod, its
 //!   sandbox ("pause") container included, gets a VM of its own. CRI asks each container to join the sandbox's IPC
@@ -8,11 +8,9 @@
 //!   VM cannot join. Such a container gets namespaces of its own in its VM instead (Kata puts a whole pod in one
 //!   VM). Any other namespace path keeps its meaning (a host namespace is refused by `holm_vm::guest_spec::plan`;
 //!   the network namespace is the VMM's).
-//! - `net.*` sysctls (dockerd sets `net.ipv4.ip_unprivileged_port_start` and `net.ipv4.ping_group_range` on every
-//!   container): the guest agent gives the container the guest's own network namespace (where eth0 is) and keeps
-//!   no network namespace entry, so the container code in the guest refuses them as "needs a network namespace of
-//!   the container's own". They are dropped: the guest keeps its defaults (a non-root process cannot bind ports
-//!   below 1024 or ping). Applying them in the guest needs the agent to do it.
+//!
+//! `net.*` sysctls (dockerd sets `net.ipv4.ip_unprivileged_port_start` and `net.ipv4.ping_group_range` on every
+//! container) are not changed here: the guest agent writes them to the guest's network namespace, the container's.
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::path::{Component, Path};
@@ -56,30 +54,6 @@ pub fn private_for_vm_peers(spec: &mut Spec) {
     }
 }
 
-/// Removes every `net.*` key from `linux.sysctl` (see the module doc), with one warning line naming them.
-pub fn drop_net_sysctls(spec: &mut Spec) {
-    let Some(map) = spec
-        .linux_mut()
-        .as_mut()
-        .and_then(|l| l.sysctl_mut().as_mut())
-    else {
-        return;
-    };
-    let dropped: Vec<String> = map
-        .keys()
-        .filter(|k| k.starts_with("net."))
-        .cloned()
-        .collect();
-    if dropped.is_empty() {
-        return;
-    }
-    map.retain(|k, _| !k.starts_with("net."));
-    crate::log::warn(&format!(
-        "linux.sysctl: {} not applied with --isolation vm (the guest's network namespace keeps its defaults)",
-        dropped.join(", ")
-    ));
-}
-
 /// The pid of a `/proc/<pid>/ns/<name>` path.
 fn proc_ns_pid(path: &Path) -> Option<i32> {
     let c: Vec<Component> = path.components().collect();
@@ -120,18 +94,6 @@ mod tests {
         assert_eq!(proc_ns_pid(Path::new("/proc/self/ns/ipc")), None);
         assert_eq!(proc_ns_pid(Path::new("/run/netns/x")), None);
         assert_eq!(proc_ns_pid(Path::new("/proc/42/ns/ipc/x")), None);
-    }
-
-    #[test]
-    fn net_sysctls_are_dropped_and_the_others_kept() {
-        let mut spec: Spec = serde_json::from_value(serde_json::json!({
-            "ociVersion": "1.0.2",
-            "linux": {"sysctl": {"net.ipv4.ping_group_range": "0 1", "kernel.shmmax": "1000"}}
-        }))
-        .unwrap();
-        drop_net_sysctls(&mut spec);
-        let map = spec.linux().as_ref().unwrap().sysctl().clone().unwrap();
-        assert_eq!(map.keys().collect::<Vec<_>>(), ["kernel.shmmax"]);
     }
 
     #[test]

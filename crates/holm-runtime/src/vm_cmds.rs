@@ -2,8 +2,8 @@
 //! isolation"). `create` boots the VM through a shim process (`holm-runtime vm-shim`, see `holm_vm::shim`) and
 //! records the container like any other; `state`, `list`, `pause`, `resume`, `events` and `delete` then work on
 //! it with the process path's code (its init is the VMM: `state.pid` is qemu's host pid, in the container's
-//! network namespace; its cgroup is the VMM's, so `pause` freezes the whole VM). `start`, `kill`, `exec` and `ps`
-//! are requests to the shim.
+//! network namespace; its cgroup is the VMM's, so `pause` freezes the whole VM). `start`, `kill`, `exec`, `ps`
+//! and `update` (crate::vm_update, which also changes the VMM's cgroup) are requests to the shim.
 //!
 //! How a container is chosen for a VM (create and run; later verbs read the choice from the state directory):
 //! 1. the global flag `--isolation vm|process` when given;
@@ -189,7 +189,6 @@ pub fn create(
 ) -> anyhow::Result<i32> {
     let mut bundle = holm_container::spec::load(&opts.bundle)?;
     crate::vm_adjust::private_for_vm_peers(&mut bundle.spec);
-    crate::vm_adjust::drop_net_sysctls(&mut bundle.spec);
     let spec = &bundle.spec;
     let process = spec.process().as_ref();
     // A terminal: the console socket is connected first (a bad one fails before the VM boots).

@@ -587,6 +587,9 @@ fn handle_conn(sh: &Arc<Shared>, conn: UnixStream, init_stdin: &Mutex<Option<Fil
             c.signal(signal, all, None).map(|_| ShimReply::Ok)
         })),
         ShimRequest::Ps => sh.call(Box::new(|c| c.ps().map(ShimReply::Pids))),
+        ShimRequest::Update { resources } => sh.call(Box::new(move |c| {
+            c.update(*resources).map(|_| ShimReply::Ok)
+        })),
         ShimRequest::Wait => {
             sh.lock().waiting += 1;
             let g = sh.wait_for(None, |s| s.exits.contains_key(&INIT_STREAM) || s.vm_gone);

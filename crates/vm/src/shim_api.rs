@@ -9,7 +9,7 @@
 //! Files the shim keeps beside the socket: [`EXIT_STATUS`] (the init's exit code, written before the shim exits,
 //! temp-then-rename) and [`SHIM_PID`] (`PID START_TIME`, written by `create`).
 
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxResources, Process};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -52,6 +52,12 @@ pub enum ShimRequest {
     Ps,
     /// Wait for the init to exit. Reply: [`ShimReply::Exited`].
     Wait,
+    /// Change the container's cgroup limits in the guest (runtime-spec `linux.resources`; only the fields given
+    /// change). Reply: [`ShimReply::Ok`], or the guest's error.
+    Update {
+        /// The limits to change.
+        resources: Box<LinuxResources>,
+    },
 }
 
 /// A reply from the shim.
