@@ -94,6 +94,9 @@ pub struct RunConfig {
     /// `--isolation` as given (docker's `HostConfig.Isolation`): empty (not given), `default`, `process` or `vm`
     /// (its own qemu microVM, see [`crate::vm`]).
     pub isolation: String,
+    /// `--vm-kernel`: the guest kernel of an `--isolation vm` container (absolute path, checked at create);
+    /// `None`: `$HOLM_VM_KERNEL`, else the default kernel ([`holm_vm::kernel::find_kernel`]).
+    pub vm_kernel: Option<String>,
     /// `--network`: `bridge` (empty: bridge), `none`, `host`, `container:ID` or a user network's name.
     pub network: String,
     /// `--network-alias`: further names on the user network of `--network`.

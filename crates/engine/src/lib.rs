@@ -68,6 +68,7 @@ pub mod space;
 pub mod stats;
 pub mod system;
 pub mod tty;
+pub mod update;
 pub mod vm;
 pub mod volume_api;
 pub mod volumes;

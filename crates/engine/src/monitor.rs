@@ -535,7 +535,7 @@ fn launch_vm(
         let _ = crate::vm::release_netns(engine, id);
         e
     };
-    crate::vm::choose_accel(engine, id)?;
+    crate::vm::choose_accel(engine, id, cfg)?;
     let ports = {
         let holder = crate::vm::NetnsHolder::new(engine, id).map_err(undo)?;
         crate::network::setup(engine, id, holder.pid(), cfg).map_err(undo)?

@@ -79,7 +79,7 @@ impl Engine {
 
 /// The message of a logrus text line (`time="…" level=error msg="…"`, what runc and holm-runtime write to
 /// `--log`), unquoted; any other line as it is.
-fn log_message(line: &str) -> String {
+pub(crate) fn log_message(line: &str) -> String {
     let Some(q) = line.split_once(" msg=\"").map(|(_, q)| q) else {
         return line.to_string();
     };

@@ -18,6 +18,9 @@
 //!   `--network container:X`, more than one network; also `exec -t`/`-d` ([`crate::exec`]), `network connect`
 //!   and joining a VM container's network namespace ([`crate::network`]).
 //! - A healthcheck runs through the runtime's exec in the foreground (it has no detached exec for a VM).
+//! - `--vm-kernel PATH` (holm's own flag) picks the guest kernel: checked at create (exit 125 naming the path),
+//!   passed to the runtime as `HOLM_VM_KERNEL` by the monitor. holm has no configuration file; without the flag,
+//!   `$HOLM_VM_KERNEL` (in holm's environment, which the monitor and runtime inherit) or the default kernel.
 
 use crate::config::RunConfig;
 use crate::{Engine, Error, Result};
@@ -80,7 +83,13 @@ pub fn runtime_binary() -> Result<PathBuf> {
 /// [`runtime_binary`]. Other isolations: nothing.
 pub fn check_create(cfg: &mut RunConfig) -> Result<()> {
     if !cfg.is_vm() {
+        if let Some(k) = &cfg.vm_kernel {
+            return Err(Error::flag("--vm-kernel", k, "only with --isolation vm"));
+        }
         return Ok(());
+    }
+    if let Some(k) = cfg.vm_kernel.take() {
+        cfg.vm_kernel = Some(check_kernel(&k)?);
     }
     let refuse = |flag: &str, value: &str, why: &str| {
         Err(Error::flag(
@@ -110,13 +119,38 @@ pub fn check_create(cfg: &mut RunConfig) -> Result<()> {
     Ok(())
 }
 
+/// `--vm-kernel PATH`: a readable kernel image (bzImage or ELF); returns its absolute path (the monitor may run
+/// from another directory). Errors name the flag and the path: missing, unreadable, not a kernel image.
+fn check_kernel(path: &str) -> Result<String> {
+    use holm_vm::kernel::KernelError;
+    let why = match holm_vm::kernel::find_kernel(Some(Path::new(path))) {
+        Ok(k) => {
+            return std::path::absolute(&k.path)
+                .map(|p| p.display().to_string())
+                .map_err(|e| Error::flag("--vm-kernel", path, e.to_string()))
+        }
+        Err(KernelError::Open { error, .. }) => error.to_string(),
+        Err(KernelError::NotAKernel { .. }) => {
+            "not a kernel image (expected an x86 bzImage or an ELF vmlinux)".to_string()
+        }
+        Err(e) => e.to_string(),
+    };
+    Err(Error::flag("--vm-kernel", path, why))
+}
+
 /// Chooses the VM's accelerator once for the runtime that boots it (`holm_vm::accel`: KVM when it boots the guest
 /// kernel here, else TCG; cached per host) and passes it on in `HOLM_VM_ACCEL`, so the runtime's one-line notice
 /// about a TCG fallback goes to the bundle's `runtime.log` instead of the container's stderr (its log). Must be
-/// called from the single-threaded monitor (it sets an environment variable). Errors ([`is_setup_error`]): no
-/// guest kernel, no guest agent, or the probe could not run.
-pub fn choose_accel(engine: &Engine, id: &str) -> Result<()> {
-    let kernel = holm_vm::kernel::find_kernel(None).map_err(|e| setup_error(e.to_string()))?;
+/// called from the single-threaded monitor (it sets environment variables: also `HOLM_VM_KERNEL` for the
+/// container's `--vm-kernel`). Errors ([`is_setup_error`]): no guest kernel, no guest agent, or the probe could not
+/// run.
+pub fn choose_accel(engine: &Engine, id: &str, cfg: &RunConfig) -> Result<()> {
+    let explicit = cfg.vm_kernel.as_deref().map(Path::new);
+    let kernel = holm_vm::kernel::find_kernel(explicit).map_err(|e| setup_error(e.to_string()))?;
+    // The runtime boots the same kernel: `--vm-kernel` reaches it as $HOLM_VM_KERNEL.
+    if let Some(k) = explicit {
+        std::env::set_var(holm_vm::kernel::KERNEL_ENV, k);
+    }
     let agent = holm_vm::initramfs::agent_path();
     if !agent.is_file() {
         return Err(setup_error(format!(

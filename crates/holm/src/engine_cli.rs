@@ -34,6 +34,8 @@ pub enum EngineCommand {
     Pause(Names),
     /// Thaw paused containers.
     Unpause(Names),
+    /// Change containers' resource limits and restart policy.
+    Update(crate::update::UpdateArgs),
     /// Show details of containers, images or volumes as JSON, or through a Go template (`-f`).
     Inspect(crate::inspect::InspectArgs),
     /// Run a command in a running container.
@@ -167,6 +169,7 @@ pub fn run(cmd: &EngineCommand, root: &Path, runroot: &Path) -> i32 {
         EngineCommand::Wait(a) => crate::stop::wait(&engine, a),
         EngineCommand::Pause(a) => crate::stop::each(&a.containers, |c| engine.pause(c)),
         EngineCommand::Unpause(a) => crate::stop::each(&a.containers, |c| engine.unpause(c)),
+        EngineCommand::Update(a) => crate::update::update(&engine, a),
         EngineCommand::Inspect(a) => {
             crate::inspect::inspect_sized(&engine, a.kind, a.format.as_deref(), &a.names, a.size)
         }

@@ -33,6 +33,7 @@ mod run;
 mod service;
 mod stop;
 mod template;
+mod update;
 mod volume;
 
 use cli::{Cli, Command, ImageCommand};

@@ -108,6 +108,9 @@ pub struct RunArgs {
     /// qemu microVM, with its own kernel).
     #[arg(long, value_name = "default|process|vm")]
     pub isolation: Option<String>,
+    /// The guest kernel of an --isolation vm container (default: $HOLM_VM_KERNEL, else /var/lib/holm/vm/vmlinuz).
+    #[arg(long = "vm-kernel", value_name = "PATH")]
+    pub vm_kernel: Option<String>,
     /// Network: bridge (default: the holm0 bridge, NAT), none (only lo), host (the host's network),
     /// container:NAME (another running container's) or a user network's name (`network create`).
     #[arg(
@@ -277,6 +280,7 @@ impl RunArgs {
                 .map(|p| p.display().to_string()),
             interactive: self.interactive,
             isolation: holm_engine::vm::parse_isolation(self.isolation.as_deref().unwrap_or(""))?,
+            vm_kernel: self.vm_kernel.clone(),
             log_driver: o::parse_log_driver(&self.log_driver)?,
             log_opts: holm_engine::logopts::parse(&self.log_driver, &self.log_opt)?,
             network: holm_engine::network_api::normalize_mode(&self.network)?,

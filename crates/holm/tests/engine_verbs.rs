@@ -1,11 +1,11 @@
 //! The container verbs end to end: ps (table, -a, -q, json), logs (--tail, -t, -f), stop (signal, then SIGKILL),
-//! kill, rm (-f), start (-a, after create and after exit), wait, pause/unpause, exec, inspect.
+//! kill, rm (-f), start (-a, after create and after exit), wait, pause/unpause, exec, inspect, update.
 
 #[path = "../../image/tests/common/mod.rs"]
 mod common;
 mod engine_common;
 
-use engine_common::{wait_until, Engine, IMAGE};
+use engine_common::{cgroup_file, wait_until, Engine, IMAGE};
 use std::time::{Duration, Instant};
 
 /// A container that exits 0 on SIGTERM (pid 1 ignores signals it has no handler for).
@@ -304,4 +304,73 @@ fn inspect_has_dockers_fields() {
     assert!(err.contains("No such object: nope"), "{err}");
     let both: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(both.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn update_changes_a_running_containers_limits_and_a_stopped_ones_next_start() {
+    let e = Engine::new();
+    let id = e.detached(&["--name", "upd", "--memory", "64m", IMAGE, "sleep", "600"]);
+    let id = id.trim();
+    assert_eq!(
+        e.ok(&[
+            "update",
+            "--memory",
+            "96m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "40",
+            "upd"
+        ]),
+        "upd\n"
+    );
+    let mem = cgroup_file(id, "memory.limit_in_bytes").or_else(|| cgroup_file(id, "memory.max"));
+    assert_eq!(mem.as_deref(), Some("100663296"));
+    let quota = cgroup_file(id, "cpu.cfs_quota_us").or_else(|| cgroup_file(id, "cpu.max"));
+    assert!(
+        quota.as_deref().is_some_and(|q| q.starts_with("50000")),
+        "{quota:?}"
+    );
+    assert_eq!(cgroup_file(id, "pids.max").as_deref(), Some("40"));
+    let hc = &e.inspect("upd")["HostConfig"];
+    assert_eq!(hc["Memory"], 96 << 20);
+    assert_eq!(hc["NanoCpus"], 500_000_000);
+    assert_eq!(hc["PidsLimit"], 40);
+    // docker's refusals: no flag; a swap limit below the memory limit; a restart policy with --rm. Nothing changes.
+    let (_, err) = e.code(1, &["update", "upd"]);
+    assert!(err.contains("one or more flags"), "{err}");
+    let (_, err) = e.code(
+        1,
+        &["update", "--memory", "200m", "--memory-swap", "100m", "upd"],
+    );
+    assert!(err.contains("Minimum memoryswap limit"), "{err}");
+    assert_eq!(e.inspect("upd")["HostConfig"]["Memory"], 96 << 20);
+    let (out, err) = e.code(
+        1,
+        &["update", "--memory", "80m", "upd", "no-such-container"],
+    );
+    assert_eq!(out, "upd\n");
+    assert!(err.contains("no-such-container"), "{err}");
+    // Stopped: recorded, and the next start has it.
+    e.ok(&["rm", "-f", "upd"]);
+    e.ok(&["create", "--name", "later-upd", IMAGE, "sleep", "600"]);
+    e.ok(&[
+        "update",
+        "--memory",
+        "48m",
+        "--restart",
+        "on-failure:2",
+        "later-upd",
+    ]);
+    let hc = &e.inspect("later-upd")["HostConfig"];
+    assert_eq!(hc["Memory"], 48 << 20);
+    assert_eq!(hc["RestartPolicy"]["Name"], "on-failure");
+    e.ok(&["start", "later-upd"]);
+    let id = e.inspect("later-upd")["Id"].as_str().unwrap().to_string();
+    let mem = cgroup_file(&id, "memory.limit_in_bytes").or_else(|| cgroup_file(&id, "memory.max"));
+    assert_eq!(mem.as_deref(), Some("50331648"));
+    e.ok(&["rm", "-f", "later-upd"]);
+    let rm = e.ok(&["create", "--rm", IMAGE, "true"]);
+    let (_, err) = e.code(1, &["update", "--restart", "always", rm.trim()]);
+    assert!(err.contains("AutoRemove"), "{err}");
 }

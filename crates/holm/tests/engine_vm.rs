@@ -8,11 +8,14 @@
 //! - detached with `-p`: `inspect` (`HostConfig.Isolation`, the VMM as `State.Pid`), `logs`, the published port
 //!   on 127.0.0.1 (busybox httpd in the guest), `exec`, `pause`/`unpause`, `stop` (SIGTERM ignored by pid 1, then
 //!   SIGKILL after the timeout: 137), and `rm` leaving nothing (no VMM, cgroup, mount, network namespace);
-//! - `--memory`/`--cpus`: the guest's size and the VMM's cgroup limit; `stats`; `rm -f` of a running VM;
+//! - `--memory`/`--cpus`: the guest's size and the VMM's cgroup limit; `stats`; `rm -f` of a running VM; the same
+//!   VM boots a copy of the kernel given by `--vm-kernel` (with `$HOLM_VM_KERNEL` pointing nowhere) and takes
+//!   `holm update` (the guest's cgroup and the VMM's quota change; memory above the guest's RAM is refused);
 //! - a healthcheck (run in the guest);
 //! - `-it` through a pty the test drives: the guest's shell, its terminal size and a resize, Ctrl-C, Ctrl-D;
 //! - the docker CLI through `holm system service`: `docker run --isolation vm` (the API's `HostConfig.Isolation`);
-//! - refusals without a boot: no guest kernel or agent (125), a bad `--isolation` value, `--network host`,
+//! - refusals without a boot: no guest kernel or agent (125), a bad `--vm-kernel` (125, nothing left), a bad
+//!   `--isolation` value, `--network host`,
 //!   `network connect`, joining a VM's network namespace.
 
 mod api_common;
@@ -322,14 +325,22 @@ fn detached_vm_with_a_published_port() {
 fn vm_size_and_rm_force() {
     let e = engine();
     let _boot = BOOTS.lock().unwrap_or_else(|p| p.into_inner());
-    let (so, _) = vm_code(
+    // --vm-kernel: a copy of the kernel, with $HOLM_VM_KERNEL (which the runtime would otherwise use) pointing
+    // nowhere: the VM boots only if the flag's kernel reaches the runtime.
+    let default_kernel = std::env::var_os("HOLM_VM_KERNEL")
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| "/var/lib/holm/vm/vmlinuz".into());
+    let kernel = e.tmp.path().join("my-vmlinuz");
+    std::fs::copy(&default_kernel, &kernel).unwrap();
+    let o = vm_cmd(
         &e,
-        0,
         &[
             "run",
             "-d",
             "--isolation",
             "vm",
+            "--vm-kernel",
+            kernel.to_str().unwrap(),
             "--memory",
             "200m",
             "--cpus",
@@ -339,7 +350,12 @@ fn vm_size_and_rm_force() {
             "-c",
             "grep MemTotal /proc/meminfo; grep -c ^processor /proc/cpuinfo; echo up; exec sleep 1000",
         ],
-    );
+    )
+    .env("HOLM_VM_KERNEL", "/nonexistent/vmlinuz")
+    .output()
+    .unwrap();
+    let (so, se) = out(&o);
+    assert_eq!(o.status.code(), Some(0), "run --vm-kernel: {se}");
     let id = so.trim().to_string();
     wait_until(Duration::from_secs(30), "logs: up", || {
         e.ok(&["logs", &id]).contains("up")
@@ -373,6 +389,44 @@ fn vm_size_and_rm_force() {
     // stats: the VMM's cgroup (its memory includes the guest's).
     let st = e.ok(&["stats", "--no-stream", "--format", "{{.MemUsage}}", &id]);
     assert!(st.contains("MiB /") || st.contains("GiB /"), "{st}");
+    // update: the container's cgroup in the guest and the VMM's quota; memory above the guest's RAM is refused in
+    // one line and changes nothing.
+    let guest_cg = || {
+        vm_code(
+            &e,
+            0,
+            &[
+                "exec",
+                &id,
+                "cat",
+                "/sys/fs/cgroup/memory.max",
+                "/sys/fs/cgroup/cpu.max",
+            ],
+        )
+        .0
+    };
+    assert_eq!(guest_cg(), "209715200\n100000 100000\n");
+    assert_eq!(
+        vm_code(&e, 0, &["update", "--memory", "100m", "--cpus", "0.5", &id]).0,
+        format!("{id}\n")
+    );
+    assert_eq!(guest_cg(), "104857600\n50000 100000\n");
+    let quota = cgroup_file(&id, "cpu.cfs_quota_us").or_else(|| cgroup_file(&id, "cpu.max"));
+    assert!(
+        quota.as_deref().is_some_and(|q| q.starts_with("50000")),
+        "VMM CPU quota {quota:?}"
+    );
+    assert_eq!(e.inspect(&id)["HostConfig"]["Memory"], 100 << 20);
+    let (_, se) = vm_code(&e, 1, &["update", "--memory", "300m", &id]);
+    assert!(
+        se.contains(
+            "memory.limit: 314572800 bytes (300 MiB) is more than the VM's memory (200 MiB"
+        ),
+        "{se}"
+    );
+    assert_eq!(se.trim().lines().count(), 1, "{se}");
+    assert_eq!(guest_cg(), "104857600\n50000 100000\n");
+    assert_eq!(e.inspect(&id)["HostConfig"]["Memory"], 100 << 20);
     let vmm = e.inspect(&id)["State"]["Pid"].as_i64().unwrap() as i32;
     e.ok(&["rm", "-f", &id]);
     assert_vm_gone(&e, &id, Some(vmm));
@@ -426,6 +480,50 @@ fn refusals_without_a_boot() {
         assert_eq!(se.trim().lines().count(), 1, "{se}");
         assert_eq!(e.ok(&["ps", "-aq"]), "", "--rm left the container");
     }
+    // --vm-kernel: a missing file or one that is no kernel is one line naming the path, 125, nothing left; the flag
+    // without --isolation vm is refused too.
+    let not_kernel = e.tmp.path().join("not-a-kernel");
+    std::fs::write(&not_kernel, "hello").unwrap();
+    for (path, why) in [
+        ("/nonexistent/vmlinuz-x", "No such file"),
+        (not_kernel.to_str().unwrap(), "not a kernel image"),
+    ] {
+        let (_, se) = e.code(
+            125,
+            &[
+                "run",
+                "--rm",
+                "--isolation",
+                "vm",
+                "--vm-kernel",
+                path,
+                "busybox:test",
+                "true",
+            ],
+        );
+        assert!(
+            se.contains("--vm-kernel") && se.contains(path) && se.contains(why),
+            "{se}"
+        );
+        assert_eq!(se.trim().lines().count(), 1, "{se}");
+        assert_eq!(
+            e.ok(&["ps", "-aq"]),
+            "",
+            "a refused --vm-kernel left a container"
+        );
+    }
+    let (_, se) = e.code(
+        125,
+        &[
+            "create",
+            "--vm-kernel",
+            not_kernel.to_str().unwrap(),
+            "busybox:test",
+            "true",
+        ],
+    );
+    assert!(se.contains("only with --isolation vm"), "{se}");
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
     // One network, its own: no `network connect`, no `--network container:` into it.
     let vm = e.ok(&[
         "create",
