@@ -5,6 +5,12 @@
 //!
 //! Written once per agent binary: the file name carries the SHA-256 of the agent, and it is written to a temporary
 //! file in the same directory, fsynced and renamed, so concurrent callers and crashes never leave a partial archive.
+//!
+//! The cache does not grow for ever (one archive per agent build): each use of an archive sets its mtime to now
+//! (its "last used" time), and writing a new archive removes every other `initramfs-*.cpio` (and leftover
+//! `.initramfs-*.tmp`) not used for [`STALE_AFTER`]. A VM needs its archive only while qemu starts (qemu loads it
+//! into guest memory), so one used within the last day is never removed under a booting VM; a VM still running
+//! on an older agent keeps running, and its next boot writes its archive again.
 
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -114,6 +120,10 @@ pub fn ensure(agent: &Path, cache_dir: &Path) -> Result<PathBuf, Error> {
     let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
     let path = cache_dir.join(format!("initramfs-{hex}.cpio"));
     if path.is_file() {
+        // Its "last used" time, for pruning (best effort: a read-only cache still works).
+        if let Ok(f) = std::fs::File::open(&path) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
         return Ok(path);
     }
     std::fs::create_dir_all(cache_dir).map_err(io("create directory", cache_dir))?;
@@ -128,7 +138,42 @@ pub fn ensure(agent: &Path, cache_dir: &Path) -> Result<PathBuf, Error> {
         let _ = std::fs::remove_file(&tmp);
         return Err(io("write", &path)(e));
     }
+    prune(cache_dir, &path, std::time::SystemTime::now());
     Ok(path)
+}
+
+/// How long an archive may go unused before a new one's writing removes it.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes the archives (and temporary files) in `cache_dir` other than `keep` whose mtime is older than `now` -
+/// [`STALE_AFTER`]; returns the names removed. Best effort: a file that cannot be read or removed stays.
+pub fn prune(cache_dir: &Path, keep: &Path, now: std::time::SystemTime) -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(rd) = std::fs::read_dir(cache_dir) else {
+        return removed;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = (name.starts_with("initramfs-") && name.ends_with(".cpio"))
+            || (name.starts_with(".initramfs-") && name.ends_with(".tmp"));
+        if !ours || e.path() == keep {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        let stale = meta.is_file()
+            && meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age > STALE_AFTER);
+        if stale && std::fs::remove_file(e.path()).is_ok() {
+            removed.push(name);
+        }
+    }
+    removed.sort();
+    removed
 }
 
 /// Why `elf` cannot run as a guest's `/init`, if it cannot: not a 64-bit little-endian ELF, or a program header
@@ -266,6 +311,61 @@ mod tests {
         assert_eq!(not_static(&short), Some("truncated program headers"));
         // Debian's static busybox is accepted.
         assert_eq!(not_static(&std::fs::read("/bin/busybox").unwrap()), None);
+    }
+
+    #[test]
+    fn stale_archives_are_pruned_and_used_ones_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let now = std::time::SystemTime::now();
+        let age = |name: &str, ago: std::time::Duration| {
+            let p = d.path().join(name);
+            std::fs::write(&p, b"x").unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(now - ago)
+                .unwrap();
+        };
+        age("initramfs-old.cpio", day * 2);
+        age(".initramfs-old.1.tmp", day * 2);
+        age("initramfs-recent.cpio", day / 2);
+        age("initramfs-keep.cpio", day * 3);
+        age("vmlinuz", day * 9);
+        let removed = prune(d.path(), &d.path().join("initramfs-keep.cpio"), now);
+        assert_eq!(removed, [".initramfs-old.1.tmp", "initramfs-old.cpio"]);
+        let mut left: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["initramfs-keep.cpio", "initramfs-recent.cpio", "vmlinuz"]
+        );
+    }
+
+    #[test]
+    fn a_cache_hit_marks_the_archive_used() {
+        let d = tempfile::tempdir().unwrap();
+        let agent = d.path().join("agent");
+        std::fs::write(&agent, fake_elf(false)).unwrap();
+        let cache = d.path().join("cache");
+        let p = ensure(&agent, &cache).unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 24 * 3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert_eq!(ensure(&agent, &cache).unwrap(), p);
+        let m = std::fs::metadata(&p).unwrap().modified().unwrap();
+        assert!(
+            m > old + std::time::Duration::from_secs(3600),
+            "mtime not refreshed"
+        );
     }
 
     #[test]
