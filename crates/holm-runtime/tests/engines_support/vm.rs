@@ -11,7 +11,8 @@
 //!   qemu process below it; `stop` (SIGTERM) returns the exit code of the container's trap (42); after `rm` the
 //!   shim and qemu are gone;
 //! - exec: runs in the guest next to the init (`/proc/1/cmdline` is the container's `sleep`, `uname -r` the
-//!   guest's), output and exit code 3 come back;
+//!   guest's), output and exit code 3 come back; under dockerd, which sets `net.ipv4.ip_unprivileged_port_start=0`
+//!   on every container, a non-root exec (uid 65534) binds port 80 in the guest (the agent applies the sysctl);
 //! - `-p` (podman and dockerd): busybox httpd in the VM answers on 127.0.0.1 through the engine's port publishing;
 //! - `run --rm -it` under a pseudo-terminal (`script`): stdin and stdout are a terminal in the guest.
 
@@ -298,7 +299,26 @@ fn exec(e: &dyn Engine, name: &str) -> Result<(), String> {
     guest_release(lines.next().unwrap_or(""))?;
     expect(lines.next().is_some_and(|l| l.contains("sleep")), || {
         format!("exec did not run next to the container's sleep: {text:?}")
-    })
+    })?;
+    if e.name() == "dockerd" {
+        let out = e.exec(
+            name,
+            Some("65534"),
+            &[
+                "sh",
+                "-c",
+                "cat /proc/sys/net/ipv4/ip_unprivileged_port_start; id -u; httpd -p 80 -h / && echo bound-80",
+            ],
+        );
+        let text = stdout(&out);
+        expect(text == "0\n65534\nbound-80\n", || {
+            format!(
+                "a non-root exec should bind port 80 with dockerd's sysctl applied in the guest: {}",
+                describe(&out)
+            )
+        })?;
+    }
+    Ok(())
 }
 
 fn tty(e: &dyn Engine, name: &str) -> Result<(), String> {
