@@ -31,6 +31,7 @@ mod router;
 pub mod server;
 mod streams;
 mod system;
+mod update;
 mod volumes;
 
 pub use error::{ApiError, ServeError};

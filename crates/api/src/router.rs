@@ -107,6 +107,7 @@ async fn route(ctx: Arc<Ctx>, req: Req, path: &str) -> Result<Resp, ApiError> {
         ["containers", id, "pause"] if post => containers::pause(&ctx, id, true).await,
         ["containers", id, "unpause"] if post => containers::pause(&ctx, id, false).await,
         ["containers", id, "rename"] if post => containers::rename(&ctx, id, &req.query).await,
+        ["containers", id, "update"] if post => crate::update::update(&ctx, id, req).await,
         ["containers", id, "top"] if get => containers::top(&ctx, id, &req.query).await,
         ["containers", id, "stats"] if get => containers::stats(&ctx, id, &req.query).await,
         ["containers", id, "resize"] if post => containers::resize(&ctx, id, &req.query).await,
@@ -167,8 +168,7 @@ async fn route(ctx: Arc<Ctx>, req: Req, path: &str) -> Result<Resp, ApiError> {
         | ["distribution", ..]
         | ["auth"]
         | ["containers", _, "export"]
-        | ["containers", _, "changes"]
-        | ["containers", _, "update"] => Err(ApiError::unsupported(format!(
+        | ["containers", _, "changes"] => Err(ApiError::unsupported(format!(
             "/{}",
             path.trim_start_matches('/')
         ))),

@@ -1,6 +1,7 @@
 //! The Docker Engine API (`holm system service`) driven by the real docker CLI: version negotiation, info,
 //! images, `run --rm` with exit codes and separate stdout/stderr, detached runs with logs/stop/rm, `ps -a`,
-//! `inspect` (compared with `holm inspect`), `exec` (exit codes, stdin), `cp` both ways, `kill` + `wait`,
+//! `inspect` (compared with `holm inspect`), `update` (the cgroup and `inspect`), `exec` (exit codes, stdin), `cp`
+//! both ways, `kill` + `wait`,
 //! `save`/`rmi`/`load`, `pull` from a local registry, and the socket itself (mode, idle exit).
 
 mod api_common;
@@ -9,7 +10,7 @@ mod common;
 mod engine_common;
 
 use api_common::Api;
-use engine_common::{wait_until, IMAGE};
+use engine_common::{cgroup_file, wait_until, IMAGE};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::Duration;
 
@@ -144,6 +145,38 @@ fn detached_run_logs_stop_ps_inspect_rm() {
         api.docker_ok(&["ps", "-a", "--no-trunc", "--format", tmpl]),
         api.engine.ok(&["ps", "-a", "--no-trunc", "--format", tmpl])
     );
+    // update: the running container's cgroup and the record; a field holm does not update is refused by name
+    assert_eq!(
+        api.docker_ok(&[
+            "update",
+            "--memory",
+            "96m",
+            "--cpus",
+            "0.5",
+            "--restart",
+            "on-failure:2",
+            "web"
+        ]),
+        "web\n"
+    );
+    let mem = cgroup_file(&id, "memory.limit_in_bytes").or_else(|| cgroup_file(&id, "memory.max"));
+    assert_eq!(mem.as_deref(), Some("100663296"));
+    let quota = cgroup_file(&id, "cpu.cfs_quota_us").or_else(|| cgroup_file(&id, "cpu.max"));
+    assert!(
+        quota.as_deref().is_some_and(|q| q.starts_with("50000")),
+        "{quota:?}"
+    );
+    let hc: serde_json::Value = serde_json::from_str(&api.engine.ok(&["inspect", "web"])).unwrap();
+    assert_eq!(hc[0]["HostConfig"]["Memory"], 96 << 20);
+    assert_eq!(hc[0]["HostConfig"]["NanoCpus"], 500_000_000);
+    assert_eq!(hc[0]["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
+    let o = api.docker(&["update", "--cpu-quota", "50000", "web"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("CpuQuota"),
+        "{o:?}"
+    );
+    api.docker_ok(&["update", "--restart", "no", "web"]);
     api.docker_ok(&["stop", "-t", "1", "web"]);
     let ps = api.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
     // sleep as pid 1 ignores SIGTERM: killed after the timeout
