@@ -47,17 +47,6 @@ impl Engine {
     }
 
     fn exec_running(&self, rec: ContainerRecord, req: &ExecRequest) -> Result<i32> {
-        if rec.config.is_vm() {
-            for (flag, set) in [("--tty", req.tty), ("--detach", req.detach)] {
-                if set {
-                    return Err(Error::flag(
-                        flag,
-                        "true",
-                        "not supported in a container with --isolation vm yet",
-                    ));
-                }
-            }
-        }
         let (user, additional_gids) = match &req.user {
             Some(u) => {
                 // An unknown user fails the exec: 126, as docker's.
@@ -135,9 +124,46 @@ impl Engine {
             c.arg("--additional-gids").arg(g.to_string());
         }
         c.arg(id).args(&req.cmd);
+        if req.tty && !req.detach {
+            return run_passing_winch(c, bin);
+        }
         let st = c.status().map_err(Error::io(format!("run {bin} exec")))?;
         Ok(st.code().unwrap_or_else(|| {
             128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0)
         }))
     }
+}
+
+/// Runs `c` (a runtime's `exec --tty`, which relays holm's terminal itself) and waits for it, passing on
+/// `SIGWINCH`: the runtime copies the terminal's new size to the process's pty when it gets one (runc's relay and
+/// holm-runtime's, for a VM container too). Returns its exit code (128+N for signal N).
+fn run_passing_winch(mut c: Command, bin: &str) -> Result<i32> {
+    use holm_sys::signal::{self, SigSet};
+    let what = || format!("run {bin} exec");
+    let mut winch = SigSet::empty();
+    winch.add(libc::SIGWINCH);
+    // Blocked before the child exists so no resize is lost; the child starts with an empty mask (std's spawn
+    // resets it).
+    let old = signal::set_mask(&winch)?;
+    let r = (|| -> Result<i32> {
+        let sfd = signal::signalfd(&winch)?;
+        let child = c.spawn().map_err(Error::io(what()))?;
+        let pid = child.id() as i32;
+        let pidfd = holm_sys::process::pidfd_open(pid)?;
+        use std::os::fd::AsFd;
+        loop {
+            let ready = holm_sys::process::poll_any(&[pidfd.as_fd(), sfd.as_fd()], -1)?;
+            if ready[1] {
+                if let Ok(sig) = signal::read_signal(sfd.as_fd()) {
+                    let _ = holm_sys::process::pidfd_send_signal(pidfd.as_fd(), sig);
+                }
+            }
+            if ready[0] {
+                let (_, st) = holm_sys::process::waitpid(pid, 0)?;
+                return Ok(st.exit_code());
+            }
+        }
+    })();
+    let _ = signal::set_mask(&old);
+    r
 }

@@ -15,9 +15,11 @@
 //! - `-t`: the runtime sends the master of a host pty, whose peer its VM shim relays to the guest's pty (window size
 //!   changes included), so the monitor's terminal handling is the same as for a process container.
 //! - Refused with a one-line error naming the flag: `--runtime`, `--network host`,
-//!   `--network container:X`, more than one network; also `exec -t`/`-d` ([`crate::exec`]), `network connect`
-//!   and joining a VM container's network namespace ([`crate::network`]).
-//! - A healthcheck runs through the runtime's exec in the foreground (it has no detached exec for a VM).
+//!   `--network container:X`, more than one network; also `network connect` and joining a VM container's network
+//!   namespace ([`crate::network`]).
+//! - `exec` goes through the runtime's exec as for any `--runtime` ([`crate::exec`]): `-t` makes it relay holm's
+//!   terminal to a guest pty (holm passes SIGWINCH on), `-d` returns once the process runs in the guest.
+//! - A healthcheck runs through the runtime's exec in the foreground.
 //! - `--vm-kernel PATH` (holm's own flag) picks the guest kernel: checked at create (exit 125 naming the path),
 //!   passed to the runtime as `HOLM_VM_KERNEL` by the monitor. holm has no configuration file; without the flag,
 //!   `$HOLM_VM_KERNEL` (in holm's environment, which the monitor and runtime inherit) or the default kernel.

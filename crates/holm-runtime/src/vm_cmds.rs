@@ -457,7 +457,7 @@ pub fn create(
 
 /// A new pty on the host's devpts: (master, peer in raw mode, pty number); the window size is
 /// `process.consoleSize` when set.
-fn open_host_pty(
+pub(crate) fn open_host_pty(
     process: Option<&oci_spec::runtime::Process>,
 ) -> anyhow::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd, u32)> {
     use std::os::unix::fs::OpenOptionsExt;

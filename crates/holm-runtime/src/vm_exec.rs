@@ -1,22 +1,34 @@
 //! `exec` in a VM container: a request to the VM shim, which runs the process in the guest with the stdio fds
 //! sent along. In the foreground the runtime waits for the exit code; with `--detach` a child of the runtime does.
+//!
+//! With `--tty` the runtime opens a host pty (its peer raw: the guest's pty does the line discipline) and sends
+//! the peer as the process's stdio; the shim relays it to the guest's pty, whose size follows the host pty's. The
+//! master goes to `--console-socket` (runc's protocol), or, in the foreground without one, to the runtime's own
+//! relay to its stdin/stdout (raw mode, `SIGWINCH`), as runc's `exec -t` does.
 
 use anyhow::{bail, Context};
+use holm_container::console::Relay;
 use holm_container::state::Status;
 use holm_container::Store;
 use holm_vm::shim_api::{Client, ShimReply, ShimRequest};
 use std::io::Read;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-/// `exec` in a VM container: the process runs in the guest with this process's stdin, stdout and stderr; returns
-/// its exit code. With `--detach` (how conmon and containerd's runc shim always call it) a child of this process
-/// holds the connection to the shim and exits with the process's exit code; its pid goes to `--pid-file`, and
-/// this command returns 0 once the process runs in the guest.
+/// Where the pty master of an exec with a terminal goes.
+enum Console {
+    /// `--console-socket`.
+    Socket(UnixStream),
+    /// This process relays it (foreground, no socket).
+    Relay(Relay),
+}
+
+/// `exec` in a VM container: the process runs in the guest with this process's stdin, stdout and stderr (or a
+/// terminal, see the module docs); returns its exit code. With `--detach` (how conmon and containerd's runc shim
+/// always call it) a child of this process holds the connection to the shim and exits with the process's exit
+/// code; its pid goes to `--pid-file`, and this command returns 0 once the process runs in the guest.
 pub fn exec(store: &Store, opts: &holm_container::ExecOptions) -> anyhow::Result<i32> {
-    if opts.tty || opts.console_socket.is_some() {
-        bail!("--tty: a terminal is not supported with --isolation vm yet");
-    }
     if opts.preserve_fds > 0 {
         bail!("--preserve-fds: not supported with --isolation vm");
     }
@@ -35,28 +47,80 @@ pub fn exec(store: &Store, opts: &holm_container::ExecOptions) -> anyhow::Result
     let dir = l.dir.clone();
     // The lock is released before a detached exec forks: its long-lived child must not hold it.
     drop(l);
+    // runc's rules for the console socket.
+    let console = match (
+        process.terminal().unwrap_or(false),
+        &opts.console_socket,
+        opts.detach,
+    ) {
+        (true, Some(p), _) => Some(Console::Socket(
+            UnixStream::connect(p)
+                .with_context(|| format!("connect to console socket {}", p.display()))?,
+        )),
+        (true, None, true) => {
+            bail!("exec: a terminal (--tty) for a detached process needs --console-socket")
+        }
+        (true, None, false) => Some(Console::Relay(Relay::new()?)),
+        (false, Some(p), _) => bail!(
+            "exec: --console-socket `{}` is only used with a terminal (--tty)",
+            p.display()
+        ),
+        (false, None, _) => None,
+    };
+    // The terminal: the master goes to its owner now (before the process starts, as runc's tenant sends it); the
+    // peer is the process's stdio.
+    let peer = match &console {
+        None => None,
+        Some(c) => {
+            let (master, peer, num) = crate::vm_cmds::open_host_pty(Some(&process))?;
+            let sock = match c {
+                Console::Socket(s) => s.try_clone().context("dup console socket")?,
+                Console::Relay(r) => r.container_end()?,
+            };
+            holm_sys::socket::send_with_fds(
+                sock.as_fd(),
+                format!("/dev/pts/{num}").as_bytes(),
+                &[master.as_fd()],
+            )
+            .context("send the terminal to the console socket")?;
+            Some(peer)
+        }
+    };
     if opts.detach {
-        return exec_detached(&dir, process, opts.pid_file.as_deref());
+        return exec_detached(&dir, process, opts.pid_file.as_deref(), peer);
     }
     let mut c = Client::connect(&dir)?;
-    let pid = start_exec(&mut c, process)?;
+    let pid = start_exec(&mut c, process, peer.as_ref().map(|p| p.as_fd()))?;
+    drop(peer);
     if let Some(f) = &opts.pid_file {
         log::debug!(
             "exec: guest pid {pid}; --pid-file {} not written (no host process)",
             f.display()
         );
     }
-    wait_exec(&mut c)
+    match console {
+        Some(Console::Relay(r)) => relay_until_exit(&mut c, r),
+        _ => wait_exec(&mut c),
+    }
 }
 
-/// Sends the exec request with this process's stdin, stdout and stderr; returns the guest pid once it runs.
-fn start_exec(c: &mut Client, process: oci_spec::runtime::Process) -> anyhow::Result<i32> {
+/// Sends the exec request with `terminal` (a pty peer) or else this process's stdin, stdout and stderr as the
+/// process's stdio; returns the guest pid once it runs.
+fn start_exec(
+    c: &mut Client,
+    process: oci_spec::runtime::Process,
+    terminal: Option<BorrowedFd<'_>>,
+) -> anyhow::Result<i32> {
     let (i, o, e) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let fds = match terminal {
+        Some(t) => [t, t, t],
+        None => [i.as_fd(), o.as_fd(), e.as_fd()],
+    };
     c.send(
         &ShimRequest::Exec {
             process: Box::new(process),
         },
-        &[i.as_fd(), o.as_fd(), e.as_fd()],
+        &fds,
     )?;
     match c.recv()? {
         ShimReply::Pid(p) => Ok(p),
@@ -74,14 +138,46 @@ fn wait_exec(c: &mut Client) -> anyhow::Result<i32> {
     }
 }
 
+/// Relays the terminal to this process's stdin/stdout (raw while it runs; `SIGWINCH` resizes the host pty, which
+/// the shim passes on to the guest) until the shim reports the exit; then copies the output still buffered and
+/// returns the exit code.
+fn relay_until_exit(c: &mut Client, mut relay: Relay) -> anyhow::Result<i32> {
+    let mut winch = holm_sys::signal::SigSet::empty();
+    winch.add(libc::SIGWINCH);
+    let old = holm_sys::signal::set_mask(&winch)?;
+    let r = (|| {
+        let sfd = holm_sys::signal::signalfd(&winch)?;
+        relay.start()?;
+        loop {
+            let mut fds = vec![c.as_fd(), sfd.as_fd()];
+            fds.extend(relay.poll_fds());
+            let ready = holm_sys::process::poll_any(&fds, -1)?;
+            relay.pump(&ready[2..])?;
+            if ready[1] {
+                let _ = holm_sys::signal::read_signal(sfd.as_fd());
+                relay.resize();
+            }
+            if ready[0] {
+                let code = wait_exec(c);
+                relay.drain();
+                return code;
+            }
+        }
+    })();
+    drop(relay);
+    let _ = holm_sys::signal::set_mask(&old);
+    r
+}
+
 /// `exec --detach`: forks the host process that stands for the guest process (engines wait for the pid in
-/// `--pid-file` and take its exit status as the process's). It starts the exec with the stdio it inherited,
-/// reports on a pipe (nothing: started; else the error), then waits and exits with the process's code (255 if the
-/// VM ends first). Signals sent to it are not forwarded to the guest process.
+/// `--pid-file` and take its exit status as the process's). It starts the exec with the stdio it inherited (or
+/// `terminal`, a pty peer), reports on a pipe (nothing: started; else the error), then waits and exits with the
+/// process's code (255 if the VM ends first). Signals sent to it are not forwarded to the guest process.
 fn exec_detached(
     dir: &Path,
     process: oci_spec::runtime::Process,
     pid_file: Option<&Path>,
+    terminal: Option<OwnedFd>,
 ) -> anyhow::Result<i32> {
     use std::io::Write;
     let (mut report_r, report_w) = std::io::pipe().context("pipe")?;
@@ -91,7 +187,11 @@ fn exec_detached(
             let mut report_w = report_w;
             let started = Client::connect(dir)
                 .map_err(anyhow::Error::from)
-                .and_then(|mut c| start_exec(&mut c, process).map(|_| c));
+                .and_then(|mut c| {
+                    start_exec(&mut c, process, terminal.as_ref().map(|t| t.as_fd())).map(|_| c)
+                });
+            // The shim holds the terminal now.
+            drop(terminal);
             match started {
                 Err(e) => {
                     let _ = write!(report_w, "{e:#}");
@@ -105,6 +205,7 @@ fn exec_detached(
         }
         holm_sys::process::Fork::Parent(child) => {
             drop(report_w);
+            drop(terminal);
             let mut msg = String::new();
             report_r
                 .read_to_string(&mut msg)

@@ -6,13 +6,15 @@
 //! - foreground `--rm`: the guest's kernel (not the host's), exit code 3, stdout and stderr, `-e`, `-w`, `-u`,
 //!   a bind mount read-write and a named volume `:ro`, and nothing left afterwards; 127 for a missing command;
 //! - detached with `-p`: `inspect` (`HostConfig.Isolation`, the VMM as `State.Pid`), `logs`, the published port
-//!   on 127.0.0.1 (busybox httpd in the guest), `exec`, `pause`/`unpause`, `stop` (SIGTERM ignored by pid 1, then
+//!   on 127.0.0.1 (busybox httpd in the guest), `exec`, `exec -t`, `exec -d` (returns at once, its process goes
+//!   on in the guest), `pause`/`unpause`, `stop` (SIGTERM ignored by pid 1, then
 //!   SIGKILL after the timeout: 137), and `rm` leaving nothing (no VMM, cgroup, mount, network namespace);
 //! - `--memory`/`--cpus`: the guest's size and the VMM's cgroup limit; `stats`; `rm -f` of a running VM; the same
 //!   VM boots a copy of the kernel given by `--vm-kernel` (with `$HOLM_VM_KERNEL` pointing nowhere) and takes
 //!   `holm update` (the guest's cgroup and the VMM's quota change; memory above the guest's RAM is refused);
 //! - a healthcheck (run in the guest);
-//! - `-it` through a pty the test drives: the guest's shell, its terminal size and a resize, Ctrl-C, Ctrl-D;
+//! - `-it` through a pty the test drives: the guest's shell, its terminal size and a resize, Ctrl-C, Ctrl-D; and
+//!   `exec -it` into it (prompt, output, size and resize, Ctrl-C on a foreground job, `exit 3` gives 3);
 //! - the docker CLI through `holm system service`: `docker run --isolation vm` (the API's `HostConfig.Isolation`);
 //! - refusals without a boot: no guest kernel or agent (125), a bad `--vm-kernel` (125, nothing left), a bad
 //!   `--isolation` value, `--network host`,
@@ -295,8 +297,39 @@ fn detached_vm_with_a_published_port() {
     let (so, _) = vm_code(&e, 0, &["exec", "web", "cat", "/www/index.html"]);
     assert_eq!(so, "hello-vm\n");
     vm_code(&e, 5, &["exec", "web", "sh", "-c", "exit 5"]);
-    let (_, se) = vm_code(&e, 125, &["exec", "-t", "web", "true"]);
-    assert_eq!(se.trim().lines().count(), 1, "{se}");
+    // exec -t without -i: the output comes through the guest's pty (CRLF line ends).
+    let (so, _) = vm_code(&e, 0, &["exec", "-t", "web", "echo", "tty-out"]);
+    assert_eq!(so, "tty-out\r\n");
+    // exec -d returns while the process still runs in the guest; what it writes there shows up later.
+    let t = Instant::now();
+    let (so, _) = vm_code(
+        &e,
+        0,
+        &[
+            "exec",
+            "-d",
+            "web",
+            "sh",
+            "-c",
+            "sleep 8; echo bg-done > /www/bg",
+        ],
+    );
+    assert_eq!(so, "");
+    let o = vm_cmd(&e, &["exec", "web", "cat", "/www/bg"])
+        .output()
+        .unwrap();
+    if t.elapsed() < Duration::from_secs(8) {
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "exec -d waited for its process: {o:?}"
+        );
+    }
+    wait_until(
+        Duration::from_secs(60),
+        "the exec -d process's file",
+        || e.ok(&["exec", "web", "sh", "-c", "cat /www/bg 2>/dev/null; true"]) == "bg-done\n",
+    );
     // pause freezes the VM: the port stops answering until unpause.
     e.ok(&["pause", "web"]);
     assert_eq!(e.status("web"), "paused");
@@ -642,6 +675,9 @@ fn interactive_terminal_in_a_vm() {
     pty.send("echo after-$((1+1))\r");
     pty.expect("after-2");
     assert_eq!(e.status("vmsh"), "running");
+    // exec -it: a second shell in the guest, on its own pty: prompt, output, size and resize, Ctrl-C, exit code
+    exec_it(&e, "vmsh");
+    assert_eq!(e.status("vmsh"), "running");
     // Ctrl-D ends the shell, holm exits with its code, --rm removes it
     pty.send("\x04");
     let end = Instant::now() + Duration::from_secs(30);
@@ -658,4 +694,58 @@ fn interactive_terminal_in_a_vm() {
     assert_eq!(code, Some(0));
     assert_eq!(e.ok(&["ps", "-aq"]), "");
     assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());
+}
+
+/// `holm exec -it NAME sh` through a pty the test drives: the prompt, a command's output, the terminal's size and a
+/// resize (SIGWINCH to holm), Ctrl-C on a foreground `sleep 100` returns to the same shell, `exit 3` gives 3.
+fn exec_it(e: &Engine, name: &str) {
+    let mut pty = Pty::new(30, 90, Duration::from_secs(60));
+    let mut child = pty.spawn(vm_cmd(e, &["exec", "-it", name, "sh"]));
+    pty.expect("# ");
+    let out = pty.run_line("echo $((6*7)) pid=$$; tty");
+    assert!(out.contains("42 pid="), "{out:?}");
+    assert!(out.contains("/dev/pts/"), "{out:?}");
+    let shell = out
+        .rsplit("pid=")
+        .next()
+        .and_then(|s| s.lines().next())
+        .map(str::trim);
+    assert!(
+        pty.wait_size("30 90"),
+        "the exec's pty did not get the terminal's size"
+    );
+    holm_sys::tty::set_winsize(pty.peer.as_fd(), 35, 110).unwrap();
+    holm_sys::process::kill(child.id() as i32, libc::SIGWINCH).unwrap();
+    assert!(pty.wait_size("35 110"), "the exec's pty was not resized");
+    // Ctrl-C once `sleep` runs (a moment after the shell printed the line before it)
+    let t = Instant::now();
+    pty.send("echo sleep-$((2+3)); sleep 100\r");
+    pty.expect("sleep-5");
+    std::thread::sleep(Duration::from_millis(1500));
+    pty.send("\x03");
+    let out = pty.run_line("echo after-$((1+1)) pid=$$");
+    assert!(out.contains("after-2"), "{out:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(90),
+        "Ctrl-C did not interrupt sleep: {out:?}"
+    );
+    if let Some(pid) = shell {
+        assert!(
+            out.contains(&format!("pid={pid}")),
+            "not the same shell ({pid}): {out:?}"
+        );
+    }
+    pty.send("exit 3\r");
+    let end = Instant::now() + Duration::from_secs(60);
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("holm exec -it did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(3));
 }

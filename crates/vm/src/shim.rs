@@ -16,9 +16,9 @@
 
 use crate::jail::{self, Bind, JailSpec, NetNs};
 use crate::qemu::{Accel, QemuBuilder, Share, VmSize};
-use crate::session::{self, Control, Output, Stdio};
+use crate::session::{self, Control, Stdio};
 use crate::shim_api::{self, ShimReply, ShimRequest};
-use holm_vm_proto::{CreateRequest, HostFrame, Writer, INIT_STREAM};
+use holm_vm_proto::{CreateRequest, Writer, INIT_STREAM};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -28,6 +28,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+mod relay;
 
 /// How long the guest may take from qemu's start to the agent's `Ready` and the container's creation. TCG on a
 /// loaded 2-core machine boots in seconds; this bound only catches a guest that never comes up.
@@ -443,12 +445,12 @@ fn serve(dir: &Path, vm: Vm, log: Arc<Mutex<Option<File>>>) -> i32 {
     {
         let sh = shared.clone();
         let stdio = Stdio::new(vm.stdio, std::io::sink(), streams);
-        std::thread::spawn(move || stdio_thread(&sh, stdio));
+        std::thread::spawn(move || relay::stdio_thread(&sh, stdio));
     }
     if vm.terminal {
         if let Ok(peer) = vm.stdin.try_clone() {
             let sh = shared.clone();
-            std::thread::spawn(move || resize_thread(&sh, peer));
+            std::thread::spawn(move || relay::resize_thread(&sh, INIT_STREAM, peer));
         }
     }
     {
@@ -474,96 +476,6 @@ fn serve(dir: &Path, vm: Vm, log: Arc<Mutex<Option<File>>>) -> i32 {
     control_thread(&shared, vm.control, vm.ctl, wake_r, rx)
 }
 
-fn stdio_thread(sh: &Shared, mut stdio: Stdio<UnixStream, std::io::Sink>) {
-    loop {
-        match stdio.next_output() {
-            Ok(Some(out)) => {
-                let mut g = sh.lock();
-                match out {
-                    Output::Stdout(s, data) => {
-                        if let Some((Some(f), _)) = g.outputs.get_mut(&s) {
-                            let _ = f.write_all(&data);
-                        }
-                    }
-                    Output::Stderr(s, data) => {
-                        if let Some((_, Some(f))) = g.outputs.get_mut(&s) {
-                            let _ = f.write_all(&data);
-                        }
-                    }
-                    Output::End(s) => {
-                        g.outputs.remove(&s);
-                        g.ended.insert(s);
-                        sh.cond.notify_all();
-                    }
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                sh.log(&format!("stdio port: {e}"));
-                if e.is_violation() {
-                    let _ = holm_sys::process::kill(sh.vmm, libc::SIGKILL);
-                }
-                break;
-            }
-        }
-    }
-}
-
-/// How often the terminal's window size is checked.
-const RESIZE_POLL: Duration = Duration::from_millis(100);
-
-/// Passes the init's terminal size on to the guest's pty: the pty's peer here (`peer`) is no process's controlling
-/// terminal, so no SIGWINCH tells of a change; its size is read every [`RESIZE_POLL`] instead (the first time at
-/// once), until the init's output ended or the VM is gone.
-fn resize_thread(sh: &Shared, peer: File) {
-    let mut sent = None;
-    loop {
-        {
-            let g = sh.lock();
-            if g.vm_gone || g.ended.contains(&INIT_STREAM) {
-                return;
-            }
-        }
-        match holm_sys::tty::get_winsize(peer.as_fd()) {
-            Ok(size) if size != (0, 0) && Some(size) != sent => {
-                let (rows, cols) = size;
-                let reply = sh.call(Box::new(move |c| {
-                    c.resize(INIT_STREAM, rows, cols).map(|_| ShimReply::Ok)
-                }));
-                // Tried once per size (a failure is logged, not retried until the size changes again).
-                sent = Some(size);
-                if reply != ShimReply::Ok {
-                    sh.log(&format!("resize to {rows}x{cols}: {reply:?}"));
-                }
-            }
-            Ok(_) => {}
-            Err(_) => return,
-        }
-        std::thread::sleep(RESIZE_POLL);
-    }
-}
-
-/// Copies `input` to `stream`'s stdin in the guest until end of file, then closes it there.
-fn stdin_thread(sh: &Shared, stream: u32, mut input: File) {
-    let mut buf = vec![0u8; 32 << 10];
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let frame = HostFrame::Stdin {
-            stream,
-            data: buf[..n].to_vec(),
-        };
-        let mut w = sh.stdin_writer.lock().unwrap_or_else(|p| p.into_inner());
-        if w.write(&frame).is_err() {
-            return;
-        }
-    }
-    let mut w = sh.stdin_writer.lock().unwrap_or_else(|p| p.into_inner());
-    let _ = w.write(&HostFrame::StdinClose { stream });
-}
-
 fn handle_conn(sh: &Arc<Shared>, conn: UnixStream, init_stdin: &Mutex<Option<File>>) {
     let (req, mut fds) = match shim_api::recv_request(&conn) {
         Ok(r) => r,
@@ -578,7 +490,7 @@ fn handle_conn(sh: &Arc<Shared>, conn: UnixStream, init_stdin: &Mutex<Option<Fil
             if r == ShimReply::Ok {
                 if let Some(f) = init_stdin.lock().unwrap_or_else(|p| p.into_inner()).take() {
                     let sh2 = sh.clone();
-                    std::thread::spawn(move || stdin_thread(&sh2, INIT_STREAM, f));
+                    std::thread::spawn(move || relay::stdin_thread(&sh2, INIT_STREAM, f));
                 }
             }
             r
@@ -623,14 +535,20 @@ fn handle_conn(sh: &Arc<Shared>, conn: UnixStream, init_stdin: &Mutex<Option<Fil
                 g.waiting += 1;
                 s
             };
+            let terminal = process.terminal().unwrap_or(false);
             let r = sh.call(Box::new(move |c| {
                 c.exec(stream, *process).map(ShimReply::Pid)
             }));
             let started = matches!(r, ShimReply::Pid(_));
             let _ = shim_api::send_reply(&conn, &r);
             if started {
+                // With a terminal the fds are the peer of the runtime's host pty: the guest's pty follows its size.
+                if let (true, Ok(peer)) = (terminal, input.try_clone()) {
+                    let sh2 = sh.clone();
+                    std::thread::spawn(move || relay::resize_thread(&sh2, stream, peer));
+                }
                 let sh2 = sh.clone();
-                std::thread::spawn(move || stdin_thread(&sh2, stream, input));
+                std::thread::spawn(move || relay::stdin_thread(&sh2, stream, input));
                 let g = sh.wait_for(None, |s| {
                     (s.exits.contains_key(&stream) && s.ended.contains(&stream)) || s.vm_gone
                 });

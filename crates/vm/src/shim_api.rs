@@ -42,7 +42,8 @@ pub enum ShimRequest {
         /// Every process, not only the init.
         all: bool,
     },
-    /// Run a process in the container with the three fds sent along as its stdin, stdout, stderr. Replies:
+    /// Run a process in the container with the three fds sent along as its stdin, stdout, stderr (with
+    /// `process.terminal`: the peer of a host pty, three times; the guest pty follows its window size). Replies:
     /// [`ShimReply::Pid`] (its guest pid) once started, then [`ShimReply::Exited`].
     Exec {
         /// The process (runtime-spec `process`).
