@@ -276,6 +276,21 @@ impl Engine for Containerd {
         self.ctr(&args)
     }
 
+    fn exec_tty(&self, name: &str, cmd: &[&str]) -> Output {
+        let id = format!("exec{}", self.exec_ids.fetch_add(1, Ordering::Relaxed));
+        let base = self.command();
+        let mut line: Vec<String> = vec!["/usr/bin/ctr".into()];
+        line.extend(base.get_args().map(|a| a.to_string_lossy().into_owned()));
+        line.extend(["task", "exec", "-t", "--exec-id", &id, name].map(String::from));
+        line.extend(cmd.iter().map(|s| s.to_string()));
+        let line = line
+            .iter()
+            .map(|s| shell_quote(s))
+            .collect::<Vec<_>>()
+            .join(" ");
+        run_in_pty(&line, &[])
+    }
+
     fn pid(&self, name: &str) -> Result<i32, String> {
         let f = self.task_line(name)?;
         f.get(1)

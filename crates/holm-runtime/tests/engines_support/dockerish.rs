@@ -393,6 +393,19 @@ impl Engine for DockerLike {
         run_in_pty(&line, &self.env)
     }
 
+    fn exec_tty(&self, name: &str, cmd: &[&str]) -> Output {
+        let mut line: Vec<String> = vec![self.bin.into()];
+        line.extend(self.global.iter().cloned());
+        line.extend(["exec", "-it", name].map(String::from));
+        line.extend(cmd.iter().map(|s| s.to_string()));
+        let line = line
+            .iter()
+            .map(|s| shell_quote(s))
+            .collect::<Vec<_>>()
+            .join(" ");
+        run_in_pty(&line, &self.env)
+    }
+
     fn run_detached(&self, rt: Rt, name: &str, opts: &Opts, cmd: &[&str]) -> Result<(), String> {
         let out = self.run_with(self.run_args(rt, opts, None), name, &["-d"], cmd);
         ok(&out, "run -d").map(|_| ())

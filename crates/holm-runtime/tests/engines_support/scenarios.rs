@@ -59,6 +59,9 @@ pub trait Engine {
     fn logs(&self, name: &str) -> Result<String, String>;
     /// `exec` (as `user` when given, `UID[:GID]`).
     fn exec(&self, name: &str, user: Option<&str>, cmd: &[&str]) -> Output;
+    /// `exec -it` (ctr: `task exec -t`) under a pseudo-terminal (`script -qec`): what the terminal showed, and the
+    /// exit status.
+    fn exec_tty(&self, name: &str, cmd: &[&str]) -> Output;
     /// The container's init pid on the host.
     fn pid(&self, name: &str) -> Result<i32, String>;
     /// Stops the container with SIGTERM (`stop`; ctr: `task kill` and wait) and returns its exit code.

@@ -14,7 +14,9 @@
 //!   guest's), output and exit code 3 come back; under dockerd, which sets `net.ipv4.ip_unprivileged_port_start=0`
 //!   on every container, a non-root exec (uid 65534) binds port 80 in the guest (the agent applies the sysctl);
 //! - `-p` (podman and dockerd): busybox httpd in the VM answers on 127.0.0.1 through the engine's port publishing;
-//! - `run --rm -it` under a pseudo-terminal (`script`): stdin and stdout are a terminal in the guest.
+//! - `run --rm -it` under a pseudo-terminal (`script`): stdin and stdout are a terminal in the guest;
+//! - `exec -it` (ctr: `task exec -t`) under a pseudo-terminal into a running VM container: the exec'd process's
+//!   stdin and stdout are a terminal in the guest, and its exit code (3) comes back.
 
 use super::host::{free_port, http_get, poll};
 use super::scenarios::{Engine, Opts};
@@ -32,6 +34,7 @@ pub const NAMES: &[&str] = &[
     "exec",
     "-p (curl 127.0.0.1)",
     "run --rm -it",
+    "exec -it",
 ];
 
 /// Which scenarios an engine runs: ctr has no port publishing.
@@ -93,7 +96,15 @@ impl VmReport {
 
 type Scenario = fn(&dyn Engine, &str) -> Result<(), String>;
 
-const BODIES: &[Scenario] = &[uname, exit_code, detached_stop_rm, exec, publish, tty];
+const BODIES: &[Scenario] = &[
+    uname,
+    exit_code,
+    detached_stop_rm,
+    exec,
+    publish,
+    tty,
+    exec_tty,
+];
 
 /// Runs the scenarios of `plan` with [`Rt::HolmVm`]; a panic counts as a failure, and each container is
 /// force-removed after its scenario.
@@ -337,6 +348,38 @@ fn tty(e: &dyn Engine, name: &str) -> Result<(), String> {
         || format!("the container saw no terminal: {text:?}"),
     )?;
     guest_release(text.lines().last().unwrap_or(""))
+}
+
+fn exec_tty(e: &dyn Engine, name: &str) -> Result<(), String> {
+    e.run_detached(Rt::HolmVm, name, &Opts::default(), &["sleep", "1000"])?;
+    let out = e.exec_tty(
+        name,
+        &[
+            "sh",
+            "-c",
+            "test -t 0 && test -t 1 && echo stdio-is-a-tty; tty; uname -r; exit 3",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    expect(out.status.code() == Some(3), || {
+        format!(
+            "exec -it should pass exit 3 through: {}: {text:?}",
+            out.status
+        )
+    })?;
+    expect(
+        text.contains("stdio-is-a-tty") && text.contains("/dev/pts/"),
+        || format!("the exec'd process saw no terminal: {text:?}"),
+    )?;
+    // The line after `tty`'s (ctr may print an error of its own after the process ended: its pty resize lost the
+    // race with the exit, "cannot resize a stopped container").
+    let release = text
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with("/dev/pts/"))
+        .nth(1)
+        .unwrap_or("");
+    guest_release(release)
 }
 
 fn publish(e: &dyn Engine, name: &str) -> Result<(), String> {
