@@ -6,7 +6,9 @@
 //! installed at [`DEFAULT_KERNEL_PATH`].
 //!
 //! Lookup order of [`find_kernel`], first match wins:
-//! 1. the path given by the caller: `--vm-kernel PATH` (holm, holm-runtime) or a config setting;
+//! 1. the path given by the caller: `--vm-kernel PATH` (holm-runtime's global flag; `holm run|create --vm-kernel`,
+//!    which the engine's monitor passes to holm-runtime as `HOLM_VM_KERNEL`). holm has no configuration file, so
+//!    there is no config setting;
 //! 2. the `HOLM_VM_KERNEL` environment variable ([`KERNEL_ENV`]), when set and not empty;
 //! 3. [`DEFAULT_KERNEL_PATH`].
 //!
