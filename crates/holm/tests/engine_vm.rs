@@ -15,7 +15,8 @@
 //! - a healthcheck (run in the guest);
 //! - `-it` through a pty the test drives: the guest's shell, its terminal size and a resize, Ctrl-C, Ctrl-D; and
 //!   `exec -it` into it (prompt, output, size and resize, Ctrl-C on a foreground job, `exit 3` gives 3);
-//! - the docker CLI through `holm system service`: `docker run --isolation vm` (the API's `HostConfig.Isolation`);
+//! - the docker CLI through `holm system service`: `docker run --isolation vm` (the API's `HostConfig.Isolation`),
+//!   `docker exec -it` into a VM container (a pty in the guest with the client's size, exit code);
 //! - refusals without a boot: no guest kernel or agent (125), a bad `--vm-kernel` (125, nothing left), a bad
 //!   `--isolation` value, `--network host`,
 //!   `network connect`, joining a VM's network namespace.
@@ -617,10 +618,53 @@ fn docker_cli_run_isolation_vm() {
         host_release(),
         "the guest runs the host's kernel"
     );
-    let id = api.docker_ok(&["create", "--isolation", "vm", engine_common::IMAGE, "true"]);
+    let id = api.docker_ok(&[
+        "create",
+        "--isolation",
+        "vm",
+        engine_common::IMAGE,
+        "sleep",
+        "300",
+    ]);
     let iso = api.docker_ok(&["inspect", "-f", "{{.HostConfig.Isolation}}", id.trim()]);
     assert_eq!(iso.trim(), "vm");
-    api.docker_ok(&["rm", id.trim()]);
+    // docker exec -it under a terminal (script(1)): the API's exec with Tty and AttachStdin runs `holm exec -it` on
+    // a pty of the service's, which reaches the guest's pty; the client's size, the guest's kernel, the exit code.
+    api.docker_ok(&["start", id.trim()]);
+    let cmdline = format!(
+        "stty cols 111 rows 33; DOCKER_HOST=unix://{} DOCKER_CONFIG={} {} exec -it {} sh",
+        api.socket.display(),
+        api.engine.tmp.path().join("docker-config").display(),
+        api_common::docker_bin().display(),
+        id.trim()
+    );
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &cmdline, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    // stdin stays open until script exits: at its EOF script would end the session before the guest answered.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"tty; busybox stty size; busybox uname -r; exit 3\n")
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).replace('\r', "");
+    assert_eq!(o.status.code(), Some(3), "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("33 111\n"), "{text}");
+    assert!(!text.contains(&format!("\n{}\n", host_release())), "{text}");
+    api.docker_ok(&["rm", "-f", id.trim()]);
     let o = api.docker(&[
         "create",
         "--isolation",
