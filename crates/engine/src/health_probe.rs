@@ -215,9 +215,8 @@ fn start(
                     }
                 })
         }
-        // A VM container's runtime has no detached exec: the runtime's exec in the foreground is the process
-        // (its exit code is the check's; at the timeout it is killed, which ends the check's wait but not
-        // necessarily the process in the guest).
+        // A VM container: the runtime's exec in the foreground is the process (its exit code is the check's; at
+        // the timeout it is killed, and the VM shim then kills the process in the guest).
         crate::runtime::Runtime::Oci { bin, root } if rec.config.is_vm() => {
             let child = std::process::Command::new(&bin)
                 .arg("--root")

@@ -549,6 +549,10 @@ fn handle_conn(sh: &Arc<Shared>, conn: UnixStream, init_stdin: &Mutex<Option<Fil
                 }
                 let sh2 = sh.clone();
                 std::thread::spawn(move || relay::stdin_thread(&sh2, stream, input));
+                if let Ok(peer) = conn.try_clone() {
+                    let sh2 = sh.clone();
+                    std::thread::spawn(move || relay::hangup_thread(&sh2, stream, peer));
+                }
                 let g = sh.wait_for(None, |s| {
                     (s.exits.contains_key(&stream) && s.ended.contains(&stream)) || s.vm_gone
                 });

@@ -120,3 +120,46 @@ pub(super) fn stdin_thread(sh: &Shared, stream: u32, mut input: File) {
     let mut w = sh.stdin_writer.lock().unwrap_or_else(|p| p.into_inner());
     let _ = w.write(&HostFrame::StdinClose { stream });
 }
+
+/// Kills (`SIGKILL`) an exec's process in the guest when its client goes away first: the host process that stands
+/// for it (a foreground `exec`, or a detached exec's child) was killed, e.g. by an engine's healthcheck timeout,
+/// and nobody could wait for it or signal it any more. Only that process, as docker kills only an exec's process
+/// at a healthcheck timeout. Returns after the kill, or once the process exited or the VM is gone (checked every
+/// [`POLL`] while the client is quiet).
+pub(super) fn hangup_thread(sh: &Shared, stream: u32, mut peer: UnixStream) {
+    let exited = || {
+        let g = sh.lock();
+        g.vm_gone || g.exits.contains_key(&stream)
+    };
+    let mut b = [0u8; 256];
+    loop {
+        match holm_sys::process::poll_readable(peer.as_fd(), POLL.as_millis() as i32) {
+            Ok(true) => {}
+            Ok(false) => {
+                if exited() {
+                    return;
+                }
+                continue;
+            }
+            Err(_) => return,
+        }
+        // The client sends nothing after its request: data is ignored, end of file or an error is the hang-up.
+        match peer.read(&mut b) {
+            Ok(n) if n > 0 => continue,
+            _ => break,
+        }
+    }
+    if exited() {
+        return;
+    }
+    sh.log(&format!(
+        "exec stream {stream}: the client went away: killing its process"
+    ));
+    let reply = sh.call(Box::new(move |c| {
+        c.signal(libc::SIGKILL, false, Some(stream))
+            .map(|_| ShimReply::Ok)
+    }));
+    if reply != ShimReply::Ok {
+        sh.log(&format!("exec stream {stream}: kill: {reply:?}"));
+    }
+}
