@@ -39,6 +39,7 @@ pub mod error;
 pub mod events;
 pub mod events_filter;
 pub mod exec;
+pub mod handoff;
 pub mod health;
 pub mod health_probe;
 pub mod ids;

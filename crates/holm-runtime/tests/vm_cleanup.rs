@@ -4,31 +4,24 @@
 //! HOLM_VM_KERNEL) and qemu.
 
 mod lifecycle_util;
+mod vm_support;
 
 use holm_testkit::{unique_id, wait_until, Bundle};
 use lifecycle_util::*;
+use std::path::Path;
 use std::time::Duration;
+use vm_support::*;
 
 #[test]
 fn delete_force_cleans_up_after_a_create_killed_while_the_vm_boots() {
-    let rt = runtime()
-        .with_min_timeout(Duration::from_secs(240))
-        .with_env("HOLM_VM_AGENT", "/bin/busybox");
+    let rt = vm_runtime_with_agent(Path::new("/bin/busybox"));
     let mut b = Bundle::busybox();
     b.set_args(&["sleep", "100"]);
     let id = unique_id("vm-killed-create");
     let _g = rt.guard(&id);
     let dir = rt.root().join(&id);
-    let mut create = rt.cmd(&[
-        "--isolation",
-        "vm",
-        "create",
-        "--bundle",
-        path_str(b.path()),
-        &id,
-    ]);
+    let mut create = create_cmd(&rt, &b, &id);
     create
-        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = create.spawn().unwrap();

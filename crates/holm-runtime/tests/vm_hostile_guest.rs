@@ -8,8 +8,9 @@ mod vm_support;
 
 use holm_testkit::{unique_id, Bundle};
 use lifecycle_util::*;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use vm_support::*;
 
 const EVIL_AGENT: &str = r#"
 #include <fcntl.h>
@@ -66,34 +67,19 @@ fn a_guest_flooding_garbage_gets_its_vm_killed() {
     let src = dir.path().join("evil.c");
     let bin = dir.path().join("evil-agent");
     std::fs::write(&src, EVIL_AGENT).unwrap();
-    let out = Command::new("cc")
-        .args(["-static", "-O1", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .expect("run cc (Debian's gcc and libc6-dev)");
-    assert!(
-        out.status.success(),
-        "cc -static: {}",
-        String::from_utf8_lossy(&out.stderr)
+    command_ok(
+        Command::new("cc")
+            .args(["-static", "-O1", "-o"])
+            .arg(&bin)
+            .arg(&src),
+        "cc -static (Debian's gcc and libc6-dev)",
     );
-    let rt = runtime()
-        .with_min_timeout(vm_support::VM_CALL_TIMEOUT)
-        .with_env("HOLM_VM_AGENT", &bin);
+    let rt = vm_runtime_with_agent(&bin);
     let b = Bundle::busybox();
     let id = unique_id("vm-evil");
     let _g = rt.guard(&id);
     let t0 = Instant::now();
-    let mut cmd = rt.cmd(&[
-        "--isolation",
-        "vm",
-        "create",
-        "--bundle",
-        path_str(b.path()),
-        &id,
-    ]);
-    let out = cmd
-        .stdin(Stdio::null())
+    let out = create_cmd(&rt, &b, &id)
         .output()
         .expect("run holm-runtime create");
     let err = stderr(&out);

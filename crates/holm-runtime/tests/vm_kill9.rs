@@ -14,14 +14,10 @@ use std::time::Duration;
 use vm_support::*;
 
 fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    command_ok(
+        Command::new("ip").args(args),
+        &format!("ip {}", args.join(" ")),
+    )
 }
 
 /// A named network namespace with `eth0` (peer of a host-side veth), removed on drop.
@@ -53,18 +49,9 @@ impl NetNs {
         ip(&["-n", &self.name, "-o", "-4", "addr", "show", "dev", "eth0"])
     }
     fn eth0_qdiscs(&self) -> String {
-        let out = Command::new("ip")
-            .args([
-                "netns", "exec", &self.name, "tc", "qdisc", "show", "dev", "eth0",
-            ])
-            .output()
-            .expect("run tc");
-        assert!(
-            out.status.success(),
-            "tc: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        ip(&[
+            "netns", "exec", &self.name, "tc", "qdisc", "show", "dev", "eth0",
+        ])
     }
 }
 

@@ -90,23 +90,6 @@ pub struct Names {
     pub containers: Vec<String>,
 }
 
-/// The monitor's exit stage (`holm --root R --runroot S __monitor-exit ID CODE RAN_MS CTL LOCK`, executed by
-/// `holm-monitor` exactly so: see `holm_monitor::handoff`) is recognised without clap, and is not a subcommand
-/// of its own: nobody types it. Returns its exit status, or `None` for any other command line.
-pub fn monitor_fast_path() -> Option<i32> {
-    if std::env::args_os().nth(5).as_deref()
-        != Some(std::ffi::OsStr::new(holm_monitor::handoff::EXIT_COMMAND))
-    {
-        return None;
-    }
-    let args: Vec<String> = std::env::args_os()
-        .map(|a| a.into_string())
-        .collect::<Result<_, _>>()
-        .ok()?;
-    let exit = holm_monitor::handoff::Exit::parse(&args)?;
-    Some(holm_engine::monitor::exit_main(&exit))
-}
-
 /// Runs a container command; returns the process exit status.
 /// Verbs that only read and print (listings, inspect, logs, `cp C:SRC -`): they start no container.
 fn only_prints(cmd: &EngineCommand) -> bool {

@@ -92,22 +92,3 @@ impl HealthArgs {
         }))
     }
 }
-
-/// `holm --root R --runroot S __health ID` (exactly so, as the monitor runs it), recognised without clap.
-/// Returns its exit status, or `None` for any other command line.
-pub fn fast_path() -> Option<i32> {
-    let args: Vec<String> = std::env::args_os()
-        .map(|a| a.into_string().ok())
-        .collect::<Option<_>>()?;
-    let [_, r, root, rr, runroot, cmd, id] = args.as_slice() else {
-        return None;
-    };
-    if r != "--root" || rr != "--runroot" || cmd != holm_monitor::handoff::HEALTH_COMMAND {
-        return None;
-    }
-    Some(holm_engine::health_probe::main(
-        std::path::Path::new(root),
-        std::path::Path::new(runroot),
-        id,
-    ))
-}

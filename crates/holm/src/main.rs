@@ -70,17 +70,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn main() {
-    if let Some(code) = engine_cli::monitor_fast_path() {
-        std::process::exit(code);
-    }
-    // `holm __dns NETWORK_ID`: a user network's name server (started by the engine, see
-    // holm_engine::network_api::dns_main).
-    if std::env::args_os().nth(1).as_deref() == Some(holm_engine::network_api::DNS_COMMAND.as_ref())
-    {
-        let id = std::env::args().nth(2).unwrap_or_default();
-        std::process::exit(holm_engine::network_api::dns_main(&id));
-    }
-    if let Some(code) = health::fast_path() {
+    // The engine's own re-entries (`__monitor-exit`, `__dns`, `__health`): see holm_engine::handoff.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = holm_engine::handoff::fast_path(&args) {
         std::process::exit(code);
     }
     let cli = match cliparse::parse() {

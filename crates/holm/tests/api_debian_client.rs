@@ -17,25 +17,22 @@ use std::time::Duration;
 /// Debian's docker.io client; scripts/install-test-deps.sh installs it. Missing is a failure, not a skip.
 const DEBIAN_DOCKER: &str = "/usr/bin/docker";
 
-fn debian(api: &Api, args: &[&str]) -> Output {
+/// Debian's docker CLI (installed by scripts/install-test-deps.sh).
+fn debian_bin() -> &'static Path {
     let bin = Path::new(DEBIAN_DOCKER);
     assert!(
         bin.is_file(),
         "{DEBIAN_DOCKER} is missing: install Debian's docker.io (scripts/install-test-deps.sh)"
     );
-    api_common::output_within(api.client_cmd(bin, args), Duration::from_secs(120), args)
+    bin
+}
+
+fn debian(api: &Api, args: &[&str]) -> Output {
+    api.client(debian_bin(), args)
 }
 
 fn debian_ok(api: &Api, args: &[&str]) -> String {
-    let o = debian(api, args);
-    assert!(
-        o.status.success(),
-        "docker {args:?}: {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
+    api.client_ok(debian_bin(), args)
 }
 
 #[test]

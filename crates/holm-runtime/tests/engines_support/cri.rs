@@ -14,9 +14,9 @@
 //! [`CRI_PYTHON`], installed by scripts/install-test-deps.sh; Debian 12 packages no CRI client: crictl is only
 //! a Go module, too new for Debian's Go 1.19).
 
-use super::dockerish::busybox_image;
-use super::host::{poll, remove_cgroup_parent, sweep_leaks, Daemon};
-use super::{describe, require_tool, run, workdir, Rt, PATH};
+use super::ctr::{ctr_command, start_containerd};
+use super::host::{remove_cgroup_parent, sweep_leaks, Daemon};
+use super::{describe, require_tool, run, workdir, workdir_suffix, Rt, PATH};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -61,62 +61,26 @@ impl CriContainerd {
         let vm_binary = w.join("vm/holm-runtime-vm");
         std::os::unix::fs::symlink(Rt::HolmVm.binary(), &vm_binary)
             .unwrap_or_else(|e| panic!("symlink {}: {e}", vm_binary.display()));
-        let sock = w.join("containerd.sock");
         let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
-        let config = format!(
-            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
-             [grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n[debug]\n  address = \"\"\n\
-             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n\
-             [{cri}]\n  sandbox_image = \"{PAUSE}\"\n  stream_server_port = \"0\"\n\
+        let plugins = format!(
+            "[{cri}]\n  sandbox_image = \"{PAUSE}\"\n  stream_server_port = \"0\"\n\
              [{cri}.cni]\n  conf_dir = \"{cni}\"\n  bin_dir = \"/usr/lib/cni\"\n\
              [{cri}.containerd]\n  default_runtime_name = \"runc\"\n\
              [{cri}.containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\
              [{cri}.containerd.runtimes.{HANDLER}]\n  runtime_type = \"io.containerd.runc.v2\"\n\
              [{cri}.containerd.runtimes.{HANDLER}.options]\n  BinaryName = \"{bin}\"\n  Root = \"{vmroot}\"\n",
-            root = w.join("root").display(),
-            state = w.join("state").display(),
-            sock = sock.display(),
-            opt = w.join("opt").display(),
             cni = w.join("cni").display(),
             bin = vm_binary.display(),
             vmroot = w.join("holm-vm-state").display(),
         );
-        fs::write(w.join("config.toml"), config).unwrap();
-        let mut cmd = Command::new("/usr/bin/containerd");
-        cmd.arg("--config").arg(w.join("config.toml"));
-        let daemon = Daemon::spawn("containerd (CRI)", cmd, &w.join("containerd.log"));
-        let suffix = w
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .rsplit('-')
-            .next()
-            .unwrap_or("x")
-            .to_lowercase();
-        let mut c = CriContainerd {
+        let (daemon, sock) = start_containerd("containerd (CRI)", &w, "", &plugins, "k8s.io");
+        let c = CriContainerd {
             sock,
-            cgroup_parent: format!("/holm-cri-{suffix}"),
+            cgroup_parent: format!("/holm-cri-{}", workdir_suffix(&w)),
             daemon: Some(daemon),
             w: w.clone(),
             work: Some(work),
         };
-        let ready = poll("containerd to answer on its socket", || {
-            if c.daemon.as_mut().is_some_and(|d| d.exited()) {
-                return Some(false);
-            }
-            c.ctr(&["version"]).status.success().then_some(true)
-        });
-        if ready != Ok(true) {
-            let log = c.daemon.as_ref().map(|d| d.log_text()).unwrap_or_default();
-            panic!("containerd did not start ({ready:?}); its log:\n{log}");
-        }
-        let app = busybox_image(&w, "busybox:engines");
-        let out = c.ctr(&["images", "import", app.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "ctr images import: {}",
-            describe(&out)
-        );
         let pause = w.join("pause.tar");
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-busybox-image.sh");
@@ -141,12 +105,7 @@ impl CriContainerd {
 
     /// Runs `ctr --address SOCK --namespace k8s.io ARGS` (the CRI plugin's namespace).
     pub fn ctr(&self, args: &[&str]) -> Output {
-        run(Command::new("/usr/bin/ctr")
-            .env("PATH", PATH)
-            .arg("--address")
-            .arg(&self.sock)
-            .args(["--namespace", "k8s.io"])
-            .args(args))
+        run(ctr_command(&self.sock, "k8s.io").args(args))
     }
 
     /// Runs cri_pod.py against this containerd and returns its JSON report, or the error with containerd's log

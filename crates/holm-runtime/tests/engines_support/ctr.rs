@@ -12,7 +12,7 @@
 use super::dockerish::{busybox_image, shell_quote};
 use super::host::{poll, remove_cgroup_parent, run_in_pty, sweep_leaks, Daemon};
 use super::scenarios::{Engine, Opts};
-use super::{describe, ok, require_tool, run, workdir, Rt, Wrapper, PATH};
+use super::{describe, ok, require_tool, run, workdir, workdir_suffix, Rt, Wrapper, PATH};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -56,32 +56,18 @@ impl Containerd {
         let vm_binary = w.join("vm/holm-runtime-vm");
         std::os::unix::fs::symlink(Rt::HolmVm.binary(), &vm_binary)
             .unwrap_or_else(|e| panic!("symlink {}: {e}", vm_binary.display()));
-        let sock = w.join("containerd.sock");
-        let config = format!(
-            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-             [grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n[debug]\n  address = \"\"\n\
-             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n",
-            root = w.join("root").display(),
-            state = w.join("state").display(),
-            sock = sock.display(),
-            opt = w.join("opt").display(),
+        let suffix = workdir_suffix(&w);
+        let namespace = format!("holm-engines-{suffix}");
+        let (daemon, sock) = start_containerd(
+            "containerd",
+            &w,
+            "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n",
+            "",
+            &namespace,
         );
-        fs::write(w.join("config.toml"), config).unwrap();
-        let mut cmd = Command::new("/usr/bin/containerd");
-        cmd.arg("--config").arg(w.join("config.toml"));
-        let daemon = Daemon::spawn("containerd", cmd, &w.join("containerd.log"));
-        let suffix = w
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .rsplit('-')
-            .next()
-            .unwrap_or("x")
-            .to_lowercase();
-        let mut c = Containerd {
+        let c = Containerd {
             sock,
-            namespace: format!("holm-engines-{suffix}"),
+            namespace,
             runc,
             holm,
             vm_binary,
@@ -92,35 +78,13 @@ impl Containerd {
             work: Some(work),
             exec_ids: AtomicU32::new(0),
         };
-        let ready = poll("containerd to answer on its socket", || {
-            if c.daemon.as_mut().is_some_and(|d| d.exited()) {
-                return Some(false);
-            }
-            c.ctr(&["version"]).status.success().then_some(true)
-        });
-        if ready != Ok(true) {
-            let log = c.daemon.as_ref().map(|d| d.log_text()).unwrap_or_default();
-            panic!("containerd did not start ({ready:?}); its log:\n{log}");
-        }
-        let tar = busybox_image(&w, "busybox:engines");
-        let out = c.ctr(&["images", "import", tar.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "ctr images import: {}",
-            describe(&out)
-        );
         fs::create_dir_all(&c.scratch).unwrap();
         fs::create_dir_all(&c.logs).unwrap();
         c
     }
 
     fn command(&self) -> Command {
-        let mut c = Command::new("/usr/bin/ctr");
-        c.env("PATH", PATH)
-            .arg("--address")
-            .arg(&self.sock)
-            .args(["--namespace", &self.namespace]);
-        c
+        ctr_command(&self.sock, &self.namespace)
     }
 
     /// Runs `ctr --address SOCK --namespace NS ARGS`.
@@ -363,4 +327,64 @@ impl Engine for Containerd {
     fn scratch(&self) -> &Path {
         &self.scratch
     }
+}
+
+/// `ctr --address SOCK --namespace NS` (PATH [`PATH`]), for the caller's arguments.
+pub fn ctr_command(sock: &Path, namespace: &str) -> Command {
+    let mut c = Command::new("/usr/bin/ctr");
+    c.env("PATH", PATH)
+        .arg("--address")
+        .arg(sock)
+        .args(["--namespace", namespace]);
+    c
+}
+
+/// Starts a private containerd in `w` (`config.toml`, `root/`, `state/`, `opt/`, `containerd.sock`,
+/// `containerd.log`; `top` is added to the config's top-level keys, `plugins` after the common tables), waits until
+/// it answers on its socket (panics with its log if it does not) and imports the busybox image `busybox:engines`
+/// into `namespace`. Returns the daemon and its socket.
+pub fn start_containerd(
+    name: &str,
+    w: &Path,
+    top: &str,
+    plugins: &str,
+    namespace: &str,
+) -> (Daemon, PathBuf) {
+    let sock = w.join("containerd.sock");
+    let config = format!(
+        "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n{top}\
+         [grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n[debug]\n  address = \"\"\n\
+         [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{opt}\"\n{plugins}",
+        root = w.join("root").display(),
+        state = w.join("state").display(),
+        sock = sock.display(),
+        opt = w.join("opt").display(),
+    );
+    fs::write(w.join("config.toml"), config).unwrap();
+    let mut cmd = Command::new("/usr/bin/containerd");
+    cmd.arg("--config").arg(w.join("config.toml"));
+    let mut daemon = Daemon::spawn(name, cmd, &w.join("containerd.log"));
+    let ready = poll("containerd to answer on its socket", || {
+        if daemon.exited() {
+            return Some(false);
+        }
+        run(ctr_command(&sock, namespace).arg("version"))
+            .status
+            .success()
+            .then_some(true)
+    });
+    if ready != Ok(true) {
+        panic!(
+            "{name} did not start ({ready:?}); its log:\n{}",
+            daemon.log_text()
+        );
+    }
+    let tar = busybox_image(w, "busybox:engines");
+    let out = run(ctr_command(&sock, namespace).args(["images", "import", tar.to_str().unwrap()]));
+    assert!(
+        out.status.success(),
+        "ctr images import: {}",
+        describe(&out)
+    );
+    (daemon, sock)
 }

@@ -170,7 +170,7 @@ impl DockerLike {
         let holm = Wrapper::new(&w, Rt::Holm);
         let net = free_subnet(214);
         let bridge = Bridge::new(&unique_ifname("hed"), &format!("{net}.1"));
-        let cgroup_parent = format!("holm-engines-{}", work_suffix(&w));
+        let cgroup_parent = format!("holm-engines-{}", super::workdir_suffix(&w));
         let config = serde_json::json!({
             "runtimes": {
                 "runcw": {"path": runc.path},
@@ -355,16 +355,6 @@ impl Drop for DockerLike {
     fn drop(&mut self) {
         let _ = self.finish();
     }
-}
-
-fn work_suffix(w: &Path) -> String {
-    w.file_name()
-        .unwrap()
-        .to_string_lossy()
-        .rsplit('-')
-        .next()
-        .unwrap_or("x")
-        .to_lowercase()
 }
 
 impl Engine for DockerLike {

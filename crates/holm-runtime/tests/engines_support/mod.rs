@@ -84,6 +84,17 @@ pub fn workdir() -> tempfile::TempDir {
         .unwrap_or_else(|e| panic!("create a temporary directory in /tmp: {e}"))
 }
 
+/// The lower-case tail of a work directory's random name (`…-AbC12` -> `abc12`), for per-run names.
+pub fn workdir_suffix(w: &Path) -> String {
+    w.file_name()
+        .unwrap()
+        .to_string_lossy()
+        .rsplit('-')
+        .next()
+        .unwrap_or("x")
+        .to_lowercase()
+}
+
 /// The PATH given to daemons and engine CLIs: CI's environment may lack the sbin directories where Debian puts
 /// runc, docker-proxy and the CNI plugins' helpers.
 pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

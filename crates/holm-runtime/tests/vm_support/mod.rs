@@ -39,9 +39,41 @@ pub fn agent() -> PathBuf {
 
 /// `holm-runtime` (private state root) with the static agent and VM-sized timeouts.
 pub fn vm_runtime() -> Runtime {
+    vm_runtime_with_agent(&agent())
+}
+
+/// `holm-runtime` (private state root) with `agent` as the guest's pid 1 (e.g. a hostile or no agent) and
+/// VM-sized timeouts.
+pub fn vm_runtime_with_agent(agent: &Path) -> Runtime {
     runtime()
         .with_min_timeout(VM_CALL_TIMEOUT)
-        .with_env("HOLM_VM_AGENT", agent())
+        .with_env("HOLM_VM_AGENT", agent)
+}
+
+/// `--isolation vm create --bundle B ID` with stdin from `/dev/null`; the caller chooses stdout and stderr.
+pub fn create_cmd(rt: &Runtime, b: &Bundle, id: &str) -> Command {
+    let mut c = rt.cmd(&[
+        "--isolation",
+        "vm",
+        "create",
+        "--bundle",
+        path_str(b.path()),
+        id,
+    ]);
+    c.stdin(Stdio::null());
+    c
+}
+
+/// Runs `cmd` (`what` names it in messages), which must succeed; its stdout.
+pub fn command_ok(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Same, but invoked through `bin` (e.g. a `holm-runtime-vm` symlink).

@@ -111,15 +111,30 @@ impl Api {
 
     /// Runs `docker ARGS` (killed after 120 s so that a hang fails the test instead of blocking it).
     pub fn docker(&self, args: &[&str]) -> Output {
-        output_within(self.docker_cmd(args), Duration::from_secs(120), args)
+        self.client(&docker_bin(), args)
     }
 
     /// `docker ARGS`, which must succeed; its stdout.
     pub fn docker_ok(&self, args: &[&str]) -> String {
-        let o = self.docker(args);
+        self.client_ok(&docker_bin(), args)
+    }
+
+    /// Runs `CLIENT ARGS` on this service (killed after 120 s, as [`Api::docker`]).
+    pub fn client(&self, client: &std::path::Path, args: &[&str]) -> Output {
+        output_within(
+            self.client_cmd(client, args),
+            Duration::from_secs(120),
+            args,
+        )
+    }
+
+    /// `CLIENT ARGS`, which must succeed; its stdout.
+    pub fn client_ok(&self, client: &std::path::Path, args: &[&str]) -> String {
+        let o = self.client(client, args);
         assert!(
             o.status.success(),
-            "docker {args:?}: {:?}\nstdout: {}\nstderr: {}",
+            "{} {args:?}: {:?}\nstdout: {}\nstderr: {}",
+            client.display(),
             o.status,
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
