@@ -4,7 +4,8 @@
 //! With `--tty` the runtime opens a host pty (its peer raw: the guest's pty does the line discipline) and sends
 //! the peer as the process's stdio; the shim relays it to the guest's pty, whose size follows the host pty's. The
 //! master goes to `--console-socket` (runc's protocol), or, in the foreground without one, to the runtime's own
-//! relay to its stdin/stdout (raw mode, `SIGWINCH`), as runc's `exec -t` does.
+//! relay to its stdin/stdout (raw mode, `SIGWINCH`), as runc's `exec -t` does. In the foreground the runtime
+//! passes the signals it gets on to the guest process, as runc does.
 
 use anyhow::{bail, Context};
 use holm_container::console::Relay;
@@ -98,10 +99,11 @@ pub fn exec(store: &Store, opts: &holm_container::ExecOptions) -> anyhow::Result
             f.display()
         );
     }
-    match console {
-        Some(Console::Relay(r)) => relay_until_exit(&mut c, r),
-        _ => wait_exec(&mut c),
-    }
+    let relay = match console {
+        Some(Console::Relay(r)) => Some(r),
+        _ => None,
+    };
+    wait_foreground(&dir, &mut c, pid, relay)
 }
 
 /// Sends the exec request with `terminal` (a pty peer) or else this process's stdin, stdout and stderr as the
@@ -138,34 +140,59 @@ fn wait_exec(c: &mut Client) -> anyhow::Result<i32> {
     }
 }
 
-/// Relays the terminal to this process's stdin/stdout (raw while it runs; `SIGWINCH` resizes the host pty, which
-/// the shim passes on to the guest) until the shim reports the exit; then copies the output still buffered and
-/// returns the exit code.
-fn relay_until_exit(c: &mut Client, mut relay: Relay) -> anyhow::Result<i32> {
-    let mut winch = holm_sys::signal::SigSet::empty();
-    winch.add(libc::SIGWINCH);
-    let old = holm_sys::signal::set_mask(&winch)?;
+/// Waits for the exit of the exec'd process (guest pid `pid`) and returns its code, passing on every signal this
+/// process gets to it (as runc's foreground `exec` does) through a second connection to the shim; with `relay`,
+/// relays the terminal to this process's stdin/stdout meanwhile (raw while it runs; `SIGWINCH` resizes the host
+/// pty, which the shim passes on to the guest) and copies the output still buffered at the end.
+fn wait_foreground(
+    dir: &Path,
+    c: &mut Client,
+    pid: i32,
+    mut relay: Option<Relay>,
+) -> anyhow::Result<i32> {
+    use holm_sys::signal::{self, SigSet};
+    let old = signal::set_mask(&SigSet::all())?;
     let r = (|| {
-        let sfd = holm_sys::signal::signalfd(&winch)?;
-        relay.start()?;
+        let sfd = signal::signalfd(&SigSet::all())?;
+        if let Some(r) = &mut relay {
+            r.start()?;
+        }
         loop {
             let mut fds = vec![c.as_fd(), sfd.as_fd()];
-            fds.extend(relay.poll_fds());
+            if let Some(r) = &relay {
+                fds.extend(r.poll_fds());
+            }
             let ready = holm_sys::process::poll_any(&fds, -1)?;
-            relay.pump(&ready[2..])?;
+            if let Some(r) = &mut relay {
+                r.pump(&ready[2..])?;
+            }
             if ready[1] {
-                let _ = holm_sys::signal::read_signal(sfd.as_fd());
-                relay.resize();
+                match signal::read_signal(sfd.as_fd())? {
+                    libc::SIGCHLD => {}
+                    libc::SIGWINCH if relay.is_some() => {
+                        if let Some(r) = &relay {
+                            r.resize();
+                        }
+                    }
+                    sig => {
+                        // Best effort: the process may have just ended.
+                        let sent = Client::connect(dir)
+                            .and_then(|mut k| k.call(&ShimRequest::KillExec { pid, signal: sig }));
+                        log::debug!("exec: signal {sig} to guest pid {pid}: {sent:?}");
+                    }
+                }
             }
             if ready[0] {
                 let code = wait_exec(c);
-                relay.drain();
+                if let Some(r) = &mut relay {
+                    r.drain();
+                }
                 return code;
             }
         }
     })();
     drop(relay);
-    let _ = holm_sys::signal::set_mask(&old);
+    let _ = signal::set_mask(&old);
     r
 }
 

@@ -5,7 +5,9 @@
 //!   interrupts its foreground `sleep` and the shell survives; the guest pty's size follows the host pty's
 //!   (`stty size` after a resize of the master); `exit 3` closes the terminal and ends the `--pid-file` process;
 //! - `exec -t` in the foreground without a console socket (the runtime relays its own terminal, as runc does):
-//!   the process sees the size of the runtime's terminal, Ctrl-C works the same, and the exit code comes back.
+//!   the process sees the size of the runtime's terminal, Ctrl-C works the same, and the exit code comes back;
+//! - a foreground `exec` without a terminal passes the signals the runtime gets on to the guest process (as runc's
+//!   does): SIGINT to the runtime runs the process's INT trap in the guest, whose exit code comes back.
 //!
 //! Helpers: vm_support (needs the guest kernel and the static agent).
 
@@ -251,5 +253,38 @@ fn vm_exec_with_a_terminal() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(code, Some(7), "terminal: {:?}", t.seen);
+
+    // A foreground exec passes its signals on.
+    let out = dir.path().join("trap.out");
+    let mut child = rt
+        .cmd(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "trap 'echo got-int; exit 9' INT; echo ready; while :; do sleep 1; done",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&out).unwrap_or_default();
+    wait_until(ANSWER, "the trap script to be ready", || {
+        text().contains("ready")
+    });
+    holm_sys::process::kill(child.id() as i32, libc::SIGINT).unwrap();
+    let end = Instant::now() + ANSWER;
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("exec did not end after SIGINT; output: {:?}", text());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(9), "output: {:?}", text());
+    assert!(text().contains("got-int"), "{:?}", text());
     assert_eq!(status(&rt, &id).0, "running");
 }

@@ -331,6 +331,8 @@ struct State {
     ended: HashSet<u32>,
     /// Exit codes per stream.
     exits: HashMap<u32, i32>,
+    /// Guest pids of the started execs, by stream (for [`ShimRequest::KillExec`]).
+    exec_pids: HashMap<u32, i32>,
     /// The VM is gone (no more requests can be served).
     vm_gone: bool,
     /// Connections accepted and not answered yet (an exit or exec waiter counts once more while it waits).
@@ -498,6 +500,21 @@ fn handle_conn(sh: &Arc<Shared>, conn: UnixStream, init_stdin: &Mutex<Option<Fil
         ShimRequest::Kill { signal, all } => sh.call(Box::new(move |c| {
             c.signal(signal, all, None).map(|_| ShimReply::Ok)
         })),
+        ShimRequest::KillExec { pid, signal } => {
+            let stream = {
+                let g = sh.lock();
+                g.exec_pids
+                    .iter()
+                    .find(|(s, p)| **p == pid && !g.exits.contains_key(s))
+                    .map(|(s, _)| *s)
+            };
+            match stream {
+                Some(stream) => sh.call(Box::new(move |c| {
+                    c.signal(signal, false, Some(stream)).map(|_| ShimReply::Ok)
+                })),
+                None => ShimReply::Error(format!("kill: no running exec has guest pid {pid}")),
+            }
+        }
         ShimRequest::Ps => sh.call(Box::new(|c| c.ps().map(ShimReply::Pids))),
         ShimRequest::Update { resources } => sh.call(Box::new(move |c| {
             c.update(*resources).map(|_| ShimReply::Ok)
@@ -540,6 +557,9 @@ fn handle_conn(sh: &Arc<Shared>, conn: UnixStream, init_stdin: &Mutex<Option<Fil
                 c.exec(stream, *process).map(ShimReply::Pid)
             }));
             let started = matches!(r, ShimReply::Pid(_));
+            if let ShimReply::Pid(pid) = r {
+                sh.lock().exec_pids.insert(stream, pid);
+            }
             let _ = shim_api::send_reply(&conn, &r);
             if started {
                 // With a terminal the fds are the peer of the runtime's host pty: the guest's pty follows its size.
@@ -561,6 +581,7 @@ fn handle_conn(sh: &Arc<Shared>, conn: UnixStream, init_stdin: &Mutex<Option<Fil
                     None => ShimReply::Error("the VM ended".into()),
                 };
                 drop(g);
+                sh.lock().exec_pids.remove(&stream);
                 let _ = shim_api::send_reply(&conn, &r);
             } else {
                 sh.lock().outputs.remove(&stream);

@@ -42,6 +42,14 @@ pub enum ShimRequest {
         /// Every process, not only the init.
         all: bool,
     },
+    /// Send a signal to a process started by [`ShimRequest::Exec`] that still runs, named by its guest pid (as
+    /// [`ShimReply::Pid`] gave it). Reply: [`ShimReply::Ok`], or an error when no running exec has that pid.
+    KillExec {
+        /// The exec'd process's guest pid.
+        pid: i32,
+        /// Signal number.
+        signal: i32,
+    },
     /// Run a process in the container with the three fds sent along as its stdin, stdout, stderr (with
     /// `process.terminal`: the peer of a host pty, three times; the guest pty follows its window size). Replies:
     /// [`ShimReply::Pid`] (its guest pid) once started, then [`ShimReply::Exited`].
