@@ -191,10 +191,34 @@ fn find_port(name: &'static str) -> Result<Option<PathBuf>, Error> {
     Ok(None)
 }
 
-/// Opens both ports, waiting up to 10 s for the devices to be probed.
+/// How long the agent waits for its ports in all.
+const PORTS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// After this long without any virtio-serial port, the console driver is re-bound to the device
+/// ([`rebind_console_driver`]), once.
+const PORTS_REBIND_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens both ports, waiting up to [`PORTS_TIMEOUT`] for the devices to be probed. If no port at all has shown up
+/// after [`PORTS_REBIND_AFTER`], the virtio console driver is re-bound to its device once, which restarts the
+/// port discovery (see [`rebind_console_driver`]). The error names the ports there are, and the virtio devices'
+/// state goes to the kernel log ([`virtio_report`]).
+///
+/// `holm.rebind_ports` on the kernel command line re-binds the driver before the first look (a test hook: the
+/// stall itself is rare, ~1 in 400 loaded boots).
 pub fn open_ports() -> Result<Ports, Error> {
-    let open = |name: &'static str| -> Result<File, Error> {
-        for _ in 0..1000 {
+    let start = std::time::Instant::now();
+    let mut rebound = false;
+    let forced = std::fs::read_to_string("/proc/cmdline")
+        .is_ok_and(|c| c.split_whitespace().any(|w| w == "holm.rebind_ports"));
+    if forced {
+        rebound = true;
+        let r = rebind_console_driver();
+        crate::kmsg(&format!(
+            "holm-agent: re-bound the virtio console driver (holm.rebind_ports): {r}"
+        ));
+    }
+    let mut open = |name: &'static str| -> Result<File, Error> {
+        loop {
             if let Some(p) = find_port(name)? {
                 if p.exists() {
                     return std::fs::OpenOptions::new()
@@ -208,24 +232,114 @@ pub fn open_ports() -> Result<Ports, Error> {
                         });
                 }
             }
+            let waited = start.elapsed();
+            if waited >= PORTS_TIMEOUT {
+                break;
+            }
+            if !rebound && waited >= PORTS_REBIND_AFTER && port_names().is_empty() {
+                rebound = true;
+                crate::kmsg(&format!(
+                    "holm-agent: no virtio-serial port after {waited:?}: {}",
+                    virtio_report()
+                ));
+                let r = rebind_console_driver();
+                crate::kmsg(&format!(
+                    "holm-agent: re-bound the virtio console driver: {r}"
+                ));
+            }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        let found: Vec<String> = std::fs::read_dir("/sys/class/virtio-ports")
-            .map(|d| {
-                d.flatten()
-                    .map(|e| {
-                        let n = std::fs::read_to_string(e.path().join("name")).unwrap_or_default();
-                        format!("{}={}", e.file_name().to_string_lossy(), n.trim_end())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Err(Error::NoPort(name, found.join(" ")))
+        crate::kmsg(&format!("holm-agent: {}", virtio_report()));
+        Err(Error::NoPort(name, port_names().join(" ")))
     };
     Ok(Ports {
         control: open(holm_vm_proto::CONTROL_PORT)?,
         stdio: open(holm_vm_proto::STDIO_PORT)?,
     })
+}
+
+/// `vportNpM=NAME` for each virtio-serial port the guest has.
+fn port_names() -> Vec<String> {
+    std::fs::read_dir("/sys/class/virtio-ports")
+        .map(|d| {
+            d.flatten()
+                .map(|e| {
+                    let n = std::fs::read_to_string(e.path().join("name")).unwrap_or_default();
+                    format!("{}={}", e.file_name().to_string_lossy(), n.trim_end())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The virtio devices' state, one line: `virtioN device=0x0003 status=0x0000000f driver=virtio_console`, then
+/// the virtio interrupt lines of `/proc/interrupts`, for a port that never showed up.
+fn virtio_report() -> String {
+    let mut out = Vec::new();
+    let read = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    if let Ok(d) = std::fs::read_dir("/sys/bus/virtio/devices") {
+        for e in d.flatten() {
+            let p = e.path();
+            let driver = std::fs::read_link(p.join("driver"))
+                .ok()
+                .and_then(|l| l.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "none".into());
+            out.push(format!(
+                "{} device={} status={} driver={driver}",
+                e.file_name().to_string_lossy(),
+                read(&p.join("device")),
+                read(&p.join("status")),
+            ));
+        }
+    }
+    for l in read(Path::new("/proc/interrupts")).lines() {
+        if l.contains("virtio") {
+            out.push(l.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+    }
+    out.join("; ")
+}
+
+/// Unbinds and binds again the virtio console driver of each virtio-serial device (virtio device id 3), which
+/// resets the device and makes the guest announce itself again (`VIRTIO_CONSOLE_DEVICE_READY`), to which qemu
+/// answers with every port (`VIRTIO_CONSOLE_PORT_ADD`). For a port discovery that stalled: an announcement or
+/// an answer that was never seen. Returns what was done, for the log.
+fn rebind_console_driver() -> String {
+    let drv = Path::new("/sys/bus/virtio/drivers/virtio_console");
+    let mut done = Vec::new();
+    let Ok(d) = std::fs::read_dir("/sys/bus/virtio/devices") else {
+        return "no /sys/bus/virtio/devices".into();
+    };
+    for e in d.flatten() {
+        let id = std::fs::read_to_string(e.path().join("device")).unwrap_or_default();
+        if id.trim() != "0x0003" {
+            continue;
+        }
+        let name = e.file_name().to_string_lossy().into_owned();
+        let unbind = if e.path().join("driver").exists() {
+            match std::fs::write(drv.join("unbind"), &name) {
+                Ok(()) => "unbound".to_string(),
+                Err(err) => format!("unbind: {err}"),
+            }
+        } else {
+            "not bound".to_string()
+        };
+        let bind = match std::fs::write(drv.join("bind"), &name) {
+            Ok(()) => "bound".to_string(),
+            Err(err) => format!("bind: {err}"),
+        };
+        done.push(format!("{name}: {unbind}, {bind}"));
+    }
+    if done.is_empty() {
+        "no virtio-serial device".into()
+    } else {
+        done.join("; ")
+    }
 }
 
 /// Mounts a share (`9p` over virtio, or virtiofs) on its guest path.
