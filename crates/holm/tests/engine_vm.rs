@@ -166,6 +166,11 @@ fn foreground_run_in_a_vm() {
     std::fs::create_dir(&bind).unwrap();
     std::fs::set_permissions(&bind, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let v_rw = format!("{}:/rw", bind.display());
+    // A bind-mounted file is the host's file (not a copy): the guest's write reaches it.
+    let file = e.tmp.path().join("file");
+    std::fs::write(&file, "from-host\n").unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let v_file = format!("{}:/rwfile", file.display());
     // The named volume, with a file, read-only in the VM.
     e.ok(&["volume", "create", "vmvol"]);
     let (_, _) = e.code(
@@ -183,7 +188,8 @@ fn foreground_run_in_a_vm() {
     );
     let script = "uname -r; echo \"env=$FOO\"; echo \"cwd=$(pwd)\"; echo \"uid=$(id -u)\"; \
                   echo to-stderr >&2; echo written > /rw/f; cat /ro/f; \
-                  touch /ro/x 2>/dev/null && echo ro-writable || echo ro-refused; exit 3";
+                  touch /ro/x 2>/dev/null && echo ro-writable || echo ro-refused; \
+                  cat /rwfile; echo from-guest > /rwfile; exit 3";
     let (so, se) = vm_code(
         &e,
         3,
@@ -204,6 +210,8 @@ fn foreground_run_in_a_vm() {
             &v_rw,
             "-v",
             "vmvol:/ro:ro",
+            "-v",
+            &v_file,
             VM_IMAGE,
             "sh",
             "-c",
@@ -211,18 +219,30 @@ fn foreground_run_in_a_vm() {
         ],
     );
     let lines: Vec<&str> = so.lines().collect();
-    assert!(lines.len() >= 6, "stdout: {so}\nstderr: {se}");
+    assert!(lines.len() >= 7, "stdout: {so}\nstderr: {se}");
     assert!(!lines[0].is_empty());
     assert_ne!(lines[0], host_release(), "the guest runs the host's kernel");
     assert_eq!(
-        &lines[1..6],
-        &["env=bar", "cwd=/tmp", "uid=1000", "in-volume", "ro-refused"],
+        &lines[1..7],
+        &[
+            "env=bar",
+            "cwd=/tmp",
+            "uid=1000",
+            "in-volume",
+            "ro-refused",
+            "from-host"
+        ],
         "stdout: {so}"
     );
     assert!(se.contains("to-stderr"), "stderr: {se}");
     assert_eq!(
         std::fs::read_to_string(bind.join("f")).unwrap(),
         "written\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "from-guest\n",
+        "the guest's write to a bind-mounted file did not reach the host's file"
     );
     assert_eq!(e.ok(&["ps", "-aq"]), "", "--rm left the container");
     assert!(e.mounts().is_empty(), "mounts left: {:?}", e.mounts());

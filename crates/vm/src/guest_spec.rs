@@ -7,9 +7,11 @@
 //!   `readonly` could only change its own files);
 //! - each bind mount of a host directory is shared as tag `volN` (read-only when its options say `ro`) and its
 //!   `source` rewritten to `/mnt/volN`;
-//! - a bind mount of a regular file (engines bind `/etc/resolv.conf`, `/etc/hosts`, `/etc/hostname`) cannot be a 9p
-//!   share of its own: it is copied into the container's state directory, shared as tag `files`, and mounted from
-//!   there (a snapshot: later changes on the host are not seen);
+//! - a bind mount of a regular file (`-v ./app.conf:/etc/app.conf`; engines bind `/etc/resolv.conf`, `/etc/hosts`,
+//!   `/etc/hostname`) cannot be a 9p share of its own: the jail binds the host file itself (read-only when the
+//!   mount is) on `/vm/files/fN`, in the container's state directory shared as tag `files`, and the guest mounts
+//!   it from there: writes in the guest reach the host file and the host's changes are seen, as with a bind mount
+//!   (the guest cannot replace the file: it is a mount point in the VMM's jail);
 //! - bind mounts of anything else (device nodes) keep their source: the guest's own device is used;
 //! - hooks run on the host (`prestart`, `createRuntime`, `poststart`, `poststop`) and are removed from the guest's
 //!   config; `createContainer`/`startContainer` would run host binaries inside the guest and are refused;
@@ -36,7 +38,7 @@ pub enum Error {
         /// What is wrong and what would work.
         msg: String,
     },
-    /// Reading a bind source or copying a file bind failed.
+    /// Reading a bind source or creating `files_dir` failed.
     #[error("{field}: {path}: {source}")]
     Io {
         /// JSON path of the mount.
@@ -74,7 +76,7 @@ fn is_ro(m: &oci_spec::runtime::Mount) -> bool {
 }
 
 /// Builds the guest plan for container `id` from its `spec`, `rootfs` (absolute host path) and `bundle` (for
-/// relative bind sources). File binds are copied into `files_dir` (created if needed).
+/// relative bind sources). File binds are bound into the jail under `files_dir` (created if needed).
 pub fn plan(
     id: &str,
     spec: &Spec,
@@ -135,6 +137,8 @@ pub fn plan(
     }];
     let mut volumes = Vec::new();
     let mut files = 0usize;
+    // Bound after the `files` directory itself (onto mount points inside it).
+    let mut file_binds = Vec::new();
     if let Some(mounts) = guest.mounts_mut() {
         for (i, m) in mounts.iter_mut().enumerate() {
             if !is_bind(m) {
@@ -187,11 +191,11 @@ pub fn plan(
                 })?;
                 let name = format!("f{files}");
                 files += 1;
-                std::fs::copy(&src, files_dir.join(&name)).map_err(|e| Error::Io {
-                    field: field.clone(),
-                    path: src.clone(),
-                    source: e,
-                })?;
+                file_binds.push(Bind {
+                    host: src,
+                    jail: format!("/vm/files/{name}").into(),
+                    readonly: is_ro(m),
+                });
                 m.set_source(Some(format!("/mnt/files/{name}").into()));
             }
         }
@@ -207,6 +211,7 @@ pub fn plan(
             jail: "/vm/files".into(),
             readonly: false,
         });
+        binds.append(&mut file_binds);
         volumes.push(GuestShare {
             fstype: ShareType::NineP,
             tag: "files".into(),
@@ -277,10 +282,11 @@ mod tests {
         assert_eq!(p.binds[0].host, Path::new("/b/rootfs"));
         assert_eq!(p.binds[1].host, vol);
         assert_eq!(p.binds[2].host, files);
-        assert_eq!(
-            std::fs::read_to_string(files.join("f0")).unwrap(),
-            "127.0.0.1 localhost\n"
-        );
+        // The host file itself is bound (a live bind mount, not a copy), after the directory it is mounted in.
+        assert_eq!(p.binds[3].host, hosts);
+        assert_eq!(p.binds[3].jail, Path::new("/vm/files/f0"));
+        assert!(!p.binds[3].readonly);
+        assert_eq!(p.binds.len(), 4);
         let g = &p.request.config;
         assert_eq!(g.root().as_ref().unwrap().path(), Path::new(GUEST_ROOTFS));
         let srcs: Vec<_> = g
