@@ -232,10 +232,44 @@ pub fn plan(
         volumes,
         network: None,
     };
+    check_request_size(&request)?;
     Ok(GuestPlan {
         request,
         shares,
         binds,
+    })
+}
+
+/// Room left in a control frame for what the host adds to the request after [`plan`] (eth0's configuration).
+const REQUEST_MARGIN: usize = 16 << 10;
+
+/// Refuses, before any VM boots, a config whose create request would not fit in one control frame
+/// ([`holm_vm_proto::MAX_CONTROL`]), naming the field that makes it big (a huge `-e` list, typically), instead
+/// of failing after the boot with a protocol error.
+fn check_request_size(request: &CreateRequest) -> Result<(), Error> {
+    let req = holm_vm_proto::Request::Create(Box::new(request.clone()));
+    let size = serde_json::to_vec(&req).map_or(usize::MAX, |v| v.len());
+    let limit = holm_vm_proto::MAX_CONTROL - REQUEST_MARGIN;
+    if size <= limit {
+        return Ok(());
+    }
+    let env: usize = request
+        .config
+        .process()
+        .as_ref()
+        .and_then(|p| p.env().as_ref())
+        .map_or(0, |e| e.iter().map(|v| v.len() + 3).sum());
+    let field = if env > size / 2 {
+        "process.env"
+    } else {
+        "config.json"
+    };
+    Err(Error::Unsupported {
+        field: field.to_string(),
+        msg: format!(
+            "the VM's create request would be {size} bytes ({env} of them environment), more than the {limit} \
+             bytes the guest's control channel takes"
+        ),
     })
 }
 
@@ -245,6 +279,32 @@ mod tests {
 
     fn spec(json: serde_json::Value) -> Spec {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn oversized_environment_is_refused_before_a_boot() {
+        let dir = tempfile::tempdir().unwrap();
+        let env: Vec<String> = (0..12000)
+            .map(|i| format!("V{i}={}", "x".repeat(100)))
+            .collect();
+        let s = spec(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "user": {"uid": 0, "gid": 0}, "args": ["true"], "env": env},
+        }));
+        let files = dir.path().join("files");
+        let e = plan("c1", &s, dir.path(), Path::new("/b/rootfs"), &files).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("process.env: "), "{msg}");
+        assert!(msg.contains("control channel"), "{msg}");
+        assert_eq!(msg.lines().count(), 1, "{msg}");
+        // A normal environment still fits.
+        let s = spec(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "user": {"uid": 0, "gid": 0}, "args": ["true"], "env": ["A=1"]},
+        }));
+        plan("c1", &s, dir.path(), Path::new("/b/rootfs"), &files).unwrap();
     }
 
     #[test]
