@@ -12,7 +12,7 @@
 //! - `--memory`/`--cpus`: the guest's size and the VMM's cgroup limit; `stats`; `rm -f` of a running VM; the same
 //!   VM boots a copy of the kernel given by `--vm-kernel` (with `$HOLM_VM_KERNEL` pointing nowhere) and takes
 //!   `holm update` (the guest's cgroup and the VMM's quota change; memory above the guest's RAM is refused);
-//! - a healthcheck (run in the guest);
+//! - a healthcheck (run in the guest; one that times out is killed in the guest);
 //! - `-it` through a pty the test drives: the guest's shell, its terminal size and a resize, Ctrl-C, Ctrl-D; and
 //!   `exec -it` into it (prompt, output, size and resize, Ctrl-C on a foreground job, `exit 3` gives 3);
 //! - the docker CLI through `holm system service`: `docker run --isolation vm` (the API's `HostConfig.Isolation`),
@@ -61,6 +61,7 @@ fn engine() -> Engine {
     let mut t = Tar::new();
     for a in [
         "httpd", "uname", "id", "cat", "sleep", "grep", "echo", "touch", "pwd", "mkdir", "ls",
+        "ps", "rm",
     ] {
         t.symlink(&format!("bin/{a}"), "busybox");
     }
@@ -284,9 +285,11 @@ fn detached_vm_with_a_published_port() {
             "-p",
             &p,
             "--health-cmd",
-            "cat /www/index.html",
+            "if [ -e /www/hang ]; then rm /www/hang; exec sleep 1000.75; fi; cat /www/index.html",
             "--health-interval",
             "1s",
+            "--health-timeout",
+            "10s",
             VM_IMAGE,
             "sh",
             "-c",
@@ -318,6 +321,23 @@ fn detached_vm_with_a_published_port() {
     let (so, _) = vm_code(&e, 0, &["exec", "web", "cat", "/www/index.html"]);
     assert_eq!(so, "hello-vm\n");
     vm_code(&e, 5, &["exec", "web", "sh", "-c", "exit 5"]);
+    // A check that times out is killed in the guest too (the engine kills the runtime's exec; the VM shim then
+    // kills the guest process): the next check hangs in `sleep 1000.75`, which must be gone after the timeout.
+    vm_code(&e, 0, &["exec", "web", "touch", "/www/hang"]);
+    wait_until(Duration::from_secs(60), "a health check timed out", || {
+        e.inspect("web")["State"]["Health"]["Log"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|h| h["ExitCode"] == -1))
+    });
+    wait_until(
+        Duration::from_secs(30),
+        "the timed-out check's sleep gone from the guest",
+        || {
+            !vm_code(&e, 0, &["exec", "web", "ps"])
+                .0
+                .contains("sleep 1000.75")
+        },
+    );
     // exec -t without -i: the output comes through the guest's pty (CRLF line ends).
     let (so, _) = vm_code(&e, 0, &["exec", "-t", "web", "echo", "tty-out"]);
     assert_eq!(so, "tty-out\r\n");
