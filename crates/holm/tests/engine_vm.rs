@@ -377,9 +377,27 @@ fn detached_vm_with_a_published_port() {
     e.ok(&["unpause", "web"]);
     assert_eq!(e.status("web"), "running");
     assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello-vm"));
+    // An exec still running when the VM stops is killed with it: 137, as for a process container.
+    let mut long_exec = vm_cmd(
+        &e,
+        &["exec", "web", "sh", "-c", "touch /www/exec-on; sleep 300"],
+    )
+    .spawn()
+    .unwrap();
+    wait_until(Duration::from_secs(30), "the exec in the guest", || {
+        e.ok(&[
+            "exec",
+            "web",
+            "sh",
+            "-c",
+            "test -e /www/exec-on && echo on; true",
+        ]) == "on\n"
+    });
     // stop: httpd as pid 1 has no SIGTERM handler, so SIGKILL after the timeout.
     let t = std::time::Instant::now();
     e.ok(&["stop", "-t", "2", "web"]);
+    let st = long_exec.wait().unwrap();
+    assert_eq!(st.code(), Some(137), "exec during stop: {st:?}");
     assert!(t.elapsed() >= Duration::from_secs(2), "stop did not wait");
     let v = e.inspect("web");
     assert_eq!(v["State"]["Status"], "exited", "{v}");
@@ -502,6 +520,26 @@ fn vm_size_and_rm_force() {
     assert_eq!(guest_cg(), "104857600\n50000 100000\n");
     assert_eq!(e.inspect(&id)["HostConfig"]["Memory"], 100 << 20);
     let vmm = e.inspect(&id)["State"]["Pid"].as_i64().unwrap() as i32;
+    // kill -9 of the VMM under a running exec: the exec ends with SIGKILL's 137 (it was killed with the guest),
+    // not the runtime's 255, and rm -f still cleans everything.
+    let mut long_exec = vm_cmd(
+        &e,
+        &["exec", &id, "sh", "-c", "touch /tmp/exec-on; sleep 300"],
+    )
+    .spawn()
+    .unwrap();
+    wait_until(Duration::from_secs(30), "the exec in the guest", || {
+        e.ok(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "test -e /tmp/exec-on && echo on; true",
+        ]) == "on\n"
+    });
+    holm_sys::process::kill(vmm, libc::SIGKILL).unwrap();
+    let st = long_exec.wait().unwrap();
+    assert_eq!(st.code(), Some(137), "exec when the VMM was killed: {st:?}");
     e.ok(&["rm", "-f", &id]);
     assert_vm_gone(&e, &id, Some(vmm));
 }

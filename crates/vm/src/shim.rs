@@ -576,9 +576,11 @@ fn handle_conn(sh: &Arc<Shared>, conn: UnixStream, init_stdin: &Mutex<Option<Fil
                 let g = sh.wait_for(None, |s| {
                     (s.exits.contains_key(&stream) && s.ended.contains(&stream)) || s.vm_gone
                 });
+                // The VM ended under the process (stop, kill, rm -f): it was killed with the guest, so its status
+                // is SIGKILL's 137, as runc's exec reports when its container is killed.
                 let r = match g.exits.get(&stream) {
                     Some(c) => ShimReply::Exited(*c),
-                    None => ShimReply::Error("the VM ended".into()),
+                    None => ShimReply::Exited(128 + libc::SIGKILL),
                 };
                 drop(g);
                 sh.lock().exec_pids.remove(&stream);
