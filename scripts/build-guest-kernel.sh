@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Builds holm's guest kernel (a bzImage for qemu `-machine microvm`) from Debian's linux-source-6.1 and
-# installs it at holm's default path, /var/lib/holm/vm/vmlinuz (see crates/vm/src/kernel.rs).
+# Builds holm's guest kernel for qemu `-machine microvm` from Debian's linux-source-6.1 and installs it at
+# holm's default path, /var/lib/holm/vm/vmlinuz (see crates/vm/src/kernel.rs).
 #
 #   scripts/build-guest-kernel.sh [--no-install] [--print-path]
+#
+# Two images come out of one build: `vmlinux`, the uncompressed kernel as a stripped ELF with a PVH entry note
+# (CONFIG_PVH: qemu loads it and jumps to the 64-bit kernel directly, no real-mode setup and no decompression,
+# which under TCG is a large part of the boot), and the classic `bzImage`. The installed one is vmlinux unless
+# HOLM_KERNEL_IMAGE=bzImage. qemu (and holm's --vm-kernel) boots either.
 #
 # The config is `make tinyconfig` + vm/guest-kernel.config (merged with the kernel's merge_config.sh, then
 # olddefconfig); every option of the fragment is then checked to be set exactly as asked (the build fails
 # naming the ones that are not, e.g. when a dependency is missing). No modules.
 #
 # Cache: /var/cache/holm/guest-kernel/<sha256 of (linux-source version, fragment, this script)>/ holds
-# bzImage, config and build-info. A cached kernel is reused (a run takes well under a second); a new one is built
+# vmlinux, bzImage, config and build-info. A cached kernel is reused (a run takes well under a second); a new one is built
 # in a temporary directory beside the cache and renamed in when complete, so a killed build leaves no half
 # cache. One build at a time (flock on the cache directory's lock file).
 #
@@ -18,6 +23,7 @@
 #   HOLM_KERNEL_CACHE    the cache directory (default /var/cache/holm/guest-kernel)
 #   HOLM_KERNEL_INSTALL  where the kernel is installed (default /var/lib/holm/vm/vmlinuz), replaced atomically
 #   HOLM_KERNEL_JOBS     make -j (default $(nproc))
+#   HOLM_KERNEL_IMAGE    which image is installed/printed: vmlinux (default) or bzImage
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +33,7 @@ source_tar="${HOLM_KERNEL_SOURCE:-/usr/src/linux-source-6.1.tar.xz}"
 cache="${HOLM_KERNEL_CACHE:-/var/cache/holm/guest-kernel}"
 install_path="${HOLM_KERNEL_INSTALL:-/var/lib/holm/vm/vmlinuz}"
 jobs="${HOLM_KERNEL_JOBS:-$(nproc)}"
+image_name="${HOLM_KERNEL_IMAGE:-vmlinux}"
 
 do_install=1
 print_path=0
@@ -35,7 +42,7 @@ for arg in "$@"; do
     --no-install) do_install=0 ;;
     --print-path) print_path=1 ;;
     -h | --help)
-        sed -n '2,20p' "$script" | sed 's/^# \{0,1\}//'
+        sed -n '2,25p' "$script" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -51,6 +58,10 @@ die() {
     exit 1
 }
 
+case "$image_name" in
+vmlinux | bzImage) ;;
+*) die "HOLM_KERNEL_IMAGE='$image_name': expected vmlinux or bzImage" ;;
+esac
 [[ -f "$fragment" ]] || die "config fragment $fragment: not found"
 [[ -f "$source_tar" ]] || die "kernel source $source_tar: not found (install Debian's linux-source-6.1)"
 
@@ -69,7 +80,7 @@ hash="$( (
 entry="$cache/$hash"
 
 install_kernel() {
-    local image="$entry/bzImage"
+    local image="$entry/$image_name"
     if ((do_install)); then
         local dir
         dir="$(dirname "$install_path")"
@@ -80,9 +91,9 @@ install_kernel() {
             cp "$image" "$tmp"
             chmod 644 "$tmp"
             mv -f "$tmp" "$install_path"
-            say "installed $install_path ($hash)"
+            say "installed $install_path ($image_name, $hash)"
         else
-            say "$install_path is up to date ($hash)"
+            say "$install_path is up to date ($image_name, $hash)"
         fi
     fi
     if ((print_path)); then
@@ -90,7 +101,7 @@ install_kernel() {
     fi
 }
 
-if [[ -f "$entry/bzImage" ]]; then
+if [[ -f "$entry/vmlinux" ]]; then
     install_kernel
     exit 0
 fi
@@ -99,7 +110,7 @@ mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
 # Another run may have finished the same build while this one waited for the lock.
-if [[ -f "$entry/bzImage" ]]; then
+if [[ -f "$entry/vmlinux" ]]; then
     install_kernel
     exit 0
 fi
@@ -160,21 +171,44 @@ if ((${#bad[@]})); then
     die "options of $(basename "$fragment") not set after olddefconfig (a dependency missing?): ${bad[*]}"
 fi
 
-say "compiling bzImage with -j$jobs"
+say "compiling vmlinux and bzImage with -j$jobs"
 kmake -j"$jobs" bzImage || fail_with_log "make bzImage failed"
 
 out="$stage/out"
 mkdir "$out"
 cp "$src/arch/x86/boot/bzImage" "$out/bzImage"
+# The symbol table is only for debugging; the PVH note (XEN_ELFNOTE_PHYS32_ENTRY) is what qemu needs.
+strip --strip-all -o "$out/vmlinux" "$src/vmlinux" || fail_with_log "strip vmlinux failed"
+has_pvh_note() { # <elf>: a PT_NOTE entry named "Xen" of type 18 (XEN_ELFNOTE_PHYS32_ENTRY)
+    python3 - "$1" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+if d[:4] != b"\x7fELF" or d[4] != 2:
+    sys.exit(1)
+phoff, = struct.unpack_from("<Q", d, 0x20)
+phentsize, phnum = struct.unpack_from("<HH", d, 0x36)
+for i in range(phnum):
+    p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", d, phoff + i * phentsize)
+    off, end = p_offset, p_offset + p_filesz
+    while p_type == 4 and off + 12 <= end:
+        namesz, descsz, ntype = struct.unpack_from("<III", d, off)
+        if d[off + 12:off + 12 + namesz].rstrip(b"\0") == b"Xen" and ntype == 18:
+            sys.exit(0)
+        off += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+sys.exit(1)
+PY
+}
+has_pvh_note "$out/vmlinux" || die "$out/vmlinux has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): is CONFIG_PVH set?"
 cp "$src/.config" "$out/config"
 cp "$log" "$out/build.log"
 {
     echo "source: $source_id"
     echo "fragment-sha256: $(sha256sum "$fragment" | cut -d' ' -f1)"
+    echo "sizes: vmlinux $(stat -c %s "$out/vmlinux"), bzImage $(stat -c %s "$out/bzImage") bytes"
     echo "kernelrelease: $(make -s -C "$src" ARCH=x86_64 kernelrelease 2>/dev/null || echo unknown)"
     echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) in $(($(date +%s) - started)) s with -j$jobs"
 } >"$out/build-info"
 mv -T "$out" "$entry"
 rm -rf "$work"
-say "built $entry/bzImage in $(($(date +%s) - started)) s"
+say "built $entry/{vmlinux,bzImage} in $(($(date +%s) - started)) s"
 install_kernel

@@ -328,7 +328,7 @@ pub fn create(
         size,
         kernel,
         initrd,
-        append: holm_vm::qemu::GUEST_CMDLINE.into(),
+        append: holm_vm::qemu::guest_cmdline(accel),
         shares: plan.shares,
         binds: plan.binds,
         request: plan.request,

@@ -2,7 +2,8 @@
 //! boot costs seconds under TCG): create (state `created`, `state.pid` is qemu on the host), start, the
 //! container's stdout/stderr, read-write and read-only bind mounts, exec, ps, pause/resume, kill with a trapped
 //! SIGTERM, delete, and nothing left. Isolation as the container sees it: the guest kernel's release and uptime
-//! (not the host's), no host process among its pids, no host file outside the rootfs and volumes.
+//! (not the host's), no host process among its pids, no host file outside the rootfs and volumes; the guest's wall
+//! clock is the host's.
 //! Helpers: vm_support (needs the guest kernel and the static agent).
 
 mod lifecycle_util;
@@ -21,9 +22,11 @@ cat /ro/present
 echo ready
 while :; do sleep 1; done"#;
 
-/// What an exec prints: guest kernel, guest uptime, the pids' command lines, and a search for the host's marker.
+/// What an exec prints: guest kernel, guest uptime, the guest's clock, the pids' command lines, and a search for
+/// the host's marker.
 const PROBE: &str = r#"uname -r
 cut -d. -f1 /proc/uptime
+date +%s
 for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline; echo; done
 echo found:$(find / -path /proc -prune -o -path /sys -prune -o -name "$1" -print 2>/dev/null)
 echo end"#;
@@ -99,6 +102,16 @@ fn vm_container_verbs_stdio_mounts_and_isolation() {
     assert!(
         (guest_up as f64) < host_up && guest_up < 600,
         "guest uptime {guest_up} s should be the fresh guest's (host: {host_up} s)"
+    );
+    // The guest's wall clock starts from the host's (qemu's RTC; without one a TCG guest started at 1970).
+    let guest_now: i64 = lines[2].parse().unwrap();
+    let host_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (guest_now - host_now).abs() < 300,
+        "the guest's clock says {guest_now}, the host's {host_now}"
     );
     assert!(
         !probe.contains("3599.25"),

@@ -333,6 +333,12 @@ fn prctl(op: i32, arg: libc::c_ulong, name: &'static str) -> Result<()> {
     check(ret as _, name, String::new).map(drop)
 }
 
+/// `prctl(PR_SET_THP_DISABLE, 1)`: no transparent huge pages for this process's memory, inherited by its children
+/// and kept across execve. Anonymous memory is then committed page by page instead of 2 MiB at a time.
+pub fn set_thp_disable() -> Result<()> {
+    prctl(libc::PR_SET_THP_DISABLE, 1, "prctl(PR_SET_THP_DISABLE)")
+}
+
 /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`: execve can no longer grant privileges (setuid bits, file caps).
 pub fn set_no_new_privs() -> Result<()> {
     prctl(libc::PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)")

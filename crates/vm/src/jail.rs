@@ -26,7 +26,9 @@
 //!    and leaves the rootfs's real owners wrong for anything else that uses it;
 //! 5. it limits its capability bounding set to what 9p passthrough needs, sets `no_new_privs` and
 //!    `PR_SET_PDEATHSIG` (SIGKILL: a VM whose shim died has nobody serving it), places the command's fds at their
-//!    numbers, marks every other fd close-on-exec and execs qemu, whose own `-sandbox` seccomp filter follows.
+//!    numbers, marks every other fd close-on-exec and execs qemu, whose own `-sandbox` seccomp filter follows;
+//! 6. (before the exec) it turns transparent huge pages off for qemu (`PR_SET_THP_DISABLE`): host memory is then
+//!    what the guest and TCG touched, not that rounded up to 2 MiB pages.
 //!
 //! Errors in the VMM process before exec travel back over the sync socket and become this module's [`Error`].
 
@@ -404,6 +406,11 @@ fn jail_and_exec(
     caps::clear(None, caps::CapSet::Ambient)
         .map_err(|e| format!("clear ambient capabilities: {e}"))?;
     process::set_no_new_privs().map_err(s)?;
+    // Step 6. qemu marks guest RAM and TCG's code buffer MADV_HUGEPAGE; with transparent huge pages on the host
+    // every guest page or translation touched then commits a whole 2 MiB page. Without them an idle VM with a
+    // 128 MiB guest held 33 MiB of guest RAM instead of 52 MiB, at the same qemu CPU time (BENCHMARKS.md, VM
+    // isolation).
+    process::set_thp_disable().map_err(s)?;
     place_fds(&spec.qemu.fds, devnull, spec.stderr.unwrap_or(devnull)).map_err(s)?;
     // The sync socket is close-on-exec (like everything above the command's fds): exec closes it and the
     // launcher reads EOF.

@@ -1,8 +1,8 @@
 //! The guest kernel: where holm finds it.
 //!
 //! holm's guest kernel is built by `scripts/build-guest-kernel.sh` from Debian's `linux-source-6.1` with the config
-//! fragment `vm/guest-kernel.config` (tinyconfig + virtio-mmio, virtio console/net/blk, 9p, virtio-fs, overlayfs,
-//! namespaces, cgroup v2, seccomp; no modules, no PCI), cached under `/var/cache/holm/guest-kernel/<hash>/` and
+//! fragment `vm/guest-kernel.config` (tinyconfig + virtio-mmio, virtio console/net/blk/balloon, 9p, virtio-fs,
+//! overlayfs, namespaces, cgroup v2, seccomp, PVH entry; no modules, no PCI), cached under `/var/cache/holm/guest-kernel/<hash>/` and
 //! installed at [`DEFAULT_KERNEL_PATH`].
 //!
 //! Lookup order of [`find_kernel`], first match wins:
@@ -19,7 +19,9 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Where `scripts/build-guest-kernel.sh` installs the guest kernel (a bzImage), replaced atomically on rebuild.
+/// Where `scripts/build-guest-kernel.sh` installs the guest kernel, replaced atomically on rebuild: the uncompressed
+/// `vmlinux` (an ELF with a PVH entry note, which qemu boots without the bzImage's decompression), or the bzImage
+/// with `HOLM_KERNEL_IMAGE=bzImage`. The name stays `vmlinuz` for the paths users and scripts already name.
 pub const DEFAULT_KERNEL_PATH: &str = "/var/lib/holm/vm/vmlinuz";
 
 /// The environment variable that overrides [`DEFAULT_KERNEL_PATH`] (below an explicit `--vm-kernel PATH`).
