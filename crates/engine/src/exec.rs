@@ -4,6 +4,7 @@
 use crate::db::{ContainerRecord, State};
 use crate::lifecycle::not_running;
 use crate::{ids, ops, Engine, Error, Result};
+use std::path::Path;
 use std::process::Command;
 
 /// What `holm exec` runs.
@@ -103,8 +104,17 @@ impl Engine {
         let crate::runtime::Runtime::Oci { root, .. } = self.runtime_for(Some(bin)) else {
             unreachable!("an external runtime")
         };
+        // The runtime's error goes to its stderr (the user sees it) and to this log, which tells an exec that
+        // could not start (runc's and holm-runtime's 255) from a process that exited 255 itself.
+        let log =
+            tempfile::NamedTempFile::new().map_err(Error::io("create the runtime's exec log"))?;
         let mut c = Command::new(bin);
-        c.arg("--root").arg(root).arg("exec");
+        c.arg("--root").arg(root);
+        c.arg("--log")
+            .arg(log.path())
+            .arg("--log-format")
+            .arg("text");
+        c.arg("exec");
         if req.tty {
             c.arg("--tty");
         }
@@ -124,13 +134,33 @@ impl Engine {
             c.arg("--additional-gids").arg(g.to_string());
         }
         c.arg(id).args(&req.cmd);
-        if req.tty && !req.detach {
-            return run_passing_winch(c, bin);
-        }
-        let st = c.status().map_err(Error::io(format!("run {bin} exec")))?;
-        Ok(st.code().unwrap_or_else(|| {
-            128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0)
-        }))
+        let code = if req.tty && !req.detach {
+            run_passing_winch(c, bin)?
+        } else {
+            let st = c.status().map_err(Error::io(format!("run {bin} exec")))?;
+            st.code().unwrap_or_else(|| {
+                128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0)
+            })
+        };
+        Ok(exec_code(code, log.path()))
+    }
+}
+
+/// docker's exit code for a runtime's `exec` that ended with `code`: when the runtime could not start the
+/// process (255 and an `exec failed` error in its `log`), 127 for a command not found and 126 for the rest (as
+/// a process container's exec, [`crate::error::exec_failure_code`]); otherwise `code` as it is.
+fn exec_code(code: i32, log: &Path) -> i32 {
+    if code != 255 {
+        return code;
+    }
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    match text
+        .lines()
+        .rev()
+        .find(|l| l.contains("level=error") && l.contains("exec failed"))
+    {
+        Some(l) => crate::error::exec_failure_code(&crate::runtime::log_message(l)),
+        None => code,
     }
 }
 

@@ -321,6 +321,19 @@ fn detached_vm_with_a_published_port() {
     let (so, _) = vm_code(&e, 0, &["exec", "web", "cat", "/www/index.html"]);
     assert_eq!(so, "hello-vm\n");
     vm_code(&e, 5, &["exec", "web", "sh", "-c", "exit 5"]);
+    vm_code(&e, 255, &["exec", "web", "sh", "-c", "exit 255"]);
+    // An exec the guest cannot start: docker's 127 (not found) and 126 (any other failure), as for a process
+    // container, with the runtime's one line naming the command or directory.
+    let (_, se) = vm_code(&e, 127, &["exec", "web", "no-such-command"]);
+    assert!(
+        se.contains("no-such-command") && se.trim().lines().count() == 1,
+        "{se}"
+    );
+    let (_, se) = vm_code(&e, 126, &["exec", "-w", "/no-such-dir", "web", "true"]);
+    assert!(
+        se.contains("/no-such-dir") && se.trim().lines().count() == 1,
+        "{se}"
+    );
     // A check that times out is killed in the guest too (the engine kills the runtime's exec; the VM shim then
     // kills the guest process): the next check hangs in `sleep 1000.75`, which must be gone after the timeout.
     vm_code(&e, 0, &["exec", "web", "touch", "/www/hang"]);
