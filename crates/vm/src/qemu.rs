@@ -90,15 +90,31 @@ impl Accel {
     }
 }
 
+/// The host's memory (`MemTotal` of /proc/meminfo), in MiB; `None` when it cannot be read.
+pub fn host_memory_mib() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024)
+}
+
 /// Errors building a qemu command line.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// `linux.resources.memory.limit` cannot size a VM.
-    #[error("linux.resources.memory.limit: expected at most {max} MiB for a VM, got {got} bytes")]
+    #[error(
+        "linux.resources.memory.limit: expected at most {max} MiB for a VM (the host's memory), got {got} bytes"
+    )]
     MemoryTooLarge {
         /// The limit, in bytes.
         got: i64,
-        /// [`MAX_MEMORY_MIB`].
+        /// The largest guest: [`MAX_MEMORY_MIB`] or the host's memory, whichever is less.
         max: u64,
     },
     /// A string that would be spliced into a qemu option holds a character qemu cannot take there.
@@ -126,7 +142,8 @@ pub struct VmSize {
 impl VmSize {
     /// Sizes a VM from `linux.resources`:
     /// - memory: `memory.limit` rounded up to a MiB, at least [`MIN_MEMORY_MIB`]; [`DEFAULT_MEMORY_MIB`] without a
-    ///   limit (absent or negative, the spec's "unlimited"). Errors: [`Error::MemoryTooLarge`].
+    ///   limit (absent or negative, the spec's "unlimited"). Errors: [`Error::MemoryTooLarge`] above
+    ///   [`MAX_MEMORY_MIB`] or the host's memory (`MemTotal` of /proc/meminfo): qemu could not allocate it.
     /// - vCPUs: `cpu.quota / cpu.period` rounded up (docker's `--cpus`), else the number of CPUs in `cpu.cpus`
     ///   (a cpuset list such as `0-2,4`), else 1; never more than `host_cpus`, never less than 1.
     pub fn from_resources(
@@ -139,11 +156,9 @@ impl VmSize {
         let memory_mib = match memory_limit {
             Some(b) if b > 0 => {
                 let mib = (b as u64).div_ceil(1 << 20);
-                if mib > MAX_MEMORY_MIB {
-                    return Err(Error::MemoryTooLarge {
-                        got: b,
-                        max: MAX_MEMORY_MIB,
-                    });
+                let max = host_memory_mib().map_or(MAX_MEMORY_MIB, |h| h.min(MAX_MEMORY_MIB));
+                if mib > max {
+                    return Err(Error::MemoryTooLarge { got: b, max });
                 }
                 mib.max(MIN_MEMORY_MIB)
             }
@@ -649,6 +664,11 @@ mod tests {
             8,
             "capped at host CPUs"
         );
+        // More than the host has: refused before qemu fails to allocate it.
+        let host = host_memory_mib().unwrap();
+        let e = VmSize::from_resources(Some(((host + 1024) << 20) as i64), None, None, None, 8)
+            .unwrap_err();
+        assert!(e.to_string().contains("the host's memory"), "{e}");
         let e = VmSize::from_resources(Some(i64::MAX), None, None, None, 8).unwrap_err();
         assert!(
             e.to_string().starts_with("linux.resources.memory.limit:"),
