@@ -15,10 +15,14 @@ fn two_sleeps(rt: &Runtime, b: &mut Bundle, prefix: &str) -> String {
     b.write_config();
     let id = unique_id(prefix);
     rt.ok(&["run", "--detach", "--bundle", &path_arg(b), &id]);
-    holm_testkit::wait_until(Duration::from_secs(10), "three processes", || {
-        std::fs::read_to_string(v2_dir(&id).join("cgroup.procs"))
-            .map(|t| t.lines().count() == 3)
-            .unwrap_or(false)
+    // Three processes, and both children have exec'd `sleep` (a forked child is listed as `sh -c ...` until then).
+    holm_testkit::wait_until(Duration::from_secs(10), "three processes, two sleeping", || {
+        let pids = std::fs::read_to_string(v2_dir(&id).join("cgroup.procs")).unwrap_or_default();
+        let comms: Vec<String> = pids
+            .lines()
+            .map(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default())
+            .collect();
+        comms.len() == 3 && comms.iter().filter(|c| c.trim() == "sleep").count() == 2
     });
     id
 }
@@ -103,6 +107,10 @@ fn processes_in_child_cgroups_are_listed_and_child_cgroups_are_removed() {
     rt.ok(&["kill", "--all", &id, "KILL"]);
     holm_testkit::wait_until(Duration::from_secs(5), "every process to die", || {
         !holm_testkit::process_exists(moved as i32)
+    });
+    // The init dies from the same kill but may not be gone yet (CI saw `delete` refused as running at load 15).
+    holm_testkit::wait_until(Duration::from_secs(10), "the container to stop", || {
+        status(&rt, &id) == "stopped"
     });
     rt.ok(&["delete", &id]);
     assert_eq!(leftover_dirs(&id), Vec::<std::path::PathBuf>::new());
