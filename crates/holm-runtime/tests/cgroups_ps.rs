@@ -16,14 +16,19 @@ fn two_sleeps(rt: &Runtime, b: &mut Bundle, prefix: &str) -> String {
     let id = unique_id(prefix);
     rt.ok(&["run", "--detach", "--bundle", &path_arg(b), &id]);
     // Three processes, and both children have exec'd `sleep` (a forked child is listed as `sh -c ...` until then).
-    holm_testkit::wait_until(Duration::from_secs(10), "three processes, two sleeping", || {
-        let pids = std::fs::read_to_string(v2_dir(&id).join("cgroup.procs")).unwrap_or_default();
-        let comms: Vec<String> = pids
-            .lines()
-            .map(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default())
-            .collect();
-        comms.len() == 3 && comms.iter().filter(|c| c.trim() == "sleep").count() == 2
-    });
+    holm_testkit::wait_until(
+        Duration::from_secs(10),
+        "three processes, two sleeping",
+        || {
+            let pids =
+                std::fs::read_to_string(v2_dir(&id).join("cgroup.procs")).unwrap_or_default();
+            let comms: Vec<String> = pids
+                .lines()
+                .map(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default())
+                .collect();
+            comms.len() == 3 && comms.iter().filter(|c| c.trim() == "sleep").count() == 2
+        },
+    );
     id
 }
 
