@@ -101,7 +101,19 @@ impl Engine {
         user: Option<(u32, u32)>,
         additional_gids: &[u32],
     ) -> Result<i32> {
-        let crate::runtime::Runtime::Oci { root, .. } = self.runtime_for(Some(bin)) else {
+        let rt = self.runtime_for(Some(bin));
+        // As holm-container's exec refuses a paused container (exit 1), before the runtime would (exit 255).
+        if rt
+            .state(id)
+            .is_some_and(|s| s.status == holm_container::Status::Paused)
+        {
+            return Err(Error::BadState {
+                id: id.to_string(),
+                state: "paused".into(),
+                msg: "unpause the container before exec".into(),
+            });
+        }
+        let crate::runtime::Runtime::Oci { root, .. } = rt else {
             unreachable!("an external runtime")
         };
         // The runtime's error goes to its stderr (the user sees it) and to this log, which tells an exec that

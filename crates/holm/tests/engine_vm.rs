@@ -387,6 +387,12 @@ fn detached_vm_with_a_published_port() {
     // pause freezes the VM: the port stops answering until unpause.
     e.ok(&["pause", "web"]);
     assert_eq!(e.status("web"), "paused");
+    // exec into a paused VM: refused with one line, exit 1, as for a process container.
+    let (_, se) = vm_code(&e, 1, &["exec", "web", "true"]);
+    assert!(
+        se.contains("is paused") && se.trim().lines().count() == 1,
+        "{se}"
+    );
     e.ok(&["unpause", "web"]);
     assert_eq!(e.status("web"), "running");
     assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello-vm"));
