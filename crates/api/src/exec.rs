@@ -7,8 +7,8 @@
 //! `ExitCode`, recorded before the stream closes (the docker CLI reads it right after).
 //!
 //! With `Tty` and `AttachStdin` together, `holm exec -i -t` gets a pty of the server's as its stdio (it makes its
-//! own terminal raw and relays it to the container's pty); `resize` sets that pty's size and tells the child
-//! with SIGWINCH. With `Tty` alone the child runs `holm exec -t` on pipes.
+//! own terminal raw and relays it to the container's pty); the pty starts with the client's `ConsoleSize`, and
+//! `resize` sets its size and tells the child with SIGWINCH. With `Tty` alone the child runs `holm exec -t` on pipes.
 
 use crate::body::{self, Resp, StdStream};
 use crate::error::ApiError;
@@ -76,12 +76,30 @@ pub struct ExecConfig {
     pub working_dir: String,
     /// `--privileged` (refused: holm's exec has no such mode).
     pub privileged: bool,
+    /// The client's terminal size, `[rows, columns]` (API 1.42+; the docker CLI sends it with `-t`).
+    pub console_size: Option<[u32; 2]>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 struct StartConfig {
     detach: bool,
+    /// As [`ExecConfig::console_size`]; the start's wins.
+    console_size: Option<[u32; 2]>,
+}
+
+/// The size an exec's pty starts with, (rows, columns): the client's `ConsoleSize` from start, else from create,
+/// else 24x80 (a zero or too large dimension is ignored). Taken at the start so that the process's first look at
+/// its terminal sees the client's size, not 24x80 until the client's `resize` arrives (a race `stty size` lost).
+fn initial_size(start: Option<[u32; 2]>, create: Option<[u32; 2]>) -> (u16, u16) {
+    let valid = |s: [u32; 2]| {
+        let (r, c) = (u16::try_from(s[0]).ok()?, u16::try_from(s[1]).ok()?);
+        (r > 0 && c > 0).then_some((r, c))
+    };
+    start
+        .and_then(valid)
+        .or_else(|| create.and_then(valid))
+        .unwrap_or((24, 80))
 }
 
 impl Execs {
@@ -178,8 +196,9 @@ pub async fn resize(ctx: &Ctx, id: &str, q: &crate::query::Query) -> Result<Resp
     Ok(body::empty(StatusCode::CREATED))
 }
 
-/// A pty (master, peer) for an interactive exec with a TTY, 24×80 until the client's resize.
-fn open_pty() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+/// A pty (master, peer) for an interactive exec with a TTY, of `size` (rows, columns, see [`initial_size`]) until
+/// the client's resize.
+fn open_pty(size: (u16, u16)) -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     use std::os::unix::fs::OpenOptionsExt;
     let master = std::fs::OpenOptions::new()
         .read(true)
@@ -188,7 +207,7 @@ fn open_pty() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
         .open("/dev/ptmx")?;
     let master = std::os::fd::OwnedFd::from(master);
     let (peer, _) = holm_sys::tty::open_peer(master.as_fd()).map_err(std::io::Error::other)?;
-    let _ = holm_sys::tty::set_winsize(master.as_fd(), 24, 80);
+    let _ = holm_sys::tty::set_winsize(master.as_fd(), size.0, size.1);
     Ok((master, peer))
 }
 
@@ -248,8 +267,8 @@ pub async fn start(ctx: &Ctx, id: &str, mut req: Req) -> Result<Resp, ApiError> 
     let c = &e.config;
     let stdin = c.attach_stdin && !sc.detach;
     let pty = if stdin && c.tty {
-        let (master, peer) =
-            open_pty().map_err(|err| ApiError::internal(format!("open a pty: {err}")))?;
+        let (master, peer) = open_pty(initial_size(sc.console_size, c.console_size))
+            .map_err(|err| ApiError::internal(format!("open a pty: {err}")))?;
         let dup = |f: &std::os::fd::OwnedFd| {
             f.try_clone()
                 .map_err(|err| ApiError::internal(format!("dup the pty: {err}")))
@@ -413,5 +432,31 @@ fn stream_type(tty: bool) -> &'static str {
         "application/vnd.docker.raw-stream"
     } else {
         "application/vnd.docker.multiplexed-stream"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::initial_size;
+
+    #[test]
+    fn an_exec_pty_starts_with_the_clients_console_size() {
+        assert_eq!(initial_size(None, None), (24, 80));
+        assert_eq!(initial_size(None, Some([33, 111])), (33, 111));
+        assert_eq!(initial_size(Some([40, 100]), Some([33, 111])), (40, 100));
+        assert_eq!(initial_size(Some([0, 100]), Some([33, 111])), (33, 111));
+        assert_eq!(initial_size(Some([70000, 100]), None), (24, 80));
+    }
+
+    #[test]
+    fn console_size_is_read_from_the_bodies() {
+        let c: super::ExecConfig =
+            serde_json::from_str(r#"{"Cmd":["sh"],"Tty":true,"ConsoleSize":[33,111]}"#).unwrap();
+        assert_eq!(c.console_size, Some([33, 111]));
+        let s: super::StartConfig =
+            serde_json::from_str(r#"{"Detach":false,"Tty":true,"ConsoleSize":[33,111]}"#).unwrap();
+        assert_eq!(s.console_size, Some([33, 111]));
+        let s: super::StartConfig = serde_json::from_str(r#"{"ConsoleSize":null}"#).unwrap();
+        assert_eq!(s.console_size, None);
     }
 }

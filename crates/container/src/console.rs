@@ -211,17 +211,23 @@ impl Relay {
         Ok(())
     }
 
-    /// Copies our terminal's window size to the pty (on start and on `SIGWINCH`).
-    pub fn resize(&self) {
-        let Some(m) = &self.master else { return };
-        let size = [
+    /// Our terminal's window size as (rows, columns): stdin's, else stdout's; `None` when neither is a terminal
+    /// or the size is unknown (0x0).
+    pub fn terminal_size(&self) -> Option<(u16, u16)> {
+        [
             self.stdin.as_ref().map(|f| f.as_fd()),
             Some(self.stdout.as_fd()),
         ]
         .into_iter()
         .flatten()
-        .find_map(|fd| holm_sys::tty::get_winsize(fd).ok());
-        if let Some((rows, cols)) = size.filter(|s| s.0 > 0 && s.1 > 0) {
+        .find_map(|fd| holm_sys::tty::get_winsize(fd).ok())
+        .filter(|s| s.0 > 0 && s.1 > 0)
+    }
+
+    /// Copies our terminal's window size to the pty (on start and on `SIGWINCH`).
+    pub fn resize(&self) {
+        let Some(m) = &self.master else { return };
+        if let Some((rows, cols)) = self.terminal_size() {
             let _ = holm_sys::tty::set_winsize(m.as_fd(), rows, cols);
         }
     }

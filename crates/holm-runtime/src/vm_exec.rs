@@ -44,7 +44,7 @@ pub fn exec(store: &Store, opts: &holm_container::ExecOptions) -> anyhow::Result
         }
         .into());
     }
-    let process = holm_container::exec::resolve_process(&s.config, opts)?;
+    let mut process = holm_container::exec::resolve_process(&s.config, opts)?;
     let dir = l.dir.clone();
     // The lock is released before a detached exec forks: its long-lived child must not hold it.
     drop(l);
@@ -68,6 +68,18 @@ pub fn exec(store: &Store, opts: &holm_container::ExecOptions) -> anyhow::Result
         ),
         (false, None, _) => None,
     };
+    // Relayed here: the host pty (and so the guest's, which the shim creates with the host pty's size) starts with
+    // our terminal's size, not 0x0 until the relay starts after the process (`stty size` at once saw 0x0).
+    if let Some(Console::Relay(r)) = &console {
+        if let Some((rows, cols)) = r.terminal_size() {
+            let size = oci_spec::runtime::BoxBuilder::default()
+                .height(u64::from(rows))
+                .width(u64::from(cols))
+                .build()
+                .context("process.consoleSize")?;
+            process.set_console_size(Some(size));
+        }
+    }
     // The terminal: the master goes to its owner now (before the process starts, as runc's tenant sends it); the
     // peer is the process's stdio.
     let peer = match &console {

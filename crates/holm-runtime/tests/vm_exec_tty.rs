@@ -6,6 +6,7 @@
 //!   (`stty size` after a resize of the master); `exit 3` closes the terminal and ends the `--pid-file` process;
 //! - `exec -t` in the foreground without a console socket (the runtime relays its own terminal, as runc does):
 //!   the process sees the size of the runtime's terminal, Ctrl-C works the same, and the exit code comes back;
+//!   a process whose first act is `stty size` sees that size (the guest pty is created with it);
 //! - a foreground `exec` without a terminal passes the signals the runtime gets on to the guest process (as runc's
 //!   does): SIGINT to the runtime runs the process's INT trap in the guest, whose exit code comes back.
 //!
@@ -253,6 +254,31 @@ fn vm_exec_with_a_terminal() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(code, Some(7), "terminal: {:?}", t.seen);
+
+    // The guest pty has the terminal's size from its start, not after a first resize: a process whose first act
+    // is `stty size` sees it (no retry here; before, it could see 0x0 and busybox printed `stty: standard input:
+    // Resource temporarily unavailable`, a stale errno). Three times, as it was a race.
+    for i in 0..3 {
+        let (master, peer) = pty_pair(27, 93);
+        let io = || std::process::Stdio::from(File::from(peer.try_clone().unwrap()));
+        let mut child = rt
+            .cmd(&["exec", "-t", &id, "busybox", "stty", "size"])
+            .stdin(io())
+            .stdout(io())
+            .stderr(io())
+            .spawn()
+            .unwrap();
+        drop(peer);
+        let mut t = Term::new(master);
+        t.expect_closed();
+        let st = child.wait().unwrap();
+        assert!(st.success(), "run {i}: {st:?}, terminal: {:?}", t.seen);
+        assert!(
+            t.seen.replace('\r', "").contains("27 93\n"),
+            "run {i}: the guest pty's size at the process's start: {:?}",
+            t.seen
+        );
+    }
 
     // A foreground exec passes its signals on.
     let out = dir.path().join("trap.out");

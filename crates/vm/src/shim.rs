@@ -452,7 +452,7 @@ fn serve(dir: &Path, vm: Vm, log: Arc<Mutex<Option<File>>>) -> i32 {
     if vm.terminal {
         if let Ok(peer) = vm.stdin.try_clone() {
             let sh = shared.clone();
-            std::thread::spawn(move || relay::resize_thread(&sh, INIT_STREAM, peer));
+            std::thread::spawn(move || relay::resize_thread(&sh, INIT_STREAM, peer, None));
         }
     }
     {
@@ -553,6 +553,14 @@ fn handle_conn(sh: &Arc<Shared>, conn: UnixStream, init_stdin: &Mutex<Option<Fil
                 s
             };
             let terminal = process.terminal().unwrap_or(false);
+            let mut process = process;
+            // The guest's pty starts with the host pty's size: the resize relay only starts once the process runs,
+            // and a process that reads its size at once (`stty size`, a shell's first line) saw 0x0 before.
+            let size = if terminal {
+                relay::take_host_size(&mut process, input.as_fd())
+            } else {
+                None
+            };
             let r = sh.call(Box::new(move |c| {
                 c.exec(stream, *process).map(ShimReply::Pid)
             }));
@@ -565,7 +573,7 @@ fn handle_conn(sh: &Arc<Shared>, conn: UnixStream, init_stdin: &Mutex<Option<Fil
                 // With a terminal the fds are the peer of the runtime's host pty: the guest's pty follows its size.
                 if let (true, Ok(peer)) = (terminal, input.try_clone()) {
                     let sh2 = sh.clone();
-                    std::thread::spawn(move || relay::resize_thread(&sh2, stream, peer));
+                    std::thread::spawn(move || relay::resize_thread(&sh2, stream, peer, size));
                 }
                 let sh2 = sh.clone();
                 std::thread::spawn(move || relay::stdin_thread(&sh2, stream, input));

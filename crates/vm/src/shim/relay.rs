@@ -5,9 +5,10 @@ use super::Shared;
 use crate::session::{Output, Stdio};
 use crate::shim_api::ShimReply;
 use holm_vm_proto::HostFrame;
+use oci_spec::runtime::{BoxBuilder, Process};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -60,9 +61,10 @@ fn stream_done(sh: &Shared, stream: u32) -> bool {
 
 /// Passes a terminal's size on to the guest's pty of `stream`: the host pty's peer here (`peer`) is no process's
 /// controlling terminal, so no SIGWINCH tells of a change; its size is read every [`POLL`] instead (the first
-/// time at once), until the stream's output ended, its process exited or the VM is gone.
-pub(super) fn resize_thread(sh: &Shared, stream: u32, peer: File) {
-    let mut sent = None;
+/// time at once, unless it is `sent`, the size the guest's pty was created with), until the stream's output ended,
+/// its process exited or the VM is gone.
+pub(super) fn resize_thread(sh: &Shared, stream: u32, peer: File, sent: Option<(u16, u16)>) {
+    let mut sent = sent;
     loop {
         if stream_done(sh, stream) {
             return;
@@ -86,6 +88,23 @@ pub(super) fn resize_thread(sh: &Shared, stream: u32, peer: File) {
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Sets `process.consoleSize` (the size the guest's pty is created with) to the window size of `peer`, the host
+/// pty's peer a terminal exec's stdio is, when that is known (not 0x0); returns it as (rows, columns). Without it
+/// the guest's pty started at 0x0 until [`resize_thread`]'s first resize, which only comes once the process runs:
+/// a process reading its size at once (`stty size`) could see 0x0.
+pub(super) fn take_host_size(process: &mut Process, peer: BorrowedFd<'_>) -> Option<(u16, u16)> {
+    let (rows, cols) = holm_sys::tty::get_winsize(peer)
+        .ok()
+        .filter(|s| s.0 > 0 && s.1 > 0)?;
+    let size = BoxBuilder::default()
+        .height(u64::from(rows))
+        .width(u64::from(cols))
+        .build()
+        .ok()?;
+    process.set_console_size(Some(size));
+    Some((rows, cols))
 }
 
 /// Copies `input` to `stream`'s stdin in the guest until end of file, then closes it there. Stops reading as soon
@@ -161,5 +180,50 @@ pub(super) fn hangup_thread(sh: &Shared, stream: u32, mut peer: UnixStream) {
     }));
     if reply != ShimReply::Ok {
         sh.log(&format!("exec stream {stream}: kill: {reply:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::OwnedFd;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    fn pty() -> (OwnedFd, OwnedFd) {
+        let master: OwnedFd = File::options()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open("/dev/ptmx")
+            .expect("open /dev/ptmx")
+            .into();
+        let (peer, _) = holm_sys::tty::open_peer(master.as_fd()).expect("pty peer");
+        (master, peer)
+    }
+
+    fn size(p: &Process) -> Option<(u64, u64)> {
+        p.console_size().map(|b| (b.height(), b.width()))
+    }
+
+    #[test]
+    fn a_terminal_exec_starts_with_the_host_ptys_size() {
+        let (_m, peer) = pty();
+        holm_sys::tty::set_winsize(peer.as_fd(), 0, 0).unwrap();
+        let mut p = Process::default();
+        // Unknown (0x0): the process's own consoleSize (none here) stays.
+        assert_eq!(take_host_size(&mut p, peer.as_fd()), None);
+        assert_eq!(size(&p), None);
+        holm_sys::tty::set_winsize(peer.as_fd(), 33, 111).unwrap();
+        assert_eq!(take_host_size(&mut p, peer.as_fd()), Some((33, 111)));
+        assert_eq!(size(&p), Some((33, 111)));
+        // The host pty's size wins over a consoleSize inherited from the container's config.
+        holm_sys::tty::set_winsize(peer.as_fd(), 40, 100).unwrap();
+        assert_eq!(take_host_size(&mut p, peer.as_fd()), Some((40, 100)));
+        assert_eq!(size(&p), Some((40, 100)));
+        // Not a terminal: nothing.
+        let (r, _w) = std::io::pipe().unwrap();
+        let mut q = Process::default();
+        assert_eq!(take_host_size(&mut q, r.as_fd()), None);
+        assert_eq!(size(&q), None);
     }
 }
