@@ -354,6 +354,36 @@ pub fn set_parent_death_signal(sig: i32) -> Result<()> {
     prctl(libc::PR_SET_PDEATHSIG, sig as _, "prctl(PR_SET_PDEATHSIG)")
 }
 
+/// Makes the process `cmd` spawns get SIGKILL when the thread that spawned it ends (`PR_SET_PDEATHSIG` in the
+/// child between fork and exec, then a check that the parent is still the spawner: if it died in between the
+/// spawn fails with `ESRCH`). For helpers such as a probe `qemu` that must not outlive a killed caller. The
+/// signal is tied to the spawning *thread* (prctl(2)): spawn and wait from the same thread.
+pub fn kill_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid is a plain syscall.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the hook runs between fork and exec and makes only async-signal-safe syscalls (prctl, getppid);
+    // it allocates nothing on success; on failure it builds an io::Error from an errno value (no allocation).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
 /// `prctl(PR_SET_CHILD_SUBREAPER, 1)`: orphaned descendants are re-parented to this process.
 pub fn set_child_subreaper() -> Result<()> {
     prctl(

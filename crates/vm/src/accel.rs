@@ -308,6 +308,9 @@ fn boot_for_marker(kernel: &Path, initrd: &Path, accel: Accel, opts: &ProbeOptio
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
+    // A caller killed during the probe (a test binary, a runtime under a timeout) must not leave this qemu
+    // running: one kept a core busy for 20 minutes here.
+    holm_sys::process::kill_with_parent(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return BootOutcome::Failed(format!("{}: {e}", opts.qemu.display())),
