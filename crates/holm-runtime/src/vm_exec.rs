@@ -45,6 +45,9 @@ pub fn exec(store: &Store, opts: &holm_container::ExecOptions) -> anyhow::Result
         .into());
     }
     let mut process = holm_container::exec::resolve_process(&s.config, opts)?;
+    // Before any terminal or detached child exists: an exec too big for the shim's request line fails here with
+    // one line naming process.env, not with the shim's protocol error.
+    holm_vm::guest_spec::check_exec_size(&process)?;
     let dir = l.dir.clone();
     // The lock is released before a detached exec forks: its long-lived child must not hold it.
     drop(l);

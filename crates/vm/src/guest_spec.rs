@@ -250,13 +250,53 @@ fn check_request_size(request: &CreateRequest) -> Result<(), Error> {
     let req = holm_vm_proto::Request::Create(Box::new(request.clone()));
     let size = serde_json::to_vec(&req).map_or(usize::MAX, |v| v.len());
     let limit = holm_vm_proto::MAX_CONTROL - REQUEST_MARGIN;
+    oversized(
+        size,
+        limit,
+        request.config.process().as_ref(),
+        "the VM's create request",
+        "the guest's control channel takes",
+    )
+}
+
+/// Refuses, before it is sent, an exec whose process (runtime-spec `process`: args, env, ...) would not fit in one
+/// request line to the VM shim ([`crate::shim_api::MAX_LINE`]) or one control frame to the guest
+/// ([`holm_vm_proto::MAX_CONTROL`]); the error names `process.env` when the environment makes it big. Sending it
+/// would fail with a protocol error instead.
+///
+/// # Errors
+/// [`Error::Unsupported`] naming `process.env` or `process`.
+pub fn check_exec_size(process: &oci_spec::runtime::Process) -> Result<(), Error> {
+    let size = serde_json::to_vec(process).map_or(usize::MAX, |v| v.len());
+    let limit = crate::shim_api::MAX_LINE.min(holm_vm_proto::MAX_CONTROL) - REQUEST_MARGIN;
+    oversized(
+        size,
+        limit,
+        Some(process),
+        "the exec request",
+        "the VM shim and the guest's control channel take",
+    )
+    .map_err(|e| match e {
+        Error::Unsupported { field, msg } if field == "config.json" => Error::Unsupported {
+            field: "process".into(),
+            msg,
+        },
+        e => e,
+    })
+}
+
+/// `Ok` when `size <= limit`, else the one-line refusal naming `process.env` when the environment is most of it.
+fn oversized(
+    size: usize,
+    limit: usize,
+    process: Option<&oci_spec::runtime::Process>,
+    what: &str,
+    taker: &str,
+) -> Result<(), Error> {
     if size <= limit {
         return Ok(());
     }
-    let env: usize = request
-        .config
-        .process()
-        .as_ref()
+    let env: usize = process
         .and_then(|p| p.env().as_ref())
         .map_or(0, |e| e.iter().map(|v| v.len() + 3).sum());
     let field = if env > size / 2 {
@@ -267,8 +307,7 @@ fn check_request_size(request: &CreateRequest) -> Result<(), Error> {
     Err(Error::Unsupported {
         field: field.to_string(),
         msg: format!(
-            "the VM's create request would be {size} bytes ({env} of them environment), more than the {limit} \
-             bytes the guest's control channel takes"
+            "{what} would be {size} bytes ({env} of them environment), more than the {limit} bytes {taker}"
         ),
     })
 }
@@ -305,6 +344,28 @@ mod tests {
             "process": {"cwd": "/", "user": {"uid": 0, "gid": 0}, "args": ["true"], "env": ["A=1"]},
         }));
         plan("c1", &s, dir.path(), Path::new("/b/rootfs"), &files).unwrap();
+    }
+
+    #[test]
+    fn oversized_exec_environment_is_refused_before_it_is_sent() {
+        let env: Vec<String> = (0..12000)
+            .map(|i| format!("V{i}={}", "x".repeat(100)))
+            .collect();
+        let p: oci_spec::runtime::Process = serde_json::from_value(serde_json::json!({
+            "cwd": "/", "user": {"uid": 0, "gid": 0}, "args": ["true"], "env": env,
+        }))
+        .unwrap();
+        let msg = check_exec_size(&p).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("process.env: the exec request would be "),
+            "{msg}"
+        );
+        assert_eq!(msg.lines().count(), 1, "{msg}");
+        let p: oci_spec::runtime::Process = serde_json::from_value(serde_json::json!({
+            "cwd": "/", "user": {"uid": 0, "gid": 0}, "args": ["true"], "env": ["A=1"],
+        }))
+        .unwrap();
+        check_exec_size(&p).unwrap();
     }
 
     #[test]
