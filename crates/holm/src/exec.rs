@@ -13,6 +13,10 @@ pub struct ExecArgs {
     /// `run -e`).
     #[arg(short, long = "env", value_name = "K=V")]
     pub env: Vec<String>,
+    /// Read environment variables from a file (docker's format, as `run --env-file`: `K=V` or `K` lines, `#`
+    /// comments); applied before `-e`, which wins.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<String>,
     /// User (name or uid) and optionally group: `USER[:GROUP]`.
     #[arg(short, long)]
     pub user: Option<String>,
@@ -37,7 +41,11 @@ pub struct ExecArgs {
 
 /// `holm exec`: runs the command in the foreground and exits with its code.
 pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
-    let env = holm_engine::options::env_flags(&a.env)?;
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        env.extend(holm_engine::options::read_env_file(f)?);
+    }
+    env.extend(holm_engine::options::env_flags(&a.env)?);
     // The process is forked from holm itself: run from a sealed copy so it cannot reach holm's binary
     // (CVE-2019-5736). Re-executes holm with the same arguments the first time.
     holm_sys::process::run_from_sealed_copy().context("re-executing from a sealed copy of holm")?;

@@ -263,6 +263,29 @@ fn exec_runs_in_the_container() {
         "hostname; echo $X; pwd; id -u",
     ]);
     assert_eq!(out, "inside\n42\n/tmp\n0\n");
+    // --env-file as docker exec's: file first, -e wins; a missing file is one line naming it, exit 125.
+    let env_file = e.tmp.path().join("exec.env");
+    std::fs::write(&env_file, "# comment\nX=from-file\nY=2\n").unwrap();
+    let f = env_file.to_str().unwrap();
+    let out = e.ok(&["exec", "--env-file", f, "host1", "sh", "-c", "echo $X $Y"]);
+    assert_eq!(out, "from-file 2\n");
+    let out = e.ok(&[
+        "exec",
+        "--env-file",
+        f,
+        "-e",
+        "X=flag",
+        "host1",
+        "sh",
+        "-c",
+        "echo $X $Y",
+    ]);
+    assert_eq!(out, "flag 2\n");
+    let (_, err) = e.code(
+        125,
+        &["exec", "--env-file", "/nonexistent/x.env", "host1", "true"],
+    );
+    assert!(err.contains("/nonexistent/x.env"), "{err}");
     let out = e.ok(&["exec", "-u", "app", "host1", "id"]);
     assert!(out.starts_with("uid=1000(app)"), "{out}");
     e.code(9, &["exec", "host1", "sh", "-c", "exit 9"]);
