@@ -129,6 +129,17 @@ pub struct RestartPolicy {
     pub maximum_retry_count: u32,
 }
 
+impl RestartPolicy {
+    /// docker's `--restart` text for it: `on-failure:N` when N > 0, else the name.
+    pub fn flag(&self) -> String {
+        if self.name == "on-failure" && self.maximum_retry_count > 0 {
+            format!("on-failure:{}", self.maximum_retry_count)
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
 /// One `Mounts` entry.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
@@ -279,12 +290,7 @@ pub fn run_config(b: CreateBody) -> Result<(String, RunConfig, Vec<String>), Api
         .restart_policy
         .filter(|r| !r.name.is_empty() && r.name != "no")
     {
-        let text = if r.name == "on-failure" && r.maximum_retry_count > 0 {
-            format!("on-failure:{}", r.maximum_retry_count)
-        } else {
-            r.name.clone()
-        };
-        cfg.restart = text;
+        cfg.restart = r.flag();
     }
     for (port, bindings) in h.port_bindings.unwrap_or_default() {
         let list = bindings.unwrap_or_default();

@@ -103,11 +103,11 @@ pub fn parse(body: &Value) -> Result<Update, ApiError> {
                     .get("MaximumRetryCount")
                     .and_then(Value::as_i64)
                     .unwrap_or(0);
-                Some(if name == "on-failure" && max > 0 {
-                    format!("on-failure:{max}")
-                } else {
-                    name.to_string()
-                })
+                let policy = crate::create::RestartPolicy {
+                    name: name.to_string(),
+                    maximum_retry_count: u32::try_from(max.max(0)).unwrap_or(u32::MAX),
+                };
+                Some(policy.flag())
             }
         },
     };

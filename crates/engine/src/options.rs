@@ -250,11 +250,7 @@ pub fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>> {
 
 /// Parses `--memory-swap` (a size, or -1 for unlimited swap), checked against `--memory` as docker does.
 pub fn parse_memory_swap(s: &str, memory: Option<i64>) -> Result<i64> {
-    let v = if s.trim() == "-1" {
-        -1
-    } else {
-        parse_size("--memory-swap", s)?
-    };
+    let v = parse_swap_value(s)?;
     let Some(m) = memory else {
         return Err(Error::flag(
             "--memory-swap",
@@ -270,6 +266,16 @@ pub fn parse_memory_swap(s: &str, memory: Option<i64>) -> Result<i64> {
         ));
     }
     Ok(v)
+}
+
+/// The value of `--memory-swap` alone: `-1` (unlimited swap) or a size in bytes (`512m`, `1g`, ...), without the
+/// check against `--memory` that [`parse_memory_swap`] adds (`holm update` checks against the container's limit).
+pub fn parse_swap_value(s: &str) -> Result<i64> {
+    if s.trim() == "-1" {
+        Ok(-1)
+    } else {
+        parse_size("--memory-swap", s)
+    }
 }
 
 /// Parses `--cpu-shares` (cgroup v1 weight 2..262144; 0 means the default).

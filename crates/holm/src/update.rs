@@ -46,13 +46,7 @@ impl UpdateArgs {
             memory_swap: self
                 .memory_swap
                 .as_deref()
-                .map(|s| {
-                    if s.trim() == "-1" {
-                        Ok(-1)
-                    } else {
-                        c::parse_size("--memory-swap", s)
-                    }
-                })
+                .map(o::parse_swap_value)
                 .transpose()?,
             cpus: self.cpus.as_deref().map(c::parse_cpus).transpose()?,
             cpu_shares: self
