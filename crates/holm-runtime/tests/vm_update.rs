@@ -14,22 +14,39 @@ use lifecycle_util::*;
 use std::time::Duration;
 use vm_support::*;
 
-/// A file of the VMM's cgroup in host v1 hierarchy `controller` (found from `/proc/PID/cgroup`).
+/// A file of the VMM's cgroup in host v1 hierarchy `controller` (found from `/proc/PID/cgroup`). On a host
+/// without that v1 hierarchy (cgroup v2 only) the same value is read from the unified cgroup's file
+/// (`cpu.cfs_quota_us` = the quota of `cpu.max`, `-1` for `max`; `memory.limit_in_bytes` = `memory.max`).
 fn host_cg(pid: u32, controller: &str, file: &str) -> String {
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let rel = cg
-        .lines()
-        .find_map(|l| {
+    let find = |wanted: &dyn Fn(&str) -> bool| {
+        cg.lines().find_map(|l| {
             let mut f = l.splitn(3, ':');
             let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
-            ctrls.split(',').any(|c| c == controller).then_some(path)
+            wanted(ctrls).then(|| path.to_string())
         })
-        .unwrap_or_else(|| panic!("pid {pid} has no {controller} cgroup: {cg}"));
-    let p = format!("/sys/fs/cgroup/{controller}{rel}/{file}");
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("read {p}: {e}"))
-        .trim()
-        .to_string()
+    };
+    let read = |p: String| {
+        std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("read {p}: {e}"))
+            .trim()
+            .to_string()
+    };
+    if let Some(rel) = find(&|ctrls| ctrls.split(',').any(|c| c == controller)) {
+        return read(format!("/sys/fs/cgroup/{controller}{rel}/{file}"));
+    }
+    let rel = find(&|ctrls| ctrls.is_empty()).unwrap_or_else(|| {
+        panic!("pid {pid} has neither a {controller} nor a unified cgroup: {cg}")
+    });
+    let v2 = |f: &str| read(format!("/sys/fs/cgroup{rel}/{f}"));
+    match file {
+        "cpu.cfs_quota_us" => match v2("cpu.max").split_whitespace().next() {
+            Some("max") | None => "-1".to_string(),
+            Some(q) => q.to_string(),
+        },
+        "memory.limit_in_bytes" => v2("memory.max"),
+        other => panic!("host_cg: no cgroup v2 equivalent known for {other}"),
+    }
 }
 
 /// The guest cgroup files an update changes, as the container sees them (its cgroup namespace's root).
