@@ -91,7 +91,7 @@ fn netns_path(spec: &oci_spec::runtime::Spec) -> Option<PathBuf> {
         .and_then(|n| n.path().clone())
 }
 
-/// Gives the container's interface back its addresses and removes the tap (the shim's wiring), if there was one
+/// Gives the container's interfaces back their addresses and removes the taps (the shim's wiring), if there was one
 /// and the namespace still exists. Failures are logged: the namespace may already be gone with the engine.
 fn unwire(dir: &Path, netns: Option<&Path>) {
     if let Ok(text) = std::fs::read(dir.join(holm_vm::shim::NET_WIRING)) {
@@ -99,16 +99,15 @@ fn unwire(dir: &Path, netns: Option<&Path>) {
     }
 }
 
-/// [`unwire`] from the saved wiring's bytes.
+/// [`unwire`] from the saved wirings' bytes: a JSON list (one per NIC), or the single object an older holm saved.
 fn unwire_saved(text: &[u8], netns: Option<&Path>) {
-    let (Ok(w), Some(ns)) = (
-        serde_json::from_slice::<holm_vm::net::TapWiring>(text),
-        netns,
-    ) else {
+    let wirings = serde_json::from_slice::<Vec<holm_vm::net::TapWiring>>(text)
+        .or_else(|_| serde_json::from_slice::<holm_vm::net::TapWiring>(text).map(|w| vec![w]));
+    let (Ok(w), Some(ns)) = (wirings, netns) else {
         return;
     };
     if let Ok(f) = std::fs::File::open(ns) {
-        if let Err(e) = holm_vm::net::unwire(f.as_fd(), &w) {
+        if let Err(e) = holm_vm::net::unwire_all(f.as_fd(), &w) {
             log::debug!("unwire {}: {e}", ns.display());
         }
     }

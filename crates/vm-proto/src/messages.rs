@@ -5,8 +5,11 @@
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 use serde::{Deserialize, Serialize};
 
-/// The protocol version the agent announces in [`Event::Ready`]; the host refuses any other.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version the agent announces in [`Event::Ready`]; the host refuses any other. Version 2:
+/// [`CreateRequest::networks`] (a list, each NIC found by its MAC) replaced version 1's single `network`.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// Most NICs a [`CreateRequest`] may configure (the host hands over at most this many interfaces).
+pub const MAX_NICS: usize = 16;
 /// Longest [`Event::Error`] message the host accepts, in bytes.
 pub const MAX_ERROR_MESSAGE: usize = 4096;
 /// Most pids a [`Event::Ps`] reply may carry.
@@ -61,9 +64,10 @@ pub struct CreateRequest {
     /// Shared volumes, each mounted at its `guest_path` before the container is created.
     #[serde(default)]
     pub volumes: Vec<Share>,
-    /// eth0's configuration; `None`: only `lo`.
+    /// The NICs' configurations, one per interface of the container's network namespace, `eth0` first (at most
+    /// [`MAX_NICS`]); empty: only `lo`.
     #[serde(default)]
-    pub network: Option<NetworkConfig>,
+    pub networks: Vec<NetworkConfig>,
     /// The guest's hostname (the container's UTS namespace still gets the config's `hostname`).
     #[serde(default)]
     pub hostname: Option<String>,
@@ -95,12 +99,18 @@ pub enum ShareType {
     Virtiofs,
 }
 
-/// eth0's IPv4 setup (the container's address and MAC, so the host's DNAT rules work unchanged).
+/// One NIC's IPv4 setup (the container interface's address and MAC, so the host's DNAT rules work unchanged).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
-    /// Interface name in the guest (normally `eth0`).
+    /// Interface name in the guest (`eth0`, `eth1`…: the container interface's name); the agent renames the NIC
+    /// with [`NetworkConfig::mac`] to it.
     pub interface: String,
+    /// The NIC's MAC address, `aa:bb:cc:dd:ee:ff` (qemu's `virtio-net-device,mac=`): how the agent finds which
+    /// guest NIC this is (the guest kernel names them in its own probe order). `None`: the NIC already named
+    /// [`NetworkConfig::interface`].
+    #[serde(default)]
+    pub mac: Option<String>,
     /// `ADDR/PREFIX`, e.g. `10.88.0.5/16`.
     pub address: String,
     /// Default gateway, if any.

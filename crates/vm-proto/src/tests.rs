@@ -39,12 +39,22 @@ fn host_frames_round_trip() {
                 readonly: false,
             },
             volumes: vec![],
-            network: Some(NetworkConfig {
-                interface: "eth0".into(),
-                address: "10.88.0.2/16".into(),
-                gateway: Some("10.88.0.1".into()),
-                mtu: None,
-            }),
+            networks: vec![
+                NetworkConfig {
+                    interface: "eth0".into(),
+                    mac: Some("02:42:0a:58:00:02".into()),
+                    address: "10.88.0.2/16".into(),
+                    gateway: Some("10.88.0.1".into()),
+                    mtu: None,
+                },
+                NetworkConfig {
+                    interface: "eth1".into(),
+                    mac: Some("02:42:0a:59:00:02".into()),
+                    address: "10.89.0.2/24".into(),
+                    gateway: None,
+                    mtu: Some(1400),
+                },
+            ],
             hostname: Some("h".into()),
         }))),
         HostFrame::Request(Request::Start),
@@ -124,6 +134,19 @@ fn wire_shape_is_stable() {
     assert_eq!(body, br#""pause""#);
     let bytes = encode(&[GuestFrame::OutputEnd { stream: 258 }]);
     assert_eq!(bytes, [0, 0, 0, 5, 6, 0, 0, 1, 2]);
+    // Version 2's NIC list: each entry names its guest interface and the MAC the agent finds it by.
+    let nic = NetworkConfig {
+        interface: "eth1".into(),
+        mac: Some("02:42:0a:59:00:02".into()),
+        address: "10.89.0.2/24".into(),
+        gateway: None,
+        mtu: Some(1500),
+    };
+    assert_eq!(
+        serde_json::to_string(&nic).unwrap(),
+        r#"{"interface":"eth1","mac":"02:42:0a:59:00:02","address":"10.89.0.2/24","gateway":null,"mtu":1500}"#
+    );
+    assert_eq!(PROTOCOL_VERSION, 2);
 }
 
 #[test]

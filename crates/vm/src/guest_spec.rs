@@ -230,7 +230,7 @@ pub fn plan(
             readonly: false,
         },
         volumes,
-        network: None,
+        networks: Vec::new(),
     };
     check_request_size(&request)?;
     Ok(GuestPlan {

@@ -15,8 +15,12 @@
 //!    the other (`action mirred egress redirect`): Kata Containers' "tcfilter" model, no bridge, no IP stack in
 //!    between. (u32, not `matchall`: some kernels, this machine's among them, lack `cls_matchall`.)
 //!
-//! Any failure undoes the steps already done. [`unwire`] undoes a wiring from its saved [`TapWiring`] (from another
-//! process too, e.g. `holm-runtime delete`): ingress qdiscs removed, tap deleted, addresses and routes restored.
+//! [`wire_all`] does this for every interface the guest gets ([`guest_interfaces`]: each Ethernet one that is up
+//! or has an address, `eth0` first), with taps `tap0`, `tap1`…: a container on two networks gets two NICs.
+//!
+//! Any failure undoes the steps already done (for [`wire_all`]: every interface wired so far too). [`unwire`] and
+//! [`unwire_all`] undo a wiring from its saved [`TapWiring`]s (from another process too, e.g. `holm-runtime
+//! delete`): ingress qdiscs removed, tap deleted, addresses and routes restored.
 //! Every step runs on a short-lived thread that joined the namespace (`setns(2)` is per thread), so the caller's
 //! namespace never changes. No async runtime.
 
@@ -27,7 +31,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
-use netlink_packet_route::link::LinkAttribute;
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkLayerType};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -76,8 +80,8 @@ pub struct GuestNetwork {
 }
 
 impl GuestNetwork {
-    /// The guest protocol's (IPv4-only) form: the first IPv4 address and the IPv4 default route's gateway.
-    /// `None` when the interface has no IPv4 address.
+    /// The guest protocol's (IPv4-only) form: the name, the MAC (how the agent finds the NIC), the first IPv4
+    /// address and the IPv4 default route's gateway. `None` when the interface has no IPv4 address.
     pub fn to_proto(&self) -> Option<holm_vm_proto::NetworkConfig> {
         let v4 = self.addresses.iter().find(|a| a.address.is_ipv4())?;
         let gateway = self
@@ -87,6 +91,7 @@ impl GuestNetwork {
             .and_then(|r| r.gateway.map(|g| g.to_string()));
         Some(holm_vm_proto::NetworkConfig {
             interface: self.interface.clone(),
+            mac: Some(self.mac.clone()),
             address: v4.to_string(),
             gateway,
             mtu: Some(self.mtu),
@@ -126,6 +131,9 @@ pub enum NetError {
     /// Creating the tap failed.
     #[error("create tap device: {0}")]
     Tap(#[source] holm_sys::Error),
+    /// More interfaces than the guest protocol takes.
+    #[error("network namespace: {0} interfaces to hand over, at most {max} supported", max = holm_vm_proto::MAX_NICS)]
+    TooMany(usize),
     /// The worker thread panicked.
     #[error("network wiring thread panicked")]
     Thread,
@@ -373,6 +381,119 @@ fn wire_in(rt: &mut Rtnl, w: &TapWiring, veth: u32) -> Result<OwnedFd, NetError>
     Ok(fd)
 }
 
+/// The interfaces of the current namespace the guest gets, `(name, ifindex)`: every Ethernet link (ARPHRD_ETHER,
+/// not loopback) that is up or has a global address (a down, unaddressed one, e.g. a fallback `gretap0`, is not a
+/// container network), ordered `eth0` first, then by name with a trailing number compared as a number
+/// (`eth2` before `eth10`).
+fn guest_interfaces(rt: &mut Rtnl) -> Result<Vec<(String, u32)>, NetError> {
+    let links = rt
+        .links()
+        .map_err(nl("list links of the namespace:", "all"))?;
+    let mut out = Vec::new();
+    for l in links {
+        if l.header.link_layer_type != LinkLayerType::Ether
+            || l.header.flags.contains(LinkFlags::Loopback)
+        {
+            continue;
+        }
+        let Some(name) = l.attributes.iter().find_map(|a| match a {
+            LinkAttribute::IfName(n) => Some(n.clone()),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let index = l.header.index;
+        let up = l.header.flags.contains(LinkFlags::Up);
+        if up
+            || rt
+                .addresses(index)
+                .map_err(nl("read addresses of", &name))?
+                .iter()
+                .any(|a| a.header.scope == AddressScope::Universe)
+        {
+            out.push((name, index));
+        }
+    }
+    out.sort_by_key(|(name, _)| order_key(name));
+    Ok(out)
+}
+
+/// `eth0` first, then by the name's text, then its trailing number as a number.
+fn order_key(name: &str) -> (bool, String, u64, String) {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (stem, num) = name.split_at(name.len() - digits);
+    (
+        name != "eth0",
+        stem.to_string(),
+        num.parse().unwrap_or(0),
+        name.to_string(),
+    )
+}
+
+/// Hands every interface of `netns` the guest gets (see [`guest_interfaces`]) over to its own tap, `tap0`,
+/// `tap1`… in that order, as [`wire`] does for one. Returns the wirings and the taps' fds in that order (empty
+/// when the namespace has no such interface: the guest gets only `lo`). On any error every interface wired so
+/// far is unwired before returning, so nothing (no tap, qdisc or address change) is left.
+///
+/// # Errors
+/// [`NetError`] naming the step and the interface; [`NetError::TooMany`] beyond
+/// [`holm_vm_proto::MAX_NICS`] interfaces.
+pub fn wire_all(netns: BorrowedFd<'_>) -> Result<Vec<(TapWiring, OwnedFd)>, NetError> {
+    in_netns(netns, || {
+        let mut rt = Rtnl::open().map_err(nl("open netlink socket for", "all"))?;
+        let names = guest_interfaces(&mut rt)?;
+        if names.len() > holm_vm_proto::MAX_NICS {
+            return Err(NetError::TooMany(names.len()));
+        }
+        let mut done: Vec<(TapWiring, OwnedFd)> = Vec::new();
+        let undo = |rt: &mut Rtnl, done: &[(TapWiring, OwnedFd)]| {
+            for (w, _) in done.iter().rev() {
+                let _ = unwire_in(rt, w);
+            }
+        };
+        for (i, (name, _)) in names.iter().enumerate() {
+            let (network, veth) = match read_in(&mut rt, Some(name)) {
+                Ok(x) => x,
+                Err(e) => {
+                    undo(&mut rt, &done);
+                    return Err(e);
+                }
+            };
+            let wiring = TapWiring {
+                network,
+                tap: format!("tap{i}"),
+            };
+            match wire_in(&mut rt, &wiring, veth) {
+                Ok(fd) => done.push((wiring, fd)),
+                Err(e) => {
+                    let _ = unwire_in(&mut rt, &wiring);
+                    undo(&mut rt, &done);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(done)
+    })
+}
+
+/// Undoes [`wire_all`] (or [`wire`]s) inside `netns`: [`unwire`] of each wiring, the last one first. Every
+/// wiring is attempted.
+///
+/// # Errors
+/// The first [`NetError`].
+pub fn unwire_all(netns: BorrowedFd<'_>, wirings: &[TapWiring]) -> Result<(), NetError> {
+    in_netns(netns, || {
+        let mut rt = Rtnl::open().map_err(nl("open netlink socket for", "all"))?;
+        let mut first = None;
+        for w in wirings.iter().rev() {
+            if let Err(e) = unwire_in(&mut rt, w) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    })
+}
+
 /// Undoes [`wire`] inside `netns`: removes the veth's ingress qdisc (and its filter), deletes the tap if it still
 /// exists (it also goes away by itself when qemu and every other holder of its fd are gone), and makes sure the
 /// veth has its addresses and routes (a wiring saved by an older holm had taken them off). Steps whose work is already undone are not errors, so it can run more than once.
@@ -461,4 +582,16 @@ pub fn ingress_redirects(netns: BorrowedFd<'_>, interface: &str) -> Result<Vec<u
         rt.ingress_redirects(index)
             .map_err(nl("read ingress filters of", interface))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::order_key;
+
+    #[test]
+    fn interfaces_are_ordered_eth0_first_and_numbers_as_numbers() {
+        let mut names = vec!["eth10", "net1", "eth2", "eth1", "eth0", "abc"];
+        names.sort_by_key(|n| order_key(n));
+        assert_eq!(names, ["eth0", "abc", "eth1", "eth2", "eth10", "net1"]);
+    }
 }

@@ -236,7 +236,7 @@ pub struct QemuBuilder {
     ports: Vec<(String, RawFd)>,
     console: Option<RawFd>,
     shares: Vec<Share>,
-    nic: Option<(RawFd, String)>,
+    nics: Vec<(RawFd, String)>,
     sandbox: bool,
     paused: bool,
     fds: Vec<(RawFd, OwnedFd)>,
@@ -255,7 +255,7 @@ impl QemuBuilder {
             ports: Vec::new(),
             console: None,
             shares: Vec::new(),
-            nic: None,
+            nics: Vec::new(),
             sandbox: true,
             paused: false,
             fds: Vec::new(),
@@ -323,11 +323,12 @@ impl QemuBuilder {
         Ok(self)
     }
 
-    /// The NIC: the tap device `tap` (opened by the parent) with `mac`. Errors: [`Error::BadMac`].
+    /// A NIC: the tap device `tap` (opened by the parent) with `mac`; each call adds one (`net0`, `net1`…, in
+    /// call order). Errors: [`Error::BadMac`].
     pub fn nic(mut self, tap: OwnedFd, mac: &str) -> Result<Self, Error> {
         check_mac(mac)?;
         let n = self.take_fd(tap);
-        self.nic = Some((n, mac.to_ascii_lowercase()));
+        self.nics.push((n, mac.to_ascii_lowercase()));
         Ok(self)
     }
 
@@ -396,11 +397,11 @@ impl QemuBuilder {
                 &format!("virtio-9p-device,fsdev=fs{i},mount_tag={}", s.tag),
             ]);
         }
-        if let Some((n, mac)) = &self.nic {
-            push(&["-netdev", &format!("tap,id=net0,fd={n}")]);
+        for (i, (n, mac)) in self.nics.iter().enumerate() {
+            push(&["-netdev", &format!("tap,id=net{i},fd={n}")]);
             push(&[
                 "-device",
-                &format!("virtio-net-device,netdev=net0,mac={mac}"),
+                &format!("virtio-net-device,netdev=net{i},mac={mac}"),
             ]);
         }
         // Free page reporting: the guest (CONFIG_VIRTIO_BALLOON, CONFIG_PAGE_REPORTING) reports the blocks of
@@ -557,7 +558,7 @@ mod tests {
     }
 
     #[test]
-    fn ports_console_shares_and_nic_get_fds_in_order() {
+    fn ports_console_shares_and_nics_get_fds_in_order() {
         let c = QemuBuilder::new(Accel::Tcg, size(), "/k")
             .serial_port("org.holm.control", devnull())
             .unwrap()
@@ -578,9 +579,11 @@ mod tests {
             .unwrap()
             .nic(devnull(), "02:42:AC:11:00:02")
             .unwrap()
+            .nic(devnull(), "02:42:0a:4e:01:03")
+            .unwrap()
             .build();
         let nums: Vec<RawFd> = c.fds.iter().map(|(n, _)| *n).collect();
-        assert_eq!(nums, [3, 4, 5, 6]);
+        assert_eq!(nums, [3, 4, 5, 6, 7]);
         assert_eq!(
             values(&c.argv, "-chardev"),
             [
@@ -599,6 +602,7 @@ mod tests {
                 "virtio-9p-device,fsdev=fs0,mount_tag=rootfs",
                 "virtio-9p-device,fsdev=fs1,mount_tag=vol0",
                 "virtio-net-device,netdev=net0,mac=02:42:ac:11:00:02",
+                "virtio-net-device,netdev=net1,mac=02:42:0a:4e:01:03",
                 "virtio-balloon-device,free-page-reporting=on",
             ]
         );
@@ -609,7 +613,10 @@ mod tests {
                 "local,id=fs1,path=/vm/vol,,0,security_model=passthrough,multidevs=remap,readonly=on",
             ]
         );
-        assert_eq!(values(&c.argv, "-netdev"), ["tap,id=net0,fd=6"]);
+        assert_eq!(
+            values(&c.argv, "-netdev"),
+            ["tap,id=net0,fd=6", "tap,id=net1,fd=7"]
+        );
     }
 
     #[test]

@@ -35,7 +35,8 @@ mod relay;
 /// loaded 2-core machine boots in seconds; this bound only catches a guest that never comes up.
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The saved tap wiring (`holm_vm::net::TapWiring` JSON) in the state directory, for `delete` to undo.
+/// The saved tap wirings (a JSON list of `holm_vm::net::TapWiring`, one per NIC; a single object from holm before
+/// multi-NIC VMs) in the state directory, for `delete` to undo.
 pub const NET_WIRING: &str = "net-wiring.json";
 
 /// At most this much of the guest console is kept in `console.log`.
@@ -187,8 +188,8 @@ fn boot(dir: &Path) -> Result<Vm, String> {
     for s in &l.shares {
         b = b.share(s.clone()).map_err(|e| e.to_string())?;
     }
-    // The network: the container's interface in its (existing) namespace moves to the guest through a tap.
-    // A namespace without one (`--network none`, or a new empty namespace) gives the guest only lo.
+    // The network: each interface of the container's (existing) namespace moves to the guest through its own tap
+    // (net::wire_all; eth0 first). A namespace without one (`--network none`, or a new empty namespace) gives the guest only lo.
     let mut request = l.request;
     let terminal = request
         .config
@@ -197,16 +198,16 @@ fn boot(dir: &Path) -> Result<Vm, String> {
         .and_then(|p| p.terminal())
         .unwrap_or(false);
     if let Some(f) = &netns_file {
-        match crate::net::wire(f.as_fd(), None, "tap0") {
-            Ok((wiring, tap)) => {
-                let path = dir.join(NET_WIRING);
-                std::fs::write(&path, serde_json::to_vec(&wiring).unwrap_or_default())
-                    .map_err(|e| format!("write {}: {e}", path.display()))?;
-                b = b.nic(tap, &wiring.network.mac).map_err(|e| e.to_string())?;
-                request.network = wiring.network.to_proto();
-            }
-            Err(crate::net::NetError::NoInterface(_)) => {}
-            Err(e) => return Err(format!("VM network: {e}")),
+        let wired = crate::net::wire_all(f.as_fd()).map_err(|e| format!("VM network: {e}"))?;
+        let wirings: Vec<_> = wired.iter().map(|(w, _)| w.clone()).collect();
+        let path = dir.join(NET_WIRING);
+        if let Err(e) = std::fs::write(&path, serde_json::to_vec(&wirings).unwrap_or_default()) {
+            let _ = crate::net::unwire_all(f.as_fd(), &wirings);
+            return Err(format!("write {}: {e}", path.display()));
+        }
+        for (w, tap) in wired {
+            b = b.nic(tap, &w.network.mac).map_err(|e| e.to_string())?;
+            request.networks.extend(w.network.to_proto());
         }
     }
     let mut binds = vec![

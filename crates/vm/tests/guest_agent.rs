@@ -242,7 +242,7 @@ fn create_request(bundle: &holm_testkit::Bundle, id: &str) -> CreateRequest {
             readonly: false,
         },
         volumes: vec![],
-        network: None,
+        networks: Vec::new(),
         hostname: None,
     }
 }
@@ -473,12 +473,13 @@ fn tty_exec_resize_ps_stats_pause_and_kill() {
         .wait_ready()
         .unwrap_or_else(|e| panic!("{e}\nconsole:\n{}", vm.console_text()));
     let mut req = create_request(&bundle, &id);
-    req.network = Some(holm_vm_proto::NetworkConfig {
+    req.networks = vec![holm_vm_proto::NetworkConfig {
         interface: "eth0".into(),
+        mac: Some("02:42:0a:00:02:0f".into()),
         address: "10.0.2.15/24".into(),
         gateway: Some("10.0.2.2".into()),
         mtu: Some(1400),
-    });
+    }];
     let pid = control
         .create(req)
         .unwrap_or_else(|e| panic!("create: {e}\nconsole:\n{}", vm.console_text()));

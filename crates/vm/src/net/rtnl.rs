@@ -110,6 +110,21 @@ impl Rtnl {
         }
     }
 
+    /// Every link of the namespace (`RTM_GETLINK` dump).
+    pub(crate) fn links(&mut self) -> io::Result<Vec<LinkMessage>> {
+        let all = self.request(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+        )?;
+        Ok(all
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(l),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Every address of the namespace (`RTM_GETADDR` dump) of interface `index`.
     pub(crate) fn addresses(&mut self, index: u32) -> io::Result<Vec<AddressMessage>> {
         let msg = AddressMessage::default();

@@ -32,7 +32,7 @@ fn spec_req() -> CreateRequest {
             readonly: false,
         },
         volumes: vec![],
-        network: None,
+        networks: Vec::new(),
         hostname: None,
     }
 }
