@@ -49,7 +49,7 @@ int main(void) {
         if (c < 0) usleep(10000);
     }
     if (c < 0) for (;;) pause();
-    const char *body = "{\"ready\":{\"protocol\":1,\"kernel\":\"evil\"}}";
+    const char *body = "{\"ready\":{\"protocol\":2,\"kernel\":\"evil\"}}";
     unsigned len = strlen(body) + 1;
     unsigned char h[5] = {len >> 24, len >> 16, len >> 8, len, 1};
     write(c, h, 5);
