@@ -354,8 +354,9 @@ impl Engine {
     }
 
     /// `network connect [--alias A] [--ip IP] NET CTR`: records the membership in the container's config and, if
-    /// it runs, attaches it now (a further interface, `eth1`…). Errors: no such network or container, a
-    /// predefined network, already connected (docker's message), a bad or taken `--ip`.
+    /// it runs, attaches it now (a further interface, `eth1`…; a VM container gets it as a further NIC at its next
+    /// start). Errors: no such network or container, a predefined network, already connected (docker's message),
+    /// a bad or taken `--ip`, a running or paused VM container ([`crate::vm::refuse_running_nic_change`]).
     pub fn network_connect(
         &self,
         net: &str,
@@ -370,12 +371,6 @@ impl Engine {
         }
         let rec = self.network_find(net)?;
         let c = self.find(ctr)?;
-        if c.config.is_vm() {
-            return Err(Error::NetworkRefused(format!(
-                "container {} runs in a VM (--isolation vm): it has one network, connecting more is not supported yet",
-                c.name
-            )));
-        }
         let mut cfg = c.config.clone();
         if attachments(&cfg).iter().any(|a| a.network == rec.name) {
             return Err(Error::NetworkRefused(format!(
@@ -412,10 +407,12 @@ impl Engine {
             aliases: aliases.to_vec(),
             ip,
         };
-        let running = self
-            .list()?
-            .into_iter()
-            .any(|(r, st)| r.id == c.id && matches!(st, Status::Running | Status::Paused));
+        let running = self.is_live(&c.id)?;
+        if running && c.config.is_vm() {
+            return Err(crate::vm::refuse_running_nic_change(
+                "connect", &rec.name, &c.name,
+            ));
+        }
         if running {
             crate::netuser::connect_live(self, &c, &rec, &att)?;
         }
@@ -426,7 +423,8 @@ impl Engine {
     }
 
     /// `network disconnect [-f] NET CTR`: removes the membership (and, if the container runs, its interface on
-    /// that network). Errors: no such network or container, the container is not on it.
+    /// that network). Errors: no such network or container, the container is not on it, a running or paused VM
+    /// container ([`crate::vm::refuse_running_nic_change`]).
     pub fn network_disconnect(&self, net: &str, ctr: &str, force: bool) -> Result<()> {
         let rec = match self.network_find(net) {
             Ok(r) => r,
@@ -444,6 +442,13 @@ impl Engine {
                 c.id, rec.name
             )));
         }
+        if c.config.is_vm() && self.is_live(&c.id)? {
+            return Err(crate::vm::refuse_running_nic_change(
+                "disconnect",
+                &rec.name,
+                &c.name,
+            ));
+        }
         crate::netuser::disconnect_live(self, &c.id, &rec.id)?;
         if cfg.network == rec.name {
             // As docker: the container is left without that network (and, if it was its only one, none).
@@ -454,6 +459,14 @@ impl Engine {
         self.db()?.set_config(&c.id, &cfg)?;
         self.emit_network(&rec, "disconnect", Some(&c.id));
         Ok(())
+    }
+
+    /// Whether container `id` runs or is paused (its network namespace exists).
+    fn is_live(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .any(|(r, st)| r.id == id && matches!(st, Status::Running | Status::Paused)))
     }
 
     /// Appends a network event (docker's: `Actor.ID` the network id; `name`, `type` and, for `connect` and

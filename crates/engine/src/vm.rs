@@ -14,9 +14,12 @@
 //!   code); the recorded pid (`State.Pid`) is the VMM's, as the runtime's `state.pid`.
 //! - `-t`: the runtime sends the master of a host pty, whose peer its VM shim relays to the guest's pty (window size
 //!   changes included), so the monitor's terminal handling is the same as for a process container.
-//! - Refused with a one-line error naming the flag: `--runtime`, `--network host`,
-//!   `--network container:X`, more than one network; also `network connect` and joining a VM container's network
-//!   namespace ([`crate::network`]).
+//! - More than one network (the API's create with several `EndpointsConfig`, or `network connect` of a created or
+//!   stopped VM container): the monitor networks the namespace as for a process container (`eth0`, `eth1`…) and
+//!   the runtime hands every interface to the guest, one NIC each. A running or paused VM cannot take a NIC
+//!   (microvm has no hotplug): `network connect`/`disconnect` of one is refused ([`refuse_running_nic_change`]).
+//! - Refused with a one-line error naming the flag: `--runtime`, `--network host`, `--network container:X`; also
+//!   joining a VM container's network namespace ([`crate::network`]).
 //! - `exec` goes through the runtime's exec as for any `--runtime` ([`crate::exec`]): `-t` makes it relay holm's
 //!   terminal to a guest pty (holm passes SIGWINCH on), `-d` returns once the process runs in the guest.
 //! - A healthcheck runs through the runtime's exec in the foreground.
@@ -110,15 +113,17 @@ pub fn check_create(cfg: &mut RunConfig) -> Result<()> {
         holm_network::Mode::Container => return refuse("--network", &cfg.network, "yet"),
         _ => {}
     }
-    if let Some(a) = cfg.connected.first() {
-        return refuse(
-            "--network",
-            &a.network,
-            "(a VM container has one network for now)",
-        );
-    }
     cfg.runtime = Some(runtime_binary()?.display().to_string());
     Ok(())
+}
+
+/// `network connect`/`disconnect` (verb `what`) of network `net` for VM container `name` while it runs (or is
+/// paused): refused, nothing changed, as the guest's NICs are fixed at boot (qemu's microvm has no hotplug).
+/// One line, exit 1: what was refused, why and what to do.
+pub fn refuse_running_nic_change(what: &str, net: &str, name: &str) -> Error {
+    Error::NetworkRefused(format!(
+        "cannot {what} network {net} while container {name} runs: it is a VM container (--isolation vm) and a running VM cannot add or remove a NIC; stop it first (holm stop {name}), {what}, then start it"
+    ))
 }
 
 /// `--vm-kernel PATH`: a readable kernel image (bzImage or ELF); returns its absolute path (the monitor may run
