@@ -104,3 +104,74 @@ fn containerd_cri_runs_a_pod_with_the_holm_vm_runtime_handler() {
         problems.join("\n")
     );
 }
+
+/// dockerd: `docker network connect` of a created (not started) VM container to a second network, then `start`.
+/// dockerd's libnetwork-setkey prestart hook moves both veths (`eth0` on the default bridge, `eth1` on the user
+/// network) into the new namespace; the runtime runs it before the boot, so the guest gets both NICs with
+/// docker's addresses and reaches each network's gateway.
+#[test]
+fn dockerd_connects_a_created_vm_container_to_a_second_network() {
+    holm_testkit::require_root();
+    require_vm_agent();
+    let mut engine = DockerLike::docker();
+    let name = holm_testkit::unique_id("engvm-nets");
+    let net = holm_testkit::unique_id("engvmnet");
+    let sub = engines_support::host::free_subnet(215);
+    let ok = |args: &[&str]| {
+        let o = engine.cli(args);
+        assert!(
+            o.status.success(),
+            "docker {args:?}: {}",
+            engines_support::describe(&o)
+        );
+        engines_support::stdout(&o)
+    };
+    ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("{sub}.0/24"),
+        &net,
+    ]);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ok(&[
+            "create",
+            "--runtime",
+            "holmvm",
+            "--name",
+            &name,
+            "busybox:engines",
+            "sleep",
+            "1000",
+        ]);
+        ok(&["network", "connect", &net, &name]);
+        ok(&["start", &name]);
+        let nets = ok(&[
+            "inspect",
+            "-f",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$v.IPAddress}} {{$v.Gateway}}\n{{end}}",
+            &name,
+        ]);
+        let addrs = ok(&["exec", &name, "ip", "-o", "-4", "addr"]);
+        let eth1 = addrs
+            .lines()
+            .find(|l| l.contains(" eth1 "))
+            .unwrap_or_else(|| panic!("no eth1 in the guest:\n{addrs}"));
+        assert!(eth1.contains(&format!("inet {sub}.")), "{eth1}");
+        for line in nets.lines().filter(|l| !l.trim().is_empty()) {
+            let (ip, gw) = line.trim().split_once(' ').unwrap();
+            assert!(
+                addrs.contains(&format!("inet {ip}/")),
+                "docker's {ip} is not in the guest:\n{addrs}"
+            );
+            ok(&["exec", &name, "ping", "-c", "1", "-W", "10", gw]);
+        }
+    }));
+    let _ = engine.cli(&["rm", "-f", &name]);
+    let _ = engine.cli(&["network", "rm", &net]);
+    let leaks = engine.finish();
+    if let Err(p) = r {
+        std::panic::resume_unwind(p);
+    }
+    assert!(leaks.is_empty(), "left behind: {leaks:?}");
+}
