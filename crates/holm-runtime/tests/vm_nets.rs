@@ -235,3 +235,45 @@ fn failure_wiring_the_second_interface_undoes_the_first() {
     t.assert_unwired();
     assert_no_trace(&rt, &id, b.path());
 }
+
+/// A container that joins its caller's own network namespace (a CRI pod on the node's network joins its VM
+/// sandbox's, the host's): none of the host's interfaces is handed over (no tap, no ingress redirect on the
+/// host's interfaces), the guest has only `lo`.
+#[test]
+fn the_callers_own_namespace_is_not_wired() {
+    let rt = vm_runtime();
+    let id = unique_id("vm-nets-own");
+    let mut b = Bundle::busybox();
+    b.set_args(&["sh", "-c", "ip -o link; echo ready; sleep 1000"]);
+    let nss = b.config_mut()["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap();
+    nss.retain(|x| x["type"] != "network");
+    nss.push(serde_json::json!({"type": "network", "path": "/proc/self/ns/net"}));
+    b.write_config();
+    let _g = rt.guard(&id);
+    let io = create_vm(&rt, &["--isolation", "vm"], &b, &id);
+    let vmm = status(&rt, &id).1;
+    let links = command_ok(Command::new("ip").args(["-o", "link"]), "ip -o link (host)");
+    let qdiscs = command_ok(Command::new("tc").args(["qdisc", "show"]), "tc qdisc show");
+    let joined = std::fs::read_link(format!("/proc/{vmm}/ns/net")).unwrap();
+    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    rt.ok(&["start", &id]);
+    io.wait_out("ready", Duration::from_secs(180));
+    rt.ok(&["kill", &id, "KILL"]);
+    wait_vm_status(&rt, &id, "stopped");
+    rt.ok(&["delete", &id]);
+    assert_eq!(joined, ours, "the VMM is not in the caller's namespace");
+    assert!(
+        !links.lines().any(|l| l.contains(": tap0:")),
+        "a tap in the host's namespace:\n{links}"
+    );
+    assert!(
+        !qdiscs.contains("ingress"),
+        "an ingress qdisc on a host interface:\n{qdiscs}"
+    );
+    let out = io.out();
+    let nics: Vec<&str> = out.lines().filter(|l| l.contains("link/ether")).collect();
+    assert!(nics.is_empty(), "the guest got NICs: {nics:?}\n{out}");
+    assert_no_trace(&rt, &id, b.path());
+}

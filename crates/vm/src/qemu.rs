@@ -128,7 +128,26 @@ pub enum Error {
     /// A MAC address that is not six colon-separated hex bytes.
     #[error("MAC address: expected six hex bytes like 02:42:ac:11:00:02, got {0:?}")]
     BadMac(String),
+    /// More virtio devices than the microvm has virtio-mmio transports ([`VIRTIO_MMIO_SLOTS`]).
+    #[error(
+        "VM devices: {nics} network interface(s) and {shares} shared directories (rootfs and volumes) need {need} \
+         virtio-mmio devices with the console and the balloon; the microvm has {VIRTIO_MMIO_SLOTS}"
+    )]
+    TooManyDevices {
+        /// NICs asked for so far.
+        nics: usize,
+        /// Shares asked for so far.
+        shares: usize,
+        /// The devices they and the fixed ones need.
+        need: usize,
+    },
 }
+
+/// The virtio-mmio transports of qemu's microvm as holm starts it: 8 (24 only with `ioapic2`, which qemu turns on
+/// only with KVM's in-kernel irqchip; holm counts for the TCG case everywhere, measured: a 9th device is "No
+/// 'virtio-bus' bus found"). Each virtio device takes one: the virtio-serial device (console and ports), each
+/// share, each NIC and the balloon.
+pub const VIRTIO_MMIO_SLOTS: usize = 8;
 
 /// The VM's size: guest memory and vCPUs, derived from the container's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -319,17 +338,30 @@ impl QemuBuilder {
     /// files' own). Errors: [`Error::BadName`] for the tag.
     pub fn share(mut self, share: Share) -> Result<Self, Error> {
         check_name("9p mount tag", &share.tag)?;
+        self.check_slots(0, 1)?;
         self.shares.push(share);
         Ok(self)
     }
 
     /// A NIC: the tap device `tap` (opened by the parent) with `mac`; each call adds one (`net0`, `net1`…, in
-    /// call order). Errors: [`Error::BadMac`].
+    /// call order). Errors: [`Error::BadMac`], [`Error::TooManyDevices`].
     pub fn nic(mut self, tap: OwnedFd, mac: &str) -> Result<Self, Error> {
         check_mac(mac)?;
+        self.check_slots(1, 0)?;
         let n = self.take_fd(tap);
         self.nics.push((n, mac.to_ascii_lowercase()));
         Ok(self)
+    }
+
+    /// [`Error::TooManyDevices`] if `nics` more NICs and `shares` more shares would not fit in
+    /// [`VIRTIO_MMIO_SLOTS`] with the virtio-serial device and the balloon.
+    fn check_slots(&self, nics: usize, shares: usize) -> Result<(), Error> {
+        let (nics, shares) = (self.nics.len() + nics, self.shares.len() + shares);
+        let need = 2 + nics + shares;
+        if need > VIRTIO_MMIO_SLOTS {
+            return Err(Error::TooManyDevices { nics, shares, need });
+        }
+        Ok(())
     }
 
     /// The argv and fds.
@@ -643,6 +675,32 @@ mod tests {
             let e = b().nic(devnull(), mac).unwrap_err();
             assert!(e.to_string().starts_with("MAC address:"), "{e}");
         }
+        // 8 virtio-mmio transports: serial + balloon + 6 more; a 7th NIC or share is refused by name.
+        let mut q = b();
+        for _ in 0..6 {
+            q = q.nic(devnull(), "02:42:ac:11:00:02").unwrap();
+        }
+        let e = q.nic(devnull(), "02:42:ac:11:00:03").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("VM devices: 7 network interface(s) and 0 shared directories"),
+            "{e}"
+        );
+        let share = |t: &str| Share {
+            tag: t.into(),
+            path: "/p".into(),
+            readonly: false,
+        };
+        let mut q = b().nic(devnull(), "02:42:ac:11:00:02").unwrap();
+        for i in 0..5 {
+            q = q.share(share(&format!("v{i}"))).unwrap();
+        }
+        let e = q.share(share("v5")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("VM devices: 1 network interface(s) and 6 shared directories"),
+            "{e}"
+        );
     }
 
     #[test]

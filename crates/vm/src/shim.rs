@@ -162,6 +162,18 @@ fn console_tail(dir: &Path) -> String {
     }
 }
 
+/// Whether `f` (an open network namespace) is the one this process runs in: a container told to join its
+/// caller's namespace, e.g. a CRI pod on the node's network whose sandbox is itself a VM (the containers join
+/// `/proc/<sandbox shim>/ns/net`, the host's). Its interfaces are the host's own: none is handed to the guest,
+/// which gets only `lo`, as without a network namespace entry.
+fn is_own_netns(f: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (f.metadata(), std::fs::metadata("/proc/self/ns/net")) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 fn boot(dir: &Path) -> Result<Vm, String> {
     let path = dir.join(shim_api::LAUNCH);
     let text = std::fs::read(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
@@ -197,7 +209,7 @@ fn boot(dir: &Path) -> Result<Vm, String> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    if let Some(f) = &netns_file {
+    if let Some(f) = netns_file.as_ref().filter(|f| !is_own_netns(f)) {
         let wired = crate::net::wire_all(f.as_fd()).map_err(|e| format!("VM network: {e}"))?;
         let wirings: Vec<_> = wired.iter().map(|(w, _)| w.clone()).collect();
         let path = dir.join(NET_WIRING);
