@@ -6,7 +6,8 @@
 //! console, bounded by [`PROBE_TIMEOUT`]. [`decide`] turns the outcome into the choice and, for TCG, the one-line
 //! notice the caller prints on stderr. The outcome is cached under [`CACHE_DIR`] (a tmpfs: forgotten at reboot),
 //! keyed by the kernel image's sha256, qemu's version and the host kernel release ([`cache_key`]): any of those
-//! changing probes again.
+//! changing probes again. The sha256 and the version are themselves remembered there by the files' identities
+//! ([`crate::memo`]), so a VM start with a cached outcome neither hashes the kernel nor starts qemu to ask.
 //!
 //! `HOLM_VM_ACCEL=kvm|tcg` ([`ACCEL_ENV`]) skips the probe and forces the choice.
 
@@ -205,8 +206,14 @@ pub fn cached_probe(kernel: &Path, opts: &ProbeOptions) -> Result<ProbeOutcome, 
     let Some(dir) = &opts.cache_dir else {
         return probe_kvm(kernel, opts);
     };
-    let kernel_sha = file_sha256(kernel)?;
-    let key = cache_key(&kernel_sha, &qemu_version(&opts.qemu)?, &host_release());
+    // Both are remembered by the files' identities (crate::memo): hashing the kernel and starting qemu cost ~50 ms
+    // of every VM start otherwise.
+    let kernel_sha = crate::memo::remembered(Some(dir), "sha256", kernel, || file_sha256(kernel))?;
+    let version = match crate::memo::find_program(&opts.qemu) {
+        Some(q) => crate::memo::remembered(Some(dir), "qemu-version", &q, || qemu_version(&q))?,
+        None => qemu_version(&opts.qemu)?,
+    };
+    let key = cache_key(&kernel_sha, &version, &host_release());
     let file = dir.join(format!("accel-{key}"));
     if let Some(outcome) = std::fs::read_to_string(&file)
         .ok()

@@ -7,6 +7,7 @@ pub mod guest_spec;
 pub mod initramfs;
 pub mod jail;
 pub mod kernel;
+pub mod memo;
 pub mod net;
 pub mod qemu;
 pub mod session;
