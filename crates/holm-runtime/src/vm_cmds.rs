@@ -225,7 +225,7 @@ pub fn create(
     let accel = choice.accel;
     let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
     let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let size = holm_vm::qemu::VmSize::from_resources(
+    let mut size = holm_vm::qemu::VmSize::from_resources(
         resources
             .and_then(|r| r.memory().as_ref())
             .and_then(|m| m.limit()),
@@ -240,6 +240,7 @@ pub fn create(
             .and_then(|c| c.cpus().as_deref()),
         host_cpus,
     )?;
+    size.tcg_tb_mib = holm_vm::qemu::tcg_tb_size_mib(spec.annotations().iter().flatten())?;
     let cgroup_res = vmm_resources(spec, size, accel)?;
     let (netns_path, new_netns) = {
         let net = spec

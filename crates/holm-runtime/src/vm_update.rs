@@ -224,6 +224,7 @@ mod tests {
     const SIZE: VmSize = VmSize {
         memory_mib: 128,
         cpus: 2,
+        tcg_tb_mib: holm_vm::qemu::TCG_TB_SIZE_MIB,
     };
 
     #[test]

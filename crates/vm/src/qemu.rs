@@ -54,19 +54,46 @@ pub const DEFAULT_MEMORY_MIB: u64 = 512;
 /// Largest guest memory, in MiB (1 TiB): larger container limits are refused rather than silently cut.
 pub const MAX_MEMORY_MIB: u64 = 1 << 20;
 
-/// TCG's translation-block cache, in MiB (`-accel tcg,tb-size=`). qemu 7.2's default for system emulation is
-/// 1 GiB, which a cgroup limit on the VMM would have to allow for. qemu touches the cache as it fills it and never
-/// gives it back, so it is host memory of every VM: with 64 MiB an idle VM (`sleep 60`) held 40 MiB of it. 32 MiB
-/// (qemu's default before 5.2) caps that; a fuller cache is flushed and retranslated, which the boot (the guest
-/// kernel's code plus the agent's) does not hit. Measured in BENCHMARKS.md, "VM isolation".
+/// TCG's translation-block cache, in MiB (`-accel tcg,tb-size=`), unless the container asks for another size
+/// ([`TCG_TB_SIZE_ANNOTATION`]). qemu 7.2's default for system emulation is 1 GiB, which a cgroup limit on the VMM
+/// would have to allow for. qemu touches the cache as it fills it and never gives it back, even after a flush: the
+/// guest kernel's boot alone translates ~23 MiB of host code (44 000 blocks, `info jit`), the agent and the
+/// container more, so an idle VM holds the whole cache. 32 MiB (qemu's default before 5.2) caps that; a smaller
+/// cache costs a busy guest retranslation (16 MiB: +40 % VMM CPU on a code-heavy Debian workload). Measured in
+/// BENCHMARKS.md, "VM isolation".
 pub const TCG_TB_SIZE_MIB: u64 = 32;
 
-/// What the VMM itself needs beside guest memory, in MiB (qemu's heap, device state, the TCG cache under TCG).
-/// The VMM's cgroup memory limit is guest memory + this ([`VmSize::cgroup_memory_bytes`]).
-pub fn overhead_mib(accel: Accel) -> u64 {
+/// The annotation (`config.json` `annotations`) that sets a container's TCG cache size in MiB, e.g. `"16"` for
+/// many idle containers (about 16 MiB less host memory each) or `"64"` for a code-heavy one. Ignored under KVM.
+pub const TCG_TB_SIZE_ANNOTATION: &str = "org.holm.vm.tcg-tb-size";
+
+/// Smallest and largest TCG cache [`TCG_TB_SIZE_ANNOTATION`] accepts, in MiB. qemu itself takes 1 MiB, but the
+/// guest kernel's boot would then retranslate all the time; 1 GiB is qemu's own default.
+pub const TCG_TB_SIZE_RANGE_MIB: std::ops::RangeInclusive<u64> = 8..=1024;
+
+/// The TCG cache size a container's annotations ask for ([`TCG_TB_SIZE_ANNOTATION`]), or [`TCG_TB_SIZE_MIB`].
+/// Errors: [`Error::BadTbSize`] for a value that is not a whole number of MiB in [`TCG_TB_SIZE_RANGE_MIB`].
+pub fn tcg_tb_size_mib<'a>(
+    annotations: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<u64, Error> {
+    let Some((_, v)) = annotations
+        .into_iter()
+        .find(|(k, _)| k.as_str() == TCG_TB_SIZE_ANNOTATION)
+    else {
+        return Ok(TCG_TB_SIZE_MIB);
+    };
+    match v.trim().parse::<u64>() {
+        Ok(n) if TCG_TB_SIZE_RANGE_MIB.contains(&n) => Ok(n),
+        _ => Err(Error::BadTbSize(v.clone())),
+    }
+}
+
+/// What the VMM itself needs beside guest memory, in MiB (qemu's heap, device state, the TCG cache of
+/// `tcg_tb_mib` under TCG). The VMM's cgroup memory limit is guest memory + this ([`VmSize::cgroup_memory_bytes`]).
+pub fn overhead_mib(accel: Accel, tcg_tb_mib: u64) -> u64 {
     match accel {
         Accel::Kvm => 64,
-        Accel::Tcg => 64 + TCG_TB_SIZE_MIB,
+        Accel::Tcg => 64 + tcg_tb_mib,
     }
 }
 
@@ -125,6 +152,13 @@ pub enum Error {
         /// The value refused.
         value: String,
     },
+    /// A TCG cache size ([`TCG_TB_SIZE_ANNOTATION`]) that is not a number of MiB in range.
+    #[error(
+        "annotations.org.holm.vm.tcg-tb-size: expected a whole number of MiB from {lo} to {hi}, got {0:?}",
+        lo = TCG_TB_SIZE_RANGE_MIB.start(),
+        hi = TCG_TB_SIZE_RANGE_MIB.end()
+    )]
+    BadTbSize(String),
     /// A MAC address that is not six colon-separated hex bytes.
     #[error("MAC address: expected six hex bytes like 02:42:ac:11:00:02, got {0:?}")]
     BadMac(String),
@@ -156,6 +190,14 @@ pub struct VmSize {
     pub memory_mib: u64,
     /// vCPUs (`-smp`).
     pub cpus: u32,
+    /// TCG's translation-block cache (`-accel tcg,tb-size=`), in MiB; unused under KVM. [`TCG_TB_SIZE_MIB`] unless
+    /// the container's [`TCG_TB_SIZE_ANNOTATION`] says otherwise (and in states written before it existed).
+    #[serde(default = "default_tb_size")]
+    pub tcg_tb_mib: u64,
+}
+
+fn default_tb_size() -> u64 {
+    TCG_TB_SIZE_MIB
 }
 
 impl VmSize {
@@ -194,12 +236,16 @@ impl VmSize {
             .or_else(|| cpuset.and_then(cpuset_count))
             .unwrap_or(1)
             .clamp(1, u64::from(host_cpus.max(1))) as u32;
-        Ok(VmSize { memory_mib, cpus })
+        Ok(VmSize {
+            memory_mib,
+            cpus,
+            tcg_tb_mib: TCG_TB_SIZE_MIB,
+        })
     }
 
     /// The memory limit for the VMM's cgroup, in bytes: guest memory + [`overhead_mib`].
     pub fn cgroup_memory_bytes(&self, accel: Accel) -> u64 {
-        (self.memory_mib + overhead_mib(accel)) << 20
+        (self.memory_mib + overhead_mib(accel, self.tcg_tb_mib)) << 20
     }
 }
 
@@ -382,7 +428,7 @@ impl QemuBuilder {
         ]);
         let accel = match self.accel {
             Accel::Kvm => "kvm".to_string(),
-            Accel::Tcg => format!("tcg,tb-size={TCG_TB_SIZE_MIB}"),
+            Accel::Tcg => format!("tcg,tb-size={}", self.size.tcg_tb_mib),
         };
         push(&["-accel", &accel]);
         // KVM: the host's CPU model. TCG keeps qemu's default model (qemu64): with `-cpu max` a static glibc picks
@@ -437,9 +483,10 @@ impl QemuBuilder {
             ]);
         }
         // Free page reporting: the guest (CONFIG_VIRTIO_BALLOON, CONFIG_PAGE_REPORTING) reports the blocks of
-        // memory it freed (4 MiB ones with holm's kernel), qemu discards them, so the host gets back what the boot
-        // used only once (the initramfs's copy, the kernel's init memory). The balloon is never inflated. A kernel
-        // without the driver ignores the device.
+        // memory it freed (512 KiB and larger: the agent lowers the kernel's order, see holm-agent's boot.rs),
+        // qemu discards them, so the host gets back what the boot used only once (the initramfs's copy, the
+        // kernel's init memory) and what a workload frees. The balloon is never inflated. A kernel without the
+        // driver ignores the device.
         push(&["-device", "virtio-balloon-device,free-page-reporting=on"]);
         if self.paused {
             push(&["-S"]);
@@ -523,7 +570,35 @@ mod tests {
         VmSize {
             memory_mib: 256,
             cpus: 2,
+            tcg_tb_mib: TCG_TB_SIZE_MIB,
         }
+    }
+
+    #[test]
+    fn tcg_cache_size_from_annotation() {
+        let ann = |v: &str| {
+            std::collections::HashMap::from([(TCG_TB_SIZE_ANNOTATION.to_string(), v.to_string())])
+        };
+        let none = std::collections::HashMap::<String, String>::new();
+        assert_eq!(tcg_tb_size_mib(&none).unwrap(), TCG_TB_SIZE_MIB);
+        assert_eq!(tcg_tb_size_mib(&ann("16")).unwrap(), 16);
+        assert_eq!(tcg_tb_size_mib(&ann(" 64 ")).unwrap(), 64);
+        for bad in ["4", "2048", "16M", "", "-1"] {
+            let e = tcg_tb_size_mib(&ann(bad)).unwrap_err().to_string();
+            assert!(
+                e.starts_with("annotations.org.holm.vm.tcg-tb-size: expected a whole number of MiB from 8 to 1024"),
+                "{bad}: {e}"
+            );
+        }
+        let mut s = size();
+        s.tcg_tb_mib = 16;
+        let c = QemuBuilder::new(Accel::Tcg, s, "/vm/vmlinuz").build();
+        assert_eq!(values(&c.argv, "-accel"), ["tcg,tb-size=16"]);
+        assert_eq!(s.cgroup_memory_bytes(Accel::Tcg), (256 + 64 + 16) << 20);
+        assert_eq!(s.cgroup_memory_bytes(Accel::Kvm), (256 + 64) << 20);
+        // A state written before the field existed reads as the default.
+        let old: VmSize = serde_json::from_str(r#"{"memory_mib":128,"cpus":1}"#).unwrap();
+        assert_eq!(old.tcg_tb_mib, TCG_TB_SIZE_MIB);
     }
 
     /// The value following `flag` each time it occurs.
@@ -710,7 +785,8 @@ mod tests {
             s(None, None, None, None),
             VmSize {
                 memory_mib: DEFAULT_MEMORY_MIB,
-                cpus: 1
+                cpus: 1,
+                tcg_tb_mib: TCG_TB_SIZE_MIB,
             }
         );
         assert_eq!(s(Some(-1), None, None, None).memory_mib, DEFAULT_MEMORY_MIB);
@@ -742,6 +818,7 @@ mod tests {
         let v = VmSize {
             memory_mib: 128,
             cpus: 1,
+            tcg_tb_mib: TCG_TB_SIZE_MIB,
         };
         assert_eq!(v.cgroup_memory_bytes(Accel::Kvm), 192 << 20);
         assert_eq!(v.cgroup_memory_bytes(Accel::Tcg), 224 << 20);

@@ -102,6 +102,7 @@ fn jailed_vmm_sees_only_its_jail() {
     let size = VmSize {
         memory_mib: 128,
         cpus: 1,
+        tcg_tb_mib: holm_vm::qemu::TCG_TB_SIZE_MIB,
     };
     let cmd = QemuBuilder::new(Accel::Tcg, size, "/vm/vmlinuz")
         .paused()
@@ -257,6 +258,7 @@ fn failed_setup_names_the_step_and_leaves_nothing() {
         VmSize {
             memory_mib: 128,
             cpus: 1,
+            tcg_tb_mib: holm_vm::qemu::TCG_TB_SIZE_MIB,
         },
         "/vm/vmlinuz",
     )
