@@ -207,6 +207,7 @@ pub fn create(
     if opts.preserve_fds > 0 {
         bail!("--preserve-fds: not supported with --isolation vm");
     }
+    let tcg_tb_mib = holm_vm::qemu::tcg_tb_size_mib(spec.annotations().iter().flatten())?;
     let kernel = holm_vm::kernel::find_kernel(vm_kernel)?.path;
     let agent = holm_vm::initramfs::agent_path();
     if !agent.is_file() {
@@ -240,7 +241,7 @@ pub fn create(
             .and_then(|c| c.cpus().as_deref()),
         host_cpus,
     )?;
-    size.tcg_tb_mib = holm_vm::qemu::tcg_tb_size_mib(spec.annotations().iter().flatten())?;
+    size.tcg_tb_mib = tcg_tb_mib;
     let cgroup_res = vmm_resources(spec, size, accel)?;
     let (netns_path, new_netns) = {
         let net = spec

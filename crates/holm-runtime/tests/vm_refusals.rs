@@ -1,4 +1,4 @@
-//! `--isolation vm` refusals: a missing guest kernel, a bad isolation annotation and a terminal without a console
+//! `--isolation vm` refusals: a missing guest kernel, a bad isolation or TCG cache annotation and a terminal without a console
 //! socket are each one line naming the cause, and leave nothing in the state root. Needs no guest kernel.
 
 mod lifecycle_util;
@@ -35,6 +35,26 @@ fn vm_create_refusals_name_the_cause_and_leave_nothing() {
     let out = rt.fails(&["create", "--bundle", &bundle, &id]);
     assert!(
         stderr(&out).contains("annotations.org.holm.isolation: expected \"vm\" or \"process\""),
+        "{}",
+        stderr(&out)
+    );
+    assert_root_empty(&rt);
+    // A TCG cache size out of range, before anything is made (and before the guest kernel is looked for).
+    b.config_mut()["annotations"] =
+        serde_json::json!({"org.holm.isolation": "vm", "org.holm.vm.tcg-tb-size": "2"});
+    b.write_config();
+    let out = rt.fails(&[
+        "--vm-kernel",
+        "/no/such/vmlinuz",
+        "create",
+        "--bundle",
+        &bundle,
+        &id,
+    ]);
+    assert!(
+        stderr(&out).contains(
+            "annotations.org.holm.vm.tcg-tb-size: expected a whole number of MiB from 8 to 1024, got \"2\""
+        ),
         "{}",
         stderr(&out)
     );
