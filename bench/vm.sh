@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # VM isolation vs process isolation: boot-to-exit of one `holm-runtime run` of a busybox bundle running /bin/true,
-# side by side in one hyperfine invocation, plus the host memory (PSS) of an idle VM container's processes.
+# side by side in one hyperfine invocation, plus the host memory (PSS) of idle VM containers: one alone, then VMS
+# at once.
 #
 #   bench/vm.sh                 # RUNS=5; HOLM_RUNTIME=path to use another build (default: scripts/build-dist.sh)
+#   VMS=4                       # how many idle VMs to measure at once (default 4)
+#   TCG_TB=16                   # the idle VMs' TCG cache in MiB (annotation org.holm.vm.tcg-tb-size; default: holm's)
 #
 # The VM side is `holm-runtime --isolation vm run` (qemu microvm, holm's guest kernel from
 # scripts/build-guest-kernel.sh, the static agent from scripts/build-agent.sh); the accelerator is what
@@ -93,20 +96,27 @@ echo "VM true: CPU time of the VMM (qemu), 3 runs: ${cpus[*]} s (load average $(
 # Idle VM container: host PSS of the VMM (state.pid, qemu) and its descendants, with a 128 MiB guest (the
 # container's memory limit sizes the guest; issue 13's goal is stated for a 128 MiB guest).
 python3 - "$B/config.json" <<'PY'
-import json, sys
+import json, os, sys
 path = sys.argv[1]
 with open(path) as f:
     spec = json.load(f)
-spec["process"]["args"] = ["/bin/sleep", "60"]
+spec["process"]["args"] = ["/bin/sleep", "600"]
 spec["linux"].setdefault("resources", {})["memory"] = {"limit": 128 << 20}
+if os.environ.get("TCG_TB"):
+    spec.setdefault("annotations", {})["org.holm.vm.tcg-tb-size"] = os.environ["TCG_TB"]
 with open(path, "w") as f:
     json.dump(spec, f, indent=2)
 PY
-"$HOLM_RUNTIME" --root "$TMP/state" --isolation vm run -d --bundle "$B" idle >/dev/null
-pid="$("$HOLM_RUNTIME" --root "$TMP/state" state idle | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')"
-sleep 3
-pss="$(python3 - "$pid" <<'PY'
-import os, sys
+# PSS splits a page among the processes that map it: the mmapped vmlinux and initramfs and qemu's binary and
+# libraries are shared by every VM booting the same files (and with any other qemu on the host), so the per-VM PSS
+# of N VMs at once is lower than a lone VM's. Measured for one VM, then for VMS (default 4) at once. Also printed per
+# VM: qemu's resident guest RAM and TCG code cache (anonymous, never shared).
+idle_pss() { # <id>... -> one line per VM: pss_mib guest_ram_mib tcg_cache_mib
+    local id pid
+    for id in "$@"; do
+        pid="$("$HOLM_RUNTIME" --root "$TMP/state" state "$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')"
+        python3 - "$pid" <<'PY2'
+import os, re, sys
 root = int(sys.argv[1])
 children = {}
 for d in os.listdir("/proc"):
@@ -126,9 +136,37 @@ while todo:
             total += sum(int(l.split()[1]) for l in f if l.startswith("Pss:"))
     except OSError:
         pass
-print(total // 1024)
-PY
-)"
+# qemu's own mappings: guest RAM is its largest private anonymous rw mapping, the TCG cache its rwx one.
+maps, cur = [], None
+with open(f"/proc/{root}/smaps") as f:
+    for l in f:
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", l):
+            p = l.split(None, 5)
+            a, b = (int(x, 16) for x in p[0].split("-"))
+            cur = {"size": b - a, "perm": p[1], "name": p[5].strip() if len(p) > 5 else ""}
+            maps.append(cur)
+        elif l.startswith("Rss:"):
+            cur["rss"] = int(l.split()[1])
+anon = [m for m in maps if m["perm"] == "rw-p" and not m["name"]]
+guest = max(anon, key=lambda m: m["size"])["rss"] if anon else 0
+tcg = sum(m["rss"] for m in maps if m["perm"] == "rwxp")
+print(f"{total / 1024:.0f} {guest / 1024:.0f} {tcg / 1024:.0f}")
+PY2
+    done
+}
+idle_run() { # <n> -> the idle_pss lines of n VMs started together
+    local i ids=()
+    for i in $(seq 1 "$1"); do
+        ids+=("idle$i")
+        "$HOLM_RUNTIME" --root "$TMP/state" --isolation vm run -d --bundle "$B" "idle$i" >/dev/null </dev/null 2>&1
+    done
+    sleep 10 # the boot's freed memory is reported to qemu 2 s after the guest frees it
+    idle_pss "${ids[@]}"
+    for i in "${ids[@]}"; do "$HOLM_RUNTIME" --root "$TMP/state" delete --force "$i" >/dev/null 2>&1 || true; done
+}
+VMS="${VMS:-4}"
 echo
-echo "idle VM container (sleep 60, 128 MiB guest): host PSS of the VMM (state.pid) and its descendants: $pss MiB"
-"$HOLM_RUNTIME" --root "$TMP/state" delete --force idle >/dev/null 2>&1 || true
+read -r pss guest tcg < <(idle_run 1)
+echo "idle VM container (sleep, 128 MiB guest), alone: host PSS of the VMM (state.pid) and its descendants: $pss MiB (qemu's resident guest RAM $guest MiB, TCG cache $tcg MiB)"
+echo "$VMS idle VM containers at once, each (PSS MiB, guest RAM MiB, TCG cache MiB):"
+idle_run "$VMS" | sed 's/^/  /'
