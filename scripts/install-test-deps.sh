@@ -13,8 +13,9 @@ packages+=(qemu-system-x86 util-linux)
 # Docker Engine API (crates/holm/tests/api_*.rs): docker-py and docker-compose (1.29, python) drive `holm system service` (the docker CLI comes
 # with docker.io above; no dockerd is started for those tests).
 packages+=(python3-docker docker-compose)
-# The venv of the CRI client (below).
-packages+=(python3-venv)
+# The venv of the CRI client (below), and the CNI plugins (bridge, host-local, loopback in /usr/lib/cni) of the CRI
+# pod-network test (engines_vm.rs); podman's CNI networks use them too.
+packages+=(python3-venv containernetworking-plugins)
 # The guest kernel (scripts/build-guest-kernel.sh): Debian's kernel source and the tools to build it.
 packages+=(linux-source-6.1 make gcc bc bison flex libelf-dev libssl-dev xz-utils lz4 cpio)
 
@@ -125,6 +126,7 @@ check "virtiofsd (qemu-system-x86)" test -x /usr/lib/qemu/virtiofsd
 check "htpasswd (apache2-utils)" sh -c 'htpasswd -nbB u p | grep -q "^u:"'
 check "qemu-system-x86_64 (qemu-system-x86, the VMM of --isolation vm)" qemu-system-x86_64 --version
 check "unshare (util-linux)" unshare --version
+check "CNI plugins bridge, host-local, loopback (containernetworking-plugins)" test -x /usr/lib/cni/bridge -a -x /usr/lib/cni/host-local -a -x /usr/lib/cni/loopback
 check "CRI client venv (pip: container-runtime-interface-api)" "$cri_venv/bin/python" -c 'import cri_api.v1.api_pb2_grpc, grpc'
 if ((fail)); then
     exit 1

@@ -188,6 +188,7 @@ pub fn create(
 ) -> anyhow::Result<i32> {
     let mut bundle = holm_container::spec::load(&opts.bundle)?;
     crate::vm_adjust::private_for_vm_peers(&mut bundle.spec);
+    crate::vm_adjust::vm_peer_netns(&mut bundle.spec);
     let spec = &bundle.spec;
     let process = spec.process().as_ref();
     // A terminal: the console socket is connected first (a bad one fails before the VM boots).
@@ -336,6 +337,7 @@ pub fn create(
         cgroup: Some(cg.clone()),
         netns_path,
         new_netns,
+        keep_interfaces: crate::vm_adjust::is_pod_sandbox(spec),
     };
     std::fs::write(dir.join(shim_api::LAUNCH), serde_json::to_vec(&launch)?)
         .context("write the VM launch file")?;

@@ -175,3 +175,85 @@ fn dockerd_connects_a_created_vm_container_to_a_second_network() {
     }
     assert!(leaks.is_empty(), "left behind: {leaks:?}");
 }
+
+/// containerd's CRI plugin with the `holm-vm` handler and a CNI pod network (bridge + host-local IPAM, a bridge
+/// and /24 of this test's own): the sandbox's VM leaves the pod's eth0 alone, the app container's VM takes it, so
+/// busybox httpd in that VM answers at the pod IP CNI assigned, from the host; the guest has the pod IP on eth0
+/// and its own kernel. A second container of the pod is refused at start with one line naming the first, and the
+/// first still serves. After RemovePodSandbox nothing is left: the pod's network namespace, veths on the bridge,
+/// processes, cgroups.
+#[test]
+fn containerd_cri_pod_on_a_cni_network_serves_from_its_vm() {
+    holm_testkit::require_root();
+    require_vm_agent();
+    let mut cri = engines_support::cri::CriContainerd::start_with_cni();
+    let net = cri.cni.as_ref().map(|(_, n)| n.clone()).unwrap();
+    let report = cri.run_pod_on_network();
+    let leaks = cri.finish();
+    let report = report.unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("CRI pod network report: {report}");
+    let host = engines_support::vm::host_release();
+    let mut problems = Vec::new();
+    if report["sandbox_ready"] != true {
+        problems.push("the pod sandbox was not ready".to_string());
+    }
+    let ip = report["pod_ip"].as_str().unwrap_or("");
+    if !ip.starts_with(&format!("{net}.")) {
+        problems.push(format!("pod IP {ip:?}, want one of CNI's {net}.0/24"));
+    }
+    if report["http"].as_str().map(str::trim) != Some("hello from the pod VM") {
+        problems.push(format!(
+            "GET http://{ip}:8080/ from the host: {}",
+            report["http"]
+        ));
+    }
+    let uname = report["uname"].as_str().unwrap_or("");
+    if uname.is_empty() || uname == host {
+        problems.push(format!(
+            "uname -r in the container: {uname:?} (the host's is {host:?})"
+        ));
+    }
+    if !report["addr"]
+        .as_str()
+        .is_some_and(|a| a.contains(&format!("inet {ip}/")))
+    {
+        problems.push(format!(
+            "eth0 in the guest: {} (want the pod IP {ip})",
+            report["addr"]
+        ));
+    }
+    match report["second_error"].as_str() {
+        Some(e) if e.contains("in a VM pod only one container can have the pod network") => {
+            if e.lines().count() != 1 {
+                problems.push(format!("the refusal is more than one line: {e:?}"));
+            }
+        }
+        other => problems.push(format!(
+            "the second container of the pod: {other:?}, want the refusal (the pod's interfaces belong to web's VM)"
+        )),
+    }
+    if report["http_after"].as_str().map(str::trim) != Some("hello from the pod VM") {
+        problems.push(format!(
+            "after the refusal, GET http://{ip}:8080/: {}",
+            report["http_after"]
+        ));
+    }
+    match report["netns"].as_str() {
+        Some(p) if !p.is_empty() => {
+            if std::path::Path::new(p).exists() {
+                problems.push(format!("the pod's network namespace {p} is still there"));
+            }
+        }
+        _ => problems.push(format!(
+            "no network namespace path in the sandbox's spec: {}",
+            report["netns"]
+        )),
+    }
+    problems.extend(leaks);
+    assert!(
+        problems.is_empty(),
+        "CRI pod on a CNI network with the holm-vm handler: {} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}

@@ -134,6 +134,12 @@ pub enum NetError {
     /// More interfaces than the guest protocol takes.
     #[error("network namespace: {0} interfaces to hand over, at most {max} supported", max = holm_vm_proto::MAX_NICS)]
     TooMany(usize),
+    /// An interface of the namespace is already handed to a VM: an ingress redirect (holm's tap wiring) is on it.
+    /// Two VMs cannot share one interface (one address, one MAC); e.g. a second VM container of a CRI pod.
+    #[error(
+        "network namespace: interface {0} is already handed to a VM (an ingress redirect is on it)"
+    )]
+    Taken(String),
     /// The worker thread panicked.
     #[error("network wiring thread panicked")]
     Thread,
@@ -437,13 +443,25 @@ fn order_key(name: &str) -> (bool, String, u64, String) {
 ///
 /// # Errors
 /// [`NetError`] naming the step and the interface; [`NetError::TooMany`] beyond
-/// [`holm_vm_proto::MAX_NICS`] interfaces.
+/// [`holm_vm_proto::MAX_NICS`] interfaces; [`NetError::Taken`] (nothing done) when an interface already has an
+/// ingress redirect (it is another VM's).
 pub fn wire_all(netns: BorrowedFd<'_>) -> Result<Vec<(TapWiring, OwnedFd)>, NetError> {
     in_netns(netns, || {
         let mut rt = Rtnl::open().map_err(nl("open netlink socket for", "all"))?;
         let names = guest_interfaces(&mut rt)?;
         if names.len() > holm_vm_proto::MAX_NICS {
             return Err(NetError::TooMany(names.len()));
+        }
+        // Nothing is wired when any interface (a veth, or another VM's tap) already redirects its frames: the
+        // namespace's interfaces belong to another VM.
+        for (name, index) in &names {
+            match rt.ingress_redirects(*index) {
+                Ok(r) if !r.is_empty() => return Err(NetError::Taken(name.clone())),
+                Ok(_) => {}
+                // No ingress qdisc on the link: nothing redirects.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) => {}
+                Err(e) => return Err(nl("read ingress filters of", name)(e)),
+            }
         }
         let mut done: Vec<(TapWiring, OwnedFd)> = Vec::new();
         let undo = |rt: &mut Rtnl, done: &[(TapWiring, OwnedFd)]| {

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+mod pod_net;
 mod relay;
 
 /// How long the guest may take from qemu's start to the agent's `Ready` and the container's creation. TCG on a
@@ -69,6 +70,11 @@ pub struct Launch {
     pub netns_path: Option<PathBuf>,
     /// A new network namespace (a network namespace entry without a path).
     pub new_netns: bool,
+    /// The interfaces of the network namespace stay in it: the guest gets only `lo` while the VMM still joins the
+    /// namespace. Set for a CRI pod's sandbox (README "VM isolation under podman, dockerd and containerd": the
+    /// pod's network goes to the VM of a container of the pod).
+    #[serde(default)]
+    pub keep_interfaces: bool,
 }
 
 /// The line the shim writes on its ready fd: the VMM's pid, or the error that stopped the boot.
@@ -209,8 +215,14 @@ fn boot(dir: &Path) -> Result<Vm, String> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    if let Some(f) = netns_file.as_ref().filter(|f| !is_own_netns(f)) {
-        let wired = crate::net::wire_all(f.as_fd()).map_err(|e| format!("VM network: {e}"))?;
+    if let Some(f) = netns_file
+        .as_ref()
+        .filter(|f| !l.keep_interfaces && !is_own_netns(f))
+    {
+        let wired = crate::net::wire_all(f.as_fd()).map_err(|e| match e {
+            crate::net::NetError::Taken(i) => pod_net::taken(dir, f, &i),
+            e => format!("VM network: {e}"),
+        })?;
         let wirings: Vec<_> = wired.iter().map(|(w, _)| w.clone()).collect();
         let path = dir.join(NET_WIRING);
         if let Err(e) = std::fs::write(&path, serde_json::to_vec(&wirings).unwrap_or_default()) {

@@ -1,6 +1,7 @@
 //! containerd's CRI plugin (what the kubelet talks to) with a RuntimeClass-style handler for VM isolation:
 //! containerd 1.6 started by the test with the CRI plugin enabled and its own root, state, sockets, CNI config dir
-//! (empty: the pod uses the host network) and
+//! (empty: pods use the host network; [`CriContainerd::start_with_cni`] writes a bridge + host-local IPAM config
+//! with a bridge name and /24 of its own, plugins from Debian's containernetworking-plugins in /usr/lib/cni) and
 //!
 //! ```toml
 //! [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.holm-vm]
@@ -10,12 +11,15 @@
 //! ```
 //!
 //! The sandbox image is busybox whose command is `sleep` (no registry here for the real pause image). The pod is
-//! driven by `cri_pod.py` (CRI v1 over gRPC, Python package `container-runtime-interface-api` in the venv
+//! driven by `cri_pod.py` / `cri_podnet.py` (CRI v1 over gRPC, Python package `container-runtime-interface-api` in the venv
 //! [`CRI_PYTHON`], installed by scripts/install-test-deps.sh; Debian 12 packages no CRI client: crictl is only
 //! a Go module, too new for Debian's Go 1.19).
 
 use super::ctr::{ctr_command, start_containerd};
-use super::host::{remove_cgroup_parent, sweep_leaks, Daemon};
+use super::host::{
+    delete_link, free_subnet, network_leaks, remove_cgroup_parent, sweep_leaks, unique_ifname,
+    Daemon,
+};
 use super::{describe, require_tool, run, workdir, workdir_suffix, Rt, PATH};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,6 +41,8 @@ pub struct CriContainerd {
     /// The cgroup parent of the pod (removed at the end).
     pub cgroup_parent: String,
     daemon: Option<Daemon>,
+    /// The CNI bridge and the pod network's first three octets, with [`CriContainerd::start_with_cni`].
+    pub cni: Option<(String, String)>,
     w: PathBuf,
     work: Option<TempDir>,
 }
@@ -44,6 +50,16 @@ pub struct CriContainerd {
 impl CriContainerd {
     /// Starts containerd with the CRI plugin and the `holm-vm` handler and imports both images into `k8s.io`.
     pub fn start() -> CriContainerd {
+        Self::start_opts(false)
+    }
+
+    /// [`CriContainerd::start`] with a CNI pod network: a bridge of its own (isGateway: the host reaches pod IPs
+    /// through it) and host-local addresses from a free 10.217.N.0/24.
+    pub fn start_with_cni() -> CriContainerd {
+        Self::start_opts(true)
+    }
+
+    fn start_opts(with_cni: bool) -> CriContainerd {
         require_tool("/usr/bin/containerd", "containerd");
         require_tool("/usr/bin/ctr", "containerd");
         require_tool("/usr/bin/containerd-shim-runc-v2", "containerd");
@@ -58,6 +74,23 @@ impl CriContainerd {
         fs::create_dir_all(w.join("vm")).unwrap();
         fs::create_dir_all(w.join("cni")).unwrap();
         fs::create_dir_all(w.join("pods")).unwrap();
+        let cni = with_cni.then(|| {
+            require_tool("/usr/lib/cni/bridge", "containernetworking-plugins");
+            require_tool("/usr/lib/cni/host-local", "containernetworking-plugins");
+            require_tool("/usr/lib/cni/loopback", "containernetworking-plugins");
+            let bridge = unique_ifname("hcri");
+            let net = free_subnet(217);
+            let conflist = format!(
+                r#"{{"cniVersion": "0.4.0", "name": "holm-cri", "plugins": [
+  {{"type": "bridge", "bridge": "{bridge}", "isGateway": true, "ipMasq": false,
+   "ipam": {{"type": "host-local", "dataDir": "{data}", "routes": [{{"dst": "0.0.0.0/0"}}],
+            "ranges": [[{{"subnet": "{net}.0/24", "gateway": "{net}.1"}}]]}}}}]}}
+"#,
+                data = w.join("cni-ipam").display()
+            );
+            fs::write(w.join("cni/10-holm-cri.conflist"), conflist).unwrap();
+            (bridge, net)
+        });
         let vm_binary = w.join("vm/holm-runtime-vm");
         std::os::unix::fs::symlink(Rt::HolmVm.binary(), &vm_binary)
             .unwrap_or_else(|e| panic!("symlink {}: {e}", vm_binary.display()));
@@ -78,6 +111,7 @@ impl CriContainerd {
             sock,
             cgroup_parent: format!("/holm-cri-{}", workdir_suffix(&w)),
             daemon: Some(daemon),
+            cni,
             w: w.clone(),
             work: Some(work),
         };
@@ -111,7 +145,19 @@ impl CriContainerd {
     /// Runs cri_pod.py against this containerd and returns its JSON report, or the error with containerd's log
     /// tail.
     pub fn run_pod(&self) -> Result<serde_json::Value, String> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/engines_support/cri_pod.py");
+        self.run_script("cri_pod.py")
+    }
+
+    /// Runs cri_podnet.py (a pod on the CNI network: needs [`CriContainerd::start_with_cni`]) like
+    /// [`CriContainerd::run_pod`].
+    pub fn run_pod_on_network(&self) -> Result<serde_json::Value, String> {
+        self.run_script("cri_podnet.py")
+    }
+
+    fn run_script(&self, name: &str) -> Result<serde_json::Value, String> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/engines_support")
+            .join(name);
         let out = run(Command::new(CRI_PYTHON)
             .env("PATH", PATH)
             .arg(&script)
@@ -129,13 +175,13 @@ impl CriContainerd {
             let tail: Vec<&str> = log.lines().rev().take(15).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             return Err(format!(
-                "cri_pod.py: {}\ncontainerd's log (last lines):\n{}",
+                "{name}: {}\ncontainerd's log (last lines):\n{}",
                 describe(&out),
                 tail.join("\n")
             ));
         }
         let text = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str(text.trim()).map_err(|e| format!("cri_pod.py printed {text:?}: {e}"))
+        serde_json::from_str(text.trim()).map_err(|e| format!("{name} printed {text:?}: {e}"))
     }
 
     /// Stops containerd and returns what was still running or mounted below the work dir, or left in the pod's
@@ -151,6 +197,10 @@ impl CriContainerd {
             }
         }
         leaks.extend(sweep_leaks(work.path()));
+        if let Some((bridge, net)) = self.cni.take() {
+            leaks.extend(network_leaks(&bridge, &net));
+            delete_link(&bridge);
+        }
         leaks.extend(remove_cgroup_parent(
             self.cgroup_parent.trim_start_matches('/'),
         ));
