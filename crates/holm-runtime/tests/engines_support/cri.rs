@@ -198,6 +198,7 @@ impl CriContainerd {
         }
         leaks.extend(sweep_leaks(work.path()));
         if let Some((bridge, net)) = self.cni.take() {
+            leaks.extend(pod_netns_leaks(&net));
             leaks.extend(network_leaks(&bridge, &net));
             delete_link(&bridge);
         }
@@ -217,4 +218,25 @@ impl Drop for CriContainerd {
     fn drop(&mut self) {
         let _ = self.finish();
     }
+}
+
+/// The pod network namespaces (`/var/run/netns/cni-…`) still holding an address of the test's `net` (a pod the
+/// CRI did not tear down, e.g. after the client was killed), deleted after being reported.
+fn pod_netns_leaks(net: &str) -> Vec<String> {
+    let mut leaks = Vec::new();
+    let Ok(entries) = fs::read_dir("/var/run/netns") else {
+        return leaks;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("cni-") {
+            continue;
+        }
+        let out = run(Command::new("ip").args(["netns", "exec", &name, "ip", "-o", "-4", "addr"]));
+        if String::from_utf8_lossy(&out.stdout).contains(&format!("inet {net}.")) {
+            leaks.push(format!("pod network namespace left: /var/run/netns/{name}"));
+            let _ = run(Command::new("ip").args(["netns", "del", &name]));
+        }
+    }
+    leaks
 }
