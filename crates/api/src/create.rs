@@ -107,6 +107,8 @@ pub struct HostConfig {
     pub log_config: Option<LogConfig>,
     /// `--isolation`: empty, `default`, `process` or `vm`.
     pub isolation: String,
+    /// `--annotation` (API 1.43): OCI annotations for the runtime.
+    pub annotations: Option<BTreeMap<String, String>>,
 }
 
 /// One host binding of a port.
@@ -234,6 +236,7 @@ pub fn run_config(b: CreateBody) -> Result<(String, RunConfig, Vec<String>), Api
         add_hosts: h.extra_hosts.unwrap_or_default(),
         init: h.init.unwrap_or(false),
         security_opt: h.security_opt.unwrap_or_default(),
+        annotations: h.annotations.unwrap_or_default(),
         publish_all: h.publish_all_ports,
         healthcheck: b.healthcheck,
         ..Default::default()

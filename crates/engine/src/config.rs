@@ -71,6 +71,9 @@ pub struct RunConfig {
     pub security_opt: Vec<String>,
     /// `--label`.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `--annotation`: OCI annotations passed to the runtime in `config.json` (docker 24's `run --annotation`),
+    /// e.g. `org.holm.vm.tcg-tb-size` for a VM container.
+    pub annotations: std::collections::BTreeMap<String, String>,
     /// `--memory-swap` in bytes (-1: unlimited).
     pub memory_swap: Option<i64>,
     /// `--cpu-shares`.
@@ -162,6 +165,14 @@ impl RunConfig {
             }
         }
         o::parse_security_opts(&self.security_opt)?;
+        if self.annotations.contains_key(crate::vm::ANNOTATION) {
+            // The engine sets it from --isolation: a VM the engine does not know of would get no network namespace.
+            return Err(Error::flag(
+                "--annotation",
+                crate::vm::ANNOTATION,
+                format!("{} is set by --isolation", crate::vm::ANNOTATION),
+            ));
+        }
         if o::parse_restart(&self.restart)? != o::RestartPolicy::No && self.auto_remove {
             return Err(Error::flag(
                 "--restart",

@@ -181,6 +181,10 @@ pub fn inspect(engine: &Engine, rec: &ContainerRecord, status: Status) -> Value 
     if let Some(hc) = &c.healthcheck {
         v["Config"]["Healthcheck"] = serde_json::to_value(hc).unwrap_or_default();
     }
+    // docker omits HostConfig.Annotations when there are none.
+    if !c.annotations.is_empty() {
+        v["HostConfig"]["Annotations"] = serde_json::to_value(&c.annotations).unwrap_or_default();
+    }
     v
 }
 

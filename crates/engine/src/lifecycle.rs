@@ -231,6 +231,11 @@ impl Engine {
                 &mut cfg,
             )?;
             crate::network::prepare(self, &id, &image_cfg, &mut cfg, &mut spec)?;
+            if !cfg.annotations.is_empty() {
+                let mut ann = spec.annotations().clone().unwrap_or_default();
+                ann.extend(cfg.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+                spec.set_annotations(Some(ann));
+            }
             crate::vm::prepare_spec(self, &id, &cfg, &mut spec);
             let tmp = bundle.join(".config.json.tmp");
             let bytes = serde_json::to_vec_pretty(&spec).expect("spec serialises");

@@ -237,11 +237,24 @@ pub fn parse_stop_signal(s: &str) -> Result<String> {
 
 /// Parses `--label K=V` (or `K`, an empty value) into the map.
 pub fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>> {
+    parse_key_values("--label", "label", labels)
+}
+
+/// Parses `--annotation K=V` (a bare `K` is an empty value), like `--label`.
+pub fn parse_annotations(annotations: &[String]) -> Result<BTreeMap<String, String>> {
+    parse_key_values("--annotation", "annotation", annotations)
+}
+
+fn parse_key_values(
+    flag: &'static str,
+    what: &str,
+    items: &[String],
+) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    for l in labels {
+    for l in items {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         if k.trim().is_empty() {
-            return Err(Error::flag("--label", l, "empty label key"));
+            return Err(Error::flag(flag, l, format!("empty {what} key")));
         }
         out.insert(k.to_string(), v.to_string());
     }

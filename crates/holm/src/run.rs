@@ -86,6 +86,9 @@ pub struct RunArgs {
     /// Set a label: `K=V`.
     #[arg(short = 'l', long = "label", value_name = "K=V")]
     pub labels: Vec<String>,
+    /// Add an OCI annotation for the runtime: `K=V` (e.g. `org.holm.vm.tcg-tb-size=16` for a VM container).
+    #[arg(long = "annotation", value_name = "K=V")]
+    pub annotations: Vec<String>,
     /// Memory plus swap limit (`-1`: unlimited swap); needs --memory.
     #[arg(long, allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
@@ -253,6 +256,7 @@ impl RunArgs {
             privileged: self.privileged,
             security_opt: self.security_opt.clone(),
             labels: o::parse_labels(&self.labels)?,
+            annotations: o::parse_annotations(&self.annotations)?,
             memory_swap: self
                 .memory_swap
                 .as_deref()

@@ -456,6 +456,8 @@ fn vm_size_and_rm_force() {
             "200m",
             "--cpus",
             "1",
+            "--annotation",
+            "org.holm.vm.tcg-tb-size=16",
             VM_IMAGE,
             "sh",
             "-c",
@@ -483,14 +485,19 @@ fn vm_size_and_rm_force() {
         "guest memory {mem_kib} KiB for --memory 200m: {logs}"
     );
     assert_eq!(l.next(), Some("1"), "guest CPUs for --cpus 1: {logs}");
-    // The VMM's cgroup: a memory limit above the guest's (the VMM's overhead) and the CPU quota.
+    // The VMM's cgroup: a memory limit above the guest's (the VMM's overhead: 64 MiB, + the TCG cache that
+    // --annotation asked for, 16 MiB, under TCG) and the CPU quota.
     let limit: u64 = cgroup_file(&id, "memory.limit_in_bytes")
         .or_else(|| cgroup_file(&id, "memory.max"))
         .and_then(|v| v.parse().ok())
         .expect("the VMM's memory limit");
     assert!(
-        limit > 200 << 20 && limit < 2 << 30,
+        limit == (200 + 64 + 16) << 20 || limit == (200 + 64) << 20,
         "VMM memory limit {limit}"
+    );
+    assert_eq!(
+        e.inspect(&id)["HostConfig"]["Annotations"],
+        serde_json::json!({"org.holm.vm.tcg-tb-size": "16"})
     );
     let quota = cgroup_file(&id, "cpu.cfs_quota_us").or_else(|| cgroup_file(&id, "cpu.max"));
     assert!(
@@ -595,6 +602,22 @@ fn refusals_without_a_boot() {
         ],
     );
     assert!(se.contains("--network"), "{se}");
+    // The isolation annotation belongs to --isolation.
+    let (_, se) = e.code(
+        125,
+        &[
+            "create",
+            "--annotation",
+            "org.holm.isolation=vm",
+            "busybox:test",
+            "true",
+        ],
+    );
+    assert_eq!(se.trim().lines().count(), 1, "{se}");
+    assert!(
+        se.contains("--annotation") && se.contains("org.holm.isolation is set by --isolation"),
+        "{se}"
+    );
     // No guest kernel or agent: 125 (not 127 for "No such file"), one line, nothing left.
     for (var, what) in [
         ("HOLM_VM_KERNEL", "guest kernel"),
