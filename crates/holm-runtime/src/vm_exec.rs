@@ -105,20 +105,30 @@ pub fn exec(store: &Store, opts: &holm_container::ExecOptions) -> anyhow::Result
     if opts.detach {
         return exec_detached(&dir, process, opts.pid_file.as_deref(), peer);
     }
-    let mut c = Client::connect(&dir)?;
-    let pid = start_exec(&mut c, process, peer.as_ref().map(|p| p.as_fd()))?;
-    drop(peer);
-    if let Some(f) = &opts.pid_file {
-        log::debug!(
-            "exec: guest pid {pid}; --pid-file {} not written (no host process)",
-            f.display()
-        );
-    }
-    let relay = match console {
-        Some(Console::Relay(r)) => Some(r),
-        _ => None,
-    };
-    wait_foreground(&dir, &mut c, pid, relay)
+    // Every signal is blocked from before the process starts until it ended, and read from a signalfd meanwhile
+    // (passed on to it): a SIGINT that comes as soon as the process runs (its first output can reach the caller
+    // before this process hears back from the shim) would otherwise kill this process with the default action
+    // instead of reaching the guest process.
+    use holm_sys::signal::{self, SigSet};
+    let old = signal::set_mask(&SigSet::all())?;
+    let r = (|| {
+        let mut c = Client::connect(&dir)?;
+        let pid = start_exec(&mut c, process, peer.as_ref().map(|p| p.as_fd()))?;
+        drop(peer);
+        if let Some(f) = &opts.pid_file {
+            log::debug!(
+                "exec: guest pid {pid}; --pid-file {} not written (no host process)",
+                f.display()
+            );
+        }
+        let relay = match console {
+            Some(Console::Relay(r)) => Some(r),
+            _ => None,
+        };
+        wait_foreground(&dir, &mut c, pid, relay)
+    })();
+    let _ = signal::set_mask(&old);
+    r
 }
 
 /// Sends the exec request with `terminal` (a pty peer) or else this process's stdin, stdout and stderr as the
@@ -158,7 +168,8 @@ fn wait_exec(c: &mut Client) -> anyhow::Result<i32> {
 /// Waits for the exit of the exec'd process (guest pid `pid`) and returns its code, passing on every signal this
 /// process gets to it (as runc's foreground `exec` does) through a second connection to the shim; with `relay`,
 /// relays the terminal to this process's stdin/stdout meanwhile (raw while it runs; `SIGWINCH` resizes the host
-/// pty, which the shim passes on to the guest) and copies the output still buffered at the end.
+/// pty, which the shim passes on to the guest) and copies the output still buffered at the end. The caller has
+/// blocked every signal (they are read from a signalfd here).
 fn wait_foreground(
     dir: &Path,
     c: &mut Client,
@@ -166,7 +177,6 @@ fn wait_foreground(
     mut relay: Option<Relay>,
 ) -> anyhow::Result<i32> {
     use holm_sys::signal::{self, SigSet};
-    let old = signal::set_mask(&SigSet::all())?;
     let r = (|| {
         let sfd = signal::signalfd(&SigSet::all())?;
         if let Some(r) = &mut relay {
@@ -207,7 +217,6 @@ fn wait_foreground(
         }
     })();
     drop(relay);
-    let _ = signal::set_mask(&old);
     r
 }
 
