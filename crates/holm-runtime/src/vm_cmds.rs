@@ -363,6 +363,9 @@ pub fn create(
     let shim = match holm_sys::process::fork()? {
         holm_sys::process::Fork::Child => {
             let r = (|| -> holm_sys::Result<()> {
+                // A foreground `run` blocks every signal while it creates (see `run`); the shim and qemu start
+                // with none blocked.
+                holm_sys::signal::set_mask(&holm_sys::signal::SigSet::empty())?;
                 if let Some((_, peer, _)) = &pty {
                     for fd in 0..3 {
                         holm_sys::fs::dup_onto(peer.as_fd(), fd)?;
@@ -691,8 +694,27 @@ pub fn wait(store: &Store, id: &str) -> anyhow::Result<i32> {
 }
 
 /// `run` of a VM container: create, start, and in the foreground wait, delete (unless `keep`) and return the exit
-/// code.
+/// code. In the foreground every signal is blocked from the start, as runc's `run` handles them before it creates:
+/// one that comes while the VM boots (a second under TCG) waits and reaches the init once it started, instead of
+/// killing this process and leaving the VM running with no one to delete it.
 pub fn run(
+    store: &Store,
+    opts: &CreateOptions,
+    detach: bool,
+    keep: bool,
+    vm_kernel: Option<&Path>,
+    warn: &mut dyn FnMut(&holm_container::Error),
+) -> anyhow::Result<i32> {
+    if detach {
+        return run_steps(store, opts, true, keep, vm_kernel, warn);
+    }
+    let old = holm_sys::signal::set_mask(&holm_sys::signal::SigSet::all())?;
+    let r = run_steps(store, opts, false, keep, vm_kernel, warn);
+    let _ = holm_sys::signal::set_mask(&old);
+    r
+}
+
+fn run_steps(
     store: &Store,
     opts: &CreateOptions,
     detach: bool,

@@ -3,13 +3,14 @@
 //! container's stdout/stderr, read-write and read-only bind mounts, exec, ps, pause/resume, kill with a trapped
 //! SIGTERM, delete, and nothing left. Isolation as the container sees it: the guest kernel's release and uptime
 //! (not the host's), no host process among its pids, no host file outside the rootfs and volumes; the guest's wall
-//! clock is the host's.
+//! clock is the host's. A foreground `run` keeps a SIGINT that comes while its VM boots for the container (it
+//! neither dies of it nor leaves the VM behind).
 //! Helpers: vm_support (needs the guest kernel and the static agent).
 
 mod lifecycle_util;
 mod vm_support;
 
-use holm_testkit::{unique_id, Bundle};
+use holm_testkit::{unique_id, wait_until, Bundle};
 use lifecycle_util::*;
 use std::time::Duration;
 use vm_support::*;
@@ -154,4 +155,83 @@ fn vm_container_verbs_stdio_mounts_and_isolation() {
     assert_no_trace(&rt, &id, b.path());
     let _ = host_proc.kill();
     let _ = host_proc.wait();
+}
+
+/// `run` in the foreground blocks signals from its start, as runc's does: a SIGINT that comes while the VM boots
+/// (the shim exists, the container has not started) neither kills the runtime (which would leave the VM running,
+/// with no one to delete it) nor is lost; it reaches the container's init once it runs. An init without a handler
+/// yet ignores it (a pid namespace's init gets only signals it handles); then a SIGINT once the trap is set runs the
+/// trap, whose exit code `run` returns, and `run` deletes the container.
+#[test]
+fn a_foreground_run_keeps_a_signal_that_comes_while_the_vm_boots() {
+    let rt = vm_runtime();
+    let id = unique_id("vm-run-sig");
+    let mut b = Bundle::busybox();
+    b.set_args(&[
+        "sh",
+        "-c",
+        "trap 'echo got-int; exit 9' INT; echo ready; while :; do sleep 1; done",
+    ]);
+    let _g = rt.guard(&id);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut child = rt
+        .cmd(&[
+            "--isolation",
+            "vm",
+            "run",
+            "--bundle",
+            path_str(b.path()),
+            &id,
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&out).unwrap_or_default();
+    let state_dir = rt.root().join(&id);
+    wait_until(VM_CALL_TIMEOUT, "the VM shim to start", || {
+        state_dir.join("shim.pid").exists()
+    });
+    assert!(
+        !text().contains("ready"),
+        "the container ran before the SIGINT"
+    );
+    holm_sys::process::kill(child.id() as i32, libc::SIGINT).unwrap();
+    let mut ended = None;
+    wait_until(VM_CALL_TIMEOUT, "the container to run (or end)", || {
+        ended = child.try_wait().unwrap();
+        ended.is_some() || text().contains("ready")
+    });
+    if ended.is_none() {
+        // The first SIGINT may have come before the trap was set (ignored) or after (the trap ran): send one more
+        // only while the runtime still waits.
+        std::thread::sleep(Duration::from_millis(300));
+        if child.try_wait().unwrap().is_none() {
+            holm_sys::process::kill(child.id() as i32, libc::SIGINT).unwrap();
+        }
+    }
+    let end = std::time::Instant::now() + VM_CALL_TIMEOUT;
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "run did not end: {:?}",
+            text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        st.code(),
+        Some(9),
+        "run's status {st:?}; output {:?}",
+        text()
+    );
+    assert!(text().contains("got-int"), "{:?}", text());
+    // `run` deleted the container: no state, no shim, no qemu.
+    wait_until(Duration::from_secs(30), "run's delete", || {
+        !state_dir.exists()
+    });
 }
