@@ -705,34 +705,28 @@ pub fn run(
     vm_kernel: Option<&Path>,
     warn: &mut dyn FnMut(&holm_container::Error),
 ) -> anyhow::Result<i32> {
-    if detach {
-        return run_steps(store, opts, true, keep, vm_kernel, warn);
+    let old = if detach {
+        None
+    } else {
+        Some(holm_sys::signal::set_mask(&holm_sys::signal::SigSet::all())?)
+    };
+    let r = (|| {
+        create(store, opts, vm_kernel)?;
+        if let Err(e) = start(store, &opts.id) {
+            let _ = delete(store, &opts.id, true, &mut |_| {});
+            return Err(e);
+        }
+        if detach {
+            return Ok(0);
+        }
+        let code = wait(store, &opts.id)?;
+        if !keep {
+            delete(store, &opts.id, true, warn)?;
+        }
+        Ok(code)
+    })();
+    if let Some(old) = old {
+        let _ = holm_sys::signal::set_mask(&old);
     }
-    let old = holm_sys::signal::set_mask(&holm_sys::signal::SigSet::all())?;
-    let r = run_steps(store, opts, false, keep, vm_kernel, warn);
-    let _ = holm_sys::signal::set_mask(&old);
     r
-}
-
-fn run_steps(
-    store: &Store,
-    opts: &CreateOptions,
-    detach: bool,
-    keep: bool,
-    vm_kernel: Option<&Path>,
-    warn: &mut dyn FnMut(&holm_container::Error),
-) -> anyhow::Result<i32> {
-    create(store, opts, vm_kernel)?;
-    if let Err(e) = start(store, &opts.id) {
-        let _ = delete(store, &opts.id, true, &mut |_| {});
-        return Err(e);
-    }
-    if detach {
-        return Ok(0);
-    }
-    let code = wait(store, &opts.id)?;
-    if !keep {
-        delete(store, &opts.id, true, warn)?;
-    }
-    Ok(code)
 }

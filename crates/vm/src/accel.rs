@@ -11,7 +11,7 @@
 //!
 //! `HOLM_VM_ACCEL=kvm|tcg` ([`ACCEL_ENV`]) skips the probe and forces the choice.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -224,7 +224,7 @@ pub fn cached_probe(kernel: &Path, opts: &ProbeOptions) -> Result<ProbeOutcome, 
     }
     let outcome = probe_kvm(kernel, opts)?;
     // A cache that cannot be written only costs the next caller a probe.
-    let _ = write_atomic(dir, &file, encode_outcome(&outcome).as_bytes());
+    let _ = crate::memo::write_atomic(dir, &file, encode_outcome(&outcome).as_bytes());
     Ok(outcome)
 }
 
@@ -504,14 +504,6 @@ fn hex(bytes: &[u8]) -> String {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn write_atomic(dir: &Path, file: &Path, data: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.persist(file).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

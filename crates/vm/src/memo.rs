@@ -66,7 +66,8 @@ fn fact_file(dir: &Path, kind: &str, id: &str) -> PathBuf {
     dir.join(format!("memo-{kind}-{hex}"))
 }
 
-fn write_atomic(dir: &Path, file: &Path, data: &[u8]) -> std::io::Result<()> {
+/// Writes `data` to `file` in `dir` (created if missing) through a temporary file renamed over it.
+pub(crate) fn write_atomic(dir: &Path, file: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
