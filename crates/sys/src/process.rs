@@ -587,9 +587,23 @@ pub fn run_from_sealed_copy() -> Result<()> {
         }
         left -= n as u64;
     }
-    // SAFETY: F_ADD_SEALS takes an integer argument.
-    let ret = unsafe { libc::fcntl(mfd.as_raw_fd(), libc::F_ADD_SEALS, WANT) };
-    check(ret as _, "fcntl(F_ADD_SEALS)", || SEALED_EXE_NAME.into())?;
+    // F_SEAL_WRITE fails with EBUSY while a page of the file still has a transient extra reference (the kernel
+    // drains its LRU batches and waits ~150 ms, `memfd_wait_for_pins`); seen under load right after the copy
+    // (2 of ~140 test binaries' holm starts in one CI run). Nothing else holds this fresh memfd, so it clears: retry
+    // for up to ~2 s before giving up.
+    let mut tries = 0;
+    loop {
+        // SAFETY: F_ADD_SEALS takes an integer argument.
+        let ret = unsafe { libc::fcntl(mfd.as_raw_fd(), libc::F_ADD_SEALS, WANT) };
+        let busy = ret == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EBUSY);
+        if busy && tries < 10 {
+            tries += 1;
+            std::thread::sleep(std::time::Duration::from_millis(5 * tries));
+            continue;
+        }
+        check(ret as _, "fcntl(F_ADD_SEALS)", || SEALED_EXE_NAME.into())?;
+        break;
+    }
     let args: Vec<std::ffi::CString> = std::env::args_os()
         .map(|a| {
             std::ffi::CString::new(a.as_bytes())
