@@ -317,6 +317,15 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
     // Before anything is created: the container could not be started without it.
     holm_engine::monitor::installed()?;
     pull_if_needed(engine, a)?;
+    // In the foreground, every signal is blocked from before the container exists (as runc's `run`): a Ctrl-C
+    // while it is created or started waits and is forwarded to it once it runs (`wait_attached`), instead of
+    // killing holm and leaving the container behind ("Created", or running with no one attached to remove it).
+    // The monitor and the runtime are spawned through `Command`, which empties the mask.
+    let _held = if a.detach {
+        None
+    } else {
+        Some(holm_sys::signal::hold_all()?)
+    };
     let rec = engine.create(&a.image_and_cmd[0], a.name.as_deref(), cfg)?;
     // `--rm`: a start that fails in any way (the monitor's own --rm may not have run: it failed before it could, or
     // its clean-up failed) still removes what `create` made.
@@ -376,6 +385,8 @@ fn attach(
         None
     };
     let input = interactive.then(|| stdin.as_fd());
+    // Signals wait until the container runs (see `run`; `start -a` has the same window).
+    let _held = holm_sys::signal::hold_all()?;
     match engine
         .start_with_stdin(id, Some((out.as_fd(), err.as_fd())), input)
         .map_err(on_start_error)?

@@ -2,7 +2,7 @@
 //! clean signal state to the container process.
 
 use crate::{check, Error, Result};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// A set of signals (`sigset_t`).
 #[derive(Clone, Copy)]
@@ -41,6 +41,41 @@ pub fn set_mask(set: &SigSet) -> Result<SigSet> {
     let ret = unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set.0, &mut old.0) };
     check(ret as _, "sigprocmask", String::new)?;
     Ok(old)
+}
+
+/// Every signal blocked (as [`set_mask`] of [`SigSet::all`]) until this is dropped, for a foreground command that
+/// must not die of a signal while it sets a container up (docker forwards the signal to the container once it
+/// runs; a `signalfd` taken meanwhile reads the pending ones). On drop, signals still pending are discarded (the
+/// container they were meant for never ran) and the previous mask is restored. Children forked raw (not through
+/// `std::process::Command`, which empties the mask) inherit the blocked mask and must unblock themselves.
+pub struct Held {
+    old: SigSet,
+}
+
+/// Blocks every signal until the returned [`Held`] is dropped. Errors: `sigprocmask` failed.
+pub fn hold_all() -> Result<Held> {
+    Ok(Held {
+        old: set_mask(&SigSet::all())?,
+    })
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Ok(fd) = signalfd(&SigSet::all()) {
+            let mut p = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; a zero timeout never blocks.
+            while unsafe { libc::poll(&mut p, 1, 0) } == 1 && p.revents & libc::POLLIN != 0 {
+                if read_signal(fd.as_fd()).is_err() {
+                    break;
+                }
+            }
+        }
+        let _ = set_mask(&self.old);
+    }
 }
 
 /// Sets every catchable signal's disposition back to `SIG_DFL` (the Rust runtime ignores `SIGPIPE`, and an
