@@ -192,12 +192,31 @@ impl Error {
     }
 }
 
-/// docker's exit code for a process that could not be started, from the runtime's message: 127 for a missing
-/// executable, 126 for one that cannot be run, 125 for anything else.
+/// docker's exit code for a container whose start failed, from the runtime's message: 127 when the exec of the
+/// container's command (`process.args[0]`) found no such executable, 126 when it could not be run (not executable,
+/// a directory), 125 for every other failure. Only the exec's own message counts, in the forms the runtimes use:
+/// `exec: "NAME": why` (runc, holm-container, the VM agent's holm-container) and holm-container's final
+/// `execve PATH: why`; a "not found" or "No such file" elsewhere (a network, a bind mount's source, a namespace
+/// path) is a 125.
 pub fn start_failure_code(msg: &str) -> i32 {
-    if msg.contains("No such file") || msg.contains("not found") {
+    let why = match (msg.find("exec: \""), msg.find("execve ")) {
+        (Some(i), _) => {
+            let rest = &msg[i + "exec: \"".len()..];
+            match rest.find("\": ") {
+                Some(j) => &rest[j + 3..],
+                None => return 125,
+            }
+        }
+        (None, Some(i)) => match msg[i..].find(": ") {
+            Some(j) => &msg[i + j + 2..],
+            None => return 125,
+        },
+        (None, None) => return 125,
+    };
+    let why = why.to_ascii_lowercase();
+    if why.starts_with("executable file not found") || why.contains("no such file or directory") {
         127
-    } else if msg.contains("permission denied") || msg.contains("is a directory") {
+    } else if why.contains("permission denied") || why.contains("is a directory") {
         126
     } else {
         125
@@ -219,3 +238,42 @@ pub fn exec_failure_code(msg: &str) -> i32 {
 
 /// The engine's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::start_failure_code;
+
+    #[test]
+    fn start_failure_codes_come_from_the_exec_only() {
+        for (msg, code) in [
+            // the container's command: holm-container, runc, the final execve
+            ("exec: \"nosuch\": executable file not found in $PATH", 127),
+            (
+                "container abc: exec: \"/nosuch\": No such file or directory (os error 2)",
+                127,
+            ),
+            (
+                "exec: \"/nosuch\": stat /nosuch: no such file or directory",
+                127,
+            ),
+            ("exec: \"/etc\": is a directory", 126),
+            ("exec: \"/etc/passwd\": permission denied", 126),
+            ("execve /bin/x: Permission denied (os error 13)", 126),
+            ("execve /bin/x: Exec format error (os error 8)", 125),
+            // anything else that is "not found" is not the command
+            ("network nosuchnet not found", 125),
+            (
+                "mounts[7].source: /tmp/x: No such file or directory (os error 2)",
+                125,
+            ),
+            (
+                "open /run/holm/netns/abc: No such file or directory (os error 2)",
+                125,
+            ),
+            ("mount /tmp/gone on /data: permission denied", 125),
+            ("exec: \"sh\"", 125),
+        ] {
+            assert_eq!(start_failure_code(msg), code, "{msg}");
+        }
+    }
+}

@@ -266,3 +266,37 @@ fn exit_codes_for_missing_objects_and_bad_flags() {
     // nothing was created by the failed run/create
     assert_eq!(e.ok(&["ps", "-aq"]).lines().count(), 1);
 }
+
+/// A start that fails for another reason than the container's command is not the command's 127/126, even when the
+/// reason says "not found" or "No such file": `start` exits 1 for it (docker's `start`; `run` would exit 125).
+#[test]
+fn start_failures_other_than_the_command_are_not_127() {
+    let e = Engine::new();
+    let net = format!("sfnet{}", std::process::id());
+    e.ok(&["network", "create", &net]);
+    e.ok(&[
+        "create",
+        "--name",
+        "on-net",
+        "--network",
+        &net,
+        IMAGE,
+        "true",
+    ]);
+    e.ok(&["network", "rm", &net]);
+    let (_, err) = e.code(1, &["start", "-a", "on-net"]);
+    assert!(err.contains("not found"), "{err}");
+
+    let src = e.tmp.path().join("bind-src");
+    std::fs::create_dir(&src).unwrap();
+    let m = format!("type=bind,source={},target=/data", src.display());
+    e.ok(&["create", "--name", "on-bind", "--mount", &m, IMAGE, "true"]);
+    std::fs::remove_dir(&src).unwrap();
+    let (_, err) = e.code(1, &["start", "-a", "on-bind"]);
+    assert!(err.contains("No such file"), "{err}");
+
+    // the command itself: 127 (missing), 126 (not executable)
+    let (_, err) = e.code(127, &["run", "--rm", IMAGE, "no-such-command"]);
+    assert!(err.contains("no-such-command"), "{err}");
+    e.code(126, &["run", "--rm", IMAGE, "/etc/passwd"]);
+}

@@ -38,16 +38,16 @@ pub enum Error {
         /// What is wrong and what would work.
         msg: String,
     },
-    /// Reading a bind source or creating `files_dir` failed.
-    #[error("{field}: {path}: {source}")]
+    /// Reading a bind source or creating `files_dir` failed. The cause is part of the message and not a
+    /// `source()`, so that a chain printer (`{:#}`) does not say it twice.
+    #[error("{field}: {path}: {err}")]
     Io {
         /// JSON path of the mount.
         field: String,
         /// The host file.
         path: PathBuf,
         /// The cause.
-        #[source]
-        source: std::io::Error,
+        err: std::io::Error,
     },
 }
 
@@ -156,7 +156,7 @@ pub fn plan(
             let meta = std::fs::metadata(&src).map_err(|e| Error::Io {
                 field: field.clone(),
                 path: src.clone(),
-                source: e,
+                err: e,
             })?;
             if meta.is_dir() {
                 let n = volumes.len();
@@ -187,7 +187,7 @@ pub fn plan(
                 std::fs::create_dir_all(files_dir).map_err(|e| Error::Io {
                     field: field.clone(),
                     path: files_dir.to_path_buf(),
-                    source: e,
+                    err: e,
                 })?;
                 let name = format!("f{files}");
                 files += 1;
@@ -429,6 +429,40 @@ mod tests {
             .map(|v| v.guest_path.as_str())
             .collect();
         assert_eq!(vols, ["/mnt/vol0", "/mnt/files"]);
+    }
+
+    #[test]
+    fn a_missing_bind_source_is_said_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        let s = spec(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "user": {"uid": 0, "gid": 0}, "args": ["true"]},
+            "mounts": [{"destination": "/data", "type": "bind", "source": gone, "options": ["rbind"]}],
+        }));
+        let e = plan(
+            "c1",
+            &s,
+            dir.path(),
+            Path::new("/b/rootfs"),
+            &dir.path().join("files"),
+        )
+        .unwrap_err();
+        // What a chain printer (`{:#}`, the runtime's log) shows: the message and its sources.
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg = format!("{msg}: {s}");
+            src = s.source();
+        }
+        assert_eq!(
+            msg,
+            format!(
+                "mounts[0].source: {}: No such file or directory (os error 2)",
+                gone.display()
+            )
+        );
     }
 
     #[test]
