@@ -131,9 +131,10 @@ impl RunConfig {
     /// Checks what both fronts (`holm run`/`create`, `POST /containers/create`) must refuse before anything is
     /// pulled or created, in docker's words: a relative working directory, an environment entry without a
     /// name, an unknown capability, a bad `--security-opt`, a bad restart policy or one combined with `--rm`,
-    /// a healthcheck duration under 1ms or negative retries.
+    /// a healthcheck duration under 1ms or negative retries, and for a VM container what its runtime would only
+    /// refuse at start ([`crate::vm::validate`]).
     /// Errors: [`Error::InvalidFlag`] naming the CLI flag (`--workdir`, `--env`, `--cap-add`, `--cap-drop`,
-    /// `--security-opt`, `--restart`, `--health-*`) and the value.
+    /// `--security-opt`, `--restart`, `--health-*`, `--annotation`, `--cpuset-cpus`) and the value.
     pub fn validate(&self) -> Result<()> {
         use crate::options as o;
         if let Some(w) = self
@@ -182,6 +183,9 @@ impl RunConfig {
         }
         if let Some(h) = &self.healthcheck {
             h.validate()?;
+        }
+        if self.is_vm() {
+            crate::vm::validate(self)?;
         }
         Ok(())
     }

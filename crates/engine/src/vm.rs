@@ -53,6 +53,44 @@ pub fn parse_isolation(v: &str) -> Result<String> {
     }
 }
 
+/// What a VM container's runtime would refuse only once it starts, checked at create with its own parsers (one
+/// line, exit 125): the TCG cache annotation (`org.holm.vm.tcg-tb-size`, a whole number of MiB in range) and a
+/// `--cpuset-cpus` naming a CPU the VM will not have (its vCPUs are `0..N`, N from `--cpus`, else the number of
+/// CPUs in the list, at most the host's). Errors: [`Error::InvalidFlag`] naming `--annotation` or
+/// `--cpuset-cpus`.
+pub fn validate(cfg: &RunConfig) -> Result<()> {
+    if let Some(v) = cfg.annotations.get(holm_vm::qemu::TCG_TB_SIZE_ANNOTATION) {
+        if let Err(e) = holm_vm::qemu::tcg_tb_size_mib(&cfg.annotations) {
+            let kv = format!("{}={v}", holm_vm::qemu::TCG_TB_SIZE_ANNOTATION);
+            return Err(Error::flag("--annotation", &kv, e.to_string()));
+        }
+    }
+    if let Some(list) = &cfg.cpuset_cpus {
+        let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        let quota = cfg.cpus.map(|c| (c * 100_000.0).round() as i64);
+        // The runtime's own sizing (no memory limit given: it cannot fail).
+        let vcpus = holm_vm::qemu::VmSize::from_resources(
+            None,
+            quota,
+            Some(100_000),
+            Some(list),
+            host_cpus,
+        )
+        .map_or(1, |s| s.cpus);
+        if let Err(e) = holm_vm::cpuset::check_vcpus(list, vcpus) {
+            let why = format!(
+                "CPU {} is not among the VM's vCPUs 0-{} (the VM has {vcpus} vCPU{}: --cpus N gives N; in a VM \
+                 --cpuset-cpus names vCPUs, not host CPUs)",
+                e.cpu,
+                vcpus.max(1) - 1,
+                if vcpus == 1 { "" } else { "s" }
+            );
+            return Err(Error::flag("--cpuset-cpus", list, why));
+        }
+    }
+    Ok(())
+}
+
 /// The `holm-runtime` binary that runs VM containers: `$HOLM_VM_RUNTIME` if set, else `holm-runtime` next to the
 /// running `holm`, else in `PATH`. Errors name where it was looked for.
 pub fn runtime_binary() -> Result<PathBuf> {

@@ -209,6 +209,19 @@ pub fn create(
         bail!("--preserve-fds: not supported with --isolation vm");
     }
     let tcg_tb_mib = holm_vm::qemu::tcg_tb_size_mib(spec.annotations().iter().flatten())?;
+    // A cpuset naming a CPU the VM will not have fails deep in the guest: refused here, before anything is made.
+    let cpu = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.cpu().as_ref());
+    if let Some(list) = cpu.and_then(|c| c.cpus().as_deref()) {
+        let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        let (quota, period) = (cpu.and_then(|c| c.quota()), cpu.and_then(|c| c.period()));
+        let vcpus =
+            holm_vm::qemu::VmSize::from_resources(None, quota, period, Some(list), host_cpus)?.cpus;
+        holm_vm::cpuset::check_vcpus(list, vcpus)?;
+    }
     let kernel = holm_vm::kernel::find_kernel(vm_kernel)?.path;
     let agent = holm_vm::initramfs::agent_path();
     if !agent.is_file() {

@@ -59,6 +59,49 @@ fn vm_create_refusals_name_the_cause_and_leave_nothing() {
         stderr(&out)
     );
     assert_root_empty(&rt);
+    // A leading space is not a number either.
+    b.config_mut()["annotations"] =
+        serde_json::json!({"org.holm.isolation": "vm", "org.holm.vm.tcg-tb-size": " 16"});
+    b.write_config();
+    let out = rt.fails(&[
+        "--vm-kernel",
+        "/no/such/vmlinuz",
+        "create",
+        "--bundle",
+        &bundle,
+        &id,
+    ]);
+    assert!(
+        stderr(&out).contains("expected a whole number of MiB from 8 to 1024, got \" 16\""),
+        "{}",
+        stderr(&out)
+    );
+    assert_root_empty(&rt);
+    // A cpuset naming a CPU the 1-vCPU VM will not have: one line, before anything is made.
+    b.config_mut()["annotations"] = serde_json::json!({"org.holm.isolation": "vm"});
+    b.config_mut()["linux"]["resources"]["cpu"] = serde_json::json!({"cpus": "1"});
+    b.write_config();
+    let out = rt.fails(&[
+        "--vm-kernel",
+        "/no/such/vmlinuz",
+        "create",
+        "--bundle",
+        &bundle,
+        &id,
+    ]);
+    assert!(
+        stderr(&out).contains(
+            "linux.resources.cpu.cpus: CPU 1 is not among the VM's vCPUs 0-0 (the VM has 1 vCPU"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    assert_root_empty(&rt);
+    b.config_mut()["linux"]["resources"]
+        .as_object_mut()
+        .unwrap()
+        .remove("cpu");
     // A terminal without --console-socket (the VM has no relay of its own) is refused in one line before anything
     // is made.
     b.config_mut()["annotations"] = serde_json::json!({"org.holm.isolation": "vm"});

@@ -300,3 +300,56 @@ fn start_failures_other_than_the_command_are_not_127() {
     assert!(err.contains("no-such-command"), "{err}");
     e.code(126, &["run", "--rm", IMAGE, "/etc/passwd"]);
 }
+
+/// What a VM container's runtime would only refuse at start is refused at create, in one line naming the flag
+/// (no VM boots: these fail before anything is made).
+#[test]
+fn vm_values_are_checked_at_create() {
+    let e = Engine::new();
+    for (args, words) in [
+        (
+            vec!["--annotation", "org.holm.vm.tcg-tb-size=0"],
+            "\"org.holm.vm.tcg-tb-size=0\" for \"--annotation\" flag: annotations.org.holm.vm.tcg-tb-size: expected a whole number of MiB from 8 to 1024",
+        ),
+        (
+            vec!["--annotation", "org.holm.vm.tcg-tb-size= 16"],
+            "expected a whole number of MiB",
+        ),
+        (
+            vec!["--cpuset-cpus", "1"],
+            "invalid argument \"1\" for \"--cpuset-cpus\" flag: CPU 1 is not among the VM's vCPUs 0-0 (the VM has 1 vCPU",
+        ),
+        (
+            vec!["--cpus", "1", "--cpuset-cpus", "0,1"],
+            "CPU 1 is not among the VM's vCPUs 0-0",
+        ),
+    ] {
+        for verb in ["create", "run"] {
+            let mut a = vec![verb, "--isolation", "vm"];
+            a.extend_from_slice(&args);
+            a.extend([IMAGE, "true"]);
+            let (_, err) = e.code(125, &a);
+            assert!(err.contains(words), "{a:?}: {err}");
+            assert_eq!(err.trim().lines().count(), 1, "{err}");
+        }
+    }
+    assert_eq!(
+        e.ok(&["ps", "-aq"]),
+        "",
+        "a refused create left a container"
+    );
+    // in range, and a cpuset within the vCPUs: accepted (created, not started)
+    e.ok(&[
+        "create",
+        "--isolation",
+        "vm",
+        "--annotation",
+        "org.holm.vm.tcg-tb-size=16",
+        "--cpus",
+        "1",
+        "--cpuset-cpus",
+        "0",
+        IMAGE,
+        "true",
+    ]);
+}

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accel;
+pub mod cpuset;
 pub mod guest_spec;
 pub mod initramfs;
 pub mod jail;

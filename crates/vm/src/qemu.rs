@@ -82,8 +82,11 @@ pub fn tcg_tb_size_mib<'a>(
     else {
         return Ok(TCG_TB_SIZE_MIB);
     };
-    match v.trim().parse::<u64>() {
-        Ok(n) if TCG_TB_SIZE_RANGE_MIB.contains(&n) => Ok(n),
+    // Digits only: " 16" or "+16" is not a whole number of MiB, as for every other numeric value holm takes.
+    match v.parse::<u64>() {
+        Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) && TCG_TB_SIZE_RANGE_MIB.contains(&n) => {
+            Ok(n)
+        }
         _ => Err(Error::BadTbSize(v.clone())),
     }
 }
@@ -582,8 +585,7 @@ mod tests {
         let none = std::collections::HashMap::<String, String>::new();
         assert_eq!(tcg_tb_size_mib(&none).unwrap(), TCG_TB_SIZE_MIB);
         assert_eq!(tcg_tb_size_mib(&ann("16")).unwrap(), 16);
-        assert_eq!(tcg_tb_size_mib(&ann(" 64 ")).unwrap(), 64);
-        for bad in ["4", "2048", "16M", "", "-1"] {
+        for bad in ["4", "2048", "16M", "", "-1", " 16", "64 ", "+16"] {
             let e = tcg_tb_size_mib(&ann(bad)).unwrap_err().to_string();
             assert!(
                 e.starts_with("annotations.org.holm.vm.tcg-tb-size: expected a whole number of MiB from 8 to 1024"),
