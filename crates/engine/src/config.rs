@@ -104,6 +104,13 @@ pub struct RunConfig {
     pub network: String,
     /// `--network-alias`: further names on the user network of `--network`.
     pub network_aliases: Vec<String>,
+    /// The address asked for on the user network of `--network` (`network connect --ip` of a network that became
+    /// the primary one: the first connected network after a `network disconnect` of the primary; or of the first
+    /// network connected after the last one was disconnected). `None`: one from the network's pool.
+    pub network_ip: Option<std::net::Ipv4Addr>,
+    /// True after `network disconnect` of the container's last network: `network` is `none` (loopback only) but,
+    /// unlike `--network none`, a `network connect` makes the network it connects the primary one (as docker).
+    pub network_detached: bool,
     /// User networks joined by `network connect` (beyond `--network`), in order.
     pub connected: Vec<crate::networks::Attachment>,
     /// `-p/--publish`, as given.

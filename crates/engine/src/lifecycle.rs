@@ -237,6 +237,7 @@ impl Engine {
                 spec.set_annotations(Some(ann));
             }
             crate::vm::prepare_spec(self, &id, &cfg, &mut spec);
+            crate::vm::check_devices(&cfg, &spec, &bundle)?;
             let tmp = bundle.join(".config.json.tmp");
             let bytes = serde_json::to_vec_pretty(&spec).expect("spec serialises");
             std::fs::write(&tmp, bytes)
@@ -292,6 +293,8 @@ impl Engine {
         crate::monitor::monitor_exe(&exe)?;
         // A user's start lifts a stop's "do not restart".
         self.db()?.set_no_restart(&rec.id, false)?;
+        // Held until the start returns: a `network connect`/`disconnect` waits for it, then sees the container live.
+        let _nics = crate::networks::lock_nics(self, &rec.id)?;
         // The monitor lock is taken here and handed to the monitor (`--lock-fd`), so "a monitor runs" holds from
         // before it exists: a `holm rm -f` after this holm was killed sees the starting monitor (and calls the
         // start off) instead of deleting the bundle under it.

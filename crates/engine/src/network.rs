@@ -204,7 +204,12 @@ pub fn prepare(
     if let Some(n) = &user_net {
         // The name as recorded (an id or id prefix given becomes the name, as docker's NetworkMode).
         cfg.network = n.name.clone();
-    } else if !cfg.network_aliases.is_empty() {
+    }
+    // The further networks (the API's EndpointsConfig): each must exist now, as docker's 404 at create.
+    for att in &mut cfg.connected {
+        att.network = engine.network_find(&att.network)?.name;
+    }
+    if user_net.is_none() && !cfg.network_aliases.is_empty() {
         return Err(Error::flag(
             "--network-alias",
             &cfg.network_aliases.join(","),

@@ -134,7 +134,7 @@ pub fn attachments(cfg: &RunConfig) -> Vec<Attachment> {
         out.push(Attachment {
             network: cfg.network.clone(),
             aliases: cfg.network_aliases.clone(),
-            ip: None,
+            ip: cfg.network_ip,
         });
     }
     out.extend(cfg.connected.iter().cloned());
@@ -355,8 +355,11 @@ impl Engine {
 
     /// `network connect [--alias A] [--ip IP] NET CTR`: records the membership in the container's config and, if
     /// it runs, attaches it now (a further interface, `eth1`…; a VM container gets it as a further NIC at its next
-    /// start). Errors: no such network or container, a predefined network, already connected (docker's message),
-    /// a bad or taken `--ip`, a running or paused VM container ([`crate::vm::refuse_running_nic_change`]).
+    /// start). A container off its last network (after `disconnect`) takes it as its primary network. Waits for a
+    /// `start` under way. Errors: no such network or container, a predefined network, already connected (docker's
+    /// message), `--network none`, host or container mode, a bad or taken `--ip`, a VM container that runs, is
+    /// paused or is being started ([`crate::vm::refuse_running_nic_change`]), more NICs than a VM has devices for
+    /// ([`crate::vm::check_devices`]).
     pub fn network_connect(
         &self,
         net: &str,
@@ -370,6 +373,8 @@ impl Engine {
             )));
         }
         let rec = self.network_find(net)?;
+        // Serialised with `start` (and other connects and disconnects): a start under way is seen as live.
+        let _lock = lock_nics(self, &self.find(ctr)?.id)?;
         let c = self.find(ctr)?;
         let mut cfg = c.config.clone();
         if attachments(&cfg).iter().any(|a| a.network == rec.name) {
@@ -378,7 +383,10 @@ impl Engine {
                 c.name, rec.name
             )));
         }
-        if holm_network::Mode::parse(&cfg.network).ok() == Some(holm_network::Mode::None) {
+        let detached = cfg.network_detached && cfg.network == "none";
+        if holm_network::Mode::parse(&cfg.network).ok() == Some(holm_network::Mode::None)
+            && !detached
+        {
             return Err(Error::NetworkRefused(
                 "container cannot be connected to multiple networks with one of the networks in private (none) mode"
                     .into(),
@@ -407,57 +415,75 @@ impl Engine {
             aliases: aliases.to_vec(),
             ip,
         };
-        let running = self.is_live(&c.id)?;
-        if running && c.config.is_vm() {
+        if c.config.is_vm() && self.vm_live(&c.id)? {
             return Err(crate::vm::refuse_running_nic_change(
                 "connect", &rec.name, &c.name,
             ));
         }
-        if running {
+        if self.is_live(&c.id)? {
             crate::netuser::connect_live(self, &c, &rec, &att)?;
         }
-        cfg.connected.push(att);
+        if detached {
+            // The container's networks were all disconnected: this one becomes its primary network.
+            cfg.network = att.network;
+            cfg.network_aliases = att.aliases;
+            cfg.network_ip = att.ip;
+            cfg.network_detached = false;
+        } else {
+            cfg.connected.push(att);
+        }
+        if cfg.is_vm() {
+            let path = self.bundle(&c.id).join("config.json");
+            let spec = oci_spec::runtime::Spec::load(&path).map_err(|e| {
+                Error::io(format!("read {}", path.display()))(std::io::Error::other(e))
+            })?;
+            crate::vm::check_devices(&cfg, &spec, &self.bundle(&c.id))?;
+        }
         self.db()?.set_config(&c.id, &cfg)?;
         self.emit_network(&rec, "connect", Some(&c.id));
         Ok(())
     }
 
     /// `network disconnect [-f] NET CTR`: removes the membership (and, if the container runs, its interface on
-    /// that network). Errors: no such network or container, the container is not on it, a running or paused VM
-    /// container ([`crate::vm::refuse_running_nic_change`]).
+    /// that network). The container stays on its other networks (the first connected one becomes its primary); off
+    /// its last one it has none until a `network connect`. With `-f`, a network that no longer exists (`network
+    /// rm` while a created container was on it) is removed from the container's config by name. Errors: no such
+    /// network or container, the container is not on it, a VM container that runs, is paused or is being started
+    /// ([`crate::vm::refuse_running_nic_change`]).
     pub fn network_disconnect(&self, net: &str, ctr: &str, force: bool) -> Result<()> {
         let rec = match self.network_find(net) {
-            Ok(r) => r,
+            Ok(r) => Some(r),
             Err(e) if !force => return Err(e),
-            Err(_) => return Ok(()),
+            Err(_) => None,
         };
+        let name = rec.as_ref().map_or(net, |r| r.name.as_str()).to_string();
+        let _lock = lock_nics(self, &self.find(ctr)?.id)?;
         let c = self.find(ctr)?;
         let mut cfg = c.config.clone();
-        if !attachments(&cfg).iter().any(|a| a.network == rec.name) {
+        if !attachments(&cfg).iter().any(|a| a.network == name) {
             if force {
                 return Ok(());
             }
             return Err(Error::NetworkRefused(format!(
-                "container {} is not connected to network {}",
-                c.id, rec.name
+                "container {} is not connected to network {name}",
+                c.id
             )));
         }
-        if c.config.is_vm() && self.is_live(&c.id)? {
+        if c.config.is_vm() && self.vm_live(&c.id)? {
             return Err(crate::vm::refuse_running_nic_change(
                 "disconnect",
-                &rec.name,
+                &name,
                 &c.name,
             ));
         }
-        crate::netuser::disconnect_live(self, &c.id, &rec.id)?;
-        if cfg.network == rec.name {
-            // As docker: the container is left without that network (and, if it was its only one, none).
-            cfg.network = "none".into();
-            cfg.network_aliases.clear();
+        if let Some(rec) = &rec {
+            crate::netuser::disconnect_live(self, &c.id, &rec.id)?;
         }
-        cfg.connected.retain(|a| a.network != rec.name);
+        leave(&mut cfg, &name);
         self.db()?.set_config(&c.id, &cfg)?;
-        self.emit_network(&rec, "disconnect", Some(&c.id));
+        if let Some(rec) = &rec {
+            self.emit_network(rec, "disconnect", Some(&c.id));
+        }
         Ok(())
     }
 
@@ -467,6 +493,12 @@ impl Engine {
             .list()?
             .into_iter()
             .any(|(r, st)| r.id == id && matches!(st, Status::Running | Status::Paused)))
+    }
+
+    /// Whether VM container `id`'s NICs are fixed: it runs or is paused, or a monitor runs for it (a `start` under
+    /// way, booting the VM with the NICs of the config it read, or a restart policy's backoff).
+    fn vm_live(&self, id: &str) -> Result<bool> {
+        Ok(self.monitor_alive(id) || self.is_live(id)?)
     }
 
     /// Appends a network event (docker's: `Actor.ID` the network id; `name`, `type` and, for `connect` and
@@ -493,6 +525,44 @@ impl Engine {
             }
         }
     }
+}
+
+/// Removes user network `name` from `cfg`: as docker, the container stays on its other networks (the first
+/// connected one becomes the primary, `eth0` at the next start); off its last one it is left `none`, marked
+/// [`RunConfig::network_detached`] so that a later `network connect` works.
+fn leave(cfg: &mut RunConfig, name: &str) {
+    cfg.connected.retain(|a| a.network != name);
+    if cfg.network != name {
+        return;
+    }
+    if cfg.connected.is_empty() {
+        cfg.network = "none".into();
+        cfg.network_aliases.clear();
+        cfg.network_ip = None;
+        cfg.network_detached = true;
+    } else {
+        let next = cfg.connected.remove(0);
+        cfg.network = next.network;
+        cfg.network_aliases = next.aliases;
+        cfg.network_ip = next.ip;
+    }
+}
+
+/// The bundle's `nics.lock` of container `id`, locked exclusively (blocking; released when the file is dropped).
+/// `network connect`/`disconnect` hold it while they check whether the container is live and change its config;
+/// `start` holds it while it takes the monitor lock, so a start is either seen (the monitor lock is held) or
+/// reads the changed config. Errors: opening or locking the file.
+pub(crate) fn lock_nics(engine: &Engine, id: &str) -> Result<std::fs::File> {
+    let p = engine.bundle(id).join("nics.lock");
+    let f = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(Error::io(format!("open {}", p.display())))?;
+    f.lock()
+        .map_err(Error::io(format!("lock {}", p.display())))?;
+    Ok(f)
 }
 
 /// Whether `labels` has the label filter `f` (`K` or `K=V`).

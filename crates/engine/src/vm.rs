@@ -164,6 +164,27 @@ pub fn refuse_running_nic_change(what: &str, net: &str, name: &str) -> Error {
     ))
 }
 
+/// The NICs VM container config `cfg` boots with: one per network (the default bridge's and its user networks').
+fn nic_count(cfg: &RunConfig) -> usize {
+    match crate::network::mode(cfg) {
+        Ok(holm_network::Mode::Bridge) => 1 + cfg.connected.len(),
+        _ => crate::networks::attachments(cfg).len(),
+    }
+}
+
+/// At create and at `network connect` of a VM container with config `cfg` and OCI `spec` (in bundle `bundle`):
+/// refuses more NICs and shared directories than the microvm has virtio-mmio devices for
+/// ([`holm_vm::qemu::VIRTIO_MMIO_SLOTS`], with the console and the balloon), one line counting them and naming
+/// the limit. Other isolations: nothing.
+pub fn check_devices(cfg: &RunConfig, spec: &Spec, bundle: &Path) -> Result<()> {
+    if !cfg.is_vm() {
+        return Ok(());
+    }
+    let shares = holm_vm::guest_spec::share_count(spec, bundle);
+    holm_vm::qemu::check_devices(nic_count(cfg), shares)
+        .map_err(|e| Error::NetworkRefused(e.to_string()))
+}
+
 /// `--vm-kernel PATH`: a readable kernel image (bzImage or ELF); returns its absolute path (the monitor may run
 /// from another directory). Errors name the flag and the path: missing, unreadable, not a kernel image.
 fn check_kernel(path: &str) -> Result<String> {

@@ -69,6 +69,29 @@ fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
             .is_some_and(|o| o.iter().any(|x| x == "bind" || x == "rbind"))
 }
 
+/// How many 9p shares the VM of OCI `spec` (bundle directory `bundle`, against which relative sources resolve)
+/// gets, as [`plan`] makes them: the rootfs, one per bind-mounted directory and one for all bind-mounted files
+/// together (a source that does not exist counts as nothing; `plan` refuses it).
+pub fn share_count(spec: &oci_spec::runtime::Spec, bundle: &Path) -> usize {
+    let (mut dirs, mut files) = (0, false);
+    for m in spec.mounts().iter().flatten().filter(|m| is_bind(m)) {
+        let Some(src) = m.source() else {
+            continue;
+        };
+        let src = if src.is_absolute() {
+            src.clone()
+        } else {
+            bundle.join(src)
+        };
+        match std::fs::metadata(&src) {
+            Ok(md) if md.is_dir() => dirs += 1,
+            Ok(md) if md.is_file() => files = true,
+            _ => {}
+        }
+    }
+    1 + dirs + usize::from(files)
+}
+
 fn is_ro(m: &oci_spec::runtime::Mount) -> bool {
     m.options()
         .as_ref()

@@ -167,13 +167,13 @@ pub enum Error {
     BadMac(String),
     /// More virtio devices than the microvm has virtio-mmio transports ([`VIRTIO_MMIO_SLOTS`]).
     #[error(
-        "VM devices: {nics} network interface(s) and {shares} shared directories (rootfs and volumes) need {need} \
-         virtio-mmio devices with the console and the balloon; the microvm has {VIRTIO_MMIO_SLOTS}"
+        "VM devices: {nics} network interface(s) and {shares} shared directories need {need} virtio-mmio devices \
+         with the console and the balloon; the microvm has {VIRTIO_MMIO_SLOTS}"
     )]
     TooManyDevices {
-        /// NICs asked for so far.
+        /// NICs asked for.
         nics: usize,
-        /// Shares asked for so far.
+        /// Shares asked for (the rootfs, each bind-mounted directory, one for all bind-mounted files).
         shares: usize,
         /// The devices they and the fixed ones need.
         need: usize,
@@ -185,6 +185,16 @@ pub enum Error {
 /// 'virtio-bus' bus found"). Each virtio device takes one: the virtio-serial device (console and ports), each
 /// share, each NIC and the balloon.
 pub const VIRTIO_MMIO_SLOTS: usize = 8;
+
+/// [`Error::TooManyDevices`] (counting all of them) if `nics` NICs and `shares` shares do not fit in
+/// [`VIRTIO_MMIO_SLOTS`] with the virtio-serial device and the balloon.
+pub fn check_devices(nics: usize, shares: usize) -> Result<(), Error> {
+    let need = 2 + nics + shares;
+    if need > VIRTIO_MMIO_SLOTS {
+        return Err(Error::TooManyDevices { nics, shares, need });
+    }
+    Ok(())
+}
 
 /// The VM's size: guest memory and vCPUs, derived from the container's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -405,12 +415,7 @@ impl QemuBuilder {
     /// [`Error::TooManyDevices`] if `nics` more NICs and `shares` more shares would not fit in
     /// [`VIRTIO_MMIO_SLOTS`] with the virtio-serial device and the balloon.
     fn check_slots(&self, nics: usize, shares: usize) -> Result<(), Error> {
-        let (nics, shares) = (self.nics.len() + nics, self.shares.len() + shares);
-        let need = 2 + nics + shares;
-        if need > VIRTIO_MMIO_SLOTS {
-            return Err(Error::TooManyDevices { nics, shares, need });
-        }
-        Ok(())
+        check_devices(self.nics.len() + nics, self.shares.len() + shares)
     }
 
     /// The argv and fds.
@@ -775,9 +780,16 @@ mod tests {
         let e = q.share(share("v5")).unwrap_err();
         assert!(
             e.to_string()
-                .starts_with("VM devices: 1 network interface(s) and 6 shared directories"),
+                .starts_with("VM devices: 1 network interface(s) and 6 shared directories need 9"),
             "{e}"
         );
+        // Counted whole: 3 NICs and 4 shares say so, not where the eighth slot ran out.
+        let e = check_devices(3, 4).unwrap_err().to_string();
+        assert!(
+            e.starts_with("VM devices: 3 network interface(s) and 4 shared directories need 9"),
+            "{e}"
+        );
+        assert!(check_devices(2, 4).is_ok());
     }
 
     #[test]

@@ -203,6 +203,7 @@ fn boot(dir: &Path) -> Result<Vm, String> {
         .map_err(|e| e.to_string())?
         .serial_port(holm_vm_proto::STDIO_PORT, OwnedFd::from(stdio_q))
         .map_err(|e| e.to_string())?;
+    crate::qemu::check_devices(0, l.shares.len()).map_err(|e| e.to_string())?;
     for s in &l.shares {
         b = b.share(s.clone()).map_err(|e| e.to_string())?;
     }
@@ -224,6 +225,11 @@ fn boot(dir: &Path) -> Result<Vm, String> {
             e => format!("VM network: {e}"),
         })?;
         let wirings: Vec<_> = wired.iter().map(|(w, _)| w.clone()).collect();
+        // All of them counted in the message (not only up to the device that does not fit).
+        if let Err(e) = crate::qemu::check_devices(wired.len(), l.shares.len()) {
+            let _ = crate::net::unwire_all(f.as_fd(), &wirings);
+            return Err(e.to_string());
+        }
         let path = dir.join(NET_WIRING);
         if let Err(e) = std::fs::write(&path, serde_json::to_vec(&wirings).unwrap_or_default()) {
             let _ = crate::net::unwire_all(f.as_fd(), &wirings);
