@@ -51,8 +51,8 @@ fn mode(e: &Engine, c: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn disconnect_keeps_other_networks_and_cleans_removed_ones() {
+/// An API service and engine with [`IMAGE`] loaded.
+fn setup() -> api_common::Api {
     let api = api_common::Api::new();
     let e = &api.engine;
     let mut t = Tar::new();
@@ -63,18 +63,38 @@ fn disconnect_keeps_other_networks_and_cleans_removed_ones() {
     let archive = e.tmp.path().join("busybox-netcfg.tar");
     std::fs::write(&archive, docker_archive(&[(&img, &[IMAGE])])).unwrap();
     e.ok(&["load", "-i", archive.to_str().unwrap()]);
+    api
+}
+
+/// `network create` of networks named `ncfg<tag><k><pid>`, recorded for removal.
+fn networks(clean: &mut Cleanup, tag: &str, n: usize) -> Vec<String> {
     let pid = std::process::id();
-    let [a, b, c, d] = ["a", "b", "c", "d"].map(|x| format!("ncfg{x}{pid}"));
+    (0..n)
+        .map(|k| {
+            let name = format!("ncfg{tag}{k}n{pid}");
+            clean.e.ok(&["network", "create", &name]);
+            clean.networks.push(name.clone());
+            name
+        })
+        .collect()
+}
+
+fn addrs(e: &Engine, ctr: &str) -> String {
+    e.ok(&["exec", ctr, "ip", "-o", "-4", "addr"])
+}
+
+#[test]
+fn disconnect_of_the_primary_keeps_the_others_and_connect_after_the_last_works() {
+    let api = setup();
+    let e = &api.engine;
+    let pid = std::process::id();
     let mut clean = Cleanup {
         e,
         networks: Vec::new(),
     };
-    for n in [&a, &b, &c, &d] {
-        e.ok(&["network", "create", n]);
-        clean.networks.push(n.clone());
-    }
+    let [a, b, c] = <[String; 3]>::try_from(networks(&mut clean, "p", 3)).unwrap();
     let (pb, pc) = (prefix_of(e, &b), prefix_of(e, &c));
-    let addrs = |ctr: &str| e.ok(&["exec", ctr, "ip", "-o", "-4", "addr"]);
+    let addrs = |ctr: &str| addrs(e, ctr);
 
     // Created on a, connected to b, disconnected from a: still on b (its primary now), which it has at the start.
     let one = format!("one{pid}");
@@ -136,7 +156,20 @@ fn disconnect_keeps_other_networks_and_cleans_removed_ones() {
     e.ok(&["create", "--name", &private, "--network", "none", IMAGE]);
     let (_, err) = e.code(1, &["network", "connect", &c, &private]);
     assert!(err.contains("private (none) mode"), "{err}");
+}
 
+#[test]
+fn disconnect_force_cleans_a_removed_network_from_the_config() {
+    let api = setup();
+    let e = &api.engine;
+    let pid = std::process::id();
+    let mut clean = Cleanup {
+        e,
+        networks: Vec::new(),
+    };
+    let [b, d] = <[String; 2]>::try_from(networks(&mut clean, "r", 2)).unwrap();
+    let pb = prefix_of(e, &b);
+    let addrs = |ctr: &str| addrs(e, ctr);
     // A network removed while created containers are on it (docker allows it: no active endpoint); disconnect -f
     // of the missing network cleans their config: the one only on it starts with no network, the other stays on b.
     let (lone, pair) = (format!("lone{pid}"), format!("pair{pid}"));
@@ -172,7 +205,18 @@ fn disconnect_keeps_other_networks_and_cleans_removed_ones() {
     assert!(!got.contains("eth1"), "{got}");
     // -f of a network neither existing nor on the container: nothing to do, exit 0.
     e.ok(&["network", "disconnect", "-f", &d, &pair]);
+}
 
+#[test]
+fn api_create_with_an_unknown_network_is_404() {
+    let api = setup();
+    let e = &api.engine;
+    let pid = std::process::id();
+    let mut clean = Cleanup {
+        e,
+        networks: Vec::new(),
+    };
+    let b = networks(&mut clean, "u", 1).remove(0);
     // The API's create with an unknown network among EndpointsConfig: docker's 404 at create, nothing left.
     let missing = format!("nosuch{pid}");
     let name = format!("api{pid}");

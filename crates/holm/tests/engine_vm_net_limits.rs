@@ -137,6 +137,14 @@ fn vm_nics_fixed_while_starting_and_limited() {
     for n in &nets[2..4] {
         e.ok(&["network", "disconnect", n, &vm]);
     }
+    // Disconnecting its primary network keeps it on the other (now its primary, eth0 at the start), as docker.
+    e.ok(&["network", "disconnect", &nets[0], &vm]);
+    assert_eq!(
+        e.inspect(&vm)["HostConfig"]["NetworkMode"].as_str(),
+        Some(nets[1].as_str())
+    );
+    assert_eq!(networks_of(e, &vm), [nets[1].clone()]);
+    e.ok(&["network", "connect", &nets[0], &vm]);
     let mut start = e.cmd(&["start", &vm]);
     if std::env::var_os("HOLM_VM_ACCEL").is_none() {
         start.env("HOLM_VM_ACCEL", "tcg");
