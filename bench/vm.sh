@@ -157,8 +157,8 @@ PY2
 idle_run() { # <n> -> the idle_pss lines of n VMs started together
     local i ids=()
     for i in $(seq 1 "$1"); do
-        ids+=("idle$i")
-        "$HOLM_RUNTIME" --root "$TMP/state" --isolation vm run -d --bundle "$B" "idle$i" >/dev/null </dev/null 2>&1
+        ids+=("idle$1-$i")
+        "$HOLM_RUNTIME" --root "$TMP/state" --isolation vm run -d --bundle "$B" "idle$1-$i" >/dev/null </dev/null
     done
     sleep 10 # the boot's freed memory is reported to qemu 2 s after the guest frees it
     idle_pss "${ids[@]}"
