@@ -449,12 +449,17 @@ pub fn setup(engine: &Engine, id: &str, pid: i32, cfg: &RunConfig) -> Result<Vec
 fn lock_ports() -> Result<std::fs::File> {
     let dir = std::path::Path::new(holm_network::STATE_DIR);
     std::fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
-    let p = dir.join("ports.lock");
+    lock_file(&dir.join("ports.lock"))
+}
+
+/// Opens (creating it if missing) the lock file `p` and takes its exclusive `flock`, waiting for it; released when
+/// the returned file is dropped. Errors: opening or locking `p`.
+pub(crate) fn lock_file(p: &std::path::Path) -> Result<std::fs::File> {
     let f = std::fs::File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&p)
+        .open(p)
         .map_err(Error::io(format!("open {}", p.display())))?;
     f.lock()
         .map_err(Error::io(format!("lock {}", p.display())))?;

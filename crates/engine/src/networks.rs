@@ -553,16 +553,7 @@ fn leave(cfg: &mut RunConfig, name: &str) {
 /// `start` holds it while it takes the monitor lock, so a start is either seen (the monitor lock is held) or
 /// reads the changed config. Errors: opening or locking the file.
 pub(crate) fn lock_nics(engine: &Engine, id: &str) -> Result<std::fs::File> {
-    let p = engine.bundle(id).join("nics.lock");
-    let f = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&p)
-        .map_err(Error::io(format!("open {}", p.display())))?;
-    f.lock()
-        .map_err(Error::io(format!("lock {}", p.display())))?;
-    Ok(f)
+    crate::network::lock_file(&engine.bundle(id).join("nics.lock"))
 }
 
 /// Whether `labels` has the label filter `f` (`K` or `K=V`).

@@ -110,9 +110,9 @@ pub fn vm_peer_netns(spec: &mut Spec) {
         Some(l) if l.netns_path.is_some() => l.netns_path,
         Some(l) if l.new_netns => std::fs::read(dir.join(holm_container::state::STATE_FILE))
             .ok()
-            .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["pid"].as_i64())
-            .filter(|vmm| parent(*vmm as i32) == Some(pid))
+            .and_then(|t| serde_json::from_slice::<holm_container::state::Saved>(&t).ok())
+            .map(|saved| saved.pid)
+            .filter(|vmm| parent(*vmm) == Some(pid))
             .map(|vmm| format!("/proc/{vmm}/ns/net").into()),
         _ => None,
     };

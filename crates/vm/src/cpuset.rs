@@ -18,26 +18,38 @@ pub struct CpusetError {
     pub vcpus: u32,
 }
 
+/// The CPU ranges of a cpuset list (`0-2,4` -> `(0, 2), (4, 4)`), one per non-empty part, each `None` when the part
+/// is not `N` or `A-B` with `A <= B`.
+fn ranges(list: &str) -> impl Iterator<Item = Option<(u64, u64)>> + '_ {
+    list.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            let (a, b) = (a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?);
+            (a <= b).then_some((a, b))
+        })
+}
+
+/// The number of CPUs in a cpuset list (`0-3,6`: 5); `None` when a part does not parse or the list is empty.
+pub fn count(list: &str) -> Option<u64> {
+    let n = ranges(list).try_fold(0u64, |n, r| r.map(|(a, b)| n + b - a + 1))?;
+    (n > 0).then_some(n)
+}
+
 /// Checks that every CPU of the cpuset list `list` (`0-2,4`) is one of the VM's `vcpus` vCPUs (`0..vcpus`).
 /// Parts that do not parse are left to the guest (holm's and runc's own checks refuse them earlier).
 /// Errors: [`CpusetError`] naming the first CPU out of range.
 pub fn check_vcpus(list: &str, vcpus: u32) -> Result<(), CpusetError> {
     let vcpus = vcpus.max(1);
-    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let last = match part.split_once('-') {
-            Some((_, b)) => b.trim().parse::<u64>().ok(),
-            None => part.parse::<u64>().ok(),
-        };
-        if let Some(cpu) = last.filter(|c| *c >= u64::from(vcpus)) {
-            // The first CPU of the range that is out: the range's start when it is out too.
-            let first = part
-                .split_once('-')
-                .and_then(|(a, _)| a.trim().parse::<u64>().ok())
-                .map_or(cpu, |a| a.max(u64::from(vcpus)));
-            return Err(CpusetError { cpu: first, vcpus });
-        }
+    match ranges(list).flatten().find(|(_, b)| *b >= u64::from(vcpus)) {
+        // The first CPU of the range that is out: the range's start when it is out too.
+        Some((a, _)) => Err(CpusetError {
+            cpu: a.max(u64::from(vcpus)),
+            vcpus,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]

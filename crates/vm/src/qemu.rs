@@ -246,7 +246,7 @@ impl VmSize {
             _ => None,
         };
         let cpus = from_quota
-            .or_else(|| cpuset.and_then(cpuset_count))
+            .or_else(|| cpuset.and_then(crate::cpuset::count))
             .unwrap_or(1)
             .clamp(1, u64::from(host_cpus.max(1))) as u32;
         Ok(VmSize {
@@ -260,24 +260,6 @@ impl VmSize {
     pub fn cgroup_memory_bytes(&self, accel: Accel) -> u64 {
         (self.memory_mib + overhead_mib(accel, self.tcg_tb_mib)) << 20
     }
-}
-
-/// The number of CPUs in a cpuset list (`0-3,6`); `None` when it does not parse or is empty.
-fn cpuset_count(list: &str) -> Option<u64> {
-    let mut n = 0u64;
-    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        n += match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-                b.checked_sub(a)? + 1
-            }
-            None => {
-                part.parse::<u64>().ok()?;
-                1
-            }
-        };
-    }
-    (n > 0).then_some(n)
 }
 
 /// A directory shared with the guest over 9p.
