@@ -96,6 +96,9 @@ pub struct Db {
 /// connection reads the whole WAL to rebuild its index (~8 pages per container run), so it is kept short.
 const WAL_CHECKPOINT_BYTES: u64 = 256 * 1024;
 
+/// How long a connection waits for another's lock (SQLite's busy timeout), and [`Db::open`] for its setup.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Drop for Db {
     fn drop(&mut self) {
         let mut wal = self.path.clone().into_os_string();
@@ -163,74 +166,21 @@ const COLUMNS: &str =
 
 impl Db {
     /// Opens (creating if needed) `<root>/holm.db`.
+    ///
+    /// If SQLite cannot make or grow the write-ahead log's shared-memory index `holm.db-shm` (the disk is full;
+    /// `SQLITE_IOERR_SHMSIZE`), opens it again in exclusive locking mode, which keeps that index in this process's
+    /// memory and needs no disk space: reads and the writes that free space work on a full disk. Such a connection
+    /// holds the database's exclusive lock until it is dropped (other commands and monitors wait, up to the busy
+    /// timeout), so it is only the fallback.
     pub fn open(root: &Path) -> Result<Db> {
         std::fs::create_dir_all(root).map_err(Error::io(format!("create {}", root.display())))?;
         let path = root.join("holm.db");
-        let conn = Connection::open(&path).map_err(|source| Error::Db {
-            path: path.clone(),
-            source,
-        })?;
-        let db = Db { conn, path };
-        db.wrap(db.conn.busy_timeout(std::time::Duration::from_secs(5)))?;
-        // Every holm command and monitor opens the database for a moment, so the last connection closes many times
-        // per container. SQLite's default is to checkpoint the WAL into the database at that close and delete the
-        // WAL (4 fsyncs: WAL, database, and the directory when the WAL is made again by the next open): 16 of the
-        // 20 fsyncs of a `holm run --rm`, 10-40 ms on this machine's disk. Instead the WAL stays, and a connection
-        // that finds it above WAL_CHECKPOINT_BYTES checkpoints and truncates it when it closes (see `Drop`), about
-        // every eighth container. SQLite's automatic checkpoint is off: it counts on the shared-memory index
-        // remembering what was checkpointed, which the first connection of a process group rebuilds from the WAL
-        // (forgetting that), so with short-lived connections it checkpointed the whole WAL again at every commit
-        // and never restarted it.
-        db.wrap(
-            db.conn
-                .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true),
-        )?;
-        // WAL: readers never block the writer (`ps` while a monitor records an exit). NORMAL sync: each commit is
-        // atomic and survives any crash of holm or a monitor (it is in the kernel's page cache at once); only a
-        // power loss or kernel crash can undo the commits of the last seconds (those not written back yet, or
-        // since the last checkpoint's fsync), never leave the database inconsistent. That is enough for this
-        // metadata: after such a crash every container is dead anyway (its runtime state lives in the tmpfs
-        // runroot), and an undone exit or start reads as the exited container it is. An undone remove brings
-        // back a row whose files are gone (`rm` finds them gone, fine); an undone create leaves its bundle and
-        // snapshot without a row, as a `kill -9` of `holm create` between the two already can (such leftovers are
-        // not collected yet). Switching a new
-        // database to WAL fails with SQLITE_BUSY without calling the busy handler while another process does the
-        // same: retry for as long as the busy timeout.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
-            let r = db
-                .conn
-                .execute_batch(
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;",
-                )
-                .and_then(|_| db.conn.execute_batch(SCHEMA))
-                .and_then(|_| db.add_columns());
-            match r {
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if matches!(
-                        e.code,
-                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                    ) && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                r => {
-                    db.wrap(r)?;
-                    return Ok(db);
-                }
-            }
+        let conn = match connect(&path, false) {
+            Err(e) if is_shm_failure(&e) => connect(&path, true),
+            r => r,
         }
-    }
-
-    fn add_columns(&self) -> rusqlite::Result<()> {
-        for sql in ADDED_COLUMNS {
-            match self.conn.execute_batch(sql) {
-                Err(rusqlite::Error::SqliteFailure(_, Some(m)))
-                    if m.contains("duplicate column") => {}
-                r => r?,
-            }
-        }
-        Ok(())
+        .map_err(db_error(&path))?;
+        Ok(Db { conn, path })
     }
 
     pub(crate) fn wrap<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
@@ -627,6 +577,104 @@ fn db_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Opens the database file `path` and sets it up: busy timeout, WAL, the schema. `exclusive` first sets
+/// `PRAGMA locking_mode=EXCLUSIVE`, so that SQLite keeps the WAL index in heap memory instead of `holm.db-shm`
+/// ("WAL without shared memory", <https://sqlite.org/wal.html#noshm>); it then holds the database's exclusive
+/// lock until the connection closes.
+///
+/// Switching a new database to WAL fails with SQLITE_BUSY without calling the busy handler while another process
+/// does the same, and so does taking the exclusive lock of `exclusive` while another connection is open: retried,
+/// on a new connection each time, for as long as the busy timeout. A new connection because a connection in
+/// exclusive mode keeps the locks it got when a later one fails (SQLite leaves it at PENDING, and its busy handler
+/// waits so), so two of them waiting on their connections would wait for each other until both time out.
+fn connect(path: &Path, exclusive: bool) -> rusqlite::Result<Connection> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut attempt = u64::from(std::process::id());
+    loop {
+        match connect_once(path, exclusive) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                // 2-9 ms, different in each process, so that retrying processes do not keep meeting.
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2 + attempt % 8));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// One attempt of [`connect`].
+fn connect_once(path: &Path, exclusive: bool) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // In exclusive mode SQLite's busy handler would wait holding the locks it got (PENDING), so two connections
+    // would wait for each other: none until set up, [`connect`] retries.
+    conn.busy_timeout(if exclusive {
+        std::time::Duration::ZERO
+    } else {
+        BUSY_TIMEOUT
+    })?;
+    // Every holm command and monitor opens the database for a moment, so the last connection closes many times
+    // per container. SQLite's default is to checkpoint the WAL into the database at that close and delete the
+    // WAL (4 fsyncs: WAL, database, and the directory when the WAL is made again by the next open): 16 of the
+    // 20 fsyncs of a `holm run --rm`, 10-40 ms on this machine's disk. Instead the WAL stays, and a connection
+    // that finds it above WAL_CHECKPOINT_BYTES checkpoints and truncates it when it closes (see `Drop`), about
+    // every eighth container. SQLite's automatic checkpoint is off: it counts on the shared-memory index
+    // remembering what was checkpointed, which the first connection of a process group rebuilds from the WAL
+    // (forgetting that), so with short-lived connections it checkpointed the whole WAL again at every commit
+    // and never restarted it.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    if exclusive {
+        // Before the first access to the database, or SQLite has already chosen the shared-memory index.
+        conn.execute_batch("PRAGMA locking_mode=EXCLUSIVE")?;
+    }
+    // WAL: readers never block the writer (`ps` while a monitor records an exit). NORMAL sync: each commit is
+    // atomic and survives any crash of holm or a monitor (it is in the kernel's page cache at once); only a
+    // power loss or kernel crash can undo the commits of the last seconds (those not written back yet, or
+    // since the last checkpoint's fsync), never leave the database inconsistent. That is enough for this
+    // metadata: after such a crash every container is dead anyway (its runtime state lives in the tmpfs
+    // runroot), and an undone exit or start reads as the exited container it is. An undone remove brings
+    // back a row whose files are gone (`rm` finds them gone, fine); an undone create leaves its bundle and
+    // snapshot without a row, as a `kill -9` of `holm create` between the two already can (such leftovers are
+    // not collected yet).
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;",
+    )?;
+    conn.execute_batch(SCHEMA)?;
+    add_columns(&conn)?;
+    if exclusive {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+    }
+    Ok(conn)
+}
+
+/// Adds [`ADDED_COLUMNS`] that an older database lacks.
+fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for sql in ADDED_COLUMNS {
+        match conn.execute_batch(sql) {
+            Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("duplicate column") => {}
+            r => r?,
+        }
+    }
+    Ok(())
+}
+
+/// True if `e` is SQLite failing to open, grow or map the WAL's shared-memory index `holm.db-shm`. The first
+/// connection after all others closed truncates that file (SQLite's unix VFS always does, to start from a clean
+/// index) and then writes one byte into each of its 4 KiB pages again: on a full disk, where anything written in
+/// between (a monitor's event, a container's log) takes the pages the truncation freed, that fails with
+/// `SQLITE_IOERR_SHMSIZE`, and keeps failing for every later connection until space is freed.
+fn is_shm_failure(e: &rusqlite::Error) -> bool {
+    use rusqlite::ffi;
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if matches!(
+        f.extended_code,
+        ffi::SQLITE_IOERR_SHMSIZE | ffi::SQLITE_IOERR_SHMOPEN | ffi::SQLITE_IOERR_SHMMAP
+    ))
 }
 
 /// The id of the container that holds `name`, if any.

@@ -17,7 +17,8 @@
 //!   filling the disk takes what each release gives back, but removing that container frees its own space first.
 //!
 //! Reads never write: `ps`, `inspect` and `logs` work with a full disk (a `running` row whose monitor is gone is
-//! shown as exited even when that cannot be recorded).
+//! shown as exited even when that cannot be recorded). When SQLite cannot make its WAL index again on the full
+//! disk, [`crate::db::Db::open`] keeps it in memory instead.
 
 use crate::{Error, Result};
 use std::io::Write;

@@ -1,6 +1,6 @@
 //! A full disk under `--root` never wedges the store: with a 64 MiB tmpfs as the root filled by containers, exit
 //! codes are kept (exit files under the runroot, folded into the database later), `ps`, `inspect`, `logs`,
-//! `stop`, `rm -f`, `system prune`, `rmi` and `image prune -a` work, and a `run --rm` that fails for lack of space leaves nothing behind.
+//! `stop`, `rm -f`, `system prune`, `rmi` and `image prune -a` work (also when SQLite cannot grow its WAL index), and a `run --rm` that fails for lack of space leaves nothing behind.
 
 #[path = "../../image/tests/common/mod.rs"]
 mod common;
@@ -219,4 +219,80 @@ fn save_to_a_full_disk_names_the_file_and_leaves_nothing() {
         .collect();
     assert!(left.is_empty(), "left in the output directory: {left:?}");
     std::fs::remove_file(e.root.join("fill")).unwrap();
+}
+
+/// The write-ahead log's shared-memory index (`holm.db-shm`) must be made again while the disk is full: SQLite's
+/// first connection truncates it and writes its pages again, and on a full disk something else (a monitor's
+/// event, a container's log line) can take the pages in between (CI saw `holm inspect` fail with "disk I/O
+/// error: Error code 4874", SQLITE_IOERR_SHMSIZE). Here the index is left truncated, as that first connection
+/// leaves it, before the disk fills: reads, `rm -f` and parallel commands still work, and what they wrote is
+/// there once the disk has room again.
+#[test]
+fn commands_work_when_the_wal_index_cannot_grow_on_a_full_disk() {
+    let e = engine_on_small_tmpfs();
+    e.code(
+        4,
+        &[
+            "run",
+            "--name",
+            "kept",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo kept-out; exit 4",
+        ],
+    );
+    e.ok(&["create", "--name", "removed", IMAGE, "true"]);
+    // The reserve is made by a container command once the root has room.
+    e.ok(&["ps"]);
+    let shm = e.root.join("holm.db-shm");
+    assert_eq!(
+        std::fs::metadata(&shm).unwrap().len(),
+        32 << 10,
+        "{}",
+        shm.display()
+    );
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&shm)
+        .unwrap()
+        .set_len(3)
+        .unwrap();
+    fill_leaving(&e.root, 0);
+    assert!(
+        free_bytes(&e.root) < 4096,
+        "{} bytes free",
+        free_bytes(&e.root)
+    );
+
+    let ps = e.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.contains("kept Exited (4)"), "{ps}");
+    assert!(ps.contains("removed Created"), "{ps}");
+    assert_eq!(e.inspect("kept")["State"]["ExitCode"], 4);
+    assert_eq!(e.ok(&["logs", "kept"]), "kept-out\n");
+    // Commands at the same time: the fallback connection holds the database alone, the others wait for it.
+    let children: Vec<_> = (0..8).map(|_| e.spawn(&["ps", "-aq"])).collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "parallel ps: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
+    }
+    // A removal on the full disk (its log write comes from the reserve).
+    assert_eq!(e.ok(&["rm", "-f", "removed"]).trim(), "removed");
+    assert!(free_bytes(&e.root) < 1 << 20, "still full");
+
+    std::fs::remove_file(e.root.join("fill")).unwrap();
+    let ps = e.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(ps, "kept\n", "the removal is in the database");
+    assert_eq!(
+        std::fs::metadata(&shm).unwrap().len(),
+        32 << 10,
+        "index made again"
+    );
+    e.ok(&["rm", "kept"]);
+    assert_no_container_left(&e, "at the end");
 }
