@@ -133,19 +133,8 @@ impl Engine {
         if req.detach {
             c.arg("--detach");
         }
-        if let Some(w) = &req.workdir {
-            c.arg("--cwd").arg(w);
-        }
-        for e in &req.env {
-            c.arg("--env").arg(e);
-        }
-        if let Some((u, g)) = user {
-            c.arg("--user").arg(format!("{u}:{g}"));
-        }
-        for g in additional_gids {
-            c.arg("--additional-gids").arg(g.to_string());
-        }
-        c.arg(id).args(&req.cmd);
+        let process = self.exec_process_file(id, req, user, additional_gids)?;
+        c.arg("--process").arg(process.path()).arg(id);
         let code = if req.tty && !req.detach {
             run_passing_winch(c, bin)?
         } else {
@@ -155,6 +144,59 @@ impl Engine {
             })
         };
         Ok(exec_code(code, log.path()))
+    }
+}
+
+impl Engine {
+    /// The process an external runtime's `exec` runs, as a `--process` file (a runtime-spec `process`, mode 0600
+    /// under the runroot, removed when dropped): the container's `process` from its bundle's `config.json` with
+    /// `req`'s command, environment (added, replacing variables of the same name), working directory and
+    /// terminal, and `user`/`additional_gids` — what runc makes of its `--env`/`--cwd`/`--user`/`--tty` flags
+    /// ([`holm_container::exec::resolve_process`]). podman hands conmon's runtime a file too: an environment can
+    /// be bigger than the kernel's limit on one execve's arguments (`ARG_MAX`, 2 MiB with an 8 MiB stack), which
+    /// `--env` flags would hit when the runtime is started ("Argument list too long"); the container's own execve
+    /// has the container's limit (its stack rlimit, `--ulimit stack`).
+    ///
+    /// Errors: the bundle's `config.json` unreadable, the file not written.
+    fn exec_process_file(
+        &self,
+        id: &str,
+        req: &ExecRequest,
+        user: Option<(u32, u32)>,
+        additional_gids: &[u32],
+    ) -> Result<tempfile::NamedTempFile> {
+        let path = self.bundle(id).join("config.json");
+        let spec = oci_spec::runtime::Spec::load(&path).map_err(|e| Error::Io {
+            what: format!("read {}", path.display()),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let opts = holm_container::ExecOptions {
+            id: id.to_string(),
+            args: req.cmd.clone(),
+            env: req.env.clone(),
+            cwd: req.workdir.as_ref().map(Into::into),
+            user,
+            additional_gids: additional_gids.to_vec(),
+            tty: req.tty,
+            ..Default::default()
+        };
+        let process = holm_container::exec::resolve_process(&spec, &opts)?;
+        let what = || {
+            format!(
+                "write the exec's process file under {}",
+                self.runroot().display()
+            )
+        };
+        let mut f = tempfile::Builder::new()
+            .prefix(".exec-process-")
+            .suffix(".json")
+            .tempfile_in(self.runroot())
+            .map_err(Error::io(what()))?;
+        serde_json::to_writer(&mut f, &process).map_err(|e| Error::Io {
+            what: what(),
+            source: e.into(),
+        })?;
+        Ok(f)
     }
 }
 
