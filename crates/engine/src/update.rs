@@ -4,7 +4,9 @@
 //! built-in one's `update`, or `RUNTIME update --resources - ID` for an OCI runtime binary. A VM container
 //! (`--isolation vm`) goes through `holm-runtime update`, which changes the container's cgroup in the guest and the
 //! VMM's CPU limits, and refuses what the VM cannot follow (a memory limit above the guest's RAM, more CPUs than
-//! vCPUs) in one line; nothing is recorded then. A stopped VM container's new limits size its next boot.
+//! vCPUs) in one line; nothing is recorded then. A stopped VM container's new limits size its next boot. A VM
+//! container's `--cpuset-cpus` naming a CPU that the running VM or the one its next start boots does not have is
+//! refused first, with create's line ([`crate::vm::check_update`]).
 
 use crate::config::RunConfig;
 use crate::options::{parse_restart, RestartPolicy};
@@ -137,6 +139,11 @@ impl Engine {
         let live = rt
             .state(&rec.id)
             .is_some_and(|s| s.status != Status::Stopped);
+        if cfg.is_vm() && (u.cpuset_cpus.is_some() || u.cpus.is_some()) {
+            if let crate::runtime::Runtime::Oci { root, .. } = &rt {
+                crate::vm::check_update(&cfg, live, &root.join(&rec.id))?;
+            }
+        }
         if live && r != LinuxResources::default() {
             rt.update(&rec.id, &r).map_err(|e| cannot(e.to_string()))?;
         }

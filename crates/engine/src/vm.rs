@@ -77,18 +77,49 @@ pub fn validate(cfg: &RunConfig) -> Result<()> {
             host_cpus,
         )
         .map_or(1, |s| s.cpus);
-        if let Err(e) = holm_vm::cpuset::check_vcpus(list, vcpus) {
-            let why = format!(
-                "CPU {} is not among the VM's vCPUs 0-{} (the VM has {vcpus} vCPU{}: --cpus N gives N; in a VM \
-                 --cpuset-cpus names vCPUs, not host CPUs)",
-                e.cpu,
-                vcpus.max(1) - 1,
-                if vcpus == 1 { "" } else { "s" }
-            );
-            return Err(Error::flag("--cpuset-cpus", list, why));
-        }
+        check_cpuset(list, vcpus)?;
     }
     Ok(())
+}
+
+/// Refuses the `--cpuset-cpus` list `list` when it names a CPU outside a VM's `vcpus` vCPUs `0..vcpus`.
+/// Errors: [`Error::InvalidFlag`] naming `--cpuset-cpus`.
+fn check_cpuset(list: &str, vcpus: u32) -> Result<()> {
+    match holm_vm::cpuset::check_vcpus(list, vcpus) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let why = format!(
+                "CPU {} is not among the VM's vCPUs 0-{} (the VM has {} vCPU{}: --cpus N gives N; in a VM \
+                 --cpuset-cpus names vCPUs, not host CPUs)",
+                e.cpu,
+                e.vcpus - 1,
+                e.vcpus,
+                if e.vcpus == 1 { "" } else { "s" }
+            );
+            Err(Error::flag("--cpuset-cpus", list, why))
+        }
+    }
+}
+
+/// `holm update` of VM container `id` to the config `new` (the update applied), before anything changes: its
+/// `--cpuset-cpus` must name only vCPUs of the VM that runs now (`live`: their number was fixed when it booted,
+/// read from the runtime's launch file in its state directory `state_dir`) and of the VM its next start boots
+/// (sized from `new`, as [`validate`] checks at create). Errors: [`Error::InvalidFlag`] naming `--cpuset-cpus`,
+/// the same line as create's.
+pub fn check_update(new: &RunConfig, live: bool, state_dir: &Path) -> Result<()> {
+    let Some(list) = &new.cpuset_cpus else {
+        return Ok(());
+    };
+    if live {
+        // A VM whose launch file cannot be read is left to the runtime's own check (the same rule).
+        let launch = std::fs::read(state_dir.join(holm_vm::shim_api::LAUNCH))
+            .ok()
+            .and_then(|t| serde_json::from_slice::<holm_vm::shim::Launch>(&t).ok());
+        if let Some(l) = launch {
+            check_cpuset(list, l.size.cpus)?;
+        }
+    }
+    validate(new)
 }
 
 /// The `holm-runtime` binary that runs VM containers: `$HOLM_VM_RUNTIME` if set, else `holm-runtime` next to the

@@ -10,8 +10,8 @@
 //!   same guest + overhead limit (what `create` would have given it).
 //! - `cpu.quota`/`cpu.period`/`cpu.shares`: applied in the guest and on the VMM's cgroup (a quota there bounds the
 //!   vCPU threads and qemu's own). The vCPUs are fixed at boot: a quota of more CPUs than the VM has is refused.
-//! - `cpu.cpus`: guest CPU numbers (0 to vCPUs - 1); a CPU the VM does not have is refused. Not applied on the
-//!   host (guest CPUs are not host CPUs).
+//! - `cpu.cpus`: guest CPU numbers (0 to vCPUs - 1); a CPU the VM does not have is refused with `create`'s line
+//!   ([`holm_vm::cpuset::check_vcpus`]). Not applied on the host (guest CPUs are not host CPUs).
 //! - everything else (`pids`, `memory.reservation`/`swap`, `blockIO`, ...): in the guest only; what the guest's
 //!   cgroup v2 lacks is refused by the guest, naming the field.
 //!
@@ -130,35 +130,11 @@ fn check(r: &LinuxResources, merged: &LinuxResources, size: VmSize) -> anyhow::R
             }
         }
         if let Some(list) = cpu.cpus().as_deref() {
-            if let Some(bad) = cpuset_cpus(list)
-                .into_iter()
-                .find(|c| *c >= u64::from(vcpus))
-            {
-                bail!(
-                    "cpu.cpus: `{list}` names CPU {bad}, which the VM does not have (its {vcpus} vCPU(s) are 0-{})",
-                    vcpus - 1
-                );
-            }
+            // The same line as `create`'s.
+            holm_vm::cpuset::check_vcpus(list, vcpus)?;
         }
     }
     Ok(())
-}
-
-/// The CPUs of a cpuset list (`0-2,4`); parts that do not parse are left to the guest's kernel to refuse.
-fn cpuset_cpus(list: &str) -> Vec<u64> {
-    let mut out = Vec::new();
-    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.trim().parse::<u64>(), b.trim().parse::<u64>()) {
-                    // A huge range is still one check: its first and last CPU.
-                    out.extend([a, b]);
-                }
-            }
-            None => out.extend(part.parse::<u64>().ok()),
-        }
-    }
-    out
 }
 
 /// What the VMM's cgroup gets for update `r` (module doc), and the values that undo it: the CPU fields `r` sets
@@ -288,12 +264,15 @@ mod tests {
         )
         .unwrap();
         let e = ok(
-            serde_json::json!({"cpu": {"cpus": "1,3"}}),
+            serde_json::json!({"cpu": {"cpus": "1,2-3"}}),
             serde_json::json!({}),
         )
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("cpu.cpus: `1,3` names CPU 3"), "{e}");
+        assert!(
+            e.starts_with("linux.resources.cpu.cpus: CPU 2 is not among the VM's vCPUs 0-1 (the VM has 2 vCPUs"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -158,7 +158,8 @@ fn update_reaches_the_guest_and_the_vmm_and_refusals_change_nothing() {
         ),
         (
             vec!["--cpuset-cpus", "0-3", "--memory", "32m"],
-            "cpu.cpus: `0-3` names CPU 3",
+            // create's line
+            "linux.resources.cpu.cpus: CPU 2 is not among the VM's vCPUs 0-1 (the VM has 2 vCPUs",
         ),
     ] {
         let mut a = vec!["update"];
