@@ -1,7 +1,7 @@
-//! Guest boot: the filesystems pid 1 mounts, the virtio-serial ports, the network and the shares.
+//! Guest boot: the filesystems pid 1 mounts, the virtio-serial ports and the shares (the network: crate::netcfg).
 
 use holm_sys::mount::mount;
-use holm_vm_proto::{NetworkConfig, Share, ShareType};
+use holm_vm_proto::{Share, ShareType};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -386,113 +386,4 @@ pub fn mount_share(s: &Share) -> Result<(), Error> {
         ),
         ShareType::Virtiofs => mnt(&s.tag, &s.guest_path, "virtiofs", flags, None),
     }
-}
-
-fn parse_v4(field: &'static str, s: &str) -> Result<std::net::Ipv4Addr, Error> {
-    s.parse().map_err(|_| Error::Invalid {
-        field,
-        msg: format!("`{s}` is not an IPv4 address"),
-    })
-}
-
-/// Brings `lo` up and configures each NIC of `nets` (the container's interfaces, `eth0` first): finds it by its
-/// MAC and gives it the interface's name ([`name_nics`]), then MTU, address, up and, where given, the default
-/// route.
-pub fn configure_network(nets: &[NetworkConfig]) -> Result<(), Error> {
-    let nl = holm_sys::netlink::Netlink::open()?;
-    let lo = holm_sys::netlink::link_index("lo")?;
-    nl.set_up(lo)?;
-    name_nics(&nl, nets)?;
-    for n in nets {
-        configure_nic(&nl, n)?;
-    }
-    Ok(())
-}
-
-/// The guest's NICs as `(name, MAC)` from `/sys/class/net/*/address`, MACs lower-case.
-fn nic_macs() -> Result<Vec<(String, String)>, Error> {
-    let dir = Path::new("/sys/class/net");
-    let rd = std::fs::read_dir(dir).map_err(|source| Error::Io {
-        what: "list network interfaces in",
-        path: dir.into(),
-        source,
-    })?;
-    let mut out = Vec::new();
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Ok(mac) = std::fs::read_to_string(e.path().join("address")) {
-            out.push((name, mac.trim().to_ascii_lowercase()));
-        }
-    }
-    Ok(out)
-}
-
-/// Renames each NIC whose MAC a config names to that config's interface name (the guest kernel names its NICs
-/// `eth0`, `eth1`… in its own probe order, which need not be the host's). Through temporary names first, so two
-/// NICs can swap names. The NICs are still down (nothing brought them up yet), as renaming requires.
-fn name_nics(nl: &holm_sys::netlink::Netlink, nets: &[NetworkConfig]) -> Result<(), Error> {
-    let present = nic_macs()?;
-    let mut renames = Vec::new();
-    for (i, n) in nets.iter().enumerate() {
-        let Some(mac) = &n.mac else { continue };
-        let Some((name, _)) = present.iter().find(|(_, m)| m.eq_ignore_ascii_case(mac)) else {
-            return Err(Error::Invalid {
-                field: "networks[].mac",
-                msg: format!(
-                    "no guest NIC has MAC {mac} (for {}; the guest has: {})",
-                    n.interface,
-                    present
-                        .iter()
-                        .map(|(n, m)| format!("{n} {m}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            });
-        };
-        if *name != n.interface {
-            let idx = holm_sys::netlink::link_index(name)?;
-            let tmp = format!("holmnic{i}");
-            nl.rename(idx, &tmp)?;
-            renames.push((idx, n.interface.clone()));
-        }
-    }
-    for (idx, name) in renames {
-        nl.rename(idx, &name)?;
-    }
-    Ok(())
-}
-
-/// One NIC: MTU, IPv4 address, up, default route.
-fn configure_nic(nl: &holm_sys::netlink::Netlink, n: &NetworkConfig) -> Result<(), Error> {
-    let (addr, prefix) = n.address.split_once('/').ok_or_else(|| Error::Invalid {
-        field: "networks[].address",
-        msg: format!("`{}` is not ADDRESS/PREFIX", n.address),
-    })?;
-    let addr = parse_v4("networks[].address", addr)?;
-    let prefix: u8 = prefix
-        .parse()
-        .ok()
-        .filter(|p| *p <= 32)
-        .ok_or_else(|| Error::Invalid {
-            field: "networks[].address",
-            msg: format!("prefix `{prefix}` is not 0..=32"),
-        })?;
-    let idx = holm_sys::netlink::link_index(&n.interface)?;
-    if let Some(mtu) = n.mtu {
-        nl.set_mtu(idx, mtu)?;
-    }
-    nl.add_addr(
-        idx,
-        &holm_sys::netlink::Addr {
-            family: libc::AF_INET as u8,
-            prefix_len: prefix,
-            local: Some(addr.octets().to_vec()),
-            address: Some(addr.octets().to_vec()),
-        },
-    )?;
-    nl.set_up(idx)?;
-    if let Some(gw) = &n.gateway {
-        nl.add_default_route_v4(idx, parse_v4("networks[].gateway", gw)?.octets())?;
-    }
-    Ok(())
 }

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod boot;
+mod netcfg;
 mod procs;
 mod server;
 mod sysctl;

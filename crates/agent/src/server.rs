@@ -399,7 +399,7 @@ impl Server {
             mounted.push(s.guest_path.clone());
         }
         if !self.network_done {
-            boot::configure_network(&c.networks)?;
+            crate::netcfg::configure_network(&c.networks)?;
             self.network_done = true;
         }
         // `net.*` sysctls go to the guest's network namespace, the container's (crate::sysctl).

@@ -49,7 +49,7 @@ int main(void) {
         if (c < 0) usleep(10000);
     }
     if (c < 0) for (;;) pause();
-    const char *body = "{\"ready\":{\"protocol\":2,\"kernel\":\"evil\"}}";
+    const char *body = "{\"ready\":{\"protocol\":@PROTOCOL@,\"kernel\":\"evil\"}}";
     unsigned len = strlen(body) + 1;
     unsigned char h[5] = {len >> 24, len >> 16, len >> 8, len, 1};
     write(c, h, 5);
@@ -66,7 +66,9 @@ fn a_guest_flooding_garbage_gets_its_vm_killed() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("evil.c");
     let bin = dir.path().join("evil-agent");
-    std::fs::write(&src, EVIL_AGENT).unwrap();
+    // The agent announces the protocol the host speaks, so the host gets past `Ready` to the garbage.
+    let text = EVIL_AGENT.replace("@PROTOCOL@", &holm_vm_proto::PROTOCOL_VERSION.to_string());
+    std::fs::write(&src, text).unwrap();
     command_ok(
         Command::new("cc")
             .args(["-static", "-O1", "-o"])

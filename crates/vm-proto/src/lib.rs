@@ -16,12 +16,14 @@
 
 pub mod frame;
 pub mod messages;
+pub mod network;
 
 pub use frame::{
     DecodeError, EncodeError, Frame, GuestFrame, HostFrame, Kind, Reader, Writer, MAX_CONTROL,
     MAX_DATA,
 };
 pub use messages::*;
+pub use network::*;
 
 /// virtio-serial port name of the control channel.
 pub const CONTROL_PORT: &str = "org.holm.control";

@@ -2,12 +2,15 @@
 //! [`crate::frame::Kind::Control`] frames. Every struct denies unknown fields; the guest's messages are untrusted and
 //! checked further by [`Event::validate`] (string lengths, list lengths).
 
+use crate::network::NetworkConfig;
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version the agent announces in [`Event::Ready`]; the host refuses any other. Version 2:
 /// [`CreateRequest::networks`] (a list, each NIC found by its MAC) replaced version 1's single `network`.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version 3: each [`NetworkConfig`] carries all the interface's addresses (IPv4 and IPv6) and routes instead of
+/// one IPv4 address and a default gateway.
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Most NICs a [`CreateRequest`] may configure (the host hands over at most this many interfaces).
 pub const MAX_NICS: usize = 16;
 /// Longest [`Event::Error`] message the host accepts, in bytes.
@@ -97,28 +100,6 @@ pub enum ShareType {
     NineP,
     /// virtio-fs (`vhost-user-fs-device` + virtiofsd).
     Virtiofs,
-}
-
-/// One NIC's IPv4 setup (the container interface's address and MAC, so the host's DNAT rules work unchanged).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NetworkConfig {
-    /// Interface name in the guest (`eth0`, `eth1`…: the container interface's name); the agent renames the NIC
-    /// with [`NetworkConfig::mac`] to it.
-    pub interface: String,
-    /// The NIC's MAC address, `aa:bb:cc:dd:ee:ff` (qemu's `virtio-net-device,mac=`): how the agent finds which
-    /// guest NIC this is (the guest kernel names them in its own probe order). `None`: the NIC already named
-    /// [`NetworkConfig::interface`].
-    #[serde(default)]
-    pub mac: Option<String>,
-    /// `ADDR/PREFIX`, e.g. `10.88.0.5/16`.
-    pub address: String,
-    /// Default gateway, if any.
-    #[serde(default)]
-    pub gateway: Option<String>,
-    /// MTU, if not the default.
-    #[serde(default)]
-    pub mtu: Option<u32>,
 }
 
 /// [`Request::Signal`]'s body.

@@ -18,6 +18,33 @@ fn read_all<F: Frame>(bytes: &[u8]) -> Result<Vec<F>, DecodeError> {
     Ok(out)
 }
 
+fn v4_address(a: &str, prefix_len: u8) -> Address {
+    Address {
+        address: a.parse().unwrap(),
+        prefix_len,
+        broadcast: None,
+        scope: Scope::Universe,
+        noprefixroute: false,
+    }
+}
+
+fn route(dest: &str, prefix_len: u8, gateway: Option<&str>) -> Route {
+    Route {
+        destination: dest.parse().unwrap(),
+        prefix_len,
+        gateway: gateway.map(|g| g.parse().unwrap()),
+        source: None,
+        metric: None,
+        scope: Scope::Universe,
+        onlink: false,
+        mtu: None,
+    }
+}
+
+fn default_via(gw: &str) -> Route {
+    route("0.0.0.0", 0, Some(gw))
+}
+
 fn raw(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut v = ((body.len() + 1) as u32).to_be_bytes().to_vec();
     v.push(kind);
@@ -43,16 +70,16 @@ fn host_frames_round_trip() {
                 NetworkConfig {
                     interface: "eth0".into(),
                     mac: Some("02:42:0a:58:00:02".into()),
-                    address: "10.88.0.2/16".into(),
-                    gateway: Some("10.88.0.1".into()),
                     mtu: None,
+                    addresses: vec![v4_address("10.88.0.2", 16)],
+                    routes: vec![default_via("10.88.0.1")],
                 },
                 NetworkConfig {
                     interface: "eth1".into(),
                     mac: Some("02:42:0a:59:00:02".into()),
-                    address: "10.89.0.2/24".into(),
-                    gateway: None,
                     mtu: Some(1400),
+                    addresses: vec![],
+                    routes: vec![],
                 },
             ],
             hostname: Some("h".into()),
@@ -134,19 +161,26 @@ fn wire_shape_is_stable() {
     assert_eq!(body, br#""pause""#);
     let bytes = encode(&[GuestFrame::OutputEnd { stream: 258 }]);
     assert_eq!(bytes, [0, 0, 0, 5, 6, 0, 0, 1, 2]);
-    // Version 2's NIC list: each entry names its guest interface and the MAC the agent finds it by.
+    // Version 3's NIC: its name, the MAC the agent finds it by, every address and route.
     let nic = NetworkConfig {
         interface: "eth1".into(),
         mac: Some("02:42:0a:59:00:02".into()),
-        address: "10.89.0.2/24".into(),
-        gateway: None,
         mtu: Some(1500),
+        addresses: vec![v4_address("10.89.0.2", 24)],
+        routes: vec![default_via("10.89.0.1")],
     };
     assert_eq!(
         serde_json::to_string(&nic).unwrap(),
-        r#"{"interface":"eth1","mac":"02:42:0a:59:00:02","address":"10.89.0.2/24","gateway":null,"mtu":1500}"#
+        r#"{"interface":"eth1","mac":"02:42:0a:59:00:02","mtu":1500,"addresses":[{"address":"10.89.0.2","prefix_len":24,"broadcast":null,"scope":"universe","noprefixroute":false}],"routes":[{"destination":"0.0.0.0","prefix_len":0,"gateway":"10.89.0.1","source":null,"metric":null,"scope":"universe","onlink":false,"mtu":null}]}"#
     );
-    assert_eq!(PROTOCOL_VERSION, 2);
+    // Omitted optional fields take their defaults.
+    let short: NetworkConfig = serde_json::from_str(
+        r#"{"interface":"eth0","addresses":[{"address":"fd00::2","prefix_len":64}],"routes":[{"destination":"::","prefix_len":0,"gateway":"fe80::1"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(short.addresses[0].scope, Scope::Universe);
+    assert_eq!(short.routes[0].metric, None);
+    assert_eq!(PROTOCOL_VERSION, 3);
 }
 
 #[test]
@@ -380,4 +414,94 @@ fn garbage_never_panics_nor_allocates_unbounded() {
             );
         }
     }
+}
+
+fn nic(addresses: Vec<Address>, routes: Vec<Route>) -> NetworkConfig {
+    NetworkConfig {
+        interface: "eth0".into(),
+        mac: None,
+        mtu: None,
+        addresses,
+        routes,
+    }
+}
+
+#[test]
+fn a_network_config_is_validated() {
+    let v6 = Address {
+        address: "fd00:1::2".parse().unwrap(),
+        ..v4_address("10.1.0.2", 64)
+    };
+    let ok = nic(
+        vec![v4_address("10.1.0.2", 24), v6.clone()],
+        vec![
+            default_via("10.1.0.1"),
+            route("10.2.0.0", 16, None),
+            route("10.3.0.0", 16, Some("10.2.0.9")),
+            route("fd00:9::", 64, Some("fd00:1::1")),
+            route("::", 0, Some("fe80::1")),
+        ],
+    );
+    ok.validate().unwrap();
+    let err = |n: NetworkConfig| n.validate().unwrap_err().to_string();
+    // A gateway nothing puts on the link; the same route onlink is fine.
+    let far = route("10.4.0.0", 16, Some("10.9.0.1"));
+    assert_eq!(
+        err(nic(vec![v4_address("10.1.0.2", 24)], vec![far.clone()])),
+        "interface eth0: route 10.4.0.0/16 via 10.9.0.1: gateway 10.9.0.1 is not on the link (no address prefix \
+         or route without a gateway covers it, and the route is not onlink)"
+    );
+    nic(
+        vec![],
+        vec![Route {
+            onlink: true,
+            ..far
+        }],
+    )
+    .validate()
+    .unwrap();
+    // noprefixroute: the address's prefix does not make the gateway reachable.
+    let mut np = v4_address("10.1.0.2", 24);
+    np.noprefixroute = true;
+    assert!(err(nic(vec![np], vec![default_via("10.1.0.1")])).contains("not on the link"));
+    // Families, prefix lengths, host bits, link-local addresses, counts.
+    assert!(err(nic(vec![], vec![route("10.0.0.0", 8, Some("fd00::1"))])).contains("family"));
+    assert!(err(nic(vec![v4_address("10.1.0.2", 33)], vec![])).contains("prefix length"));
+    assert!(err(nic(vec![], vec![route("10.0.0.1", 8, None)])).contains("host bits"));
+    let ll = Address {
+        address: "fe80::1".parse().unwrap(),
+        ..v4_address("10.1.0.2", 64)
+    };
+    assert!(err(nic(vec![ll], vec![])).contains("link-local"));
+    let many = vec![route("10.0.0.0", 8, None); MAX_ROUTES + 1];
+    assert!(err(nic(vec![], many)).contains("routes: 257 of them, at most 256"));
+}
+
+#[test]
+fn routes_without_a_gateway_are_applied_first() {
+    let a = nic(
+        vec![],
+        vec![default_via("10.2.0.1"), route("10.2.0.0", 16, None)],
+    );
+    let b = nic(
+        vec![],
+        vec![
+            route("10.5.0.0", 16, Some("10.6.0.1")),
+            route("10.6.0.0", 16, None),
+        ],
+    );
+    let nets = [a, b];
+    let order: Vec<String> = apply_order(&nets)
+        .iter()
+        .map(|(i, r)| format!("{i} {r}"))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "0 route 10.2.0.0/16",
+            "1 route 10.6.0.0/16",
+            "0 route default via 10.2.0.1",
+            "1 route 10.5.0.0/16 via 10.6.0.1"
+        ]
+    );
 }

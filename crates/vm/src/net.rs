@@ -3,9 +3,12 @@
 //! The container's network namespace is made by the engine or CNI as for a process container (a veth, usually
 //! `eth0`, with the container's addresses, MAC and routes); the VMM runs in that namespace. [`wire`] then, inside
 //! the namespace:
-//! 1. reads the interface (the one given, else the one holding the default route, else `eth0`): MAC, MTU, global
-//!    IPv4/IPv6 addresses and the main table's routes through it, into a [`GuestNetwork`] (serde: the guest agent
-//!    configures its NIC from it; the NIC gets the same MAC, so the neighbours' caches and holm's DNAT still match);
+//! 1. reads the interface (the one given, else the one holding the default route, else `eth0`): MAC, MTU, its IPv4
+//!    and IPv6 addresses (not IPv6 link-local ones: the guest derives the same from the MAC) and the routes whose
+//!    output device it is, into a [`GuestNetwork`] (serde: the guest agent configures its NIC from it; the NIC gets
+//!    the same MAC, so the neighbours' caches and holm's DNAT still match). What the guest cannot take (a route in
+//!    another table, multipath, a point-to-point peer…) is refused here, [`NetError::Unsupported`], before
+//!    anything changes;
 //! 2. leaves those addresses on the veth: the ingress filter below takes every frame before the namespace's IP
 //!    stack sees it, so that stack never answers for them, and the engine's network teardown (CNI's `DEL`, which
 //!    finds the container's IP on the interface to remove its NAT rules) still finds them;
@@ -24,21 +27,27 @@
 //! Every step runs on a short-lived thread that joined the namespace (`setns(2)` is per thread), so the caller's
 //! namespace never changes. No async runtime.
 
+mod read;
 mod rtnl;
 
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use std::net::Ipv4Addr;
+
+use holm_vm_proto::Scope;
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage, AddressScope};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkLayerType};
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric,
+    RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::AddressFamily;
 use serde::{Deserialize, Serialize};
 
-use rtnl::{address_of, route_ip, route_oif, Rtnl};
+use read::read_in;
+use rtnl::Rtnl;
 
 /// An address with its prefix length, e.g. `10.88.0.5/16`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,13 +64,99 @@ impl std::fmt::Display for IpPrefix {
     }
 }
 
-/// A route the guest sets up on its NIC.
+/// An address of the container's interface (serde: kept in the container's state; an older holm saved only
+/// `address` and `prefix_len`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestAddress {
+    /// The address.
+    pub address: IpAddr,
+    /// The prefix length in bits (0–32 for IPv4, 0–128 for IPv6).
+    pub prefix_len: u8,
+    /// IPv4 broadcast address, if it has one.
+    #[serde(default)]
+    pub broadcast: Option<Ipv4Addr>,
+    /// Its scope (IPv4; IPv6 ones are [`Scope::Universe`] here, the kernel derives theirs).
+    #[serde(default)]
+    pub scope: Scope,
+    /// `noprefixroute`: the kernel adds no route for its prefix.
+    #[serde(default)]
+    pub noprefixroute: bool,
+}
+
+impl GuestAddress {
+    /// The address and its prefix.
+    pub fn prefix(&self) -> IpPrefix {
+        IpPrefix {
+            address: self.address,
+            prefix_len: self.prefix_len,
+        }
+    }
+}
+
+/// A route through the container's interface that the guest sets up on its NIC (serde: kept in the container's
+/// state; an older holm saved only `destination` and `gateway`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestRoute {
     /// The destination; `None` for the default route.
     pub destination: Option<IpPrefix>,
     /// The next hop; `None` for a route on the link.
     pub gateway: Option<IpAddr>,
+    /// An IPv6 route (what tells a default route without a gateway from an IPv4 one).
+    #[serde(default)]
+    pub ipv6: bool,
+    /// Preferred source address (`src`).
+    #[serde(default)]
+    pub source: Option<IpAddr>,
+    /// Metric (`RTA_PRIORITY`), if the kernel reported one.
+    #[serde(default)]
+    pub metric: Option<u32>,
+    /// Its scope; `None` (an older holm's state): link without a gateway, universe with one.
+    #[serde(default)]
+    pub scope: Option<Scope>,
+    /// `onlink`.
+    #[serde(default)]
+    pub onlink: bool,
+    /// The route's path MTU (`mtu` metric), if set.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+impl GuestRoute {
+    /// True for an IPv6 route.
+    pub fn is_ipv6(&self) -> bool {
+        match (&self.destination, &self.gateway) {
+            (Some(d), _) => d.address.is_ipv6(),
+            (None, Some(g)) => g.is_ipv6(),
+            (None, None) => self.ipv6,
+        }
+    }
+
+    /// Its scope (see [`GuestRoute::scope`]).
+    pub fn scope(&self) -> Scope {
+        self.scope.unwrap_or(if self.gateway.is_some() {
+            Scope::Universe
+        } else {
+            Scope::Link
+        })
+    }
+
+    /// The guest protocol's form.
+    pub fn to_proto(&self) -> holm_vm_proto::Route {
+        let (destination, prefix_len) = match &self.destination {
+            Some(d) => (d.address, d.prefix_len),
+            None => (read::any(self.is_ipv6()), 0),
+        };
+        holm_vm_proto::Route {
+            destination,
+            prefix_len,
+            gateway: self.gateway,
+            source: self.source,
+            metric: self.metric,
+            scope: self.scope(),
+            onlink: self.onlink,
+            mtu: self.mtu,
+        }
+    }
 }
 
 /// The container interface's configuration, as the guest must take it over.
@@ -73,29 +168,32 @@ pub struct GuestNetwork {
     pub mac: String,
     /// Its MTU in bytes.
     pub mtu: u32,
-    /// Its global IPv4 and IPv6 addresses (link-local ones are the guest's own business).
-    pub addresses: Vec<IpPrefix>,
+    /// Its IPv4 and IPv6 addresses except IPv6 link-local ones (the guest derives the same from the MAC).
+    pub addresses: Vec<GuestAddress>,
     /// The main table's routes through it, except those the kernel derives from the addresses.
     pub routes: Vec<GuestRoute>,
 }
 
 impl GuestNetwork {
-    /// The guest protocol's (IPv4-only) form: the name, the MAC (how the agent finds the NIC), the first IPv4
-    /// address and the IPv4 default route's gateway. `None` when the interface has no IPv4 address.
-    pub fn to_proto(&self) -> Option<holm_vm_proto::NetworkConfig> {
-        let v4 = self.addresses.iter().find(|a| a.address.is_ipv4())?;
-        let gateway = self
-            .routes
-            .iter()
-            .find(|r| r.destination.is_none() && r.gateway.is_some_and(|g| g.is_ipv4()))
-            .and_then(|r| r.gateway.map(|g| g.to_string()));
-        Some(holm_vm_proto::NetworkConfig {
+    /// The guest protocol's form: the name, the MAC (how the agent finds the NIC), MTU, addresses and routes.
+    pub fn to_proto(&self) -> holm_vm_proto::NetworkConfig {
+        holm_vm_proto::NetworkConfig {
             interface: self.interface.clone(),
             mac: Some(self.mac.clone()),
-            address: v4.to_string(),
-            gateway,
             mtu: Some(self.mtu),
-        })
+            addresses: self
+                .addresses
+                .iter()
+                .map(|a| holm_vm_proto::Address {
+                    address: a.address,
+                    prefix_len: a.prefix_len,
+                    broadcast: a.broadcast,
+                    scope: a.scope,
+                    noprefixroute: a.noprefixroute,
+                })
+                .collect(),
+            routes: self.routes.iter().map(GuestRoute::to_proto).collect(),
+        }
     }
 }
 
@@ -140,6 +238,9 @@ pub enum NetError {
         "network namespace: interface {0} is already handed to a VM (an ingress redirect is on it)"
     )]
     Taken(String),
+    /// The namespace has an address or route the guest cannot take (nothing is wired).
+    #[error("network namespace: {0}")]
+    Unsupported(#[source] holm_vm_proto::InvalidNetwork),
     /// The worker thread panicked.
     #[error("network wiring thread panicked")]
     Thread,
@@ -185,111 +286,7 @@ pub fn read_network(
     })
 }
 
-fn default_route_link(rt: &mut Rtnl) -> Option<u32> {
-    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-        let routes = rt.routes(family).ok()?;
-        if let Some(i) = routes
-            .iter()
-            .find(|r| r.header.destination_prefix_length == 0)
-            .and_then(route_oif)
-        {
-            return Some(i);
-        }
-    }
-    None
-}
-
-fn read_in(rt: &mut Rtnl, interface: Option<&str>) -> Result<(GuestNetwork, u32), NetError> {
-    let link = match interface {
-        Some(name) => rt.link_by_name(name),
-        None => match default_route_link(rt) {
-            Some(index) => rt.link_by_index(index),
-            None => rt.link_by_name("eth0"),
-        },
-    };
-    let link = match link {
-        Ok(l) => l,
-        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
-            return Err(NetError::NoInterface(
-                interface.unwrap_or("eth0").to_string(),
-            ));
-        }
-        Err(e) => return Err(nl("read link", interface.unwrap_or("eth0"))(e)),
-    };
-    let index = link.header.index;
-    let mut name = String::new();
-    let mut mac = Vec::new();
-    let mut mtu = 1500;
-    for a in &link.attributes {
-        match a {
-            LinkAttribute::IfName(n) => name = n.clone(),
-            LinkAttribute::Address(m) => mac = m.clone(),
-            LinkAttribute::Mtu(m) => mtu = *m,
-            _ => {}
-        }
-    }
-    let mac = mac
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":");
-    let mut addresses = Vec::new();
-    for a in rt
-        .addresses(index)
-        .map_err(nl("read addresses of", &name))?
-    {
-        if a.header.scope != AddressScope::Universe {
-            continue;
-        }
-        if let Some(ip) = address_of(&a) {
-            addresses.push(IpPrefix {
-                address: ip,
-                prefix_len: a.header.prefix_len,
-            });
-        }
-    }
-    let mut routes = Vec::new();
-    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-        for r in rt.routes(family).map_err(nl("read routes of", &name))? {
-            if route_oif(&r) != Some(index)
-                || r.header.kind != RouteType::Unicast
-                || r.header.protocol == RouteProtocol::Kernel
-            {
-                continue;
-            }
-            let mut destination = None;
-            let mut gateway = None;
-            for a in &r.attributes {
-                match a {
-                    RouteAttribute::Destination(d) => {
-                        destination = route_ip(d).map(|ip| IpPrefix {
-                            address: ip,
-                            prefix_len: r.header.destination_prefix_length,
-                        })
-                    }
-                    RouteAttribute::Gateway(g) => gateway = route_ip(g),
-                    _ => {}
-                }
-            }
-            routes.push(GuestRoute {
-                destination,
-                gateway,
-            });
-        }
-    }
-    Ok((
-        GuestNetwork {
-            interface: name,
-            mac,
-            mtu,
-            addresses,
-            routes,
-        },
-        index,
-    ))
-}
-
-fn address_message(index: u32, p: &IpPrefix) -> AddressMessage {
+fn address_message(index: u32, p: &GuestAddress) -> AddressMessage {
     let mut m = AddressMessage::default();
     m.header.family = if p.address.is_ipv4() {
         AddressFamily::Inet
@@ -297,33 +294,34 @@ fn address_message(index: u32, p: &IpPrefix) -> AddressMessage {
         AddressFamily::Inet6
     };
     m.header.prefix_len = p.prefix_len;
-    m.header.scope = AddressScope::Universe;
+    m.header.scope = AddressScope::from(p.scope.to_raw());
     m.header.index = index;
     m.attributes.push(AddressAttribute::Local(p.address));
     m.attributes.push(AddressAttribute::Address(p.address));
+    if let Some(b) = p.broadcast {
+        m.attributes.push(AddressAttribute::Broadcast(b));
+    }
+    if p.noprefixroute {
+        m.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Noprefixroute));
+    }
     m
 }
 
 fn route_message(index: u32, r: &GuestRoute) -> RouteMessage {
     let mut m = RouteMessage::default();
-    let v4 = match (&r.destination, &r.gateway) {
-        (Some(d), _) => d.address.is_ipv4(),
-        (None, Some(g)) => g.is_ipv4(),
-        (None, None) => true,
-    };
-    m.header.address_family = if v4 {
-        AddressFamily::Inet
-    } else {
+    m.header.address_family = if r.is_ipv6() {
         AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
     };
     m.header.table = RouteHeader::RT_TABLE_MAIN;
     m.header.protocol = RouteProtocol::Boot;
-    m.header.scope = if r.gateway.is_some() {
-        RouteScope::Universe
-    } else {
-        RouteScope::Link
-    };
+    m.header.scope = RouteScope::from(r.scope().to_raw());
     m.header.kind = RouteType::Unicast;
+    if r.onlink {
+        m.header.flags = RouteFlags::Onlink;
+    }
     if let Some(d) = &r.destination {
         m.header.destination_prefix_length = d.prefix_len;
         m.attributes
@@ -332,6 +330,17 @@ fn route_message(index: u32, r: &GuestRoute) -> RouteMessage {
     if let Some(g) = r.gateway {
         m.attributes
             .push(RouteAttribute::Gateway(RouteAddress::from(g)));
+    }
+    if let Some(s) = r.source {
+        m.attributes
+            .push(RouteAttribute::PrefSource(RouteAddress::from(s)));
+    }
+    if let Some(p) = r.metric {
+        m.attributes.push(RouteAttribute::Priority(p));
+    }
+    if let Some(mtu) = r.mtu {
+        m.attributes
+            .push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
     }
     m.attributes.push(RouteAttribute::Oif(index));
     m
@@ -568,7 +577,7 @@ fn unwire_in(rt: &mut Rtnl, w: &TapWiring) -> Result<(), NetError> {
             keep(
                 rt.add_address(address_message(veth, a))
                     .or_else(|e| if gone(&e) { Ok(()) } else { Err(e) })
-                    .map_err(nl(format!("restore address {a} on"), name)),
+                    .map_err(nl(format!("restore address {} on", a.prefix()), name)),
             );
         }
         for r in &w.network.routes {
@@ -604,7 +613,25 @@ pub fn ingress_redirects(netns: BorrowedFd<'_>, interface: &str) -> Result<Vec<u
 
 #[cfg(test)]
 mod tests {
-    use super::order_key;
+    use super::{order_key, TapWiring};
+
+    #[test]
+    fn a_wiring_an_older_holm_saved_still_reads() {
+        let old = r#"{"network":{"interface":"eth0","mac":"02:42:0a:00:00:02","mtu":1500,
+            "addresses":[{"address":"fd00::2","prefix_len":64}],
+            "routes":[{"destination":null,"gateway":"fd00::1"},
+                      {"destination":{"address":"10.1.0.0","prefix_len":16},"gateway":null}]},"tap":"tap0"}"#;
+        let w: TapWiring = serde_json::from_str(old).unwrap();
+        assert_eq!(w.tap, "tap0");
+        let r = &w.network.routes;
+        assert!(r[0].is_ipv6() && !r[1].is_ipv6());
+        assert_eq!(r[0].scope(), holm_vm_proto::Scope::Universe);
+        assert_eq!(r[1].scope(), holm_vm_proto::Scope::Link);
+        assert_eq!(
+            r[0].to_proto().to_string(),
+            "route default (IPv6) via fd00::1"
+        );
+    }
 
     #[test]
     fn interfaces_are_ordered_eth0_first_and_numbers_as_numbers() {

@@ -237,7 +237,7 @@ fn boot(dir: &Path) -> Result<Vm, String> {
         }
         for (w, tap) in wired {
             b = b.nic(tap, &w.network.mac).map_err(|e| e.to_string())?;
-            request.networks.extend(w.network.to_proto());
+            request.networks.push(w.network.to_proto());
         }
     }
     let mut binds = vec![

@@ -476,9 +476,24 @@ fn tty_exec_resize_ps_stats_pause_and_kill() {
     req.networks = vec![holm_vm_proto::NetworkConfig {
         interface: "eth0".into(),
         mac: Some("02:42:0a:00:02:0f".into()),
-        address: "10.0.2.15/24".into(),
-        gateway: Some("10.0.2.2".into()),
         mtu: Some(1400),
+        addresses: vec![holm_vm_proto::Address {
+            address: "10.0.2.15".parse().unwrap(),
+            prefix_len: 24,
+            broadcast: None,
+            scope: holm_vm_proto::Scope::Universe,
+            noprefixroute: false,
+        }],
+        routes: vec![holm_vm_proto::Route {
+            destination: "0.0.0.0".parse().unwrap(),
+            prefix_len: 0,
+            gateway: Some("10.0.2.2".parse().unwrap()),
+            source: None,
+            metric: None,
+            scope: holm_vm_proto::Scope::Universe,
+            onlink: false,
+            mtu: None,
+        }],
     }];
     let pid = control
         .create(req)

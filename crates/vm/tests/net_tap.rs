@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use holm_vm::net::{unwire, wire, GuestRoute, IpPrefix, NetError};
+use holm_vm::net::{unwire, wire, wire_all, GuestRoute, IpPrefix, NetError};
 
 /// Two named network namespaces joined by a veth pair (eth0 in the container one), deleted on drop.
 struct Pair {
@@ -106,6 +106,28 @@ impl Pair {
             "via",
             &format!("10.214.{n}.1"),
         ]);
+        run(&[
+            "ip",
+            "-n",
+            &p.ctr,
+            "route",
+            "add",
+            "fd00:215::/64",
+            "via",
+            "fd00:214::1",
+        ]);
+        run(&[
+            "ip",
+            "-n",
+            &p.ctr,
+            "route",
+            "add",
+            "198.51.100.0/24",
+            "dev",
+            "eth0",
+            "metric",
+            "7",
+        ]);
         p
     }
 
@@ -172,34 +194,56 @@ fn wire_hands_eth0_to_a_tap_and_frames_cross_both_ways() {
         address: "fd00:214::2".parse().unwrap(),
         prefix_len: 64,
     };
+    let prefixes: Vec<IpPrefix> = net.addresses.iter().map(|a| a.prefix()).collect();
+    assert!(prefixes.contains(&v4) && prefixes.contains(&v6), "{net:?}");
+    // No IPv6 link-local address: the guest derives its own from the same MAC.
     assert!(
-        net.addresses.contains(&v4) && net.addresses.contains(&v6),
+        !net.addresses
+            .iter()
+            .any(|a| a.address.to_string().starts_with("fe80")),
         "{net:?}"
     );
     let gw = format!("10.214.{}.1", p.n).parse().unwrap();
-    assert!(
-        net.routes.contains(&GuestRoute {
-            destination: None,
-            gateway: Some(gw)
-        }),
-        "{net:?}"
-    );
+    let has = |dest: Option<IpPrefix>, gateway: Option<std::net::IpAddr>| -> Option<&GuestRoute> {
+        net.routes
+            .iter()
+            .find(|r| r.destination == dest && r.gateway == gateway)
+    };
+    assert!(has(None, Some(gw)).is_some(), "{net:?}");
     let extra = IpPrefix {
         address: "192.0.2.0".parse().unwrap(),
         prefix_len: 24,
     };
-    assert!(
-        net.routes.contains(&GuestRoute {
-            destination: Some(extra),
-            gateway: Some(gw)
+    assert!(has(Some(extra), Some(gw)).is_some(), "{net:?}");
+    // The IPv6 route with its metric, and an IPv4 route on the link with its scope and metric.
+    let v6_route = has(
+        Some(IpPrefix {
+            address: "fd00:215::".parse().unwrap(),
+            prefix_len: 64,
         }),
-        "{net:?}"
-    );
+        Some("fd00:214::1".parse().unwrap()),
+    )
+    .unwrap_or_else(|| panic!("no IPv6 route: {net:?}"));
+    assert_eq!(v6_route.metric, Some(1024), "{v6_route:?}");
+    let link_route = has(
+        Some(IpPrefix {
+            address: "198.51.100.0".parse().unwrap(),
+            prefix_len: 24,
+        }),
+        None,
+    )
+    .unwrap_or_else(|| panic!("no link route: {net:?}"));
+    assert_eq!(link_route.metric, Some(7), "{link_route:?}");
+    assert_eq!(link_route.scope(), holm_vm_proto::Scope::Link);
     // The kernel's own prefix routes are left to the guest's kernel.
-    assert!(net.routes.iter().all(|r| r.gateway.is_some()), "{net:?}");
-    let proto = net.to_proto().unwrap();
-    assert_eq!(proto.address, format!("10.214.{}.2/24", p.n));
-    assert_eq!(proto.gateway, Some(gw.to_string()));
+    assert_eq!(net.routes.len(), 4, "{net:?}");
+    let proto = net.to_proto();
+    proto.validate().unwrap();
+    assert_eq!(proto.mtu, Some(1400));
+    assert!(proto
+        .routes
+        .iter()
+        .any(|r| r.to_string() == format!("route default via {gw}")));
 
     // Seen from outside: eth0 keeps its global addresses (CNI's DEL looks for them; the ingress filter keeps every
     // frame from the namespace's stack), tap0 is up with eth0's MTU, each redirects to the other.
@@ -313,4 +357,45 @@ fn a_missing_interface_is_named() {
         "{err}"
     );
     assert!(p.ctr_addrs().contains("10.214.3.2/24"));
+}
+
+/// A route the guest cannot take (another routing table, multipath, a route type other than unicast) fails the
+/// wiring with one line naming the interface and the route, and nothing is wired.
+#[test]
+fn a_route_the_guest_cannot_take_is_refused_before_wiring() {
+    for (n, extra, expect) in [
+        (
+            4,
+            vec!["route", "add", "10.99.0.0/16", "dev", "eth0", "table", "100"],
+            "interface eth0: route 10.99.0.0/16 table 100: the guest has only the main routing table",
+        ),
+        (
+            5,
+            vec![
+                "route", "add", "10.98.0.0/16", "nexthop", "via", "10.214.5.1", "dev", "eth0", "nexthop", "via",
+                "10.214.5.3", "dev", "eth0",
+            ],
+            "interface eth0: route 10.98.0.0/16: multipath routes are not supported in the guest",
+        ),
+        (
+            6,
+            vec!["route", "add", "local", "10.97.0.1", "dev", "eth0", "table", "main"],
+            "interface eth0: route 10.97.0.1/32: route type local is not supported in the guest",
+        ),
+    ] {
+        let p = Pair::new(n);
+        let mut args = vec!["ip", "-n", &p.ctr];
+        args.extend(extra);
+        run(&args);
+        let ns = p.netns_fd();
+        let err = wire_all(ns.as_fd()).unwrap_err();
+        assert!(matches!(err, NetError::Unsupported(_)), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains(expect), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+        let q = in_ns(&p.ctr, &["tc", "qdisc", "show", "dev", "eth0"]);
+        assert!(!q.contains("ingress"), "{q}");
+        let links = in_ns(&p.ctr, &["ip", "-o", "link", "show"]);
+        assert!(!links.contains("tap0"), "{links}");
+    }
 }

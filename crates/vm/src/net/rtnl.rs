@@ -156,6 +156,20 @@ impl Rtnl {
             .collect())
     }
 
+    /// Every route of every table of `family` (`RTM_GETROUTE` dump).
+    pub(crate) fn all_routes(&mut self, family: AddressFamily) -> io::Result<Vec<RouteMessage>> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = family;
+        let all = self.request(RouteNetlinkMessage::GetRoute(msg), NLM_F_DUMP)?;
+        Ok(all
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => Some(r),
+                _ => None,
+            })
+            .collect())
+    }
+
     pub(crate) fn add_address(&mut self, addr: AddressMessage) -> io::Result<()> {
         self.change(
             RouteNetlinkMessage::NewAddress(addr),
