@@ -230,7 +230,8 @@ pub fn create(
             agent.display()
         );
     }
-    let initrd = holm_vm::initramfs::ensure(&agent, Path::new(VM_CACHE))?;
+    // Held until the VM booted (its qemu loaded the archive): the cache's pruning leaves it alone meanwhile.
+    let initramfs = holm_vm::initramfs::ensure(&agent, Path::new(VM_CACHE))?;
     // KVM when it boots this kernel here (a bounded probe boot, cached per kernel, qemu and host kernel), else
     // TCG with a one-line notice; HOLM_VM_ACCEL=kvm|tcg forces.
     let choice = holm_vm::accel::select_accel(&kernel, &holm_vm::accel::ProbeOptions::default())?;
@@ -342,7 +343,7 @@ pub fn create(
         accel,
         size,
         kernel,
-        initrd,
+        initrd: initramfs.path.clone(),
         append: holm_vm::qemu::guest_cmdline(accel),
         shares: plan.shares,
         binds: plan.binds,
@@ -408,6 +409,7 @@ pub fn create(
     ready_r
         .read_to_string(&mut report)
         .context("read the VM shim's report")?;
+    drop(initramfs);
     let vmm = match serde_json::from_str::<holm_vm::shim::ReadyReport>(report.trim()) {
         Ok(holm_vm::shim::ReadyReport::Ready { vmm_pid }) => vmm_pid,
         Ok(holm_vm::shim::ReadyReport::Failed(e)) => bail!("{e}"),

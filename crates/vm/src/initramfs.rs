@@ -7,12 +7,16 @@
 //! file in the same directory, fsynced and renamed, so concurrent callers and crashes never leave a partial archive.
 //!
 //! The cache does not grow for ever (one archive per agent build): each use of an archive sets its mtime to now
-//! (its "last used" time), and writing a new archive removes every other `initramfs-*.cpio` (and leftover
-//! `.initramfs-*.tmp`) not used for [`STALE_AFTER`]. A VM needs its archive only while qemu starts (qemu loads it
-//! into guest memory), so one used within the last day is never removed under a booting VM; a VM still running
-//! on an older agent keeps running, and its next boot writes its archive again.
+//! (its "last used" time), and each [`ensure`] removes the other `initramfs-*.cpio` not used for [`STALE_AFTER`]
+//! (and leftover `.initramfs-*.tmp` files of writers that died). Only files of those two name patterns are ever
+//! removed. A VM needs its archive only until qemu has loaded it (it is bound into the VMM's jail and read into
+//! guest memory at start), and a caller holds a shared lock on `<cache>/.initramfs.lock` from [`ensure`] until
+//! then (the [`Initramfs`] value); the pruning runs only under the exclusive lock, taken without waiting (skipped
+//! while any VM is starting), so it never removes an archive between its check and its use. A VM still running on
+//! an older agent keeps running, and its next boot writes its archive again.
 
 use sha2::{Digest, Sha256};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -103,11 +107,25 @@ pub fn archive(agent: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Returns the path of the initramfs for `agent` under `cache_dir` (created if missing), writing it first if it is
-/// not there yet: `cache_dir/initramfs-<first 16 hex digits of the SHA-256 of the layout version and the agent>.cpio`.
+/// An archive of the cache, which [`prune`] does not remove while this value lives (it holds a shared lock on
+/// [`LOCK_FILE`]; none when the cache is read-only, where nothing is pruned either). Keep it until the VM's qemu
+/// has loaded the archive.
+#[derive(Debug)]
+pub struct Initramfs {
+    /// The archive.
+    pub path: PathBuf,
+    _lock: Option<File>,
+}
+
+/// The cache's lock file: shared by [`ensure`]'s callers while they use an archive, exclusive while pruning.
+pub const LOCK_FILE: &str = ".initramfs.lock";
+
+/// Returns the initramfs for `agent` under `cache_dir` (created if missing), writing it first if it is not there
+/// yet: `cache_dir/initramfs-<first 16 hex digits of the SHA-256 of the layout version and the agent>.cpio`. First
+/// prunes the cache ([`prune`]) when no other caller holds an archive.
 ///
 /// Errors: [`Error::Io`] naming the agent, the directory or the archive.
-pub fn ensure(agent: &Path, cache_dir: &Path) -> Result<PathBuf, Error> {
+pub fn ensure(agent: &Path, cache_dir: &Path) -> Result<Initramfs, Error> {
     let bin = std::fs::read(agent).map_err(io("read agent", agent))?;
     if let Some(why) = not_static(&bin) {
         return Err(Error::NotStatic(agent.to_path_buf(), why));
@@ -119,17 +137,20 @@ pub fn ensure(agent: &Path, cache_dir: &Path) -> Result<PathBuf, Error> {
         .finalize();
     let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
     let path = cache_dir.join(format!("initramfs-{hex}.cpio"));
+    // A cache that cannot be created (read-only) may still hold the archive.
+    let _ = std::fs::create_dir_all(cache_dir);
+    let lock = lock_cache(cache_dir, &path);
     if path.is_file() {
         // Its "last used" time, for pruning (best effort: a read-only cache still works).
-        if let Ok(f) = std::fs::File::open(&path) {
+        if let Ok(f) = File::open(&path) {
             let _ = f.set_modified(std::time::SystemTime::now());
         }
-        return Ok(path);
+        return Ok(Initramfs { path, _lock: lock });
     }
     std::fs::create_dir_all(cache_dir).map_err(io("create directory", cache_dir))?;
     let tmp = cache_dir.join(format!(".initramfs-{hex}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = File::create(&tmp)?;
         f.write_all(&archive(&bin))?;
         f.sync_all()?;
         std::fs::rename(&tmp, &path)
@@ -138,15 +159,36 @@ pub fn ensure(agent: &Path, cache_dir: &Path) -> Result<PathBuf, Error> {
         let _ = std::fs::remove_file(&tmp);
         return Err(io("write", &path)(e));
     }
-    prune(cache_dir, &path, std::time::SystemTime::now());
-    Ok(path)
+    Ok(Initramfs { path, _lock: lock })
 }
 
-/// How long an archive may go unused before a new one's writing removes it.
-pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// Opens `cache_dir`'s [`LOCK_FILE`]; prunes the cache (keeping `keep`) if the exclusive lock is free at once;
+/// returns the file holding the shared lock. `None` (no lock, no pruning) when the lock file cannot be opened.
+fn lock_cache(cache_dir: &Path, keep: &Path) -> Option<File> {
+    let f = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(cache_dir.join(LOCK_FILE))
+        .ok()?;
+    if f.try_lock().is_ok() {
+        prune(cache_dir, keep, std::time::SystemTime::now());
+        // Another caller may prune between this unlock and the shared lock: `ensure` checks its archive after.
+        let _ = f.unlock();
+    }
+    f.lock_shared().ok()?;
+    Some(f)
+}
 
-/// Removes the archives (and temporary files) in `cache_dir` other than `keep` whose mtime is older than `now` -
-/// [`STALE_AFTER`]; returns the names removed. Best effort: a file that cannot be read or removed stays.
+/// How long an archive may go unused before [`ensure`] removes it: long enough that alternating between two
+/// agents (two installed versions, a rebuilt one and an older one) does not rewrite an archive at each boot.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3 * 3600);
+
+/// Removes from `cache_dir` the archives (`initramfs-*.cpio`) other than `keep` whose mtime is older than `now` -
+/// [`STALE_AFTER`], and every temporary file (`.initramfs-*.tmp`); returns the names removed. Nothing else is
+/// touched. Call it only with the exclusive lock of [`LOCK_FILE`] (writers hold the shared one, so a temporary
+/// file then is a dead writer's). Best effort: a file that cannot be read or removed stays.
 pub fn prune(cache_dir: &Path, keep: &Path, now: std::time::SystemTime) -> Vec<String> {
     let mut removed = Vec::new();
     let Ok(rd) = std::fs::read_dir(cache_dir) else {
@@ -154,20 +196,21 @@ pub fn prune(cache_dir: &Path, keep: &Path, now: std::time::SystemTime) -> Vec<S
     };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let ours = (name.starts_with("initramfs-") && name.ends_with(".cpio"))
-            || (name.starts_with(".initramfs-") && name.ends_with(".tmp"));
-        if !ours || e.path() == keep {
+        let archive = name.starts_with("initramfs-") && name.ends_with(".cpio");
+        let tmp = name.starts_with(".initramfs-") && name.ends_with(".tmp");
+        if !(archive || tmp) || e.path() == keep {
             continue;
         }
         let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
             continue;
         };
         let stale = meta.is_file()
-            && meta
-                .modified()
-                .ok()
-                .and_then(|m| now.duration_since(m).ok())
-                .is_some_and(|age| age > STALE_AFTER);
+            && (tmp
+                || meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| now.duration_since(m).ok())
+                    .is_some_and(|age| age > STALE_AFTER));
         if stale && std::fs::remove_file(e.path()).is_ok() {
             removed.push(name);
         }
@@ -223,8 +266,11 @@ mod tests {
         let agent = dir.path().join("agent");
         let elf = fake_elf(false);
         std::fs::write(&agent, &elf).unwrap();
-        let path = ensure(&agent, &dir.path().join("cache")).unwrap();
-        assert_eq!(ensure(&agent, &dir.path().join("cache")).unwrap(), path);
+        let path = ensure(&agent, &dir.path().join("cache")).unwrap().path;
+        assert_eq!(
+            ensure(&agent, &dir.path().join("cache")).unwrap().path,
+            path
+        );
         let out = std::process::Command::new("cpio")
             .args(["-itv", "--quiet", "-F"])
             .arg(&path)
@@ -272,11 +318,16 @@ mod tests {
             .unwrap();
         assert!(st.success());
         assert_eq!(std::fs::read(x.join("init")).unwrap(), elf);
-        // No temporary file is left next to the archive.
-        let names: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
+        // No temporary file is left next to the archive (and its lock file).
+        let mut names: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
             .unwrap()
+            .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names.len(), 1);
+        names.sort();
+        assert_eq!(
+            names,
+            [LOCK_FILE.into(), path.file_name().unwrap().to_owned()]
+        );
     }
 
     /// A minimal ELF64 header with one program header: PT_INTERP (3) or PT_LOAD (1).
@@ -328,11 +379,14 @@ mod tests {
                 .set_modified(now - ago)
                 .unwrap();
         };
-        age("initramfs-old.cpio", day * 2);
-        age(".initramfs-old.1.tmp", day * 2);
-        age("initramfs-recent.cpio", day / 2);
+        age("initramfs-old.cpio", STALE_AFTER + day / 24);
+        // Under the exclusive lock a temporary file is a dead writer's, however recent.
+        age(".initramfs-old.1.tmp", std::time::Duration::ZERO);
+        age("initramfs-recent.cpio", STALE_AFTER - day / 24);
         age("initramfs-keep.cpio", day * 3);
         age("vmlinuz", day * 9);
+        age("initramfs-other.img", day * 9);
+        age("initramfs.cpio.bak", day * 9);
         let removed = prune(d.path(), &d.path().join("initramfs-keep.cpio"), now);
         assert_eq!(removed, [".initramfs-old.1.tmp", "initramfs-old.cpio"]);
         let mut left: Vec<String> = std::fs::read_dir(d.path())
@@ -342,8 +396,55 @@ mod tests {
         left.sort();
         assert_eq!(
             left,
-            ["initramfs-keep.cpio", "initramfs-recent.cpio", "vmlinuz"]
+            [
+                "initramfs-keep.cpio",
+                "initramfs-other.img",
+                "initramfs-recent.cpio",
+                "initramfs.cpio.bak",
+                "vmlinuz"
+            ]
         );
+    }
+
+    /// Sets `p`'s mtime to `ago` before now.
+    fn set_age(p: &Path, ago: std::time::Duration) {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - ago)
+            .unwrap();
+    }
+
+    #[test]
+    fn ensure_prunes_stale_archives_but_none_in_use() {
+        let d = tempfile::tempdir().unwrap();
+        let cache = d.path().join("cache");
+        let (a, b) = (d.path().join("agent-a"), d.path().join("agent-b"));
+        std::fs::write(&a, fake_elf(false)).unwrap();
+        let mut elf_b = fake_elf(false);
+        elf_b.push(1);
+        std::fs::write(&b, elf_b).unwrap();
+        let old = STALE_AFTER * 2;
+        // A is in use (a VM starting with it) while B's ensure runs: A stays, however old.
+        let in_use = ensure(&a, &cache).unwrap();
+        set_age(&in_use.path, old);
+        let path_b = ensure(&b, &cache).unwrap().path;
+        assert!(in_use.path.is_file(), "an archive in use was pruned");
+        // Used no more: the next ensure removes it (not B, just written, nor files of other names).
+        let a_path = in_use.path.clone();
+        drop(in_use);
+        let other = cache.join("initramfs-keep.txt");
+        std::fs::write(&other, b"x").unwrap();
+        set_age(&other, old);
+        set_age(&path_b, old);
+        assert_eq!(ensure(&b, &cache).unwrap().path, path_b);
+        assert!(!a_path.exists(), "a stale archive was kept");
+        assert!(path_b.is_file() && other.is_file());
+        // A is written again when a VM needs it.
+        let again = ensure(&a, &cache).unwrap();
+        assert_eq!(again.path, a_path);
+        assert!(a_path.is_file());
     }
 
     #[test]
@@ -352,7 +453,7 @@ mod tests {
         let agent = d.path().join("agent");
         std::fs::write(&agent, fake_elf(false)).unwrap();
         let cache = d.path().join("cache");
-        let p = ensure(&agent, &cache).unwrap();
+        let p = ensure(&agent, &cache).unwrap().path;
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 24 * 3600);
         std::fs::File::options()
             .write(true)
@@ -360,7 +461,7 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        assert_eq!(ensure(&agent, &cache).unwrap(), p);
+        assert_eq!(ensure(&agent, &cache).unwrap().path, p);
         let m = std::fs::metadata(&p).unwrap().modified().unwrap();
         assert!(
             m > old + std::time::Duration::from_secs(3600),

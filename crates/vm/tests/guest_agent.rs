@@ -131,7 +131,9 @@ fn boot(rootfs: &Path, volumes: &[(&Path, &str, bool)]) -> Vm {
 /// [`boot`] with `extra` added to the kernel command line.
 fn boot_with(rootfs: &Path, volumes: &[(&Path, &str, bool)], extra: &str) -> Vm {
     let dir = tempfile::tempdir().unwrap();
-    let initrd = holm_vm::initramfs::ensure(&agent(), &dir.path().join("cache")).unwrap();
+    let initrd = holm_vm::initramfs::ensure(&agent(), &dir.path().join("cache"))
+        .unwrap()
+        .path;
     let sock = |n: &str| {
         let p = dir.path().join(n);
         (UnixListener::bind(&p).unwrap(), p)
