@@ -1,6 +1,6 @@
 //! A VM container sees the addresses and routes its network namespace has, as a process container does: an IPv4
-//! and an IPv6 address (a ULA prefix with a random part), the default route and an extra route per family (with
-//! their metrics) show in the guest (`ip -6 addr`, `ip route`, `ip -6 route`), and the guest reaches an IPv6 peer
+//! and an IPv6 address (a ULA prefix with a random part), the IPv4 default route, an IPv6 default route via a
+//! link-local gateway and an extra route per family (with their metrics) show in the guest (`ip -6 addr`, `ip route`, `ip -6 route`), and the guest reaches an IPv6 peer
 //! on the link and another one behind the extra IPv6 route. A route the guest cannot take (another routing table)
 //! fails `create` with one line naming the interface and the route, and nothing is left behind. The namespaces
 //! are private (the container's `eth0` is a veth peer of `p0` in a second namespace), so parallel runs cannot
@@ -106,6 +106,10 @@ impl Net {
             &t.net6(1),
             "via",
             &t.host6(1),
+        ]);
+        // An IPv6 default route via a link-local gateway, as router advertisements make it.
+        ip(&[
+            "-n", &t.c, "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0",
         ]);
         t
     }
@@ -253,6 +257,7 @@ fn the_guest_has_the_namespaces_ipv4_and_ipv6_addresses_and_routes() {
         ],
     );
     has_line("route6", &[format!("{} dev eth0", t.net6(0))]);
+    has_line("route6", &["default via fe80::1 dev eth0".to_string()]);
     assert_eq!(section("mtu").lines().next(), Some("1500"), "{out}");
     for r in ["reached-near6", "reached-far6", "reached-near4"] {
         assert!(out.contains(r), "{r} missing:\n{out}\n{}", io.err());
