@@ -67,6 +67,33 @@ fn big_env_exec(runtime: &[&str], too_big: i32) {
     assert!(out.starts_with("/usr/local/sbin:"), "{out}");
     assert!(out.contains("\n/tmp\nUid:\t1000\t"), "{out}");
     assert!(out.contains("\nGid:\t1001\t"), "{out}");
+    // -t: the process file asks for the terminal (runc relays it through its controlling terminal: `script`
+    // gives holm one).
+    let holm = e.cmd(&[
+        "exec",
+        "-t",
+        "--env-file",
+        &env,
+        "big",
+        "sh",
+        "-c",
+        "tty; echo ${#BIG7}",
+    ]);
+    let line: Vec<String> = std::iter::once(holm.get_program())
+        .chain(holm.get_args())
+        .map(|a| format!("'{}'", a.to_str().unwrap()))
+        .collect();
+    let o = std::process::Command::new("script")
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out:?}");
+    assert!(
+        out.contains("/dev/pts/") && out.contains("10240\r"),
+        "{out:?}"
+    );
     // Default stack (8 MiB: 2 MiB for arguments and environment): one line, exit 126 as docker's exec failures.
     let mut run = vec!["--name", "small-stack"];
     run.extend_from_slice(runtime);
