@@ -46,6 +46,9 @@ pub struct Server {
     sigfd: OwnedFd,
     store: Store,
     id: Option<String>,
+    /// The container's cgroup v2 directory (`/sys/fs/cgroup/...`), read from its init at create; it stays
+    /// until the container is deleted, so its OOM-kill count outlives the init.
+    cgroup: Option<PathBuf>,
     procs: Vec<Proc>,
     shutdown: bool,
     network_done: bool,
@@ -77,6 +80,7 @@ impl Server {
             sigfd,
             store: Store::new(STATE_ROOT),
             id: None,
+            cgroup: None,
             procs: Vec::new(),
             shutdown: false,
             network_done: false,
@@ -243,7 +247,12 @@ impl Server {
             }
             if let (true, Some(status)) = (done, status) {
                 self.procs.remove(i);
-                self.send_event(Event::Exited { stream, status })?;
+                let oom_kills = self.oom_kills();
+                self.send_event(Event::Exited {
+                    stream,
+                    status,
+                    oom_kills,
+                })?;
                 continue;
             }
             i += 1;
@@ -438,6 +447,7 @@ impl Server {
         proc.pid = pid;
         self.procs.push(proc);
         self.id = Some(c.id.clone());
+        self.cgroup = cgroup_of(pid);
         Ok(Event::Created { pid })
     }
 
@@ -478,16 +488,26 @@ impl Server {
         })
     }
 
-    /// The container's cgroup v2 usage (from its init's `/proc/PID/cgroup`) and eth0's counters.
+    /// How many processes the OOM killer killed in the container's cgroup (`memory.events` `oom_kill`, counting
+    /// its sub-cgroups); 0 when unknown.
+    fn oom_kills(&self) -> u64 {
+        self.cgroup
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.join("memory.events")).ok())
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// The container's cgroup v2 usage (its cgroup as read at create) and eth0's counters.
     fn stats(&self) -> Result<Stats, Failed> {
-        let id = self.id()?;
-        let pid = self.store.read(&id)?.pid;
-        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
-        let rel = cg
-            .lines()
-            .find_map(|l| l.strip_prefix("0::"))
-            .ok_or_else(|| Failed(format!("stats: pid {pid} has no cgroup v2 path")))?;
-        let dir = Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+        self.id()?;
+        let dir = self
+            .cgroup
+            .clone()
+            .ok_or_else(|| Failed("stats: the container's init has no cgroup v2 path".into()))?;
         let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
         let num = |f: &str| read(f).and_then(|s| s.trim().parse::<u64>().ok());
         let cpu = read("cpu.stat").unwrap_or_default();
@@ -520,6 +540,13 @@ impl Server {
             }
         }
     }
+}
+
+/// The cgroup v2 directory of process `pid` (its `0::` line of `/proc/PID/cgroup`), if it has one.
+fn cgroup_of(pid: i32) -> Option<PathBuf> {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let rel = cg.lines().find_map(|l| l.strip_prefix("0::"))?;
+    Some(Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/')))
 }
 
 fn spawn_failed(e: SpawnError) -> Failed {

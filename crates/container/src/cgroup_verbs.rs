@@ -120,32 +120,39 @@ const EVENTS_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// `events ID`: a stats event every `interval` (the first after one interval, as runc) and an `oom` event each
 /// time the OOM killer kills a process of the container, passed to `emit`, until the container stops or is
-/// deleted (then `Ok`). No lock is held while waiting, so other verbs go on. Errors: not found; stopped; an
-/// error from `emit` ends the stream.
+/// deleted (then `Ok`). `more_ooms` gives OOM kills the cgroup does not count (a VM guest's, which the runtime
+/// records in the state directory), added to the cgroup's; it is read once more after the container stopped, so
+/// a count recorded just before the end is reported. No lock is held while waiting, so other verbs go on.
+/// Errors: not found; stopped; an error from `emit` ends the stream.
 pub fn events(
     store: &Store,
     id: &str,
     interval: std::time::Duration,
+    more_ooms: &dyn Fn() -> u64,
     emit: &mut dyn FnMut(&Event) -> Result<()>,
 ) -> Result<()> {
     let s = load_live(store, id)?;
     let cg = cgroup_of(id, &s)?;
-    let mut ooms = cg.oom_kills().unwrap_or(0);
+    // The cgroup's last known count (its file may go before the container's state does).
+    let mut host = cg.oom_kills().unwrap_or(0);
+    let mut ooms = host + more_ooms();
     // A zero interval (refused by the command line, as runc does) would emit stats on every poll.
     let interval = interval.max(std::time::Duration::from_millis(1));
     let mut next = std::time::Instant::now() + interval;
     loop {
-        if let Some(n) = cg.oom_kills() {
-            if n > ooms {
-                ooms = n;
-                emit(&Event {
-                    typ: "oom",
-                    id: id.to_string(),
-                    data: None,
-                })?;
-            }
+        // The state first, then the count: a count recorded before the container stopped is seen.
+        let state = store.read(id);
+        host = cg.oom_kills().unwrap_or(host);
+        let n = host + more_ooms();
+        if n > ooms {
+            ooms = n;
+            emit(&Event {
+                typ: "oom",
+                id: id.to_string(),
+                data: None,
+            })?;
         }
-        match store.read(id) {
+        match state {
             Ok(st) if st.status != Status::Stopped => {}
             Ok(_) | Err(Error::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),

@@ -83,16 +83,25 @@ pub fn release_runtime(engine: &Engine, id: &str) -> Result<()> {
 }
 
 /// Records `State.OOMKilled` if the OOM killer killed a process in the container's cgroup during this run (its
-/// `oom_kill` count, v1 `memory.oom_control` or v2 `memory.events`, is above 0). Call it before
-/// [`release_runtime`] removes the cgroup; a missing cgroup or memory controller records nothing.
+/// `oom_kill` count, v1 `memory.oom_control` or v2 `memory.events`, is above 0; for a VM container also the
+/// guest's count, which the runtime's VM shim records in its state directory, `holm_vm::shim_api::OOM_KILLS`).
+/// Call it before [`release_runtime`] removes the cgroup and the runtime's state; a missing cgroup or memory
+/// controller records nothing.
 pub fn record_oom_kills(engine: &Engine, id: &str) {
-    let Ok(h) = holm_cgroups::Hierarchies::detect() else {
-        return;
+    let host = holm_cgroups::Hierarchies::detect()
+        .ok()
+        .and_then(|h| holm_cgroups::Cgroup::resolve(&h, Some(&cgroups_path(id)), id).ok())
+        .and_then(|cg| cg.oom_kills())
+        .unwrap_or(0);
+    let guest = match engine.runtime_of(id) {
+        crate::runtime::Runtime::Oci { root, .. }
+            if holm_container::state::validate_id(id).is_ok() =>
+        {
+            holm_vm::shim_api::read_oom_kills(&root.join(id))
+        }
+        _ => 0,
     };
-    let Ok(cg) = holm_cgroups::Cgroup::resolve(&h, Some(&cgroups_path(id)), id) else {
-        return;
-    };
-    if cg.oom_kills().is_some_and(|n| n > 0) {
+    if host + guest > 0 {
         if let Ok(db) = engine.db() {
             let _ = db.set_oom_killed(id);
         }

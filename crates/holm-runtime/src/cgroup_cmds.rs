@@ -414,7 +414,21 @@ pub fn events(store: &Store, a: &EventsArgs) -> anyhow::Result<()> {
         print(&holm_container::cgroup_verbs::stats(store, &a.id)?)?;
         return Ok(());
     }
+    // A VM's guest OOM kills: its shim records the agent's count in the state directory.
+    let vm = crate::vm_cmds::is_vm(store, &a.id);
+    let dir = store.root().join(&a.id);
+    let guest_ooms = || {
+        if vm {
+            holm_vm::shim_api::read_oom_kills(&dir)
+        } else {
+            0
+        }
+    };
     Ok(holm_container::cgroup_verbs::events(
-        store, &a.id, interval, &mut print,
+        store,
+        &a.id,
+        interval,
+        &guest_ooms,
+        &mut print,
     )?)
 }

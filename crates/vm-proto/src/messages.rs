@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 /// The protocol version the agent announces in [`Event::Ready`]; the host refuses any other. Version 2:
 /// [`CreateRequest::networks`] (a list, each NIC found by its MAC) replaced version 1's single `network`.
 /// Version 3: each [`NetworkConfig`] carries all the interface's addresses (IPv4 and IPv6) and routes instead of
-/// one IPv4 address and a default gateway.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// one IPv4 address and a default gateway. Version 4: [`Event::Exited`] carries the container cgroup's OOM-kill
+/// count.
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Most NICs a [`CreateRequest`] may configure (the host hands over at most this many interfaces).
 pub const MAX_NICS: usize = 16;
 /// Longest [`Event::Error`] message the host accepts, in bytes.
@@ -164,6 +165,10 @@ pub enum Event {
         stream: u32,
         /// How it ended.
         status: ExitStatus,
+        /// How many processes the guest's OOM killer has killed in the container's cgroup so far (cgroup v2
+        /// `memory.events` `oom_kill`; 0 when unknown). The host's `State.OOMKilled` and runtime `oom` events.
+        #[serde(default)]
+        oom_kills: u64,
     },
     /// Reply to [`Request::Stats`].
     Stats(Stats),

@@ -130,6 +130,7 @@ fn guest_frames_round_trip() {
         GuestFrame::Event(Event::Exited {
             stream: 0,
             status: ExitStatus::Signal(9),
+            oom_kills: 1,
         }),
         GuestFrame::Event(Event::Stats(Stats {
             memory_current: Some(1 << 20),
@@ -150,12 +151,13 @@ fn wire_shape_is_stable() {
     let (_, body) = GuestFrame::Event(Event::Exited {
         stream: 2,
         status: ExitStatus::Code(3),
+        oom_kills: 2,
     })
     .encode()
     .unwrap();
     assert_eq!(
         std::str::from_utf8(&body).unwrap(),
-        r#"{"exited":{"stream":2,"status":{"code":3}}}"#
+        r#"{"exited":{"stream":2,"status":{"code":3},"oom_kills":2}}"#
     );
     let (_, body) = HostFrame::Request(Request::Pause).encode().unwrap();
     assert_eq!(body, br#""pause""#);
@@ -180,7 +182,7 @@ fn wire_shape_is_stable() {
     .unwrap();
     assert_eq!(short.addresses[0].scope, Scope::Universe);
     assert_eq!(short.routes[0].metric, None);
-    assert_eq!(PROTOCOL_VERSION, 3);
+    assert_eq!(PROTOCOL_VERSION, 4);
 }
 
 #[test]
@@ -214,6 +216,7 @@ fn bounds_are_checked_after_decoding() {
         Event::Exited {
             stream: 0,
             status: ExitStatus::Signal(0),
+            oom_kills: 0,
         },
         Event::Ps { pids: vec![1, -5] },
     ] {
@@ -353,6 +356,7 @@ fn garbage_never_panics_nor_allocates_unbounded() {
         GuestFrame::Event(Event::Exited {
             stream: 1,
             status: ExitStatus::Code(0),
+            oom_kills: 0,
         }),
     ]);
     for i in 0..20_000 {

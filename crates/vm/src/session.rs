@@ -100,6 +100,7 @@ pub struct Control<R, W> {
     exited: BTreeSet<u32>,
     streams: Streams,
     ready: bool,
+    oom_kills: u64,
 }
 
 impl<R: Read, W: Write> Control<R, W> {
@@ -112,6 +113,7 @@ impl<R: Read, W: Write> Control<R, W> {
             exited: BTreeSet::new(),
             streams: Streams::default(),
             ready: false,
+            oom_kills: 0,
         }
     }
 
@@ -131,16 +133,30 @@ impl<R: Read, W: Write> Control<R, W> {
         }
     }
 
-    /// Takes an `Exited` event: the stream must be open and not have exited before.
-    fn record_exit(&mut self, stream: u32, status: ExitStatus) -> Result<(), Error> {
+    /// Takes an `Exited` event: the stream must be open and not have exited before. The OOM-kill count it
+    /// carries is kept if higher than the last (the count only grows; a lower one from the untrusted guest is
+    /// ignored).
+    fn record_exit(
+        &mut self,
+        stream: u32,
+        status: ExitStatus,
+        oom_kills: u64,
+    ) -> Result<(), Error> {
         if !self.streams.contains(stream) || !self.exited.insert(stream) {
             return Err(Error::Unexpected {
                 expected: "an exit of a running stream",
                 got: format!("exited (stream {stream})"),
             });
         }
+        self.oom_kills = self.oom_kills.max(oom_kills);
         self.exits.push_back((stream, status));
         Ok(())
+    }
+
+    /// How many processes the guest's OOM killer killed in the container's cgroup, as of the last `Exited`
+    /// event read (0: none, or no exit yet).
+    pub fn oom_kills(&self) -> u64 {
+        self.oom_kills
     }
 
     /// Waits for the agent's `Ready` (the first message) and checks its protocol version.
@@ -167,7 +183,11 @@ impl<R: Read, W: Write> Control<R, W> {
         self.writer.write(&HostFrame::Request(req))?;
         loop {
             match self.next_event()? {
-                Event::Exited { stream, status } => self.record_exit(stream, status)?,
+                Event::Exited {
+                    stream,
+                    status,
+                    oom_kills,
+                } => self.record_exit(stream, status, oom_kills)?,
                 Event::Error { message } => return Err(Error::Guest(message)),
                 Event::Ready(_) => {
                     return Err(Error::Unexpected {
@@ -297,8 +317,12 @@ impl<R: Read, W: Write> Control<R, W> {
             self.wait_ready()?;
         }
         match self.next_event()? {
-            Event::Exited { stream, status } => {
-                self.record_exit(stream, status)?;
+            Event::Exited {
+                stream,
+                status,
+                oom_kills,
+            } => {
+                self.record_exit(stream, status, oom_kills)?;
                 Ok(self.exits.pop_front().unwrap_or((stream, status)))
             }
             e => Self::unexpected("exited", &e),

@@ -719,6 +719,10 @@ fn on_exit(
     stream: u32,
     code: i32,
 ) -> bool {
+    let ooms = control.oom_kills();
+    if ooms > 0 && ooms > shim_api::read_oom_kills(&sh.dir) {
+        let _ = shim_api::write_oom_kills(&sh.dir, ooms);
+    }
     if stream != INIT_STREAM {
         sh.lock().exits.insert(stream, code);
         sh.cond.notify_all();

@@ -7,7 +7,8 @@
 //! bounds what it reads.
 //!
 //! Files the shim keeps beside the socket: [`EXIT_STATUS`] (the init's exit code, written before the shim exits,
-//! temp-then-rename) and [`SHIM_PID`] (`PID START_TIME`, written by `create`).
+//! temp-then-rename), [`OOM_KILLS`] (the guest's OOM-kill count, from the agent's exit reports) and [`SHIM_PID`]
+//! (`PID START_TIME`, written by `create`).
 
 use oci_spec::runtime::{LinuxResources, Process};
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,9 @@ use std::path::Path;
 pub const SOCKET: &str = "shim.sock";
 /// The init's exit code (decimal, shell convention 128+N for signal N), once it exited.
 pub const EXIT_STATUS: &str = "exit-status";
+/// How many processes the guest's OOM killer killed in the container's cgroup (decimal), as the last exit the
+/// agent reported said; written by the shim (temp-then-rename, before [`EXIT_STATUS`]) once it is above 0.
+pub const OOM_KILLS: &str = "oom-kills";
 /// The shim's pid and start time.
 pub const SHIM_PID: &str = "shim.pid";
 /// The file holding the VM's launch description (written by `create`, read by the shim).
@@ -228,6 +232,21 @@ pub fn write_exit_status(dir: &Path, code: i32) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{EXIT_STATUS}.tmp"));
     std::fs::write(&tmp, format!("{code}\n"))?;
     std::fs::rename(&tmp, dir.join(EXIT_STATUS))
+}
+
+/// Records the guest's OOM-kill count in `dir` ([`OOM_KILLS`]).
+pub fn write_oom_kills(dir: &Path, n: u64) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{OOM_KILLS}.tmp"));
+    std::fs::write(&tmp, format!("{n}\n"))?;
+    std::fs::rename(&tmp, dir.join(OOM_KILLS))
+}
+
+/// The guest's OOM-kill count recorded in the state directory `dir` (0: none recorded, or not a VM container).
+pub fn read_oom_kills(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join(OOM_KILLS))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -56,6 +56,7 @@ fn a_run_in_order() {
         ev(Event::Exited {
             stream: 0,
             status: ExitStatus::Code(3),
+            oom_kills: 2,
         }),
         ev(Event::Done),
         ev(Event::Error {
@@ -72,6 +73,8 @@ fn a_run_in_order() {
     assert!(matches!(&e, Error::Guest(m) if m == "no such process"));
     assert!(!e.is_violation());
     assert_eq!(c.next_exit().unwrap(), (0, ExitStatus::Code(3)));
+    // The guest's OOM-kill count came with the exit.
+    assert_eq!(c.oom_kills(), 2);
     assert!(matches!(
         c.next_exit().unwrap_err(),
         Error::Closed("control")
@@ -124,6 +127,7 @@ fn a_misbehaving_guest_is_a_violation() {
             ev(Event::Exited {
                 stream: 5,
                 status: ExitStatus::Code(0),
+                oom_kills: 0,
             }),
         ]),
         Vec::new(),
@@ -132,6 +136,7 @@ fn a_misbehaving_guest_is_a_violation() {
     let ex = ev(Event::Exited {
         stream: 0,
         status: ExitStatus::Code(0),
+        oom_kills: 0,
     });
     let mut c = Control::new(
         guest(&[ready(), ev(Event::Created { pid: 2 }), ex.clone(), ex]),
