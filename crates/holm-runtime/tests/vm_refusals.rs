@@ -29,6 +29,30 @@ fn vm_create_refusals_name_the_cause_and_leave_nothing() {
         "{}",
         stderr(&out)
     );
+    // The cause once (it was printed twice: in the message and again as its source), also from `run`.
+    assert_eq!(
+        stderr(&out).matches("No such file").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert_root_empty(&rt);
+    let out = rt.fails(&[
+        "--isolation",
+        "vm",
+        "--vm-kernel",
+        "/no/such/vmlinuz",
+        "run",
+        "--bundle",
+        &bundle,
+        &id,
+    ]);
+    assert_eq!(
+        stderr(&out).matches("No such file").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
     assert_root_empty(&rt);
     b.config_mut()["annotations"] = serde_json::json!({"org.holm.isolation": "kvm"});
     b.write_config();

@@ -76,8 +76,8 @@ pub enum KernelError {
         path: PathBuf,
         /// Where the path came from.
         source_name: KernelSource,
-        /// The error of open(2)/read(2).
-        #[source]
+        /// The error of open(2)/read(2) (in the message, not a `source`: callers that print the chain would
+        /// print it twice).
         error: std::io::Error,
     },
     /// The file is not a bzImage nor an ELF kernel image.
