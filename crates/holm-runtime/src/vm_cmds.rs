@@ -353,8 +353,14 @@ pub fn create(
         new_netns,
         keep_interfaces: crate::vm_adjust::is_pod_sandbox(spec),
     };
-    std::fs::write(dir.join(shim_api::LAUNCH), serde_json::to_vec(&launch)?)
-        .context("write the VM launch file")?;
+    std::fs::write(dir.join(shim_api::LAUNCH), serde_json::to_vec(&launch)?).with_context(
+        || {
+            format!(
+                "write the VM launch file {}",
+                dir.join(shim_api::LAUNCH).display()
+            )
+        },
+    )?;
 
     // With a terminal: a host pty whose master goes to the console socket and whose peer (raw: the guest's pty
     // does the line discipline) is the shim's stdio, relayed to the guest's pty (holm_vm::shim).
