@@ -54,11 +54,15 @@ pub fn parse_isolation(v: &str) -> Result<String> {
 }
 
 /// What a VM container's runtime would refuse only once it starts, checked at create with its own parsers (one
-/// line, exit 125): the TCG cache annotation (`org.holm.vm.tcg-tb-size`, a whole number of MiB in range) and a
+/// line, exit 125): an unknown key in holm's `org.holm.vm.` annotation namespace, the TCG cache annotation (`org.holm.vm.tcg-tb-size`, a whole number of MiB in range) and a
 /// `--cpuset-cpus` naming a CPU the VM will not have (its vCPUs are `0..N`, N from `--cpus`, else the number of
 /// CPUs in the list, at most the host's). Errors: [`Error::InvalidFlag`] naming `--annotation` or
 /// `--cpuset-cpus`.
 pub fn validate(cfg: &RunConfig) -> Result<()> {
+    if let Err(e) = holm_vm::annotations::check(cfg.annotations.keys()) {
+        let kv = format!("{}={}", e.key, cfg.annotations[&e.key]);
+        return Err(Error::flag("--annotation", &kv, e.to_string()));
+    }
     if let Some(v) = cfg.annotations.get(holm_vm::qemu::TCG_TB_SIZE_ANNOTATION) {
         if let Err(e) = holm_vm::qemu::tcg_tb_size_mib(&cfg.annotations) {
             let kv = format!("{}={v}", holm_vm::qemu::TCG_TB_SIZE_ANNOTATION);

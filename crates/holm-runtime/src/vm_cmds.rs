@@ -208,6 +208,7 @@ pub fn create(
     if opts.preserve_fds > 0 {
         bail!("--preserve-fds: not supported with --isolation vm");
     }
+    holm_vm::annotations::check(spec.annotations().iter().flatten().map(|(k, _)| k))?;
     let tcg_tb_mib = holm_vm::qemu::tcg_tb_size_mib(spec.annotations().iter().flatten())?;
     // A cpuset naming a CPU the VM will not have fails deep in the guest: refused here, before anything is made.
     let cpu = spec

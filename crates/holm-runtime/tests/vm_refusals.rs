@@ -83,6 +83,32 @@ fn vm_create_refusals_name_the_cause_and_leave_nothing() {
         stderr(&out)
     );
     assert_root_empty(&rt);
+    // An unknown key in holm's own org.holm.vm. namespace (a typo) is refused, naming the known ones; other
+    // namespaces pass.
+    b.config_mut()["annotations"] = serde_json::json!({
+        "org.holm.isolation": "vm",
+        "org.holm.vm.tcg-tbsize": "16",
+        "com.example.other": "x"
+    });
+    b.write_config();
+    let out = rt.fails(&[
+        "--vm-kernel",
+        "/no/such/vmlinuz",
+        "create",
+        "--bundle",
+        &bundle,
+        &id,
+    ]);
+    assert!(
+        stderr(&out).contains(
+            "annotations.org.holm.vm.tcg-tbsize: unknown VM annotation (holm's org.holm.vm. namespace knows only \
+             org.holm.vm.tcg-tb-size)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    assert_root_empty(&rt);
     // A leading space is not a number either.
     b.config_mut()["annotations"] =
         serde_json::json!({"org.holm.isolation": "vm", "org.holm.vm.tcg-tb-size": " 16"});

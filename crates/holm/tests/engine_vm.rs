@@ -589,6 +589,26 @@ fn refusals_without_a_boot() {
         se.contains("--isolation") && se.contains("default, process, vm"),
         "{se}"
     );
+    // A typo in holm's org.holm.vm. annotation namespace, at create.
+    let (_, se) = e.code(
+        125,
+        &[
+            "create",
+            "--isolation",
+            "vm",
+            "--annotation",
+            "org.holm.vm.tcg-tbsize=16",
+            "busybox:test",
+            "true",
+        ],
+    );
+    assert_eq!(se.trim().lines().count(), 1, "{se}");
+    assert!(
+        se.contains("--annotation")
+            && se.contains("unknown VM annotation")
+            && se.contains("org.holm.vm.tcg-tb-size"),
+        "{se}"
+    );
     let (_, se) = e.code(
         125,
         &[

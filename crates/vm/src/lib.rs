@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accel;
+pub mod annotations;
 pub mod cpuset;
 pub mod guest_spec;
 pub mod initramfs;
