@@ -156,9 +156,18 @@ fn start_exec(
     }
 }
 
-/// The exit code of a started exec.
+/// The exit code of a started exec. A shim that goes away before the exit (killed: its qemu dies with it) took the
+/// VM and the process with it: 137, as for a VM that ends under an exec (the shim's own answer then) and as docker
+/// reports an exec whose container was killed.
 fn wait_exec(c: &mut Client) -> anyhow::Result<i32> {
-    match c.recv()? {
+    let reply = match c.recv() {
+        Err(holm_vm::shim_api::Error::Closed) => {
+            log::debug!("exec: the VM shim went away: the process ended with the VM");
+            return Ok(128 + libc::SIGKILL);
+        }
+        r => r?,
+    };
+    match reply {
         ShimReply::Exited(code) => Ok(code),
         ShimReply::Error(e) => bail!("{e}"),
         other => bail!("unexpected reply from the VM shim: {other:?}"),

@@ -4,7 +4,8 @@
 //!   process in the guest with it: `sleep` and `sh -c sleep` are gone from the guest's `ps` afterwards;
 //! - an `exec` given a pipe as stdin lets go of it when the process ends: the VM shim no longer holds the pipe,
 //!   and data written to it afterwards stays there for its next reader (before, the shim's stdin relay kept
-//!   reading the descriptor and swallowed the next chunk).
+//!   reading the descriptor and swallowed the next chunk);
+//! - `kill -9` of the VM shim under a foreground `exec` ends the exec with 137 (the VM went with the shim).
 //!
 //! Helpers: vm_support (needs the guest kernel and the static agent).
 
@@ -126,7 +127,24 @@ fn vm_exec_hangup_and_stdin_release() {
     let n = r.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"two\n");
 
-    rt.ok(&["kill", &id, "KILL"]);
+    // kill -9 of the VM shim (its qemu dies with it) under a foreground exec: the exec ends 137, as for a VM
+    // that stops under it (it ended 126 with "the VM shim closed the connection" before).
+    let child = rt
+        .cmd(&["exec", &id, "sleep", "1000.75"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(60),
+        "`sleep 1000.75` in the guest",
+        || guest_ps(&rt, &id).contains("sleep 1000.75"),
+    );
+    // SAFETY: kill(2) of the shim's pid, a process of this test's runtime.
+    assert_eq!(unsafe { libc::kill(shim, libc::SIGKILL) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(137), "exec: {}", stderr(&out));
     wait_vm_status(&rt, &id, "stopped");
     rt.ok(&["delete", &id]);
     assert_no_trace(&rt, &id, b.path());
