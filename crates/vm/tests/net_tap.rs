@@ -359,7 +359,8 @@ fn a_missing_interface_is_named() {
     assert!(p.ctr_addrs().contains("10.214.3.2/24"));
 }
 
-/// A route the guest cannot take (another routing table, multipath, a route type other than unicast) fails the
+/// A route the guest cannot take (another routing table, multipath, a route type other than unicast, a
+/// blackhole/unreachable/prohibit route with no device) fails the
 /// wiring with one line naming the interface and the route, and nothing is wired.
 #[test]
 fn a_route_the_guest_cannot_take_is_refused_before_wiring() {
@@ -381,6 +382,22 @@ fn a_route_the_guest_cannot_take_is_refused_before_wiring() {
             6,
             vec!["route", "add", "local", "10.97.0.1", "dev", "eth0", "table", "main"],
             "interface eth0: route 10.97.0.1/32: route type local is not supported in the guest",
+        ),
+        // Routes without an output device: no interface's routes carry them; the guest would use its default.
+        (
+            7,
+            vec!["route", "add", "blackhole", "10.200.0.0/16"],
+            "interface eth0: route blackhole 10.200.0.0/16: blackhole routes are not carried to the guest",
+        ),
+        (
+            8,
+            vec!["-6", "route", "add", "unreachable", "fd99:7::/48"],
+            "interface eth0: route unreachable fd99:7::/48: unreachable routes are not carried to the guest",
+        ),
+        (
+            9,
+            vec!["route", "add", "prohibit", "10.201.0.0/16"],
+            "interface eth0: route prohibit 10.201.0.0/16: prohibit routes are not carried",
         ),
     ] {
         let p = Pair::new(n);

@@ -1,7 +1,7 @@
 //! Reading a container interface's configuration for the guest: its MAC and MTU, every address except IPv6
 //! link-local ones, and every route whose output device it is. What the guest cannot take (another routing table,
-//! multipath, a route type or attribute other than those [`holm_vm_proto::Route`] carries, a point-to-point peer)
-//! is refused with one line naming the interface and the address or route, before anything is wired.
+//! multipath, a route type or attribute other than those [`holm_vm_proto::Route`] carries, a point-to-point peer,
+//! a `blackhole`/`unreachable`/`prohibit`/`throw` route of the namespace, which has no interface) is refused with one line naming the interface and the address or route, before anything is wired.
 
 use std::net::IpAddr;
 
@@ -85,6 +85,9 @@ pub(super) fn read_in(
     let mut routes = Vec::new();
     for family in [AddressFamily::Inet, AddressFamily::Inet6] {
         for r in rt.all_routes(family).map_err(nl("read routes of", &name))? {
+            if let Some((what, why)) = reject_route(&r) {
+                return Err(refuse(&name, what, why));
+            }
             if let Some(g) =
                 guest_route(&r, index).map_err(|(what, why)| refuse(&name, what, why))?
             {
@@ -153,6 +156,44 @@ fn read_addresses(rt: &mut Rtnl, index: u32, name: &str) -> Result<Vec<GuestAddr
         });
     }
     Ok(out)
+}
+
+/// A `blackhole`, `unreachable`, `prohibit` or `throw` route of the namespace's main table, as `(what, why)`: it
+/// has no output device (IPv6 ones hang on `lo`), so no interface's routes carry it, and the guest would send its
+/// traffic out of its default route where the namespace drops it. Refused rather than dropped silently.
+fn reject_route(r: &RouteMessage) -> Option<(String, String)> {
+    let h = &r.header;
+    let kind = match h.kind {
+        RouteType::BlackHole => "blackhole",
+        RouteType::Unreachable => "unreachable",
+        RouteType::Prohibit => "prohibit",
+        RouteType::Throw => "throw",
+        _ => return None,
+    };
+    let mut table = u32::from(h.table);
+    let mut destination = None;
+    for a in &r.attributes {
+        match a {
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(d) => destination = route_ip(d),
+            _ => {}
+        }
+    }
+    if table != u32::from(RouteHeader::RT_TABLE_MAIN) || h.protocol == RouteProtocol::Kernel {
+        return None;
+    }
+    let dest = match destination {
+        Some(d) => format!("{d}/{}", h.destination_prefix_length),
+        None if h.address_family == AddressFamily::Inet6 => "default (IPv6)".into(),
+        None => "default".into(),
+    };
+    Some((
+        format!("route {kind} {dest}"),
+        format!(
+            "{kind} routes are not carried to the guest, which would send this traffic out of its default route \
+             instead (remove the route, or use a process container)"
+        ),
+    ))
 }
 
 /// The route as the guest takes it, if its output device is `index`: `Ok(None)` for a route through another
