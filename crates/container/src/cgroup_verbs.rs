@@ -50,7 +50,7 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
 /// After `SIGKILL` was sent to a paused container, thaws it: a process frozen by the v1 freezer handles the
 /// signal only once thawed (v2 kills frozen processes, but thawing does no harm). Other signals stay pending
 /// until `resume`, as with runc. Best effort: a failure leaves the container as it was.
-pub(crate) fn thaw_after_kill(s: &Saved, status: Status, sig: i32) {
+pub fn thaw_after_kill(s: &Saved, status: Status, sig: i32) {
     if sig != libc::SIGKILL || status != Status::Paused {
         return;
     }

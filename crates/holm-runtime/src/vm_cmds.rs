@@ -554,8 +554,18 @@ pub fn start(store: &Store, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `kill` of a VM container: the signal goes to the init in the guest (or every process with `all`). Without a
-/// shim (killed), SIGKILL still ends the VM.
+/// How long `kill` waits for the shim's answer (the guest's) before it gives up on a guest that does not answer
+/// (a stuck VMM, a wedged agent).
+const KILL_REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The same for SIGKILL, whose fallback (killing the VMM) ends the container as well.
+const SIGKILL_REPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `kill` of a VM container: the signal goes to the init in the guest (or every process with `all`) through the
+/// shim. A paused (frozen) VM cannot act on it: SIGKILL then goes to the VMM itself, which is thawed so it dies
+/// (the shim records 137), and another signal is handed to the shim without waiting, so the guest gets it when
+/// resumed (pending until `resume`, as runc's). A running VM that does not answer within [`KILL_REPLY_TIMEOUT`]
+/// (stuck; [`SIGKILL_REPLY_TIMEOUT`] for SIGKILL): SIGKILL falls back to killing the VMM; another signal is an error naming the wait. Without a shim
+/// (killed), SIGKILL still ends the VM.
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> anyhow::Result<()> {
     let l = store.lock(id)?;
     let s = l.load()?;
@@ -571,14 +581,52 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> anyhow::Result<()> 
         }
         .into());
     }
-    match Client::connect(&l.dir) {
-        Ok(mut c) => expect_ok(c.call(&ShimRequest::Kill { signal: sig, all })?),
+    let kill_vmm = || -> anyhow::Result<()> {
+        if s.init_alive() {
+            holm_sys::process::kill(s.pid, libc::SIGKILL)?;
+        }
+        holm_container::cgroup_verbs::thaw_after_kill(&s, status, libc::SIGKILL);
+        Ok(())
+    };
+    if status == Status::Paused && sig == libc::SIGKILL {
+        log::debug!("kill {id}: paused: killing the VMM");
+        return kill_vmm();
+    }
+    let mut c = match Client::connect(&l.dir) {
+        Ok(c) => c,
         Err(e) if sig == libc::SIGKILL => {
             log::debug!("kill {id}: {e}; killing the VMM");
-            if s.init_alive() {
-                holm_sys::process::kill(s.pid, libc::SIGKILL)?;
-            }
-            Ok(())
+            return kill_vmm();
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let req = ShimRequest::Kill { signal: sig, all };
+    if status == Status::Paused {
+        // The shim queues it for the guest, which takes it once thawed.
+        c.send(&req, &[])?;
+        return Ok(());
+    }
+    c.set_read_timeout(Some(if sig == libc::SIGKILL {
+        SIGKILL_REPLY_TIMEOUT
+    } else {
+        KILL_REPLY_TIMEOUT
+    }))?;
+    match c.call(&req) {
+        Ok(r) => expect_ok(r),
+        Err(e) if sig == libc::SIGKILL => {
+            log::debug!("kill {id}: {e}; killing the VMM");
+            kill_vmm()
+        }
+        Err(holm_vm::shim_api::Error::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            bail!(
+                "kill {id}: the VM did not answer within {} s (its VMM or guest agent is stuck; SIGKILL ends it)",
+                KILL_REPLY_TIMEOUT.as_secs()
+            )
         }
         Err(e) => Err(e.into()),
     }

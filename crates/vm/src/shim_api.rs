@@ -145,6 +145,12 @@ impl Client {
         }
     }
 
+    /// Bounds how long [`Client::recv`] waits (`None`: for ever); a reply that does not come in time is
+    /// [`Error::Io`] of kind `WouldBlock`.
+    pub fn set_read_timeout(&self, t: Option<std::time::Duration>) -> Result<(), Error> {
+        Ok(self.reader.get_ref().set_read_timeout(t)?)
+    }
+
     /// Sends `req` (no fds) and reads its reply.
     pub fn call(&mut self, req: &ShimRequest) -> Result<ShimReply, Error> {
         self.send(req, &[])?;
