@@ -411,6 +411,34 @@ pub fn create(
         dir.join(shim_api::SHIM_PID),
         format!("{shim} {shim_start}\n"),
     )?;
+    // A state as the process path's `create` keeps it while it works (`created_done` false, the shim as its
+    // pid): a `create` killed while the VM boots leaves a container that `list` shows (`creating` while the shim
+    // runs, then `stopped`) and `delete` removes, as runc's, instead of an invisible VM.
+    let mut saved = Saved {
+        oci_version: holm_container::features::OCI_VERSION_MAX.into(),
+        id: opts.id.clone(),
+        pid: shim,
+        pid_start: shim_start,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::rfc3339(std::time::SystemTime::now()),
+        owner: if holm_sys::process::geteuid() == 0 {
+            "root".into()
+        } else {
+            holm_sys::process::geteuid().to_string()
+        },
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        created_done: false,
+        cgroup: Some(cg.clone()),
+        cgroup_foreign: Vec::new(),
+        config: spec.clone(),
+    };
+    locked.save(&saved)?;
     drop(ready_w);
     let mut report = String::new();
     ready_r
@@ -435,30 +463,9 @@ pub fn create(
         )
         .context("send the terminal to the console socket")?;
     }
-    let saved = Saved {
-        oci_version: holm_container::features::OCI_VERSION_MAX.into(),
-        id: opts.id.clone(),
-        pid: vmm,
-        pid_start: state::proc_start_time(vmm).unwrap_or(0),
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: state::rfc3339(std::time::SystemTime::now()),
-        owner: if holm_sys::process::geteuid() == 0 {
-            "root".into()
-        } else {
-            holm_sys::process::geteuid().to_string()
-        },
-        annotations: spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        created_done: true,
-        cgroup: Some(cg),
-        cgroup_foreign: Vec::new(),
-        config: spec.clone(),
-    };
+    saved.pid = vmm;
+    saved.pid_start = state::proc_start_time(vmm).unwrap_or(0);
+    saved.created_done = true;
     // `created` until start: the process path's marker (a plain file here; nothing blocks on it).
     std::fs::write(dir.join(state::EXEC_FIFO), "")?;
     locked.save(&saved)?;

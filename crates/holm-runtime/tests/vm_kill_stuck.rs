@@ -99,3 +99,48 @@ fn kill_of_a_stuck_vm_fails_in_time_and_sigkill_ends_it() {
     rt.ok(&["delete", &id]);
     assert_no_trace(&rt, &id, b.path());
 }
+
+/// `create` SIGKILLed while its VM boots (an engine's timeout): the container is visible (`list`, `state`:
+/// `creating` while the shim runs, else `stopped`) and `delete` removes it with its VM, as runc's half-created
+/// container; before, the VM ran on, invisible, and the id was taken.
+#[test]
+fn a_create_killed_during_the_boot_leaves_a_container_delete_removes() {
+    let rt = vm_runtime();
+    let id = unique_id("vm-kcreate");
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "1000"]);
+    let _g = rt.guard(&id);
+    let mut child = rt
+        .cmd(&[
+            "--isolation",
+            "vm",
+            "create",
+            "--bundle",
+            path_str(b.path()),
+            &id,
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the shim runs (its pid file is written right after the fork).
+    let shim_file = rt.root().join(&id).join("shim.pid");
+    holm_testkit::wait_until(Duration::from_secs(30), "the VM shim's pid file", || {
+        shim_file.is_file()
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    let list = rt.ok(&["list", "-q"]);
+    assert!(list.lines().any(|l| l == id), "{list}");
+    let st = status(&rt, &id).0;
+    assert!(st == "creating" || st == "stopped", "{st}");
+    let (ok, err) = within(&rt, &["delete", &id], Duration::from_secs(60));
+    assert!(ok, "delete of a half-created VM: {err}");
+    assert_no_trace(&rt, &id, b.path());
+    let shim_alive = std::process::Command::new("pgrep")
+        .args(["-f", &format!("vm-shim {}", rt.root().join(&id).display())])
+        .output()
+        .unwrap();
+    assert!(!shim_alive.status.success(), "the VM shim still runs");
+}
