@@ -387,3 +387,35 @@ pub fn mount_share(s: &Share) -> Result<(), Error> {
         ShareType::Virtiofs => mnt(&s.tag, &s.guest_path, "virtiofs", flags, None),
     }
 }
+
+/// What the host sends with `Create` ([`holm_vm_proto::CreateRequest::entropy`]): mixes `entropy` into the
+/// kernel's pool and forces a CRNG reseed (`RNDADDENTROPY`, `RNDRESEEDCRNG` on `/dev/urandom`), then sets
+/// `CLOCK_REALTIME` to the host's `realtime_ns`. Errors: [`Error::Invalid`] for more than
+/// [`holm_vm_proto::MAX_ENTROPY`] bytes, [`Error::Sys`] for a failed call.
+pub fn reseed_and_set_clock(entropy: &[u8], realtime_ns: Option<u64>) -> Result<(), Error> {
+    if entropy.len() > holm_vm_proto::MAX_ENTROPY {
+        return Err(Error::Invalid {
+            field: "entropy",
+            msg: format!(
+                "{} bytes, at most {} expected",
+                entropy.len(),
+                holm_vm_proto::MAX_ENTROPY
+            ),
+        });
+    }
+    if !entropy.is_empty() {
+        let dev = File::options()
+            .write(true)
+            .open("/dev/urandom")
+            .map_err(|source| Error::Io {
+                what: "open",
+                path: "/dev/urandom".into(),
+                source,
+            })?;
+        holm_sys::random::add_entropy_and_reseed(std::os::fd::AsFd::as_fd(&dev), entropy)?;
+    }
+    if let Some(ns) = realtime_ns {
+        holm_sys::random::set_realtime_ns(ns)?;
+    }
+    Ok(())
+}

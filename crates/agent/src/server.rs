@@ -357,6 +357,8 @@ impl Server {
         if self.id.is_some() {
             return fail("create: a container was already created in this guest");
         }
+        // First: the host's randomness into the guest's CRNG and the host's clock.
+        boot::reseed_and_set_clock(&c.entropy, c.realtime_ns)?;
         let mut spec = (*c.config).clone();
         // The container keeps the guest's network namespace (eth0 is there); a namespace path would be a host
         // path, meaningless here.

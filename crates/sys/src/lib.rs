@@ -14,6 +14,7 @@ pub mod mount_attr;
 pub mod netlink;
 pub mod ns;
 pub mod process;
+pub mod random;
 pub mod sched;
 pub mod signal;
 pub mod socket;

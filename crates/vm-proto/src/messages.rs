@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 /// Version 3: each [`NetworkConfig`] carries all the interface's addresses (IPv4 and IPv6) and routes instead of
 /// one IPv4 address and a default gateway. Version 4: [`Event::Exited`] carries the container cgroup's OOM-kill
 /// count.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
+/// Most bytes of [`CreateRequest::entropy`] the agent mixes into the guest's random pool.
+pub const MAX_ENTROPY: usize = 256;
 /// Most NICs a [`CreateRequest`] may configure (the host hands over at most this many interfaces).
 pub const MAX_NICS: usize = 16;
 /// Longest [`Event::Error`] message the host accepts, in bytes.
@@ -75,6 +77,15 @@ pub struct CreateRequest {
     /// The guest's hostname (the container's UTS namespace still gets the config's `hostname`).
     #[serde(default)]
     pub hostname: Option<String>,
+    /// Fresh random bytes from the host (`getrandom(2)`, at most [`MAX_ENTROPY`]): before anything else the agent
+    /// adds them to the guest kernel's pool and forces a CRNG reseed, so that no two guests share a random state
+    /// (groundwork for guests restored from one snapshot, which would start with the same pool).
+    #[serde(default)]
+    pub entropy: Vec<u8>,
+    /// The host's wall clock when it sent the request, nanoseconds since the epoch: the agent sets the guest's
+    /// `CLOCK_REALTIME` to it (the CMOS RTC the guest booted with has a resolution of one second).
+    #[serde(default)]
+    pub realtime_ns: Option<u64>,
 }
 
 /// A host directory shared into the guest.

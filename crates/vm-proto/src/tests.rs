@@ -83,6 +83,8 @@ fn host_frames_round_trip() {
                 },
             ],
             hostname: Some("h".into()),
+            entropy: Vec::new(),
+            realtime_ns: None,
         }))),
         HostFrame::Request(Request::Start),
         HostFrame::Request(Request::Signal(SignalRequest {
@@ -182,7 +184,7 @@ fn wire_shape_is_stable() {
     .unwrap();
     assert_eq!(short.addresses[0].scope, Scope::Universe);
     assert_eq!(short.routes[0].metric, None);
-    assert_eq!(PROTOCOL_VERSION, 4);
+    assert_eq!(PROTOCOL_VERSION, 5);
 }
 
 #[test]

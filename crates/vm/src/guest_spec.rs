@@ -254,6 +254,8 @@ pub fn plan(
         },
         volumes,
         networks: Vec::new(),
+        entropy: Vec::new(),
+        realtime_ns: None,
     };
     check_request_size(&request)?;
     Ok(GuestPlan {

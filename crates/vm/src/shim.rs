@@ -40,6 +40,9 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 /// multi-NIC VMs) in the state directory, for `delete` to undo.
 pub const NET_WIRING: &str = "net-wiring.json";
 
+/// Bytes of host randomness each `Create` carries ([`CreateRequest::entropy`]).
+const ENTROPY_BYTES: usize = 64;
+
 /// At most this much of the guest console is kept in `console.log`.
 pub const CONSOLE_LOG_MAX: u64 = 1 << 20;
 
@@ -312,6 +315,12 @@ fn boot(dir: &Path) -> Result<Vm, String> {
     control
         .wait_ready()
         .map_err(|e| fail("waiting for the guest agent", &e))?;
+    // Fresh host randomness and the host's clock for the guest (holm_vm_proto::CreateRequest::entropy): the agent
+    // reseeds the guest's CRNG with them and sets its wall clock before anything else.
+    let mut entropy = vec![0u8; ENTROPY_BYTES];
+    holm_sys::random::getrandom(&mut entropy).map_err(|e| fail("host randomness", &e))?;
+    request.entropy = entropy;
+    request.realtime_ns = Some(holm_sys::random::realtime_ns());
     control
         .create(request)
         .map_err(|e| fail("creating the container in the guest", &e))?;

@@ -246,6 +246,8 @@ fn create_request(bundle: &holm_testkit::Bundle, id: &str) -> CreateRequest {
         volumes: vec![],
         networks: Vec::new(),
         hostname: None,
+        entropy: Vec::new(),
+        realtime_ns: None,
     }
 }
 

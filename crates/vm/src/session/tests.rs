@@ -34,6 +34,8 @@ fn spec_req() -> CreateRequest {
         volumes: vec![],
         networks: Vec::new(),
         hostname: None,
+        entropy: Vec::new(),
+        realtime_ns: None,
     }
 }
 
