@@ -35,6 +35,13 @@ pub enum Error {
 /// port.
 const MAX_STDIN_BACKLOG: usize = 1 << 20;
 
+/// How long after its start a signal for the container's init that it neither catches nor ignores yet is held
+/// instead of sent. The init is pid 1 of its pid namespace, for which the kernel drops such a signal; a signal the
+/// host held while the VM booted (a Ctrl-C or `kill` of `holm run` during the boot) comes right after the start,
+/// before the process could install its handler (under TCG that takes a while), and would be lost. Held, it goes
+/// once the process has a handler (or ignores it), or when the grace ends (then the kernel's rule applies).
+const SIGNAL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Where the agent keeps holm-container's state and the bundle.
 const STATE_ROOT: &str = "/run/holm/state";
 const BUNDLE: &str = "/run/holm/bundle";
@@ -50,6 +57,10 @@ pub struct Server {
     /// until the container is deleted, so its OOM-kill count outlives the init.
     cgroup: Option<PathBuf>,
     procs: Vec<Proc>,
+    /// When the init was started.
+    started_at: Option<std::time::Instant>,
+    /// Signals for the init held until it catches or ignores them (see [`SIGNAL_GRACE`]), in order.
+    held: Vec<i32>,
     shutdown: bool,
     network_done: bool,
 }
@@ -82,6 +93,8 @@ impl Server {
             id: None,
             cgroup: None,
             procs: Vec::new(),
+            started_at: None,
+            held: Vec::new(),
             shutdown: false,
             network_done: false,
         })
@@ -147,7 +160,9 @@ impl Server {
                         writers.push(pi);
                     }
                 }
-                let r = holm_sys::process::poll_events(&fds, -1)?;
+                // Held signals are looked at every 20 ms.
+                let timeout = if self.held.is_empty() { -1 } else { 20 };
+                let r = holm_sys::process::poll_events(&fds, timeout)?;
                 r.into_iter().map(|x| x != 0).collect::<Vec<bool>>()
             };
             for (k, &pi) in writers.iter().enumerate() {
@@ -166,6 +181,7 @@ impl Server {
                 let _ = holm_sys::signal::read_signal(self.sigfd.as_fd());
                 self.reap();
             }
+            self.release_held();
             self.report()?;
             if ready[1] {
                 match Reader::new(&self.stdio).read::<HostFrame>()? {
@@ -282,6 +298,63 @@ impl Server {
         p.flush_stdin();
     }
 
+    /// Whether signal `sig` for the init is to be held (see [`SIGNAL_GRACE`]): within the grace after the start,
+    /// while the init neither catches nor ignores it (`SigCgt`/`SigIgn` of its `/proc/PID/status`), and behind
+    /// any signal held already (order is kept). SIGKILL and SIGSTOP are never held.
+    fn hold(&mut self, sig: i32) -> Result<bool, Failed> {
+        let in_grace = self.started_at.is_some_and(|t| t.elapsed() < SIGNAL_GRACE);
+        if !in_grace || sig == libc::SIGKILL || sig == libc::SIGSTOP || !(1..=64).contains(&sig) {
+            return Ok(false);
+        }
+        if self.held.is_empty() && self.init_takes(sig) {
+            return Ok(false);
+        }
+        self.held.push(sig);
+        Ok(true)
+    }
+
+    /// Whether the init catches or ignores `sig` now (unknown: true, so the signal is sent).
+    fn init_takes(&self, sig: i32) -> bool {
+        let Some(pid) = self
+            .id
+            .as_ref()
+            .and_then(|id| self.store.read(id).ok())
+            .map(|s| s.pid)
+        else {
+            return true;
+        };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return true;
+        };
+        let mask = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        };
+        let bit = 1u64 << (sig - 1);
+        match (mask("SigCgt:"), mask("SigIgn:")) {
+            (Some(c), Some(i)) => (c | i) & bit != 0,
+            _ => true,
+        }
+    }
+
+    /// Sends the held signals whose time came (the init takes them now, or the grace ended), in order.
+    fn release_held(&mut self) {
+        while let Some(&sig) = self.held.first() {
+            let expired = self.started_at.is_none_or(|t| t.elapsed() >= SIGNAL_GRACE);
+            if !expired && !self.init_takes(sig) {
+                return;
+            }
+            self.held.remove(0);
+            if let Some(id) = self.id.clone() {
+                if let Err(e) = holm_container::kill(&self.store, &id, sig, false) {
+                    info!("held signal {sig}: {e}");
+                }
+            }
+        }
+    }
+
     fn id(&self) -> Result<String, Failed> {
         match &self.id {
             Some(id) => Ok(id.clone()),
@@ -296,6 +369,7 @@ impl Server {
                 let id = self.id()?;
                 holm_container::start(&self.store, &id, &mut |e| info!("start: {e}"))?;
                 let pid = self.store.read(&id)?.pid;
+                self.started_at = Some(std::time::Instant::now());
                 Ok(Event::Started {
                     stream: INIT_STREAM,
                     pid,
@@ -315,6 +389,7 @@ impl Server {
                             }
                         }
                     }
+                    _ if !s.all && self.hold(s.signal)? => {}
                     _ => holm_container::kill(&self.store, &self.id()?, s.signal, s.all)?,
                 }
                 Ok(Event::Done)
