@@ -160,6 +160,24 @@ fn vmm_end(pid: i32) -> String {
 }
 
 /// The last lines of the guest console, for boot errors.
+/// A boot step's error as the user reads it: the control channel's read timeout ([`BOOT_TIMEOUT`]) says so
+/// instead of the socket's "Resource temporarily unavailable".
+fn boot_error(e: &crate::session::Error) -> String {
+    if let crate::session::Error::Decode(holm_vm_proto::DecodeError::Io(io)) = e {
+        if matches!(
+            io.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            return format!(
+                "the guest did not answer within {} s (the boot is slow under TCG, slower still with a small CPU \
+                 quota such as --cpus 0.01)",
+                BOOT_TIMEOUT.as_secs()
+            );
+        }
+    }
+    e.to_string()
+}
+
 fn console_tail(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("console.log")).unwrap_or_default();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -314,7 +332,7 @@ fn boot(dir: &Path) -> Result<Vm, String> {
         .map_err(|e| e.to_string())?;
     control
         .wait_ready()
-        .map_err(|e| fail("waiting for the guest agent", &e))?;
+        .map_err(|e| fail("waiting for the guest agent", &boot_error(&e)))?;
     // Fresh host randomness and the host's clock for the guest (holm_vm_proto::CreateRequest::entropy): the agent
     // reseeds the guest's CRNG with them and sets its wall clock before anything else.
     let mut entropy = vec![0u8; ENTROPY_BYTES];
@@ -323,7 +341,7 @@ fn boot(dir: &Path) -> Result<Vm, String> {
     request.realtime_ns = Some(holm_sys::random::realtime_ns());
     control
         .create(request)
-        .map_err(|e| fail("creating the container in the guest", &e))?;
+        .map_err(|e| fail("creating the container in the guest", &boot_error(&e)))?;
     ctl.set_read_timeout(None).map_err(|e| e.to_string())?;
     let sock = dir.join(shim_api::SOCKET);
     let _ = std::fs::remove_file(&sock);
@@ -764,4 +782,22 @@ fn wait_vmm_gone(pid: i32, graceful: bool) -> holm_sys::process::WaitStatus {
     holm_sys::process::waitpid(pid, 0)
         .map(|(_, s)| s)
         .unwrap_or(holm_sys::process::WaitStatus::Signaled(libc::SIGKILL))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_boot_timeout_is_named() {
+        let io = std::io::Error::from(std::io::ErrorKind::WouldBlock);
+        let e = crate::session::Error::Decode(holm_vm_proto::DecodeError::Io(io));
+        assert_eq!(
+            boot_error(&e),
+            "the guest did not answer within 120 s (the boot is slow under TCG, slower still with a small CPU \
+             quota such as --cpus 0.01)"
+        );
+        let other = crate::session::Error::Closed("control");
+        assert_eq!(boot_error(&other), other.to_string());
+    }
 }
