@@ -447,10 +447,19 @@ impl Engine {
     /// `network disconnect [-f] NET CTR`: removes the membership (and, if the container runs, its interface on
     /// that network). The container stays on its other networks (the first connected one becomes its primary); off
     /// its last one it has none until a `network connect`. With `-f`, a network that no longer exists (`network
-    /// rm` while a created container was on it) is removed from the container's config by name. Errors: no such
-    /// network or container, the container is not on it, a VM container that runs, is paused or is being started
+    /// rm` while a created container was on it) is removed from the container's config by name. Errors: a
+    /// predefined network (`bridge`, `host`, `none`: as `connect`, holm does not detach those), no such network or
+    /// container, the container is not on it, a VM container that runs, is paused or is being started
     /// ([`crate::vm::refuse_running_nic_change`]).
     pub fn network_disconnect(&self, net: &str, ctr: &str, force: bool) -> Result<()> {
+        // `bridge`, `host` and `none` are not records: the same refusal as `connect`'s (was: "network bridge not
+        // found", although `network ls` shows it).
+        if PREDEFINED.iter().any(|(n, _)| *n == net) {
+            self.find(ctr)?;
+            return Err(Error::NetworkRefused(format!(
+                "holm disconnects containers from user networks only ({net} is predefined)"
+            )));
+        }
         let rec = match self.network_find(net) {
             Ok(r) => Some(r),
             Err(e) if !force => return Err(e),

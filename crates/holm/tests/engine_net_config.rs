@@ -109,6 +109,12 @@ fn disconnect_of_the_primary_keeps_the_others_and_connect_after_the_last_works()
         "300",
     ]);
     e.ok(&["network", "connect", "--alias", "bee", &b, &one]);
+    // The predefined networks are refused as by `connect`, naming them (was: "network bridge not found").
+    let (_, err) = e.code(1, &["network", "disconnect", "bridge", &one]);
+    assert_eq!(
+        err.trim(),
+        "Error: holm disconnects containers from user networks only (bridge is predefined)"
+    );
     e.ok(&["network", "disconnect", &a, &one]);
     assert_eq!(
         mode(e, &one),
