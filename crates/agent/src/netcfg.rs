@@ -138,7 +138,9 @@ fn name_nics(nl: &holm_sys::netlink::Netlink, nets: &[NetworkConfig]) -> Result<
     let mut renames = Vec::new();
     for (i, n) in nets.iter().enumerate() {
         let Some(mac) = &n.mac else { continue };
-        let Some((name, _)) = present.iter().find(|(_, m)| m.eq_ignore_ascii_case(mac)) else {
+        // A restored guest's NIC still has the saved VM's MAC: found by that one, it gets this one.
+        let find = n.guest_mac.as_ref().unwrap_or(mac);
+        let Some((name, _)) = present.iter().find(|(_, m)| m.eq_ignore_ascii_case(find)) else {
             return Err(Error::NoNic {
                 interface: n.interface.clone(),
                 mac: mac.clone(),
@@ -149,6 +151,17 @@ fn name_nics(nl: &holm_sys::netlink::Netlink, nets: &[NetworkConfig]) -> Result<
                     .join(", "),
             });
         };
+        if !find.eq_ignore_ascii_case(mac) {
+            let idx = holm_sys::netlink::link_index(name)?;
+            nl.set_address(
+                idx,
+                parse_mac(mac).ok_or_else(|| Error::NoNic {
+                    interface: n.interface.clone(),
+                    mac: mac.clone(),
+                    present: "(not a MAC address)".into(),
+                })?,
+            )?;
+        }
         if *name != n.interface {
             let idx = holm_sys::netlink::link_index(name)?;
             let tmp = format!("holmnic{i}");
@@ -160,6 +173,17 @@ fn name_nics(nl: &holm_sys::netlink::Netlink, nets: &[NetworkConfig]) -> Result<
         nl.rename(idx, &name)?;
     }
     Ok(())
+}
+
+/// `aa:bb:cc:dd:ee:ff` as bytes.
+fn parse_mac(mac: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = mac.split(':');
+    for b in out.iter_mut() {
+        let p = parts.next().filter(|p| p.len() == 2)?;
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
 }
 
 fn family(ip: &IpAddr) -> AddressFamily {

@@ -210,6 +210,11 @@ pub fn create(
     }
     holm_vm::annotations::check(spec.annotations().iter().flatten().map(|(k, _)| k))?;
     let tcg_tb_mib = holm_vm::qemu::tcg_tb_size_mib(spec.annotations().iter().flatten())?;
+    // Snapshot boot (holm_vm::snapshot): on unless the container's annotation or HOLM_VM_SNAPSHOT says off.
+    let snapshot = holm_vm::snapshot::enabled(
+        spec.annotations().iter().flatten(),
+        std::env::var(holm_vm::snapshot::ENV).ok().as_deref(),
+    )?;
     // A cpuset naming a CPU the VM will not have fails deep in the guest: refused here, before anything is made.
     let cpu = spec
         .linux()
@@ -353,6 +358,7 @@ pub fn create(
         netns_path,
         new_netns,
         keep_interfaces: crate::vm_adjust::is_pod_sandbox(spec),
+        snapshot_dir: snapshot.then(holm_vm::snapshot::dir),
     };
     std::fs::write(dir.join(shim_api::LAUNCH), serde_json::to_vec(&launch)?).with_context(
         || {

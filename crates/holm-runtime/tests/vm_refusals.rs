@@ -102,7 +102,7 @@ fn vm_create_refusals_name_the_cause_and_leave_nothing() {
     assert!(
         stderr(&out).contains(
             "annotations.org.holm.vm.tcg-tbsize: unknown VM annotation (holm's org.holm.vm. namespace knows only \
-             org.holm.vm.tcg-tb-size)"
+             org.holm.vm.tcg-tb-size, org.holm.vm.snapshot-boot)"
         ),
         "{}",
         stderr(&out)

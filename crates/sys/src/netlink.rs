@@ -19,6 +19,7 @@ const RTM_NEWADDR: u16 = 20;
 const RTM_GETADDR: u16 = 22;
 const RTM_NEWROUTE: u16 = 24;
 const IFLA_MTU: u16 = 4;
+const IFLA_ADDRESS: u16 = 1;
 const RTA_GATEWAY: u16 = 5;
 const RTA_OIF: u16 = 4;
 const IFLA_IFNAME: u16 = 3;
@@ -311,6 +312,18 @@ impl Netlink {
 }
 
 impl Netlink {
+    /// Sets link `index`'s hardware address (`RTM_NEWLINK` with `IFLA_ADDRESS`, `ip link set dev X address MAC`).
+    pub fn set_address(&self, index: u32, mac: [u8; 6]) -> Result<()> {
+        let mut body = ifinfomsg(index, 0, 0);
+        push_attr(&mut body, IFLA_ADDRESS, &mac);
+        self.request(
+            RTM_NEWLINK,
+            0,
+            &body,
+            &format!("set the address of link {index}"),
+        )
+    }
+
     /// Sets link `index`'s MTU (`RTM_NEWLINK` with `IFLA_MTU`).
     pub fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
         let mut body = ifinfomsg(index, 0, 0);

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 /// Version 3: each [`NetworkConfig`] carries all the interface's addresses (IPv4 and IPv6) and routes instead of
 /// one IPv4 address and a default gateway. Version 4: [`Event::Exited`] carries the container cgroup's OOM-kill
 /// count.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 /// Most bytes of [`CreateRequest::entropy`] the agent mixes into the guest's random pool.
 pub const MAX_ENTROPY: usize = 256;
 /// Most NICs a [`CreateRequest`] may configure (the host hands over at most this many interfaces).

@@ -22,6 +22,11 @@ pub struct NetworkConfig {
     /// [`NetworkConfig::interface`].
     #[serde(default)]
     pub mac: Option<String>,
+    /// The MAC the guest's NIC has now when it differs from [`NetworkConfig::mac`]: a guest restored from a
+    /// snapshot keeps the NICs of the VM that was saved (same order, that VM's MACs). The agent finds the NIC by
+    /// this address and gives it [`NetworkConfig::mac`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_mac: Option<String>,
     /// MTU in bytes, if not the default.
     #[serde(default)]
     pub mtu: Option<u32>,

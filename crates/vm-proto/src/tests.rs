@@ -70,6 +70,7 @@ fn host_frames_round_trip() {
                 NetworkConfig {
                     interface: "eth0".into(),
                     mac: Some("02:42:0a:58:00:02".into()),
+                    guest_mac: None,
                     mtu: None,
                     addresses: vec![v4_address("10.88.0.2", 16)],
                     routes: vec![default_via("10.88.0.1")],
@@ -77,6 +78,7 @@ fn host_frames_round_trip() {
                 NetworkConfig {
                     interface: "eth1".into(),
                     mac: Some("02:42:0a:59:00:02".into()),
+                    guest_mac: None,
                     mtu: Some(1400),
                     addresses: vec![],
                     routes: vec![],
@@ -169,6 +171,7 @@ fn wire_shape_is_stable() {
     let nic = NetworkConfig {
         interface: "eth1".into(),
         mac: Some("02:42:0a:59:00:02".into()),
+        guest_mac: None,
         mtu: Some(1500),
         addresses: vec![v4_address("10.89.0.2", 24)],
         routes: vec![default_via("10.89.0.1")],
@@ -184,7 +187,7 @@ fn wire_shape_is_stable() {
     .unwrap();
     assert_eq!(short.addresses[0].scope, Scope::Universe);
     assert_eq!(short.routes[0].metric, None);
-    assert_eq!(PROTOCOL_VERSION, 5);
+    assert_eq!(PROTOCOL_VERSION, 6);
 }
 
 #[test]
@@ -426,6 +429,7 @@ fn nic(addresses: Vec<Address>, routes: Vec<Route>) -> NetworkConfig {
     NetworkConfig {
         interface: "eth0".into(),
         mac: None,
+        guest_mac: None,
         mtu: None,
         addresses,
         routes,

@@ -5,7 +5,10 @@
 pub const PREFIX: &str = "org.holm.vm.";
 
 /// Every `org.holm.vm.*` annotation holm reads.
-pub const KNOWN: &[&str] = &[crate::qemu::TCG_TB_SIZE_ANNOTATION];
+pub const KNOWN: &[&str] = &[
+    crate::qemu::TCG_TB_SIZE_ANNOTATION,
+    crate::snapshot::ANNOTATION,
+];
 
 /// An `org.holm.vm.*` annotation holm does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +40,7 @@ mod tests {
     fn unknown_keys_in_the_namespace_are_refused() {
         let ok = [
             "org.holm.vm.tcg-tb-size".to_string(),
+            "org.holm.vm.snapshot-boot".into(),
             "org.holm.isolation".into(),
             "io.kubernetes.cri.sandbox-id".into(),
         ];
@@ -48,7 +52,7 @@ mod tests {
         assert_eq!(
             check(&bad).unwrap_err().to_string(),
             "annotations.org.holm.vm.tcg-tbsize: unknown VM annotation (holm's org.holm.vm. namespace knows only \
-             org.holm.vm.tcg-tb-size)"
+             org.holm.vm.tcg-tb-size, org.holm.vm.snapshot-boot)"
         );
     }
 }

@@ -12,6 +12,8 @@ pub mod kernel;
 pub mod memo;
 pub mod net;
 pub mod qemu;
+pub mod qmp;
 pub mod session;
 pub mod shim;
 pub mod shim_api;
+pub mod snapshot;

@@ -180,6 +180,7 @@ impl GuestNetwork {
         holm_vm_proto::NetworkConfig {
             interface: self.interface.clone(),
             mac: Some(self.mac.clone()),
+            guest_mac: None,
             mtu: Some(self.mtu),
             addresses: self
                 .addresses

@@ -159,6 +159,12 @@ impl<R: Read, W: Write> Control<R, W> {
         self.oom_kills
     }
 
+    /// Takes the agent as ready without reading `Ready`: a guest restored from a snapshot ([`crate::snapshot`])
+    /// sent it to the VM that was saved (same initramfs, so the same protocol version) and now waits for requests.
+    pub fn assume_ready(&mut self) {
+        self.ready = true;
+    }
+
     /// Waits for the agent's `Ready` (the first message) and checks its protocol version.
     pub fn wait_ready(&mut self) -> Result<Ready, Error> {
         match self.next_event()? {

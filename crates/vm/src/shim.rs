@@ -14,8 +14,8 @@
 //! control channel (requests from connections are handed to it, and it reads exit events when idle), one reads
 //! the stdio port, one per open stdin, one per connection, one drains the guest console into `console.log`.
 
-use crate::jail::{self, Bind, JailSpec, NetNs};
-use crate::qemu::{Accel, QemuBuilder, Share, VmSize};
+use crate::jail::Bind;
+use crate::qemu::{Accel, Share, VmSize};
 use crate::session::{self, Control, Stdio};
 use crate::shim_api::{self, ShimReply, ShimRequest};
 use holm_vm_proto::{CreateRequest, Writer, INIT_STREAM};
@@ -23,12 +23,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+mod boot;
 mod pod_net;
 mod relay;
 
@@ -40,8 +41,9 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 /// multi-NIC VMs) in the state directory, for `delete` to undo.
 pub const NET_WIRING: &str = "net-wiring.json";
 
-/// Bytes of host randomness each `Create` carries ([`CreateRequest::entropy`]).
-const ENTROPY_BYTES: usize = 64;
+/// The file in the state directory that says how the VM started: `booted`, `booted, saved a snapshot`, or
+/// `restored` (from a snapshot, [`crate::snapshot`]).
+pub const BOOT_MODE: &str = "boot-mode";
 
 /// At most this much of the guest console is kept in `console.log`.
 pub const CONSOLE_LOG_MAX: u64 = 1 << 20;
@@ -78,6 +80,9 @@ pub struct Launch {
     /// pod's network goes to the VM of a container of the pod).
     #[serde(default)]
     pub keep_interfaces: bool,
+    /// Snapshot boot ([`crate::snapshot`]): the template directory, or `None` to always boot the kernel.
+    #[serde(default)]
+    pub snapshot_dir: Option<PathBuf>,
 }
 
 /// The line the shim writes on its ready fd: the VMM's pid, or the error that stopped the boot.
@@ -107,7 +112,7 @@ pub fn run(dir: &Path, ready: File) -> i32 {
         line.push(b'\n');
         let _ = f.write_all(&line);
     };
-    match boot(dir) {
+    match boot::boot(dir) {
         Err(e) => {
             report(&ReadyReport::Failed(e), ready);
             1
@@ -141,28 +146,9 @@ fn kill_vmm(pid: i32) -> holm_sys::process::WaitStatus {
         .unwrap_or(holm_sys::process::WaitStatus::Signaled(libc::SIGKILL))
 }
 
-/// Ends qemu after a failed boot and says how it ended when it did so by itself (e.g. the guest rebooted after a
-/// panic, or a signal killed it): it gets up to 1 s to exit after closing its channels, then SIGKILL.
-fn vmm_end(pid: i32) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    loop {
-        match holm_sys::process::waitpid(pid, libc::WNOHANG) {
-            Ok((_, holm_sys::process::WaitStatus::StillAlive)) => {}
-            Ok((_, st)) => return format!(" (qemu {st})"),
-            Err(_) => return String::new(),
-        }
-        if std::time::Instant::now() >= deadline {
-            kill_vmm(pid);
-            return String::new();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-/// The last lines of the guest console, for boot errors.
 /// A boot step's error as the user reads it: the control channel's read timeout ([`BOOT_TIMEOUT`]) says so
 /// instead of the socket's "Resource temporarily unavailable".
-fn boot_error(e: &crate::session::Error) -> String {
+pub(crate) fn boot_error(e: &crate::session::Error) -> String {
     if let crate::session::Error::Decode(holm_vm_proto::DecodeError::Io(io)) = e {
         if matches!(
             io.kind(),
@@ -176,188 +162,6 @@ fn boot_error(e: &crate::session::Error) -> String {
         }
     }
     e.to_string()
-}
-
-fn console_tail(dir: &Path) -> String {
-    let text = std::fs::read_to_string(dir.join("console.log")).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!(" (guest console: {tail})")
-    }
-}
-
-/// Whether `f` (an open network namespace) is the one this process runs in: a container told to join its
-/// caller's namespace, e.g. a CRI pod on the node's network whose sandbox is itself a VM (the containers join
-/// `/proc/<sandbox shim>/ns/net`, the host's). Its interfaces are the host's own: none is handed to the guest,
-/// which gets only `lo`, as without a network namespace entry.
-fn is_own_netns(f: &File) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (f.metadata(), std::fs::metadata("/proc/self/ns/net")) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
-}
-
-fn boot(dir: &Path) -> Result<Vm, String> {
-    let path = dir.join(shim_api::LAUNCH);
-    let text = std::fs::read(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
-    let l: Launch =
-        serde_json::from_slice(&text).map_err(|e| format!("parse {}: {e}", path.display()))?;
-    let netns_file = match &l.netns_path {
-        Some(p) => {
-            Some(File::open(p).map_err(|e| format!("network namespace {}: {e}", p.display()))?)
-        }
-        None => None,
-    };
-    let pair = || UnixStream::pair().map_err(|e| format!("socketpair: {e}"));
-    let (ctl, ctl_q) = pair()?;
-    let (stdio, stdio_q) = pair()?;
-    let (console, console_q) = pair()?;
-    let mut b = QemuBuilder::new(l.accel, l.size, "/vm/kernel")
-        .initrd("/vm/initrd")
-        .append(l.append.clone())
-        .console(OwnedFd::from(console_q))
-        .serial_port(holm_vm_proto::CONTROL_PORT, OwnedFd::from(ctl_q))
-        .map_err(|e| e.to_string())?
-        .serial_port(holm_vm_proto::STDIO_PORT, OwnedFd::from(stdio_q))
-        .map_err(|e| e.to_string())?;
-    crate::qemu::check_devices(0, l.shares.len()).map_err(|e| e.to_string())?;
-    for s in &l.shares {
-        b = b.share(s.clone()).map_err(|e| e.to_string())?;
-    }
-    // The network: each interface of the container's (existing) namespace moves to the guest through its own tap
-    // (net::wire_all; eth0 first). A namespace without one (`--network none`, or a new empty namespace) gives the guest only lo.
-    let mut request = l.request;
-    let terminal = request
-        .config
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    if let Some(f) = netns_file
-        .as_ref()
-        .filter(|f| !l.keep_interfaces && !is_own_netns(f))
-    {
-        let wired = crate::net::wire_all(f.as_fd()).map_err(|e| match e {
-            crate::net::NetError::Taken(i) => pod_net::taken(dir, f, &i),
-            e => format!("VM network: {e}"),
-        })?;
-        let wirings: Vec<_> = wired.iter().map(|(w, _)| w.clone()).collect();
-        // All of them counted in the message (not only up to the device that does not fit).
-        if let Err(e) = crate::qemu::check_devices(wired.len(), l.shares.len()) {
-            let _ = crate::net::unwire_all(f.as_fd(), &wirings);
-            return Err(e.to_string());
-        }
-        let path = dir.join(NET_WIRING);
-        if let Err(e) = std::fs::write(&path, serde_json::to_vec(&wirings).unwrap_or_default()) {
-            let _ = crate::net::unwire_all(f.as_fd(), &wirings);
-            return Err(format!("write {}: {e}", path.display()));
-        }
-        for (w, tap) in wired {
-            b = b.nic(tap, &w.network.mac).map_err(|e| e.to_string())?;
-            request.networks.push(w.network.to_proto());
-        }
-    }
-    let mut binds = vec![
-        Bind {
-            host: l.kernel.clone(),
-            jail: "/vm/kernel".into(),
-            readonly: true,
-        },
-        Bind {
-            host: l.initrd.clone(),
-            jail: "/vm/initrd".into(),
-            readonly: true,
-        },
-    ];
-    binds.extend(l.binds.iter().cloned());
-    let root = dir.join("jail");
-    std::fs::create_dir_all(&root).map_err(|e| format!("create {}: {e}", root.display()))?;
-    let vmm_log = File::create(dir.join("vmm.log")).map_err(|e| format!("vmm.log: {e}"))?;
-    // The container's stdio: kept for the init's relay; the shim's own 0-2 become /dev/null.
-    let dup = |fd| {
-        holm_sys::fs::dup_raw(fd)
-            .map(File::from)
-            .map_err(|e| e.to_string())
-    };
-    let (stdin, stdout, stderr) = (dup(0)?, dup(1)?, dup(2)?);
-    let devnull = File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .map_err(|e| format!("/dev/null: {e}"))?;
-    for fd in 0..3 {
-        holm_sys::fs::dup_onto(devnull.as_fd(), fd).map_err(|e| e.to_string())?;
-    }
-    let vmm = jail::spawn(JailSpec {
-        qemu: b.build(),
-        root,
-        binds,
-        kvm: l.accel == Accel::Kvm,
-        netns: match (&netns_file, l.new_netns) {
-            (Some(f), _) => NetNs::Join(f.as_fd()),
-            (None, true) => NetNs::New,
-            (None, false) => NetNs::Inherit,
-        },
-        cgroup: l.cgroup.as_ref(),
-        stderr: Some(vmm_log.as_fd()),
-    })
-    .map_err(|e| e.to_string())?
-    .pid;
-    // From here on threads are allowed: nothing forks any more.
-    let con_dir = dir.to_path_buf();
-    let console_thread = std::thread::spawn(move || drain_console(console, &con_dir));
-    let console_thread = std::cell::Cell::new(Some(console_thread));
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        let qemu = vmm_end(vmm);
-        // qemu is gone, so the console reaches its end: let its last lines land in console.log first.
-        if let Some(t) = console_thread.take() {
-            let _ = t.join();
-        }
-        let vlog = std::fs::read_to_string(dir.join("vmm.log")).unwrap_or_default();
-        let vlog = vlog.trim();
-        let vlog = if vlog.is_empty() {
-            String::new()
-        } else {
-            format!(" (qemu: {vlog})")
-        };
-        format!("VM: {what}: {e}{qemu}{vlog}{}", console_tail(dir))
-    };
-    let clone = |s: &UnixStream| s.try_clone().map_err(|e| format!("dup socket: {e}"));
-    let mut control = Control::new(clone(&ctl)?, clone(&ctl)?);
-    ctl.set_read_timeout(Some(BOOT_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    control
-        .wait_ready()
-        .map_err(|e| fail("waiting for the guest agent", &boot_error(&e)))?;
-    // Fresh host randomness and the host's clock for the guest (holm_vm_proto::CreateRequest::entropy): the agent
-    // reseeds the guest's CRNG with them and sets its wall clock before anything else.
-    let mut entropy = vec![0u8; ENTROPY_BYTES];
-    holm_sys::random::getrandom(&mut entropy).map_err(|e| fail("host randomness", &e))?;
-    request.entropy = entropy;
-    request.realtime_ns = Some(holm_sys::random::realtime_ns());
-    control
-        .create(request)
-        .map_err(|e| fail("creating the container in the guest", &boot_error(&e)))?;
-    ctl.set_read_timeout(None).map_err(|e| e.to_string())?;
-    let sock = dir.join(shim_api::SOCKET);
-    let _ = std::fs::remove_file(&sock);
-    let listener = shim_api::with_socket_path(dir, |p| UnixListener::bind(p))
-        .map_err(|e| fail("listen", &e))?;
-    Ok(Vm {
-        vmm,
-        control,
-        ctl,
-        stdio,
-        listener,
-        stdin,
-        stdout,
-        stderr,
-        terminal,
-    })
 }
 
 fn drain_console(mut con: UnixStream, dir: &Path) {

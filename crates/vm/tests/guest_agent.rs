@@ -480,6 +480,7 @@ fn tty_exec_resize_ps_stats_pause_and_kill() {
     req.networks = vec![holm_vm_proto::NetworkConfig {
         interface: "eth0".into(),
         mac: Some("02:42:0a:00:02:0f".into()),
+        guest_mac: None,
         mtu: Some(1400),
         addresses: vec![holm_vm_proto::Address {
             address: "10.0.2.15".parse().unwrap(),
