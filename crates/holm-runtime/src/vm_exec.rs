@@ -103,7 +103,7 @@ pub fn exec(store: &Store, opts: &holm_container::ExecOptions) -> anyhow::Result
         }
     };
     if opts.detach {
-        return exec_detached(&dir, process, opts.pid_file.as_deref(), peer);
+        return exec_detached(&dir, &opts.id, process, opts.pid_file.as_deref(), peer);
     }
     // Every signal is blocked from before the process starts until it ended, and read from a signalfd meanwhile
     // (passed on to it): a SIGINT that comes as soon as the process runs (its first output can reach the caller
@@ -113,7 +113,7 @@ pub fn exec(store: &Store, opts: &holm_container::ExecOptions) -> anyhow::Result
     let old = signal::set_mask(&SigSet::all())?;
     let r = (|| {
         let mut c = Client::connect(&dir)?;
-        let pid = start_exec(&mut c, process, peer.as_ref().map(|p| p.as_fd()))?;
+        let pid = start_exec(&mut c, &opts.id, process, peer.as_ref().map(|p| p.as_fd()))?;
         drop(peer);
         if let Some(f) = &opts.pid_file {
             log::debug!(
@@ -131,10 +131,17 @@ pub fn exec(store: &Store, opts: &holm_container::ExecOptions) -> anyhow::Result
     r
 }
 
+/// How long an exec waits for the shim's answer: a VM whose VMM or guest agent is stuck (qemu stopped, a wedged
+/// agent) never answers, and the exec fails after this instead of hanging. The shim itself gives up after
+/// [`holm_vm::shim_api::EXEC_START_TIMEOUT`] (15 s) and says so; this bounds a shim that does not answer either.
+const EXEC_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Sends the exec request with `terminal` (a pty peer) or else this process's stdin, stdout and stderr as the
-/// process's stdio; returns the guest pid once it runs.
+/// process's stdio; returns the guest pid once it runs. A VM that does not answer within [`EXEC_START_TIMEOUT`]
+/// is an error naming container `id`.
 fn start_exec(
     c: &mut Client,
+    id: &str,
     process: oci_spec::runtime::Process,
     terminal: Option<BorrowedFd<'_>>,
 ) -> anyhow::Result<i32> {
@@ -149,7 +156,23 @@ fn start_exec(
         },
         &fds,
     )?;
-    match c.recv()? {
+    c.set_read_timeout(Some(EXEC_START_TIMEOUT))?;
+    let reply = match c.recv() {
+        Err(holm_vm::shim_api::Error::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            bail!(
+                "exec in {id}: the VM did not answer within {} s (its VMM or guest agent is stuck)",
+                EXEC_START_TIMEOUT.as_secs()
+            )
+        }
+        r => r?,
+    };
+    c.set_read_timeout(None)?;
+    match reply {
         ShimReply::Pid(p) => Ok(p),
         ShimReply::Error(e) => bail!("{e}"),
         other => bail!("unexpected reply from the VM shim: {other:?}"),
@@ -235,6 +258,7 @@ fn wait_foreground(
 /// process's code (255 if the VM ends first). Signals sent to it are not forwarded to the guest process.
 fn exec_detached(
     dir: &Path,
+    id: &str,
     process: oci_spec::runtime::Process,
     pid_file: Option<&Path>,
     terminal: Option<OwnedFd>,
@@ -248,7 +272,7 @@ fn exec_detached(
             let started = Client::connect(dir)
                 .map_err(anyhow::Error::from)
                 .and_then(|mut c| {
-                    start_exec(&mut c, process, terminal.as_ref().map(|t| t.as_fd())).map(|_| c)
+                    start_exec(&mut c, id, process, terminal.as_ref().map(|t| t.as_fd())).map(|_| c)
                 });
             // The shim holds the terminal now.
             drop(terminal);

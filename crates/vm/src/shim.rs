@@ -244,6 +244,33 @@ impl Shared {
             .unwrap_or_else(|_| ShimReply::Error("the VM has ended".into()))
     }
 
+    /// [`Shared::call`] that gives up after `limit` (a stuck VMM or guest agent never answers): `None` then. The
+    /// job stays queued (or running) on the control thread.
+    fn call_within(&self, job: Job, limit: Duration) -> Option<ShimReply> {
+        let (tx, rx) = mpsc::channel();
+        let sent = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send((job, tx))
+            .is_ok();
+        if !sent {
+            return Some(ShimReply::Error("the VM has ended".into()));
+        }
+        let _ = self
+            .wake
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_all(b"x");
+        match rx.recv_timeout(limit) {
+            Ok(r) => Some(r),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Some(ShimReply::Error("the VM has ended".into()))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+        }
+    }
+
     /// Waits until `pred` holds on the state or `limit` passes; returns the guard.
     fn wait_for(
         &self,
@@ -423,9 +450,28 @@ fn handle_conn(sh: &Arc<Shared>, conn: UnixStream, init_stdin: &Mutex<Option<Fil
             } else {
                 None
             };
-            let r = sh.call(Box::new(move |c| {
-                c.exec(stream, *process).map(ShimReply::Pid)
-            }));
+            // A guest that does not start it in time (stuck VMM or agent) fails the exec and lets go of the caller's
+            // stdio (a caller reading it to its end would wait for ever); a job still queued then is dropped.
+            let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = cancelled.clone();
+            let r = sh
+                .call_within(
+                    Box::new(move |c| {
+                        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                            return Err(session::Error::Guest("exec: cancelled".into()));
+                        }
+                        c.exec(stream, *process).map(ShimReply::Pid)
+                    }),
+                    shim_api::EXEC_START_TIMEOUT,
+                )
+                .unwrap_or_else(|| {
+                    cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let id = sh.dir.file_name().unwrap_or_default().to_string_lossy();
+                    ShimReply::Error(format!(
+                        "exec in {id}: the VM did not answer within {} s (its VMM or guest agent is stuck)",
+                        shim_api::EXEC_START_TIMEOUT.as_secs()
+                    ))
+                });
             let started = matches!(r, ShimReply::Pid(_));
             if let ShimReply::Pid(pid) = r {
                 sh.lock().exec_pids.insert(stream, pid);

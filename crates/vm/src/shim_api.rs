@@ -109,6 +109,10 @@ pub enum Error {
     Closed,
 }
 
+/// How long the shim waits for the guest to start an exec'd process before it fails the exec (a stuck VMM or
+/// guest agent never answers). The runtime's own wait for the shim's answer is a little longer.
+pub const EXEC_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A connection to a shim.
 pub struct Client {
     reader: BufReader<UnixStream>,
