@@ -20,6 +20,7 @@
 mod boot;
 mod netcfg;
 mod procs;
+mod psrow;
 mod server;
 mod sysctl;
 

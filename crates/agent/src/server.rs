@@ -419,7 +419,8 @@ impl Server {
             Request::Ps => {
                 let mut pids = holm_container::cgroup_verbs::pids(&self.store, &self.id()?)?;
                 pids.truncate(holm_vm_proto::MAX_PS_PIDS);
-                Ok(Event::Ps { pids })
+                let rows = crate::psrow::rows(&pids);
+                Ok(Event::Ps { pids, rows })
             }
             Request::Shutdown => {
                 self.shutdown = true;

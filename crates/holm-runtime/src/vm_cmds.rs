@@ -13,7 +13,7 @@
 //!
 //! Differences from a process container, on purpose: `--pid-file` names the shim, which exits with the container's
 //! exit code when the init ends (engines that wait for that pid get the code; qemu's own exit status says nothing
-//! about it); `ps` lists guest pids; `pause` freezes the VMM.
+//! about it); `ps` lists guest pids (its table: `ps -ef`'s columns from the guest's /proc); `pause` freezes the VMM.
 
 use anyhow::{bail, Context};
 use holm_container::state::{self, Saved, Status};
@@ -712,20 +712,34 @@ pub fn delete(
     Ok(())
 }
 
-/// `ps` of a VM container: the guest pids (JSON, or one per line under a `PID` header).
+/// `ps` of a VM container: the guest pids (JSON), or runc's table (`ps -ef`'s columns, from the guest's `/proc`
+/// through the agent; a uid is named from the host's `/etc/passwd`, as runc's host `ps` does).
 pub fn ps(store: &Store, id: &str, json: bool) -> anyhow::Result<()> {
-    let pids = match client(store, id)?.call(&ShimRequest::Ps)? {
-        ShimReply::Pids(p) => p,
+    let req = if json {
+        ShimRequest::Ps
+    } else {
+        ShimRequest::PsTable
+    };
+    match client(store, id)?.call(&req)? {
+        ShimReply::Pids(pids) => println!("{}", serde_json::to_string(&pids)?),
+        ShimReply::Table { pids, rows } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            let user = |uid: u32| {
+                passwd
+                    .lines()
+                    .find_map(|l| {
+                        let f: Vec<&str> = l.split(':').collect();
+                        (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+                    })
+                    .unwrap_or_else(|| uid.to_string())
+            };
+            print!("{}", holm_vm::ps::table(&pids, &rows, now, &user));
+        }
         ShimReply::Error(e) => bail!("{e}"),
         other => bail!("unexpected reply from the VM shim: {other:?}"),
-    };
-    if json {
-        println!("{}", serde_json::to_string(&pids)?);
-    } else {
-        println!("PID");
-        for p in pids {
-            println!("{p}");
-        }
     }
     Ok(())
 }

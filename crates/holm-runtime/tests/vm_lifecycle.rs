@@ -132,9 +132,23 @@ fn vm_container_verbs_stdio_mounts_and_isolation() {
 
     // ps: guest pids under a PID header.
     let ps = rt.ok(&["ps", &id]);
+    // runc's table: ps -ef's columns, the guest's processes (the init's script, uid 0 named root).
     let mut ps_lines = ps.lines();
-    assert_eq!(ps_lines.next(), Some("PID"), "{ps}");
-    assert!(ps_lines.count() >= 1, "{ps}");
+    assert_eq!(
+        ps_lines.next(),
+        Some("UID          PID    PPID  C STIME TTY          TIME CMD"),
+        "{ps}"
+    );
+    let rows: Vec<&str> = ps_lines.collect();
+    assert!(
+        rows.iter().any(|l| l.starts_with("root ")
+            && l.contains(" ?        00:00:")
+            && l.contains("sh -c trap")),
+        "{ps}"
+    );
+    let json = rt.ok(&["ps", "--format", "json", &id]);
+    let pids: Vec<i32> = serde_json::from_str(&json).unwrap();
+    assert_eq!(pids.len(), rows.len(), "{json} {ps}");
 
     // pause freezes the VM; resume thaws it and exec works again.
     rt.ok(&["pause", &id]);

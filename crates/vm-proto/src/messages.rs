@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 /// Version 3: each [`NetworkConfig`] carries all the interface's addresses (IPv4 and IPv6) and routes instead of
 /// one IPv4 address and a default gateway. Version 4: [`Event::Exited`] carries the container cgroup's OOM-kill
 /// count.
-pub const PROTOCOL_VERSION: u32 = 6;
+/// Version 7: [`Event::Ps`] carries `ps -ef` rows ([`PsRow`]) beside the pids.
+pub const PROTOCOL_VERSION: u32 = 7;
 /// Most bytes of [`CreateRequest::entropy`] the agent mixes into the guest's random pool.
 pub const MAX_ENTROPY: usize = 256;
 /// Most NICs a [`CreateRequest`] may configure (the host hands over at most this many interfaces).
@@ -20,6 +21,11 @@ pub const MAX_NICS: usize = 16;
 pub const MAX_ERROR_MESSAGE: usize = 4096;
 /// Most pids a [`Event::Ps`] reply may carry.
 pub const MAX_PS_PIDS: usize = 65_536;
+/// Most rows a [`Event::Ps`] reply may carry (the first processes; the others are listed by pid only), so the
+/// reply stays well inside one control frame.
+pub const MAX_PS_ROWS: usize = 1024;
+/// Longest [`PsRow::cmd`], in bytes (the agent cuts longer command lines on a char boundary).
+pub const MAX_PS_CMD: usize = 256;
 /// Longest short string (version, kernel release) the guest may send, in bytes.
 pub const MAX_SHORT_STRING: usize = 256;
 /// The stream id of the container's init process. `exec` processes use the ids the host gives them (≥ 1).
@@ -187,12 +193,37 @@ pub enum Event {
     Ps {
         /// The container's processes.
         pids: Vec<i32>,
+        /// What `ps -ef` shows of them (at most [`MAX_PS_ROWS`], in `pids`' order).
+        #[serde(default)]
+        rows: Vec<PsRow>,
     },
     /// A request failed; the message is one line, at most [`MAX_ERROR_MESSAGE`] bytes.
     Error {
         /// What failed and why.
         message: String,
     },
+}
+
+/// One guest process as `ps -ef` shows it (read by the agent from the guest's `/proc`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PsRow {
+    /// Its pid.
+    pub pid: i32,
+    /// Its parent's pid in the guest (the container's init's parent is the guest agent's side).
+    pub ppid: i32,
+    /// Its real uid.
+    pub uid: u32,
+    /// CPU use over its life, percent (ps's `C`, at most 99).
+    pub cpu: u8,
+    /// When it started, seconds since the Unix epoch (the guest's clock is the host's).
+    pub start: u64,
+    /// Its controlling terminal (`pts/N`), or `?`.
+    pub tty: String,
+    /// CPU time used (user + system), seconds.
+    pub time: u64,
+    /// Its command line (arguments joined by spaces; `[comm]` for a kernel thread), at most [`MAX_PS_CMD`] bytes.
+    pub cmd: String,
 }
 
 /// [`Event::Ready`]'s body.
@@ -317,13 +348,32 @@ impl Event {
                 value: (*s).into(),
                 expected: "1..=64",
             }),
-            Event::Ps { pids } => {
+            Event::Ps { pids, rows } => {
                 if pids.len() > MAX_PS_PIDS {
                     return Err(InvalidEvent::TooLong {
                         field: "ps.pids",
                         len: pids.len(),
                         max: MAX_PS_PIDS,
                     });
+                }
+                if rows.len() > MAX_PS_ROWS {
+                    return Err(InvalidEvent::TooLong {
+                        field: "ps.rows",
+                        len: rows.len(),
+                        max: MAX_PS_ROWS,
+                    });
+                }
+                for r in rows {
+                    positive_pid("ps.rows[].pid", r.pid)?;
+                    bounded("ps.rows[].tty", &r.tty, MAX_SHORT_STRING)?;
+                    bounded("ps.rows[].cmd", &r.cmd, MAX_PS_CMD)?;
+                    if r.cpu > 99 || r.ppid < 0 {
+                        return Err(InvalidEvent::OutOfRange {
+                            field: "ps.rows[].cpu/ppid",
+                            value: i64::from(r.cpu).max(i64::from(-r.ppid)),
+                            expected: "cpu 0..=99, ppid >= 0",
+                        });
+                    }
                 }
                 pids.iter().try_for_each(|p| positive_pid("ps.pids[]", *p))
             }

@@ -140,7 +140,19 @@ fn guest_frames_round_trip() {
             memory_current: Some(1 << 20),
             ..Stats::default()
         })),
-        GuestFrame::Event(Event::Ps { pids: vec![1, 2] }),
+        GuestFrame::Event(Event::Ps {
+            pids: vec![1, 2],
+            rows: vec![PsRow {
+                pid: 1,
+                ppid: 0,
+                uid: 0,
+                cpu: 3,
+                start: 1_765_000_000,
+                tty: "pts/0".into(),
+                time: 61,
+                cmd: "sh -c sleep 9".into(),
+            }],
+        }),
         GuestFrame::Event(Event::Error {
             message: "exec: no such file".into(),
         }),
@@ -187,7 +199,7 @@ fn wire_shape_is_stable() {
     .unwrap();
     assert_eq!(short.addresses[0].scope, Scope::Universe);
     assert_eq!(short.routes[0].metric, None);
-    assert_eq!(PROTOCOL_VERSION, 6);
+    assert_eq!(PROTOCOL_VERSION, 7);
 }
 
 #[test]
@@ -223,7 +235,23 @@ fn bounds_are_checked_after_decoding() {
             status: ExitStatus::Signal(0),
             oom_kills: 0,
         },
-        Event::Ps { pids: vec![1, -5] },
+        Event::Ps {
+            pids: vec![1, -5],
+            rows: Vec::new(),
+        },
+        Event::Ps {
+            pids: vec![1],
+            rows: vec![PsRow {
+                pid: 1,
+                ppid: 0,
+                uid: 0,
+                cpu: 100,
+                start: 0,
+                tty: "?".into(),
+                time: 0,
+                cmd: String::new(),
+            }],
+        },
     ] {
         let body = serde_json::to_vec(&e).unwrap();
         let err = read_all::<GuestFrame>(&raw(1, &body)).unwrap_err();

@@ -11,6 +11,7 @@ pub mod jail;
 pub mod kernel;
 pub mod memo;
 pub mod net;
+pub mod ps;
 pub mod qemu;
 pub mod qmp;
 pub mod session;

@@ -297,8 +297,14 @@ impl<R: Read, W: Write> Control<R, W> {
 
     /// The container's processes (guest pids).
     pub fn ps(&mut self) -> Result<Vec<i32>, Error> {
+        self.ps_rows().map(|(pids, _)| pids)
+    }
+
+    /// The container's processes: guest pids, and what `ps -ef` shows of them (at most
+    /// [`holm_vm_proto::MAX_PS_ROWS`]).
+    pub fn ps_rows(&mut self) -> Result<(Vec<i32>, Vec<holm_vm_proto::PsRow>), Error> {
         match self.call(Request::Ps, "ps")? {
-            Event::Ps { pids } => Ok(pids),
+            Event::Ps { pids, rows } => Ok((pids, rows)),
             e => Self::unexpected("ps", &e),
         }
     }

@@ -405,6 +405,10 @@ fn handle_conn(sh: &Arc<Shared>, conn: UnixStream, init_stdin: &Mutex<Option<Fil
             }
         }
         ShimRequest::Ps => sh.call(Box::new(|c| c.ps().map(ShimReply::Pids))),
+        ShimRequest::PsTable => sh.call(Box::new(|c| {
+            c.ps_rows()
+                .map(|(pids, rows)| ShimReply::Table { pids, rows })
+        })),
         ShimRequest::Update { resources } => sh.call(Box::new(move |c| {
             c.update(*resources).map(|_| ShimReply::Ok)
         })),

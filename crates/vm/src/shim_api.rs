@@ -63,6 +63,8 @@ pub enum ShimRequest {
     },
     /// The container's processes. Reply: [`ShimReply::Pids`] (guest pids).
     Ps,
+    /// The container's processes as `ps -ef` shows them. Reply: [`ShimReply::Table`].
+    PsTable,
     /// Wait for the init to exit. Reply: [`ShimReply::Exited`].
     Wait,
     /// Change the container's cgroup limits in the guest (runtime-spec `linux.resources`; only the fields given
@@ -83,6 +85,13 @@ pub enum ShimReply {
     Pid(i32),
     /// Guest pids.
     Pids(Vec<i32>),
+    /// Guest pids and their `ps -ef` rows (see [`holm_vm_proto::PsRow`]).
+    Table {
+        /// Every process.
+        pids: Vec<i32>,
+        /// The first processes' rows.
+        rows: Vec<holm_vm_proto::PsRow>,
+    },
     /// The process exited: shell-convention code.
     Exited(i32),
     /// The request failed; the message is for the user.
