@@ -237,13 +237,17 @@ fn a_foreground_run_keeps_a_signal_that_comes_while_the_vm_boots() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(
-        st.code(),
-        Some(9),
+    // 9: the trap ran. 130: sh's own SIGINT handling took it before the trap was set (the guest agent holds a
+    // signal for the init until the init handles it, and busybox sh handles SIGINT from its start), as a process
+    // container's sh does with a signal that comes that early. Either way the container got it.
+    assert!(
+        matches!(st.code(), Some(9 | 130)),
         "run's status {st:?}; output {:?}",
         text()
     );
-    assert!(text().contains("got-int"), "{:?}", text());
+    if st.code() == Some(9) {
+        assert!(text().contains("got-int"), "{:?}", text());
+    }
     // `run` deleted the container: no state, no shim, no qemu.
     wait_until(Duration::from_secs(30), "run's delete", || {
         !state_dir.exists()

@@ -57,6 +57,11 @@ fn a_signal_during_the_boot_reaches_the_container() {
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr),
         );
+        // SIGINT: busybox sh handles it from its start, so one that comes before its trap is set ends it with 130
+        // (as in a process container); SIGTERM it does not handle before the trap. Before the fix: rc 0, nothing.
+        if sig == libc::SIGINT && o.status.code() == Some(130) {
+            continue;
+        }
         assert_eq!(o.status.code(), Some(code), "{name}: {out} {err}");
         assert_eq!(out, format!("{name}\n"), "{name}: {err}");
     }
