@@ -80,39 +80,6 @@ pub fn is_vm(store: &Store, id: &str) -> bool {
 }
 
 /// The network namespace path of a config (`linux.namespaces[type=network].path`).
-fn netns_path(spec: &oci_spec::runtime::Spec) -> Option<PathBuf> {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .and_then(|ns| {
-            ns.iter()
-                .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
-        })
-        .and_then(|n| n.path().clone())
-}
-
-/// Gives the container's interfaces back their addresses and removes the taps (the shim's wiring), if there was one
-/// and the namespace still exists. Failures are logged: the namespace may already be gone with the engine.
-fn unwire(dir: &Path, netns: Option<&Path>) {
-    if let Ok(text) = std::fs::read(dir.join(holm_vm::shim::NET_WIRING)) {
-        unwire_saved(&text, netns);
-    }
-}
-
-/// [`unwire`] from the saved wirings' bytes: a JSON list (one per NIC), or the single object an older holm saved.
-fn unwire_saved(text: &[u8], netns: Option<&Path>) {
-    let wirings = serde_json::from_slice::<Vec<holm_vm::net::TapWiring>>(text)
-        .or_else(|_| serde_json::from_slice::<holm_vm::net::TapWiring>(text).map(|w| vec![w]));
-    let (Ok(w), Some(ns)) = (wirings, netns) else {
-        return;
-    };
-    if let Ok(f) = std::fs::File::open(ns) {
-        if let Err(e) = holm_vm::net::unwire_all(f.as_fd(), &w) {
-            log::debug!("unwire {}: {e}", ns.display());
-        }
-    }
-}
-
 /// Removes what a failed `create` made: the VMM and shim (if they run), the cgroup, the state directory.
 struct CreateGuard {
     dir: PathBuf,
@@ -131,7 +98,7 @@ impl Drop for CreateGuard {
             let _ = holm_sys::process::kill(p, libc::SIGKILL);
             let _ = holm_sys::process::waitpid(p, 0);
         }
-        unwire(&self.dir, self.netns.as_deref());
+        crate::vm_netns::unwire(&self.dir, self.netns.as_deref());
         if let Some(cg) = &self.cgroup {
             for _ in 0..200 {
                 if cg.remove().is_ok() || !cg.exists() {
@@ -694,7 +661,7 @@ pub fn delete(
                         std::thread::sleep(std::time::Duration::from_millis(10));
                     }
                 }
-                unwire(&dir, l.netns_path.as_deref());
+                crate::vm_netns::unwire(&dir, l.netns_path.as_deref());
             }
         }
     }
@@ -703,11 +670,11 @@ pub fn delete(
         .ok()
         .and_then(|_| store.lock(id).ok())
         .and_then(|l| l.load().ok())
-        .and_then(|s| netns_path(&s.config));
+        .and_then(|s| crate::vm_netns::netns_path(&s.config));
     let wiring = std::fs::read(dir.join(holm_vm::shim::NET_WIRING)).ok();
     holm_container::delete(store, id, force, warn)?;
     if let Some(w) = wiring {
-        unwire_saved(&w, netns.as_deref());
+        crate::vm_netns::unwire_saved(&w, netns.as_deref());
     }
     Ok(())
 }
