@@ -141,8 +141,7 @@ fn vm_exec_hangup_and_stdin_release() {
         "`sleep 1000.75` in the guest",
         || guest_ps(&rt, &id).contains("sleep 1000.75"),
     );
-    // SAFETY: kill(2) of the shim's pid, a process of this test's runtime.
-    assert_eq!(unsafe { libc::kill(shim, libc::SIGKILL) }, 0);
+    holm_sys::process::kill(shim, libc::SIGKILL).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(137), "exec: {}", stderr(&out));
     wait_vm_status(&rt, &id, "stopped");

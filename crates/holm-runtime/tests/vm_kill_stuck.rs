@@ -87,8 +87,7 @@ fn kill_of_a_stuck_vm_fails_in_time_and_sigkill_ends_it() {
     let _g = rt.guard(&id);
     let _io = boot(&rt, &id, &mut b);
     let vmm = status(&rt, &id).1;
-    // SAFETY: kill(2) of this test's VMM.
-    assert_eq!(unsafe { libc::kill(vmm as i32, libc::SIGSTOP) }, 0);
+    holm_sys::process::kill(vmm as i32, libc::SIGSTOP).unwrap();
     let (ok, err) = within(&rt, &["kill", &id, "TERM"], Duration::from_secs(30));
     assert!(!ok, "kill TERM of a stuck VM succeeded");
     assert!(err.contains("the VM did not answer within 5 s"), "{err}");

@@ -8,22 +8,7 @@
 mod common;
 mod engine_common;
 
-use engine_common::{Engine, IMAGE};
-
-fn vm_engine() -> Engine {
-    let holm = std::path::Path::new(env!("CARGO_BIN_EXE_holm"));
-    let rt = holm.parent().unwrap().join("holm-runtime");
-    assert!(
-        rt.is_file(),
-        "{} missing: cargo build -p holm-runtime",
-        rt.display()
-    );
-    assert!(
-        std::env::var_os("HOLM_VM_AGENT").is_some(),
-        "export HOLM_VM_AGENT=\"$(scripts/build-agent.sh)\" (the static guest agent)"
-    );
-    Engine::new()
-}
+use engine_common::{vm_engine, IMAGE};
 
 #[test]
 fn a_signal_during_the_boot_reaches_the_container() {
@@ -50,8 +35,7 @@ fn a_signal_during_the_boot_reaches_the_container() {
             .unwrap();
         // While the VM boots (about a second under TCG), after holm blocked its signals (at once).
         std::thread::sleep(std::time::Duration::from_millis(600));
-        // SAFETY: kill(2) of the child this test spawned.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+        holm_sys::process::kill(child.id() as i32, sig).unwrap();
         let o = child.wait_with_output().unwrap();
         let (out, err) = (
             String::from_utf8_lossy(&o.stdout),

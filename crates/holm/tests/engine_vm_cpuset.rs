@@ -7,36 +7,7 @@
 mod common;
 mod engine_common;
 
-use engine_common::{Engine, IMAGE};
-
-fn vm_engine() -> Engine {
-    let holm = std::path::Path::new(env!("CARGO_BIN_EXE_holm"));
-    let rt = holm.parent().unwrap().join("holm-runtime");
-    assert!(
-        rt.is_file(),
-        "{} missing: cargo build -p holm-runtime",
-        rt.display()
-    );
-    assert!(
-        std::env::var_os("HOLM_VM_AGENT").is_some(),
-        "export HOLM_VM_AGENT=\"$(scripts/build-agent.sh)\" (the static guest agent)"
-    );
-    Engine::new()
-}
-
-/// `holm ARGS` with TCG unless the caller chose: (exit code, stdout, stderr).
-fn vm(e: &Engine, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut c = e.cmd(args);
-    if std::env::var_os("HOLM_VM_ACCEL").is_none() {
-        c.env("HOLM_VM_ACCEL", "tcg");
-    }
-    let o = c.output().unwrap();
-    (
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use engine_common::{vm, vm_engine, Engine, IMAGE};
 
 /// What `holm create` says of a 1-vCPU VM with `--cpuset-cpus list`.
 fn create_refusal(e: &Engine, list: &str) -> String {

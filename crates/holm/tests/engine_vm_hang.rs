@@ -14,23 +14,8 @@
 mod common;
 mod engine_common;
 
-use engine_common::{Engine, IMAGE};
+use engine_common::{vm_engine, Engine, IMAGE};
 use std::time::{Duration, Instant};
-
-fn vm_engine() -> Engine {
-    let holm = std::path::Path::new(env!("CARGO_BIN_EXE_holm"));
-    let rt = holm.parent().unwrap().join("holm-runtime");
-    assert!(
-        rt.is_file(),
-        "{} missing: cargo build -p holm-runtime",
-        rt.display()
-    );
-    assert!(
-        std::env::var_os("HOLM_VM_AGENT").is_some(),
-        "export HOLM_VM_AGENT=\"$(scripts/build-agent.sh)\" (the static guest agent)"
-    );
-    Engine::new()
-}
 
 /// `holm ARGS` (TCG unless the caller chose) within `limit`: (exit code, stdout, stderr, time taken); panics when
 /// it takes longer (the child is killed). The output goes to files, so a process that keeps them open (the VM
@@ -140,8 +125,7 @@ fn stop_and_kill_of_a_paused_vm_end_it() {
 fn exec_and_stop_of_a_stuck_vm_are_bounded() {
     let e = vm_engine();
     let (id, vmm) = boot(&e);
-    // SAFETY: kill(2) of this test's VMM.
-    assert_eq!(unsafe { libc::kill(vmm, libc::SIGSTOP) }, 0);
+    holm_sys::process::kill(vmm, libc::SIGSTOP).unwrap();
     let (code, _, err, took) = within(&e, &["exec", &id, "true"], Duration::from_secs(60));
     assert_ne!(code, Some(0), "exec in a stuck VM succeeded");
     assert!(took < Duration::from_secs(30), "exec took {took:?}");

@@ -291,3 +291,34 @@ pub fn private_kib(pid: i32) -> u64 {
         .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         .sum()
 }
+
+/// A private engine for VM containers: checks that holm-runtime is built beside holm and that `$HOLM_VM_AGENT`
+/// (the static guest agent) is set, with a message saying how to get each.
+pub fn vm_engine() -> Engine {
+    let holm = std::path::Path::new(env!("CARGO_BIN_EXE_holm"));
+    let rt = holm.parent().unwrap().join("holm-runtime");
+    assert!(
+        rt.is_file(),
+        "{} missing: cargo build -p holm-runtime",
+        rt.display()
+    );
+    assert!(
+        std::env::var_os("HOLM_VM_AGENT").is_some(),
+        "export HOLM_VM_AGENT=\"$(scripts/build-agent.sh)\" (the static guest agent)"
+    );
+    Engine::new()
+}
+
+/// `holm ARGS` with TCG unless the caller chose: (exit code, stdout, stderr).
+pub fn vm(e: &Engine, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut c = e.cmd(args);
+    if std::env::var_os("HOLM_VM_ACCEL").is_none() {
+        c.env("HOLM_VM_ACCEL", "tcg");
+    }
+    let o = c.output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
