@@ -378,12 +378,7 @@ pub fn create(
         holm_sys::process::Fork::Parent(p) => p,
     };
     guard.pids.push(shim);
-    // Recorded at once: if this process is killed while the VM boots, `delete --force` still finds the shim.
     let shim_start = state::proc_start_time(shim).unwrap_or(0);
-    std::fs::write(
-        dir.join(shim_api::SHIM_PID),
-        format!("{shim} {shim_start}\n"),
-    )?;
     // A state as the process path's `create` keeps it while it works (`created_done` false, the shim as its
     // pid): a `create` killed while the VM boots leaves a container that `list` shows (`creating` while the shim
     // runs, then `stopped`) and `delete` removes, as runc's, instead of an invisible VM.
@@ -412,6 +407,12 @@ pub fn create(
         config: spec.clone(),
     };
     locked.save(&saved)?;
+    // Recorded at once, after the state (so a container whose shim.pid exists is always listed): if this process
+    // is killed while the VM boots, `delete --force` still finds the shim.
+    std::fs::write(
+        dir.join(shim_api::SHIM_PID),
+        format!("{shim} {shim_start}\n"),
+    )?;
     drop(ready_w);
     let mut report = String::new();
     ready_r
